@@ -1,0 +1,2 @@
+//! xarch-a64
+pub mod state;

@@ -1,0 +1,1 @@
+//! xarch-linux
