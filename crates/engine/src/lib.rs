@@ -2,7 +2,11 @@
 //! selection. It runs guest code until something the Linux layer must
 //! handle happens (a system call, an exception, a pending signal).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+use xarch_a64::helpers::{EXIT_INFO_INVALIDATE, take_pending_invalidations};
 use xarch_a64::state::A64State;
+use xarch_ir::{Block, BlockResult, ExitReason, Interpreter};
 
 /// Why [`Engine::run`] returned to its caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,8 +19,8 @@ pub enum Exit {
         imm: u16,
     },
     /// An undefined or unimplemented encoding at `state.pc` (guest gets
-    /// SIGILL). `known` is false for encodings the architecture defines but
-    /// xarch does not implement yet, so a diagnostic can say which.
+    /// SIGILL). `unallocated` is false for encodings the architecture
+    /// defines but xarch does not implement yet, so a diagnostic can say which.
     Undefined {
         /// The instruction word.
         insn: u32,
@@ -37,43 +41,150 @@ pub enum Exit {
     Interrupted,
 }
 
+/// Which backend executes translated code.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// The IR interpreter (the reference semantics).
+    #[default]
+    Interpreter,
+}
+
 /// Engine options chosen by the user or the tests.
 #[derive(Clone, Debug, Default)]
 pub struct EngineOptions {
-    /// Log each unimplemented encoding to stderr once.
+    /// Log each unimplemented encoding to stderr.
     pub log_unimplemented: bool,
+    /// Print each block's IR when it is translated (`XARCH_DUMP_IR=1`).
+    pub dump_ir: bool,
+    /// Which backend to use.
+    pub backend: Backend,
 }
+
+/// Decides whether guest code at an address may be fetched (mapped and
+/// executable). Supplied by the Linux layer, which owns the memory map.
+pub type FetchValidator = Box<dyn Fn(u64) -> bool + Send>;
 
 /// A translation cache and the code that runs it. One per guest thread
 /// for now.
 pub struct Engine {
-    #[allow(dead_code)]
     options: EngineOptions,
+    cache: HashMap<u64, Arc<Block>>,
+    interp: Interpreter,
+    validator: Option<FetchValidator>,
+}
+
+/// Reads one instruction word of guest code.
+///
+/// # Safety
+/// `pc` must be readable host memory (checked by the validator when set).
+unsafe fn read_insn(pc: u64) -> u32 {
+    // SAFETY: the caller guarantees `pc` is readable.
+    unsafe { (pc as *const u32).read_unaligned() }
 }
 
 impl Engine {
     /// Creates an engine with an empty translation cache.
     pub fn new(options: EngineOptions) -> Self {
-        Engine { options }
+        Engine {
+            options,
+            cache: HashMap::new(),
+            interp: Interpreter::new(),
+            validator: None,
+        }
+    }
+
+    /// Sets the check used before reading guest code.
+    pub fn set_fetch_validator(&mut self, v: FetchValidator) {
+        self.validator = Some(v);
+    }
+
+    fn translate(&mut self, pc: u64) -> Option<Arc<Block>> {
+        let validator = &self.validator;
+        let mut checked_page = u64::MAX;
+        let block = xarch_a64::lift_block(pc, |addr| {
+            if addr % 4 != 0 {
+                return None;
+            }
+            let page = addr & !0xfff;
+            if page != checked_page {
+                if let Some(v) = validator
+                    && !v(addr)
+                {
+                    return None;
+                }
+                checked_page = page;
+            }
+            // SAFETY: the validator (when the Linux layer installed one)
+            // confirmed the page is mapped and executable.
+            Some(unsafe { read_insn(addr) })
+        })?;
+        if cfg!(debug_assertions)
+            && let Err(e) = xarch_ir::verify::verify(&block)
+        {
+            panic!("lifter produced invalid IR: {e}\n{block}");
+        }
+        if self.options.dump_ir {
+            eprint!("{block}");
+        }
+        let block = Arc::new(block);
+        self.cache.insert(pc, block.clone());
+        Some(block)
     }
 
     /// Runs guest code from `state.pc` until an [`Exit`] happens.
     pub fn run(&mut self, state: &mut A64State) -> Exit {
-        Exit::Undefined { insn: 0, unallocated: false }.tap(state)
+        loop {
+            if state.interrupt != 0 {
+                return Exit::Interrupted;
+            }
+            let pc = state.pc;
+            let block = match self.cache.get(&pc) {
+                Some(b) => b.clone(),
+                None => match self.translate(pc) {
+                    Some(b) => b,
+                    None => return Exit::FetchFault,
+                },
+            };
+            // SAFETY: the block was lifted for A64State offsets and `state`
+            // is a valid, exclusively borrowed A64State.
+            let result = unsafe { self.interp.run(&block, state as *mut A64State as *mut u8) };
+            if state.exit_info & EXIT_INFO_INVALIDATE != 0 {
+                state.exit_info &= !EXIT_INFO_INVALIDATE;
+                for addr in take_pending_invalidations() {
+                    self.invalidate(addr & !63, 64);
+                }
+            }
+            match result {
+                BlockResult::Next(next) => state.pc = next,
+                BlockResult::Exit(reason, at) => {
+                    state.pc = at;
+                    return match reason {
+                        ExitReason::Syscall => Exit::Syscall,
+                        ExitReason::Breakpoint(imm) => Exit::Breakpoint { imm },
+                        ExitReason::Undefined { insn, unallocated } => {
+                            if self.options.log_unimplemented {
+                                eprintln!(
+                                    "xarch: SIGILL at {at:#x}: {}",
+                                    xarch_a64::lift::describe(insn)
+                                );
+                            }
+                            Exit::Undefined { insn, unallocated }
+                        }
+                    };
+                }
+            }
+        }
     }
 
     /// Forgets translations of guest code in `[start, start+len)`, after
     /// munmap/mprotect/`IC IVAU` or a write to code.
     pub fn invalidate(&mut self, start: u64, len: u64) {
-        let _ = (start, len);
+        let end = start.saturating_add(len);
+        self.cache.retain(|_, b| b.end <= start || b.start >= end);
     }
-}
 
-trait Tap {
-    fn tap(self, state: &mut A64State) -> Self;
-}
-impl Tap for Exit {
-    fn tap(self, _state: &mut A64State) -> Self {
-        self
+    /// Forgets every translation (after execve-like events).
+    pub fn flush(&mut self) {
+        self.cache.clear();
     }
 }

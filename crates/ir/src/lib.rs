@@ -1,1 +1,17 @@
-//! xarch-ir
+//! The xarch intermediate representation: typed, guest-independent ops
+//! that every guest frontend lifts to and every backend executes. The
+//! interpreter in [`interp`] is the reference semantics.
+
+pub mod block;
+pub mod interp;
+pub mod ops;
+mod print;
+pub mod types;
+pub mod vector;
+pub mod verify;
+
+pub use block::{Block, Builder};
+pub use interp::{BlockResult, Interpreter};
+pub use ops::{BranchHint, ExitReason, Helper, Inst, IntCC, Op, Terminator, Value};
+pub use types::Type;
+pub use vector::VecOp;

@@ -1,0 +1,6 @@
+//! Instruction group: dp_reg.
+
+use crate::decode::Pattern;
+
+/// Decode table.
+pub static TABLE: &[Pattern] = &[];

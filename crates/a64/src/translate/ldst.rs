@@ -1,0 +1,6 @@
+//! Instruction group: ldst.
+
+use crate::decode::Pattern;
+
+/// Decode table.
+pub static TABLE: &[Pattern] = &[];

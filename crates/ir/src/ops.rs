@@ -1,0 +1,284 @@
+//! The IR operations: every guest instruction is lifted to these, and every
+//! backend (the interpreter, the JIT tiers) implements exactly these. This
+//! file is the one place where an operation is defined; its semantics live
+//! in `interp.rs` (the reference) and must be matched by each backend.
+
+use crate::types::Type;
+use crate::vector::VecOp;
+use core::fmt;
+
+/// A reference to the value produced by an instruction of the same block
+/// (its index in [`crate::Block::insts`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Value(pub u32);
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "v{}", self.0)
+    }
+}
+
+/// Integer comparison conditions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IntCC {
+    /// Equal.
+    Eq,
+    /// Not equal.
+    Ne,
+    /// Unsigned less than.
+    Ult,
+    /// Unsigned less or equal.
+    Ule,
+    /// Unsigned greater than.
+    Ugt,
+    /// Unsigned greater or equal.
+    Uge,
+    /// Signed less than.
+    Slt,
+    /// Signed less or equal.
+    Sle,
+    /// Signed greater than.
+    Sgt,
+    /// Signed greater or equal.
+    Sge,
+}
+
+/// A function implemented in Rust that IR code may call, for semantics too
+/// rare or too complex to express inline (exclusive monitors, counters,
+/// crypto). It receives the guest state block and up to four arguments.
+pub struct Helper {
+    /// Name shown by the IR printer and in diagnostics.
+    pub name: &'static str,
+    /// The function. `state` points at the guest state block of the thread.
+    pub func: unsafe extern "C" fn(state: *mut u8, a0: u64, a1: u64, a2: u64, a3: u64) -> u64,
+}
+
+impl fmt::Debug for Helper {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// One IR operation. Operand types are checked by [`crate::verify`]; the
+/// result type is the `ty` of the [`Inst`] holding the op.
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// Marks the start of the guest instruction at this address: a fault in
+    /// the following ops is reported at this PC.
+    GuestInsn(u64),
+    /// A scalar constant, truncated to the result type.
+    Const(u64),
+    /// A 128-bit constant.
+    Const128(u128),
+    /// Read `ty` bytes of the guest state block at `offset`.
+    GetState(u32),
+    /// Write a value to the guest state block at `offset` (size of its type).
+    SetState(u32, Value),
+
+    /// Wrapping addition.
+    Add(Value, Value),
+    /// Wrapping subtraction.
+    Sub(Value, Value),
+    /// Wrapping multiplication (low half).
+    Mul(Value, Value),
+    /// High half of the unsigned double-width product.
+    UMulHi(Value, Value),
+    /// High half of the signed double-width product.
+    SMulHi(Value, Value),
+    /// Unsigned division; x/0 = 0 (Arm semantics).
+    UDiv(Value, Value),
+    /// Signed division; x/0 = 0 and MIN/-1 = MIN (Arm semantics).
+    SDiv(Value, Value),
+    /// Bitwise and.
+    And(Value, Value),
+    /// Bitwise or.
+    Or(Value, Value),
+    /// Bitwise exclusive or.
+    Xor(Value, Value),
+    /// Shift left; the amount (any integer type) is taken modulo the width.
+    Shl(Value, Value),
+    /// Logical shift right; amount modulo the width.
+    LShr(Value, Value),
+    /// Arithmetic shift right; amount modulo the width.
+    AShr(Value, Value),
+    /// Rotate right; amount modulo the width.
+    Ror(Value, Value),
+    /// Bitwise not.
+    Not(Value),
+    /// Two's complement negation.
+    Neg(Value),
+    /// Count leading zeros.
+    Clz(Value),
+    /// Count leading sign bits (not counting the sign bit itself).
+    Cls(Value),
+    /// Reverse bit order.
+    Rbit(Value),
+    /// Reverse byte order.
+    Bswap(Value),
+    /// Population count.
+    Popcnt(Value),
+    /// Zero-extend to the result type.
+    ZExt(Value),
+    /// Sign-extend to the result type.
+    SExt(Value),
+    /// Truncate to the result type.
+    Trunc(Value),
+    /// Compare two integers of the same type; result is `I1`.
+    Icmp(IntCC, Value, Value),
+    /// `cond ? a : b`; `cond` is `I1`.
+    Select(Value, Value, Value),
+
+    /// Arm `AddWithCarry(a, b, carry)` flags, as NZCV in bits 31..28 of
+    /// an `I64`. `a` and `b` have the operation width, `carry` is `I1`.
+    AddFlags(Value, Value, Value),
+    /// Flags of a logical result: N and Z from the value, C = V = 0.
+    LogicFlags(Value),
+    /// Whether Arm condition code `cond` (0..=15) holds for `nzcv`; `I1`.
+    CondHolds(u8, Value),
+
+    /// Load `ty` from guest memory at the `I64` address (little-endian,
+    /// any alignment).
+    Load(Value),
+    /// Store a value to guest memory at the `I64` address.
+    Store(Value, Value),
+    /// Full memory barrier.
+    Fence,
+    /// Call a Rust helper with up to four `I64` (or narrower) arguments;
+    /// `nargs` of `args` are used. The result is `I64` or `Void`.
+    Call(&'static Helper, [Value; 4], u8),
+
+    /// Lane-wise vector operation on `I128` operands with `esize`-bit
+    /// lanes; see [`VecOp`] for which ops are unary, binary or ternary.
+    Vector(VecOp, u8, [Value; 3]),
+    /// Read lane `idx` of `esize` bits of an `I128` (zero-extended to `ty`).
+    ExtractLane(Value, u8, u8),
+    /// Replace lane `idx` of `esize` bits of an `I128` with a scalar.
+    InsertLane(Value, Value, u8, u8),
+    /// Broadcast a scalar to every `esize`-bit lane of an `I128`.
+    Dup(Value, u8),
+}
+
+impl Op {
+    /// Calls `f` on each value operand, in order.
+    pub fn for_each_operand(&self, mut f: impl FnMut(Value)) {
+        use Op::*;
+        match self {
+            GuestInsn(_) | Const(_) | Const128(_) | GetState(_) | Fence => {}
+            SetState(_, a)
+            | Not(a)
+            | Neg(a)
+            | Clz(a)
+            | Cls(a)
+            | Rbit(a)
+            | Bswap(a)
+            | Popcnt(a)
+            | ZExt(a)
+            | SExt(a)
+            | Trunc(a)
+            | LogicFlags(a)
+            | CondHolds(_, a)
+            | Load(a)
+            | ExtractLane(a, _, _)
+            | Dup(a, _) => f(*a),
+            Add(a, b)
+            | Sub(a, b)
+            | Mul(a, b)
+            | UMulHi(a, b)
+            | SMulHi(a, b)
+            | UDiv(a, b)
+            | SDiv(a, b)
+            | And(a, b)
+            | Or(a, b)
+            | Xor(a, b)
+            | Shl(a, b)
+            | LShr(a, b)
+            | AShr(a, b)
+            | Ror(a, b)
+            | Icmp(_, a, b)
+            | Store(a, b)
+            | InsertLane(a, b, _, _) => {
+                f(*a);
+                f(*b)
+            }
+            Select(a, b, c) | AddFlags(a, b, c) => {
+                f(*a);
+                f(*b);
+                f(*c)
+            }
+            Call(_, args, n) => args[..*n as usize].iter().for_each(|v| f(*v)),
+            Vector(op, _, args) => args[..op.arity()].iter().for_each(|v| f(*v)),
+        }
+    }
+
+    /// Whether the op has an effect beyond producing its value (so dead
+    /// code elimination must keep it).
+    pub fn has_side_effect(&self) -> bool {
+        matches!(
+            self,
+            Op::GuestInsn(_) | Op::SetState(..) | Op::Store(..) | Op::Fence | Op::Call(..)
+        ) || matches!(self, Op::Load(_)) // a load may fault
+    }
+}
+
+/// Why a block hands control back to the runtime instead of continuing
+/// with more guest code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitReason {
+    /// A system call instruction; the block's `pc` is the next instruction.
+    Syscall,
+    /// A breakpoint instruction with its immediate; `pc` is the instruction.
+    Breakpoint(u16),
+    /// An undefined or unimplemented instruction at `pc`.
+    Undefined {
+        /// The instruction word.
+        insn: u32,
+        /// True if the architecture leaves the encoding unallocated; false if
+        /// it is a real instruction xarch does not implement yet.
+        unallocated: bool,
+    },
+}
+
+/// What an indirect branch is, so backends can predict it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BranchHint {
+    /// A plain indirect jump.
+    Jump,
+    /// A call (link register written).
+    Call,
+    /// A function return.
+    Return,
+}
+
+/// How a block ends.
+#[derive(Clone, Debug)]
+pub enum Terminator {
+    /// Continue at a constant guest address.
+    Jump(u64),
+    /// Continue at a computed guest address.
+    JumpDyn(Value, BranchHint),
+    /// Continue at `taken` if the `I1` condition holds, else `not_taken`.
+    Branch {
+        /// The condition.
+        cond: Value,
+        /// Target when true.
+        taken: u64,
+        /// Target when false.
+        not_taken: u64,
+    },
+    /// Return to the runtime for it to act; guest PC becomes `pc`.
+    Exit {
+        /// Why.
+        reason: ExitReason,
+        /// The guest PC to report.
+        pc: u64,
+    },
+}
+
+/// One instruction: an op and the type of its result.
+#[derive(Clone, Debug)]
+pub struct Inst {
+    /// The operation.
+    pub op: Op,
+    /// The result type (`Void` if none).
+    pub ty: Type,
+}
