@@ -35,10 +35,11 @@ static MISALIGNED: Mutex<()> = Mutex::new(());
 pub unsafe fn compare_and_swap(addr: u64, size: u64, old: u128, new: u128) -> bool {
     let (s, f) = (Ordering::SeqCst, Ordering::SeqCst);
     if !addr.is_multiple_of(size) {
+        // SAFETY: the caller's contract is passed on unchanged.
         return unsafe { compare_and_swap_misaligned(addr, size, old, new) };
     }
-    // SAFETY (all arms): `addr` is aligned to `size` (checked above) and
-    // valid for access by the caller's contract; guest memory is only ever
+    // SAFETY: in every arm `addr` is aligned to `size` (checked above)
+    // and valid for access by the caller's contract; guest memory is only
     // accessed through raw pointers or atomics, so no Rust reference to it
     // is invalidated.
     unsafe {

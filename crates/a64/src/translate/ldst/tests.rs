@@ -4,6 +4,8 @@
 //! not depend on the lifter. The CONSTRAINED UNPREDICTABLE cases expect
 //! what qemu-aarch64 does.
 
+#![allow(clippy::field_reassign_with_default)]
+
 use crate::lift::{Ctx, LiftError, LiftResult, translate_insn};
 use crate::state::A64State;
 use crate::testing::run;
@@ -466,4 +468,440 @@ fn fp_register_unallocated_encodings() {
     assert_eq!(lift(0xf8808c20), Err(LiftError::Unallocated));
     // ldrsw with opc = 11
     assert_eq!(lift(0xb9c00420), Err(LiftError::Unallocated));
+}
+
+// ---- Exclusives and ordered accesses --------------------------------------
+
+#[test]
+fn exclusive_pairs_of_every_size_succeed_and_clear_the_monitor() {
+    // (load-exclusive, store-exclusive, size)
+    let cases: &[(u32, u32, usize)] = &[
+        (0xc85f7c20, 0xc8037c22, 8), // ldxr x0, [x1]; stxr w3, x2, [x1]
+        (0x885f7c20, 0x88037c22, 4), // ldxr w0; stxr w3, w2
+        (0x085f7c20, 0x08037c22, 1), // ldxrb w0; stxrb w3, w2
+        (0x485f7c20, 0x48037c22, 2), // ldxrh w0; stxrh w3, w2
+        (0xc85ffc20, 0xc803fc22, 8), // ldaxr x0; stlxr w3, x2
+        (0x085ffc20, 0x08037c22, 1), // ldaxrb w0; stxrb w3, w2
+        (0x485f7c20, 0x4803fc22, 2), // ldxrh w0; stlxrh w3, w2
+    ];
+    for &(ld, stx, n) in cases {
+        let mut m = Mem::new();
+        let before = Mem::new();
+        let new = 0x0102_0304_0506_0708u64;
+        let mut s = st(&mut m, 8, &[(0, u64::MAX), (2, new), (3, 77)]);
+        exec(&mut s, &[ld]);
+        assert_eq!(s.x[0], m.le(8, n) as u64, "{ld:#010x} zero-extends");
+        assert_eq!((s.excl_addr, s.excl_size), (m.at(8), n as u64));
+        assert_eq!(s.excl_value, m.le(8, n));
+        exec(&mut s, &[stx]);
+        assert_eq!(s.x[3], 0, "{stx:#010x} succeeds");
+        let mask = if n == 8 { u64::MAX } else { (1 << (8 * n)) - 1 };
+        assert_eq!(m.le(8, n) as u64, new & mask);
+        assert_eq!(m.le(8 + n, 1), before.le(8 + n, 1), "{stx:#010x} overran");
+        assert_eq!(s.excl_addr, u64::MAX, "monitor cleared");
+        // A second store-exclusive finds the monitor closed.
+        s.x[2] = 0;
+        exec(&mut s, &[stx]);
+        assert_eq!(s.x[3], 1);
+        assert_eq!(m.le(8, n) as u64, new & mask);
+    }
+}
+
+#[test]
+fn store_exclusive_fails_without_a_matching_load() {
+    let mut m = Mem::new();
+    // No load-exclusive at all.
+    let mut s = st(&mut m, 0, &[(2, 5)]);
+    exec(&mut s, &[0xc8037c22]); // stxr w3, x2, [x1]
+    assert_eq!((s.x[3], m.u64(0)), (1, Mem::new().u64(0)));
+    // Different address.
+    let mut s = st(&mut m, 0, &[(2, 5)]);
+    exec(&mut s, &[0xc85f7c20]); // ldxr x0, [x1]
+    s.x[1] = m.at(8);
+    exec(&mut s, &[0xc8037c22]); // stxr w3, x2, [x1]
+    assert_eq!((s.x[3], m.u64(8)), (1, Mem::new().u64(8)));
+    assert_eq!(s.excl_addr, u64::MAX);
+    // Different size.
+    let mut s = st(&mut m, 0, &[(2, 5)]);
+    exec(&mut s, &[0xc85f7c20]); // ldxr x0, [x1]
+    exec(&mut s, &[0x88037c22]); // stxr w3, w2, [x1]
+    assert_eq!((s.x[3], m.u64(0)), (1, Mem::new().u64(0)));
+    // CLREX in between.
+    let mut s = st(&mut m, 0, &[(2, 5)]);
+    exec(&mut s, &[0xc85f7c20, 0xd5033f5f, 0xc8037c22]); // ldxr; clrex; stxr
+    assert_eq!((s.x[3], m.u64(0)), (1, Mem::new().u64(0)));
+}
+
+#[test]
+fn store_exclusive_fails_if_another_store_intervened() {
+    let mut m = Mem::new();
+    let mut s = st(&mut m, 0, &[(2, 5)]);
+    exec(&mut s, &[0xc85f7c20]); // ldxr x0, [x1]
+    m.0[3] ^= 1; // another thread's store
+    let changed = m.u64(0);
+    exec(&mut s, &[0xc8037c22]); // stxr w3, x2, [x1]
+    assert_eq!((s.x[3], m.u64(0)), (1, changed));
+}
+
+#[test]
+fn exclusive_pairs() {
+    let mut m = Mem::new();
+    let (a, b) = (0x1111_2222_3333_4444u64, 0x5555_6666_7777_8888u64);
+    let mut s = st(&mut m, 16, &[(4, a), (5, b)]);
+    exec(&mut s, &[0xc87f0820]); // ldxp x0, x2, [x1]
+    assert_eq!((s.x[0], s.x[2], s.excl_size), (m.u64(16), m.u64(24), 16));
+    exec(&mut s, &[0xc8231424]); // stxp w3, x4, x5, [x1]
+    assert_eq!((s.x[3], m.u64(16), m.u64(24)), (0, a, b));
+    exec(&mut s, &[0xc8231424]);
+    assert_eq!(s.x[3], 1, "monitor was cleared");
+
+    let mut m = Mem::new();
+    let mut s = st(&mut m, 8, &[(0, u64::MAX), (2, u64::MAX), (4, a), (5, b)]);
+    exec(&mut s, &[0x887f0820]); // ldxp w0, w2, [x1]
+    assert_eq!((s.x[0], s.x[2], s.excl_size), (m.le(8, 4) as u64, m.le(12, 4) as u64, 8));
+    exec(&mut s, &[0x88231424]); // stxp w3, w4, w5, [x1]
+    assert_eq!(s.x[3], 0);
+    assert_eq!(m.u64(8), (b as u32 as u64) << 32 | a as u32 as u64);
+    assert_eq!(m.u64(16), Mem::new().u64(16));
+
+    // Acquire/release forms, and a pair changed in its upper half fails.
+    let mut m = Mem::new();
+    let mut s = st(&mut m, 0, &[(4, a), (5, b)]);
+    exec(&mut s, &[0xc87f8820]); // ldaxp x0, x2, [x1]
+    m.0[15] ^= 0x40;
+    exec(&mut s, &[0xc8239424]); // stlxp w3, x4, x5, [x1]
+    assert_eq!(s.x[3], 1);
+    exec(&mut s, &[0xc87f8820, 0xc8239424]);
+    assert_eq!((s.x[3], m.u64(0), m.u64(8)), (0, a, b));
+}
+
+#[test]
+fn exclusive_increments_are_atomic_across_threads() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const N: u64 = 3000;
+    const THREADS: u64 = 4;
+    let counter = Box::new(AtomicU64::new(0));
+    let addr = counter.as_ptr() as u64;
+    let threads: Vec<_> = (0..THREADS)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let code = [
+                    0xc85f7c20, // loop: ldxr x0, [x1]
+                    0x91000400, // add x0, x0, #1
+                    0xc8037c20, // stxr w3, x0, [x1]
+                    0x35ffffa3, // cbnz w3, loop
+                    0xf1000442, // subs x2, x2, #1
+                    0x54ffff61, // b.ne loop
+                ];
+                let mut s = A64State::default();
+                s.x[1] = addr;
+                s.x[2] = N;
+                exec(&mut s, &code);
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(counter.load(Ordering::SeqCst), N * THREADS);
+}
+
+#[test]
+fn load_acquire_store_release() {
+    let mut m = Mem::new();
+    let cases: &[(u32, usize)] = &[
+        (0xc8dffc20, 8), // ldar x0, [x1]
+        (0x88dffc20, 4), // ldar w0, [x1]
+        (0x08dffc20, 1), // ldarb w0, [x1]
+        (0x48dffc20, 2), // ldarh w0, [x1]
+    ];
+    for &(insn, n) in cases {
+        let mut s = st(&mut m, 8, &[(0, u64::MAX)]);
+        exec(&mut s, &[insn]);
+        assert_eq!(s.x[0], m.le(8, n) as u64, "{insn:#010x}");
+    }
+    let cases: &[(u32, usize)] = &[
+        (0xc89ffc22, 8), // stlr x2, [x1]
+        (0x889ffc22, 4), // stlr w2, [x1]
+        (0x089ffc22, 1), // stlrb w2, [x1]
+        (0x489ffc22, 2), // stlrh w2, [x1]
+    ];
+    for &(insn, n) in cases {
+        let mut m = Mem::new();
+        let v = 0xa1a2_a3a4_a5a6_a7a8u64;
+        let mut s = st(&mut m, 8, &[(2, v)]);
+        exec(&mut s, &[insn]);
+        let mask = if n == 8 { u64::MAX } else { (1 << (8 * n)) - 1 };
+        assert_eq!(m.le(8, n) as u64, v & mask, "{insn:#010x}");
+        assert_eq!(m.le(8 + n, 1), Mem::new().le(8 + n, 1));
+    }
+}
+
+#[test]
+fn unadvertised_extensions_are_unimplemented() {
+    for insn in [
+        0xc8a07c22u32, // cas x0, x2, [x1]
+        0x88e0fc22,    // casal w0, w2, [x1]
+        0x48207c82,    // casp x0, x1, x2, x3, [x4]
+        0xc8df7c20,    // ldlar x0, [x1]
+        0xc89f7c20,    // stllr x0, [x1]
+        0xf8208022,    // swp x0, x2, [x1]
+        0xf8200022,    // ldadd x0, x2, [x1]
+        0xf8e033e2,    // ldsetal x0, x2, [sp]
+        0x38bfc020,    // ldaprb w0, [x1]
+        0xf8bfc020,    // ldapr x0, [x1]
+        0xd9408020,    // ldapur x0, [x1, #8]
+        0x99000020,    // stlur w0, [x1]
+    ] {
+        assert!(
+            matches!(lift(insn), Err(LiftError::Unimplemented(_))),
+            "{insn:#010x}: {:?}",
+            lift(insn)
+        );
+    }
+}
+
+// ---- Advanced SIMD structures ---------------------------------------------
+
+/// A vector of `n` lanes of `eb` bytes, lane `j` being `f(j)`.
+fn vec_of(eb: usize, n: usize, f: impl Fn(usize) -> u128) -> u128 {
+    let m = if eb == 16 {
+        u128::MAX
+    } else {
+        (1u128 << (8 * eb)) - 1
+    };
+    (0..n).fold(0, |acc, j| acc | (f(j) & m) << (8 * eb * j))
+}
+
+/// Distinct, recognisable register contents for stores.
+fn pattern(r: usize) -> u128 {
+    (0..16).fold(0u128, |acc, k| acc | ((0x10 * r as u128 + k as u128) & 0xff) << (8 * k))
+}
+
+#[test]
+fn ld1_multiple_registers() {
+    let mut m = Mem::new();
+    let mut s = st(&mut m, 0, &[]);
+    exec(&mut s, &[0x4c407020]); // ld1 {v0.16b}, [x1]
+    assert_eq!(s.v[0], m.le(0, 16));
+    let mut s = st(&mut m, 0, &[]);
+    s.v[0] = u128::MAX;
+    exec(&mut s, &[0x0c407020]); // ld1 {v0.8b}, [x1]
+    assert_eq!(s.v[0], m.le(0, 8), "upper half zeroed");
+    let mut s = st(&mut m, 0, &[]);
+    exec(&mut s, &[0x4cdfac20]); // ld1 {v0.2d, v1.2d}, [x1], #32
+    assert_eq!((s.v[0], s.v[1], s.x[1]), (m.le(0, 16), m.le(16, 16), m.at(32)));
+    let mut s = st(&mut m, 0, &[]);
+    exec(&mut s, &[0x4c40683e]); // ld1 {v30.4s, v31.4s, v0.4s}, [x1]
+    assert_eq!((s.v[30], s.v[31], s.v[0]), (m.le(0, 16), m.le(16, 16), m.le(32, 16)));
+    let mut s = st(&mut m, 0, &[(2, 100)]);
+    s.v = [u128::MAX; 32];
+    exec(&mut s, &[0x0cc22c20]); // ld1 {v0.1d-v3.1d}, [x1], x2
+    for k in 0..4 {
+        assert_eq!(s.v[k], m.le(8 * k, 8));
+    }
+    assert_eq!((s.v[4], s.x[1]), (u128::MAX, m.at(100)));
+}
+
+#[test]
+fn ld2_ld3_ld4_deinterleave() {
+    let mut m = Mem::new();
+    let mut s = st(&mut m, 0, &[]);
+    exec(&mut s, &[0x4c408420]); // ld2 {v0.8h, v1.8h}, [x1]
+    assert_eq!(s.v[0], vec_of(2, 8, |j| m.le(4 * j, 2)));
+    assert_eq!(s.v[1], vec_of(2, 8, |j| m.le(4 * j + 2, 2)));
+    let mut s = st(&mut m, 0, &[(2, 48)]);
+    exec(&mut s, &[0x4cc24820]); // ld3 {v0.4s-v2.4s}, [x1], x2
+    for r in 0..3 {
+        assert_eq!(s.v[r], vec_of(4, 4, |j| m.le((3 * j + r) * 4, 4)), "v{r}");
+    }
+    assert_eq!(s.x[1], m.at(48));
+    let mut s = st(&mut m, 0, &[]);
+    s.v = [u128::MAX; 32];
+    exec(&mut s, &[0x0cdf0020]); // ld4 {v0.8b-v3.8b}, [x1], #32
+    for r in 0..4 {
+        assert_eq!(s.v[r], vec_of(1, 8, |j| m.le(4 * j + r, 1)), "v{r}");
+    }
+    assert_eq!(s.x[1], m.at(32));
+    let mut s = A64State::default();
+    s.sp = m.at(32);
+    exec(&mut s, &[0x4c408fe4]); // ld2 {v4.2d, v5.2d}, [sp]
+    assert_eq!(s.v[4], vec_of(8, 2, |j| m.le(32 + 16 * j, 8)));
+    assert_eq!(s.v[5], vec_of(8, 2, |j| m.le(40 + 16 * j, 8)));
+}
+
+#[test]
+fn st1_to_st4_interleave() {
+    let mut m = Mem::new();
+    let mut s = st(&mut m, 0, &[]);
+    s.v[0] = pattern(1);
+    exec(&mut s, &[0x4c007020]); // st1 {v0.16b}, [x1]
+    assert_eq!(m.le(0, 16), pattern(1));
+
+    let mut m = Mem::new();
+    let mut s = st(&mut m, 0, &[]);
+    s.v[0] = pattern(1);
+    s.v[1] = pattern(2);
+    exec(&mut s, &[0x0c9fa420]); // st1 {v0.4h, v1.4h}, [x1], #16
+    assert_eq!((m.le(0, 8), m.le(8, 8)), (pattern(1) as u64 as u128, pattern(2) as u64 as u128));
+    assert_eq!((m.le(16, 1), s.x[1]), (0x90, m.at(16)));
+
+    let mut m = Mem::new();
+    let mut s = st(&mut m, 0, &[]);
+    s.v[0] = pattern(1);
+    s.v[1] = pattern(2);
+    exec(&mut s, &[0x4c008020]); // st2 {v0.16b, v1.16b}, [x1]
+    for j in 0..16 {
+        assert_eq!(m.0[2 * j] as u128, pattern(1) >> (8 * j) & 0xff);
+        assert_eq!(m.0[2 * j + 1] as u128, pattern(2) >> (8 * j) & 0xff);
+    }
+
+    let mut m = Mem::new();
+    let mut s = st(&mut m, 0, &[]);
+    for r in 0..3 {
+        s.v[r] = pattern(r + 1);
+    }
+    exec(&mut s, &[0x0c9f4020]); // st3 {v0.8b-v2.8b}, [x1], #24
+    for j in 0..8 {
+        for r in 0..3 {
+            assert_eq!(m.0[3 * j + r] as u128, pattern(r + 1) >> (8 * j) & 0xff);
+        }
+    }
+    assert_eq!((m.le(24, 1), s.x[1]), (0x98, m.at(24)));
+
+    let mut m = Mem::new();
+    let mut s = st(&mut m, 0, &[]);
+    for r in 0..4 {
+        s.v[r] = pattern(r + 1);
+    }
+    exec(&mut s, &[0x4c000820]); // st4 {v0.4s-v3.4s}, [x1]
+    for j in 0..4 {
+        for r in 0..4 {
+            assert_eq!(m.le((4 * j + r) * 4, 4), pattern(r + 1) >> (32 * j) & 0xffff_ffff);
+        }
+    }
+    assert_eq!(m.le(64, 1), 0xc0);
+}
+
+#[test]
+fn single_lane_loads_keep_the_other_lanes() {
+    let mut m = Mem::new();
+    let mut s = st(&mut m, 0, &[]);
+    s.v[0] = pattern(1);
+    exec(&mut s, &[0x0d409020]); // ld1 {v0.s}[1], [x1]
+    let keep = !(0xffff_ffffu128 << 32);
+    assert_eq!(s.v[0], pattern(1) & keep | m.le(0, 4) << 32);
+    let mut s = st(&mut m, 0, &[]);
+    s.v[0] = pattern(1);
+    exec(&mut s, &[0x4ddf8420]); // ld1 {v0.d}[1], [x1], #8
+    assert_eq!((s.v[0], s.x[1]), (pattern(1) as u64 as u128 | m.le(0, 8) << 64, m.at(8)));
+    let mut s = st(&mut m, 0, &[]);
+    s.v[0] = pattern(1);
+    s.v[1] = pattern(2);
+    exec(&mut s, &[0x4d604820]); // ld2 {v0.h, v1.h}[5], [x1]
+    let keep = !(0xffffu128 << 80);
+    assert_eq!(s.v[0], pattern(1) & keep | m.le(0, 2) << 80);
+    assert_eq!(s.v[1], pattern(2) & keep | m.le(2, 2) << 80);
+    let mut s = st(&mut m, 0, &[(2, 7)]);
+    exec(&mut s, &[0x4de23c20]); // ld4 {v0.b-v3.b}[15], [x1], x2
+    for r in 0..4 {
+        assert_eq!(s.v[r], m.le(r, 1) << 120);
+    }
+    assert_eq!(s.x[1], m.at(7));
+    let mut s = st(&mut m, 0, &[]);
+    exec(&mut s, &[0x4ddfb020]); // ld3 {v0.s-v2.s}[3], [x1], #12
+    for r in 0..3 {
+        assert_eq!(s.v[r], m.le(4 * r, 4) << 96);
+    }
+    assert_eq!(s.x[1], m.at(12));
+}
+
+#[test]
+fn single_lane_stores() {
+    let mut m = Mem::new();
+    let mut s = st(&mut m, 0, &[]);
+    s.v[0] = pattern(1);
+    exec(&mut s, &[0x4d009020]); // st1 {v0.s}[3], [x1]
+    assert_eq!((m.le(0, 4), m.le(4, 1)), (pattern(1) >> 96, 0x84));
+    let mut m = Mem::new();
+    let mut s = st(&mut m, 0, &[]);
+    for r in 0..4 {
+        s.v[r] = pattern(r + 1);
+    }
+    exec(&mut s, &[0x0d9f7020]); // st3 {v0.h-v2.h}[2], [x1], #6
+    for r in 0..3 {
+        assert_eq!(m.le(2 * r, 2), pattern(r + 1) >> 32 & 0xffff);
+    }
+    assert_eq!((m.le(6, 1), s.x[1]), (0x86, m.at(6)));
+    exec(&mut s, &[0x4d208420]); // st2 {v0.d, v1.d}[1], [x1]
+    assert_eq!((m.le(6, 8), m.le(14, 8)), (pattern(1) >> 64, pattern(2) >> 64));
+    let mut m = Mem::new();
+    let mut s = st(&mut m, 0, &[]);
+    for r in 0..4 {
+        s.v[r] = pattern(r + 1);
+    }
+    exec(&mut s, &[0x4d202420]); // st4 {v0.b-v3.b}[9], [x1]
+    for r in 0..4 {
+        assert_eq!(m.le(r, 1), pattern(r + 1) >> 72 & 0xff);
+    }
+    assert_eq!(m.le(4, 1), 0x84);
+}
+
+#[test]
+fn load_and_replicate() {
+    let mut m = Mem::new();
+    let mut s = st(&mut m, 0, &[]);
+    exec(&mut s, &[0x4d40c820]); // ld1r {v0.4s}, [x1]
+    assert_eq!(s.v[0], vec_of(4, 4, |_| m.le(0, 4)));
+    let mut s = st(&mut m, 0, &[]);
+    s.v[0] = u128::MAX;
+    exec(&mut s, &[0x0d40c020]); // ld1r {v0.8b}, [x1]
+    assert_eq!(s.v[0], vec_of(1, 8, |_| m.le(0, 1)));
+    let mut s = st(&mut m, 0, &[]);
+    exec(&mut s, &[0x4dffcc20]); // ld2r {v0.2d, v1.2d}, [x1], #16
+    assert_eq!((s.v[0], s.v[1]), (vec_of(8, 2, |_| m.le(0, 8)), vec_of(8, 2, |_| m.le(8, 8))));
+    assert_eq!(s.x[1], m.at(16));
+    let mut s = st(&mut m, 0, &[(2, 8)]);
+    s.v = [u128::MAX; 32];
+    exec(&mut s, &[0x0de2e420]); // ld4r {v0.4h-v3.4h}, [x1], x2
+    for r in 0..4 {
+        assert_eq!(s.v[r], vec_of(2, 4, |_| m.le(2 * r, 2)));
+    }
+    assert_eq!(s.x[1], m.at(8));
+    let mut s = st(&mut m, 0, &[]);
+    exec(&mut s, &[0x4ddfe020]); // ld3r {v0.16b-v2.16b}, [x1], #3
+    for r in 0..3 {
+        assert_eq!(s.v[r], vec_of(1, 16, |_| m.le(r, 1)));
+    }
+    assert_eq!(s.x[1], m.at(3));
+    let mut s = st(&mut m, 0, &[]);
+    s.v[0] = u128::MAX;
+    exec(&mut s, &[0x0d40cc20]); // ld1r {v0.1d}, [x1]
+    assert_eq!(s.v[0], m.le(0, 8));
+}
+
+#[test]
+fn structure_roundtrip_ld4_st4() {
+    let mut m = Mem::new();
+    let mut s = st(&mut m, 0, &[]);
+    exec(&mut s, &[0x4c400820]); // ld4 {v0.4s-v3.4s}, [x1]
+    s.x[1] = m.at(128);
+    exec(&mut s, &[0x4c000820]); // st4 {v0.4s-v3.4s}, [x1]
+    assert_eq!(m.0[..64], m.0[128..192]);
+}
+
+#[test]
+fn structure_unallocated_encodings() {
+    for insn in [
+        0x4c401020u32, // multiple, opcode 0001
+        0x0c408fe4,    // ld2 {.1d}
+        0x4c417020,    // ld1 without post-index but Rm != 0
+        0x4d40d820,    // ld1r with S = 1
+        0x4d00c820,    // "st1r"
+        0x4d604420,    // ld2 {h} with size<0> = 1
+        0x0d409820,    // ld1 {s} with size<1> = 1
+        0x4ddf9420,    // ld1 {d} with S = 1
+    ] {
+        assert_eq!(lift(insn), Err(LiftError::Unallocated), "{insn:#010x}");
+    }
 }
