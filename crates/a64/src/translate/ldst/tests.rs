@@ -588,10 +588,11 @@ fn exclusive_increments_are_atomic_across_threads() {
                 let code = [
                     0xc85f7c20, // loop: ldxr x0, [x1]
                     0x91000400, // add x0, x0, #1
+                    0x14000001, // b .+4 (a block boundary widens the race window)
                     0xc8037c20, // stxr w3, x0, [x1]
-                    0x35ffffa3, // cbnz w3, loop
+                    0x35ffff83, // cbnz w3, loop
                     0xf1000442, // subs x2, x2, #1
-                    0x54ffff61, // b.ne loop
+                    0x54ffff41, // b.ne loop
                 ];
                 let mut s = A64State::default();
                 s.x[1] = addr;
