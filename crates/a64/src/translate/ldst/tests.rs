@@ -578,13 +578,16 @@ fn exclusive_pairs() {
 #[test]
 fn exclusive_increments_are_atomic_across_threads() {
     use std::sync::atomic::{AtomicU64, Ordering};
-    const N: u64 = 3000;
+    const N: u64 = 20000;
     const THREADS: u64 = 4;
     let counter = Box::new(AtomicU64::new(0));
     let addr = counter.as_ptr() as u64;
+    let start = std::sync::Arc::new(std::sync::Barrier::new(THREADS as usize));
     let threads: Vec<_> = (0..THREADS)
         .map(|_| {
+            let start = start.clone();
             std::thread::spawn(move || {
+                start.wait();
                 let code = [
                     0xc85f7c20, // loop: ldxr x0, [x1]
                     0x91000400, // add x0, x0, #1
