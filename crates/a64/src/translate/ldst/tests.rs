@@ -558,7 +558,10 @@ fn exclusive_pairs() {
     let mut m = Mem::new();
     let mut s = st(&mut m, 8, &[(0, u64::MAX), (2, u64::MAX), (4, a), (5, b)]);
     exec(&mut s, &[0x887f0820]); // ldxp w0, w2, [x1]
-    assert_eq!((s.x[0], s.x[2], s.excl_size), (m.le(8, 4) as u64, m.le(12, 4) as u64, 8));
+    assert_eq!(
+        (s.x[0], s.x[2], s.excl_size),
+        (m.le(8, 4) as u64, m.le(12, 4) as u64, 8)
+    );
     exec(&mut s, &[0x88231424]); // stxp w3, w4, w5, [x1]
     assert_eq!(s.x[3], 0);
     assert_eq!(m.u64(8), (b as u32 as u64) << 32 | a as u32 as u64);
@@ -679,7 +682,9 @@ fn vec_of(eb: usize, n: usize, f: impl Fn(usize) -> u128) -> u128 {
 
 /// Distinct, recognisable register contents for stores.
 fn pattern(r: usize) -> u128 {
-    (0..16).fold(0u128, |acc, k| acc | ((0x10 * r as u128 + k as u128) & 0xff) << (8 * k))
+    (0..16).fold(0u128, |acc, k| {
+        acc | ((0x10 * r as u128 + k as u128) & 0xff) << (8 * k)
+    })
 }
 
 #[test]
@@ -694,10 +699,16 @@ fn ld1_multiple_registers() {
     assert_eq!(s.v[0], m.le(0, 8), "upper half zeroed");
     let mut s = st(&mut m, 0, &[]);
     exec(&mut s, &[0x4cdfac20]); // ld1 {v0.2d, v1.2d}, [x1], #32
-    assert_eq!((s.v[0], s.v[1], s.x[1]), (m.le(0, 16), m.le(16, 16), m.at(32)));
+    assert_eq!(
+        (s.v[0], s.v[1], s.x[1]),
+        (m.le(0, 16), m.le(16, 16), m.at(32))
+    );
     let mut s = st(&mut m, 0, &[]);
     exec(&mut s, &[0x4c40683e]); // ld1 {v30.4s, v31.4s, v0.4s}, [x1]
-    assert_eq!((s.v[30], s.v[31], s.v[0]), (m.le(0, 16), m.le(16, 16), m.le(32, 16)));
+    assert_eq!(
+        (s.v[30], s.v[31], s.v[0]),
+        (m.le(0, 16), m.le(16, 16), m.le(32, 16))
+    );
     let mut s = st(&mut m, 0, &[(2, 100)]);
     s.v = [u128::MAX; 32];
     exec(&mut s, &[0x0cc22c20]); // ld1 {v0.1d-v3.1d}, [x1], x2
@@ -747,7 +758,10 @@ fn st1_to_st4_interleave() {
     s.v[0] = pattern(1);
     s.v[1] = pattern(2);
     exec(&mut s, &[0x0c9fa420]); // st1 {v0.4h, v1.4h}, [x1], #16
-    assert_eq!((m.le(0, 8), m.le(8, 8)), (pattern(1) as u64 as u128, pattern(2) as u64 as u128));
+    assert_eq!(
+        (m.le(0, 8), m.le(8, 8)),
+        (pattern(1) as u64 as u128, pattern(2) as u64 as u128)
+    );
     assert_eq!((m.le(16, 1), s.x[1]), (0x90, m.at(16)));
 
     let mut m = Mem::new();
@@ -781,7 +795,10 @@ fn st1_to_st4_interleave() {
     exec(&mut s, &[0x4c000820]); // st4 {v0.4s-v3.4s}, [x1]
     for j in 0..4 {
         for r in 0..4 {
-            assert_eq!(m.le((4 * j + r) * 4, 4), pattern(r + 1) >> (32 * j) & 0xffff_ffff);
+            assert_eq!(
+                m.le((4 * j + r) * 4, 4),
+                pattern(r + 1) >> (32 * j) & 0xffff_ffff
+            );
         }
     }
     assert_eq!(m.le(64, 1), 0xc0);
@@ -798,7 +815,10 @@ fn single_lane_loads_keep_the_other_lanes() {
     let mut s = st(&mut m, 0, &[]);
     s.v[0] = pattern(1);
     exec(&mut s, &[0x4ddf8420]); // ld1 {v0.d}[1], [x1], #8
-    assert_eq!((s.v[0], s.x[1]), (pattern(1) as u64 as u128 | m.le(0, 8) << 64, m.at(8)));
+    assert_eq!(
+        (s.v[0], s.x[1]),
+        (pattern(1) as u64 as u128 | m.le(0, 8) << 64, m.at(8))
+    );
     let mut s = st(&mut m, 0, &[]);
     s.v[0] = pattern(1);
     s.v[1] = pattern(2);
@@ -838,7 +858,10 @@ fn single_lane_stores() {
     }
     assert_eq!((m.le(6, 1), s.x[1]), (0x86, m.at(6)));
     exec(&mut s, &[0x4d208420]); // st2 {v0.d, v1.d}[1], [x1]
-    assert_eq!((m.le(6, 8), m.le(14, 8)), (pattern(1) >> 64, pattern(2) >> 64));
+    assert_eq!(
+        (m.le(6, 8), m.le(14, 8)),
+        (pattern(1) >> 64, pattern(2) >> 64)
+    );
     let mut m = Mem::new();
     let mut s = st(&mut m, 0, &[]);
     for r in 0..4 {
@@ -863,7 +886,10 @@ fn load_and_replicate() {
     assert_eq!(s.v[0], vec_of(1, 8, |_| m.le(0, 1)));
     let mut s = st(&mut m, 0, &[]);
     exec(&mut s, &[0x4dffcc20]); // ld2r {v0.2d, v1.2d}, [x1], #16
-    assert_eq!((s.v[0], s.v[1]), (vec_of(8, 2, |_| m.le(0, 8)), vec_of(8, 2, |_| m.le(8, 8))));
+    assert_eq!(
+        (s.v[0], s.v[1]),
+        (vec_of(8, 2, |_| m.le(0, 8)), vec_of(8, 2, |_| m.le(8, 8)))
+    );
     assert_eq!(s.x[1], m.at(16));
     let mut s = st(&mut m, 0, &[(2, 8)]);
     s.v = [u128::MAX; 32];
