@@ -475,340 +475,92 @@ mod tests {
 
     /// AND/BIC/ORR/ORN/EOR/EON/ANDS/BICS with every shift; MOV, MVN, TST.
     #[test]
+    #[rustfmt::skip]
     fn logical_shifted() {
-        t(
-            0x8a021020,
-            &[(1, 0xff00ff00ff00ff00), (2, 0x123456789abcdef)],
-            0x0,
-            0x120056009a00de00,
-            0x0,
-        ); // and x0, x1, x2, lsl #4
-        t(
-            0x0ac22020,
-            &[(1, 0xffffffffffffffff), (2, 0xaaaaaaaa12345678)],
-            0x0,
-            0x78123456,
-            0x0,
-        ); // and w0, w1, w2, ror #8
-        t(
-            0x8a62f020,
-            &[(1, 0xffffffffffffffff), (2, 0xa000000000000000)],
-            0x0,
-            0xfffffffffffffff5,
-            0x0,
-        ); // bic x0, x1, x2, lsr #60
-        t(
-            0xaa821020,
-            &[(1, 0x1), (2, 0x8000000000000000)],
-            0x0,
-            0xf800000000000001,
-            0x0,
-        ); // orr x0, x1, x2, asr #4
-        t(
-            0x2a827c20,
-            &[(1, 0x1234), (2, 0x80000000)],
-            0x0,
-            0xffffffff,
-            0x0,
-        ); // orr w0, w1, w2, asr #31
-        t(
-            0x2a220020,
-            &[(1, 0xffffffff00000001), (2, 0xf0f0f0f)],
-            0x0,
-            0xf0f0f0f1,
-            0x0,
-        ); // orn w0, w1, w2
-        t(
-            0xaae2fc20,
-            &[(1, 0x0), (2, 0x8000000000000001)],
-            0x0,
-            0xfffffffffffffffc,
-            0x0,
-        ); // orn x0, x1, x2, ror #63
-        t(
-            0xca02fc20,
-            &[(1, 0x5555), (2, 0x3)],
-            0x0,
-            0x8000000000005555,
-            0x0,
-        ); // eor x0, x1, x2, lsl #63
-        t(
-            0x4a620420,
-            &[(1, 0x12345678), (2, 0xfffffffe)],
-            0x0,
-            0x92345678,
-            0x0,
-        ); // eon w0, w1, w2, lsr #1
+        t(0x8a021020, &[(1, 0xff00ff00ff00ff00), (2, 0x123456789abcdef)], 0x0, 0x120056009a00de00, 0x0); // and x0, x1, x2, lsl #4
+        t(0x0ac22020, &[(1, 0xffffffffffffffff), (2, 0xaaaaaaaa12345678)], 0x0, 0x78123456, 0x0); // and w0, w1, w2, ror #8
+        t(0x8a62f020, &[(1, 0xffffffffffffffff), (2, 0xa000000000000000)], 0x0, 0xfffffffffffffff5, 0x0); // bic x0, x1, x2, lsr #60
+        t(0xaa821020, &[(1, 0x1), (2, 0x8000000000000000)], 0x0, 0xf800000000000001, 0x0); // orr x0, x1, x2, asr #4
+        t(0x2a827c20, &[(1, 0x1234), (2, 0x80000000)], 0x0, 0xffffffff, 0x0); // orr w0, w1, w2, asr #31
+        t(0x2a220020, &[(1, 0xffffffff00000001), (2, 0xf0f0f0f)], 0x0, 0xf0f0f0f1, 0x0); // orn w0, w1, w2
+        t(0xaae2fc20, &[(1, 0x0), (2, 0x8000000000000001)], 0x0, 0xfffffffffffffffc, 0x0); // orn x0, x1, x2, ror #63
+        t(0xca02fc20, &[(1, 0x5555), (2, 0x3)], 0x0, 0x8000000000005555, 0x0); // eor x0, x1, x2, lsl #63
+        t(0x4a620420, &[(1, 0x12345678), (2, 0xfffffffe)], 0x0, 0x92345678, 0x0); // eon w0, w1, w2, lsr #1
         t(0xea020020, &[(1, 0xf0), (2, 0xf)], 0x3, 0x0, 0x4); // ands x0, x1, x2
-        t(
-            0x6a020020,
-            &[(1, 0x80000001), (2, 0xffffffff80000000)],
-            0x3,
-            0x80000000,
-            0x8,
-        ); // ands w0, w1, w2
-        t(
-            0xea020420,
-            &[(1, 0x8000000000000000), (2, 0x4000000000000000)],
-            0x0,
-            0x8000000000000000,
-            0x8,
-        ); // ands x0, x1, x2, lsl #1
-        t(
-            0xeaa20c20,
-            &[(1, 0xffffffffffffffff), (2, 0x8000000000000000)],
-            0x2,
-            0xfffffffffffffff,
-            0x0,
-        ); // bics x0, x1, x2, asr #3
+        t(0x6a020020, &[(1, 0x80000001), (2, 0xffffffff80000000)], 0x3, 0x80000000, 0x8); // ands w0, w1, w2
+        t(0xea020420, &[(1, 0x8000000000000000), (2, 0x4000000000000000)], 0x0, 0x8000000000000000, 0x8); // ands x0, x1, x2, lsl #1
+        t(0xeaa20c20, &[(1, 0xffffffffffffffff), (2, 0x8000000000000000)], 0x2, 0xfffffffffffffff, 0x0); // bics x0, x1, x2, asr #3
         t(0x6a227c20, &[(1, 0x80000000), (2, 0x1)], 0x1, 0x0, 0x4); // bics w0, w1, w2, lsl #31
         t(0xaa0103e0, &[(1, 0x123456789)], 0x0, 0x123456789, 0x0); // mov x0, x1
         t(0x2a2103e0, &[(1, 0xffffffff0000ffff)], 0x0, 0xffff0000, 0x0); // mvn w0, w1
-        t(
-            0xea02003f,
-            &[(0, 0x55), (1, 0x8000000000000000), (2, 0x8000000000000000)],
-            0x0,
-            0x55,
-            0x8,
-        ); // tst x1, x2
+        t(0xea02003f, &[(0, 0x55), (1, 0x8000000000000000), (2, 0x8000000000000000)], 0x0, 0x55, 0x8); // tst x1, x2
     }
 
     /// ADD/ADDS/SUB/SUBS (shifted register) with flags; CMP, CMN, NEG(S); XZR operands.
     #[test]
+    #[rustfmt::skip]
     fn add_sub_shifted() {
         t(0x8b023020, &[(1, 0x10), (2, 0x3)], 0x0, 0x3010, 0x0); // add x0, x1, x2, lsl #12
-        t(
-            0x0b420c20,
-            &[(1, 0xffffffff00000010), (2, 0xffffffff000000f0)],
-            0x0,
-            0x2e,
-            0x0,
-        ); // add w0, w1, w2, lsr #3
-        t(
-            0xcb820820,
-            &[(1, 0x0), (2, 0x8000000000000000)],
-            0x0,
-            0x2000000000000000,
-            0x0,
-        ); // sub x0, x1, x2, asr #2
-        t(
-            0x8b02fc20,
-            &[(1, 0x1), (2, 0x3)],
-            0x0,
-            0x8000000000000001,
-            0x0,
-        ); // add x0, x1, x2, lsl #63
-        t(
-            0xab020020,
-            &[(1, 0x7fffffffffffffff), (2, 0x1)],
-            0x0,
-            0x8000000000000000,
-            0x9,
-        ); // adds x0, x1, x2
+        t(0x0b420c20, &[(1, 0xffffffff00000010), (2, 0xffffffff000000f0)], 0x0, 0x2e, 0x0); // add w0, w1, w2, lsr #3
+        t(0xcb820820, &[(1, 0x0), (2, 0x8000000000000000)], 0x0, 0x2000000000000000, 0x0); // sub x0, x1, x2, asr #2
+        t(0x8b02fc20, &[(1, 0x1), (2, 0x3)], 0x0, 0x8000000000000001, 0x0); // add x0, x1, x2, lsl #63
+        t(0xab020020, &[(1, 0x7fffffffffffffff), (2, 0x1)], 0x0, 0x8000000000000000, 0x9); // adds x0, x1, x2
         t(0x2b020020, &[(1, 0x12ffffffff), (2, 0x1)], 0x0, 0x0, 0x6); // adds w0, w1, w2
-        t(
-            0xab020020,
-            &[(1, 0x8000000000000000), (2, 0x8000000000000000)],
-            0x0,
-            0x0,
-            0x7,
-        ); // adds x0, x1, x2
-        t(
-            0xeb020020,
-            &[(1, 0x1), (2, 0x2)],
-            0x0,
-            0xffffffffffffffff,
-            0x8,
-        ); // subs x0, x1, x2
+        t(0xab020020, &[(1, 0x8000000000000000), (2, 0x8000000000000000)], 0x0, 0x0, 0x7); // adds x0, x1, x2
+        t(0xeb020020, &[(1, 0x1), (2, 0x2)], 0x0, 0xffffffffffffffff, 0x8); // subs x0, x1, x2
         t(0x6b027c20, &[(1, 0x0), (2, 0x1)], 0x0, 0x80000000, 0x9); // subs w0, w1, w2, lsl #31
-        t(
-            0x6b020020,
-            &[(1, 0x80000000), (2, 0x1)],
-            0x0,
-            0x7fffffff,
-            0x3,
-        ); // subs w0, w1, w2
-        t(
-            0xeb02003f,
-            &[(0, 0x77), (1, 0x1234), (2, 0x1234)],
-            0x0,
-            0x77,
-            0x6,
-        ); // cmp x1, x2
-        t(
-            0x2b02003f,
-            &[(0, 0x77), (1, 0xffffffff), (2, 0x1)],
-            0x0,
-            0x77,
-            0x6,
-        ); // cmn w1, w2
+        t(0x6b020020, &[(1, 0x80000000), (2, 0x1)], 0x0, 0x7fffffff, 0x3); // subs w0, w1, w2
+        t(0xeb02003f, &[(0, 0x77), (1, 0x1234), (2, 0x1234)], 0x0, 0x77, 0x6); // cmp x1, x2
+        t(0x2b02003f, &[(0, 0x77), (1, 0xffffffff), (2, 0x1)], 0x0, 0x77, 0x6); // cmn w1, w2
         t(0xcb0207e0, &[(2, 0x3)], 0x0, 0xfffffffffffffffa, 0x0); // neg x0, x2, lsl #1
         t(0x6b0203e0, &[(2, 0x0)], 0x0, 0x0, 0x6); // negs w0, w2
         t(0x8b0203e0, &[(2, 0x42), (31, 0x1000)], 0x0, 0x42, 0x0); // add x0, xzr, x2
-        t(
-            0xab82fc20,
-            &[(1, 0x5), (2, 0x8000000000000000)],
-            0x0,
-            0x4,
-            0x2,
-        ); // adds x0, x1, x2, asr #63
+        t(0xab82fc20, &[(1, 0x5), (2, 0x8000000000000000)], 0x0, 0x4, 0x2); // adds x0, x1, x2, asr #63
     }
 
     /// ADD/ADDS/SUB/SUBS (extended register): every extend, shifts 0-4, SP as Rn and Rd.
     #[test]
+    #[rustfmt::skip]
     fn add_sub_extended() {
-        t(
-            0x8b220820,
-            &[(1, 0x1000), (2, 0xfffffffffffffff1)],
-            0x0,
-            0x13c4,
-            0x0,
-        ); // add x0, x1, w2, uxtb #2
-        t(
-            0x8b222020,
-            &[(1, 0x1000), (2, 0xffffffffffff8001)],
-            0x0,
-            0x9001,
-            0x0,
-        ); // add x0, x1, w2, uxth
-        t(
-            0x8b225020,
-            &[(1, 0x1), (2, 0xffffffff80000000)],
-            0x0,
-            0x800000001,
-            0x0,
-        ); // add x0, x1, w2, uxtw #4
-        t(
-            0x8b226420,
-            &[(1, 0x1), (2, 0x8000000000000001)],
-            0x0,
-            0x3,
-            0x0,
-        ); // add x0, x1, x2, uxtx #1
+        t(0x8b220820, &[(1, 0x1000), (2, 0xfffffffffffffff1)], 0x0, 0x13c4, 0x0); // add x0, x1, w2, uxtb #2
+        t(0x8b222020, &[(1, 0x1000), (2, 0xffffffffffff8001)], 0x0, 0x9001, 0x0); // add x0, x1, w2, uxth
+        t(0x8b225020, &[(1, 0x1), (2, 0xffffffff80000000)], 0x0, 0x800000001, 0x0); // add x0, x1, w2, uxtw #4
+        t(0x8b226420, &[(1, 0x1), (2, 0x8000000000000001)], 0x0, 0x3, 0x0); // add x0, x1, x2, uxtx #1
         t(0x8b228c20, &[(1, 0x1000), (2, 0x80)], 0x0, 0xc00, 0x0); // add x0, x1, w2, sxtb #3
-        t(
-            0x8b22a020,
-            &[(1, 0x0), (2, 0x18000)],
-            0x0,
-            0xffffffffffff8000,
-            0x0,
-        ); // add x0, x1, w2, sxth
-        t(
-            0xcb22d020,
-            &[(1, 0x0), (2, 0x80000000)],
-            0x0,
-            0x800000000,
-            0x0,
-        ); // sub x0, x1, w2, sxtw #4
-        t(
-            0x8b22e820,
-            &[(1, 0x1), (2, 0x4000000000000001)],
-            0x0,
-            0x5,
-            0x0,
-        ); // add x0, x1, x2, sxtx #2
-        t(
-            0x0b228020,
-            &[(1, 0xffffffff00000000), (2, 0xff)],
-            0x0,
-            0xffffffff,
-            0x0,
-        ); // add w0, w1, w2, sxtb
+        t(0x8b22a020, &[(1, 0x0), (2, 0x18000)], 0x0, 0xffffffffffff8000, 0x0); // add x0, x1, w2, sxth
+        t(0xcb22d020, &[(1, 0x0), (2, 0x80000000)], 0x0, 0x800000000, 0x0); // sub x0, x1, w2, sxtw #4
+        t(0x8b22e820, &[(1, 0x1), (2, 0x4000000000000001)], 0x0, 0x5, 0x0); // add x0, x1, x2, sxtx #2
+        t(0x0b228020, &[(1, 0xffffffff00000000), (2, 0xff)], 0x0, 0xffffffff, 0x0); // add w0, w1, w2, sxtb
         t(0x0b223020, &[(1, 0x1), (2, 0xffff0001)], 0x0, 0x11, 0x0); // add w0, w1, w2, uxth #4
         t(0x0b22c420, &[(1, 0x0), (2, 0x80000001)], 0x0, 0x2, 0x0); // add w0, w1, w2, sxtw #1
-        t(
-            0xab224020,
-            &[(1, 0xffffffff00000000), (2, 0xffffffff)],
-            0x0,
-            0xffffffffffffffff,
-            0x8,
-        ); // adds x0, x1, w2, uxtw
+        t(0xab224020, &[(1, 0xffffffff00000000), (2, 0xffffffff)], 0x0, 0xffffffffffffffff, 0x8); // adds x0, x1, w2, uxtw
         t(0xab22c020, &[(1, 0x1), (2, 0xffffffff)], 0x0, 0x0, 0x6); // adds x0, x1, w2, sxtw
         t(0x6b222020, &[(1, 0x10000), (2, 0x10000)], 0x0, 0x10000, 0x2); // subs w0, w1, w2, uxth
-        t(
-            0xeb229020,
-            &[(1, 0x7ffffffffffffff0), (2, 0xff)],
-            0x0,
-            0x8000000000000000,
-            0x9,
-        ); // subs x0, x1, w2, sxtb #4
+        t(0xeb229020, &[(1, 0x7ffffffffffffff0), (2, 0xff)], 0x0, 0x8000000000000000, 0x9); // subs x0, x1, w2, sxtb #4
         t(0x8b3f0020, &[(1, 0x123)], 0x0, 0x123, 0x0); // add x0, x1, wzr, uxtb
         t(0x8b2263e0, &[(31, 0x10000), (2, 0x5)], 0x0, 0x10005, 0x0); // add x0, sp, x2
-        t(
-            0x0b2243e0,
-            &[(31, 0x1ffff0000), (2, 0x20)],
-            0x0,
-            0xffff0020,
-            0x0,
-        ); // add w0, wsp, w2
-        t(
-            0xcb22cbe0,
-            &[(31, 0x10000), (2, 0xffffffff)],
-            0x0,
-            0x10004,
-            0x0,
-        ); // sub x0, sp, w2, sxtw #2
+        t(0x0b2243e0, &[(31, 0x1ffff0000), (2, 0x20)], 0x0, 0xffff0020, 0x0); // add w0, wsp, w2
+        t(0xcb22cbe0, &[(31, 0x10000), (2, 0xffffffff)], 0x0, 0x10004, 0x0); // sub x0, sp, w2, sxtw #2
         t(0x8b22603f, &[(1, 0x10000), (2, 0x30)], 0x0, 0x0, 0x0); // add sp, x1, x2
-        t(
-            0x4b22003f,
-            &[(1, 0x1230010), (2, 0x10), (31, 0xffffffffffffffff)],
-            0x0,
-            0x0,
-            0x0,
-        ); // sub wsp, w1, w2, uxtb
-        t(
-            0xeb2263ff,
-            &[(0, 0x9), (31, 0x10000), (2, 0x10000)],
-            0x0,
-            0x9,
-            0x6,
-        ); // cmp sp, x2
+        t(0x4b22003f, &[(1, 0x1230010), (2, 0x10), (31, 0xffffffffffffffff)], 0x0, 0x0, 0x0); // sub wsp, w1, w2, uxtb
+        t(0xeb2263ff, &[(0, 0x9), (31, 0x10000), (2, 0x10000)], 0x0, 0x9, 0x6); // cmp sp, x2
         t(0xab2267e0, &[(31, 0x8000), (2, 0x8000)], 0x0, 0x18000, 0x0); // adds x0, sp, x2, uxtx #1
     }
 
     /// ADC/ADCS/SBC/SBCS and NGC/NGCS with carry in set and clear.
     #[test]
+    #[rustfmt::skip]
     fn add_sub_carry() {
         t(0x9a020020, &[(1, 0x10), (2, 0x20)], 0x2, 0x31, 0x2); // adc x0, x1, x2
         t(0x1a020020, &[(1, 0xffffffff), (2, 0x1)], 0xd, 0x0, 0xd); // adc w0, w1, w2
-        t(
-            0xba020020,
-            &[(1, 0xffffffffffffffff), (2, 0x0)],
-            0x2,
-            0x0,
-            0x6,
-        ); // adcs x0, x1, x2
-        t(
-            0x3a020020,
-            &[(1, 0x7fffffff), (2, 0x0)],
-            0x2,
-            0x80000000,
-            0x9,
-        ); // adcs w0, w1, w2
-        t(
-            0xba020020,
-            &[(1, 0x8000000000000000), (2, 0x7fffffffffffffff)],
-            0x0,
-            0xffffffffffffffff,
-            0x8,
-        ); // adcs x0, x1, x2
+        t(0xba020020, &[(1, 0xffffffffffffffff), (2, 0x0)], 0x2, 0x0, 0x6); // adcs x0, x1, x2
+        t(0x3a020020, &[(1, 0x7fffffff), (2, 0x0)], 0x2, 0x80000000, 0x9); // adcs w0, w1, w2
+        t(0xba020020, &[(1, 0x8000000000000000), (2, 0x7fffffffffffffff)], 0x0, 0xffffffffffffffff, 0x8); // adcs x0, x1, x2
         t(0xda020020, &[(1, 0x10), (2, 0x3)], 0x0, 0xc, 0x0); // sbc x0, x1, x2
         t(0x5a020020, &[(1, 0x10), (2, 0x3)], 0x2, 0xd, 0x2); // sbc w0, w1, w2
         t(0x7a020020, &[(1, 0x1234), (2, 0x1234)], 0x2, 0x0, 0x6); // sbcs w0, w1, w2
-        t(
-            0xfa020020,
-            &[(1, 0x1234), (2, 0x1234)],
-            0x0,
-            0xffffffffffffffff,
-            0x8,
-        ); // sbcs x0, x1, x2
-        t(
-            0x7a020020,
-            &[(1, 0x80000000), (2, 0x0)],
-            0x0,
-            0x7fffffff,
-            0x3,
-        ); // sbcs w0, w1, w2
+        t(0xfa020020, &[(1, 0x1234), (2, 0x1234)], 0x0, 0xffffffffffffffff, 0x8); // sbcs x0, x1, x2
+        t(0x7a020020, &[(1, 0x80000000), (2, 0x0)], 0x0, 0x7fffffff, 0x3); // sbcs w0, w1, w2
         t(0xda0203e0, &[(2, 0x5)], 0x2, 0xfffffffffffffffb, 0x2); // ngc x0, x2
         t(0x7a0203e0, &[(2, 0x0)], 0x0, 0xffffffff, 0x8); // ngcs w0, w2
         t(0x7a0203e0, &[(2, 0x0)], 0x2, 0x0, 0x6); // ngcs w0, w2
@@ -816,92 +568,34 @@ mod tests {
 
     /// CCMP/CCMN (register and immediate), condition holding and not.
     #[test]
+    #[rustfmt::skip]
     fn cond_compare() {
-        t(
-            0xfa420025,
-            &[(0, 0x77), (1, 0x10), (2, 0x3)],
-            0x4,
-            0x77,
-            0x2,
-        ); // ccmp x1, x2, #5, eq
-        t(
-            0xfa421025,
-            &[(0, 0x77), (1, 0x10), (2, 0x3)],
-            0x4,
-            0x77,
-            0x5,
-        ); // ccmp x1, x2, #5, ne
-        t(
-            0xfa42102a,
-            &[(0, 0x77), (1, 0x8000000000000000), (2, 0x1)],
-            0x0,
-            0x77,
-            0x3,
-        ); // ccmp x1, x2, #0xa, ne
+        t(0xfa420025, &[(0, 0x77), (1, 0x10), (2, 0x3)], 0x4, 0x77, 0x2); // ccmp x1, x2, #5, eq
+        t(0xfa421025, &[(0, 0x77), (1, 0x10), (2, 0x3)], 0x4, 0x77, 0x5); // ccmp x1, x2, #5, ne
+        t(0xfa42102a, &[(0, 0x77), (1, 0x8000000000000000), (2, 0x1)], 0x0, 0x77, 0x3); // ccmp x1, x2, #0xa, ne
         t(0x7a5fb822, &[(0, 0x77), (1, 0x1f)], 0x8, 0x77, 0x6); // ccmp w1, #31, #2, lt
         t(0x7a5fa822, &[(0, 0x77), (1, 0x1f)], 0x8, 0x77, 0x2); // ccmp w1, #31, #2, ge
         t(0xfa418820, &[(0, 0x77), (1, 0x0)], 0x2, 0x77, 0x8); // ccmp x1, #1, #0, hi
-        t(
-            0x3a422020,
-            &[(0, 0x77), (1, 0xffffffffffffffff), (2, 0x1)],
-            0x2,
-            0x77,
-            0x6,
-        ); // ccmn w1, w2, #0, cs
-        t(
-            0xba45e82f,
-            &[(0, 0x77), (1, 0xfffffffffffffffb)],
-            0x0,
-            0x77,
-            0x6,
-        ); // ccmn x1, #5, #0xf, al
-        t(
-            0xba42702f,
-            &[(0, 0x77), (1, 0x7fffffffffffffff), (2, 0x1)],
-            0x1,
-            0x77,
-            0xf,
-        ); // ccmn x1, x2, #0xf, vc
+        t(0x3a422020, &[(0, 0x77), (1, 0xffffffffffffffff), (2, 0x1)], 0x2, 0x77, 0x6); // ccmn w1, w2, #0, cs
+        t(0xba45e82f, &[(0, 0x77), (1, 0xfffffffffffffffb)], 0x0, 0x77, 0x6); // ccmn x1, #5, #0xf, al
+        t(0xba42702f, &[(0, 0x77), (1, 0x7fffffffffffffff), (2, 0x1)], 0x1, 0x77, 0xf); // ccmn x1, x2, #0xf, vc
         t(0x3a41c823, &[(0, 0x77), (1, 0x7fffffff)], 0x0, 0x77, 0x9); // ccmn w1, #1, #0x3, gt
         t(0x7a42d020, &[(0, 0x77), (1, 0x1), (2, 0x2)], 0x4, 0x77, 0x8); // ccmp w1, w2, #0, le
     }
 
     /// CSEL/CSINC/CSINV/CSNEG and CSET/CSETM/CINC/CNEG/CINV.
     #[test]
+    #[rustfmt::skip]
     fn cond_select() {
         t(0x9a820020, &[(1, 0x11), (2, 0x22)], 0x4, 0x11, 0x4); // csel x0, x1, x2, eq
         t(0x9a820020, &[(1, 0x11), (2, 0x22)], 0x0, 0x22, 0x0); // csel x0, x1, x2, eq
-        t(
-            0x1a824020,
-            &[(1, 0xffffffff00000011), (2, 0x22)],
-            0x8,
-            0x11,
-            0x8,
-        ); // csel w0, w1, w2, mi
+        t(0x1a824020, &[(1, 0xffffffff00000011), (2, 0x22)], 0x8, 0x11, 0x8); // csel w0, w1, w2, mi
         t(0x1a821420, &[(1, 0x11), (2, 0xffffffff)], 0x4, 0x0, 0x4); // csinc w0, w1, w2, ne
-        t(
-            0x9a821420,
-            &[(1, 0x11), (2, 0xffffffff)],
-            0x4,
-            0x100000000,
-            0x4,
-        ); // csinc x0, x1, x2, ne
-        t(
-            0xda82a020,
-            &[(1, 0x11), (2, 0x22)],
-            0x8,
-            0xffffffffffffffdd,
-            0x8,
-        ); // csinv x0, x1, x2, ge
+        t(0x9a821420, &[(1, 0x11), (2, 0xffffffff)], 0x4, 0x100000000, 0x4); // csinc x0, x1, x2, ne
+        t(0xda82a020, &[(1, 0x11), (2, 0x22)], 0x8, 0xffffffffffffffdd, 0x8); // csinv x0, x1, x2, ge
         t(0x5a82a020, &[(1, 0x11), (2, 0x22)], 0x9, 0x11, 0x9); // csinv w0, w1, w2, ge
         t(0x5a82b420, &[(1, 0x11), (2, 0x22)], 0x0, 0xffffffde, 0x0); // csneg w0, w1, w2, lt
-        t(
-            0xda82b420,
-            &[(1, 0x11), (2, 0x22)],
-            0x0,
-            0xffffffffffffffde,
-            0x0,
-        ); // csneg x0, x1, x2, lt
+        t(0xda82b420, &[(1, 0x11), (2, 0x22)], 0x0, 0xffffffffffffffde, 0x0); // csneg x0, x1, x2, lt
         t(0x9a9f97e0, &[], 0x2, 0x1, 0x2); // cset x0, hi
         t(0x9a9f97e0, &[], 0x6, 0x0, 0x6); // cset x0, hi
         t(0x5a9f23e0, &[], 0x0, 0xffffffff, 0x0); // csetm w0, cc
@@ -915,32 +609,15 @@ mod tests {
 
     /// RBIT, REV16, REV, REV32, CLZ, CLS in both widths.
     #[test]
+    #[rustfmt::skip]
     fn dp_1src() {
         t(0xdac00020, &[(1, 0x1)], 0x0, 0x8000000000000000, 0x0); // rbit x0, x1
         t(0x5ac00020, &[(1, 0xffffffff00000003)], 0x0, 0xc0000000, 0x0); // rbit w0, w1
-        t(
-            0xdac00420,
-            &[(1, 0x123456789abcdef)],
-            0x0,
-            0x23016745ab89efcd,
-            0x0,
-        ); // rev16 x0, x1
+        t(0xdac00420, &[(1, 0x123456789abcdef)], 0x0, 0x23016745ab89efcd, 0x0); // rev16 x0, x1
         t(0x5ac00420, &[(1, 0xffffffff89abcdef)], 0x0, 0xab89efcd, 0x0); // rev16 w0, w1
         t(0x5ac00820, &[(1, 0xffffffff12345678)], 0x0, 0x78563412, 0x0); // rev w0, w1
-        t(
-            0xdac00c20,
-            &[(1, 0x123456789abcdef)],
-            0x0,
-            0xefcdab8967452301,
-            0x0,
-        ); // rev x0, x1
-        t(
-            0xdac00820,
-            &[(1, 0x123456789abcdef)],
-            0x0,
-            0x67452301efcdab89,
-            0x0,
-        ); // rev32 x0, x1
+        t(0xdac00c20, &[(1, 0x123456789abcdef)], 0x0, 0xefcdab8967452301, 0x0); // rev x0, x1
+        t(0xdac00820, &[(1, 0x123456789abcdef)], 0x0, 0x67452301efcdab89, 0x0); // rev32 x0, x1
         t(0xdac01020, &[(1, 0x0)], 0x0, 0x40, 0x0); // clz x0, x1
         t(0xdac01020, &[(1, 0xf0000000000000)], 0x0, 0x8, 0x0); // clz x0, x1
         t(0x5ac01020, &[(1, 0x100000000)], 0x0, 0x20, 0x0); // clz w0, w1
@@ -954,228 +631,51 @@ mod tests {
 
     /// UDIV/SDIV (x/0, MIN/-1), LSLV/LSRV/ASRV/RORV (amount modulo width).
     #[test]
+    #[rustfmt::skip]
     fn dp_2src() {
-        t(
-            0x9ac20820,
-            &[(1, 0xffffffffffffffff), (2, 0x10)],
-            0x0,
-            0xfffffffffffffff,
-            0x0,
-        ); // udiv x0, x1, x2
-        t(
-            0x1ac20820,
-            &[(1, 0x100000064), (2, 0x100000007)],
-            0x0,
-            0xe,
-            0x0,
-        ); // udiv w0, w1, w2
+        t(0x9ac20820, &[(1, 0xffffffffffffffff), (2, 0x10)], 0x0, 0xfffffffffffffff, 0x0); // udiv x0, x1, x2
+        t(0x1ac20820, &[(1, 0x100000064), (2, 0x100000007)], 0x0, 0xe, 0x0); // udiv w0, w1, w2
         t(0x9ac20820, &[(1, 0x1234), (2, 0x0)], 0x0, 0x0, 0x0); // udiv x0, x1, x2
-        t(
-            0x9ac20c20,
-            &[(1, 0xfffffffffffffff9), (2, 0x2)],
-            0x0,
-            0xfffffffffffffffd,
-            0x0,
-        ); // sdiv x0, x1, x2
-        t(
-            0x9ac20c20,
-            &[(1, 0x8000000000000000), (2, 0xffffffffffffffff)],
-            0x0,
-            0x8000000000000000,
-            0x0,
-        ); // sdiv x0, x1, x2
-        t(
-            0x1ac20c20,
-            &[(1, 0x80000000), (2, 0xffffffff)],
-            0x0,
-            0x80000000,
-            0x0,
-        ); // sdiv w0, w1, w2
+        t(0x9ac20c20, &[(1, 0xfffffffffffffff9), (2, 0x2)], 0x0, 0xfffffffffffffffd, 0x0); // sdiv x0, x1, x2
+        t(0x9ac20c20, &[(1, 0x8000000000000000), (2, 0xffffffffffffffff)], 0x0, 0x8000000000000000, 0x0); // sdiv x0, x1, x2
+        t(0x1ac20c20, &[(1, 0x80000000), (2, 0xffffffff)], 0x0, 0x80000000, 0x0); // sdiv w0, w1, w2
         t(0x1ac20c20, &[(1, 0x7), (2, 0x0)], 0x0, 0x0, 0x0); // sdiv w0, w1, w2
-        t(
-            0x1ac20c20,
-            &[(1, 0xfffffff9), (2, 0x2)],
-            0x0,
-            0xfffffffd,
-            0x0,
-        ); // sdiv w0, w1, w2
+        t(0x1ac20c20, &[(1, 0xfffffff9), (2, 0x2)], 0x0, 0xfffffffd, 0x0); // sdiv w0, w1, w2
         t(0x9ac22020, &[(1, 0x3), (2, 0x41)], 0x0, 0x6, 0x0); // lsl x0, x1, x2
         t(0x1ac22020, &[(1, 0x3), (2, 0x21)], 0x0, 0x6, 0x0); // lsl w0, w1, w2
         t(0x1ac22020, &[(1, 0x3), (2, 0x1f)], 0x0, 0x80000000, 0x0); // lsl w0, w1, w2
-        t(
-            0x9ac22420,
-            &[(1, 0x8000000000000000), (2, 0x3f)],
-            0x0,
-            0x1,
-            0x0,
-        ); // lsr x0, x1, x2
-        t(
-            0x1ac22420,
-            &[(1, 0xf0000000f0000000), (2, 0x24)],
-            0x0,
-            0xf000000,
-            0x0,
-        ); // lsr w0, w1, w2
-        t(
-            0x9ac22820,
-            &[(1, 0x8000000000000000), (2, 0x4)],
-            0x0,
-            0xf800000000000000,
-            0x0,
-        ); // asr x0, x1, x2
-        t(
-            0x1ac22820,
-            &[(1, 0x80000000), (2, 0x4)],
-            0x0,
-            0xf8000000,
-            0x0,
-        ); // asr w0, w1, w2
-        t(
-            0x1ac22820,
-            &[(1, 0x80000000), (2, 0x20)],
-            0x0,
-            0x80000000,
-            0x0,
-        ); // asr w0, w1, w2
-        t(
-            0x9ac22c20,
-            &[(1, 0x1), (2, 0x1)],
-            0x0,
-            0x8000000000000000,
-            0x0,
-        ); // ror x0, x1, x2
-        t(
-            0x1ac22c20,
-            &[(1, 0xffffffff00000001), (2, 0x1)],
-            0x0,
-            0x80000000,
-            0x0,
-        ); // ror w0, w1, w2
-        t(
-            0x1ac22c20,
-            &[(1, 0x12345678), (2, 0x28)],
-            0x0,
-            0x78123456,
-            0x0,
-        ); // ror w0, w1, w2
+        t(0x9ac22420, &[(1, 0x8000000000000000), (2, 0x3f)], 0x0, 0x1, 0x0); // lsr x0, x1, x2
+        t(0x1ac22420, &[(1, 0xf0000000f0000000), (2, 0x24)], 0x0, 0xf000000, 0x0); // lsr w0, w1, w2
+        t(0x9ac22820, &[(1, 0x8000000000000000), (2, 0x4)], 0x0, 0xf800000000000000, 0x0); // asr x0, x1, x2
+        t(0x1ac22820, &[(1, 0x80000000), (2, 0x4)], 0x0, 0xf8000000, 0x0); // asr w0, w1, w2
+        t(0x1ac22820, &[(1, 0x80000000), (2, 0x20)], 0x0, 0x80000000, 0x0); // asr w0, w1, w2
+        t(0x9ac22c20, &[(1, 0x1), (2, 0x1)], 0x0, 0x8000000000000000, 0x0); // ror x0, x1, x2
+        t(0x1ac22c20, &[(1, 0xffffffff00000001), (2, 0x1)], 0x0, 0x80000000, 0x0); // ror w0, w1, w2
+        t(0x1ac22c20, &[(1, 0x12345678), (2, 0x28)], 0x0, 0x78123456, 0x0); // ror w0, w1, w2
     }
 
     /// MADD/MSUB, S/UMADDL, S/UMSUBL, S/UMULH and their aliases.
     #[test]
+    #[rustfmt::skip]
     fn dp_3src() {
-        t(
-            0x9b020c20,
-            &[(1, 0x100000001), (2, 0x100000001), (3, 0x5)],
-            0x0,
-            0x200000006,
-            0x0,
-        ); // madd x0, x1, x2, x3
-        t(
-            0x1b020c20,
-            &[(1, 0xffffffff00010001), (2, 0x10001), (3, 0x1)],
-            0x0,
-            0x20002,
-            0x0,
-        ); // madd w0, w1, w2, w3
-        t(
-            0x9b028c20,
-            &[(1, 0x3), (2, 0x4), (3, 0x5)],
-            0x0,
-            0xfffffffffffffff9,
-            0x0,
-        ); // msub x0, x1, x2, x3
-        t(
-            0x1b028c20,
-            &[(1, 0x3), (2, 0x4), (3, 0x5)],
-            0x0,
-            0xfffffff9,
-            0x0,
-        ); // msub w0, w1, w2, w3
-        t(
-            0x9b027c20,
-            &[(1, 0xffffffffffffffff), (2, 0x7)],
-            0x0,
-            0xfffffffffffffff9,
-            0x0,
-        ); // mul x0, x1, x2
-        t(
-            0x9b02fc20,
-            &[(1, 0x3), (2, 0x4)],
-            0x0,
-            0xfffffffffffffff4,
-            0x0,
-        ); // mneg x0, x1, x2
-        t(
-            0x9b220c20,
-            &[(1, 0xabcdabcdfffffffe), (2, 0x3), (3, 0x10)],
-            0x0,
-            0xa,
-            0x0,
-        ); // smaddl x0, w1, w2, x3
-        t(
-            0x9b228c20,
-            &[(1, 0x80000000), (2, 0x80000000), (3, 0x0)],
-            0x0,
-            0xc000000000000000,
-            0x0,
-        ); // smsubl x0, w1, w2, x3
-        t(
-            0x9ba20c20,
-            &[(1, 0xffffffff), (2, 0xffffffff), (3, 0x1)],
-            0x0,
-            0xfffffffe00000002,
-            0x0,
-        ); // umaddl x0, w1, w2, x3
-        t(
-            0x9ba28c20,
-            &[(1, 0x1fffffffe), (2, 0x2), (3, 0x0)],
-            0x0,
-            0xfffffffe00000004,
-            0x0,
-        ); // umsubl x0, w1, w2, x3
-        t(
-            0x9b227c20,
-            &[(1, 0xffffffff), (2, 0x7fffffff)],
-            0x0,
-            0xffffffff80000001,
-            0x0,
-        ); // smull x0, w1, w2
-        t(
-            0x9ba27c20,
-            &[(1, 0xffffffff), (2, 0x7fffffff)],
-            0x0,
-            0x7ffffffe80000001,
-            0x0,
-        ); // umull x0, w1, w2
-        t(
-            0x9b427c20,
-            &[(1, 0xffffffffffffffff), (2, 0x10)],
-            0x0,
-            0xffffffffffffffff,
-            0x0,
-        ); // smulh x0, x1, x2
-        t(
-            0x9b427c20,
-            &[(1, 0x8000000000000000), (2, 0x8000000000000000)],
-            0x0,
-            0x4000000000000000,
-            0x0,
-        ); // smulh x0, x1, x2
-        t(
-            0x9bc27c20,
-            &[(1, 0xffffffffffffffff), (2, 0xffffffffffffffff)],
-            0x0,
-            0xfffffffffffffffe,
-            0x0,
-        ); // umulh x0, x1, x2
-        t(
-            0x9bc27c20,
-            &[(1, 0x123456789abcdef0), (2, 0x10)],
-            0x0,
-            0x1,
-            0x0,
-        ); // umulh x0, x1, x2
+        t(0x9b020c20, &[(1, 0x100000001), (2, 0x100000001), (3, 0x5)], 0x0, 0x200000006, 0x0); // madd x0, x1, x2, x3
+        t(0x1b020c20, &[(1, 0xffffffff00010001), (2, 0x10001), (3, 0x1)], 0x0, 0x20002, 0x0); // madd w0, w1, w2, w3
+        t(0x9b028c20, &[(1, 0x3), (2, 0x4), (3, 0x5)], 0x0, 0xfffffffffffffff9, 0x0); // msub x0, x1, x2, x3
+        t(0x1b028c20, &[(1, 0x3), (2, 0x4), (3, 0x5)], 0x0, 0xfffffff9, 0x0); // msub w0, w1, w2, w3
+        t(0x9b027c20, &[(1, 0xffffffffffffffff), (2, 0x7)], 0x0, 0xfffffffffffffff9, 0x0); // mul x0, x1, x2
+        t(0x9b02fc20, &[(1, 0x3), (2, 0x4)], 0x0, 0xfffffffffffffff4, 0x0); // mneg x0, x1, x2
+        t(0x9b220c20, &[(1, 0xabcdabcdfffffffe), (2, 0x3), (3, 0x10)], 0x0, 0xa, 0x0); // smaddl x0, w1, w2, x3
+        t(0x9b228c20, &[(1, 0x80000000), (2, 0x80000000), (3, 0x0)], 0x0, 0xc000000000000000, 0x0); // smsubl x0, w1, w2, x3
+        t(0x9ba20c20, &[(1, 0xffffffff), (2, 0xffffffff), (3, 0x1)], 0x0, 0xfffffffe00000002, 0x0); // umaddl x0, w1, w2, x3
+        t(0x9ba28c20, &[(1, 0x1fffffffe), (2, 0x2), (3, 0x0)], 0x0, 0xfffffffe00000004, 0x0); // umsubl x0, w1, w2, x3
+        t(0x9b227c20, &[(1, 0xffffffff), (2, 0x7fffffff)], 0x0, 0xffffffff80000001, 0x0); // smull x0, w1, w2
+        t(0x9ba27c20, &[(1, 0xffffffff), (2, 0x7fffffff)], 0x0, 0x7ffffffe80000001, 0x0); // umull x0, w1, w2
+        t(0x9b427c20, &[(1, 0xffffffffffffffff), (2, 0x10)], 0x0, 0xffffffffffffffff, 0x0); // smulh x0, x1, x2
+        t(0x9b427c20, &[(1, 0x8000000000000000), (2, 0x8000000000000000)], 0x0, 0x4000000000000000, 0x0); // smulh x0, x1, x2
+        t(0x9bc27c20, &[(1, 0xffffffffffffffff), (2, 0xffffffffffffffff)], 0x0, 0xfffffffffffffffe, 0x0); // umulh x0, x1, x2
+        t(0x9bc27c20, &[(1, 0x123456789abcdef0), (2, 0x10)], 0x0, 0x1, 0x0); // umulh x0, x1, x2
     }
+
     /// Register 31: SP as Rn/Rd of the extended form, XZR in the shifted
     /// form and as the flag-setting destination.
     #[test]
