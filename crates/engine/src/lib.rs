@@ -156,6 +156,13 @@ impl Engine {
             }
             match result {
                 BlockResult::Next(next) => state.pc = next,
+                BlockResult::Fault { pc, fault } => {
+                    state.pc = pc;
+                    return Exit::MemoryFault {
+                        addr: fault.addr,
+                        write: fault.write,
+                    };
+                }
                 BlockResult::Exit(reason, at) => {
                     state.pc = at;
                     return match reason {
@@ -181,6 +188,17 @@ impl Engine {
     pub fn invalidate(&mut self, start: u64, len: u64) {
         let end = start.saturating_add(len);
         self.cache.retain(|_, b| b.end <= start || b.start >= end);
+    }
+
+    /// To be called first by the host SIGSEGV/SIGBUS handler: if the fault
+    /// is a guest memory access, arranges for it to be reported as
+    /// [`Exit::MemoryFault`] and returns true.
+    ///
+    /// # Safety
+    /// `uc` must be the `ucontext_t` the kernel passed to the handler.
+    pub unsafe fn handle_host_fault(uc: *mut libc::ucontext_t, fault_addr: u64) -> bool {
+        // SAFETY: forwarded from the caller.
+        unsafe { xarch_ir::guest_mem::fixup(uc, fault_addr) }
     }
 
     /// Forgets every translation (after execve-like events).

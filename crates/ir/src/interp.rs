@@ -2,6 +2,7 @@
 //! tested against it.
 
 use crate::block::Block;
+use crate::guest_mem;
 use crate::ops::{ExitReason, IntCC, Op, Terminator};
 use crate::types::Type;
 use crate::vector;
@@ -13,6 +14,14 @@ pub enum BlockResult {
     Next(u64),
     /// Hand control to the runtime at this guest PC.
     Exit(ExitReason, u64),
+    /// A guest memory access faulted in the instruction at `pc`; guest
+    /// state is as the earlier ops of that instruction left it.
+    Fault {
+        /// Guest PC of the faulting instruction.
+        pc: u64,
+        /// The access that faulted.
+        fault: crate::guest_mem::Fault,
+    },
 }
 
 /// Executes IR blocks. Holds scratch space reused between blocks.
@@ -224,12 +233,22 @@ impl Interpreter {
                     (n << 31) | (z << 30)
                 }
                 Op::CondHolds(cond, nzcv) => cond_holds(*cond, v(*nzcv) as u64) as u128,
-                // SAFETY: guest memory is host memory; a bad guest address
-                // faults on the host, which the runtime reports to the guest.
-                Op::Load(a) => unsafe { read(v(*a) as u64 as usize, ty) },
+                Op::Load(a) => match guest_mem::load(v(*a) as u64, ty.bytes()) {
+                    Ok(x) => x,
+                    Err(fault) => {
+                        return BlockResult::Fault {
+                            pc: self.current_pc,
+                            fault,
+                        };
+                    }
+                },
                 Op::Store(a, x) => {
-                    // SAFETY: as for loads.
-                    unsafe { write(v(*a) as u64 as usize, arg_ty(*x), v(*x)) };
+                    if let Err(fault) = guest_mem::store(v(*a) as u64, arg_ty(*x).bytes(), v(*x)) {
+                        return BlockResult::Fault {
+                            pc: self.current_pc,
+                            fault,
+                        };
+                    }
                     0
                 }
                 Op::Fence => {
