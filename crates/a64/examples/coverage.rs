@@ -54,7 +54,7 @@ fn main() {
         }
     }
     let mut rows: Vec<_> = missing.into_iter().collect();
-    rows.sort_by(|a, b| b.1.0.cmp(&a.1.0));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.1.0));
     let bad: u64 = rows.iter().map(|r| r.1.0).sum();
     for (m, (n, example)) in &rows {
         println!("{n:8} {m:12} e.g. {example}");
