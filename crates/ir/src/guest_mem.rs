@@ -72,6 +72,32 @@ pub struct Fault {
     pub write: bool,
 }
 
+/// Address of the guarded load routine for `bytes` (1, 2, 4, 8 or 16), for
+/// generated code: `rdi` = address, `rsi` = pointer to an 8-byte (16 for
+/// 128-bit) result; returns [`MemStatus`] in `rax:rdx`; clobbers only
+/// `rax`, `rdx`, `rsi`, `rdi` and `xmm0`.
+pub fn load_routine(bytes: u32) -> usize {
+    match bytes {
+        1 => xarch_guest_load8 as *const () as usize,
+        2 => xarch_guest_load16 as *const () as usize,
+        4 => xarch_guest_load32 as *const () as usize,
+        8 => xarch_guest_load64 as *const () as usize,
+        _ => xarch_guest_load128 as *const () as usize,
+    }
+}
+
+/// Address of the guarded store routine for `bytes`: `rdi` = address,
+/// `rsi` = value (pointer to the value for 16 bytes); as [`load_routine`].
+pub fn store_routine(bytes: u32) -> usize {
+    match bytes {
+        1 => xarch_guest_store8 as *const () as usize,
+        2 => xarch_guest_store16 as *const () as usize,
+        4 => xarch_guest_store32 as *const () as usize,
+        8 => xarch_guest_store64 as *const () as usize,
+        _ => xarch_guest_store128 as *const () as usize,
+    }
+}
+
 /// Loads `bytes` (1, 2, 4, 8 or 16) from guest address `addr`.
 /// Returns the value or the faulting address.
 #[inline]
