@@ -34,6 +34,7 @@ global_asm!(
     "xarch_guest_load32: mov eax, dword ptr [rdi]; mov [rsi], rax; xor eax, eax; ret",
     "xarch_guest_load64: mov rax, qword ptr [rdi]; mov [rsi], rax; xor eax, eax; ret",
     "xarch_guest_load128: movdqu xmm0, xmmword ptr [rdi]; movdqu xmmword ptr [rsi], xmm0; xor eax, eax; ret",
+    "xarch_guest_stores_begin:",
     "xarch_guest_store8: mov byte ptr [rdi], sil; xor eax, eax; ret",
     "xarch_guest_store16: mov word ptr [rdi], si; xor eax, eax; ret",
     "xarch_guest_store32: mov dword ptr [rdi], esi; xor eax, eax; ret",
@@ -44,13 +45,14 @@ global_asm!(
     "xarch_guest_mem_end:",
     ".globl xarch_guest_load8, xarch_guest_load16, xarch_guest_load32, xarch_guest_load64, xarch_guest_load128",
     ".globl xarch_guest_store8, xarch_guest_store16, xarch_guest_store32, xarch_guest_store64, xarch_guest_store128",
-    ".globl xarch_guest_mem_landing",
+    ".globl xarch_guest_mem_landing, xarch_guest_stores_begin",
 );
 
 unsafe extern "C" {
     fn xarch_guest_mem_begin();
     fn xarch_guest_mem_end();
     fn xarch_guest_mem_landing();
+    fn xarch_guest_stores_begin();
     fn xarch_guest_load8(addr: u64, out: *mut u64) -> MemStatus;
     fn xarch_guest_load16(addr: u64, out: *mut u64) -> MemStatus;
     fn xarch_guest_load32(addr: u64, out: *mut u64) -> MemStatus;
@@ -167,9 +169,18 @@ pub unsafe fn fixup(uc: *mut libc::ucontext_t, fault_addr: u64) -> bool {
     if rip < begin || rip >= end {
         return false;
     }
-    let write = gregs[libc::REG_ERR as usize] & 2 != 0;
+    // Which routine faulted tells whether it was a write (the x86 error
+    // code does not for general-protection faults).
+    let write = rip >= xarch_guest_stores_begin as *const () as u64;
+    // A non-canonical address raises #GP, for which the kernel reports
+    // address 0: report the guest's address instead, as arm64 would.
+    let addr = if fault_addr == 0 {
+        gregs[libc::REG_RDI as usize] as u64
+    } else {
+        fault_addr
+    };
     gregs[libc::REG_RAX as usize] = 1 | ((write as i64) << 1);
-    gregs[libc::REG_RDX as usize] = fault_addr as i64;
+    gregs[libc::REG_RDX as usize] = addr as i64;
     gregs[libc::REG_RIP as usize] = xarch_guest_mem_landing as *const () as i64;
     true
 }
