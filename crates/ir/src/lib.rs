@@ -3,6 +3,7 @@
 //! interpreter in [`interp`] is the reference semantics.
 
 pub mod block;
+pub mod guest_mem;
 pub mod interp;
 pub mod ops;
 mod print;
