@@ -935,3 +935,99 @@ fn structure_unallocated_encodings() {
         assert_eq!(lift(insn), Err(LiftError::Unallocated), "{insn:#010x}");
     }
 }
+
+// ---- Faults ---------------------------------------------------------------
+
+extern "C" fn on_segv(sig: libc::c_int, info: *mut libc::siginfo_t, uc: *mut libc::c_void) {
+    // SAFETY: the kernel passes valid siginfo and ucontext pointers.
+    let ours = unsafe {
+        xarch_ir::guest_mem::fixup(uc as *mut libc::ucontext_t, (*info).si_addr() as u64)
+    };
+    if !ours {
+        // Not a guest access: let the fault happen again with the default
+        // action, so a real bug still kills the test.
+        // SAFETY: restoring the default disposition is always allowed.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+}
+
+/// Two pages, the second inaccessible; returns the address of the second.
+fn guard_page() -> u64 {
+    static HANDLER: std::sync::Once = std::sync::Once::new();
+    HANDLER.call_once(|| {
+        // SAFETY: installs a handler that only redirects faults inside the
+        // guarded guest-memory routines.
+        unsafe {
+            let mut sa: libc::sigaction = core::mem::zeroed();
+            sa.sa_sigaction = on_segv as *const () as usize;
+            sa.sa_flags = libc::SA_SIGINFO;
+            libc::sigaction(libc::SIGSEGV, &sa, core::ptr::null_mut());
+            libc::sigaction(libc::SIGBUS, &sa, core::ptr::null_mut());
+        }
+    });
+    // SAFETY: a fresh anonymous mapping (never unmapped: tests are short
+    // lived), then the second page made inaccessible; results checked.
+    unsafe {
+        let p = libc::mmap(
+            core::ptr::null_mut(),
+            8192,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        assert_ne!(p, libc::MAP_FAILED);
+        let guard = p as u64 + 4096;
+        assert_eq!(
+            libc::mprotect(guard as *mut libc::c_void, 4096, libc::PROT_NONE),
+            0
+        );
+        guard
+    }
+}
+
+/// Runs one instruction that must fault; returns the faulting address.
+fn run_fault(s: &mut A64State, insn: u32) -> u64 {
+    let code = [insn];
+    let base = code.as_ptr() as u64;
+    let block = crate::lift_block(base, |a| (a == base).then_some(insn)).unwrap();
+    let mut interp = xarch_ir::Interpreter::new();
+    // SAFETY: the block was lifted for A64State and the state is valid.
+    match unsafe { interp.run(&block, s as *mut A64State as *mut u8) } {
+        xarch_ir::BlockResult::Fault { pc, fault } => {
+            assert_eq!(pc, base);
+            fault.addr
+        }
+        r => panic!("{insn:#010x} did not fault: {r:?}"),
+    }
+}
+
+#[test]
+fn a_faulting_access_leaves_registers_and_base_unchanged() {
+    let guard = guard_page();
+    let cases: &[(u32, u64)] = &[
+        (0xf8408c21, 8),  // ldr x1, [x1, #8]!
+        (0xa8c10820, 8),  // ldp x0, x2, [x1], #16 (second access faults)
+        (0x4cdfa020, 16), // ld1 {v0.16b, v1.16b}, [x1], #32
+        (0x3cc10420, 8),  // ldr q0, [x1], #16 (straddles into the guard)
+        (0xf8008c22, 8),  // str x2, [x1, #8]!
+        (0x4cdf0820, 32), // ld4 {v0.4s-v3.4s}, [x1], #64
+    ];
+    for &(insn, below) in cases {
+        let mut s = A64State::default();
+        s.x[0] = 0x1234;
+        s.x[1] = guard - below;
+        s.x[2] = 0x5678;
+        for (k, v) in s.v.iter_mut().enumerate() {
+            *v = k as u128 * 0x0101;
+        }
+        let before = s.clone();
+        let addr = run_fault(&mut s, insn);
+        assert!(
+            (guard..guard + 16).contains(&addr),
+            "{insn:#010x}: {addr:#x}"
+        );
+        assert_eq!(s.x, before.x, "{insn:#010x}");
+        assert_eq!(s.v, before.v, "{insn:#010x}");
+    }
+}
