@@ -88,6 +88,7 @@ enum Outcome {
 }
 
 type TestResult = Result<Outcome, String>;
+type TestFn = fn() -> TestResult;
 
 /// Runs SETUP + `script` with the probe registered with `flags`; returns
 /// every PROBE line parsed, plus the whole output.
@@ -246,7 +247,7 @@ fn main() {
         .iter()
         .skip(1)
         .find(|a| !a.to_string_lossy().starts_with('-'));
-    let tests: &[(&str, fn() -> TestResult)] = &[
+    let tests: &[(&str, TestFn)] = &[
         ("no_flags_argv0_is_path", no_flags_argv0_is_path),
         ("p_flag_preserves_argv0", p_flag_preserves_argv0),
         (
