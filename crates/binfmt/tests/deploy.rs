@@ -141,11 +141,7 @@ fn containerfile_lints_clean() {
 #[test]
 fn containerfile_entrypoint_is_binfmt_install() {
     let text = read(CONTAINERFILE);
-    let last_from = text
-        .lines()
-        .filter(|l| l.starts_with("FROM "))
-        .next_back()
-        .unwrap();
+    let last_from = text.lines().rfind(|l| l.starts_with("FROM ")).unwrap();
     assert_eq!(
         last_from, "FROM scratch",
         "the installer image holds only xarch"
