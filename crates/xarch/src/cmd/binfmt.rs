@@ -130,6 +130,12 @@ fn install_cmd(a: InstallArgs) -> anyhow::Result<ExitCode> {
             root: a.common.root,
         },
     };
+    if !bfs.enabled()? {
+        eprintln!(
+            "xarch: warning: binfmt_misc is disabled as a whole; no handler runs until `echo 1 > {}`",
+            bfs.dir().join("status").display()
+        );
+    }
     for done in install::install(&bfs, &opts)? {
         let r = &done.registration;
         for other in &done.replaced {
