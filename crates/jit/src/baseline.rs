@@ -132,6 +132,40 @@ impl Emitter {
         }
     }
 
+    /// Converts the host flags of the last operation into Arm NZCV (bits
+    /// 31..28) in slot `i`: N = SF, Z = ZF, and with `carry_overflow`
+    /// C = CF, V = OF, else C = V = 0.
+    fn flags_to_nzcv(&mut self, carry_overflow: bool, i: usize) {
+        dynasm!(self.ops
+            ; .arch x64
+            ; lahf
+            ; seto al
+            ; movzx ecx, ah
+        );
+        if carry_overflow {
+            dynasm!(self.ops
+                ; .arch x64
+                ; movzx eax, al
+                ; shl eax, 28
+                ; mov edx, ecx
+                ; and edx, 1
+                ; shl edx, 29
+                ; or eax, edx
+                ; and ecx, 0xc0
+                ; shl ecx, 24
+                ; or eax, ecx
+            );
+        } else {
+            dynasm!(self.ops
+                ; .arch x64
+                ; and ecx, 0xc0
+                ; shl ecx, 24
+                ; mov eax, ecx
+            );
+        }
+        self.store_rax(i);
+    }
+
     fn call_abs(&mut self, addr: usize) {
         dynasm!(self.ops ; .arch x64 ; mov rax, QWORD addr as i64 ; call rax);
     }
@@ -371,6 +405,47 @@ impl Emitter {
                 self.check_fault();
             }
             Op::Fence => dynasm!(self.ops ; .arch x64 ; mfence),
+            Op::AddFlags(a, b, c) if matches!(block.ty(*a), Type::I32 | Type::I64) => {
+                let (oa, ob, oc) = (slot(*a), slot(*b), slot(*c));
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; movzx edx, BYTE [r12 + oc]
+                    ; mov rax, QWORD [r12 + oa]
+                    ; bt edx, 0
+                );
+                // x86 ADC computes exactly Arm's AddWithCarry flags.
+                if block.ty(*a) == Type::I64 {
+                    dynasm!(self.ops ; .arch x64 ; adc rax, QWORD [r12 + ob]);
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; adc eax, DWORD [r12 + ob]);
+                }
+                self.flags_to_nzcv(true, i);
+            }
+            Op::LogicFlags(a) if matches!(block.ty(*a), Type::I32 | Type::I64) => {
+                self.load_rax(*a);
+                if block.ty(*a) == Type::I64 {
+                    dynasm!(self.ops ; .arch x64 ; test rax, rax);
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; test eax, eax);
+                }
+                self.flags_to_nzcv(false, i);
+            }
+            Op::CondHolds(cond, nzcv) => {
+                // Bit k of the table: whether `cond` holds for NZCV = k.
+                let table: i32 = (0..16)
+                    .filter(|&k| xarch_ir::interp::cond_holds(*cond, (k as u64) << 28))
+                    .fold(0, |t, k| t | (1 << k));
+                let on = slot(*nzcv);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov ecx, DWORD [r12 + on]
+                    ; shr ecx, 28
+                    ; mov eax, table
+                    ; shr eax, cl
+                    ; and eax, 1
+                );
+                self.store_rax(i);
+            }
             Op::Call(h, args, n) => {
                 let n = *n as usize;
                 let offs: Vec<i32> = args[..n].iter().map(|v| slot(*v)).collect();

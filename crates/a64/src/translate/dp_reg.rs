@@ -408,8 +408,9 @@ fn dp_3src(c: &mut Ctx, i: u32) -> LiftResult {
             let p = c.b.mul(n, m);
             if o0 { c.b.sub(acc, p) } else { c.b.add(acc, p) }
         }
-        (0b010 | 0b110, false) => {
-            // Ra is should-be-one; it is ignored, as on hardware.
+        // Ra must be 11111; like QEMU, treat other values as unallocated
+        // (a CONSTRAINED UNPREDICTABLE choice the architecture allows).
+        (0b010 | 0b110, false) if ra == 31 => {
             let n = c.x(rn(i));
             let m = c.x(rm(i));
             if op31 == 0b010 {
@@ -786,6 +787,7 @@ mod tests {
             0x1b220c20, // smaddl with sf=0
             0xbb020c20, // madd with op54=01
             0x9b42fc20, // smulh with o0=1
+            0x9b552135, // smulh x21, x9, x21 with Ra=01000
             0x9b620c20, // 3-source op31=011
             0x9a200020, // op1=1 op2=0001
             0x9ae00020, // op1=1 op2=0111
