@@ -96,7 +96,10 @@ fn mixed_matches_qemu() {
 }
 
 // Regression tests: mismatches found by the tests above, each reduced to
-// one case. Slots 16 and up.
+// one case and compared strictly. Open xarch bugs are `#[ignore]`d with the
+// instruction word; the generator keeps away from them (common::KNOWN_BUGS
+// and the AVOID_*/IGNORE_* switches) so that the samples above stay green.
+// Un-ignore a test and drop its switch when the bug is fixed. Slots 16 up.
 
 use common::{Case, check};
 
@@ -118,4 +121,72 @@ fn fpcr_fpsr_round_trip() {
     c.x[0] = 0x07c0_0000;
     c.x[2] = 0x0800_009f;
     check("fpcr_fpsr", 17, &c);
+}
+
+/// SMAX/SMIN/UMAX/UMIN (vector) with size = 11 are reserved; xarch lifts
+/// the 128-bit (.2d) form. Found on the `simd` branch.
+#[test]
+#[ignore = "bug (simd branch): 0x4ee164cc (smax v12.2d, v6.2d, v1.2d) is reserved but lifted; also smin/umax/umin .2d"]
+fn known_bug_simd_minmax_2d_is_reserved() {
+    check("minmax_2d", 18, &Case::zero(&[0x4ee1_64cc]));
+}
+
+/// A saturating 64-bit vector operation must set FPSR.QC only for the
+/// lanes it computes, not for the upper half of the register.
+#[test]
+#[ignore = "bug (simd branch): 0x0e220c20 (sqadd v0.8b, v1.8b, v2.8b) sets QC when only the unused upper halves would saturate"]
+fn known_bug_simd_qc_from_upper_half() {
+    let mut c = Case::zero(&[0x0e22_0c20]);
+    c.v[1] = 0x7f << 64;
+    c.v[2] = 0x01 << 64;
+    check("qc_upper", 19, &c);
+}
+
+/// Overflow under round-towards-zero gives the largest finite number and
+/// must still raise OFC (with IXC).
+#[test]
+#[ignore = "bug (simd branch): 0x1e220820 (fmul s0, s1, s2) with FPCR.RMode=RZ overflows to max-normal without setting FPSR.OFC"]
+fn known_bug_fp_overflow_to_max_normal_sets_ofc() {
+    let mut c = Case::zero(&[0x1e22_0820]);
+    c.fpcr = 3 << 22;
+    c.v[1] = 0x7f7f_ffff;
+    c.v[2] = 0x4000_0000;
+    check("ofc_rz", 20, &c);
+}
+
+/// Arm detects tininess before rounding: a fused multiply-add whose exact
+/// result is just below the smallest normal rounds to it but must still
+/// raise UFC (with IXC).
+#[test]
+#[ignore = "bug (simd branch): 0x1f628c20 (fnmsub d0, d1, d2, d3) = 2^-1200 - 2^-1022 rounds to -min-normal without setting FPSR.UFC"]
+fn known_bug_fp_tiny_before_rounding_sets_ufc() {
+    let mut c = Case::zero(&[0x1f62_8c20]);
+    c.v[1] = 0x1a70_0000_0000_0000; // 2^-600
+    c.v[2] = 0x1a70_0000_0000_0000;
+    c.v[3] = 0x0010_0000_0000_0000; // 2^-1022
+    check("tiny_ufc", 21, &c);
+}
+
+/// With FPCR.FZ, a result that is tiny before rounding is flushed to zero
+/// (UFC only), even if rounding would have made it the smallest normal.
+#[test]
+#[ignore = "bug (simd branch): 0x1f628c20 (fnmsub d0, d1, d2, d3) with FPCR.FZ gives -min-normal and IXC, not -0 and UFC"]
+fn known_bug_fp_fz_flushes_tiny_before_rounding() {
+    let mut c = Case::zero(&[0x1f62_8c20]);
+    c.fpcr = 1 << 24;
+    c.v[1] = 0x1a70_0000_0000_0000;
+    c.v[2] = 0x1a70_0000_0000_0000;
+    c.v[3] = 0x0010_0000_0000_0000;
+    check("fz_tiny", 22, &c);
+}
+
+/// A result flushed to zero by FPCR.FZ raises UFC and not IXC.
+#[test]
+#[ignore = "bug (simd branch): 0x1e621820 (fdiv d0, d1, d2) = 2^-1100 with FPCR.FZ sets IXC as well as UFC"]
+fn known_bug_fp_fz_flush_sets_only_ufc() {
+    let mut c = Case::zero(&[0x1e62_1820]);
+    c.fpcr = 1 << 24;
+    c.v[1] = 0x0170_0000_0000_0000; // 2^-1000
+    c.v[2] = 0x4630_0000_0000_0000; // 2^100
+    check("fz_ixc", 23, &c);
 }

@@ -26,6 +26,19 @@
 //!   than NZCV, FPCR, FPSR (and the constant CTR/DCZID/TPIDRRO) are skipped;
 //!   TPIDR_EL0 is the harness's scratch register.
 //!
+//! Differences that are not xarch bugs, kept out of the comparison:
+//! - LDAR/STLR with should-be-one fields (Rs, Rt2) not all ones, and a
+//!   store-exclusive of another size than its load-exclusive, are CONSTRAINED
+//!   UNPREDICTABLE (QEMU: SIGILL, resp. compares the low bytes; xarch:
+//!   executes, resp. fails): not generated;
+//! - QEMU's Cortex-A72 implements AArch32, so FPCR.Stride/Len and FPSR.NZCV
+//!   are writable there; on the CPU xarch presents (AArch64 only) they are
+//!   RES0: MSR sources are masked.
+//!
+//! Known xarch bugs have `#[ignore]`d regression tests in qemu_diff.rs; the
+//! generator avoids them ([`KNOWN_BUGS`], [`AVOID_DIRECTED_ROUNDING`],
+//! [`AVOID_FLUSH_TO_ZERO`], [`IGNORE_UFC`]) until they are fixed.
+//!
 //! A mismatch is reduced automatically: prefixes of the sequence (later
 //! instructions replaced by NOPs) are rerun to find the first instruction
 //! whose result differs, and the report shows that instruction, its
@@ -233,6 +246,12 @@ impl Case {
         if rng.one_in(3) {
             // Rounding mode, FZ, DN, AHP.
             c.fpcr = (rng.next() & 0x1f) << 22;
+            if AVOID_DIRECTED_ROUNDING {
+                c.fpcr &= !(3 << 22);
+            }
+            if AVOID_FLUSH_TO_ZERO {
+                c.fpcr &= !(1 << 24);
+            }
         }
         if rng.one_in(4) {
             c.fpsr = rng.next() & 0x0800_009f;
@@ -328,7 +347,9 @@ impl Outcome {
     }
 
     /// Human-readable differences from `want` (`self` is xarch's).
-    pub fn diff(&self, want: &Outcome, lay: Layout) -> Vec<String> {
+    /// `strict` compares everything, otherwise FPSR bits of open known
+    /// bugs ([`IGNORE_UFC`]) are left out.
+    pub fn diff(&self, want: &Outcome, lay: Layout, strict: bool) -> Vec<String> {
         let mut d = Vec::new();
         if self.signal != want.signal || (self.signal != 0 && self.addr != want.addr) {
             let s = |o: &Outcome| match o.signal {
@@ -341,6 +362,7 @@ impl Outcome {
         if self.signal != 0 {
             return d;
         }
+        let fpsr_mask = if IGNORE_UFC && !strict { !8 } else { !0 };
         for r in 0..31 {
             if self.x[r] != want.x[r] {
                 d.push(format!("x{r} = {:#x}, qemu {:#x}", self.x[r], want.x[r]));
@@ -350,7 +372,7 @@ impl Outcome {
             ("sp", self.sp, want.sp),
             ("nzcv", self.nzcv, want.nzcv),
             ("fpcr", self.fpcr, want.fpcr),
-            ("fpsr", self.fpsr, want.fpsr),
+            ("fpsr", self.fpsr & fpsr_mask, want.fpsr & fpsr_mask),
         ] {
             if g != w {
                 d.push(format!("{n} = {g:#x}, qemu {w:#x}"));
@@ -643,14 +665,60 @@ impl Group {
 /// Encodings the generator leaves out because xarch is known to get them
 /// wrong: (mask, value, regression test). Each has an `#[ignore]`d
 /// regression test in qemu_diff.rs; remove the entry when it is fixed.
-pub const KNOWN_BUGS: &[(u32, u32, &str)] = &[];
+pub const KNOWN_BUGS: &[(u32, u32, &str)] = &[
+    (
+        0xdfe0_f400,
+        0x4ee0_6400,
+        "known_bug_simd_minmax_2d_is_reserved",
+    ),
+    (
+        0xdf20_fc00,
+        0x0e20_0c00,
+        "known_bug_simd_qc_from_upper_half",
+    ),
+    (
+        0xdf20_fc00,
+        0x0e20_2c00,
+        "known_bug_simd_qc_from_upper_half",
+    ),
+];
 
-/// `and x0, x0, #~mask` clearing the FPCR bits that xarch and QEMU's
-/// Cortex-A72 legitimately treat differently before an MSR FPCR: bits
-/// 21:16 (AArch32 Stride and Len, and FZ16 at bit 19 while xarch keeps it
-/// writable: see `known_bug_fpcr_fz16_is_res0`). When that is fixed, clear
-/// only 21:20 and 18:16 (two ANDs) so that FZ16 is tested.
-const FPCR_FIXUP: u32 = 0x926a_e400;
+/// While `known_bug_fp_overflow_to_max_normal_sets_ofc` is open, FPCR keeps
+/// round-to-nearest: initial states use RMode 00 and MSR FPCR sources have
+/// RMode cleared (see [`fpcr_fixup`]). Set to false when
+/// it is fixed.
+pub const AVOID_DIRECTED_ROUNDING: bool = true;
+
+/// `and xd, xn, #!mask` where `mask` has bits `lo..=hi` set.
+fn and_clear(rd: u32, rn: u32, lo: u32, hi: u32) -> u32 {
+    let ones = 64 - (hi - lo + 1);
+    let immr = (64 - (hi + 1)) % 64;
+    0x9240_0000 | immr << 16 | (ones - 1) << 10 | rn << 5 | rd
+}
+
+/// The FPCR bits cleared in the source of an MSR FPCR: 21:16 (AArch32
+/// Stride and Len, RES0 on the presented CPU but kept by QEMU's
+/// Cortex-A72, and FZ16 at bit 19 while `known_bug_fpcr_fz16_is_res0` is
+/// open), plus RMode and FZ while the FP known bugs below are open.
+fn fpcr_fixup(rt: u32) -> u32 {
+    let hi = if AVOID_FLUSH_TO_ZERO {
+        24
+    } else if AVOID_DIRECTED_ROUNDING {
+        23
+    } else {
+        21
+    };
+    and_clear(rt, rt, 16, hi)
+}
+
+/// While `known_bug_fp_fz_flush_sets_only_ufc` and
+/// `known_bug_fp_fz_flushes_tiny_before_rounding` are open, FPCR.FZ stays 0
+/// (initial states and MSR FPCR). Set to false when they are fixed.
+pub const AVOID_FLUSH_TO_ZERO: bool = true;
+
+/// While `known_bug_fp_tiny_before_rounding_sets_ufc` is open, FPSR.UFC
+/// (bit 3) is not compared. Set to false when it is fixed.
+pub const IGNORE_UFC: bool = true;
 
 fn known_bug(w: u32) -> bool {
     KNOWN_BUGS.iter().any(|&(m, v, _)| w & m == v)
@@ -907,8 +975,8 @@ impl Gen<'_> {
                 let mut words = Vec::new();
                 if !read && rt != 31 {
                     match sysreg {
-                        (3, 3, 4, 4, 0) => words.push(FPCR_FIXUP | rt << 5 | rt),
-                        (3, 3, 4, 4, 1) => words.push(0x9260_ec00 | rt << 5 | rt),
+                        (3, 3, 4, 4, 0) => words.push(fpcr_fixup(rt)),
+                        (3, 3, 4, 4, 1) => words.push(and_clear(rt, rt, 28, 31)),
                         _ => {}
                     }
                 }
@@ -1064,7 +1132,7 @@ pub fn reduce(case: &Case, q: &Qemu, x: &mut Xarch, lay: Layout) -> String {
         .collect();
     let want = q.run(&prefixes);
     for k in 1..prefixes.len() {
-        let d = x.run(&prefixes[k]).diff(&want[k], lay);
+        let d = x.run(&prefixes[k]).diff(&want[k], lay, false);
         if d.is_empty() {
             continue;
         }
@@ -1102,7 +1170,7 @@ fn state_str(o: &Outcome) -> String {
         o.sp, o.nzcv, o.fpcr, o.fpsr
     );
     for r in 0..32 {
-        let _ = write!(s, "v{r}={:#x} ", o.v[r]);
+        let _ = write!(s, "v{r}={:#034x} ", o.v[r]);
     }
     s
 }
@@ -1118,7 +1186,7 @@ pub fn check(name: &str, slot: u64, case: &Case) {
     let q = Qemu::build(name, lay);
     let want = q.run(std::slice::from_ref(case)).remove(0);
     let got = Xarch::new(lay).run(case);
-    let d = got.diff(&want, lay);
+    let d = got.diff(&want, lay, true);
     assert!(
         d.is_empty(),
         "{name}:\n{}  {}",
@@ -1143,7 +1211,9 @@ pub struct Config {
 /// Runs a differential test; panics with a report of every mismatch.
 ///
 /// `XARCH_QDIFF_INSNS=N` replaces the instruction count (e.g. 10000000
-/// for the long run), `XARCH_QDIFF_SEED=S` the seed.
+/// for the long run), `XARCH_QDIFF_SEED=S` the seed, and
+/// `XARCH_QDIFF_REPORT=N` the number of mismatches reduced and reported
+/// (default 20).
 pub fn run_diff(cfg: &Config) {
     if let Some(t) = tools_missing() {
         eprintln!("skipping {}: {t} not installed", cfg.name);
@@ -1152,6 +1222,7 @@ pub fn run_diff(cfg: &Config) {
     let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
     let insns = env("XARCH_QDIFF_INSNS").unwrap_or(cfg.insns);
     let seed = env("XARCH_QDIFF_SEED").unwrap_or(cfg.seed);
+    let report_max = env("XARCH_QDIFF_REPORT").unwrap_or(20) as usize;
     // A group of which xarch lifts nothing yet would make the generator
     // spin: leave it out.
     let mut probe = Rng(seed ^ 0x5eed);
@@ -1210,10 +1281,10 @@ pub fn run_diff(cfg: &Config) {
                 executed += 1;
                 words += c.code.len() as u64;
                 let got = x.run(c);
-                let d = got.diff(w, lay);
+                let d = got.diff(w, lay, false);
                 if !d.is_empty() {
                     mismatches += 1;
-                    if failures.len() < 20 {
+                    if failures.len() < report_max {
                         failures.push((c.clone(), d));
                     }
                 }
