@@ -37,7 +37,8 @@
 //!
 //! Known xarch bugs have `#[ignore]`d regression tests in qemu_diff.rs; the
 //! generator avoids them ([`KNOWN_BUGS`], [`AVOID_DIRECTED_ROUNDING`],
-//! [`AVOID_FLUSH_TO_ZERO`], [`IGNORE_UFC`]) until they are fixed.
+//! [`AVOID_FLUSH_TO_ZERO`], [`AVOID_AHP`], [`IGNORE_UFC`]) until they are
+//! fixed.
 //!
 //! A mismatch is reduced automatically: prefixes of the sequence (later
 //! instructions replaced by NOPs) are rerun to find the first instruction
@@ -251,6 +252,9 @@ impl Case {
             }
             if AVOID_FLUSH_TO_ZERO {
                 c.fpcr &= !(1 << 24);
+            }
+            if AVOID_AHP {
+                c.fpcr &= !(1 << 26);
             }
         }
         if rng.one_in(4) {
@@ -700,7 +704,7 @@ fn and_clear(rd: u32, rn: u32, lo: u32, hi: u32) -> u32 {
 /// Stride and Len, RES0 on the presented CPU but kept by QEMU's
 /// Cortex-A72, and FZ16 at bit 19 while `known_bug_fpcr_fz16_is_res0` is
 /// open), plus RMode and FZ while the FP known bugs below are open.
-fn fpcr_fixup(rt: u32) -> u32 {
+fn fpcr_fixup(rt: u32) -> Vec<u32> {
     let hi = if AVOID_FLUSH_TO_ZERO {
         24
     } else if AVOID_DIRECTED_ROUNDING {
@@ -708,8 +712,16 @@ fn fpcr_fixup(rt: u32) -> u32 {
     } else {
         21
     };
-    and_clear(rt, rt, 16, hi)
+    let mut w = vec![and_clear(rt, rt, 16, hi)];
+    if AVOID_AHP {
+        w.push(and_clear(rt, rt, 26, 26));
+    }
+    w
 }
+
+/// While `known_bug_fp_fcvt_half_ignores_ahp` is open, FPCR.AHP stays 0.
+/// Set to false when it is fixed.
+pub const AVOID_AHP: bool = true;
 
 /// While `known_bug_fp_fz_flush_sets_only_ufc` and
 /// `known_bug_fp_fz_flushes_tiny_before_rounding` are open, FPCR.FZ stays 0
@@ -975,7 +987,7 @@ impl Gen<'_> {
                 let mut words = Vec::new();
                 if !read && rt != 31 {
                     match sysreg {
-                        (3, 3, 4, 4, 0) => words.push(fpcr_fixup(rt)),
+                        (3, 3, 4, 4, 0) => words.extend(fpcr_fixup(rt)),
                         (3, 3, 4, 4, 1) => words.push(and_clear(rt, rt, 28, 31)),
                         _ => {}
                     }
