@@ -1,0 +1,17 @@
+#!/bin/sh
+# Installs what the image-store tests need: the CNCF distribution registry
+# (Debian's docker-registry), skopeo and umoci. Idempotent; run as root.
+set -eu
+need=""
+for pair in docker-registry:docker-registry skopeo:skopeo umoci:umoci dpkg-deb:dpkg; do
+    cmd=${pair%%:*}; pkg=${pair#*:}
+    command -v "$cmd" >/dev/null 2>&1 || need="$need $pkg"
+done
+if [ -n "$need" ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $need
+fi
+# The package may start a registry on :5000; tests run their own on free ports.
+dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64; apt-get update -qq; }
