@@ -230,8 +230,17 @@ fn killed_pull_resumes() {
     assert!(!store.has_blob(&img.layer_digests[0]), "unfinished blob visible");
     assert!(store.list().unwrap().is_empty());
 
-    // Re-run (directly, fast): completes from the partial file.
-    let pulled = store.pull(&format!("{}/test/big", reg.addr()), &arm64(), &insecure()).unwrap();
+    // Re-run (through a fast counting proxy): completes from the partial file,
+    // fetching only the rest of the layer.
+    let fast = Proxy::start(reg.port, 200_000_000);
+    let pulled = store.pull(&format!("127.0.0.1:{}/test/big", fast.port), &arm64(), &insecure()).unwrap();
+    let layer_size = std::fs::metadata(store.blob_path(&img.layer_digests[0]).unwrap()).unwrap().len();
+    let moved = fast.down.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        moved < layer_size - partial_len + 50_000,
+        "resume re-downloaded too much: {moved} bytes for {} remaining",
+        layer_size - partial_len
+    );
     assert!(store.has_blob(&img.layer_digests[0]));
     assert!(!part.exists());
     let rootfs = store.rootfs(&pulled).unwrap();

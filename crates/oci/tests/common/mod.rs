@@ -354,6 +354,8 @@ pub fn elf_machine(data: &[u8]) -> u16 {
 pub struct Proxy {
     pub port: u16,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Bytes forwarded from upstream to clients.
+    pub down: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Proxy {
@@ -362,6 +364,8 @@ impl Proxy {
         let port = l.local_addr().unwrap().port();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stop2 = stop.clone();
+        let down = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let down2 = down.clone();
         l.set_nonblocking(true).unwrap();
         std::thread::spawn(move || {
             let deadline = Instant::now() + Duration::from_secs(120);
@@ -372,6 +376,7 @@ impl Proxy {
                         let Ok(u) = TcpStream::connect(("127.0.0.1", upstream)) else { continue };
                         let (mut c2, mut u2) = (c.try_clone().unwrap(), u.try_clone().unwrap());
                         let (mut c, mut u) = (c, u);
+                        let down = down2.clone();
                         std::thread::spawn(move || {
                             let _ = std::io::copy(&mut c2, &mut u2);
                             let _ = u2.shutdown(std::net::Shutdown::Write);
@@ -387,6 +392,7 @@ impl Proxy {
                                 if c.write_all(&buf[..n]).is_err() {
                                     break;
                                 }
+                                down.fetch_add(n as u64, std::sync::atomic::Ordering::SeqCst);
                                 std::thread::sleep(Duration::from_millis(50));
                             }
                             let _ = c.shutdown(std::net::Shutdown::Both);
@@ -396,7 +402,7 @@ impl Proxy {
                 }
             }
         });
-        Self { port, stop }
+        Self { port, stop, down }
     }
 }
 
