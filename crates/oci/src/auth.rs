@@ -38,7 +38,11 @@ impl Credentials {
 
 /// The credential files consulted, in order.
 pub fn auth_files() -> Vec<PathBuf> {
-    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     let mut v = Vec::new();
     if let Some(p) = env("REGISTRY_AUTH_FILE") {
         v.push(p);
@@ -68,7 +72,10 @@ pub fn lookup(registry: &str) -> Option<Credentials> {
 pub fn lookup_in(data: &[u8], registry: &str) -> Option<Credentials> {
     let v: serde_json::Value = serde_json::from_slice(data).ok()?;
     let auths = v.get("auths")?.as_object()?;
-    let hub = matches!(registry, "docker.io" | "index.docker.io" | "registry-1.docker.io");
+    let hub = matches!(
+        registry,
+        "docker.io" | "index.docker.io" | "registry-1.docker.io"
+    );
     for (key, entry) in auths {
         let host = key
             .trim_start_matches("https://")
@@ -76,7 +83,10 @@ pub fn lookup_in(data: &[u8], registry: &str) -> Option<Credentials> {
             .split('/')
             .next()
             .unwrap_or("");
-        let key_hub = matches!(host, "docker.io" | "index.docker.io" | "registry-1.docker.io");
+        let key_hub = matches!(
+            host,
+            "docker.io" | "index.docker.io" | "registry-1.docker.io"
+        );
         if host != registry && !(hub && key_hub) {
             continue;
         }
@@ -112,7 +122,10 @@ mod tests {
     fn parses_docker_config() {
         let cfg = br#"{"auths":{"https://index.docker.io/v1/":{"auth":"dTpw"},"127.0.0.1:5000":{"auth":"YWxpY2U6czNjcjN0"}}}"#;
         let c = lookup_in(cfg, "127.0.0.1:5000").unwrap();
-        assert_eq!((c.username.as_str(), c.password.as_str()), ("alice", "s3cr3t"));
+        assert_eq!(
+            (c.username.as_str(), c.password.as_str()),
+            ("alice", "s3cr3t")
+        );
         let hub = lookup_in(cfg, "docker.io").unwrap();
         assert_eq!(hub.username, "u");
         assert!(lookup_in(cfg, "ghcr.io").is_none());

@@ -10,7 +10,9 @@ use std::io::{self, Read, Write};
 pub fn hex_of(d: &str) -> Result<&str> {
     match d.split_once(':') {
         Some(("sha256", h))
-            if h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+            if h.len() == 64
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
         {
             Ok(h)
         }
@@ -55,7 +57,10 @@ impl<R: Read> HashingReader<R> {
     }
     /// The digest and byte count of everything read so far.
     pub fn finish(self) -> (String, u64) {
-        (format!("sha256:{}", hex::encode(self.hasher.finalize())), self.count)
+        (
+            format!("sha256:{}", hex::encode(self.hasher.finalize())),
+            self.count,
+        )
     }
 }
 

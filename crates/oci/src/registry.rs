@@ -86,10 +86,7 @@ impl Registry {
             .user_agent(concat!("xarch/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
-        let credentials = opts
-            .credentials
-            .clone()
-            .or_else(|| auth::lookup(registry));
+        let credentials = opts.credentials.clone().or_else(|| auth::lookup(registry));
         Self {
             agent,
             registry: registry.to_string(),
@@ -110,8 +107,8 @@ impl Registry {
     }
 
     /// https, or http when TLS is not verified and the registry does not speak it.
-    fn scheme(&self) -> &'static str {
-        *self.scheme.get_or_init(|| {
+    fn scheme(&self) -> &str {
+        self.scheme.get_or_init(|| {
             if self.opts.tls_verify {
                 return "https";
             }
@@ -127,12 +124,23 @@ impl Registry {
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}://{}/v2/{}/{}", self.scheme(), self.host, self.repository, path)
+        format!(
+            "{}://{}/v2/{}/{}",
+            self.scheme(),
+            self.host,
+            self.repository,
+            path
+        )
     }
 
     /// GET with auth negotiation and retries. Non-success statuses other than
     /// 401 are returned to the caller.
-    fn get(&self, path: &str, accept: &str, range_from: Option<u64>) -> Result<Response<ureq::Body>> {
+    fn get(
+        &self,
+        path: &str,
+        accept: &str,
+        range_from: Option<u64>,
+    ) -> Result<Response<ureq::Body>> {
         let url = self.url(path);
         let mut authed_once = false;
         let mut attempt = 0;
@@ -350,7 +358,9 @@ pub fn parse_challenge(h: &str) -> (String, Vec<(String, String)>) {
     let mut params = Vec::new();
     let mut s = rest.trim();
     while !s.is_empty() {
-        let Some((k, after)) = s.split_once('=') else { break };
+        let Some((k, after)) = s.split_once('=') else {
+            break;
+        };
         let k = k.trim().trim_start_matches(',').trim().to_ascii_lowercase();
         let after = after.trim_start();
         let (v, rest) = if let Some(q) = after.strip_prefix('"') {
@@ -404,11 +414,17 @@ mod tests {
             r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull""#,
         );
         assert_eq!(s, "Bearer");
-        assert_eq!(p[0], ("realm".into(), "https://auth.docker.io/token".into()));
+        assert_eq!(
+            p[0],
+            ("realm".into(), "https://auth.docker.io/token".into())
+        );
         assert_eq!(p[1], ("service".into(), "registry.docker.io".into()));
         assert_eq!(p[2].1, "repository:library/busybox:pull");
         let (s, p) = parse_challenge(r#"Basic realm="x""#);
         assert_eq!((s.as_str(), p.len()), ("Basic", 1));
-        assert_eq!(urlencode("repository:a/b:pull"), "repository%3Aa%2Fb%3Apull");
+        assert_eq!(
+            urlencode("repository:a/b:pull"),
+            "repository%3Aa%2Fb%3Apull"
+        );
     }
 }

@@ -207,7 +207,8 @@ pub fn parse_index(data: &[u8]) -> Result<ImageIndex> {
 
 /// Parses a manifest (OCI or Docker schema2), with a clear error.
 pub fn parse_manifest(data: &[u8]) -> Result<ImageManifest> {
-    let v: serde_json::Value = serde_json::from_slice(data).map_err(|e| invalid("image manifest", e))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(data).map_err(|e| invalid("image manifest", e))?;
     if v.get("schemaVersion").and_then(|s| s.as_u64()) == Some(1) {
         return Err(Error::UnsupportedMediaType(
             "application/vnd.docker.distribution.manifest.v1+json (schema 1)".into(),
@@ -322,7 +323,10 @@ impl Store {
         if final_path.exists() {
             return Ok(());
         }
-        let tmp = self.root.join("ingest").join(format!(".import-{}-{hex}", std::process::id()));
+        let tmp = self
+            .root
+            .join("ingest")
+            .join(format!(".import-{}-{hex}", std::process::id()));
         let f = File::create(&tmp).at(&tmp)?;
         let mut w = HashingWriter::with_state(f, digest::hasher(), 0);
         let limit = size.map(|s| s + 1).unwrap_or(u64::MAX);
@@ -330,10 +334,18 @@ impl Store {
         let (f, actual, n) = w.finish();
         let check = res.and_then(|_| {
             if let Some(s) = size.filter(|&s| s != n) {
-                return Err(Error::SizeMismatch { what: format!("blob {expected}"), expected: s, actual: n });
+                return Err(Error::SizeMismatch {
+                    what: format!("blob {expected}"),
+                    expected: s,
+                    actual: n,
+                });
             }
             if actual != expected {
-                return Err(Error::DigestMismatch { what: "blob".into(), expected: expected.into(), actual });
+                return Err(Error::DigestMismatch {
+                    what: "blob".into(),
+                    expected: expected.into(),
+                    actual,
+                });
             }
             f.sync_all().at(&tmp)
         });
@@ -411,7 +423,12 @@ impl Store {
         loop {
             match self.fetch_blob_once(reg, &expected, size, &part, bar) {
                 Ok(()) => break,
-                Err(e @ (Error::DigestMismatch { .. } | Error::SizeMismatch { .. } | Error::NotFound(_) | Error::Auth { .. })) => {
+                Err(
+                    e @ (Error::DigestMismatch { .. }
+                    | Error::SizeMismatch { .. }
+                    | Error::NotFound(_)
+                    | Error::Auth { .. }),
+                ) => {
                     let _ = fs::remove_file(&part);
                     return Err(e);
                 }
@@ -439,7 +456,13 @@ impl Store {
         part: &Path,
         bar: Option<&indicatif::ProgressBar>,
     ) -> Result<()> {
-        let mut f = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(part).at(part)?;
+        let mut f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(part)
+            .at(part)?;
         let mut have = f.metadata().at(part)?.len();
         if have > size {
             f.set_len(0).at(part)?;
@@ -472,7 +495,10 @@ impl Store {
         let mut w = HashingWriter::with_state(&mut f, hasher, have);
         let mut buf = vec![0u8; 1 << 16];
         loop {
-            let k = resp.body.read(&mut buf).ctx(format!("downloading {expected}"))?;
+            let k = resp
+                .body
+                .read(&mut buf)
+                .ctx(format!("downloading {expected}"))?;
             if k == 0 {
                 break;
             }
@@ -537,7 +563,7 @@ impl Store {
         // Config first: it tells us the platform of single-manifest images.
         let cdesc = manifest.config().clone();
         self.fetch_blob(&reg, &cdesc, None, opts.registry.retries)?;
-        let config = parse_config(&self.read_blob(&cdesc.digest().to_string())?)?;
+        let config = parse_config(&self.read_blob(cdesc.digest().as_ref())?)?;
         let cplat = Platform::new(
             &config.os().to_string(),
             &config.architecture().to_string(),
@@ -555,7 +581,12 @@ impl Store {
         self.put_blob(&manifest_digest, &manifest_bytes)?;
         self.put_blob(&top_digest, &top)?;
         let mt = if media_type.is_empty() {
-            if is_index(&media_type, &top) { INDEX_TYPES[0] } else { MANIFEST_TYPES[0] }.to_string()
+            if is_index(&media_type, &top) {
+                INDEX_TYPES[0]
+            } else {
+                MANIFEST_TYPES[0]
+            }
+            .to_string()
         } else {
             media_type
         };
@@ -564,7 +595,12 @@ impl Store {
         self.resolve(&name, platform)
     }
 
-    fn fetch_layers(&self, reg: &Registry, layers: &[Descriptor], opts: &PullOptions) -> Result<()> {
+    fn fetch_layers(
+        &self,
+        reg: &Registry,
+        layers: &[Descriptor],
+        opts: &PullOptions,
+    ) -> Result<()> {
         let mp = indicatif::MultiProgress::with_draw_target(if opts.progress {
             indicatif::ProgressDrawTarget::stderr()
         } else {
@@ -594,7 +630,9 @@ impl Store {
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         let Some(l) = layers.get(i) else { break };
-                        if let Err(e) = self.fetch_blob(reg, l, Some(&bars[i]), opts.registry.retries) {
+                        if let Err(e) =
+                            self.fetch_blob(reg, l, Some(&bars[i]), opts.registry.retries)
+                        {
                             bars[i].abandon_with_message("failed");
                             if let Ok(mut v) = errors.lock() {
                                 v.push((i, e));
@@ -639,7 +677,11 @@ impl Store {
             for s in self.list()? {
                 for (_, md, cd, _) in &s.platforms {
                     if md[7..].starts_with(id) || cd[7..].starts_with(id) {
-                        let e = imgs.images.get(&s.name).cloned().ok_or_else(|| Error::NotFound(id.into()))?;
+                        let e = imgs
+                            .images
+                            .get(&s.name)
+                            .cloned()
+                            .ok_or_else(|| Error::NotFound(id.into()))?;
                         return Ok((s.name.clone(), e));
                     }
                 }
@@ -648,11 +690,19 @@ impl Store {
         Err(Error::NotFound(format!("image {id} (pull it first)")))
     }
 
-    fn resolve_entry(&self, name: &str, top: &str, media_type: &str, platform: &Platform) -> Result<Image> {
+    fn resolve_entry(
+        &self,
+        name: &str,
+        top: &str,
+        media_type: &str,
+        platform: &Platform,
+    ) -> Result<Image> {
         let top_bytes = self.read_blob(top)?;
         let digest = if is_index(media_type, &top_bytes) {
             let index = parse_index(&top_bytes)?;
-            let d = select_platform(&index, platform, name)?.digest().to_string();
+            let d = select_platform(&index, platform, name)?
+                .digest()
+                .to_string();
             if !self.has_blob(&d) {
                 return Err(Error::NotFound(format!(
                     "image {name} for platform {platform} is not stored locally (pull it with --platform {platform})"
@@ -706,14 +756,26 @@ impl Store {
                 }
             }
             for md in manifests {
-                let Ok(m) = self.read_blob(&md).and_then(|b| parse_manifest(&b)) else { continue };
+                let Ok(m) = self.read_blob(&md).and_then(|b| parse_manifest(&b)) else {
+                    continue;
+                };
                 let cd = m.config().digest().to_string();
-                let Ok(c) = self.read_blob(&cd).and_then(|b| parse_config(&b)) else { continue };
-                let p = Platform::new(&c.os().to_string(), &c.architecture().to_string(), c.variant().as_deref());
+                let Ok(c) = self.read_blob(&cd).and_then(|b| parse_config(&b)) else {
+                    continue;
+                };
+                let p = Platform::new(
+                    &c.os().to_string(),
+                    &c.architecture().to_string(),
+                    c.variant().as_deref(),
+                );
                 let size = m.layers().iter().map(|l| l.size()).sum();
                 platforms.push((p, md, cd, size));
             }
-            out.push(ImageSummary { name: name.clone(), digest: e.digest.clone(), platforms });
+            out.push(ImageSummary {
+                name: name.clone(),
+                digest: e.digest.clone(),
+                platforms,
+            });
         }
         Ok(out)
     }
@@ -740,7 +802,9 @@ impl Store {
         let mut live_manifests = std::collections::HashSet::new();
         for e in imgs.images.values() {
             live.insert(e.digest.clone());
-            let Ok(top) = self.read_blob(&e.digest) else { continue };
+            let Ok(top) = self.read_blob(&e.digest) else {
+                continue;
+            };
             let mut manifests = vec![];
             if is_index(&e.media_type, &top) {
                 if let Ok(idx) = parse_index(&top) {
@@ -751,7 +815,9 @@ impl Store {
             }
             for md in manifests {
                 live.insert(md.clone());
-                let Ok(m) = self.read_blob(&md).and_then(|b| parse_manifest(&b)) else { continue };
+                let Ok(m) = self.read_blob(&md).and_then(|b| parse_manifest(&b)) else {
+                    continue;
+                };
                 live_manifests.insert(md);
                 live.insert(m.config().digest().to_string());
                 live.extend(m.layers().iter().map(|l| l.digest().to_string()));
@@ -794,12 +860,17 @@ impl Store {
     /// manifest digest; unpacked on first use). Use it as an overlay lower
     /// directory; never write to it.
     pub fn rootfs(&self, image: &Image) -> Result<PathBuf> {
-        self.rootfs_with(image, &UnpackOptions::default()).map(|(p, _)| p)
+        self.rootfs_with(image, &UnpackOptions::default())
+            .map(|(p, _)| p)
     }
 
     /// Like [`Store::rootfs`], with options; also returns the unpack notes
     /// (empty when the root was already cached).
-    pub fn rootfs_with(&self, image: &Image, opts: &UnpackOptions) -> Result<(PathBuf, UnpackReport)> {
+    pub fn rootfs_with(
+        &self,
+        image: &Image,
+        opts: &UnpackOptions,
+    ) -> Result<(PathBuf, UnpackReport)> {
         let _gc = self.gc_lock(false)?;
         let hex = digest::hex_of(&image.digest)?;
         let dir = self.root.join("rootfs").join(hex);
@@ -810,7 +881,10 @@ impl Store {
         if dir.is_dir() {
             return Ok((dir, UnpackReport::default()));
         }
-        let tmp = self.root.join("rootfs").join(format!(".tmp-{hex}-{}", std::process::id()));
+        let tmp = self
+            .root
+            .join("rootfs")
+            .join(format!(".tmp-{hex}-{}", std::process::id()));
         if tmp.exists() {
             remove_tree(&tmp)?;
         }
@@ -827,14 +901,19 @@ impl Store {
                 std::io::copy(&mut hr, &mut std::io::sink()).at(&p)?;
                 let (actual, _) = hr.finish();
                 if actual != d {
-                    return Err(Error::DigestMismatch { what: format!("stored layer {}", p.display()), expected: d, actual });
+                    return Err(Error::DigestMismatch {
+                        what: format!("stored layer {}", p.display()),
+                        expected: d,
+                        actual,
+                    });
                 }
             }
             u.finish()
         })();
         match result {
             Ok(rep) => {
-                fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o755)).at(&tmp)?;
+                fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                    .at(&tmp)?;
                 fs::rename(&tmp, &dir).at(&dir)?;
                 fsync_dir(&self.root.join("rootfs"));
                 Ok((dir, rep))
@@ -852,7 +931,12 @@ pub fn remove_tree(p: &Path) -> Result<()> {
     let meta = match fs::symlink_metadata(p) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::Io { path: p.to_path_buf(), source: e }),
+        Err(e) => {
+            return Err(Error::Io {
+                path: p.to_path_buf(),
+                source: e,
+            });
+        }
     };
     if !meta.is_dir() {
         return fs::remove_file(p).at(p);

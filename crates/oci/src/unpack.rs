@@ -309,7 +309,11 @@ impl Unpacker {
                 let fd = rustix::fs::openat(
                     &parent,
                     name,
-                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
                     Mode::from_raw_mode(0o600),
                 )
                 .map_err(|e| io_err(path, "create", e))?;
@@ -387,7 +391,10 @@ impl Unpacker {
             }
             T::XGlobalHeader | T::XHeader | T::GNULongName | T::GNULongLink => return Ok(()),
             other => {
-                return Err(unsafe_entry(path, format!("unsupported entry type {other:?}")));
+                return Err(unsafe_entry(
+                    path,
+                    format!("unsupported entry type {other:?}"),
+                ));
             }
         }
         if kind != T::Symlink {
@@ -421,7 +428,13 @@ impl Unpacker {
         }
     }
 
-    fn xattrs<R: Read>(&mut self, entry: &mut tar::Entry<R>, dir: &OwnedFd, name: &[u8], path: &[u8]) {
+    fn xattrs<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<R>,
+        dir: &OwnedFd,
+        name: &[u8],
+        path: &[u8],
+    ) {
         let Ok(Some(exts)) = entry.pax_extensions() else {
             return;
         };
@@ -444,8 +457,14 @@ impl Unpacker {
             return;
         };
         for (k, v) in pairs {
-            if rustix::fs::fsetxattr(&fd, k.as_slice(), &v, rustix::fs::XattrFlags::empty()).is_err() {
-                tracing::debug!("xattr {:?} on {:?} not set", String::from_utf8_lossy(&k), String::from_utf8_lossy(path));
+            if rustix::fs::fsetxattr(&fd, k.as_slice(), &v, rustix::fs::XattrFlags::empty())
+                .is_err()
+            {
+                tracing::debug!(
+                    "xattr {:?} on {:?} not set",
+                    String::from_utf8_lossy(&k),
+                    String::from_utf8_lossy(path)
+                );
                 self.report.xattr_failures += 1;
             }
         }
@@ -454,15 +473,24 @@ impl Unpacker {
     /// Applies deferred directory modes and times; returns what was left out.
     pub fn finish(self) -> Result<UnpackReport> {
         for d in self.dirs.iter().rev() {
-            let Some((name, parents)) = d.path.split_last() else { continue };
+            let Some((name, parents)) = d.path.split_last() else {
+                continue;
+            };
             // Directories may have been removed by later whiteouts: skip those.
-            let Ok(parent) = self.walk(b"", parents, false) else { continue };
+            let Ok(parent) = self.walk(b"", parents, false) else {
+                continue;
+            };
             match rustix::fs::statat(&parent, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {}
                 _ => continue,
             }
-            rustix::fs::chmodat(&parent, name.as_slice(), Mode::from_raw_mode(d.mode), AtFlags::empty())
-                .map_err(|e| io_err(name, "chmod", e))?;
+            rustix::fs::chmodat(
+                &parent,
+                name.as_slice(),
+                Mode::from_raw_mode(d.mode),
+                AtFlags::empty(),
+            )
+            .map_err(|e| io_err(name, "chmod", e))?;
             let t = Timestamps {
                 last_access: ts(d.mtime),
                 last_modification: ts(d.mtime),

@@ -117,10 +117,12 @@ impl RootfsView {
     /// Unmounts (for overlay) and removes the view's directory.
     pub fn release(self) -> Result<()> {
         if self.kind == ViewKind::Overlay {
-            rustix::mount::unmount(&self.merged, rustix::mount::UnmountFlags::DETACH).map_err(|e| Error::Io {
-                path: self.merged.clone(),
-                source: e.into(),
-            })?;
+            rustix::mount::unmount(&self.merged, rustix::mount::UnmountFlags::DETACH).map_err(
+                |e| Error::Io {
+                    path: self.merged.clone(),
+                    source: e.into(),
+                },
+            )?;
         }
         crate::store::remove_tree(&self.dir)
     }
@@ -147,8 +149,14 @@ fn finish_meta(dst: &Path, m: &fs::Metadata) {
     if !m.file_type().is_symlink() {
         let _ = fs::set_permissions(dst, fs::Permissions::from_mode(m.mode() & 0o7777));
     }
-    let t = rustix::fs::Timespec { tv_sec: m.mtime(), tv_nsec: m.mtime_nsec() };
-    let ts = rustix::fs::Timestamps { last_access: t, last_modification: t };
+    let t = rustix::fs::Timespec {
+        tv_sec: m.mtime(),
+        tv_nsec: m.mtime_nsec(),
+    };
+    let ts = rustix::fs::Timestamps {
+        last_access: t,
+        last_modification: t,
+    };
     let _ = rustix::fs::utimensat(rustix::fs::CWD, dst, &ts, AtFlags::SYMLINK_NOFOLLOW);
 }
 
@@ -180,7 +188,13 @@ fn copy_dir(src: &Path, dst: &Path, links: &mut HashMap<(u64, u64), PathBuf>) ->
                 fs::copy(&s, &d).at(&d)?;
             } else {
                 let ftype = FileType::from_raw_mode(m.mode());
-                if let Err(e) = rustix::fs::mknodat(rustix::fs::CWD, &d, ftype, Mode::from_raw_mode(m.mode() & 0o7777), m.rdev()) {
+                if let Err(e) = rustix::fs::mknodat(
+                    rustix::fs::CWD,
+                    &d,
+                    ftype,
+                    Mode::from_raw_mode(m.mode() & 0o7777),
+                    m.rdev(),
+                ) {
                     tracing::debug!("{}: device not copied: {e}", d.display());
                     continue;
                 }

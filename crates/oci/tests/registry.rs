@@ -11,7 +11,11 @@ use xarch_oci::{Error, Platform, PullOptions, RegistryOptions, Store, layout};
 
 fn insecure() -> PullOptions {
     PullOptions {
-        registry: RegistryOptions { tls_verify: false, retries: 1, ..Default::default() },
+        registry: RegistryOptions {
+            tls_verify: false,
+            retries: 1,
+            ..Default::default()
+        },
         progress: false,
         parallel: 2,
     }
@@ -34,7 +38,12 @@ fn push_multiarch(reg: &TestRegistry, work: &Path) -> Option<(String, Built, Bui
     l.tag_index(&[&a, &b], "multi");
     reg.push(&l.dir, "multi", "test/busybox:multi");
     // skopeo may re-serialise the index on push: take the digest the registry serves.
-    let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &format!("docker://{}/test/busybox:multi", reg.addr())]);
+    let raw = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{}/test/busybox:multi", reg.addr()),
+    ]);
     // It also compresses uncompressed layers, which changes that manifest.
     let v: serde_json::Value = serde_json::from_str(&raw).unwrap();
     for m in v["manifests"].as_array().unwrap() {
@@ -53,9 +62,13 @@ fn read(root: &Path, p: &str) -> Vec<u8> {
 
 #[test]
 fn pull_multiarch_by_tag_and_digest() {
-    let Some(reg) = TestRegistry::start() else { return };
+    let Some(reg) = TestRegistry::start() else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
-    let Some((idx, a, b)) = push_multiarch(&reg, work.path()) else { return };
+    let Some((idx, a, b)) = push_multiarch(&reg, work.path()) else {
+        return;
+    };
     let store = Store::open(work.path().join("store")).unwrap();
     let r = format!("{}/test/busybox:multi", reg.addr());
 
@@ -66,7 +79,10 @@ fn pull_multiarch_by_tag_and_digest() {
     assert_eq!(img.platform, arm64());
     let root = store.rootfs(&img).unwrap();
     assert_eq!(elf_machine(&read(&root, "bin/busybox")), 183);
-    assert_eq!(std::fs::read_link(root.join("bin/sh")).unwrap(), Path::new("busybox"));
+    assert_eq!(
+        std::fs::read_link(root.join("bin/sh")).unwrap(),
+        Path::new("busybox")
+    );
 
     let img = store.pull(&r, &amd64(), &insecure()).unwrap();
     assert_eq!(img.digest, b.manifest_digest);
@@ -74,10 +90,17 @@ fn pull_multiarch_by_tag_and_digest() {
     assert_eq!(elf_machine(&read(&root, "bin/busybox")), 62);
 
     // Both platforms resolve locally afterwards; an absent one errors clearly.
-    assert_eq!(store.resolve(&r, &arm64()).unwrap().digest, a.manifest_digest);
-    let e = store.resolve(&r, &Platform::parse("linux/riscv64").unwrap()).unwrap_err();
+    assert_eq!(
+        store.resolve(&r, &arm64()).unwrap().digest,
+        a.manifest_digest
+    );
+    let e = store
+        .resolve(&r, &Platform::parse("linux/riscv64").unwrap())
+        .unwrap_err();
     assert!(matches!(e, Error::NoMatchingPlatform { .. }), "{e}");
-    let e = store.pull(&r, &Platform::parse("linux/s390x").unwrap(), &insecure()).unwrap_err();
+    let e = store
+        .pull(&r, &Platform::parse("linux/s390x").unwrap(), &insecure())
+        .unwrap_err();
     assert!(e.to_string().contains("linux/arm64"), "{e}");
 
     // By digest: the index digest, and a platform manifest digest directly.
@@ -92,19 +115,26 @@ fn pull_multiarch_by_tag_and_digest() {
     assert!(store.pull(&by_manifest, &amd64(), &insecure()).is_err());
 
     let names: Vec<String> = store.list().unwrap().into_iter().map(|s| s.name).collect();
-    assert!(names.contains(&format!("{}/test/busybox:multi", reg.addr())), "{names:?}");
+    assert!(
+        names.contains(&format!("{}/test/busybox:multi", reg.addr())),
+        "{names:?}"
+    );
 
     // rmi drops the names; prune then leaves no blobs behind.
     for n in names {
         store.remove(&n).unwrap();
     }
-    let left = std::fs::read_dir(store.root().join("blobs/sha256")).unwrap().count();
+    let left = std::fs::read_dir(store.root().join("blobs/sha256"))
+        .unwrap()
+        .count();
     assert_eq!(left, 0);
 }
 
 #[test]
 fn whiteout_hides_lower_file() {
-    let Some(reg) = TestRegistry::start() else { return };
+    let Some(reg) = TestRegistry::start() else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
     let Some(bb) = busybox("arm64") else { return };
     let mut l = Layout::new(&work.path().join("layout"));
@@ -122,10 +152,15 @@ fn whiteout_hides_lower_file() {
     reg.push(&l.dir, "two", "test/two:latest");
 
     let store = Store::open(work.path().join("store")).unwrap();
-    let pulled = store.pull(&format!("{}/test/two", reg.addr()), &arm64(), &insecure()).unwrap();
+    let pulled = store
+        .pull(&format!("{}/test/two", reg.addr()), &arm64(), &insecure())
+        .unwrap();
     assert_eq!(pulled.layers.len(), 2);
     let root = store.rootfs(&pulled).unwrap();
-    assert!(!root.join("etc/gone").exists(), "whiteout did not hide etc/gone");
+    assert!(
+        !root.join("etc/gone").exists(),
+        "whiteout did not hide etc/gone"
+    );
     assert!(!root.join("etc/.wh.gone").exists());
     assert_eq!(read(&root, "etc/hello"), b"lower\n");
     assert_eq!(read(&root, "etc/new"), b"upper\n");
@@ -134,7 +169,10 @@ fn whiteout_hides_lower_file() {
     let m2 = std::fs::metadata(root.join("etc/new-link")).unwrap();
     assert_eq!(m1.ino(), m2.ino(), "hard link not preserved");
     assert_eq!(m1.mode() & 0o7777, 0o600);
-    assert!(!root.join("var/opq/old").exists(), "opaque dir kept lower content");
+    assert!(
+        !root.join("var/opq/old").exists(),
+        "opaque dir kept lower content"
+    );
     assert_eq!(read(&root, "var/opq/fresh"), b"fresh\n");
     // Cached: a second call returns the same directory without unpacking.
     assert_eq!(store.rootfs(&pulled).unwrap(), root);
@@ -142,11 +180,16 @@ fn whiteout_hides_lower_file() {
 
 #[test]
 fn corrupted_blob_is_rejected_and_nothing_stored() {
-    let Some(reg) = TestRegistry::start() else { return };
+    let Some(reg) = TestRegistry::start() else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
     let mut l = Layout::new(&work.path().join("layout"));
     let payload = vec![b'x'; 200_000];
-    let img = l.image("arm64", &[(layer_tar(&[Item::File("data", &payload, 0o644)]), "gzip")]);
+    let img = l.image(
+        "arm64",
+        &[(layer_tar(&[Item::File("data", &payload, 0o644)]), "gzip")],
+    );
     l.tag_image(&img, "bad");
     reg.push(&l.dir, "bad", "test/bad:latest");
 
@@ -158,8 +201,13 @@ fn corrupted_blob_is_rejected_and_nothing_stored() {
     std::fs::write(&f, &data).unwrap();
 
     let store = Store::open(work.path().join("store")).unwrap();
-    let e = store.pull(&format!("{}/test/bad", reg.addr()), &arm64(), &insecure()).unwrap_err();
-    assert!(matches!(e, Error::DigestMismatch { .. }), "unexpected error: {e}");
+    let e = store
+        .pull(&format!("{}/test/bad", reg.addr()), &arm64(), &insecure())
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::DigestMismatch { .. }),
+        "unexpected error: {e}"
+    );
     assert!(!store.has_blob(&img.layer_digests[0]));
     assert!(!store.has_blob(&img.manifest_digest));
     assert!(store.list().unwrap().is_empty());
@@ -174,7 +222,10 @@ fn corrupted_blob_is_rejected_and_nothing_stored() {
 /// Child half of `killed_pull_resumes`: pulls through the slow proxy.
 #[test]
 fn child_pull_entry() {
-    let (Ok(r), Ok(root)) = (std::env::var("XARCH_TEST_CHILD_REF"), std::env::var("XARCH_TEST_CHILD_ROOT")) else {
+    let (Ok(r), Ok(root)) = (
+        std::env::var("XARCH_TEST_CHILD_REF"),
+        std::env::var("XARCH_TEST_CHILD_ROOT"),
+    ) else {
         return;
     };
     let store = Store::open(root).unwrap();
@@ -185,7 +236,9 @@ fn child_pull_entry() {
 
 #[test]
 fn killed_pull_resumes() {
-    let Some(reg) = TestRegistry::start() else { return };
+    let Some(reg) = TestRegistry::start() else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
     let mut l = Layout::new(&work.path().join("layout"));
     // 3 MB of incompressible data (xorshift), so the layer is big on the wire.
@@ -198,7 +251,10 @@ fn killed_pull_resumes() {
             x as u8
         })
         .collect();
-    let img = l.image("arm64", &[(layer_tar(&[Item::File("big", &payload, 0o644)]), "gzip")]);
+    let img = l.image(
+        "arm64",
+        &[(layer_tar(&[Item::File("big", &payload, 0o644)]), "gzip")],
+    );
     l.tag_image(&img, "big");
     reg.push(&l.dir, "big", "test/big:latest");
 
@@ -208,8 +264,16 @@ fn killed_pull_resumes() {
     let hex = &img.layer_digests[0][7..];
     let part = root.join("ingest").join(hex);
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_pull_entry", "--nocapture", "--test-threads=1"])
-        .env("XARCH_TEST_CHILD_REF", format!("127.0.0.1:{}/test/big", proxy.port))
+        .args([
+            "--exact",
+            "child_pull_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(
+            "XARCH_TEST_CHILD_REF",
+            format!("127.0.0.1:{}/test/big", proxy.port),
+        )
         .env("XARCH_TEST_CHILD_ROOT", &root)
         .spawn()
         .unwrap();
@@ -219,22 +283,39 @@ fn killed_pull_resumes() {
         if len > 500_000 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "pull made no progress");
-        assert!(child.try_wait().unwrap().is_none(), "child finished before it could be killed");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pull made no progress"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "child finished before it could be killed"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     child.kill().unwrap();
     child.wait().unwrap();
     let partial_len = std::fs::metadata(&part).unwrap().len();
     assert!(partial_len > 0 && partial_len < 3_000_000);
-    assert!(!store.has_blob(&img.layer_digests[0]), "unfinished blob visible");
+    assert!(
+        !store.has_blob(&img.layer_digests[0]),
+        "unfinished blob visible"
+    );
     assert!(store.list().unwrap().is_empty());
 
     // Re-run (through a fast counting proxy): completes from the partial file,
     // fetching only the rest of the layer.
     let fast = Proxy::start(reg.port, 200_000_000);
-    let pulled = store.pull(&format!("127.0.0.1:{}/test/big", fast.port), &arm64(), &insecure()).unwrap();
-    let layer_size = std::fs::metadata(store.blob_path(&img.layer_digests[0]).unwrap()).unwrap().len();
+    let pulled = store
+        .pull(
+            &format!("127.0.0.1:{}/test/big", fast.port),
+            &arm64(),
+            &insecure(),
+        )
+        .unwrap();
+    let layer_size = std::fs::metadata(store.blob_path(&img.layer_digests[0]).unwrap())
+        .unwrap()
+        .len();
     let moved = fast.down.load(std::sync::atomic::Ordering::SeqCst);
     assert!(
         moved < layer_size - partial_len + 50_000,
@@ -252,11 +333,21 @@ fn export_is_read_by_skopeo_and_umoci() {
     if missing(&["umoci"]) {
         return;
     }
-    let Some(reg) = TestRegistry::start() else { return };
+    let Some(reg) = TestRegistry::start() else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
-    let Some((_, a, _)) = push_multiarch(&reg, work.path()) else { return };
+    let Some((_, a, _)) = push_multiarch(&reg, work.path()) else {
+        return;
+    };
     let store = Store::open(work.path().join("store")).unwrap();
-    let img = store.pull(&format!("{}/test/busybox:multi", reg.addr()), &arm64(), &insecure()).unwrap();
+    let img = store
+        .pull(
+            &format!("{}/test/busybox:multi", reg.addr()),
+            &arm64(),
+            &insecure(),
+        )
+        .unwrap();
 
     let out = work.path().join("exported");
     layout::export_oci_layout(&store, &img, &out, "v1").unwrap();
@@ -272,7 +363,11 @@ fn export_is_read_by_skopeo_and_umoci() {
         .arg(&bundle)
         .output()
         .unwrap();
-    assert!(st.status.success(), "umoci: {}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "umoci: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     assert_eq!(elf_machine(&read(&bundle, "rootfs/bin/busybox")), 183);
 
     let tarball = work.path().join("saved.tar");
@@ -290,20 +385,37 @@ fn export_is_read_by_skopeo_and_umoci() {
 
 #[test]
 fn import_skopeo_layout_and_archive() {
-    let Some(reg) = TestRegistry::start() else { return };
+    let Some(reg) = TestRegistry::start() else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
-    let Some((_, a, b)) = push_multiarch(&reg, work.path()) else { return };
+    let Some((_, a, b)) = push_multiarch(&reg, work.path()) else {
+        return;
+    };
     let src = format!("docker://{}/test/busybox:multi", reg.addr());
     let dir = work.path().join("from-skopeo");
-    skopeo(&["copy", "--all", "--src-tls-verify=false", &src, &format!("oci:{}:multi", dir.display())]);
+    skopeo(&[
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        &src,
+        &format!("oci:{}:multi", dir.display()),
+    ]);
     let store = Store::open(work.path().join("store")).unwrap();
     let names = layout::import(&store, &dir, Some("example.org/busybox")).unwrap();
     assert_eq!(names, vec!["example.org/busybox:multi".to_string()]);
-    let img = store.resolve("example.org/busybox:multi", &amd64()).unwrap();
+    let img = store
+        .resolve("example.org/busybox:multi", &amd64())
+        .unwrap();
     assert_eq!(img.digest, b.manifest_digest);
-    let img = store.resolve("example.org/busybox:multi", &arm64()).unwrap();
+    let img = store
+        .resolve("example.org/busybox:multi", &arm64())
+        .unwrap();
     assert_eq!(img.digest, a.manifest_digest);
-    assert_eq!(elf_machine(&read(&store.rootfs(&img).unwrap(), "bin/busybox")), 183);
+    assert_eq!(
+        elf_machine(&read(&store.rootfs(&img).unwrap(), "bin/busybox")),
+        183
+    );
 
     let tarball = work.path().join("podman-style.tar");
     skopeo(&[
@@ -319,5 +431,8 @@ fn import_skopeo_layout_and_archive() {
     // skopeo rewrites the config in Docker's format, so compare content.
     assert_eq!(img.config.architecture().to_string(), "arm64");
     assert_eq!(img.layers.len(), 1);
-    assert_eq!(elf_machine(&read(&store.rootfs(&img).unwrap(), "bin/busybox")), 183);
+    assert_eq!(
+        elf_machine(&read(&store.rootfs(&img).unwrap(), "bin/busybox")),
+        183
+    );
 }

@@ -67,7 +67,11 @@ fn sandbox() -> Sandbox {
     std::fs::create_dir_all(&root).unwrap();
     std::fs::create_dir_all(&outside).unwrap();
     std::fs::write(outside.join("sentinel"), b"original").unwrap();
-    Sandbox { _t: t, root, outside }
+    Sandbox {
+        _t: t,
+        root,
+        outside,
+    }
 }
 
 fn apply(root: &Path, layers: &[Vec<u8>]) -> xarch_oci::Result<xarch_oci::UnpackReport> {
@@ -79,52 +83,102 @@ fn apply(root: &Path, layers: &[Vec<u8>]) -> xarch_oci::Result<xarch_oci::Unpack
 }
 
 fn assert_outside_untouched(s: &Sandbox) {
-    let names: Vec<_> = std::fs::read_dir(&s.outside).unwrap().flatten().map(|e| e.file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(&s.outside)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
     assert_eq!(names.len(), 1, "something was written outside: {names:?}");
-    assert_eq!(std::fs::read(s.outside.join("sentinel")).unwrap(), b"original");
+    assert_eq!(
+        std::fs::read(s.outside.join("sentinel")).unwrap(),
+        b"original"
+    );
 }
 
 #[test]
 fn hostile_tars_are_rejected() {
     let abs_outside = |s: &Sandbox| s.outside.display().to_string();
-    let cases: Vec<(&str, Box<dyn Fn(&Sandbox) -> Vec<Vec<u8>>>)> = vec![
-        ("dotdot", Box::new(|_| vec![tar(&[E::F("../outside/pwned", b"x")])])),
-        ("absolute", Box::new(|_| vec![tar(&[E::F("/tmp/xarch-pwned", b"x")])])),
-        ("inner dotdot", Box::new(|_| vec![tar(&[E::D("a/"), E::F("a/../../outside/pwned", b"x")])])),
-        ("write through relative symlink", Box::new(|_| vec![tar(&[E::S("evil", "../outside"), E::F("evil/pwned", b"x")])])),
-        ("write through absolute symlink", Box::new(move |s| {
-            let t = abs_outside(s);
-            vec![tar(&[E::S("evil", &t), E::F("evil/sentinel", b"x")])]
-        })),
-        ("symlink from lower layer", Box::new(move |s| {
-            let t = abs_outside(s);
-            vec![tar(&[E::S("lib", &t)]), tar(&[E::F("lib/pwned", b"x")])]
-        })),
-        ("dir replaced by symlink", Box::new(move |s| {
-            let t = abs_outside(s);
-            vec![tar(&[E::D("x/"), E::S("x", &t), E::F("x/pwned", b"x")])]
-        })),
-        ("hardlink dotdot", Box::new(|_| vec![tar(&[E::H("h", "../outside/sentinel")])])),
-        ("hardlink absolute", Box::new(|_| vec![tar(&[E::H("h", "/etc/passwd")])])),
-        ("hardlink through symlink", Box::new(move |s| {
-            let t = abs_outside(s);
-            vec![tar(&[E::S("d", &t), E::H("h", "d/sentinel")])]
-        })),
-        ("whiteout through symlink", Box::new(move |s| {
-            let t = abs_outside(s);
-            vec![tar(&[E::S("d", &t)]), tar(&[E::F("d/.wh.sentinel", b"")])]
-        })),
-        ("opaque through symlink", Box::new(move |s| {
-            let t = abs_outside(s);
-            vec![tar(&[E::S("d", &t)]), tar(&[E::F("d/.wh..wh..opq", b"")])]
-        })),
-        ("malformed whiteout", Box::new(|_| vec![tar(&[E::F(".wh..", b"")])])),
+    type Case = (&'static str, Box<dyn Fn(&Sandbox) -> Vec<Vec<u8>>>);
+    let cases: Vec<Case> = vec![
+        (
+            "dotdot",
+            Box::new(|_| vec![tar(&[E::F("../outside/pwned", b"x")])]),
+        ),
+        (
+            "absolute",
+            Box::new(|_| vec![tar(&[E::F("/tmp/xarch-pwned", b"x")])]),
+        ),
+        (
+            "inner dotdot",
+            Box::new(|_| vec![tar(&[E::D("a/"), E::F("a/../../outside/pwned", b"x")])]),
+        ),
+        (
+            "write through relative symlink",
+            Box::new(|_| vec![tar(&[E::S("evil", "../outside"), E::F("evil/pwned", b"x")])]),
+        ),
+        (
+            "write through absolute symlink",
+            Box::new(move |s| {
+                let t = abs_outside(s);
+                vec![tar(&[E::S("evil", &t), E::F("evil/sentinel", b"x")])]
+            }),
+        ),
+        (
+            "symlink from lower layer",
+            Box::new(move |s| {
+                let t = abs_outside(s);
+                vec![tar(&[E::S("lib", &t)]), tar(&[E::F("lib/pwned", b"x")])]
+            }),
+        ),
+        (
+            "dir replaced by symlink",
+            Box::new(move |s| {
+                let t = abs_outside(s);
+                vec![tar(&[E::D("x/"), E::S("x", &t), E::F("x/pwned", b"x")])]
+            }),
+        ),
+        (
+            "hardlink dotdot",
+            Box::new(|_| vec![tar(&[E::H("h", "../outside/sentinel")])]),
+        ),
+        (
+            "hardlink absolute",
+            Box::new(|_| vec![tar(&[E::H("h", "/etc/passwd")])]),
+        ),
+        (
+            "hardlink through symlink",
+            Box::new(move |s| {
+                let t = abs_outside(s);
+                vec![tar(&[E::S("d", &t), E::H("h", "d/sentinel")])]
+            }),
+        ),
+        (
+            "whiteout through symlink",
+            Box::new(move |s| {
+                let t = abs_outside(s);
+                vec![tar(&[E::S("d", &t)]), tar(&[E::F("d/.wh.sentinel", b"")])]
+            }),
+        ),
+        (
+            "opaque through symlink",
+            Box::new(move |s| {
+                let t = abs_outside(s);
+                vec![tar(&[E::S("d", &t)]), tar(&[E::F("d/.wh..wh..opq", b"")])]
+            }),
+        ),
+        (
+            "malformed whiteout",
+            Box::new(|_| vec![tar(&[E::F(".wh..", b"")])]),
+        ),
         ("garbage", Box::new(|_| vec![vec![0x55u8; 2048]])),
-        ("truncated", Box::new(|_| {
-            let mut t = tar(&[E::F("big", &[7u8; 4096])]);
-            t.truncate(1024);
-            vec![t]
-        })),
+        (
+            "truncated",
+            Box::new(|_| {
+                let mut t = tar(&[E::F("big", &[7u8; 4096])]);
+                t.truncate(1024);
+                vec![t]
+            }),
+        ),
     ];
     for (name, mk) in cases {
         let s = sandbox();
@@ -138,7 +192,10 @@ fn hostile_tars_are_rejected() {
             matches!(e, Error::UnsafeEntry { .. } | Error::IoContext { .. }),
             "{name}: unexpected error kind: {e}"
         );
-        assert!(!e.to_string().contains('\n'), "{name}: error is not one line: {e}");
+        assert!(
+            !e.to_string().contains('\n'),
+            "{name}: error is not one line: {e}"
+        );
         assert_outside_untouched(&s);
     }
 }
@@ -147,36 +204,51 @@ fn hostile_tars_are_rejected() {
 fn file_replaces_symlink_instead_of_writing_through_it() {
     let s = sandbox();
     let t = s.outside.join("sentinel").display().to_string();
-    apply(&s.root, &[tar(&[E::S("f", &t)]), tar(&[E::F("f", b"mine")])]).unwrap();
+    apply(
+        &s.root,
+        &[tar(&[E::S("f", &t)]), tar(&[E::F("f", b"mine")])],
+    )
+    .unwrap();
     assert_outside_untouched(&s);
     let m = std::fs::symlink_metadata(s.root.join("f")).unwrap();
     assert!(m.file_type().is_file());
     assert_eq!(std::fs::read(s.root.join("f")).unwrap(), b"mine");
     // Symlinks to absolute targets are kept as links, not followed.
     apply(&s.root, &[tar(&[E::S("abs", "/etc/passwd")])]).unwrap();
-    assert_eq!(std::fs::read_link(s.root.join("abs")).unwrap(), Path::new("/etc/passwd"));
+    assert_eq!(
+        std::fs::read_link(s.root.join("abs")).unwrap(),
+        Path::new("/etc/passwd")
+    );
 }
 
 #[test]
 fn modes_owners_links_fifos_devices() {
     let s = sandbox();
     let mut b = tar::Builder::new(Vec::new());
-    let mut add = |p: &str, t: tar::EntryType, mode: u32, uid: u64, data: &[u8], dev: Option<(u32, u32)>| {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(t);
-        h.set_mode(mode);
-        h.set_uid(uid);
-        h.set_gid(uid + 1);
-        h.set_size(data.len() as u64);
-        h.set_mtime(1_600_000_000);
-        if let Some((ma, mi)) = dev {
-            h.set_device_major(ma).unwrap();
-            h.set_device_minor(mi).unwrap();
-        }
-        b.append_data(&mut h, p, data).unwrap();
-    };
+    let mut add =
+        |p: &str, t: tar::EntryType, mode: u32, uid: u64, data: &[u8], dev: Option<(u32, u32)>| {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(t);
+            h.set_mode(mode);
+            h.set_uid(uid);
+            h.set_gid(uid + 1);
+            h.set_size(data.len() as u64);
+            h.set_mtime(1_600_000_000);
+            if let Some((ma, mi)) = dev {
+                h.set_device_major(ma).unwrap();
+                h.set_device_minor(mi).unwrap();
+            }
+            b.append_data(&mut h, p, data).unwrap();
+        };
     add("ro/", tar::EntryType::Directory, 0o555, 0, b"", None);
-    add("ro/suid", tar::EntryType::Regular, 0o4755, 1234, b"#!/bin/sh\n", None);
+    add(
+        "ro/suid",
+        tar::EntryType::Regular,
+        0o4755,
+        1234,
+        b"#!/bin/sh\n",
+        None,
+    );
     add("fifo", tar::EntryType::Fifo, 0o600, 0, b"", None);
     add("null", tar::EntryType::Char, 0o666, 0, b"", Some((1, 3)));
     let mut layer = b.into_inner().unwrap();
@@ -194,7 +266,12 @@ fn modes_owners_links_fifos_devices() {
         assert_eq!((m.uid(), m.gid()), (1234, 1235));
     }
     use std::os::unix::fs::FileTypeExt;
-    assert!(std::fs::symlink_metadata(s.root.join("fifo")).unwrap().file_type().is_fifo());
+    assert!(
+        std::fs::symlink_metadata(s.root.join("fifo"))
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
     match std::fs::symlink_metadata(s.root.join("null")) {
         Ok(m) => assert!(m.file_type().is_char_device()),
         Err(_) => {
@@ -207,7 +284,13 @@ fn modes_owners_links_fifos_devices() {
 #[test]
 fn whiteouts_and_opaque_dirs() {
     let s = sandbox();
-    let lower = tar(&[E::D("d/"), E::F("d/a", b"a"), E::F("d/b", b"b"), E::D("o/"), E::F("o/old", b"")]);
+    let lower = tar(&[
+        E::D("d/"),
+        E::F("d/a", b"a"),
+        E::F("d/b", b"b"),
+        E::D("o/"),
+        E::F("o/old", b""),
+    ]);
     let upper = tar(&[
         E::F("d/.wh.a", b""),
         E::D("o/"),
@@ -234,7 +317,8 @@ fn compressed_layers_are_detected() {
     for data in [t.clone(), gz, zs] {
         let s = sandbox();
         let mut u = Unpacker::new(&s.root, UnpackOptions::default()).unwrap();
-        u.apply_layer(xarch_oci::unpack::decompress(&data[..]).unwrap()).unwrap();
+        u.apply_layer(xarch_oci::unpack::decompress(&data[..]).unwrap())
+            .unwrap();
         u.finish().unwrap();
         assert_eq!(std::fs::read(s.root.join("x")).unwrap(), b"hello");
     }
@@ -243,15 +327,31 @@ fn compressed_layers_are_detected() {
 #[test]
 fn copy_view_is_private() {
     let s = sandbox();
-    apply(&s.root, &[tar(&[E::D("etc/"), E::F("etc/f", b"lower"), E::S("l", "etc/f"), E::H("etc/h", "etc/f")])]).unwrap();
+    apply(
+        &s.root,
+        &[tar(&[
+            E::D("etc/"),
+            E::F("etc/f", b"lower"),
+            E::S("l", "etc/f"),
+            E::H("etc/h", "etc/f"),
+        ])],
+    )
+    .unwrap();
     let dir = s._t.path().join("c1");
     let v = RootfsView::create(&s.root, &dir, ViewMode::Copy).unwrap();
     assert_eq!(v.kind, ViewKind::Copy);
     std::fs::write(v.merged.join("etc/f"), b"changed").unwrap();
     assert_eq!(std::fs::read(s.root.join("etc/f")).unwrap(), b"lower");
-    assert_eq!(std::fs::read_link(v.merged.join("l")).unwrap(), Path::new("etc/f"));
+    assert_eq!(
+        std::fs::read_link(v.merged.join("l")).unwrap(),
+        Path::new("etc/f")
+    );
     let a = std::fs::metadata(v.merged.join("etc/f")).unwrap().ino();
-    assert_eq!(std::fs::metadata(v.merged.join("etc/h")).unwrap().ino(), a, "hard link not kept");
+    assert_eq!(
+        std::fs::metadata(v.merged.join("etc/h")).unwrap().ino(),
+        a,
+        "hard link not kept"
+    );
     v.release().unwrap();
     assert!(!dir.exists());
 }
@@ -266,7 +366,10 @@ fn overlay_view_or_fallback() {
         std::fs::write(v.merged.join("f"), b"changed").unwrap();
         assert_eq!(std::fs::read(v.upper.join("f")).unwrap(), b"changed");
     } else {
-        eprintln!("note: overlay not permitted here ({:?}); copy fallback used", v.overlay_error);
+        eprintln!(
+            "note: overlay not permitted here ({:?}); copy fallback used",
+            v.overlay_error
+        );
         std::fs::write(v.merged.join("f"), b"changed").unwrap();
     }
     assert_eq!(std::fs::read(s.root.join("f")).unwrap(), b"lower");

@@ -27,7 +27,11 @@ pub fn missing(tools: &[&str]) -> bool {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A running registry, killed on drop.
@@ -149,7 +153,10 @@ pub fn busybox(arch: &str) -> Option<Vec<u8>> {
     if !deb.exists() {
         let ok = Command::new("apt-get")
             .current_dir(&dir)
-            .args(["download", &format!("busybox-static:{arch}={BUSYBOX_VERSION}")])
+            .args([
+                "download",
+                &format!("busybox-static:{arch}={BUSYBOX_VERSION}"),
+            ])
             .status()
             .map(|s| s.success())
             .unwrap_or(false);
@@ -158,7 +165,11 @@ pub fn busybox(arch: &str) -> Option<Vec<u8>> {
             return None;
         }
     }
-    let out = Command::new("dpkg-deb").arg("--fsys-tarfile").arg(&deb).output().ok()?;
+    let out = Command::new("dpkg-deb")
+        .arg("--fsys-tarfile")
+        .arg(&deb)
+        .output()
+        .ok()?;
     let mut ar = tar::Archive::new(&out.stdout[..]);
     for e in ar.entries().ok()? {
         let mut e = e.ok()?;
@@ -248,7 +259,10 @@ impl Layout {
     pub fn new(dir: &Path) -> Self {
         std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
         std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-        Self { dir: dir.to_path_buf(), index: Vec::new() }
+        Self {
+            dir: dir.to_path_buf(),
+            index: Vec::new(),
+        }
     }
 
     pub fn blob(&self, data: &[u8]) -> String {
@@ -288,7 +302,13 @@ impl Layout {
         });
         let mbytes = serde_json::to_vec(&manifest).unwrap();
         let md = self.blob(&mbytes);
-        Built { manifest_digest: md, manifest_size: mbytes.len(), config_digest: cd, layer_digests, arch: arch.into() }
+        Built {
+            manifest_digest: md,
+            manifest_size: mbytes.len(),
+            config_digest: cd,
+            layer_digests,
+            arch: arch.into(),
+        }
     }
 
     /// Adds a tagged single image to index.json.
@@ -305,11 +325,13 @@ impl Layout {
     pub fn tag_index(&mut self, images: &[&Built], tag: &str) -> String {
         let manifests: Vec<_> = images
             .iter()
-            .map(|b| serde_json::json!({
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "digest": b.manifest_digest, "size": b.manifest_size,
-                "platform": {"os": "linux", "architecture": b.arch},
-            }))
+            .map(|b| {
+                serde_json::json!({
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": b.manifest_digest, "size": b.manifest_size,
+                    "platform": {"os": "linux", "architecture": b.arch},
+                })
+            })
             .collect();
         let idx = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests});
         let bytes = serde_json::to_vec(&idx).unwrap();
@@ -325,7 +347,11 @@ impl Layout {
 
     fn write_index(&self) {
         let idx = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": self.index});
-        std::fs::write(self.dir.join("index.json"), serde_json::to_vec(&idx).unwrap()).unwrap();
+        std::fs::write(
+            self.dir.join("index.json"),
+            serde_json::to_vec(&idx).unwrap(),
+        )
+        .unwrap();
     }
 }
 
@@ -373,7 +399,9 @@ impl Proxy {
                 match l.accept() {
                     Ok((c, _)) => {
                         c.set_nonblocking(false).unwrap();
-                        let Ok(u) = TcpStream::connect(("127.0.0.1", upstream)) else { continue };
+                        let Ok(u) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                            continue;
+                        };
                         let (mut c2, mut u2) = (c.try_clone().unwrap(), u.try_clone().unwrap());
                         let (mut c, mut u) = (c, u);
                         let down = down2.clone();

@@ -125,7 +125,10 @@ pub enum ImageSubcommand {
 }
 
 fn short(d: &str) -> &str {
-    d.strip_prefix("sha256:").unwrap_or(d).get(..12).unwrap_or(d)
+    d.strip_prefix("sha256:")
+        .unwrap_or(d)
+        .get(..12)
+        .unwrap_or(d)
 }
 
 fn human(n: u64) -> String {
@@ -136,24 +139,42 @@ fn human(n: u64) -> String {
         v /= 1000.0;
         u += 1;
     }
-    if u == 0 { format!("{n}B") } else { format!("{v:.1}{}", units[u]) }
+    if u == 0 {
+        format!("{n}B")
+    } else {
+        format!("{v:.1}{}", units[u])
+    }
 }
 
 /// Runs an image command.
 pub fn run(c: ImageCommand) -> anyhow::Result<ExitCode> {
     match c {
-        ImageCommand::Pull { store, platform, tls_verify, creds, quiet, image } => {
+        ImageCommand::Pull {
+            store,
+            platform,
+            tls_verify,
+            creds,
+            quiet,
+            image,
+        } => {
             let store = store.open()?;
             let platform = platform.get()?;
             let credentials = match creds {
                 Some(c) => {
                     let (u, p) = c.split_once(':').context("--creds must be USER:PASSWORD")?;
-                    Some(Credentials { username: u.into(), password: p.into() })
+                    Some(Credentials {
+                        username: u.into(),
+                        password: p.into(),
+                    })
                 }
                 None => None,
             };
             let opts = PullOptions {
-                registry: RegistryOptions { tls_verify, credentials, ..Default::default() },
+                registry: RegistryOptions {
+                    tls_verify,
+                    credentials,
+                    ..Default::default()
+                },
                 progress: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
                 parallel: 0,
             };
@@ -167,18 +188,33 @@ pub fn run(c: ImageCommand) -> anyhow::Result<ExitCode> {
             let store = store.open()?;
             let list = store.list()?;
             if !quiet {
-                println!("{:<50} {:<14} {:<16} {:>10}", "REPOSITORY:TAG", "IMAGE ID", "PLATFORM", "SIZE");
+                println!(
+                    "{:<50} {:<14} {:<16} {:>10}",
+                    "REPOSITORY:TAG", "IMAGE ID", "PLATFORM", "SIZE"
+                );
             }
             for s in list {
                 for (p, _, cd, size) in &s.platforms {
                     if quiet {
                         println!("{}", short(cd));
                     } else {
-                        println!("{:<50} {:<14} {:<16} {:>10}", s.name, short(cd), p.to_string(), human(*size));
+                        println!(
+                            "{:<50} {:<14} {:<16} {:>10}",
+                            s.name,
+                            short(cd),
+                            p.to_string(),
+                            human(*size)
+                        );
                     }
                 }
                 if s.platforms.is_empty() && !quiet {
-                    println!("{:<50} {:<14} {:<16} {:>10}", s.name, short(&s.digest), "(incomplete)", "-");
+                    println!(
+                        "{:<50} {:<14} {:<16} {:>10}",
+                        s.name,
+                        short(&s.digest),
+                        "(incomplete)",
+                        "-"
+                    );
                 }
             }
         }
@@ -194,14 +230,21 @@ pub fn run(c: ImageCommand) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
-            return Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS });
+            return Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            });
         }
         ImageCommand::Image(sub) => match sub {
             ImageSubcommand::Prune { store } => {
                 let r = store.open()?.prune()?;
                 println!(
                     "removed {} blobs, {} unpacked roots, {} partial downloads; {} freed",
-                    r.blobs, r.rootfs, r.partial, human(r.bytes)
+                    r.blobs,
+                    r.rootfs,
+                    r.partial,
+                    human(r.bytes)
                 );
             }
             ImageSubcommand::Import { store, name, path } => {
@@ -210,17 +253,32 @@ pub fn run(c: ImageCommand) -> anyhow::Result<ExitCode> {
                     println!("{n}");
                 }
             }
-            ImageSubcommand::Export { store, platform, format, output, image } => {
+            ImageSubcommand::Export {
+                store,
+                platform,
+                format,
+                output,
+                image,
+            } => {
                 let store = store.open()?;
                 let img = store.resolve(&image, &platform.get()?)?;
                 if format == "oci" {
-                    let tag = img.name.rsplit_once(':').map(|(_, t)| t).filter(|t| !t.contains('/')).unwrap_or("latest");
+                    let tag = img
+                        .name
+                        .rsplit_once(':')
+                        .map(|(_, t)| t)
+                        .filter(|t| !t.contains('/'))
+                        .unwrap_or("latest");
                     layout::export_oci_layout(&store, &img, &output, tag)?;
                 } else {
                     layout::export_archive(&store, &img, &output)?;
                 }
             }
-            ImageSubcommand::Inspect { store, platform, image } => {
+            ImageSubcommand::Inspect {
+                store,
+                platform,
+                image,
+            } => {
                 let store = store.open()?;
                 let img = store.resolve(&image, &platform.get()?)?;
                 let v = serde_json::json!({
