@@ -113,7 +113,13 @@ impl Registry {
                 return "https";
             }
             let probe = format!("https://{}/v2/", self.host);
-            match self.agent.get(&probe).call() {
+            let probe_req = self
+                .agent
+                .get(&probe)
+                .config()
+                .timeout_global(Some(Duration::from_secs(5)))
+                .build();
+            match probe_req.call() {
                 Ok(_) => "https",
                 Err(e) => {
                     tracing::debug!("https probe of {} failed ({e}); using http", self.host);

@@ -436,3 +436,51 @@ fn import_skopeo_layout_and_archive() {
         183
     );
 }
+
+fn push_small(reg: &TestRegistry, work: &Path, repo: &str) -> Built {
+    let mut l = Layout::new(&work.join(format!("layout-{}", repo.replace('/', "-"))));
+    let img = l.image(
+        "arm64",
+        &[(layer_tar(&[Item::File("hello", b"hi\n", 0o644)]), "gzip")],
+    );
+    l.tag_image(&img, "v1");
+    reg.push(&l.dir, "v1", &format!("{repo}:v1"));
+    img
+}
+
+#[test]
+fn bearer_token_and_basic_auth() {
+    let Some(reg) = TestRegistry::start() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let img = push_small(&reg, work.path(), "test/auth");
+    let alice = Some(xarch_oci::Credentials {
+        username: "alice".into(),
+        password: "s3cret".into(),
+    });
+
+    for mode in [AuthMode::Bearer, AuthMode::Basic] {
+        let proxy = AuthProxy::start(reg.port, mode);
+        let r = format!("127.0.0.1:{}/test/auth:v1", proxy.port);
+        let store = Store::open(work.path().join(format!("store-{}", proxy.port))).unwrap();
+        // Without credentials: a clear authentication error, nothing stored.
+        let e = store.pull(&r, &arm64(), &insecure()).unwrap_err();
+        assert!(matches!(e, Error::Auth { .. }), "{e}");
+        assert!(store.list().unwrap().is_empty());
+        // With them: the challenge flow completes and the pull succeeds.
+        let mut o = insecure();
+        o.registry.credentials = alice.clone();
+        let pulled = store.pull(&r, &arm64(), &o).unwrap();
+        assert_eq!(pulled.digest, img.manifest_digest);
+        let root = store.rootfs(&pulled).unwrap();
+        assert_eq!(std::fs::read(root.join("hello")).unwrap(), b"hi\n");
+        if let AuthMode::Bearer = mode {
+            // One token per client (two clients: the failed and the good pull).
+            let n = proxy
+                .token_requests
+                .load(std::sync::atomic::Ordering::SeqCst);
+            assert!((2..=3).contains(&n), "token requests: {n}");
+        }
+    }
+}

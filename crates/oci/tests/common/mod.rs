@@ -439,3 +439,139 @@ impl Drop for Proxy {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
+
+/// How [`AuthProxy`] challenges clients.
+#[derive(Clone, Copy)]
+pub enum AuthMode {
+    /// `WWW-Authenticate: Bearer realm=.../token`; the token endpoint wants the
+    /// given basic credentials (if any) and hands out a fixed token.
+    Bearer,
+    /// `WWW-Authenticate: Basic`; requests must carry alice:s3cret.
+    Basic,
+}
+
+/// An HTTP front for the registry that demands authentication the way
+/// Docker Hub (bearer tokens) or a basic-auth registry does.
+pub struct AuthProxy {
+    pub port: u16,
+    pub token_requests: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+pub const TOKEN: &str = "t0ken-for-tests";
+
+fn read_head(s: &mut TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read(&mut b).ok()? == 0 {
+            return None;
+        }
+        head.push(b[0]);
+        if head == [0x16] {
+            return None; // a TLS ClientHello: this is a plain-HTTP server
+        }
+        if head.len() > 65536 {
+            return None;
+        }
+    }
+    String::from_utf8(head).ok()
+}
+
+impl AuthProxy {
+    pub fn start(upstream: u16, mode: AuthMode) -> Self {
+        use base64::Engine as _;
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let token_requests = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let tr = token_requests.clone();
+        let basic = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("alice:s3cret")
+        );
+        std::thread::spawn(move || {
+            for c in l.incoming().take(500) {
+                let Ok(mut c) = c else { continue };
+                let basic = basic.clone();
+                let tr = tr.clone();
+                std::thread::spawn(move || {
+                    let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
+                    let Some(head) = read_head(&mut c) else {
+                        return;
+                    };
+                    let mut lines = head.split("\r\n");
+                    let request_line = lines.next().unwrap_or("").to_string();
+                    let path = request_line.split(' ').nth(1).unwrap_or("").to_string();
+                    let auth = lines.clone().find_map(|l| {
+                        l.split_once(':')
+                            .filter(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                            .map(|(_, v)| v.trim().to_string())
+                    });
+                    let reply = |c: &mut TcpStream, status: &str, extra: &str, body: &str| {
+                        let _ = write!(
+                            c,
+                            "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                    };
+                    let (challenge, wanted) = match mode {
+                        AuthMode::Bearer => (
+                            format!(
+                                "WWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"test-registry\"\r\n"
+                            ),
+                            format!("Bearer {TOKEN}"),
+                        ),
+                        AuthMode::Basic => (
+                            "WWW-Authenticate: Basic realm=\"test\"\r\n".to_string(),
+                            basic.clone(),
+                        ),
+                    };
+                    if path.starts_with("/token") {
+                        tr.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        if !path.contains("scope=repository%3A")
+                            || auth.as_deref() != Some(basic.as_str())
+                        {
+                            reply(&mut c, "401 Unauthorized", "", "{}");
+                        } else {
+                            reply(
+                                &mut c,
+                                "200 OK",
+                                "Content-Type: application/json\r\n",
+                                &format!("{{\"token\":\"{TOKEN}\"}}"),
+                            );
+                        }
+                        return;
+                    }
+                    if auth.as_deref() != Some(wanted.as_str()) {
+                        reply(
+                            &mut c,
+                            "401 Unauthorized",
+                            &challenge,
+                            "{\"errors\":[{\"code\":\"UNAUTHORIZED\"}]}",
+                        );
+                        return;
+                    }
+                    let Ok(mut u) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                        return;
+                    };
+                    let mut fwd = format!("{request_line}\r\n");
+                    for l in head.split("\r\n").skip(1) {
+                        let k = l.split(':').next().unwrap_or("").to_ascii_lowercase();
+                        if l.is_empty() || k == "authorization" || k == "connection" {
+                            continue;
+                        }
+                        fwd.push_str(l);
+                        fwd.push_str("\r\n");
+                    }
+                    fwd.push_str("Connection: close\r\n\r\n");
+                    if u.write_all(fwd.as_bytes()).is_ok() {
+                        let _ = std::io::copy(&mut u, &mut c);
+                    }
+                });
+            }
+        });
+        Self {
+            port,
+            token_requests,
+        }
+    }
+}
