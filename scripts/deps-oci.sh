@@ -15,3 +15,5 @@ if [ -n "$need" ]; then
 fi
 # The package may start a registry on :5000; tests run their own on free ports.
 dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64; apt-get update -qq; }
+# Tests fetch busybox-static:{amd64,arm64} with `apt-get download`: needs package lists.
+apt-cache policy busybox-static:arm64 2>/dev/null | grep -q 'Candidate: [0-9]' || apt-get update -qq
