@@ -248,6 +248,12 @@ impl Builder {
         self.push(Op::Store(addr, v), Type::Void);
     }
 
+    /// Atomic compare-and-swap; returns the value found in memory.
+    pub fn cmpxchg(&mut self, addr: Value, expected: Value, new: Value) -> Value {
+        let ty = self.ty(expected);
+        self.push(Op::CmpXchg(addr, expected, new), ty)
+    }
+
     /// A full memory barrier.
     pub fn fence(&mut self) {
         self.push(Op::Fence, Type::Void);

@@ -287,6 +287,7 @@ pub unsafe fn eval_inst(
             guest_mem::store(v(*a) as u64, arg_ty(*x).bytes(), v(*x))?;
             0
         }
+        Op::CmpXchg(a, e, n) => guest_mem::cmpxchg(v(*a) as u64, ty.bytes(), v(*e), v(*n))?,
         Op::Fence => {
             core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
             0

@@ -141,6 +141,12 @@ pub enum Op {
     Load(Value),
     /// Store a value to guest memory at the `I64` address.
     Store(Value, Value),
+    /// Atomic compare-and-swap on guest memory: `CmpXchg(addr, expected,
+    /// new)` stores `new` at the `I64` address if memory holds `expected`,
+    /// and returns the value it found (of the type of `expected`).
+    /// Sequentially consistent; faults like a store even when the values
+    /// differ.
+    CmpXchg(Value, Value, Value),
     /// Full memory barrier.
     Fence,
     /// Call a Rust helper with up to four `I64` (or narrower) arguments;
@@ -200,7 +206,7 @@ impl Op {
                 f(*a);
                 f(*b)
             }
-            Select(a, b, c) | AddFlags(a, b, c) => {
+            Select(a, b, c) | AddFlags(a, b, c) | CmpXchg(a, b, c) => {
                 f(*a);
                 f(*b);
                 f(*c)
@@ -215,7 +221,12 @@ impl Op {
     pub fn has_side_effect(&self) -> bool {
         matches!(
             self,
-            Op::GuestInsn(_) | Op::SetState(..) | Op::Store(..) | Op::Fence | Op::Call(..)
+            Op::GuestInsn(_)
+                | Op::SetState(..)
+                | Op::Store(..)
+                | Op::CmpXchg(..)
+                | Op::Fence
+                | Op::Call(..)
         ) || matches!(self, Op::Load(_)) // a load may fault
     }
 }

@@ -68,6 +68,12 @@ pub fn verify(block: &Block) -> Result<(), VerifyError> {
             Op::CondHolds(c, n) => *c < 16 && t(n) == Type::I64 && inst.ty == Type::I1,
             Op::Load(a) => t(a) == Type::I64 && inst.ty != Type::Void && inst.ty != Type::I1,
             Op::Store(a, _) => t(a) == Type::I64,
+            Op::CmpXchg(a, e, n) => {
+                t(a) == Type::I64
+                    && same(e, n)
+                    && t(e) == inst.ty
+                    && !matches!(inst.ty, Type::I1 | Type::Void)
+            }
             Op::Vector(op, e, args) => {
                 matches!(e, 8 | 16 | 32 | 64)
                     && args[..op.arity()].iter().all(|a| t(a) == Type::I128)
