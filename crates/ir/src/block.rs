@@ -1,8 +1,8 @@
 //! A translated block of guest code and the builder the lifters use.
 
+use crate::float::FpOp;
 use crate::ops::{BranchHint, ExitReason, Helper, Inst, IntCC, Op, Terminator, Value};
 use crate::types::Type;
-use crate::float::FpOp;
 use crate::vector::VecOp;
 
 /// Straight-line IR for a run of guest instructions, ending in one

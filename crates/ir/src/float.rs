@@ -179,7 +179,11 @@ fn flags_of(s: Status) -> u64 {
 
 /// The formats this module computes in.
 trait Fmt:
-    rustc_apfloat::Float + FloatConvert<Half> + FloatConvert<Single> + FloatConvert<Double> + FloatConvert<Quad>
+    rustc_apfloat::Float
+    + FloatConvert<Half>
+    + FloatConvert<Single>
+    + FloatConvert<Double>
+    + FloatConvert<Quad>
 {
     /// Whether FPCR.FZ applies (single and double, not half).
     const FLUSHES: bool;
@@ -257,7 +261,9 @@ impl Env {
             self.flags |= IOC;
             return Some(self.nan::<F>(s.bits() | F::quiet_bit()));
         }
-        ops.iter().find(|f| f.is_nan()).map(|q| self.nan::<F>(q.bits()))
+        ops.iter()
+            .find(|f| f.is_nan())
+            .map(|q| self.nan::<F>(q.bits()))
     }
 
     /// Rounds an arithmetic result: records its flags, replaces a NaN made
@@ -289,7 +295,11 @@ fn convert_nan<F: Fmt, G: Fmt>(x: u64) -> u64 {
     } else {
         frac << (frac_g - frac_f)
     };
-    let sign = if x & F::sign_bit() != 0 { G::sign_bit() } else { 0 };
+    let sign = if x & F::sign_bit() != 0 {
+        G::sign_bit()
+    } else {
+        0
+    };
     sign | G::default_nan() | frac
 }
 
@@ -353,7 +363,11 @@ fn eval_in<F: Fmt>(env: &mut Env, op: FpOp, out_bits: u32, args: [u64; 3]) -> u6
                 };
                 env.result(r)
             };
-            if op == FpOp::NMul { r ^ F::sign_bit() } else { r }
+            if op == FpOp::NMul {
+                r ^ F::sign_bit()
+            } else {
+                r
+            }
         }
         FpOp::Max | FpOp::Min | FpOp::MaxNum | FpOp::MinNum => {
             let mut a = a;
@@ -563,8 +577,14 @@ mod tests {
         assert_eq!(e64(FpOp::Div, d(1.0), d(3.0)), (d(1.0 / 3.0), IXC));
         assert_eq!(e64(FpOp::Div, d(1.0), d(0.0)), (d(f64::INFINITY), DZC));
         assert_eq!(e64(FpOp::Div, d(0.0), d(0.0)), (DNAN, IOC));
-        assert_eq!(e64(FpOp::Sub, d(f64::INFINITY), d(f64::INFINITY)), (DNAN, IOC));
-        assert_eq!(e64(FpOp::Mul, d(f64::MAX), d(2.0)), (d(f64::INFINITY), OFC | IXC));
+        assert_eq!(
+            e64(FpOp::Sub, d(f64::INFINITY), d(f64::INFINITY)),
+            (DNAN, IOC)
+        );
+        assert_eq!(
+            e64(FpOp::Mul, d(f64::MAX), d(2.0)),
+            (d(f64::INFINITY), OFC | IXC)
+        );
         assert_eq!(e64(FpOp::NMul, d(2.0), d(3.0)).0, d(-6.0));
         let r = eval(FpOp::Add, 32, 32, 0, [s(0.1), s(0.2), 0]);
         assert_eq!(r, (s(0.1f32 + 0.2f32), IXC));
@@ -616,12 +636,21 @@ mod tests {
             rounding: FpRounding::Zero,
             fbits: 0,
         };
-        assert_eq!(eval(zs(true), 64, 32, 0, [d(-2.7), 0, 0]), (0xffff_fffe, IXC));
-        assert_eq!(eval(zs(true), 64, 32, 0, [d(1e10), 0, 0]), (0x7fff_ffff, IOC));
+        assert_eq!(
+            eval(zs(true), 64, 32, 0, [d(-2.7), 0, 0]),
+            (0xffff_fffe, IXC)
+        );
+        assert_eq!(
+            eval(zs(true), 64, 32, 0, [d(1e10), 0, 0]),
+            (0x7fff_ffff, IOC)
+        );
         assert_eq!(eval(zs(true), 64, 64, 0, [DNAN, 0, 0]), (0, IOC));
         assert_eq!(eval(zs(false), 64, 32, 0, [d(-1.0), 0, 0]), (0, IOC));
         assert_eq!(eval(zs(false), 64, 64, 0, [d(-0.5), 0, 0]), (0, IXC));
-        assert_eq!(eval(zs(true), 64, 64, 0, [d(f64::NEG_INFINITY), 0, 0]).0, 1 << 63);
+        assert_eq!(
+            eval(zs(true), 64, 64, 0, [d(f64::NEG_INFINITY), 0, 0]).0,
+            1 << 63
+        );
         let near = FpOp::ToInt {
             signed: true,
             rounding: FpRounding::TiesEven,
@@ -642,20 +671,35 @@ mod tests {
         };
         assert_eq!(eval(fx, 64, 32, 0, [d(1.5), 0, 0]).0, 24);
         let from = |signed, fbits| FpOp::FromInt { signed, fbits };
-        assert_eq!(eval(from(true, 0), 32, 64, 0, [0xffff_ffff, 0, 0]).0, d(-1.0));
-        assert_eq!(eval(from(false, 0), 32, 64, 0, [0xffff_ffff, 0, 0]).0, d(4294967295.0));
+        assert_eq!(
+            eval(from(true, 0), 32, 64, 0, [0xffff_ffff, 0, 0]).0,
+            d(-1.0)
+        );
+        assert_eq!(
+            eval(from(false, 0), 32, 64, 0, [0xffff_ffff, 0, 0]).0,
+            d(4294967295.0)
+        );
         assert_eq!(eval(from(true, 4), 64, 64, 0, [24, 0, 0]).0, d(1.5));
         let big = (1u64 << 53) + 1;
-        assert_eq!(eval(from(false, 0), 64, 64, 0, [big, 0, 0]), (d(9007199254740992.0), IXC));
+        assert_eq!(
+            eval(from(false, 0), 64, 64, 0, [big, 0, 0]),
+            (d(9007199254740992.0), IXC)
+        );
         // Round towards +inf from FPCR.RMode = 01.
         let rp = 1 << FPCR_RMODE_SHIFT;
-        assert_eq!(eval(from(false, 0), 64, 64, rp, [big, 0, 0]).0, d(9007199254740994.0));
+        assert_eq!(
+            eval(from(false, 0), 64, 64, rp, [big, 0, 0]).0,
+            d(9007199254740994.0)
+        );
     }
 
     #[test]
     fn precision_conversion_and_nans() {
         assert_eq!(eval(FpOp::Convert, 32, 64, 0, [s(1.5), 0, 0]), (d(1.5), 0));
-        assert_eq!(eval(FpOp::Convert, 64, 32, 0, [d(0.1), 0, 0]), (s(0.1), IXC));
+        assert_eq!(
+            eval(FpOp::Convert, 64, 32, 0, [d(0.1), 0, 0]),
+            (s(0.1), IXC)
+        );
         // Signalling NaN single -> double: quieted, payload moved up.
         let r = eval(FpOp::Convert, 32, 64, 0, [0x7f80_0001, 0, 0]);
         assert_eq!(r, (0x7ff8_0000_2000_0000, IOC));
@@ -670,7 +714,13 @@ mod tests {
         assert_eq!(ri(FpRounding::NegInf, -0.5), d(-1.0));
         assert_eq!(ri(FpRounding::PosInf, -0.5), d(-0.0));
         assert_eq!(ri(FpRounding::Zero, 7.9), d(7.0));
-        let x = eval(FpOp::RoundInt(FpRounding::Fpcr, true), 64, 64, 0, [d(1.25), 0, 0]);
+        let x = eval(
+            FpOp::RoundInt(FpRounding::Fpcr, true),
+            64,
+            64,
+            0,
+            [d(1.25), 0, 0],
+        );
         assert_eq!(x, (d(1.0), IXC));
     }
 
@@ -692,8 +742,17 @@ mod tests {
     #[test]
     fn flush_to_zero() {
         let tiny = 1u64; // smallest denormal
-        assert_eq!(eval(FpOp::Add, 64, 64, FPCR_FZ, [tiny, d(0.0), 0]), (0, IDC));
-        let r = eval(FpOp::Mul, 64, 64, FPCR_FZ, [d(f64::MIN_POSITIVE), d(0.5), 0]);
+        assert_eq!(
+            eval(FpOp::Add, 64, 64, FPCR_FZ, [tiny, d(0.0), 0]),
+            (0, IDC)
+        );
+        let r = eval(
+            FpOp::Mul,
+            64,
+            64,
+            FPCR_FZ,
+            [d(f64::MIN_POSITIVE), d(0.5), 0],
+        );
         assert_eq!(r, (0, UFC));
     }
 

@@ -263,7 +263,11 @@ pub fn eval(op: VecOp, esize: u8, a: u128, b: u128, c: u128) -> u128 {
             let h = esize / 2;
             for i in 0..lanes {
                 let x = lane(a, h, i);
-                let x = if op == VecOp::Sxtl { sext(x, h) as u64 } else { x };
+                let x = if op == VecOp::Sxtl {
+                    sext(x, h) as u64
+                } else {
+                    x
+                };
                 put(&mut out, i, x as u128);
             }
             return out;
@@ -309,7 +313,11 @@ pub fn eval(op: VecOp, esize: u8, a: u128, b: u128, c: u128) -> u128 {
         VecOp::Tbx => {
             for i in 0..16 {
                 let idx = lane(c, 8, i) as u32;
-                let x = if idx < 16 { lane(b, 8, idx) } else { lane(a, 8, i) };
+                let x = if idx < 16 {
+                    lane(b, 8, idx)
+                } else {
+                    lane(a, 8, i)
+                };
                 put(&mut out, i, x as u128);
             }
             return out;

@@ -102,12 +102,18 @@ pub fn verify(block: &Block) -> Result<(), VerifyError> {
             }
             Op::Dup(_, e) => matches!(e, 8 | 16 | 32 | 64) && inst.ty == Type::I128,
             Op::Float(op, args, fpcr) => {
-                float_ok(*op, &args[..op.arity()].iter().map(t).collect::<Vec<_>>(), inst.ty)
-                    && t(fpcr) == Type::I64
+                float_ok(
+                    *op,
+                    &args[..op.arity()].iter().map(t).collect::<Vec<_>>(),
+                    inst.ty,
+                ) && t(fpcr) == Type::I64
             }
             Op::FloatFlags(op, ty, args, fpcr) => {
-                float_ok(*op, &args[..op.arity()].iter().map(t).collect::<Vec<_>>(), *ty)
-                    && t(fpcr) == Type::I64
+                float_ok(
+                    *op,
+                    &args[..op.arity()].iter().map(t).collect::<Vec<_>>(),
+                    *ty,
+                ) && t(fpcr) == Type::I64
                     && inst.ty == Type::I64
             }
             Op::Call(_, args, n) => {

@@ -97,20 +97,36 @@ pub(super) fn permute(c: &mut Ctx, i: u32) -> LiftResult {
     let m = c.v(rm(i));
     let r = match (opc, q) {
         (0b001 | 0b101, true) => {
-            let op = if opc == 0b001 { VecOp::Uzp1 } else { VecOp::Uzp2 };
+            let op = if opc == 0b001 {
+                VecOp::Uzp1
+            } else {
+                VecOp::Uzp2
+            };
             c.b.vector(op, e, &[n, m])
         }
         (0b001 | 0b101, false) => {
-            let op = if opc == 0b001 { VecOp::Uzp1 } else { VecOp::Uzp2 };
+            let op = if opc == 0b001 {
+                VecOp::Uzp1
+            } else {
+                VecOp::Uzp2
+            };
             let x = c.concat64(n, m);
             c.b.vector(op, e, &[x, x])
         }
         (0b010 | 0b110, _) => {
-            let op = if opc == 0b010 { VecOp::Trn1 } else { VecOp::Trn2 };
+            let op = if opc == 0b010 {
+                VecOp::Trn1
+            } else {
+                VecOp::Trn2
+            };
             c.b.vector(op, e, &[n, m])
         }
         (0b011, _) | (0b111, true) => {
-            let op = if opc == 0b011 { VecOp::Zip1 } else { VecOp::Zip2 };
+            let op = if opc == 0b011 {
+                VecOp::Zip1
+            } else {
+                VecOp::Zip2
+            };
             c.b.vector(op, e, &[n, m])
         }
         (0b111, false) => {
@@ -353,7 +369,13 @@ pub(super) fn three_same(c: &mut Ctx, i: u32) -> LiftResult {
         (0b00000, _) => return unimpl(if u { "UHADD" } else { "SHADD" }),
         (0b00010, _) => return unimpl(if u { "URHADD" } else { "SRHADD" }),
         (0b00100, _) => return unimpl(if u { "UHSUB" } else { "SHSUB" }),
-        (0b01001, _) => return unimpl(if u { "UQSHL (register)" } else { "SQSHL (register)" }),
+        (0b01001, _) => {
+            return unimpl(if u {
+                "UQSHL (register)"
+            } else {
+                "SQSHL (register)"
+            });
+        }
         (0b01011, _) => return unimpl(if u { "UQRSHL" } else { "SQRSHL" }),
         (0b10110, _) => return unimpl(if u { "SQRDMULH" } else { "SQDMULH" }),
         _ => return c.unallocated(),
@@ -398,7 +420,11 @@ pub(super) fn three_different(c: &mut Ctx, i: u32) -> LiftResult {
             if u {
                 return unimpl(if opcode == 0b0100 { "RADDHN" } else { "RSUBHN" });
             }
-            let op = if opcode == 0b0100 { VecOp::Add } else { VecOp::Sub };
+            let op = if opcode == 0b0100 {
+                VecOp::Add
+            } else {
+                VecOp::Sub
+            };
             let s = c.b.vector(op, w, &[n, m]);
             let h = shr_const(c, w as u32, s, e, false, false);
             let nar = c.b.vector(VecOp::Xtn, e as u8, &[h]);
@@ -424,7 +450,11 @@ pub(super) fn three_different(c: &mut Ctx, i: u32) -> LiftResult {
                 0b1100 => p,
                 _ => {
                     let acc = c.v(rd(i));
-                    let op = if opcode == 0b1000 { VecOp::Add } else { VecOp::Sub };
+                    let op = if opcode == 0b1000 {
+                        VecOp::Add
+                    } else {
+                        VecOp::Sub
+                    };
                     c.b.vector(op, w, &[acc, p])
                 }
             }
@@ -605,7 +635,11 @@ fn expand_imm(op: bool, cmode: u32, imm8: u64) -> u64 {
             if cmode & 1 == 0 {
                 if op {
                     (0..8).fold(0u64, |acc, k| {
-                        acc | if imm8 >> k & 1 != 0 { 0xff << (8 * k) } else { 0 }
+                        acc | if imm8 >> k & 1 != 0 {
+                            0xff << (8 * k)
+                        } else {
+                            0
+                        }
                     })
                 } else {
                     rep16(imm8 | (imm8 << 8))
@@ -703,7 +737,11 @@ pub(super) fn shift_imm(c: &mut Ctx, i: u32) -> LiftResult {
             // SRI: keep the high `rshift` bits of each Vd lane.
             let s = shr_const(c, e, n, rshift, false, false);
             let lane_ones = if e == 64 { u64::MAX } else { (1 << e) - 1 };
-            let keep = if rshift >= 64 { u64::MAX } else { !(lane_ones >> rshift) };
+            let keep = if rshift >= 64 {
+                u64::MAX
+            } else {
+                !(lane_ones >> rshift)
+            };
             let keep = c.dup_const(e, keep);
             let d = c.v(rd(i));
             let kept = c.b.vector(VecOp::And, 8, &[d, keep]);
@@ -734,7 +772,13 @@ pub(super) fn shift_imm(c: &mut Ctx, i: u32) -> LiftResult {
         (0b10010, _) => return unimpl(if u { "UQSHRN" } else { "SQSHRN" }),
         (0b10011, _) => return unimpl(if u { "UQRSHRN" } else { "SQRSHRN" }),
         (0b01100, true) => return unimpl("SQSHLU"),
-        (0b01110, _) => return unimpl(if u { "UQSHL (immediate)" } else { "SQSHL (immediate)" }),
+        (0b01110, _) => {
+            return unimpl(if u {
+                "UQSHL (immediate)"
+            } else {
+                "SQSHL (immediate)"
+            });
+        }
         _ => return c.unallocated(),
     };
     c.set_vec(rd(i), r, q);
@@ -918,7 +962,11 @@ pub(super) fn scalar_shift_imm(c: &mut Ctx, i: u32) -> LiftResult {
         }
         (0b01000, true) => {
             let s = shr_const(c, 64, n, rshift, false, false);
-            let keep = if rshift >= 64 { u64::MAX } else { !(u64::MAX >> rshift) };
+            let keep = if rshift >= 64 {
+                u64::MAX
+            } else {
+                !(u64::MAX >> rshift)
+            };
             let keep = c.dup_const(64, keep);
             let d = c.v(rd(i));
             let kept = c.b.vector(VecOp::And, 8, &[d, keep]);

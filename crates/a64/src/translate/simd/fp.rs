@@ -76,7 +76,8 @@ pub(super) fn vfp_expand_imm(imm8: u32, n: u32) -> u64 {
     let f = n - e - 1;
     let sign = (imm8 >> 7) as u64 & 1;
     let b6 = (imm8 >> 6) as u64 & 1;
-    let exp = ((b6 ^ 1) << (e - 1)) | (if b6 == 1 { (1 << (e - 3)) - 1 } else { 0 } << 2)
+    let exp = ((b6 ^ 1) << (e - 1))
+        | (if b6 == 1 { (1 << (e - 3)) - 1 } else { 0 } << 2)
         | ((imm8 >> 4) as u64 & 3);
     let frac = ((imm8 & 0xf) as u64) << (f - 4);
     (sign << (n - 1)) | (exp << f) | frac
@@ -397,7 +398,7 @@ fn three_same_op(u: bool, hi: bool, opc: u32) -> Option<(FpOp, bool)> {
         (true, false, 0b100) => (FpOp::CmGe, false),
         (true, false, 0b111) => (FpOp::Div, false),
         (true, true, 0b100) => (FpOp::CmGt, false),
-        (true, true, 0b010) => (FpOp::Sub, true), // FABD
+        (true, true, 0b010) => (FpOp::Sub, true),   // FABD
         (true, false, 0b101) => (FpOp::CmGe, true), // FACGE
         (true, true, 0b101) => (FpOp::CmGt, true),  // FACGT
         _ => return None,
@@ -423,7 +424,7 @@ pub(super) fn vector_three_same(c: &mut Ctx, i: u32) -> LiftResult {
                 fop(c, FpOp::MulAdd, &[x[0], nn, x[2]], ty)
             })
         }
-        (true, _, 0b000 | 0b010 | 0b110) => {
+        (true, false, 0b000 | 0b010 | 0b110) | (true, true, 0b000 | 0b110) => {
             // Pairwise: FMAXNMP, FMINNMP, FADDP, FMAXP, FMINP.
             let op = match (hi, opc) {
                 (false, 0b000) => FpOp::MaxNum,
@@ -453,7 +454,9 @@ pub(super) fn vector_three_same(c: &mut Ctx, i: u32) -> LiftResult {
                     _ => "AdvSIMD FP three same",
                 });
             };
-            per_lane(c, &[n, m], e, lanes, |c, x, _| three_same_lane(c, op, special, x, ty))
+            per_lane(c, &[n, m], e, lanes, |c, x, _| {
+                three_same_lane(c, op, special, x, ty)
+            })
         }
     };
     c.set_vec(rd(i), r, q);
