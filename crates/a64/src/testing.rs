@@ -35,6 +35,9 @@ pub fn run(state: &mut A64State, code: &[u32]) -> Option<ExitReason> {
                 state.pc = pc;
                 return Some(r);
             }
+            BlockResult::Fault { pc, fault } => {
+                panic!("guest memory fault at {:#x} (pc {pc:#x})", fault.addr)
+            }
         }
     }
     None

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use xarch_a64::helpers::{EXIT_INFO_INVALIDATE, take_pending_invalidations};
 use xarch_a64::state::A64State;
-use xarch_ir::{Block, BlockResult, ExitReason, Interpreter};
+use xarch_ir::{Block, BlockResult, ExitReason, Interpreter, Terminator};
+use xarch_jit::baseline::{KIND_EXIT, KIND_NEXT};
+use xarch_jit::{CodeCache, CompiledBlock, JitCtx};
 
 /// Why [`Engine::run`] returned to its caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +49,21 @@ pub enum Backend {
     /// The IR interpreter (the reference semantics).
     #[default]
     Interpreter,
+    /// The template JIT: every block compiled to x86-64 on first use.
+    Baseline,
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "interp" | "interpreter" => Ok(Backend::Interpreter),
+            "baseline" | "jit" => Ok(Backend::Baseline),
+            _ => Err(format!(
+                "unknown engine '{s}' (expected interp or baseline)"
+            )),
+        }
+    }
 }
 
 /// Engine options chosen by the user or the tests.
@@ -68,10 +85,25 @@ pub type FetchValidator = Box<dyn Fn(u64) -> bool + Send>;
 /// for now.
 pub struct Engine {
     options: EngineOptions,
-    cache: HashMap<u64, Arc<Block>>,
+    cache: HashMap<u64, Entry>,
     interp: Interpreter,
     validator: Option<FetchValidator>,
+    code: Option<CodeCache>,
+    slots: Vec<u128>,
+    jit_ctx: JitCtx,
 }
+
+/// A translation: the IR (kept alive for compiled code that refers to it)
+/// and its native code, if compiled.
+#[derive(Clone)]
+struct Entry {
+    block: Arc<Block>,
+    compiled: Option<CompiledBlock>,
+}
+
+/// Size of the baseline code cache; when full, all translations are
+/// dropped and rebuilt on demand.
+pub const CODE_CACHE_BYTES: usize = 64 << 20;
 
 /// Reads one instruction word of guest code.
 ///
@@ -85,11 +117,18 @@ unsafe fn read_insn(pc: u64) -> u32 {
 impl Engine {
     /// Creates an engine with an empty translation cache.
     pub fn new(options: EngineOptions) -> Self {
+        let code = match options.backend {
+            Backend::Interpreter => None,
+            Backend::Baseline => CodeCache::new(CODE_CACHE_BYTES).ok(),
+        };
         Engine {
             options,
             cache: HashMap::new(),
             interp: Interpreter::new(),
             validator: None,
+            code,
+            slots: Vec::new(),
+            jit_ctx: JitCtx::default(),
         }
     }
 
@@ -98,7 +137,7 @@ impl Engine {
         self.validator = Some(v);
     }
 
-    fn translate(&mut self, pc: u64) -> Option<Arc<Block>> {
+    fn translate(&mut self, pc: u64) -> Option<Entry> {
         let validator = &self.validator;
         let mut checked_page = u64::MAX;
         let block = xarch_a64::lift_block(pc, |addr| {
@@ -127,8 +166,21 @@ impl Engine {
             eprint!("{block}");
         }
         let block = Arc::new(block);
-        self.cache.insert(pc, block.clone());
-        Some(block)
+        let compiled = match &mut self.code {
+            Some(code) => match xarch_jit::compile(&block, code) {
+                Some(c) => Some(c),
+                None => {
+                    // Cache full: drop every translation and start over.
+                    self.cache.clear();
+                    code.reset();
+                    xarch_jit::compile(&block, code)
+                }
+            },
+            None => None,
+        };
+        let entry = Entry { block, compiled };
+        self.cache.insert(pc, entry.clone());
+        Some(entry)
     }
 
     /// Runs guest code from `state.pc` until an [`Exit`] happens.
@@ -138,16 +190,20 @@ impl Engine {
                 return Exit::Interrupted;
             }
             let pc = state.pc;
-            let block = match self.cache.get(&pc) {
-                Some(b) => b.clone(),
+            let entry = match self.cache.get(&pc) {
+                Some(e) => e.clone(),
                 None => match self.translate(pc) {
-                    Some(b) => b,
+                    Some(e) => e,
                     None => return Exit::FetchFault,
                 },
             };
-            // SAFETY: the block was lifted for A64State offsets and `state`
-            // is a valid, exclusively borrowed A64State.
-            let result = unsafe { self.interp.run(&block, state as *mut A64State as *mut u8) };
+            let block = &entry.block;
+            let result = match &entry.compiled {
+                Some(code) => self.run_compiled(code, block, state),
+                // SAFETY: the block was lifted for A64State offsets and
+                // `state` is a valid, exclusively borrowed A64State.
+                None => unsafe { self.interp.run(block, state as *mut A64State as *mut u8) },
+            };
             if state.exit_info & EXIT_INFO_INVALIDATE != 0 {
                 state.exit_info &= !EXIT_INFO_INVALIDATE;
                 for addr in take_pending_invalidations() {
@@ -156,6 +212,13 @@ impl Engine {
             }
             match result {
                 BlockResult::Next(next) => state.pc = next,
+                BlockResult::Fault { pc, fault } => {
+                    state.pc = pc;
+                    return Exit::MemoryFault {
+                        addr: fault.addr,
+                        write: fault.write,
+                    };
+                }
                 BlockResult::Exit(reason, at) => {
                     state.pc = at;
                     return match reason {
@@ -176,11 +239,58 @@ impl Engine {
         }
     }
 
+    fn run_compiled(
+        &mut self,
+        code: &CompiledBlock,
+        block: &Block,
+        state: &mut A64State,
+    ) -> BlockResult {
+        if self.slots.len() < code.slots {
+            self.slots.resize(code.slots.next_power_of_two(), 0);
+        }
+        self.jit_ctx.kind = KIND_NEXT;
+        // SAFETY: the code was compiled from `block` (kept alive by the
+        // cache entry) for A64State, and the slot array is large enough.
+        let next = unsafe {
+            code.call(
+                state as *mut A64State as *mut u8,
+                self.slots.as_mut_ptr(),
+                &mut self.jit_ctx,
+            )
+        };
+        match self.jit_ctx.kind {
+            KIND_NEXT => BlockResult::Next(next),
+            KIND_EXIT => match block.term {
+                Terminator::Exit { reason, pc } => BlockResult::Exit(reason, pc),
+                _ => unreachable!("exit kind from a block without an exit"),
+            },
+            _ => BlockResult::Fault {
+                pc: self.jit_ctx.fault_pc,
+                fault: xarch_ir::guest_mem::Fault {
+                    addr: self.jit_ctx.fault_addr,
+                    write: self.jit_ctx.fault_status & 2 != 0,
+                },
+            },
+        }
+    }
+
     /// Forgets translations of guest code in `[start, start+len)`, after
     /// munmap/mprotect/`IC IVAU` or a write to code.
     pub fn invalidate(&mut self, start: u64, len: u64) {
         let end = start.saturating_add(len);
-        self.cache.retain(|_, b| b.end <= start || b.start >= end);
+        self.cache
+            .retain(|_, e| e.block.end <= start || e.block.start >= end);
+    }
+
+    /// To be called first by the host SIGSEGV/SIGBUS handler: if the fault
+    /// is a guest memory access, arranges for it to be reported as
+    /// [`Exit::MemoryFault`] and returns true.
+    ///
+    /// # Safety
+    /// `uc` must be the `ucontext_t` the kernel passed to the handler.
+    pub unsafe fn handle_host_fault(uc: *mut libc::ucontext_t, fault_addr: u64) -> bool {
+        // SAFETY: forwarded from the caller.
+        unsafe { xarch_ir::guest_mem::fixup(uc, fault_addr) }
     }
 
     /// Forgets every translation (after execve-like events).

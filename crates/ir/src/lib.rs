@@ -4,6 +4,7 @@
 
 pub mod block;
 pub mod float;
+pub mod guest_mem;
 pub mod interp;
 pub mod ops;
 mod print;

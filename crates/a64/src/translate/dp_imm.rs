@@ -50,17 +50,23 @@ fn adrp(c: &mut Ctx, i: u32) -> LiftResult {
     Ok(())
 }
 
+/// NZCV (as an `I64`, bits 31..28) of `a + b` (or `a - b` when `sub`), as
+/// Arm's AddWithCarry computes them; does not write the flags.
+pub fn add_sub_flags(c: &mut Ctx, a: Value, b: Value, sub: bool) -> Value {
+    let (bb, carry) = if sub {
+        (c.b.not(b), c.b.iconst(Type::I1, 1))
+    } else {
+        (b, c.b.iconst(Type::I1, 0))
+    };
+    c.b.add_flags(a, bb, carry)
+}
+
 /// Adds `a + b` (or `a - b` when `sub`), returning the result and, if
 /// `flags`, writing NZCV as Arm's AddWithCarry does.
 pub fn add_sub(c: &mut Ctx, a: Value, b: Value, sub: bool, flags: bool) -> Value {
     let r = if sub { c.b.sub(a, b) } else { c.b.add(a, b) };
     if flags {
-        let (bb, carry) = if sub {
-            (c.b.not(b), c.b.iconst(Type::I1, 1))
-        } else {
-            (b, c.b.iconst(Type::I1, 0))
-        };
-        let f = c.b.add_flags(a, bb, carry);
+        let f = add_sub_flags(c, a, b, sub);
         c.set_nzcv(f);
     }
     r

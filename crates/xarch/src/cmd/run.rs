@@ -24,3 +24,11 @@ pub struct RunArgs {
 pub fn run(_args: RunArgs) -> anyhow::Result<ExitCode> {
     anyhow::bail!("xarch run: the emulator is not wired yet")
 }
+
+/// Runs a guest the kernel started through binfmt_misc: the program is
+/// `req.exec_fd` when set (O/C flags), else `req.path`; `req.argv` is the
+/// guest's argv (argv[0] preserved under P); `req.secure` goes into the
+/// guest's AT_SECURE. See `xarch_binfmt::handler::GuestExec`.
+pub fn run_guest(_req: xarch_binfmt::handler::GuestExec) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("the emulator is not wired yet")
+}

@@ -689,11 +689,15 @@ pub(super) fn modified_imm(c: &mut Ctx, i: u32) -> LiftResult {
     Ok(())
 }
 
-/// Decodes immh:immb for a shift: (esize, immh:immb).
-fn shift_fields(i: u32) -> (u32, u32) {
+/// Decodes immh:immb for a shift: (esize, immh:immb); immh = 0 is not a
+/// shift (unallocated in the scalar class).
+fn shift_fields(c: &Ctx, i: u32) -> Result<(u32, u32), LiftError> {
     let immh = bits(i, 19, 4);
+    if immh == 0 {
+        return c.unallocated();
+    }
     let e = 8 << (31 - immh.leading_zeros());
-    (e, bits(i, 16, 7))
+    Ok((e, bits(i, 16, 7)))
 }
 
 /// Shift by immediate, vector form.
@@ -701,7 +705,7 @@ pub(super) fn shift_imm(c: &mut Ctx, i: u32) -> LiftResult {
     let q = bit(i, 30);
     let u = bit(i, 29);
     let opcode = bits(i, 11, 5);
-    let (e, immhb) = shift_fields(i);
+    let (e, immhb) = shift_fields(c, i)?;
     let n = c.v(rn(i));
     let rshift = 2 * e - immhb;
     let lshift = immhb.wrapping_sub(e);
@@ -928,7 +932,7 @@ pub(super) fn scalar_pairwise(c: &mut Ctx, i: u32) -> LiftResult {
 pub(super) fn scalar_shift_imm(c: &mut Ctx, i: u32) -> LiftResult {
     let u = bit(i, 29);
     let opcode = bits(i, 11, 5);
-    let (e, immhb) = shift_fields(i);
+    let (e, immhb) = shift_fields(c, i)?;
     if matches!(opcode, 0b11100 | 0b11111) {
         return super::fp::scalar_fixed_conv(c, i);
     }

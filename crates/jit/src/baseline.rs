@@ -1,0 +1,564 @@
+//! The baseline (template) tier: IR block → x86-64, one template per op.
+//!
+//! Register use inside a compiled block: `rbx` = guest state block,
+//! `r12` = value slots (16 bytes per IR value, index = value number),
+//! `r13` = the [`JitCtx`]. Scalar values are kept zero-extended in the low
+//! 8 bytes of their slot. Ops without a template call [`eval_shim`], which
+//! runs the interpreter's definition of that one op on the same slots.
+
+use crate::cache::CodeCache;
+use dynasmrt::x64::X64Relocation;
+use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler, dynasm};
+use xarch_ir::guest_mem::{self, MemStatus};
+use xarch_ir::{Block, IntCC, Op, Terminator, Type, Value};
+
+/// Per-thread communication area between compiled code and the engine.
+#[repr(C)]
+#[derive(Default, Debug)]
+pub struct JitCtx {
+    /// How the block ended: [`KIND_NEXT`], [`KIND_EXIT`] or [`KIND_FAULT`].
+    pub kind: u64,
+    /// Fault status bits (as [`MemStatus::fault`]).
+    pub fault_status: u64,
+    /// Faulting guest address.
+    pub fault_addr: u64,
+    /// Guest PC of the faulting instruction.
+    pub fault_pc: u64,
+}
+
+/// The block continues at the returned guest address.
+pub const KIND_NEXT: u64 = 0;
+/// The block's `Exit` terminator was reached.
+pub const KIND_EXIT: u64 = 1;
+/// A guest memory access faulted; see the fault fields.
+pub const KIND_FAULT: u64 = 2;
+
+/// Signature of compiled code: returns the next guest PC.
+type BlockFn = unsafe extern "C" fn(state: *mut u8, slots: *mut u128, ctx: *mut JitCtx) -> u64;
+
+/// A compiled block in the code cache.
+#[derive(Clone, Copy)]
+pub struct CompiledBlock {
+    entry: BlockFn,
+    /// Slots the block needs.
+    pub slots: usize,
+}
+
+impl CompiledBlock {
+    /// Runs the block.
+    ///
+    /// # Safety
+    /// `state` must be the guest state block the IR was lifted for, `slots`
+    /// must have room for `self.slots` values, the block (and the `Block` it
+    /// was compiled from) must still be alive in the code cache.
+    pub unsafe fn call(&self, state: *mut u8, slots: *mut u128, ctx: *mut JitCtx) -> u64 {
+        // SAFETY: forwarded from the caller.
+        unsafe { (self.entry)(state, slots, ctx) }
+    }
+}
+
+/// Runs the reference semantics of one op for compiled code.
+///
+/// # Safety
+/// Called only by compiled code, with the block it was compiled from, its
+/// slot array and guest state.
+unsafe extern "C" fn eval_shim(
+    block: *const Block,
+    i: usize,
+    state: *mut u8,
+    slots: *mut u128,
+) -> MemStatus {
+    // SAFETY: compiled code passes the live block and its slot array,
+    // which holds at least `block.insts.len()` values.
+    let (block, vals) = unsafe {
+        (
+            &*block,
+            core::slice::from_raw_parts_mut(slots, (*block).insts.len()),
+        )
+    };
+    // Slots of scalar values hold only their low 8 bytes: mask operands
+    // to their types before the interpreter reads them as u128.
+    block.insts[i]
+        .op
+        .for_each_operand(|v| vals[v.0 as usize] &= block.ty(v).mask());
+    // SAFETY: forwarded from the caller.
+    match unsafe { xarch_ir::interp::eval_inst(block, i, vals, state) } {
+        Ok(r) => {
+            vals[i] = r;
+            MemStatus { fault: 0, addr: 0 }
+        }
+        Err(f) => MemStatus {
+            fault: 1 | ((f.write as u64) << 1),
+            addr: f.addr,
+        },
+    }
+}
+
+fn slot(v: Value) -> i32 {
+    (v.0 as i32) * 16
+}
+
+struct Emitter {
+    ops: VecAssembler<X64Relocation>,
+    faults: Vec<(DynamicLabel, u64)>,
+    pc: u64,
+    epilogue: DynamicLabel,
+}
+
+impl Emitter {
+    fn load_rax(&mut self, v: Value) {
+        let o = slot(v);
+        dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [r12 + o]);
+    }
+
+    fn load_rcx(&mut self, v: Value) {
+        let o = slot(v);
+        dynasm!(self.ops ; .arch x64 ; mov rcx, QWORD [r12 + o]);
+    }
+
+    fn store_rax(&mut self, i: usize) {
+        let o = (i as i32) * 16;
+        dynasm!(self.ops ; .arch x64 ; mov QWORD [r12 + o], rax);
+    }
+
+    /// Zero-extends rax from `ty` (keeps values canonical).
+    fn mask_rax(&mut self, ty: Type) {
+        match ty {
+            Type::I1 => dynasm!(self.ops ; .arch x64 ; and eax, 1),
+            Type::I8 => dynasm!(self.ops ; .arch x64 ; movzx eax, al),
+            Type::I16 => dynasm!(self.ops ; .arch x64 ; movzx eax, ax),
+            Type::I32 => dynasm!(self.ops ; .arch x64 ; mov eax, eax),
+            _ => {}
+        }
+    }
+
+    /// Converts the host flags of the last operation into Arm NZCV (bits
+    /// 31..28) in slot `i`: N = SF, Z = ZF, and with `carry_overflow`
+    /// C = CF, V = OF, else C = V = 0.
+    fn flags_to_nzcv(&mut self, carry_overflow: bool, i: usize) {
+        dynasm!(self.ops
+            ; .arch x64
+            ; lahf
+            ; seto al
+            ; movzx ecx, ah
+        );
+        if carry_overflow {
+            dynasm!(self.ops
+                ; .arch x64
+                ; movzx eax, al
+                ; shl eax, 28
+                ; mov edx, ecx
+                ; and edx, 1
+                ; shl edx, 29
+                ; or eax, edx
+                ; and ecx, 0xc0
+                ; shl ecx, 24
+                ; or eax, ecx
+            );
+        } else {
+            dynasm!(self.ops
+                ; .arch x64
+                ; and ecx, 0xc0
+                ; shl ecx, 24
+                ; mov eax, ecx
+            );
+        }
+        self.store_rax(i);
+    }
+
+    fn call_abs(&mut self, addr: usize) {
+        dynasm!(self.ops ; .arch x64 ; mov rax, QWORD addr as i64 ; call rax);
+    }
+
+    /// After a call returning `MemStatus` in rax:rdx: branch to a fault
+    /// stub for the current guest instruction if rax is non-zero.
+    fn check_fault(&mut self) {
+        let l = self.ops.new_dynamic_label();
+        self.faults.push((l, self.pc));
+        dynasm!(self.ops ; .arch x64 ; test rax, rax ; jnz =>l);
+    }
+
+    fn shim(&mut self, block: &Block, i: usize) {
+        let block_addr = block as *const Block as i64;
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov rdi, QWORD block_addr
+            ; mov rsi, QWORD i as i64
+            ; mov rdx, rbx
+            ; mov rcx, r12
+        );
+        self.call_abs(eval_shim as *const () as usize);
+        self.check_fault();
+    }
+
+    fn binop(&mut self, op: &Op, ty: Type, a: Value, b: Value, i: usize) -> bool {
+        let ob = slot(b);
+        self.load_rax(a);
+        match op {
+            Op::Add(..) => dynasm!(self.ops ; .arch x64 ; add rax, QWORD [r12 + ob]),
+            Op::Sub(..) => dynasm!(self.ops ; .arch x64 ; sub rax, QWORD [r12 + ob]),
+            Op::And(..) => dynasm!(self.ops ; .arch x64 ; and rax, QWORD [r12 + ob]),
+            Op::Or(..) => dynasm!(self.ops ; .arch x64 ; or rax, QWORD [r12 + ob]),
+            Op::Xor(..) => dynasm!(self.ops ; .arch x64 ; xor rax, QWORD [r12 + ob]),
+            Op::Mul(..) => dynasm!(self.ops ; .arch x64 ; imul rax, QWORD [r12 + ob]),
+            _ => return false,
+        }
+        self.mask_rax(ty);
+        self.store_rax(i);
+        true
+    }
+
+    fn shift(&mut self, op: &Op, ty: Type, a: Value, b: Value, i: usize) -> bool {
+        self.load_rcx(b);
+        self.load_rax(a);
+        // x86 masks the count to 5 or 6 bits: exactly "modulo the width"
+        // for 32- and 64-bit values.
+        match (op, ty) {
+            (Op::Shl(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; shl rax, cl),
+            (Op::LShr(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; shr rax, cl),
+            (Op::AShr(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; sar rax, cl),
+            (Op::Ror(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; ror rax, cl),
+            (Op::Shl(..), Type::I32) => dynasm!(self.ops ; .arch x64 ; shl eax, cl),
+            (Op::LShr(..), Type::I32) => dynasm!(self.ops ; .arch x64 ; shr eax, cl),
+            (Op::AShr(..), Type::I32) => dynasm!(self.ops ; .arch x64 ; sar eax, cl),
+            (Op::Ror(..), Type::I32) => dynasm!(self.ops ; .arch x64 ; ror eax, cl),
+            _ => unreachable!("caller checks the type"),
+        }
+        self.store_rax(i);
+        true
+    }
+
+    fn icmp(&mut self, cc: IntCC, a: Value, b: Value, aty: Type, i: usize) -> bool {
+        let signed = matches!(cc, IntCC::Slt | IntCC::Sle | IntCC::Sgt | IntCC::Sge);
+        let ob = slot(b);
+        self.load_rax(a);
+        match aty {
+            Type::I64 => dynasm!(self.ops ; .arch x64 ; cmp rax, QWORD [r12 + ob]),
+            Type::I32 => dynasm!(self.ops ; .arch x64 ; cmp eax, DWORD [r12 + ob]),
+            // Canonical zero-extended values compare correctly unsigned.
+            Type::I1 | Type::I8 | Type::I16 if !signed => {
+                dynasm!(self.ops ; .arch x64 ; cmp rax, QWORD [r12 + ob])
+            }
+            _ => return false,
+        }
+        match cc {
+            IntCC::Eq => dynasm!(self.ops ; .arch x64 ; sete al),
+            IntCC::Ne => dynasm!(self.ops ; .arch x64 ; setne al),
+            IntCC::Ult => dynasm!(self.ops ; .arch x64 ; setb al),
+            IntCC::Ule => dynasm!(self.ops ; .arch x64 ; setbe al),
+            IntCC::Ugt => dynasm!(self.ops ; .arch x64 ; seta al),
+            IntCC::Uge => dynasm!(self.ops ; .arch x64 ; setae al),
+            IntCC::Slt => dynasm!(self.ops ; .arch x64 ; setl al),
+            IntCC::Sle => dynasm!(self.ops ; .arch x64 ; setle al),
+            IntCC::Sgt => dynasm!(self.ops ; .arch x64 ; setg al),
+            IntCC::Sge => dynasm!(self.ops ; .arch x64 ; setge al),
+        }
+        dynasm!(self.ops ; .arch x64 ; movzx eax, al);
+        self.store_rax(i);
+        true
+    }
+
+    /// Emits the template for instruction `i`; false if it has none.
+    fn inline(&mut self, block: &Block, i: usize) -> bool {
+        let inst = &block.insts[i];
+        let ty = inst.ty;
+        let o = (i as i32) * 16;
+        match &inst.op {
+            Op::GuestInsn(pc) => self.pc = *pc,
+            Op::Const(x) => {
+                dynasm!(self.ops ; .arch x64 ; mov rax, QWORD *x as i64);
+                self.store_rax(i);
+            }
+            Op::Const128(x) => {
+                let (lo, hi) = (*x as u64 as i64, (*x >> 64) as u64 as i64);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov rax, QWORD lo
+                    ; mov QWORD [r12 + o], rax
+                    ; mov rax, QWORD hi
+                    ; mov QWORD [r12 + o + 8], rax
+                );
+            }
+            Op::GetState(off) => {
+                let off = *off as i32;
+                match ty {
+                    Type::I1 | Type::I8 => {
+                        dynasm!(self.ops ; .arch x64 ; movzx eax, BYTE [rbx + off])
+                    }
+                    Type::I16 => dynasm!(self.ops ; .arch x64 ; movzx eax, WORD [rbx + off]),
+                    Type::I32 => dynasm!(self.ops ; .arch x64 ; mov eax, DWORD [rbx + off]),
+                    Type::I64 => dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rbx + off]),
+                    Type::I128 => {
+                        dynasm!(self.ops
+                            ; .arch x64
+                            ; movdqu xmm0, [rbx + off]
+                            ; movdqu [r12 + o], xmm0
+                        );
+                        return true;
+                    }
+                    Type::Void => return false,
+                }
+                self.store_rax(i);
+            }
+            Op::SetState(off, x) => {
+                let off = *off as i32;
+                let xt = block.ty(*x);
+                if xt == Type::I128 {
+                    let ox = slot(*x);
+                    dynasm!(self.ops
+                        ; .arch x64
+                        ; movdqu xmm0, [r12 + ox]
+                        ; movdqu [rbx + off], xmm0
+                    );
+                    return true;
+                }
+                self.load_rax(*x);
+                match xt {
+                    Type::I1 | Type::I8 => dynasm!(self.ops ; .arch x64 ; mov BYTE [rbx + off], al),
+                    Type::I16 => dynasm!(self.ops ; .arch x64 ; mov WORD [rbx + off], ax),
+                    Type::I32 => dynasm!(self.ops ; .arch x64 ; mov DWORD [rbx + off], eax),
+                    _ => dynasm!(self.ops ; .arch x64 ; mov QWORD [rbx + off], rax),
+                }
+            }
+            Op::Add(a, b)
+            | Op::Sub(a, b)
+            | Op::And(a, b)
+            | Op::Or(a, b)
+            | Op::Xor(a, b)
+            | Op::Mul(a, b)
+                if ty != Type::I128 =>
+            {
+                return self.binop(&inst.op, ty, *a, *b, i);
+            }
+            Op::Shl(a, b) | Op::LShr(a, b) | Op::AShr(a, b) | Op::Ror(a, b)
+                if matches!(ty, Type::I32 | Type::I64) =>
+            {
+                return self.shift(&inst.op, ty, *a, *b, i);
+            }
+            Op::Not(a) if ty != Type::I128 => {
+                self.load_rax(*a);
+                dynasm!(self.ops ; .arch x64 ; not rax);
+                self.mask_rax(ty);
+                self.store_rax(i);
+            }
+            Op::Neg(a) if ty != Type::I128 => {
+                self.load_rax(*a);
+                dynasm!(self.ops ; .arch x64 ; neg rax);
+                self.mask_rax(ty);
+                self.store_rax(i);
+            }
+            Op::ZExt(a) => {
+                self.load_rax(*a);
+                self.store_rax(i);
+                if ty == Type::I128 {
+                    dynasm!(self.ops ; .arch x64 ; mov QWORD [r12 + o + 8], 0);
+                }
+            }
+            Op::Trunc(a) => {
+                self.load_rax(*a);
+                self.mask_rax(ty);
+                self.store_rax(i);
+            }
+            Op::SExt(a) if ty != Type::I128 => {
+                self.load_rax(*a);
+                match block.ty(*a) {
+                    Type::I8 => dynasm!(self.ops ; .arch x64 ; movsx rax, al),
+                    Type::I16 => dynasm!(self.ops ; .arch x64 ; movsx rax, ax),
+                    Type::I32 => dynasm!(self.ops ; .arch x64 ; movsxd rax, eax),
+                    _ => return false,
+                }
+                self.mask_rax(ty);
+                self.store_rax(i);
+            }
+            Op::Icmp(cc, a, b) => return self.icmp(*cc, *a, *b, block.ty(*a), i),
+            Op::Select(c, a, b) if ty != Type::I128 => {
+                let oc = slot(*c);
+                self.load_rax(*a);
+                self.load_rcx(*b);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; test BYTE [r12 + oc], 1
+                    ; cmovz rax, rcx
+                );
+                self.store_rax(i);
+            }
+            Op::Load(a) => {
+                let oa = slot(*a);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov rdi, QWORD [r12 + oa]
+                    ; lea rsi, [r12 + o]
+                );
+                self.call_abs(guest_mem::load_routine(ty.bytes()));
+                self.check_fault();
+            }
+            Op::Store(a, x) => {
+                let (oa, ox) = (slot(*a), slot(*x));
+                let bytes = block.ty(*x).bytes();
+                if bytes == 16 {
+                    dynasm!(self.ops ; .arch x64 ; lea rsi, [r12 + ox]);
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; mov rsi, QWORD [r12 + ox]);
+                }
+                dynasm!(self.ops ; .arch x64 ; mov rdi, QWORD [r12 + oa]);
+                self.call_abs(guest_mem::store_routine(bytes));
+                self.check_fault();
+            }
+            Op::Fence => dynasm!(self.ops ; .arch x64 ; mfence),
+            Op::AddFlags(a, b, c) if matches!(block.ty(*a), Type::I32 | Type::I64) => {
+                let (oa, ob, oc) = (slot(*a), slot(*b), slot(*c));
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; movzx edx, BYTE [r12 + oc]
+                    ; mov rax, QWORD [r12 + oa]
+                    ; bt edx, 0
+                );
+                // x86 ADC computes exactly Arm's AddWithCarry flags.
+                if block.ty(*a) == Type::I64 {
+                    dynasm!(self.ops ; .arch x64 ; adc rax, QWORD [r12 + ob]);
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; adc eax, DWORD [r12 + ob]);
+                }
+                self.flags_to_nzcv(true, i);
+            }
+            Op::LogicFlags(a) if matches!(block.ty(*a), Type::I32 | Type::I64) => {
+                self.load_rax(*a);
+                if block.ty(*a) == Type::I64 {
+                    dynasm!(self.ops ; .arch x64 ; test rax, rax);
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; test eax, eax);
+                }
+                self.flags_to_nzcv(false, i);
+            }
+            Op::CondHolds(cond, nzcv) => {
+                // Bit k of the table: whether `cond` holds for NZCV = k.
+                let table: i32 = (0..16)
+                    .filter(|&k| xarch_ir::interp::cond_holds(*cond, (k as u64) << 28))
+                    .fold(0, |t, k| t | (1 << k));
+                let on = slot(*nzcv);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov ecx, DWORD [r12 + on]
+                    ; shr ecx, 28
+                    ; mov eax, table
+                    ; shr eax, cl
+                    ; and eax, 1
+                );
+                self.store_rax(i);
+            }
+            Op::Call(h, args, n) => {
+                let n = *n as usize;
+                let offs: Vec<i32> = args[..n].iter().map(|v| slot(*v)).collect();
+                dynasm!(self.ops ; .arch x64 ; mov rdi, rbx);
+                for (k, off) in offs.iter().enumerate() {
+                    let off = *off;
+                    match k {
+                        0 => dynasm!(self.ops ; .arch x64 ; mov rsi, QWORD [r12 + off]),
+                        1 => dynasm!(self.ops ; .arch x64 ; mov rdx, QWORD [r12 + off]),
+                        2 => dynasm!(self.ops ; .arch x64 ; mov rcx, QWORD [r12 + off]),
+                        _ => dynasm!(self.ops ; .arch x64 ; mov r8, QWORD [r12 + off]),
+                    }
+                }
+                self.call_abs(h.func as *const () as usize);
+                if ty != Type::Void {
+                    self.store_rax(i);
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    fn terminator(&mut self, term: &Terminator) {
+        match term {
+            Terminator::Jump(t) => dynasm!(self.ops ; .arch x64 ; mov rax, QWORD *t as i64),
+            Terminator::JumpDyn(v, _) => self.load_rax(*v),
+            Terminator::Branch {
+                cond,
+                taken,
+                not_taken,
+            } => {
+                let oc = slot(*cond);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov rax, QWORD *taken as i64
+                    ; mov rcx, QWORD *not_taken as i64
+                    ; test BYTE [r12 + oc], 1
+                    ; cmovz rax, rcx
+                );
+            }
+            Terminator::Exit { pc, .. } => {
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov QWORD [r13], KIND_EXIT as i32
+                    ; mov rax, QWORD *pc as i64
+                );
+            }
+        }
+        let epilogue = self.epilogue;
+        dynasm!(self.ops ; .arch x64 ; jmp =>epilogue);
+    }
+}
+
+/// Compiles `block` into `cache`. The `Block` must stay alive (and at
+/// the same address) as long as the compiled code may run: compiled code
+/// refers to it for ops without templates. Returns `None` if the cache is
+/// full.
+pub fn compile(block: &Block, cache: &mut CodeCache) -> Option<CompiledBlock> {
+    let mut ops = VecAssembler::<X64Relocation>::new(0);
+    let fault_common = ops.new_dynamic_label();
+    let epilogue = ops.new_dynamic_label();
+    let mut e = Emitter {
+        ops,
+        faults: Vec::new(),
+        pc: block.start,
+        epilogue,
+    };
+    dynasm!(e.ops
+        ; .arch x64
+        ; push rbx
+        ; push r12
+        ; push r13
+        ; mov rbx, rdi
+        ; mov r12, rsi
+        ; mov r13, rdx
+    );
+    for i in 0..block.insts.len() {
+        if !e.inline(block, i) {
+            e.shim(block, i);
+        }
+    }
+    e.terminator(&block.term);
+    // Fault stubs: record the guest PC of the faulting instruction.
+    let faults = std::mem::take(&mut e.faults);
+    for (label, pc) in faults {
+        dynasm!(e.ops
+            ; .arch x64
+            ; =>label
+            ; mov rcx, QWORD pc as i64
+            ; jmp =>fault_common
+        );
+    }
+    dynasm!(e.ops
+        ; .arch x64
+        ; =>fault_common
+        ; mov QWORD [r13 + 8], rax
+        ; mov QWORD [r13 + 16], rdx
+        ; mov QWORD [r13 + 24], rcx
+        ; mov QWORD [r13], KIND_FAULT as i32
+        ; =>epilogue
+        ; pop r13
+        ; pop r12
+        ; pop rbx
+        ; ret
+    );
+    let code = e.ops.finalize().ok()?;
+    let entry = cache.install(&code)?;
+    // SAFETY: `entry` points at code just generated with the BlockFn
+    // calling convention (System V, three pointer arguments, u64 result).
+    let entry: BlockFn = unsafe { core::mem::transmute::<*const u8, BlockFn>(entry) };
+    Some(CompiledBlock {
+        entry,
+        slots: block.insts.len(),
+    })
+}
