@@ -396,4 +396,42 @@ mod tests {
         assert_eq!(eval(VecOp::CmGt, 8, 0x80, 0x01, 0) & 0xff, 0);
         assert_eq!(eval(VecOp::CmHi, 8, 0x80, 0x01, 0) & 0xff, 0xff);
     }
+
+    #[test]
+    fn shifts_by_signed_lane_amounts() {
+        // 8-bit lanes: 0x81 shifted by +1, -1 (logical / arithmetic), -8.
+        let a = 0x81_81_81_81u128;
+        let b = 0x01_ff_f8_7fu128; // lanes (low first): 127, -8, -1, 1
+        assert_eq!(eval(VecOp::UShl, 8, a, b, 0), 0x02_40_00_00);
+        assert_eq!(eval(VecOp::SShl, 8, a, b, 0), 0x02_c0_ff_00);
+        // Rounding right shift: 0x18 >> 4 rounds 1.5 up to 2.
+        assert_eq!(eval(VecOp::URShl, 8, 0x18, 0xfc, 0) & 0xff, 2);
+        assert_eq!(
+            eval(VecOp::SRShl, 64, u64::MAX as u128, 0xc0, 0) & u64::MAX as u128,
+            0
+        );
+    }
+
+    #[test]
+    fn narrow_widen_permute_and_reduce() {
+        assert_eq!(eval(VecOp::Xtn, 8, 0x1234_5678, 0, 0), 0x3478);
+        assert_eq!(eval(VecOp::Sxtl, 16, 0x80_7f, 0, 0), 0xff80_007f);
+        assert_eq!(eval(VecOp::Uxtl, 16, 0x80_7f, 0, 0), 0x0080_007f);
+        assert_eq!(
+            eval(VecOp::Zip1, 8, 0x0201, 0x0403, 0) & 0xffff_ffff,
+            0x0402_0301
+        );
+        assert_eq!(
+            eval(VecOp::Rev64, 32, 0x1111_2222, 0, 0),
+            0x1111_2222_0000_0000
+        );
+        // Table lookup: index 1 picks byte 1, out-of-range keeps a.
+        let r = eval(VecOp::Tbx, 8, 0xee00, 0xbbaa, 0x1001);
+        assert_eq!(r & 0xffff, 0xeebb);
+        assert_eq!(eval(VecOp::UMaxV, 8, 0x10_ff_20, 0, 0), 0xff);
+        assert_eq!(eval(VecOp::SMinV, 8, 0x10_ff_20, 0, 0), 0xff);
+        assert_eq!(eval(VecOp::UAddLv, 8, u128::MAX, 0, 0), 16 * 255);
+        assert_eq!(eval(VecOp::SQAdd, 8, 0x7f, 0x01, 0) & 0xff, 0x7f);
+        assert_eq!(eval(VecOp::UQSub, 8, 0x01, 0x02, 0) & 0xff, 0);
+    }
 }
