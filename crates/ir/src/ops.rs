@@ -3,6 +3,7 @@
 //! file is the one place where an operation is defined; its semantics live
 //! in `interp.rs` (the reference) and must be matched by each backend.
 
+use crate::float::FpOp;
 use crate::types::Type;
 use crate::vector::VecOp;
 use core::fmt;
@@ -162,6 +163,18 @@ pub enum Op {
     InsertLane(Value, Value, u8, u8),
     /// Broadcast a scalar to every `esize`-bit lane of an `I128`.
     Dup(Value, u8),
+
+    /// Floating-point operation on the first `op.arity()` operands (bit
+    /// patterns in `I16`/`I32`/`I64`, the format given by the type), under
+    /// the control word in the last operand (an `I64` in the Arm FPCR
+    /// layout: RMode, FZ, DN). The result type is the result format (or
+    /// integer width for conversions; `I64` NZCV for compares). Semantics
+    /// in [`crate::float`].
+    Float(FpOp, [Value; 3], Value),
+    /// The FPSR cumulative exception flags (`I64`, Arm FPSR bits IOC..IDC)
+    /// that `Float` with the same op, operands and result type `Type`
+    /// raises. Lifters OR them into their status register.
+    FloatFlags(FpOp, Type, [Value; 3], Value),
 }
 
 impl Op {
@@ -213,6 +226,10 @@ impl Op {
             }
             Call(_, args, n) => args[..*n as usize].iter().for_each(|v| f(*v)),
             Vector(op, _, args) => args[..op.arity()].iter().for_each(|v| f(*v)),
+            Float(op, args, fpcr) | FloatFlags(op, _, args, fpcr) => {
+                args[..op.arity()].iter().for_each(|v| f(*v));
+                f(*fpcr)
+            }
         }
     }
 
