@@ -412,7 +412,9 @@ pub fn die_with_signal(sig: i32) -> ! {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, sig);
         libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-        libc::raise(sig);
+        // tgkill rather than raise: after a raw clone libc's idea of the
+        // thread id may be stale.
+        libc::syscall(libc::SYS_tgkill, libc::getpid(), libc::syscall(libc::SYS_gettid), sig);
         libc::_exit(128 + sig)
     }
 }

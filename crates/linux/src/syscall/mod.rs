@@ -586,8 +586,9 @@ pub fn format_call(p: &Process, d: &Def, a: &Args, ret: Ret) -> String {
                 }
             },
             Arg::OFlags => s.push_str(&format_oflags(v)),
+            Arg::Mode if v == 0 => s.push('0'),
             Arg::Mode => {
-                let _ = write!(s, "{v:#o}");
+                let _ = write!(s, "0{v:o}");
             }
             Arg::Sig => s.push_str(&signame(v)),
             Arg::BufIn(n) => match read_guest(p, v, (a[n as usize] as usize).min(4096), false) {
