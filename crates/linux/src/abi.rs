@@ -334,7 +334,10 @@ mod tests {
         assert_eq!(h & oflags::X64_O_LARGEFILE, 0);
         assert_eq!(oflags::to_guest(h), g);
         assert_eq!(oflags::to_host(oflags::A64_O_LARGEFILE), 0o100000);
-        assert_eq!(oflags::to_guest(libc::O_DIRECT as u64), oflags::A64_O_DIRECT);
+        assert_eq!(
+            oflags::to_guest(libc::O_DIRECT as u64),
+            oflags::A64_O_DIRECT
+        );
     }
 
     #[test]

@@ -49,17 +49,35 @@ impl FileMap {
     fn new(file: &File, path: &Path) -> Result<FileMap, LoadError> {
         let len = file
             .metadata()
-            .map_err(|source| LoadError::Io { path: path.into(), source })?
+            .map_err(|source| LoadError::Io {
+                path: path.into(),
+                source,
+            })?
             .len();
         if len < 4 {
             return Err(LoadError::NotElf(path.into()));
         }
         // SAFETY: a fresh read-only private mapping of the whole file.
-        let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len as usize, libc::PROT_READ, libc::MAP_PRIVATE, file.as_raw_fd(), 0) };
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len as usize,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
         if ptr == libc::MAP_FAILED {
-            return Err(LoadError::Io { path: path.into(), source: std::io::Error::last_os_error() });
+            return Err(LoadError::Io {
+                path: path.into(),
+                source: std::io::Error::last_os_error(),
+            });
         }
-        Ok(FileMap { ptr, len: len as usize })
+        Ok(FileMap {
+            ptr,
+            len: len as usize,
+        })
     }
 
     fn data(&self) -> &[u8] {
@@ -98,15 +116,25 @@ pub fn check_ident(data: &[u8], path: &Path) -> Result<(), LoadError> {
         return Err(LoadError::NotElf(path.into()));
     }
     if data.len() < 20 {
-        return Err(LoadError::BadElf { path: path.into(), why: "truncated ELF header".into() });
+        return Err(LoadError::BadElf {
+            path: path.into(),
+            why: "truncated ELF header".into(),
+        });
     }
     let class = data[4];
     let le = data[5] == 1;
-    let machine = if le { u16::from_le_bytes([data[18], data[19]]) } else { u16::from_be_bytes([data[18], data[19]]) };
+    let machine = if le {
+        u16::from_le_bytes([data[18], data[19]])
+    } else {
+        u16::from_be_bytes([data[18], data[19]])
+    };
     if class != 2 || !le || machine != elf::EM_AARCH64 {
         let bits = if class == 1 { "32-bit " } else { "" };
         let endian = if le { "" } else { " big-endian" };
-        return Err(LoadError::WrongArch { path: path.into(), what: format!("{bits}{}{endian}", machine_name(machine)) });
+        return Err(LoadError::WrongArch {
+            path: path.into(),
+            what: format!("{bits}{}{endian}", machine_name(machine)),
+        });
     }
     Ok(())
 }
@@ -117,11 +145,18 @@ pub fn is_guest_elf(data: &[u8]) -> bool {
 }
 
 fn bad(path: &Path, why: impl Into<String>) -> LoadError {
-    LoadError::BadElf { path: path.into(), why: why.into() }
+    LoadError::BadElf {
+        path: path.into(),
+        why: why.into(),
+    }
 }
 
 fn map_err(path: &Path, what: String) -> LoadError {
-    LoadError::Map { path: path.into(), what, source: std::io::Error::last_os_error() }
+    LoadError::Map {
+        path: path.into(),
+        what,
+        source: std::io::Error::last_os_error(),
+    }
 }
 
 /// Loads the ELF image in `file` into guest memory.
@@ -130,14 +165,20 @@ pub fn load_elf(file: &File, path: &Path, mm: &mut GuestMemory) -> Result<Loaded
     let data = map.data();
     check_ident(data, path)?;
     let endian = object::Endianness::Little;
-    let hdr = elf::FileHeader64::<object::Endianness>::parse(data).map_err(|e| bad(path, e.to_string()))?;
+    let hdr = elf::FileHeader64::<object::Endianness>::parse(data)
+        .map_err(|e| bad(path, e.to_string()))?;
     let pie = match hdr.e_type(endian) {
         elf::ET_EXEC => false,
         elf::ET_DYN => true,
         t => return Err(bad(path, format!("ELF type {t} is not an executable"))),
     };
-    let phdrs = hdr.program_headers(endian, data).map_err(|e| bad(path, format!("program headers: {e}")))?;
-    let loads: Vec<_> = phdrs.iter().filter(|p| p.p_type(endian) == elf::PT_LOAD).collect();
+    let phdrs = hdr
+        .program_headers(endian, data)
+        .map_err(|e| bad(path, format!("program headers: {e}")))?;
+    let loads: Vec<_> = phdrs
+        .iter()
+        .filter(|p| p.p_type(endian) == elf::PT_LOAD)
+        .collect();
     if loads.is_empty() {
         return Err(bad(path, "no loadable segments"));
     }
@@ -145,14 +186,22 @@ pub fn load_elf(file: &File, path: &Path, mm: &mut GuestMemory) -> Result<Loaded
     let mut hi = 0u64;
     let mut max_align = PAGE;
     for p in &loads {
-        let (off, va, fsz, msz) = (p.p_offset(endian), p.p_vaddr(endian), p.p_filesz(endian), p.p_memsz(endian));
+        let (off, va, fsz, msz) = (
+            p.p_offset(endian),
+            p.p_vaddr(endian),
+            p.p_filesz(endian),
+            p.p_memsz(endian),
+        );
         if off.checked_add(fsz).is_none_or(|e| e > data.len() as u64) {
             return Err(bad(path, "truncated file: a segment extends past its end"));
         }
         if fsz > msz || va % PAGE != off % PAGE {
             return Err(bad(path, "inconsistent PT_LOAD segment"));
         }
-        let end = va.checked_add(msz).filter(|&e| e < crate::mm::TASK_SIZE).ok_or_else(|| bad(path, "segment out of range"))?;
+        let end = va
+            .checked_add(msz)
+            .filter(|&e| e < crate::mm::TASK_SIZE)
+            .ok_or_else(|| bad(path, "segment out of range"))?;
         lo = lo.min(page_down(va));
         hi = hi.max(page_up(end));
         let align = p.p_align(endian);
@@ -167,7 +216,16 @@ pub fn load_elf(file: &File, path: &Path, mm: &mut GuestMemory) -> Result<Loaded
     let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
     let base = if pie {
         // SAFETY: a new reservation placed by the kernel.
-        let p = unsafe { libc::mmap(std::ptr::null_mut(), (span + max_align) as usize, libc::PROT_NONE, flags, -1, 0) };
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                (span + max_align) as usize,
+                libc::PROT_NONE,
+                flags,
+                -1,
+                0,
+            )
+        };
         if p == libc::MAP_FAILED {
             return Err(map_err(path, format!("{span:#x} bytes")));
         }
@@ -187,13 +245,25 @@ pub fn load_elf(file: &File, path: &Path, mm: &mut GuestMemory) -> Result<Loaded
         aligned
     } else {
         // SAFETY: MAP_FIXED_NOREPLACE fails rather than replacing anything.
-        let p = unsafe { libc::mmap(lo as *mut _, span as usize, libc::PROT_NONE, flags | libc::MAP_FIXED_NOREPLACE, -1, 0) };
+        let p = unsafe {
+            libc::mmap(
+                lo as *mut _,
+                span as usize,
+                libc::PROT_NONE,
+                flags | libc::MAP_FIXED_NOREPLACE,
+                -1,
+                0,
+            )
+        };
         if p == libc::MAP_FAILED || p as u64 != lo {
             if p != libc::MAP_FAILED {
                 // SAFETY: unmapping the misplaced reservation we just made.
                 unsafe { libc::munmap(p, span as usize) };
             }
-            return Err(map_err(path, format!("fixed address range {lo:#x}-{hi:#x}")));
+            return Err(map_err(
+                path,
+                format!("fixed address range {lo:#x}-{hi:#x}"),
+            ));
         }
         lo
     };
@@ -203,7 +273,12 @@ pub fn load_elf(file: &File, path: &Path, mm: &mut GuestMemory) -> Result<Loaded
     let fd = file.as_raw_fd();
     let mut end = 0;
     for p in &loads {
-        let (off, va, fsz, msz) = (p.p_offset(endian), p.p_vaddr(endian), p.p_filesz(endian), p.p_memsz(endian));
+        let (off, va, fsz, msz) = (
+            p.p_offset(endian),
+            p.p_vaddr(endian),
+            p.p_filesz(endian),
+            p.p_memsz(endian),
+        );
         let pf = p.p_flags(endian);
         let mut prot = 0;
         if pf & elf::PF_R != 0 {
@@ -222,14 +297,27 @@ pub fn load_elf(file: &File, path: &Path, mm: &mut GuestMemory) -> Result<Loaded
         if fsz > 0 {
             // SAFETY: inside our reservation.
             let r = unsafe {
-                libc::mmap(start as *mut _, (page_up(file_end) - start) as usize, rw, libc::MAP_PRIVATE | libc::MAP_FIXED, fd, page_down(off) as i64)
+                libc::mmap(
+                    start as *mut _,
+                    (page_up(file_end) - start) as usize,
+                    rw,
+                    libc::MAP_PRIVATE | libc::MAP_FIXED,
+                    fd,
+                    page_down(off) as i64,
+                )
             };
             if r == libc::MAP_FAILED {
                 return Err(map_err(path, format!("segment at {va:#x}")));
             }
             if msz > fsz {
                 // SAFETY: the tail of the last file page, mapped writable above.
-                unsafe { std::ptr::write_bytes(file_end as *mut u8, 0, (page_up(file_end) - file_end) as usize) };
+                unsafe {
+                    std::ptr::write_bytes(
+                        file_end as *mut u8,
+                        0,
+                        (page_up(file_end) - file_end) as usize,
+                    )
+                };
             }
         }
         let anon_start = if fsz > 0 { page_up(file_end) } else { start };
@@ -251,7 +339,9 @@ pub fn load_elf(file: &File, path: &Path, mm: &mut GuestMemory) -> Result<Loaded
         }
         let seg_end = page_up(mem_end);
         // SAFETY: the segment just mapped.
-        if unsafe { libc::mprotect(start as *mut _, (seg_end - start) as usize, host_prot(prot)) } != 0 {
+        if unsafe { libc::mprotect(start as *mut _, (seg_end - start) as usize, host_prot(prot)) }
+            != 0
+        {
             return Err(map_err(path, format!("segment at {va:#x}")));
         }
         mm.record(start, seg_end, prot);
@@ -264,7 +354,9 @@ pub fn load_elf(file: &File, path: &Path, mm: &mut GuestMemory) -> Result<Loaded
     for p in phdrs {
         match p.p_type(endian) {
             elf::PT_INTERP => {
-                let bytes = p.data(endian, data).map_err(|_| bad(path, "truncated PT_INTERP"))?;
+                let bytes = p
+                    .data(endian, data)
+                    .map_err(|_| bad(path, "truncated PT_INTERP"))?;
                 let s = bytes.split(|&b| b == 0).next().unwrap_or_default();
                 interp = Some(String::from_utf8_lossy(s).into_owned());
             }
@@ -277,7 +369,8 @@ pub fn load_elf(file: &File, path: &Path, mm: &mut GuestMemory) -> Result<Loaded
     let phdr = phdr.or_else(|| {
         loads.iter().find_map(|p| {
             let off = p.p_offset(endian);
-            (phoff >= off && phoff < off + p.p_filesz(endian)).then(|| p.p_vaddr(endian) + (phoff - off) + bias)
+            (phoff >= off && phoff < off + p.p_filesz(endian))
+                .then(|| p.p_vaddr(endian) + (phoff - off) + bias)
         })
     });
     Ok(LoadedElf {
@@ -297,13 +390,21 @@ pub fn load_elf(file: &File, path: &Path, mm: &mut GuestMemory) -> Result<Loaded
 pub fn open_program(path: &Path) -> Result<File, LoadError> {
     File::open(path).map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => LoadError::NotFound(path.into()),
-        _ => LoadError::Io { path: path.into(), source },
+        _ => LoadError::Io {
+            path: path.into(),
+            source,
+        },
     })
 }
 
 /// Finds and loads the program interpreter named by PT_INTERP: under
 /// `sysroot` first, then at its own path if that is an arm64 ELF.
-pub fn load_interpreter(interp: &str, program: &Path, sysroot: Option<&Path>, mm: &mut GuestMemory) -> Result<LoadedElf, LoadError> {
+pub fn load_interpreter(
+    interp: &str,
+    program: &Path,
+    sysroot: Option<&Path>,
+    mm: &mut GuestMemory,
+) -> Result<LoadedElf, LoadError> {
     let mut candidates: Vec<PathBuf> = Vec::new();
     if let Some(root) = sysroot {
         candidates.push(root.join(interp.trim_start_matches('/')));
@@ -322,5 +423,9 @@ pub fn load_interpreter(interp: &str, program: &Path, sysroot: Option<&Path>, mm
         Some(root) => format!(" under {} or on the host", root.display()),
         None => String::new(),
     };
-    Err(LoadError::MissingInterpreter { program: program.into(), interp: interp.into(), hint })
+    Err(LoadError::MissingInterpreter {
+        program: program.into(),
+        interp: interp.into(),
+        hint,
+    })
 }

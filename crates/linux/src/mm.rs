@@ -67,7 +67,9 @@ pub fn host_prot(prot: i32) -> i32 {
 }
 
 fn errno() -> Errno {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL)
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EINVAL)
 }
 
 impl GuestMemory {
@@ -103,7 +105,13 @@ impl GuestMemory {
         if let Some((&s, &r)) = self.regions.range(..at).next_back()
             && r.end > at
         {
-            self.regions.insert(s, Region { end: at, prot: r.prot });
+            self.regions.insert(
+                s,
+                Region {
+                    end: at,
+                    prot: r.prot,
+                },
+            );
             self.regions.insert(at, r);
         }
     }
@@ -140,7 +148,13 @@ impl GuestMemory {
             && next.prot == cur.prot
         {
             self.regions.remove(&end);
-            self.regions.insert(start, Region { end: next.end, prot: cur.prot });
+            self.regions.insert(
+                start,
+                Region {
+                    end: next.end,
+                    prot: cur.prot,
+                },
+            );
         }
         // Merge with the previous region.
         if let Some((&ps, &prev)) = self.regions.range(..start).next_back()
@@ -149,7 +163,13 @@ impl GuestMemory {
             && prev.prot == cur.prot
         {
             self.regions.remove(&start);
-            self.regions.insert(ps, Region { end: cur.end, prot: cur.prot });
+            self.regions.insert(
+                ps,
+                Region {
+                    end: cur.end,
+                    prot: cur.prot,
+                },
+            );
         }
     }
 
@@ -195,7 +215,15 @@ impl GuestMemory {
     }
 
     /// Guest `mmap`. Returns the address or an errno.
-    pub fn mmap(&mut self, addr: u64, len: u64, prot: i32, flags: i32, fd: i32, off: u64) -> Result<u64, Errno> {
+    pub fn mmap(
+        &mut self,
+        addr: u64,
+        len: u64,
+        prot: i32,
+        flags: i32,
+        fd: i32,
+        off: u64,
+    ) -> Result<u64, Errno> {
         if len == 0 || off & (PAGE - 1) != 0 {
             return Err(libc::EINVAL);
         }
@@ -222,7 +250,16 @@ impl GuestMemory {
         }
         // SAFETY: a fixed mapping only replaces guest-owned or unmapped
         // pages (checked above); other mappings are placed by the kernel.
-        let p = unsafe { libc::mmap(addr as *mut _, len as usize, host_prot(prot), hflags, fd, off as i64) };
+        let p = unsafe {
+            libc::mmap(
+                addr as *mut _,
+                len as usize,
+                host_prot(prot),
+                hflags,
+                fd,
+                off as i64,
+            )
+        };
         if p == libc::MAP_FAILED {
             return Err(errno());
         }
@@ -282,7 +319,14 @@ impl GuestMemory {
     }
 
     /// Guest `mremap`.
-    pub fn mremap(&mut self, old: u64, old_len: u64, new_len: u64, flags: i32, new_addr: u64) -> Result<u64, Errno> {
+    pub fn mremap(
+        &mut self,
+        old: u64,
+        old_len: u64,
+        new_len: u64,
+        flags: i32,
+        new_addr: u64,
+    ) -> Result<u64, Errno> {
         if old & (PAGE - 1) != 0 || new_len == 0 || old_len == 0 {
             return Err(libc::EINVAL);
         }
@@ -304,7 +348,15 @@ impl GuestMemory {
         let prot = self.prot_at(old).unwrap_or(libc::PROT_NONE);
         // SAFETY: the old range is guest-owned; a fixed destination was
         // checked to be guest-owned or free.
-        let p = unsafe { libc::mremap(old as *mut _, old_len as usize, new_len as usize, flags, new_addr as *mut libc::c_void) };
+        let p = unsafe {
+            libc::mremap(
+                old as *mut _,
+                old_len as usize,
+                new_len as usize,
+                flags,
+                new_addr as *mut libc::c_void,
+            )
+        };
         if p == libc::MAP_FAILED {
             return Err(errno());
         }
@@ -315,6 +367,14 @@ impl GuestMemory {
         }
         self.record(p, p + new_len, prot);
         Ok(p)
+    }
+
+    /// Unmaps every guest-owned range (tests, and a future in-process execve).
+    pub fn unmap_all(&mut self) {
+        let all: Vec<(u64, u64, i32)> = self.regions().collect();
+        for (s, e, _) in all {
+            let _ = self.munmap(s, e - s);
+        }
     }
 
     /// Sets up the program break just above `end` (end of the highest
@@ -368,7 +428,10 @@ pub fn parse_maps(maps: &str) -> Vec<(u64, u64)> {
         .filter_map(|l| {
             let range = l.split_whitespace().next()?;
             let (a, b) = range.split_once('-')?;
-            Some((u64::from_str_radix(a, 16).ok()?, u64::from_str_radix(b, 16).ok()?))
+            Some((
+                u64::from_str_radix(a, 16).ok()?,
+                u64::from_str_radix(b, 16).ok()?,
+            ))
         })
         .collect()
 }
@@ -412,7 +475,10 @@ mod tests {
         assert_eq!(r, Err(libc::ENOMEM));
         // Our own code too.
         let code = page_down(map_fixed_over_xarch_memory_fails as *const () as u64);
-        assert_eq!(mm.mmap(code, PAGE, RW, ANON | libc::MAP_FIXED, -1, 0), Err(libc::ENOMEM));
+        assert_eq!(
+            mm.mmap(code, PAGE, RW, ANON | libc::MAP_FIXED, -1, 0),
+            Err(libc::ENOMEM)
+        );
         // munmap/mprotect of xarch memory do nothing / fail.
         assert_eq!(mm.munmap(code, PAGE), Ok(0));
         assert_eq!(mm.mprotect(code, PAGE, 0), Err(libc::ENOMEM));
@@ -424,7 +490,9 @@ mod tests {
         let mut mm = GuestMemory::new();
         let a = mm.mmap(0, 4 * PAGE, RX, ANON, -1, 0).unwrap();
         mm.take_invalidations();
-        let b = mm.mmap(a + PAGE, PAGE, RW, ANON | libc::MAP_FIXED, -1, 0).unwrap();
+        let b = mm
+            .mmap(a + PAGE, PAGE, RW, ANON | libc::MAP_FIXED, -1, 0)
+            .unwrap();
         assert_eq!(b, a + PAGE);
         assert_eq!(mm.prot_at(b), Some(RW));
         assert_eq!(mm.prot_at(a), Some(RX));
@@ -453,14 +521,19 @@ mod tests {
         let a = mm.mmap(0, PAGE, RW, ANON, -1, 0).unwrap();
         // SAFETY: guest page just mapped read-write.
         unsafe { *(a as *mut u64) = 0x1234 };
-        let b = mm.mremap(a, PAGE, 64 * PAGE, libc::MREMAP_MAYMOVE, 0).unwrap();
+        let b = mm
+            .mremap(a, PAGE, 64 * PAGE, libc::MREMAP_MAYMOVE, 0)
+            .unwrap();
         assert!(mm.covered(b, b + 64 * PAGE));
         // SAFETY: the remapped guest memory keeps its contents.
         assert_eq!(unsafe { *(b as *const u64) }, 0x1234);
         if b != a {
             assert!(!mm.covered(a, a + PAGE));
         }
-        assert_eq!(mm.mremap(a + 1000 * PAGE, PAGE, PAGE, 0, 0).err(), Some(libc::EFAULT));
+        assert_eq!(
+            mm.mremap(a + 1000 * PAGE, PAGE, PAGE, 0, 0).err(),
+            Some(libc::EFAULT)
+        );
         mm.munmap(b, 64 * PAGE).unwrap();
     }
 
@@ -484,6 +557,9 @@ mod tests {
     #[test]
     fn parse_maps_reads_ranges() {
         let m = "00400000-00452000 r-xp 00000000 08:02 173521 /usr/bin/dbus\n7ffd0000-7ffe0000 rw-p 0 0 0 [stack]\n";
-        assert_eq!(parse_maps(m), vec![(0x400000, 0x452000), (0x7ffd0000, 0x7ffe0000)]);
+        assert_eq!(
+            parse_maps(m),
+            vec![(0x400000, 0x452000), (0x7ffd0000, 0x7ffe0000)]
+        );
     }
 }

@@ -80,12 +80,23 @@ pub struct Process {
 impl Process {
     /// An empty process (tests set memory and registers up themselves).
     pub fn new(opts: Options) -> Process {
-        Process { mm: GuestMemory::new(), signals: Signals::default(), opts, exe: PathBuf::new(), clear_child_tid: 0, forked: false }
+        Process {
+            mm: GuestMemory::new(),
+            signals: Signals::default(),
+            opts,
+            exe: PathBuf::new(),
+            clear_child_tid: 0,
+            forked: false,
+        }
     }
 
     /// Loads `cfg.program` and builds its initial stack and registers.
     pub fn load(cfg: GuestConfig) -> Result<(Process, A64State), LoadError> {
-        let opts = Options { strace: cfg.strace, log_unimplemented: cfg.log_unimplemented, sysroot: cfg.sysroot.clone() };
+        let opts = Options {
+            strace: cfg.strace,
+            log_unimplemented: cfg.log_unimplemented,
+            sysroot: cfg.sysroot.clone(),
+        };
         let mut p = Process::new(opts);
         let (file, path) = match cfg.program {
             Program::Path(path) => (loader::open_program(&path)?, path),
@@ -95,12 +106,23 @@ impl Process {
         let main = loader::load_elf(&file, &path, &mut p.mm)?;
         drop(file);
         let interp: Option<LoadedElf> = match &main.interp {
-            Some(i) => Some(loader::load_interpreter(i, &path, cfg.sysroot.as_deref(), &mut p.mm)?),
+            Some(i) => Some(loader::load_interpreter(
+                i,
+                &path,
+                cfg.sysroot.as_deref(),
+                &mut p.mm,
+            )?),
             None => None,
         };
         p.mm.init_brk(main.end);
-        let map_err = |what: &str, source| LoadError::Map { path: path.clone(), what: what.into(), source };
-        p.signals.init(&mut p.mm).map_err(|e| map_err("signal trampoline", e))?;
+        let map_err = |what: &str, source| LoadError::Map {
+            path: path.clone(),
+            what: what.into(),
+            source,
+        };
+        p.signals
+            .init(&mut p.mm)
+            .map_err(|e| map_err("signal trampoline", e))?;
         let aux = AuxInfo {
             phdr: main.phdr,
             phent: main.phent,
@@ -110,8 +132,13 @@ impl Process {
         };
         let bytes = |v: &[OsString]| v.iter().map(|s| s.as_bytes().to_vec()).collect::<Vec<_>>();
         let execfn = path.as_os_str().as_bytes();
-        let st = stack::setup_stack(&mut p.mm, &bytes(&cfg.argv), &bytes(&cfg.env), execfn, &aux).map_err(|e| map_err("stack", e))?;
-        let state = A64State { sp: st.sp, pc: interp.as_ref().map_or(main.entry, |i| i.entry), ..A64State::default() };
+        let st = stack::setup_stack(&mut p.mm, &bytes(&cfg.argv), &bytes(&cfg.env), execfn, &aux)
+            .map_err(|e| map_err("stack", e))?;
+        let state = A64State {
+            sp: st.sp,
+            pc: interp.as_ref().map_or(main.entry, |i| i.entry),
+            ..A64State::default()
+        };
         Ok((p, state))
     }
 
@@ -126,19 +153,45 @@ impl Process {
                     None => Delivery::Continue,
                 },
                 Exit::Interrupted => Delivery::Continue,
-                Exit::Breakpoint { .. } => self.signals.force(state, &self.mm, libc::SIGTRAP, 1 /* TRAP_BRKPT */, state.pc),
+                Exit::Breakpoint { .. } => self.signals.force(
+                    state,
+                    &self.mm,
+                    libc::SIGTRAP,
+                    1, /* TRAP_BRKPT */
+                    state.pc,
+                ),
                 Exit::Undefined { insn, unallocated } => {
                     if self.opts.strace || self.opts.log_unimplemented {
-                        let what = if unallocated { "undefined" } else { "unimplemented" };
-                        eprintln!("xarch: {what} instruction {insn:#010x} at pc {:#x}", state.pc);
+                        let what = if unallocated {
+                            "undefined"
+                        } else {
+                            "unimplemented"
+                        };
+                        eprintln!(
+                            "xarch: {what} instruction {insn:#010x} at pc {:#x}",
+                            state.pc
+                        );
                     }
-                    self.signals.force(state, &self.mm, libc::SIGILL, 1 /* ILL_ILLOPC */, state.pc)
+                    self.signals.force(
+                        state,
+                        &self.mm,
+                        libc::SIGILL,
+                        1, /* ILL_ILLOPC */
+                        state.pc,
+                    )
                 }
                 Exit::MemoryFault { addr, .. } => {
-                    let code = if self.mm.prot_at(addr).is_some() { 2 /* SEGV_ACCERR */ } else { 1 /* SEGV_MAPERR */ };
-                    self.signals.force(state, &self.mm, libc::SIGSEGV, code, addr)
+                    let code = if self.mm.prot_at(addr).is_some() {
+                        2 /* SEGV_ACCERR */
+                    } else {
+                        1 /* SEGV_MAPERR */
+                    };
+                    self.signals
+                        .force(state, &self.mm, libc::SIGSEGV, code, addr)
                 }
-                Exit::FetchFault => self.signals.force(state, &self.mm, libc::SIGSEGV, 1, state.pc),
+                Exit::FetchFault => self
+                    .signals
+                    .force(state, &self.mm, libc::SIGSEGV, 1, state.pc),
             };
             for (start, len) in self.mm.take_invalidations() {
                 engine.invalidate(start, len);
@@ -159,13 +212,17 @@ impl Process {
 pub fn run_guest(cfg: GuestConfig) -> Result<GuestExit, LoadError> {
     let log = cfg.log_unimplemented;
     let (mut p, mut state) = Process::load(cfg)?;
-    let mut engine = Engine::new(EngineOptions { log_unimplemented: log });
+    let mut engine = Engine::new(EngineOptions {
+        log_unimplemented: log,
+    });
     Ok(p.run(&mut engine, &mut state))
 }
 
 /// Whether a path names an arm64 ELF file (for execve and binfmt).
 pub fn is_guest_program(path: &Path) -> bool {
-    let Ok(f) = File::open(path) else { return false };
+    let Ok(f) = File::open(path) else {
+        return false;
+    };
     let mut head = [0u8; 20];
     let n = std::os::unix::fs::FileExt::read_at(&f, &mut head, 0).unwrap_or(0);
     loader::is_guest_elf(&head[..n])

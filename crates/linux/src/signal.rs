@@ -21,8 +21,11 @@ pub const NSIG: usize = 64;
 
 /// Signals the engine raises synchronously; never blocked or caught on
 /// the host side.
-pub const SYNC_SIGNALS: u64 =
-    bit(libc::SIGSEGV) | bit(libc::SIGBUS) | bit(libc::SIGILL) | bit(libc::SIGFPE) | bit(libc::SIGTRAP);
+pub const SYNC_SIGNALS: u64 = bit(libc::SIGSEGV)
+    | bit(libc::SIGBUS)
+    | bit(libc::SIGILL)
+    | bit(libc::SIGFPE)
+    | bit(libc::SIGTRAP);
 const UNBLOCKABLE: u64 = bit(libc::SIGKILL) | bit(libc::SIGSTOP);
 
 /// The mask bit of a signal.
@@ -59,7 +62,13 @@ extern "C" fn host_handler(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *
         return;
     }
     // SAFETY: the kernel passes a valid siginfo; the slot is ours (see InfoSlots).
-    unsafe { std::ptr::copy_nonoverlapping(info as *const u8, INFO.0[sig as usize - 1].get().cast::<u8>(), 128) };
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            info as *const u8,
+            INFO.0[sig as usize - 1].get().cast::<u8>(),
+            128,
+        )
+    };
     PENDING.fetch_or(bit(sig), Ordering::SeqCst);
     let p = INTERRUPT.with(|c| c.get());
     if !p.is_null() {
@@ -121,7 +130,15 @@ pub fn make_info(sig: i32, code: i32, addr: u64) -> [u8; 128] {
 fn set_host_mask(mask: u64) {
     let m = mask & !SYNC_SIGNALS & !UNBLOCKABLE;
     // SAFETY: rt_sigprocmask with a valid 8-byte set and no old set.
-    unsafe { libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &m as *const u64, std::ptr::null_mut::<u64>(), 8) };
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &m as *const u64,
+            std::ptr::null_mut::<u64>(),
+            8,
+        )
+    };
 }
 
 /// Per-process signal state.
@@ -142,7 +159,16 @@ pub struct Signals {
 
 impl Default for Signals {
     fn default() -> Self {
-        Signals { actions: [SigAction::default(); NSIG + 1], blocked: 0, temp_mask: None, altstack: StackT { ss_flags: libc::SS_DISABLE, ..StackT::default() }, trampoline: 0 }
+        Signals {
+            actions: [SigAction::default(); NSIG + 1],
+            blocked: 0,
+            temp_mask: None,
+            altstack: StackT {
+                ss_flags: libc::SS_DISABLE,
+                ..StackT::default()
+            },
+            trampoline: 0,
+        }
     }
 }
 
@@ -164,22 +190,40 @@ impl Signals {
     pub fn init(&mut self, mm: &mut GuestMemory) -> std::io::Result<()> {
         let mut m: u64 = 0;
         // SAFETY: reading the current mask into an 8-byte set.
-        unsafe { libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, std::ptr::null::<u64>(), &mut m as *mut u64, 8) };
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigprocmask,
+                libc::SIG_BLOCK,
+                std::ptr::null::<u64>(),
+                &mut m as *mut u64,
+                8,
+            )
+        };
         self.blocked = m;
         for sig in 1..=NSIG as i32 {
             let mut old: libc::sigaction = unsafe_zeroed();
             // SAFETY: querying a disposition.
-            if unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) } == 0 && old.sa_sigaction == libc::SIG_IGN {
+            if unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) } == 0
+                && old.sa_sigaction == libc::SIG_IGN
+            {
                 self.actions[sig as usize].handler = libc::SIG_IGN as u64;
             }
         }
         let rx = libc::PROT_READ | libc::PROT_EXEC;
         let page = mm
-            .mmap(0, crate::mm::PAGE, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+            .mmap(
+                0,
+                crate::mm::PAGE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
             .map_err(std::io::Error::from_raw_os_error)?;
         // SAFETY: the page was just mapped writable.
         unsafe { std::ptr::copy_nonoverlapping(TRAMPOLINE_CODE.as_ptr(), page as *mut u32, 2) };
-        mm.mprotect(page, crate::mm::PAGE, rx).map_err(std::io::Error::from_raw_os_error)?;
+        mm.mprotect(page, crate::mm::PAGE, rx)
+            .map_err(std::io::Error::from_raw_os_error)?;
         self.trampoline = page;
         Ok(())
     }
@@ -250,7 +294,14 @@ impl Signals {
     /// A synchronous signal from an engine exit (fault, undefined
     /// instruction, breakpoint): runs the handler, or kills when the signal
     /// is blocked, ignored or at its default.
-    pub fn force(&mut self, state: &mut A64State, mm: &GuestMemory, sig: i32, code: i32, addr: u64) -> Delivery {
+    pub fn force(
+        &mut self,
+        state: &mut A64State,
+        mm: &GuestMemory,
+        sig: i32,
+        code: i32,
+        addr: u64,
+    ) -> Delivery {
         let act = self.actions[sig as usize];
         if act.handler <= 1 || self.blocked & bit(sig) != 0 {
             return Delivery::Kill(sig);
@@ -258,7 +309,14 @@ impl Signals {
         self.deliver(state, mm, sig, &make_info(sig, code, addr), addr)
     }
 
-    fn deliver(&mut self, state: &mut A64State, mm: &GuestMemory, sig: i32, info: &[u8; 128], fault: u64) -> Delivery {
+    fn deliver(
+        &mut self,
+        state: &mut A64State,
+        mm: &GuestMemory,
+        sig: i32,
+        info: &[u8; 128],
+        fault: u64,
+    ) -> Delivery {
         let act = self.actions[sig as usize];
         match act.handler {
             0 => {
@@ -293,9 +351,21 @@ impl Signals {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn setup_frame(&self, state: &mut A64State, mm: &GuestMemory, sig: i32, act: SigAction, info: &[u8; 128], fault: u64, old_mask: u64) -> bool {
+    fn setup_frame(
+        &self,
+        state: &mut A64State,
+        mm: &GuestMemory,
+        sig: i32,
+        act: SigAction,
+        info: &[u8; 128],
+        fault: u64,
+        old_mask: u64,
+    ) -> bool {
         let mut sp = state.sp;
-        if act.flags & sa::ONSTACK != 0 && self.altstack.ss_flags & libc::SS_DISABLE == 0 && !self.on_altstack(sp) {
+        if act.flags & sa::ONSTACK != 0
+            && self.altstack.ss_flags & libc::SS_DISABLE == 0
+            && !self.on_altstack(sp)
+        {
             sp = self.altstack.ss_sp + self.altstack.ss_size;
         }
         let record = (sp.wrapping_sub(16)) & !15;
@@ -311,7 +381,11 @@ impl Signals {
         uc.uc_link = 0;
         uc.uc_stack = StackT {
             ss_sp: self.altstack.ss_sp,
-            ss_flags: if self.on_altstack(state.sp) { libc::SS_ONSTACK } else { self.altstack.ss_flags },
+            ss_flags: if self.on_altstack(state.sp) {
+                libc::SS_ONSTACK
+            } else {
+                self.altstack.ss_flags
+            },
             _pad: 0,
             ss_size: self.altstack.ss_size,
         };
@@ -324,7 +398,10 @@ impl Signals {
         mc.pstate = state.nzcv & 0xf000_0000;
         mc.reserved = [0; 4096];
         let fp = FpsimdContext {
-            head: abi::Aarch64Ctx { magic: abi::FPSIMD_MAGIC, size: size_of::<FpsimdContext>() as u32 },
+            head: abi::Aarch64Ctx {
+                magic: abi::FPSIMD_MAGIC,
+                size: size_of::<FpsimdContext>() as u32,
+            },
             fpsr: state.fpsr as u32,
             fpcr: state.fpcr as u32,
             vregs: state.v,
@@ -339,7 +416,11 @@ impl Signals {
         state.x[1] = frame + offset_of!(RtSigframe, info) as u64;
         state.x[2] = frame + offset_of!(RtSigframe, uc) as u64;
         state.x[29] = record;
-        state.x[30] = if act.flags & sa::RESTORER != 0 && act.restorer != 0 { act.restorer } else { self.trampoline };
+        state.x[30] = if act.flags & sa::RESTORER != 0 && act.restorer != 0 {
+            act.restorer
+        } else {
+            self.trampoline
+        };
         state.sp = frame;
         state.pc = act.handler;
         true
@@ -349,7 +430,8 @@ impl Signals {
     /// frame at `state.sp`. Returns false for a bad frame.
     pub fn sigreturn(&mut self, state: &mut A64State, mm: &GuestMemory) -> bool {
         let frame = state.sp;
-        if !frame.is_multiple_of(16) || !readable(mm, frame, frame + size_of::<RtSigframe>() as u64) {
+        if !frame.is_multiple_of(16) || !readable(mm, frame, frame + size_of::<RtSigframe>() as u64)
+        {
             return false;
         }
         // SAFETY: checked readable and aligned.
@@ -357,7 +439,8 @@ impl Signals {
         let mc = &f.uc.uc_mcontext;
         // SAFETY: __reserved is 16-byte aligned and large enough.
         let fp = unsafe { (mc.reserved.as_ptr() as *const FpsimdContext).read() };
-        if fp.head.magic != abi::FPSIMD_MAGIC || fp.head.size as usize != size_of::<FpsimdContext>() {
+        if fp.head.magic != abi::FPSIMD_MAGIC || fp.head.size as usize != size_of::<FpsimdContext>()
+        {
             return false;
         }
         if mc.pstate & !0xf000_0000 != 0 {
@@ -414,7 +497,12 @@ pub fn die_with_signal(sig: i32) -> ! {
         libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
         // tgkill rather than raise: after a raw clone libc's idea of the
         // thread id may be stale.
-        libc::syscall(libc::SYS_tgkill, libc::getpid(), libc::syscall(libc::SYS_gettid), sig);
+        libc::syscall(
+            libc::SYS_tgkill,
+            libc::getpid(),
+            libc::syscall(libc::SYS_gettid),
+            sig,
+        );
         libc::_exit(128 + sig)
     }
 }

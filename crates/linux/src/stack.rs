@@ -40,7 +40,10 @@ pub struct InitialStack {
 
 /// The stack size to map: RLIMIT_STACK, clamped to something sensible.
 pub fn stack_size() -> u64 {
-    let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit writes the struct we pass.
     let ok = unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut rl) } == 0;
     if !ok || rl.rlim_cur == libc::RLIM_INFINITY {
@@ -68,23 +71,56 @@ impl Down {
 
 /// Maps the stack and writes argc/argv/envp/auxv. `execfn` is the path
 /// the program was started with (`AT_EXECFN`).
-pub fn setup_stack(mm: &mut GuestMemory, argv: &[Vec<u8>], envp: &[Vec<u8>], execfn: &[u8], aux: &AuxInfo) -> std::io::Result<InitialStack> {
+pub fn setup_stack(
+    mm: &mut GuestMemory,
+    argv: &[Vec<u8>],
+    envp: &[Vec<u8>],
+    execfn: &[u8],
+    aux: &AuxInfo,
+) -> std::io::Result<InitialStack> {
     let size = stack_size();
-    let strings: u64 = argv.iter().chain(envp).map(|s| s.len() as u64 + 1).sum::<u64>() + execfn.len() as u64 + 1;
+    let strings: u64 = argv
+        .iter()
+        .chain(envp)
+        .map(|s| s.len() as u64 + 1)
+        .sum::<u64>()
+        + execfn.len() as u64
+        + 1;
     let pointers = (argv.len() + envp.len() + 64) as u64 * 8;
     if strings + pointers + 4096 > size / 4 {
         return Err(std::io::Error::from_raw_os_error(libc::E2BIG));
     }
     let prot = libc::PROT_READ | libc::PROT_WRITE;
     let low = mm
-        .mmap(0, size, prot, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK, -1, 0)
+        .mmap(
+            0,
+            size,
+            prot,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
+            -1,
+            0,
+        )
         .map_err(std::io::Error::from_raw_os_error)?;
     let high = low + size;
 
     let mut w = Down { p: high - 8 };
     let execfn_p = w.cstr(execfn);
-    let env_p: Vec<u64> = envp.iter().rev().map(|s| w.cstr(s)).collect::<Vec<_>>().into_iter().rev().collect();
-    let arg_p: Vec<u64> = argv.iter().rev().map(|s| w.cstr(s)).collect::<Vec<_>>().into_iter().rev().collect();
+    let env_p: Vec<u64> = envp
+        .iter()
+        .rev()
+        .map(|s| w.cstr(s))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let arg_p: Vec<u64> = argv
+        .iter()
+        .rev()
+        .map(|s| w.cstr(s))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     w.p &= !15;
     let platform_p = w.cstr(b"aarch64");
     let mut random = [0u8; 16];
@@ -93,7 +129,14 @@ pub fn setup_stack(mm: &mut GuestMemory, argv: &[Vec<u8>], envp: &[Vec<u8>], exe
     let random_p = w.bytes(&random);
 
     // SAFETY: getuid and friends cannot fail.
-    let (uid, euid, gid, egid) = unsafe { (libc::getuid(), libc::geteuid(), libc::getgid(), libc::getegid()) };
+    let (uid, euid, gid, egid) = unsafe {
+        (
+            libc::getuid(),
+            libc::geteuid(),
+            libc::getgid(),
+            libc::getegid(),
+        )
+    };
     let auxv: Vec<(u64, u64)> = vec![
         (at::MINSIGSTKSZ, abi::GUEST_MINSIGSTKSZ),
         (at::HWCAP, abi::GUEST_HWCAP),
@@ -132,7 +175,12 @@ pub fn setup_stack(mm: &mut GuestMemory, argv: &[Vec<u8>], envp: &[Vec<u8>], exe
         // SAFETY: inside the stack mapping, below the strings.
         unsafe { ((sp + 8 * i as u64) as *mut u64).write(*word) };
     }
-    Ok(InitialStack { sp, low, high, auxv: sp + 8 * auxv_index as u64 })
+    Ok(InitialStack {
+        sp,
+        low,
+        high,
+        auxv: sp + 8 * auxv_index as u64,
+    })
 }
 
 /// Fills `buf` with random bytes (best effort).
@@ -140,7 +188,10 @@ pub fn getrandom(buf: &mut [u8]) {
     // SAFETY: getrandom writes at most buf.len() bytes into buf.
     let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
     if n != buf.len() as isize {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         for (i, b) in buf.iter_mut().enumerate() {
             *b = (t >> ((i % 16) * 8)) as u8 ^ i as u8;
         }
@@ -153,7 +204,9 @@ pub fn getrandom(buf: &mut [u8]) {
 /// `addr` must point to readable memory holding a NUL-terminated string.
 pub unsafe fn read_cstr(addr: u64) -> Vec<u8> {
     // SAFETY: guaranteed by the caller.
-    unsafe { std::ffi::CStr::from_ptr(addr as *const libc::c_char) }.to_bytes().to_vec()
+    unsafe { std::ffi::CStr::from_ptr(addr as *const libc::c_char) }
+        .to_bytes()
+        .to_vec()
 }
 
 #[cfg(test)]
@@ -170,7 +223,13 @@ mod tests {
         let mut mm = GuestMemory::new();
         let argv = vec![b"prog".to_vec(), b"-x".to_vec()];
         let envp = vec![b"A=1".to_vec(), b"PATH=/bin".to_vec(), b"Z=".to_vec()];
-        let aux = AuxInfo { phdr: 0x400040, phent: 56, phnum: 7, base: 0, entry: 0x401000 };
+        let aux = AuxInfo {
+            phdr: 0x400040,
+            phent: 56,
+            phnum: 7,
+            base: 0,
+            entry: 0x401000,
+        };
         let st = setup_stack(&mut mm, &argv, &envp, b"/usr/bin/prog", &aux).unwrap();
         assert_eq!(st.sp % 16, 0);
         assert!(st.sp > st.low && st.sp < st.high);

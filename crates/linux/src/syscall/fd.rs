@@ -11,9 +11,16 @@ pub fn fcntl(_: &mut Process, _: &mut A64State, a: &Args) -> Ret {
     match a[1] as i32 {
         libc::F_GETFL => {
             let r = raw(libc::SYS_fcntl, a);
-            Ret::Val(if r < 0 { r } else { oflags::to_guest(r as u64) as i64 })
+            Ret::Val(if r < 0 {
+                r
+            } else {
+                oflags::to_guest(r as u64) as i64
+            })
         }
-        libc::F_SETFL => Ret::Val(raw(libc::SYS_fcntl, &[a[0], a[1], oflags::to_host(a[2]), 0, 0, 0])),
+        libc::F_SETFL => Ret::Val(raw(
+            libc::SYS_fcntl,
+            &[a[0], a[1], oflags::to_host(a[2]), 0, 0, 0],
+        )),
         // Every other command has the same number and argument layout.
         _ => Ret::Val(raw(libc::SYS_fcntl, a)),
     }
@@ -21,12 +28,18 @@ pub fn fcntl(_: &mut Process, _: &mut A64State, a: &Args) -> Ret {
 
 /// `pipe2(fds, flags)`: O_DIRECT differs.
 pub fn pipe2(_: &mut Process, _: &mut A64State, a: &Args) -> Ret {
-    Ret::Val(raw(libc::SYS_pipe2, &[a[0], oflags::to_host(a[1]), 0, 0, 0, 0]))
+    Ret::Val(raw(
+        libc::SYS_pipe2,
+        &[a[0], oflags::to_host(a[1]), 0, 0, 0, 0],
+    ))
 }
 
 /// `dup3(old, new, flags)`.
 pub fn dup3(_: &mut Process, _: &mut A64State, a: &Args) -> Ret {
-    Ret::Val(raw(libc::SYS_dup3, &[a[0], a[1], oflags::to_host(a[2]), 0, 0, 0]))
+    Ret::Val(raw(
+        libc::SYS_dup3,
+        &[a[0], a[1], oflags::to_host(a[2]), 0, 0, 0],
+    ))
 }
 
 /// `ioctl(fd, req, arg)`: the terminal and FIO* requests have the same
@@ -41,7 +54,12 @@ pub fn epoll_ctl(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
     let mut host = HostEpollEvent::default();
     let ptr = if a[3] != 0 {
         match read_guest_val::<EpollEvent>(p, a[3]) {
-            Ok(e) => host = HostEpollEvent { events: e.events, data: e.data },
+            Ok(e) => {
+                host = HostEpollEvent {
+                    events: e.events,
+                    data: e.data,
+                }
+            }
             Err(e) if a[1] as i32 != libc::EPOLL_CTL_DEL => return err(e),
             Err(_) => {}
         }
@@ -62,11 +80,18 @@ pub fn epoll_pwait(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
         return err(e);
     }
     let mut buf = vec![HostEpollEvent::default(); max as usize];
-    let r = raw(libc::SYS_epoll_pwait, &[a[0], buf.as_mut_ptr() as u64, a[2], a[3], a[4], a[5]]);
+    let r = raw(
+        libc::SYS_epoll_pwait,
+        &[a[0], buf.as_mut_ptr() as u64, a[2], a[3], a[4], a[5]],
+    );
     end_temp_mask(p, r);
     if r > 0 {
         for (i, h) in buf.iter().take(r as usize).enumerate() {
-            let ev = EpollEvent { events: h.events, _pad: 0, data: h.data };
+            let ev = EpollEvent {
+                events: h.events,
+                _pad: 0,
+                data: h.data,
+            };
             if let Err(e) = write_guest(p, a[1] + 16 * i as u64, &ev) {
                 return err(e);
             }

@@ -21,7 +21,11 @@ pub fn openat(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
         let exe = std::ffi::CString::new(p.exe.as_os_str().as_bytes()).unwrap_or_default();
         // SAFETY: a valid C string and flags.
         let r = unsafe { libc::open(exe.as_ptr(), flags as i32, a[3] as libc::c_uint) };
-        return Ret::Val(if r < 0 { -(super::errno() as i64) } else { r as i64 });
+        return Ret::Val(if r < 0 {
+            -(super::errno() as i64)
+        } else {
+            r as i64
+        });
     }
     Ret::Val(raw(libc::SYS_openat, &[a[0], a[1], flags, a[3], 0, 0]))
 }
@@ -70,7 +74,10 @@ fn stat_out(p: &Process, r: i64, st: &libc::stat, addr: u64) -> Ret {
 pub fn newfstatat(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
     // SAFETY: an all-zero stat is valid.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    let r = raw(libc::SYS_newfstatat, &[a[0], a[1], &mut st as *mut _ as u64, a[3], 0, 0]);
+    let r = raw(
+        libc::SYS_newfstatat,
+        &[a[0], a[1], &mut st as *mut _ as u64, a[3], 0, 0],
+    );
     stat_out(p, r, &st, a[2])
 }
 
@@ -78,6 +85,9 @@ pub fn newfstatat(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
 pub fn fstat(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
     // SAFETY: an all-zero stat is valid.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    let r = raw(libc::SYS_fstat, &[a[0], &mut st as *mut _ as u64, 0, 0, 0, 0]);
+    let r = raw(
+        libc::SYS_fstat,
+        &[a[0], &mut st as *mut _ as u64, 0, 0, 0, 0],
+    );
     stat_out(p, r, &st, a[1])
 }

@@ -17,7 +17,14 @@ fn ret(r: Result<u64, i32>) -> Ret {
 
 /// `mmap(addr, len, prot, flags, fd, off)`.
 pub fn mmap(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
-    ret(p.mm.mmap(a[0], a[1], a[2] as i32 & !PROT_ARM64_EXTRA, a[3] as i32, a[4] as i32, a[5]))
+    ret(p.mm.mmap(
+        a[0],
+        a[1],
+        a[2] as i32 & !PROT_ARM64_EXTRA,
+        a[3] as i32,
+        a[4] as i32,
+        a[5],
+    ))
 }
 
 /// `munmap(addr, len)`.
@@ -41,7 +48,9 @@ pub fn brk(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
 }
 
 fn guest_range(p: &Process, a: &Args) -> Result<(), i32> {
-    let end = a[0].checked_add(crate::mm::page_up(a[1])).ok_or(libc::ENOMEM)?;
+    let end = a[0]
+        .checked_add(crate::mm::page_up(a[1]))
+        .ok_or(libc::ENOMEM)?;
     if a[0] & (crate::mm::PAGE - 1) != 0 {
         return Err(libc::EINVAL);
     }

@@ -82,7 +82,9 @@ pub fn raw(nr: libc::c_long, a: &Args) -> i64 {
 
 /// The current host errno.
 pub fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 /// Passes the call through to host system call `N`.
@@ -326,20 +328,29 @@ pub fn lookup(nr: u64) -> Option<&'static Def> {
 
 /// The arm64 name of system call `nr`, implemented or not.
 pub fn name(nr: u64) -> Option<&'static str> {
-    names::NAMES.binary_search_by_key(&nr, |&(n, _)| n as u64).ok().map(|i| names::NAMES[i].1)
+    names::NAMES
+        .binary_search_by_key(&nr, |&(n, _)| n as u64)
+        .ok()
+        .map(|i| names::NAMES[i].1)
 }
 
 /// Handles the `SVC #0` that made the engine exit: reads x8 and x0..x5,
 /// runs the handler, writes x0. Returns `Some` when the process ends.
 pub fn dispatch(p: &mut Process, state: &mut A64State) -> Option<GuestExit> {
     let nr = state.x[8];
-    let a: Args = [state.x[0], state.x[1], state.x[2], state.x[3], state.x[4], state.x[5]];
+    let a: Args = [
+        state.x[0], state.x[1], state.x[2], state.x[3], state.x[4], state.x[5],
+    ];
     let def = lookup(nr);
     let ret = match def {
         Some(d) => (d.handler)(p, state, &a),
         None => {
             if p.opts.strace {
-                eprintln!("{}xarch: unimplemented syscall {nr} ({})", pid_prefix(p), name(nr).unwrap_or("unknown"));
+                eprintln!(
+                    "{}xarch: unimplemented syscall {nr} ({})",
+                    pid_prefix(p),
+                    name(nr).unwrap_or("unknown")
+                );
             }
             err(libc::ENOSYS)
         }
@@ -493,9 +504,38 @@ fn format_oflags(f: u64) -> String {
 /// A signal's name.
 pub fn signame(sig: u64) -> String {
     const N: [&str; 32] = [
-        "0", "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE", "SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2",
-        "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT", "SIGCHLD", "SIGCONT", "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU",
-        "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS",
+        "0",
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
     ];
     match sig {
         1..=31 => N[sig as usize].into(),
@@ -618,7 +658,9 @@ pub fn format_call(p: &Process, d: &Def, a: &Args, ret: Ret) -> String {
             let msg = msg.split(" (os error").next().unwrap_or_default();
             let _ = write!(s, " = -1 {} ({msg})", errname(e));
         }
-        Ret::Val(v) if v > 0xffff || (d.args.first() == Some(&Arg::Hex) && d.name.starts_with('m')) => {
+        Ret::Val(v)
+            if v > 0xffff || (d.args.first() == Some(&Arg::Hex) && d.name.starts_with('m')) =>
+        {
             let _ = write!(s, " = {v:#x}");
         }
         Ret::Val(v) => {

@@ -79,7 +79,11 @@ pub fn clone(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
         // SAFETY: xarch is single-threaded here; fork runs libc's handlers
         // so the child's libc state (cached tid) is right.
         let r = unsafe { libc::fork() };
-        if r < 0 { -(super::errno() as i64) } else { r as i64 }
+        if r < 0 {
+            -(super::errno() as i64)
+        } else {
+            r as i64
+        }
     } else {
         raw(libc::SYS_clone, &[exit_signal, 0, 0, 0, 0, 0])
     };
@@ -156,7 +160,10 @@ pub fn parse_shebang(head: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
     if line.is_empty() {
         return None;
     }
-    let end = line.iter().position(|&b| b == b' ' || b == b'\t').unwrap_or(line.len());
+    let end = line
+        .iter()
+        .position(|&b| b == b' ' || b == b'\t')
+        .unwrap_or(line.len());
     let interp = line[..end].to_vec();
     let arg = line[end..].trim_ascii();
     Some((interp, (!arg.is_empty()).then(|| arg.to_vec())))
@@ -164,9 +171,11 @@ pub fn parse_shebang(head: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
 
 /// Decides how to execute `path` with `argv` (argv[0] included).
 pub fn plan_exec(path: &[u8], argv: &[Vec<u8>]) -> Result<ExecPlan, i32> {
-    let file = std::fs::File::open(OsStr::from_bytes(path)).map_err(|e| e.raw_os_error().unwrap_or(libc::ENOENT))?;
+    let file = std::fs::File::open(OsStr::from_bytes(path))
+        .map_err(|e| e.raw_os_error().unwrap_or(libc::ENOENT))?;
     let mut head = [0u8; 256];
-    let n = std::os::unix::fs::FileExt::read_at(&file, &mut head, 0).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+    let n = std::os::unix::fs::FileExt::read_at(&file, &mut head, 0)
+        .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
     let head = &head[..n];
     let cpath = CString::new(path).map_err(|_| libc::EINVAL)?;
     // SAFETY: a valid C string.
@@ -175,7 +184,11 @@ pub fn plan_exec(path: &[u8], argv: &[Vec<u8>]) -> Result<ExecPlan, i32> {
     }
     if crate::loader::is_guest_elf(head) {
         let argv0 = argv.first().cloned().unwrap_or_else(|| path.to_vec());
-        return Ok(ExecPlan::Emulate { prog: path.to_vec(), argv0, args: argv.iter().skip(1).cloned().collect() });
+        return Ok(ExecPlan::Emulate {
+            prog: path.to_vec(),
+            argv0,
+            args: argv.iter().skip(1).cloned().collect(),
+        });
     }
     if let Some((interp, arg)) = parse_shebang(head)
         && crate::process::is_guest_program(std::path::Path::new(OsStr::from_bytes(&interp)))
@@ -183,14 +196,23 @@ pub fn plan_exec(path: &[u8], argv: &[Vec<u8>]) -> Result<ExecPlan, i32> {
         let mut args: Vec<Vec<u8>> = arg.into_iter().collect();
         args.push(path.to_vec());
         args.extend(argv.iter().skip(1).cloned());
-        return Ok(ExecPlan::Emulate { prog: interp.clone(), argv0: interp, args });
+        return Ok(ExecPlan::Emulate {
+            prog: interp.clone(),
+            argv0: interp,
+            args,
+        });
     }
     Ok(ExecPlan::Host)
 }
 
 /// The argv that re-enters xarch for an emulated exec.
 pub fn reexec_argv(p: &Process, prog: &[u8], argv0: &[u8], args: &[Vec<u8>]) -> Vec<Vec<u8>> {
-    let mut v: Vec<Vec<u8>> = vec![b"xarch".to_vec(), b"run".to_vec(), b"--argv0".to_vec(), argv0.to_vec()];
+    let mut v: Vec<Vec<u8>> = vec![
+        b"xarch".to_vec(),
+        b"run".to_vec(),
+        b"--argv0".to_vec(),
+        argv0.to_vec(),
+    ];
     if let Some(root) = &p.opts.sysroot {
         v.push(b"--sysroot".to_vec());
         v.push(root.as_os_str().as_bytes().to_vec());
@@ -205,7 +227,9 @@ pub fn reexec_argv(p: &Process, prog: &[u8], argv0: &[u8], args: &[Vec<u8>]) -> 
 }
 
 fn cstrings(v: &[Vec<u8>]) -> Result<Vec<CString>, i32> {
-    v.iter().map(|s| CString::new(s.clone()).map_err(|_| libc::EINVAL)).collect()
+    v.iter()
+        .map(|s| CString::new(s.clone()).map_err(|_| libc::EINVAL))
+        .collect()
 }
 
 /// `execve(path, argv, envp)`: arm64 programs (and scripts whose
@@ -246,6 +270,8 @@ fn self_exe() -> CString {
     if std::path::Path::new(&p).exists() {
         return CString::new(p.into_vec()).unwrap_or_default();
     }
-    let exe = std::env::current_exe().map(|p| p.into_os_string().into_vec()).unwrap_or_default();
+    let exe = std::env::current_exe()
+        .map(|p| p.into_os_string().into_vec())
+        .unwrap_or_default();
     CString::new(exe).unwrap_or_default()
 }

@@ -62,7 +62,10 @@ pub fn rt_sigprocmask(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
 /// `rt_sigpending(set, sigsetsize)`: host-pending plus caught-but-undelivered.
 pub fn rt_sigpending(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
     let mut host: u64 = 0;
-    let r = raw(libc::SYS_rt_sigpending, &[&mut host as *mut u64 as u64, 8, 0, 0, 0, 0]);
+    let r = raw(
+        libc::SYS_rt_sigpending,
+        &[&mut host as *mut u64 as u64, 8, 0, 0, 0, 0],
+    );
     if r < 0 {
         return Ret::Val(r);
     }
@@ -86,13 +89,18 @@ pub fn rt_sigsuspend(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
         return err(libc::EINTR);
     }
     let host = mask & !crate::signal::SYNC_SIGNALS;
-    Ret::Val(raw(libc::SYS_rt_sigsuspend, &[&host as *const u64 as u64, 8, 0, 0, 0, 0]))
+    Ret::Val(raw(
+        libc::SYS_rt_sigsuspend,
+        &[&host as *const u64 as u64, 8, 0, 0, 0, 0],
+    ))
 }
 
 /// `sigaltstack(ss, old)`.
 pub fn sigaltstack(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
     let cur = p.signals.altstack;
-    let on = cur.ss_flags & libc::SS_DISABLE == 0 && state.sp > cur.ss_sp && state.sp - cur.ss_sp <= cur.ss_size;
+    let on = cur.ss_flags & libc::SS_DISABLE == 0
+        && state.sp > cur.ss_sp
+        && state.sp - cur.ss_sp <= cur.ss_size;
     if a[1] != 0 {
         let mut old = cur;
         if on {
@@ -114,7 +122,10 @@ pub fn sigaltstack(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
             return err(libc::EINVAL);
         }
         if ss.ss_flags & libc::SS_DISABLE != 0 {
-            p.signals.altstack = StackT { ss_flags: libc::SS_DISABLE, ..StackT::default() };
+            p.signals.altstack = StackT {
+                ss_flags: libc::SS_DISABLE,
+                ..StackT::default()
+            };
         } else {
             if ss.ss_size < crate::abi::GUEST_MINSIGSTKSZ {
                 return err(libc::ENOMEM);

@@ -45,7 +45,10 @@ pub struct RunOptions {
 
 /// Runs `xarch run`.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let mut argv = vec![args.argv0.unwrap_or_else(|| args.program.clone().into_os_string())];
+    let mut argv = vec![
+        args.argv0
+            .unwrap_or_else(|| args.program.clone().into_os_string()),
+    ];
     argv.extend(args.args);
     let env = std::env::vars_os()
         .map(|(k, v)| {
@@ -55,7 +58,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             OsString::from_vec(s)
         })
         .collect();
-    let opts = RunOptions { sysroot: args.sysroot, strace: args.strace };
+    let opts = RunOptions {
+        sysroot: args.sysroot,
+        strace: args.strace,
+    };
     Ok(run_guest(Program::Path(args.program), argv, env, &opts))
 }
 
@@ -63,9 +69,22 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 /// guest killed by a signal kills xarch with that signal (this function
 /// then does not return). `program` is a path or an already-open file
 /// (binfmt_misc), `argv` includes argv[0], `env` holds `NAME=value`.
-pub fn run_guest(program: Program, argv: Vec<OsString>, env: Vec<OsString>, opts: &RunOptions) -> ExitCode {
-    let log_unimplemented = std::env::var("XARCH_LOG").is_ok_and(|v| v.split(',').any(|w| w == "unimpl"));
-    let cfg = GuestConfig { program, argv, env, sysroot: opts.sysroot.clone(), strace: opts.strace, log_unimplemented };
+pub fn run_guest(
+    program: Program,
+    argv: Vec<OsString>,
+    env: Vec<OsString>,
+    opts: &RunOptions,
+) -> ExitCode {
+    let log_unimplemented =
+        std::env::var("XARCH_LOG").is_ok_and(|v| v.split(',').any(|w| w == "unimpl"));
+    let cfg = GuestConfig {
+        program,
+        argv,
+        env,
+        sysroot: opts.sysroot.clone(),
+        strace: opts.strace,
+        log_unimplemented,
+    };
     match xarch_linux::run_guest(cfg) {
         Ok(GuestExit::Exited(code)) => ExitCode::from(code as u8),
         Ok(GuestExit::Signaled(sig)) => xarch_linux::die_with_signal(sig),
