@@ -422,6 +422,14 @@ impl GuestMemory {
     }
 }
 
+/// The guest's memory goes with its bookkeeping: a failed load or a
+/// finished guest leaves nothing mapped.
+impl Drop for GuestMemory {
+    fn drop(&mut self) {
+        self.unmap_all();
+    }
+}
+
 /// Parses `/proc/self/maps` into `(start, end)` pairs.
 pub fn parse_maps(maps: &str) -> Vec<(u64, u64)> {
     maps.lines()

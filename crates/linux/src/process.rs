@@ -60,6 +60,24 @@ pub struct Options {
     pub sysroot: Option<PathBuf>,
 }
 
+/// What the run loop needs from an execution engine. [`Engine`] is the
+/// real one; tests script exits with a fake.
+pub trait Cpu {
+    /// Runs guest code until an exit.
+    fn run(&mut self, state: &mut A64State) -> Exit;
+    /// Drops translations of `[start, start+len)`.
+    fn invalidate(&mut self, start: u64, len: u64);
+}
+
+impl Cpu for Engine {
+    fn run(&mut self, state: &mut A64State) -> Exit {
+        Engine::run(self, state)
+    }
+    fn invalidate(&mut self, start: u64, len: u64) {
+        Engine::invalidate(self, start, len)
+    }
+}
+
 /// One guest process (single-threaded for now).
 #[derive(Debug)]
 pub struct Process {
@@ -143,7 +161,7 @@ impl Process {
     }
 
     /// Runs the guest until it exits or dies.
-    pub fn run(&mut self, engine: &mut Engine, state: &mut A64State) -> GuestExit {
+    pub fn run<C: Cpu>(&mut self, engine: &mut C, state: &mut A64State) -> GuestExit {
         crate::signal::set_current_state(state);
         let r = loop {
             let exit = engine.run(state);
@@ -226,4 +244,187 @@ pub fn is_guest_program(path: &Path) -> bool {
     let mut head = [0u8; 20];
     let n = std::os::unix::fs::FileExt::read_at(&f, &mut head, 0).unwrap_or(0);
     loader::is_guest_elf(&head[..n])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::{SigAction, sa};
+
+    type Step = Box<dyn FnMut(&mut A64State) -> Exit>;
+
+    /// A CPU that plays a script of exits, one per `run`.
+    struct Script {
+        steps: std::collections::VecDeque<Step>,
+        invalidated: Vec<(u64, u64)>,
+    }
+
+    impl Script {
+        fn new(steps: Vec<Step>) -> Script {
+            Script {
+                steps: steps.into(),
+                invalidated: vec![],
+            }
+        }
+    }
+
+    impl Cpu for Script {
+        fn run(&mut self, state: &mut A64State) -> Exit {
+            let mut step = self
+                .steps
+                .pop_front()
+                .expect("the guest ran past the script");
+            step(state)
+        }
+        fn invalidate(&mut self, start: u64, len: u64) {
+            self.invalidated.push((start, len));
+        }
+    }
+
+    fn syscall(nr: u64, args: &[u64]) -> impl FnMut(&mut A64State) -> Exit + use<> {
+        let args = args.to_vec();
+        move |s: &mut A64State| {
+            s.x[8] = nr;
+            s.x[..args.len()].copy_from_slice(&args);
+            s.pc += 4;
+            Exit::Syscall
+        }
+    }
+
+    fn process() -> (Process, A64State) {
+        let mut p = Process::new(Options::default());
+        p.signals.init(&mut p.mm).unwrap();
+        let stack =
+            p.mm.mmap(
+                0,
+                1 << 16,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+            .unwrap();
+        let st = A64State {
+            sp: stack + (1 << 16),
+            pc: 0x1000,
+            ..A64State::default()
+        };
+        (p, st)
+    }
+
+    #[test]
+    fn syscalls_then_exit_group() {
+        let _g = crate::signal::TEST_LOCK
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let (mut p, mut st) = process();
+        let mut cpu = Script::new(vec![
+            Box::new(syscall(172, &[])),
+            Box::new(|s: &mut A64State| {
+                // SAFETY: getpid cannot fail.
+                assert_eq!(s.x[0], unsafe { libc::getpid() } as u64);
+                syscall(94, &[7])(s)
+            }),
+        ]);
+        assert_eq!(p.run(&mut cpu, &mut st), GuestExit::Exited(7));
+    }
+
+    #[test]
+    fn faults_kill_without_a_handler() {
+        let _g = crate::signal::TEST_LOCK
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for (exit, sig) in [
+            (
+                Exit::MemoryFault {
+                    addr: 8,
+                    write: true,
+                },
+                libc::SIGSEGV,
+            ),
+            (Exit::FetchFault, libc::SIGSEGV),
+            (
+                Exit::Undefined {
+                    insn: 0,
+                    unallocated: true,
+                },
+                libc::SIGILL,
+            ),
+            (Exit::Breakpoint { imm: 0 }, libc::SIGTRAP),
+        ] {
+            let (mut p, mut st) = process();
+            let mut cpu = Script::new(vec![Box::new(move |_: &mut A64State| exit)]);
+            assert_eq!(p.run(&mut cpu, &mut st), GuestExit::Signaled(sig));
+        }
+    }
+
+    #[test]
+    fn segv_handler_runs_and_returns() {
+        let _g = crate::signal::TEST_LOCK
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let (mut p, mut st) = process();
+        let handler = 0x7000;
+        let act = SigAction {
+            handler,
+            flags: sa::SIGINFO,
+            restorer: 0,
+            mask: 0,
+        };
+        p.signals.set_action(libc::SIGSEGV, Some(act)).unwrap();
+        let fault_pc = st.pc;
+        let mut cpu = Script::new(vec![
+            Box::new(|s: &mut A64State| {
+                s.x[19] = 0x1919;
+                Exit::MemoryFault {
+                    addr: 0xdead_0000,
+                    write: false,
+                }
+            }),
+            Box::new(move |s: &mut A64State| {
+                assert_eq!(s.pc, handler);
+                assert_eq!(s.x[0], libc::SIGSEGV as u64);
+                // SAFETY: x1 points at the siginfo the frame holds.
+                let addr = unsafe { *((s.x[1] + 16) as *const u64) };
+                assert_eq!(addr, 0xdead_0000);
+                s.x[19] = 0;
+                // The handler skips the faulting instruction in its ucontext.
+                // SAFETY: x2 points at the ucontext; pc is at mcontext + 264.
+                unsafe { *((s.x[2] + 176 + 264) as *mut u64) += 4 };
+                s.pc = s.x[30];
+                syscall(139, &[])(s)
+            }),
+            Box::new(move |s: &mut A64State| {
+                assert_eq!(s.pc, fault_pc + 4);
+                assert_eq!(s.x[19], 0x1919);
+                syscall(94, &[0])(s)
+            }),
+        ]);
+        assert_eq!(p.run(&mut cpu, &mut st), GuestExit::Exited(0));
+    }
+
+    #[test]
+    fn unmapping_code_invalidates_translations() {
+        let _g = crate::signal::TEST_LOCK
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let (mut p, mut st) = process();
+        let code =
+            p.mm.mmap(
+                0,
+                8192,
+                libc::PROT_READ | libc::PROT_EXEC,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+            .unwrap();
+        p.mm.take_invalidations();
+        let mut cpu = Script::new(vec![
+            Box::new(syscall(215, &[code, 8192])),
+            Box::new(syscall(94, &[0])),
+        ]);
+        p.run(&mut cpu, &mut st);
+        assert_eq!(cpu.invalidated, vec![(code, 8192)]);
+    }
 }

@@ -506,3 +506,7 @@ pub fn die_with_signal(sig: i32) -> ! {
         libc::_exit(128 + sig)
     }
 }
+
+/// Serialises tests that touch the process-wide pending set.
+#[cfg(test)]
+pub(crate) static TEST_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());

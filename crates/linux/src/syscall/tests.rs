@@ -3,10 +3,9 @@
 use super::*;
 use crate::abi::{self, SigAction, Stat, oflags, sa};
 use crate::process::Options;
-use std::sync::Mutex;
 
 /// Tests that touch process-wide signal state run one at a time.
-static SIGNAL_LOCK: Mutex<()> = Mutex::new(());
+use crate::signal::TEST_LOCK as SIGNAL_LOCK;
 
 fn process() -> Process {
     let mut p = Process::new(Options::default());
@@ -362,7 +361,7 @@ fn exit_group_ends_the_process() {
 
 #[test]
 fn fork_child_continues_with_zero() {
-    let _g = SIGNAL_LOCK.lock().unwrap();
+    let _g = SIGNAL_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let mut p = process();
     let mut st = A64State::default();
     let ctid = alloc(&mut p, 8);
@@ -391,7 +390,7 @@ fn fork_child_continues_with_zero() {
 
 #[test]
 fn signal_handler_frame_and_sigreturn() {
-    let _g = SIGNAL_LOCK.lock().unwrap();
+    let _g = SIGNAL_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let mut p = process();
     let mut st = A64State::default();
     p.signals.init(&mut p.mm).unwrap();
@@ -555,7 +554,7 @@ fn signal_handler_frame_and_sigreturn() {
 
 #[test]
 fn sigprocmask_round_trip() {
-    let _g = SIGNAL_LOCK.lock().unwrap();
+    let _g = SIGNAL_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let mut p = process();
     let mut st = A64State::default();
     let set = alloc(&mut p, 16);
