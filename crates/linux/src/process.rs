@@ -110,6 +110,10 @@ impl Process {
 
     /// Loads `cfg.program` and builds its initial stack and registers.
     pub fn load(cfg: GuestConfig) -> Result<(Process, A64State), LoadError> {
+        // Rust's runtime ignores SIGPIPE in xarch; the guest must start
+        // with the default disposition (and pass it on to what it execs).
+        // SAFETY: resetting one disposition before any guest code runs.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
         let opts = Options {
             strace: cfg.strace,
             log_unimplemented: cfg.log_unimplemented,
@@ -152,6 +156,12 @@ impl Process {
         let execfn = path.as_os_str().as_bytes();
         let st = stack::setup_stack(&mut p.mm, &bytes(&cfg.argv), &bytes(&cfg.env), execfn, &aux)
             .map_err(|e| map_err("stack", e))?;
+        if main.exec_stack {
+            // PT_GNU_STACK absent or executable: the guest may run code there.
+            let rwx = libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC;
+            p.mm.mprotect(st.low, st.high - st.low, rwx)
+                .map_err(|e| map_err("stack", std::io::Error::from_raw_os_error(e)))?;
+        }
         let state = A64State {
             sp: st.sp,
             pc: interp.as_ref().map_or(main.entry, |i| i.entry),

@@ -342,6 +342,13 @@ pub fn dispatch(p: &mut Process, state: &mut A64State) -> Option<GuestExit> {
         state.x[0], state.x[1], state.x[2], state.x[3], state.x[4], state.x[5],
     ];
     let def = lookup(nr);
+    if p.opts.strace
+        && nr == 221
+        && let Some(d) = def
+    {
+        // A successful execve does not come back to print its line.
+        eprintln!("{} ...", format_call(p, d, &a, Ret::NoWrite));
+    }
     let ret = match def {
         Some(d) => (d.handler)(p, state, &a),
         None => {

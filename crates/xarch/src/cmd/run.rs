@@ -17,7 +17,7 @@ use xarch_linux::{GuestConfig, GuestExit, Program};
 /// Arguments of `xarch run`.
 #[derive(Args)]
 pub struct RunArgs {
-    /// Look up the program interpreter and absolute guest paths under DIR first.
+    /// Look up the program interpreter (PT_INTERP) under DIR first.
     #[arg(long, env = "XARCH_SYSROOT")]
     pub sysroot: Option<PathBuf>,
     /// Print each guest system call to stderr (also XARCH_STRACE=1).
