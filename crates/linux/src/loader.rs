@@ -159,8 +159,15 @@ fn map_err(path: &Path, what: String) -> LoadError {
     }
 }
 
-/// Loads the ELF image in `file` into guest memory.
-pub fn load_elf(file: &File, path: &Path, mm: &mut GuestMemory) -> Result<LoadedElf, LoadError> {
+/// Loads the ELF image in `file` into guest memory. A position-independent
+/// image also gets `reserve_after` bytes of PROT_NONE guest-owned address
+/// space right after it (room for the program break).
+pub fn load_elf(
+    file: &File,
+    path: &Path,
+    mm: &mut GuestMemory,
+    reserve_after: u64,
+) -> Result<LoadedElf, LoadError> {
     let map = FileMap::new(file, path)?;
     let data = map.data();
     check_ident(data, path)?;
@@ -219,7 +226,7 @@ pub fn load_elf(file: &File, path: &Path, mm: &mut GuestMemory) -> Result<Loaded
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
-                (span + max_align) as usize,
+                (span + reserve_after + max_align) as usize,
                 libc::PROT_NONE,
                 flags,
                 -1,
@@ -236,8 +243,8 @@ pub fn load_elf(file: &File, path: &Path, mm: &mut GuestMemory) -> Result<Loaded
             if aligned > p {
                 libc::munmap(p as *mut _, (aligned - p) as usize);
             }
-            let tail = aligned + span;
-            let pend = p + span + max_align;
+            let tail = aligned + span + reserve_after;
+            let pend = p + span + reserve_after + max_align;
             if pend > tail {
                 libc::munmap(tail as *mut _, (pend - tail) as usize);
             }
@@ -268,7 +275,11 @@ pub fn load_elf(file: &File, path: &Path, mm: &mut GuestMemory) -> Result<Loaded
         lo
     };
     let bias = base.wrapping_sub(lo);
-    mm.record(base, base + span, libc::PROT_NONE);
+    mm.record(
+        base,
+        base + span + if pie { reserve_after } else { 0 },
+        libc::PROT_NONE,
+    );
 
     let fd = file.as_raw_fd();
     let mut end = 0;
@@ -417,7 +428,7 @@ pub fn load_interpreter(
         if !is_guest_elf(&head[..n]) {
             continue;
         }
-        return load_elf(&file, c, mm);
+        return load_elf(&file, c, mm, 0);
     }
     let hint = match sysroot {
         Some(root) => format!(" under {} or on the host", root.display()),

@@ -54,6 +54,8 @@ pub struct GuestMemory {
     pub brk_start: u64,
     /// The current program break.
     pub brk_cur: u64,
+    /// End of the address range reserved for the break.
+    pub brk_limit: u64,
 }
 
 /// Converts a guest protection into the host's: no execute, and readable
@@ -382,6 +384,44 @@ impl GuestMemory {
     pub fn init_brk(&mut self, end: u64) {
         self.brk_start = page_up(end);
         self.brk_cur = self.brk_start;
+        self.brk_limit = self.brk_start;
+    }
+
+    /// Reserves `[brk_start, brk_start + len)` (PROT_NONE, guest-owned) so
+    /// that the break can grow even when the kernel packs other mappings
+    /// right after the program. Best effort: without it the break grows
+    /// into free pages only.
+    pub fn reserve_brk(&mut self, len: u64) {
+        let start = self.brk_start;
+        if self.covered(start, start + len) {
+            // The loader reserved it with the image.
+            self.brk_limit = start + len;
+            return;
+        }
+        // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping.
+        let p = unsafe {
+            libc::mmap(
+                start as *mut _,
+                len as usize,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE
+                    | libc::MAP_ANONYMOUS
+                    | libc::MAP_NORESERVE
+                    | libc::MAP_FIXED_NOREPLACE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return;
+        }
+        if p as u64 != start {
+            // SAFETY: an old kernel placed it elsewhere: undo.
+            unsafe { libc::munmap(p, len as usize) };
+            return;
+        }
+        self.record(start, start + len, libc::PROT_NONE);
+        self.brk_limit = start + len;
     }
 
     /// Guest `brk`: returns the new break, or the old one on failure (the
@@ -392,15 +432,60 @@ impl GuestMemory {
         }
         let old_top = page_up(self.brk_cur);
         let new_top = page_up(new);
+        let anon = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
         if new_top > old_top {
             let prot = libc::PROT_READ | libc::PROT_WRITE;
-            // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping.
+            // Inside the break reservation a fixed mapping replaces only
+            // our PROT_NONE pages; beyond it nothing may be replaced.
+            let mid = new_top.min(self.brk_limit).max(old_top);
+            if new_top > mid {
+                // SAFETY: MAP_FIXED_NOREPLACE never replaces a mapping.
+                let p = unsafe {
+                    libc::mmap(
+                        mid as *mut _,
+                        (new_top - mid) as usize,
+                        prot,
+                        anon | libc::MAP_FIXED_NOREPLACE,
+                        -1,
+                        0,
+                    )
+                };
+                if p == libc::MAP_FAILED {
+                    return self.brk_cur;
+                }
+                if p as u64 != mid {
+                    // SAFETY: an old kernel ignored the flag and placed it elsewhere.
+                    unsafe { libc::munmap(p, (new_top - mid) as usize) };
+                    return self.brk_cur;
+                }
+            }
+            if mid > old_top {
+                // SAFETY: the range is the guest's break reservation.
+                let p = unsafe {
+                    libc::mmap(
+                        old_top as *mut _,
+                        (mid - old_top) as usize,
+                        prot,
+                        anon | libc::MAP_FIXED,
+                        -1,
+                        0,
+                    )
+                };
+                if p == libc::MAP_FAILED {
+                    return self.brk_cur;
+                }
+            }
+            self.record(old_top, new_top, prot);
+        } else if new_top < old_top {
+            // Give the pages back but keep the range reserved for regrowth.
+            let len = (old_top - new_top) as usize;
+            // SAFETY: the range is the guest's break area.
             let p = unsafe {
                 libc::mmap(
-                    old_top as *mut _,
-                    (new_top - old_top) as usize,
-                    prot,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+                    new_top as *mut _,
+                    len,
+                    libc::PROT_NONE,
+                    anon | libc::MAP_NORESERVE | libc::MAP_FIXED,
                     -1,
                     0,
                 )
@@ -408,14 +493,7 @@ impl GuestMemory {
             if p == libc::MAP_FAILED {
                 return self.brk_cur;
             }
-            if p as u64 != old_top {
-                // SAFETY: an old kernel ignored the flag and placed it elsewhere.
-                unsafe { libc::munmap(p, (new_top - old_top) as usize) };
-                return self.brk_cur;
-            }
-            self.record(old_top, new_top, prot);
-        } else if new_top < old_top {
-            let _ = self.munmap(new_top, old_top - new_top);
+            self.record(new_top, old_top, libc::PROT_NONE);
         }
         self.brk_cur = new;
         new
@@ -558,8 +636,27 @@ mod tests {
         unsafe { *((start + 3 * PAGE) as *mut u8) = 1 };
         assert!(mm.covered(start, start + 4 * PAGE));
         assert_eq!(mm.brk(start + PAGE), start + PAGE);
-        assert!(!mm.covered(start + PAGE, start + 2 * PAGE));
+        assert_eq!(mm.prot_at(start + PAGE), Some(libc::PROT_NONE));
+        assert_eq!(mm.prot_at(start), Some(RW));
         assert_eq!(mm.brk(start - PAGE), start + PAGE);
+    }
+
+    #[test]
+    fn brk_grows_into_its_reservation() {
+        let mut mm = GuestMemory::new();
+        // Something right after the reservation, as the kernel packs maps.
+        let base = mm.mmap(0, 64 * PAGE, RW, ANON, -1, 0).unwrap();
+        mm.munmap(base, 32 * PAGE).unwrap();
+        mm.init_brk(base);
+        mm.reserve_brk(32 * PAGE);
+        assert_eq!(mm.prot_at(base), Some(libc::PROT_NONE));
+        assert_eq!(mm.brk(base + 8 * PAGE), base + 8 * PAGE);
+        // SAFETY: the break area is mapped read-write up to the new break.
+        unsafe { *((base + 8 * PAGE - 1) as *mut u8) = 1 };
+        // Not past the reservation into the neighbour.
+        assert_eq!(mm.brk(base + 40 * PAGE), base + 8 * PAGE);
+        assert_eq!(mm.prot_at(base + 32 * PAGE), Some(RW));
+        assert_eq!(mm.brk(base + 32 * PAGE), base + 32 * PAGE);
     }
 
     #[test]

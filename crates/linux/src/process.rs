@@ -13,6 +13,10 @@ use std::path::{Path, PathBuf};
 use xarch_a64::state::A64State;
 use xarch_engine::{Engine, EngineOptions, Exit};
 
+/// Address space kept free after the program for its break (Linux moves a
+/// static-pie's break elsewhere; xarch reserves room instead).
+pub const BRK_RESERVE: u64 = 1 << 30;
+
 /// Where the program comes from.
 #[derive(Debug)]
 pub enum Program {
@@ -125,7 +129,7 @@ impl Process {
             Program::Fd(f, path) => (f, path),
         };
         p.exe = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
-        let main = loader::load_elf(&file, &path, &mut p.mm)?;
+        let main = loader::load_elf(&file, &path, &mut p.mm, BRK_RESERVE)?;
         drop(file);
         let interp: Option<LoadedElf> = match &main.interp {
             Some(i) => Some(loader::load_interpreter(
@@ -137,6 +141,7 @@ impl Process {
             None => None,
         };
         p.mm.init_brk(main.end);
+        p.mm.reserve_brk(BRK_RESERVE);
         let map_err = |what: &str, source| LoadError::Map {
             path: path.clone(),
             what: what.into(),

@@ -181,7 +181,16 @@ fn check_image(path: &Path) -> (Process, A64State, u64) {
     assert_ne!(p.mm.prot_at(bss + 99_999).unwrap() & libc::PROT_WRITE, 0);
     // The break starts after the bss.
     assert!(p.mm.brk_start >= bss + 100_000 && p.mm.brk_start % 4096 == 0);
-    assert!(!p.mm.covered(p.mm.brk_start, p.mm.brk_start + 4096));
+    // Reserved for the break, not yet usable.
+    assert_eq!(p.mm.prot_at(p.mm.brk_start), Some(libc::PROT_NONE));
+    assert_eq!(
+        p.mm.brk_limit,
+        p.mm.brk_start + xarch_linux::process::BRK_RESERVE
+    );
+    let b = p.mm.brk_start;
+    assert_eq!(p.mm.brk(b + 5000), b + 5000);
+    // SAFETY: the break was just grown past this byte.
+    unsafe { *((b + 4999) as *mut u8) = 1 };
     p.mm.unmap_all();
     (p, state, bias)
 }
@@ -191,7 +200,7 @@ fn static_exec_loads_at_its_address() {
     let Some(prog) = build("static", &["-static", "-no-pie"]) else {
         return;
     };
-    let _g = LOCK.lock().unwrap();
+    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let (_, _, bias) = check_image(&prog);
     assert_eq!(bias, 0);
 }
@@ -201,7 +210,7 @@ fn static_pie_loads_anywhere() {
     let Some(prog) = build("static-pie", &["-static-pie", "-fPIE"]) else {
         return;
     };
-    let _g = LOCK.lock().unwrap();
+    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let (_, _, bias) = check_image(&prog);
     assert_ne!(bias, 0);
 }
@@ -216,7 +225,7 @@ fn dynamic_program_loads_its_interpreter_from_sysroot() {
         eprintln!("skipping: no arm64 ld.so under {}", sysroot.display());
         return;
     }
-    let _g = LOCK.lock().unwrap();
+    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let (mut p, state) = Process::load(config(&prog, &["prog"], Some(sysroot))).unwrap();
     let aux = auxv(&state);
     let base = aux[&at::BASE];
@@ -248,7 +257,7 @@ fn dynamic_program_loads_its_interpreter_from_sysroot() {
 }
 
 fn load_err(path: &Path) -> LoadError {
-    let _g = LOCK.lock().unwrap();
+    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     match Process::load(config(path, &["x"], None)) {
         Ok((mut p, _)) => {
             p.mm.unmap_all();
@@ -299,7 +308,7 @@ fn bad_programs_fail_with_distinct_statuses() {
 #[test]
 fn busybox_loads() {
     let Some(bb) = busybox() else { return };
-    let _g = LOCK.lock().unwrap();
+    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let (mut p, state) = Process::load(config(&bb, &["sh", "-c", "echo hi"], None)).unwrap();
     let aux = auxv(&state);
     assert_eq!(state.pc, aux[&at::ENTRY]);
@@ -355,7 +364,7 @@ fn static_program_runs_to_its_exit_status() {
     let Some(prog) = build("static", &["-static", "-no-pie"]) else {
         return;
     };
-    let _g = LOCK.lock().unwrap();
+    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     // main returns data_var + bss_buf[5] + argc = 0x12345678 + 0 + 2.
     match xarch_linux::run_guest(config(&prog, &["prog", "a"], None)).unwrap() {
         xarch_linux::GuestExit::Signaled(libc::SIGILL) => {
