@@ -31,7 +31,7 @@ pub fn openat(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
 }
 
 /// Whether `path` names this process's executable in /proc.
-fn is_self_exe(path: &[u8]) -> bool {
+pub fn is_self_exe(path: &[u8]) -> bool {
     if path == b"/proc/self/exe" || path == b"/proc/thread-self/exe" {
         return true;
     }

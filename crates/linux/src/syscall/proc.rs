@@ -237,6 +237,9 @@ fn cstrings(v: &[Vec<u8>]) -> Result<Vec<CString>, i32> {
 /// argv[0]; everything else is executed by the host kernel.
 pub fn execve(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
     let path = match guest_cstr(p, a[0]) {
+        // /proc/self/exe is xarch on the host but the guest program to the guest
+        // (busybox re-executes itself that way).
+        Ok(s) if super::fs::is_self_exe(&s) => p.exe.as_os_str().as_bytes().to_vec(),
         Ok(s) => s,
         Err(e) => return err(e),
     };
@@ -246,7 +249,13 @@ pub fn execve(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
     };
     match plan_exec(&path, &argv) {
         Err(e) => err(e),
-        Ok(ExecPlan::Host) => Ret::Val(raw(libc::SYS_execve, a)),
+        Ok(ExecPlan::Host) => match CString::new(path) {
+            Ok(c) => Ret::Val(raw(
+                libc::SYS_execve,
+                &[c.as_ptr() as u64, a[1], a[2], 0, 0, 0],
+            )),
+            Err(_) => err(libc::EINVAL),
+        },
         Ok(ExecPlan::Emulate { prog, argv0, args }) => {
             let argv = reexec_argv(p, &prog, &argv0, &args);
             let (Ok(cargv), Ok(cenv)) = (cstrings(&argv), cstrings(&envp)) else {

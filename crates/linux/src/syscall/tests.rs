@@ -630,3 +630,52 @@ fn native_programs_exec_on_the_host() {
         .map(|s| s.to_vec())
     );
 }
+
+#[test]
+fn execve_of_a_missing_program_fails_like_the_kernel() {
+    let mut p = process();
+    let mut st = A64State::default();
+    let path = put_str(&mut p, "/nonexistent/prog");
+    let argv = alloc(&mut p, 16);
+    write_guest(&p, argv, &[path, 0u64]).unwrap();
+    assert_eq!(
+        call(&mut p, &mut st, 221, &[path, argv, 0]),
+        -(libc::ENOENT as i64)
+    );
+    // A bad argv pointer is EFAULT.
+    let sh = put_str(&mut p, "/bin/sh");
+    assert_eq!(
+        call(&mut p, &mut st, 221, &[sh, 16, 0]),
+        -(libc::EFAULT as i64)
+    );
+    // /proc/self/exe means the guest program.
+    let me = put_str(&mut p, "/proc/self/exe");
+    assert_eq!(
+        call(&mut p, &mut st, 221, &[me, argv, 0]),
+        -(libc::ENOENT as i64),
+        "p.exe does not exist"
+    );
+}
+
+#[test]
+fn fionread_counts_pipe_bytes() {
+    let mut p = process();
+    let mut st = A64State::default();
+    let fds = alloc(&mut p, 8);
+    call(&mut p, &mut st, 59, &[fds, 0]);
+    let [r, w]: [i32; 2] = read_guest_val(&p, fds).unwrap();
+    let msg = put_str(&mut p, "abc");
+    call(&mut p, &mut st, 64, &[w as u64, msg, 3]);
+    let n = alloc(&mut p, 4);
+    assert_eq!(call(&mut p, &mut st, 29, &[r as u64, libc::FIONREAD, n]), 0);
+    assert_eq!(read_guest_val::<i32>(&p, n).unwrap(), 3);
+    // A pipe is not a terminal.
+    let t = alloc(&mut p, 64);
+    assert_eq!(
+        call(&mut p, &mut st, 29, &[r as u64, libc::TCGETS, t]),
+        -(libc::ENOTTY as i64)
+    );
+    for fd in [r, w] {
+        call(&mut p, &mut st, 57, &[fd as u64]);
+    }
+}
