@@ -104,7 +104,10 @@ impl Process {
     pub fn new(opts: Options) -> Process {
         Process {
             mm: GuestMemory::new(),
-            signals: Signals::default(),
+            signals: Signals {
+                trace: opts.strace,
+                ..Signals::default()
+            },
             opts,
             exe: PathBuf::new(),
             clear_child_tid: 0,
@@ -237,6 +240,14 @@ impl Process {
             }
         };
         crate::signal::clear_current_state();
+        if self.opts.strace {
+            match r {
+                GuestExit::Exited(c) => eprintln!("+++ exited with {c} +++"),
+                GuestExit::Signaled(s) => {
+                    eprintln!("+++ killed by {} +++", crate::syscall::signame(s as u64))
+                }
+            }
+        }
         r
     }
 }

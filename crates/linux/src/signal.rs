@@ -155,6 +155,8 @@ pub struct Signals {
     pub altstack: StackT,
     /// Address of the `mov x8,#139; svc #0` trampoline.
     pub trampoline: u64,
+    /// Print deliveries strace-style.
+    pub trace: bool,
 }
 
 impl Default for Signals {
@@ -168,6 +170,7 @@ impl Default for Signals {
                 ..StackT::default()
             },
             trampoline: 0,
+            trace: false,
         }
     }
 }
@@ -327,6 +330,14 @@ impl Signals {
             }
             1 => return Delivery::Continue,
             _ => {}
+        }
+        if self.trace {
+            let code = i32::from_le_bytes([info[8], info[9], info[10], info[11]]);
+            let field = i64::from_le_bytes(info[16..24].try_into().unwrap_or_default());
+            eprintln!(
+                "--- {} {{si_code={code}, si_addr/si_pid={field:#x}}} ---",
+                crate::syscall::signame(sig as u64)
+            );
         }
         let old_mask = self.blocked;
         if !self.setup_frame(state, mm, sig, act, info, fault, old_mask) {

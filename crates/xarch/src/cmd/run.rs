@@ -94,3 +94,29 @@ pub fn run_guest(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(path: &str) -> ExitCode {
+        run_guest(
+            Program::Path(path.into()),
+            vec![path.into()],
+            vec![],
+            &RunOptions::default(),
+        )
+    }
+
+    #[test]
+    fn load_failures_have_distinct_statuses() {
+        let dir = std::env::temp_dir().join(format!("xarch-run-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = dir.join("text");
+        std::fs::write(&text, "hello\n").unwrap();
+        assert_eq!(status("/nonexistent/prog"), ExitCode::from(127));
+        assert_eq!(status(text.to_str().unwrap()), ExitCode::from(124));
+        assert_eq!(status("/proc/self/exe"), ExitCode::from(123));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
