@@ -5,6 +5,8 @@
 //! The entry point is [`run_guest`]; exit statuses for load failures are
 //! listed in [`error`].
 
+#![warn(missing_docs)]
+
 pub mod abi;
 pub mod error;
 pub mod loader;
