@@ -207,15 +207,15 @@ pub fn plan_exec(path: &[u8], argv: &[Vec<u8>]) -> Result<ExecPlan, i32> {
 
 /// The argv that re-enters xarch for an emulated exec.
 pub fn reexec_argv(p: &Process, prog: &[u8], argv0: &[u8], args: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    // `--opt=value` so that values starting with '-' (login shells' "-sh")
+    // are not taken for options.
     let mut v: Vec<Vec<u8>> = vec![
         b"xarch".to_vec(),
         b"run".to_vec(),
-        b"--argv0".to_vec(),
-        argv0.to_vec(),
+        [&b"--argv0="[..], argv0].concat(),
     ];
     if let Some(root) = &p.opts.sysroot {
-        v.push(b"--sysroot".to_vec());
-        v.push(root.as_os_str().as_bytes().to_vec());
+        v.push([&b"--sysroot="[..], root.as_os_str().as_bytes()].concat());
     }
     if p.opts.strace {
         v.push(b"--strace".to_vec());

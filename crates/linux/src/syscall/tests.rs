@@ -615,14 +615,13 @@ fn native_programs_exec_on_the_host() {
     );
     assert_eq!(proc::plan_exec(b"/nonexistent", &[]), Err(libc::ENOENT));
     let p = process();
-    let argv = proc::reexec_argv(&p, b"/bin/busybox", b"sh", &[b"-c".to_vec()]);
+    let argv = proc::reexec_argv(&p, b"/bin/busybox", b"-sh", &[b"-c".to_vec()]);
     assert_eq!(
         argv,
         [
             &b"xarch"[..],
             b"run",
-            b"--argv0",
-            b"sh",
+            b"--argv0=-sh",
             b"--",
             b"/bin/busybox",
             b"-c"

@@ -25,7 +25,7 @@ pub struct RunArgs {
     pub strace: bool,
     /// argv[0] for the guest, when it differs from the program path
     /// (execve re-entry and binfmt_misc).
-    #[arg(long, hide = true, value_name = "ARG0")]
+    #[arg(long, hide = true, value_name = "ARG0", allow_hyphen_values = true)]
     pub argv0: Option<OsString>,
     /// The program to run.
     pub program: PathBuf,
