@@ -131,7 +131,10 @@ impl Process {
             Program::Path(path) => (loader::open_program(&path)?, path),
             Program::Fd(f, path) => (f, path),
         };
-        p.exe = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+        // Like the kernel's /proc/self/exe: absolute, symlinks resolved.
+        p.exe = std::fs::canonicalize(&path)
+            .or_else(|_| std::path::absolute(&path))
+            .unwrap_or_else(|_| path.clone());
         let main = loader::load_elf(&file, &path, &mut p.mm, BRK_RESERVE)?;
         drop(file);
         let interp: Option<LoadedElf> = match &main.interp {
