@@ -678,3 +678,96 @@ fn fionread_counts_pipe_bytes() {
         call(&mut p, &mut st, 57, &[fd as u64]);
     }
 }
+
+#[test]
+fn blocked_signals_wait_for_unblock_and_sigsuspend() {
+    let _g = SIGNAL_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut p = process();
+    let mut st = A64State::default();
+    p.signals.init(&mut p.mm).unwrap();
+    let stack = alloc(&mut p, 64 * 1024);
+    st.sp = stack + 64 * 1024;
+    let usr2 = crate::signal::bit(libc::SIGUSR2);
+    let handler = 0x4000_2000u64;
+    let act = alloc(&mut p, 32);
+    write_guest(
+        &p,
+        act,
+        &SigAction {
+            handler,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        call(&mut p, &mut st, 134, &[libc::SIGUSR2 as u64, act, 0, 8]),
+        0
+    );
+    let set = alloc(&mut p, 8);
+    write_guest(&p, set, &usr2).unwrap();
+    assert_eq!(
+        call(&mut p, &mut st, 135, &[libc::SIG_BLOCK as u64, set, 0, 8]),
+        0
+    );
+    // SAFETY: getpid/gettid cannot fail.
+    let (pid, tid) = unsafe {
+        (
+            libc::getpid() as u64,
+            libc::syscall(libc::SYS_gettid) as u64,
+        )
+    };
+
+    // Sent while blocked: the host holds it.
+    assert_eq!(
+        call(&mut p, &mut st, 131, &[pid, tid, libc::SIGUSR2 as u64]),
+        0
+    );
+    assert_eq!(crate::signal::pending() & usr2, 0);
+    let pend = alloc(&mut p, 8);
+    assert_eq!(call(&mut p, &mut st, 136, &[pend, 8]), 0);
+    assert_eq!(read_guest_val::<u64>(&p, pend).unwrap() & usr2, usr2);
+    // Unblocking lets it through, and the run loop delivers it.
+    assert_eq!(
+        call(&mut p, &mut st, 135, &[libc::SIG_UNBLOCK as u64, set, 0, 8]),
+        0
+    );
+    assert_ne!(crate::signal::pending() & usr2, 0);
+    let pc = st.pc;
+    p.signals.deliver_pending(&mut st, &p.mm);
+    assert_eq!(st.pc, handler);
+    st.x[8] = 139;
+    dispatch(&mut p, &mut st);
+    assert_eq!(st.pc, pc);
+
+    // rt_sigsuspend with an empty mask while SIGUSR2 is blocked: the signal
+    // interrupts it and the frame saves the original mask.
+    assert_eq!(
+        call(&mut p, &mut st, 135, &[libc::SIG_BLOCK as u64, set, 0, 8]),
+        0
+    );
+    let empty = alloc(&mut p, 8);
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        // SAFETY: signalling the test thread.
+        unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, libc::SIGUSR2) };
+    });
+    assert_eq!(
+        call(&mut p, &mut st, 133, &[empty, 8]),
+        -(libc::EINTR as i64)
+    );
+    killer.join().unwrap();
+    p.signals.deliver_pending(&mut st, &p.mm);
+    assert_eq!(st.pc, handler);
+    let saved_mask: u64 = read_guest_val(&p, st.x[2] + 40).unwrap();
+    assert_eq!(saved_mask & usr2, usr2);
+    st.x[8] = 139;
+    dispatch(&mut p, &mut st);
+    assert_eq!(p.signals.blocked & usr2, usr2);
+    assert_eq!(p.signals.temp_mask, None);
+
+    write_guest(&p, act, &SigAction::default()).unwrap();
+    call(&mut p, &mut st, 134, &[libc::SIGUSR2 as u64, act, 0, 8]);
+    call(&mut p, &mut st, 135, &[libc::SIG_UNBLOCK as u64, set, 0, 8]);
+}
