@@ -424,8 +424,11 @@ impl Signals {
         unsafe { (record as *mut [u64; 2]).write([state.x[29], state.x[30]]) };
 
         state.x[0] = sig as u64;
-        state.x[1] = frame + offset_of!(RtSigframe, info) as u64;
-        state.x[2] = frame + offset_of!(RtSigframe, uc) as u64;
+        if act.flags & sa::SIGINFO != 0 {
+            // Like Linux: x1/x2 only for SA_SIGINFO handlers.
+            state.x[1] = frame + offset_of!(RtSigframe, info) as u64;
+            state.x[2] = frame + offset_of!(RtSigframe, uc) as u64;
+        }
         state.x[29] = record;
         state.x[30] = if act.flags & sa::RESTORER != 0 && act.restorer != 0 {
             act.restorer

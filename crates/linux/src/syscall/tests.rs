@@ -695,7 +695,7 @@ fn blocked_signals_wait_for_unblock_and_sigsuspend() {
         act,
         &SigAction {
             handler,
-            flags: 0,
+            flags: sa::SIGINFO,
             restorer: 0,
             mask: 0,
         },
