@@ -55,6 +55,16 @@ pub enum Backend {
     Baseline,
 }
 
+impl Backend {
+    /// The name `--engine` accepts for this backend.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Interpreter => "interp",
+            Backend::Baseline => "baseline",
+        }
+    }
+}
+
 impl std::str::FromStr for Backend {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

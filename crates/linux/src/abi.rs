@@ -9,16 +9,11 @@ use core::mem::{offset_of, size_of};
 /// Guest page size reported in `AT_PAGESZ` (arm64 kernels with 4 KiB pages).
 pub const PAGE_SIZE: u64 = 4096;
 
-/// `AT_HWCAP` bit: scalar floating point.
-pub const HWCAP_FP: u64 = 1 << 0;
-/// `AT_HWCAP` bit: Advanced SIMD.
-pub const HWCAP_ASIMD: u64 = 1 << 1;
-/// The `AT_HWCAP` value xarch advertises. It must only name features the
-/// a64 frontend implements; once `xarch_a64` exports its own constant this
-/// one becomes an alias of it.
-pub const GUEST_HWCAP: u64 = HWCAP_FP | HWCAP_ASIMD;
-/// The `AT_HWCAP2` value xarch advertises.
-pub const GUEST_HWCAP2: u64 = 0;
+/// The `AT_HWCAP` value: exactly the features the a64 frontend implements
+/// (one definition, shared with MRS of the ID registers and /proc/cpuinfo).
+pub const GUEST_HWCAP: u64 = xarch_a64::sysregs::HWCAP;
+/// The `AT_HWCAP2` value.
+pub const GUEST_HWCAP2: u64 = xarch_a64::sysregs::HWCAP2;
 
 /// `AT_MINSIGSTKSZ` as an arm64 kernel without SVE/SME computes it:
 /// `sizeof(struct rt_sigframe)` (4688) + a frame record (16) + 16 bytes of

@@ -11,7 +11,7 @@ use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use xarch_a64::state::A64State;
-use xarch_engine::{Engine, EngineOptions, Exit};
+use xarch_engine::{Backend, Engine, EngineOptions, Exit};
 
 /// Address space kept free after the program for its break (Linux moves a
 /// static-pie's break elsewhere; xarch reserves room instead).
@@ -42,6 +42,8 @@ pub struct GuestConfig {
     pub strace: bool,
     /// Report unimplemented instructions.
     pub log_unimplemented: bool,
+    /// Which execution backend runs guest code.
+    pub backend: Backend,
 }
 
 /// How the guest ended.
@@ -62,6 +64,8 @@ pub struct Options {
     pub log_unimplemented: bool,
     /// Sysroot for interpreters.
     pub sysroot: Option<PathBuf>,
+    /// Which execution backend runs guest code (passed on by execve).
+    pub backend: Backend,
 }
 
 /// What the run loop needs from an execution engine. [`Engine`] is the
@@ -125,6 +129,7 @@ impl Process {
             strace: cfg.strace,
             log_unimplemented: cfg.log_unimplemented,
             sysroot: cfg.sysroot.clone(),
+            backend: cfg.backend,
         };
         let mut p = Process::new(opts);
         let (file, path) = match cfg.program {
@@ -257,11 +262,13 @@ impl Process {
 
 /// Loads and runs a guest program to completion.
 pub fn run_guest(cfg: GuestConfig) -> Result<GuestExit, LoadError> {
-    let log = cfg.log_unimplemented;
+    let options = EngineOptions {
+        log_unimplemented: cfg.log_unimplemented,
+        dump_ir: std::env::var_os("XARCH_DUMP_IR").is_some(),
+        backend: cfg.backend,
+    };
     let (mut p, mut state) = Process::load(cfg)?;
-    let mut engine = Engine::new(EngineOptions {
-        log_unimplemented: log,
-    });
+    let mut engine = Engine::new(options);
     Ok(p.run(&mut engine, &mut state))
 }
 

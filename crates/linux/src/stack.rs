@@ -152,7 +152,9 @@ pub fn setup_stack(
         (at::EUID, euid as u64),
         (at::GID, gid as u64),
         (at::EGID, egid as u64),
-        (at::SECURE, 0),
+        // As the kernel decides for setuid/setgid programs (and binfmt_misc's
+        // C flag, which gives the binary's credentials).
+        (at::SECURE, u64::from(uid != euid || gid != egid)),
         (at::RANDOM, random_p),
         (at::HWCAP2, abi::GUEST_HWCAP2),
         (at::EXECFN, execfn_p),
@@ -260,7 +262,7 @@ mod tests {
         assert_eq!(auxv[&at::PHNUM], 7);
         assert_eq!(auxv[&at::ENTRY], 0x401000);
         assert_eq!(auxv[&at::PAGESZ], 4096);
-        assert_eq!(auxv[&at::HWCAP], abi::HWCAP_FP | abi::HWCAP_ASIMD);
+        assert_eq!(auxv[&at::HWCAP], xarch_a64::sysregs::HWCAP);
         assert_eq!(auxv[&at::MINSIGSTKSZ], 4720);
         assert!(!auxv.contains_key(&at::SYSINFO_EHDR));
         // SAFETY: pointers written by setup_stack into the stack.

@@ -4,6 +4,7 @@
 
 use std::mem::{offset_of, size_of};
 use std::process::Command;
+use xarch_a64::sysregs::{HWCAP_ASIMD, HWCAP_CPUID, HWCAP_FP};
 use xarch_linux::abi::*;
 
 #[test]
@@ -75,6 +76,7 @@ fn layouts_match_arm64_kernel_headers() {
         ("AT_HWCAP2", at::HWCAP2),
         ("HWCAP_FP", HWCAP_FP),
         ("HWCAP_ASIMD", HWCAP_ASIMD),
+        ("HWCAP_CPUID", HWCAP_CPUID),
         ("PROT_BTI", 0x10),
     ];
     let mut src = String::from(

@@ -105,6 +105,7 @@ fn config(path: &Path, argv: &[&str], sysroot: Option<&Path>) -> GuestConfig {
         sysroot: sysroot.map(Into::into),
         strace: false,
         log_unimplemented: false,
+        backend: Default::default(),
     }
 }
 

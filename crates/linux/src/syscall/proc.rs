@@ -220,6 +220,7 @@ pub fn reexec_argv(p: &Process, prog: &[u8], argv0: &[u8], args: &[Vec<u8>]) -> 
     if p.opts.strace {
         v.push(b"--strace".to_vec());
     }
+    v.push([&b"--engine="[..], p.opts.backend.name().as_bytes()].concat());
     v.push(b"--".to_vec());
     v.push(prog.to_vec());
     v.extend(args.iter().cloned());

@@ -622,6 +622,7 @@ fn native_programs_exec_on_the_host() {
             &b"xarch"[..],
             b"run",
             b"--argv0=-sh",
+            b"--engine=interp",
             b"--",
             b"/bin/busybox",
             b"-c"

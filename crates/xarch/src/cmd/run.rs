@@ -12,6 +12,7 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use xarch_engine::Backend;
 use xarch_linux::{GuestConfig, GuestExit, Program};
 
 /// Arguments of `xarch run`.
@@ -27,6 +28,10 @@ pub struct RunArgs {
     /// (execve re-entry and binfmt_misc).
     #[arg(long, hide = true, value_name = "ARG0", allow_hyphen_values = true)]
     pub argv0: Option<OsString>,
+    /// Execution engine: `interp` (reference interpreter) or `baseline`
+    /// (template JIT, the default; also XARCH_ENGINE).
+    #[arg(long, value_name = "ENGINE")]
+    pub engine: Option<Backend>,
     /// The program to run.
     pub program: PathBuf,
     /// Its arguments.
@@ -41,6 +46,8 @@ pub struct RunOptions {
     pub sysroot: Option<PathBuf>,
     /// Trace system calls.
     pub strace: bool,
+    /// Which execution backend runs guest code.
+    pub backend: Backend,
 }
 
 /// Runs `xarch run`.
@@ -50,17 +57,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| args.program.clone().into_os_string()),
     ];
     argv.extend(args.args);
-    let env = std::env::vars_os()
-        .map(|(k, v)| {
-            let mut s = k.into_vec();
-            s.push(b'=');
-            s.extend(v.into_vec());
-            OsString::from_vec(s)
-        })
-        .collect();
+    let env = env_strings();
     let opts = RunOptions {
         sysroot: args.sysroot,
         strace: args.strace,
+        backend: args.engine.unwrap_or_else(default_backend),
     };
     Ok(run_guest(Program::Path(args.program), argv, env, &opts))
 }
@@ -84,6 +85,7 @@ pub fn run_guest(
         sysroot: opts.sysroot.clone(),
         strace: opts.strace,
         log_unimplemented,
+        backend: opts.backend,
     };
     match xarch_linux::run_guest(cfg) {
         Ok(GuestExit::Exited(code)) => ExitCode::from(code as u8),
@@ -95,6 +97,42 @@ pub fn run_guest(
     }
 }
 
+/// Runs a guest the kernel started through binfmt_misc: the program is
+/// `req.exec_fd` when set (O/C flags), else `req.path`; `req.argv` is the
+/// guest's argv (argv[0] preserved under P). AT_SECURE follows the
+/// credentials the kernel gave the process (C flag).
+pub fn run_binfmt(req: xarch_binfmt::handler::GuestExec) -> anyhow::Result<ExitCode> {
+    let program = match req.exec_fd {
+        Some(fd) => Program::Fd(std::fs::File::from(fd), req.path),
+        None => Program::Path(req.path),
+    };
+    let opts = RunOptions {
+        backend: default_backend(),
+        ..RunOptions::default()
+    };
+    Ok(run_guest(program, req.argv, env_strings(), &opts))
+}
+
+/// The backend when none is named: `XARCH_ENGINE`, else the baseline JIT.
+fn default_backend() -> Backend {
+    std::env::var("XARCH_ENGINE")
+        .ok()
+        .and_then(|e| e.parse().ok())
+        .unwrap_or(Backend::Baseline)
+}
+
+/// xarch's environment as `NAME=value` strings for the guest.
+fn env_strings() -> Vec<OsString> {
+    std::env::vars_os()
+        .map(|(k, v)| {
+            let mut s = k.into_vec();
+            s.push(b'=');
+            s.extend(v.into_vec());
+            OsString::from_vec(s)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,7 +142,10 @@ mod tests {
             Program::Path(path.into()),
             vec![path.into()],
             vec![],
-            &RunOptions::default(),
+            &RunOptions {
+                backend: Backend::Interpreter,
+                ..RunOptions::default()
+            },
         )
     }
 
@@ -119,12 +160,4 @@ mod tests {
         assert_eq!(status("/proc/self/exe"), ExitCode::from(123));
         std::fs::remove_dir_all(&dir).unwrap();
     }
-}
-
-/// Runs a guest the kernel started through binfmt_misc: the program is
-/// `req.exec_fd` when set (O/C flags), else `req.path`; `req.argv` is the
-/// guest's argv (argv[0] preserved under P); `req.secure` goes into the
-/// guest's AT_SECURE. See `xarch_binfmt::handler::GuestExec`.
-pub fn run_guest(_req: xarch_binfmt::handler::GuestExec) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("the emulator is not wired yet")
 }
