@@ -22,4 +22,4 @@ pub mod syscall;
 pub use error::{Error, Result};
 pub use options::{Network, RunOptions, UserSpec, Volume};
 pub use process::{ImageDefaults, ProcessSpec};
-pub use runtime::{Container, Stdio, run};
+pub use runtime::{Container, Stdio, new_id, run};

@@ -8,8 +8,8 @@
 
 use crate::error::{Error, Result};
 use crate::exec::{Emulator, exec_plan, find_program};
-use crate::options::{Network, Volume};
-use crate::process::{DEFAULT_PATH, ProcessSpec};
+use crate::options::{Network, RunOptions, Volume};
+use crate::process::{DEFAULT_PATH, ImageDefaults, ProcessSpec};
 use crate::rootfs::{MountPlan, set_credentials};
 use crate::syscall::{LinuxSyscall, Syscall};
 use nix::errno::Errno;
@@ -50,6 +50,55 @@ pub struct Container {
     pub state_dir: PathBuf,
     /// How foreign programs are started.
     pub emulator: Emulator,
+}
+
+impl Container {
+    /// Resolves a container from the image's defaults and the run options.
+    /// `state_dir` receives the generated /etc files; `host_env` answers
+    /// `-e NAME` without a value.
+    pub fn new(
+        id: &str,
+        rootfs: &Path,
+        image: &ImageDefaults,
+        opts: &RunOptions,
+        state_dir: &Path,
+        host_env: impl Fn(&str) -> Option<String> + Copy,
+    ) -> Result<Self> {
+        if !rootfs.is_dir() {
+            return Err(Error::BadRootfs(rootfs.into()));
+        }
+        let hostname = match (&opts.hostname, opts.network) {
+            (Some(h), _) => h.clone(),
+            (None, _) => id.chars().take(12).collect(),
+        };
+        let process = ProcessSpec::resolve(image, opts, rootfs, &hostname, host_env)?;
+        Ok(Container {
+            id: id.into(),
+            rootfs: rootfs.into(),
+            process,
+            hostname,
+            volumes: opts.volumes.clone(),
+            network: opts.network,
+            tty: opts.tty,
+            interactive: opts.interactive,
+            state_dir: state_dir.into(),
+            emulator: Emulator::default(),
+        })
+    }
+}
+
+/// A new random container id: 64 hex digits, like podman's.
+pub fn new_id() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if ok.is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        bytes[..16].copy_from_slice(&(t ^ u128::from(std::process::id())).to_le_bytes());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The standard streams the container is attached to.
