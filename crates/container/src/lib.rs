@@ -16,10 +16,11 @@ pub mod paths;
 pub mod process;
 pub mod rootfs;
 pub mod runtime;
-pub mod state;
+
 pub mod syscall;
 
 pub use error::{Error, Result};
+pub use oci_spec;
 pub use options::{Network, RunOptions, UserSpec, Volume};
 pub use process::{ImageDefaults, ProcessSpec};
 pub use runtime::{Container, Stdio, new_id, run};

@@ -41,6 +41,19 @@ impl From<&ImageConfiguration> for ImageDefaults {
     }
 }
 
+impl ImageDefaults {
+    /// Parses an OCI image configuration document (`application/vnd.oci.image.config.v1+json`).
+    pub fn from_json(text: &str) -> Result<Self> {
+        let cfg: ImageConfiguration =
+            serde_json::from_str(text).map_err(|e| Error::InvalidOption {
+                what: "image configuration",
+                value: text.chars().take(40).collect(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self::from(&cfg))
+    }
+}
+
 /// Everything needed to start the container's first process.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessSpec {

@@ -87,6 +87,22 @@ impl Container {
     }
 }
 
+/// Where per-container files live: `$XARCH_STATE/containers`, else
+/// /run/xarch/containers as root, else `$XDG_RUNTIME_DIR/xarch/containers`,
+/// else under the temporary directory.
+pub fn default_state_root() -> PathBuf {
+    let base = if let Some(d) = std::env::var_os("XARCH_STATE") {
+        PathBuf::from(d)
+    } else if nix::unistd::geteuid().is_root() {
+        PathBuf::from("/run/xarch")
+    } else if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR") {
+        PathBuf::from(d).join("xarch")
+    } else {
+        std::env::temp_dir().join(format!("xarch-{}", nix::unistd::geteuid()))
+    };
+    base.join("containers")
+}
+
 /// A new random container id: 64 hex digits, like podman's.
 pub fn new_id() -> String {
     use std::io::Read;
@@ -232,7 +248,11 @@ pub fn run(c: &Container, stdio: Stdio) -> Result<i32> {
             Ok(never) => match never {},
         };
         let mut msg = vec![b'E', err.exit_status()];
-        msg.extend_from_slice(err.to_string().as_bytes());
+        let text = match &err {
+            Error::NotFound(name) | Error::NotExecutable(name) => name.clone(),
+            e => e.to_string(),
+        };
+        msg.extend_from_slice(text.as_bytes());
         let _ = sendmsg::<()>(
             child_sock.as_raw_fd(),
             &[IoSlice::new(&msg)],

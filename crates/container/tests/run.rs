@@ -191,11 +191,25 @@ fn run_full(
     input: &str,
     during: impl FnOnce(u32),
 ) -> Out {
+    run_as(dir, image, options, input, during, None)
+}
+
+fn run_as(
+    dir: &tempfile::TempDir,
+    image: ImageDefaults,
+    options: RunOptions,
+    input: &str,
+    during: impl FnOnce(u32),
+    uid: Option<u32>,
+) -> Out {
     let d = dir.path();
     let (stdin, stdout, stderr) = (d.join("in"), d.join("out"), d.join("err"));
     std::fs::write(&stdin, input).unwrap();
     std::fs::write(&stdout, "").unwrap();
     std::fs::write(&stderr, "").unwrap();
+    for f in [&stdin, &stdout, &stderr] {
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o666)).unwrap();
+    }
     let job = Job {
         rootfs: d.join("root"),
         state: d.join("state"),
@@ -204,16 +218,22 @@ fn run_full(
         stdin,
         stdout: stdout.clone(),
         stderr: stderr.clone(),
-        emulator: None,
+        // Set by tests that need a foreign program's emulator.
+        emulator: std::fs::read_to_string(d.join("emulator"))
+            .ok()
+            .map(PathBuf::from),
     };
     let job_file = d.join("job.json");
     std::fs::write(&job_file, serde_json::to_string(&job).unwrap()).unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
         .env("XARCH_CT_JOB", &job_file)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+        .stdout(std::process::Stdio::null());
+    if let Some(uid) = uid {
+        use std::os::unix::process::CommandExt;
+        cmd.uid(uid).gid(uid);
+    }
+    let mut child = cmd.spawn().unwrap();
     let id = child.id();
     if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| during(id))) {
         let _ = child.kill();
@@ -404,7 +424,13 @@ fn missing_and_non_executable_commands() {
         },
     );
     assert_eq!(o.code, 127, "{}", o.stderr);
-    assert!(o.stderr.contains("no-such-tool"));
+    assert!(
+        o.stderr
+            .contains("executable file `no-such-tool` not found"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(o.stderr.matches("not found").count(), 1, "{}", o.stderr);
     std::fs::write(dir.path().join("root/bin/data"), "x").unwrap();
     let o = run(
         &dir,
@@ -518,4 +544,125 @@ fn signals_forwarded_and_killed_status() {
             .unwrap();
     });
     assert_eq!(o.code, 137, "{}", o.stderr);
+}
+
+#[test]
+fn rootless_through_a_user_namespace() {
+    let Some(dir) = rootfs() else { return };
+    let nobody = 65534;
+    let ok = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "true",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipped: unprivileged user namespaces are not available here");
+        return;
+    }
+    // An unprivileged user cannot create mount points in root's rootfs or
+    // files in root's directory: prepare them, as an image unpacked by the
+    // same user would have them.
+    let d = dir.path();
+    let root = d.join("root");
+    for m in ["proc", "dev", "sys", "v"] {
+        std::fs::create_dir_all(root.join(m)).unwrap();
+    }
+    for f in ["hosts", "resolv.conf", "hostname"] {
+        std::fs::write(root.join("etc").join(f), "").unwrap();
+    }
+    let open = |p: &Path, mode| {
+        std::fs::create_dir_all(p).unwrap();
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    open(&d.join("state"), 0o777);
+    let vol = d.join("vol");
+    open(&vol, 0o777);
+    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let o = run_as(
+        &dir,
+        image(),
+        RunOptions {
+            hostname: Some("rl".into()),
+            volumes: vec![format!("{}:/v:ro", vol.display()).parse().unwrap()],
+            ..sh("id -u; echo $$; hostname; touch /v/x 2>/dev/null || echo ro")
+        },
+        "",
+        |_| {},
+        Some(nobody),
+    );
+    assert_eq!(
+        (o.code, o.stdout.as_str()),
+        (0, "0\n1\nrl\nro\n"),
+        "{}",
+        o.stderr
+    );
+}
+
+/// A foreign (arm64) image runs with the emulator injected, no binfmt_misc:
+/// the xarch binary (static) is bind-mounted in and used as the emulator.
+#[test]
+#[ignore = "needs the emulator"]
+fn arm64_busybox_through_the_emulator() {
+    let Some(dir) = rootfs() else { return };
+    let xarch = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/xarch");
+    assert!(xarch.exists(), "build the xarch binary (static) first");
+    let cache = cache_dir().join("busybox-static-arm64");
+    std::fs::create_dir_all(&cache).unwrap();
+    let ok = Command::new("apt-get")
+        .args([
+            "download",
+            &format!("busybox-static:arm64={BUSYBOX_VERSION}"),
+        ])
+        .current_dir(&cache)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "apt-get download busybox-static:arm64");
+    let deb = std::fs::read_dir(&cache)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+        .unwrap();
+    let x = dir.path().join("arm");
+    assert!(
+        Command::new("dpkg-deb")
+            .arg("-x")
+            .arg(&deb)
+            .arg(&x)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::copy(x.join("bin/busybox"), dir.path().join("root/bin/busybox")).unwrap();
+    let job_emulator = "/.xarch/xarch";
+    let mut opts = RunOptions {
+        command: args(&["uname", "-m"]),
+        volumes: vec![
+            format!("{}:{job_emulator}:ro", xarch.display())
+                .parse()
+                .unwrap(),
+        ],
+        ..Default::default()
+    };
+    opts.env.push("XARCH_TEST=1".into());
+    let o = run_with_emulator(&dir, opts, job_emulator);
+    assert_eq!(
+        (o.code, o.stdout.as_str()),
+        (0, "aarch64\n"),
+        "{}",
+        o.stderr
+    );
+}
+
+fn run_with_emulator(dir: &tempfile::TempDir, options: RunOptions, emulator: &str) -> Out {
+    let d = dir.path();
+    std::fs::write(d.join("emulator"), emulator).unwrap();
+    run_full(dir, image(), options, "", |_| {})
 }
