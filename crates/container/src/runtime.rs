@@ -249,7 +249,7 @@ pub fn run(c: &Container, stdio: Stdio) -> Result<i32> {
         };
         let mut msg = vec![b'E', err.exit_status()];
         let text = match &err {
-            Error::NotFound(name) | Error::NotExecutable(name) => name.clone(),
+            Error::NotFound(text) | Error::NotExecutable(text) | Error::Setup(text) => text.clone(),
             e => e.to_string(),
         };
         msg.extend_from_slice(text.as_bytes());
@@ -492,6 +492,11 @@ fn child_main(
     let env_c = p.env.iter().map(|e| cstr(e)).collect::<Result<Vec<_>>>()?;
     let errno = nix::unistd::execve(&exe_c, &argv_c, &env_c).unwrap_err();
     Err(match errno {
+        e if exe != program => Error::Setup(format!(
+            "cannot start the emulator {} for foreign program {}: {e} (it must be a static binary)",
+            exe.display(),
+            program.display()
+        )),
         Errno::ENOENT => Error::NotFound(p.args[0].clone()),
         Errno::EACCES | Errno::ENOEXEC | Errno::EPERM => Error::NotExecutable(p.args[0].clone()),
         e => Error::sys(format!("execve {}", exe.display()), e),
