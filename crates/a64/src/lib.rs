@@ -1,7 +1,6 @@
 //! AArch64 guest frontend: decoder and lifter to the xarch IR, and the
 //! guest register state layout.
 
-pub mod atomics;
 pub mod decode;
 pub mod helpers;
 pub mod lift;

@@ -1,1 +1,26 @@
-//! xarch-container
+//! xarch-container: daemonless containers.
+//!
+//! The runtime takes a prepared root filesystem and an image configuration
+//! ([`ImageDefaults`], from `oci_spec::image::ImageConfiguration`) plus the
+//! user's [`RunOptions`], resolves the first process ([`ProcessSpec`]) and
+//! runs it in new mount, pid, uts, ipc (and, for `--network none`, net)
+//! namespaces; rootless through a user namespace when not root.
+//! Foreign-architecture programs are started through the emulator
+//! ([`exec::Emulator`]), so no binfmt_misc handler is needed.
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod exec;
+pub mod options;
+pub mod paths;
+pub mod process;
+pub mod rootfs;
+pub mod runtime;
+
+pub mod syscall;
+
+pub use error::{Error, Result};
+pub use oci_spec;
+pub use options::{Network, RunOptions, UserSpec, Volume};
+pub use process::{ImageDefaults, ProcessSpec};
+pub use runtime::{Container, Stdio, new_id, run};

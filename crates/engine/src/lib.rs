@@ -2,6 +2,8 @@
 //! selection. It runs guest code until something the Linux layer must
 //! handle happens (a system call, an exception, a pending signal).
 
+mod host_fault;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use xarch_a64::helpers::{EXIT_INFO_INVALIDATE, take_pending_invalidations};
@@ -51,6 +53,16 @@ pub enum Backend {
     Interpreter,
     /// The template JIT: every block compiled to x86-64 on first use.
     Baseline,
+}
+
+impl Backend {
+    /// The name `--engine` accepts for this backend.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Interpreter => "interp",
+            Backend::Baseline => "baseline",
+        }
+    }
 }
 
 impl std::str::FromStr for Backend {
@@ -105,18 +117,10 @@ struct Entry {
 /// dropped and rebuilt on demand.
 pub const CODE_CACHE_BYTES: usize = 64 << 20;
 
-/// Reads one instruction word of guest code.
-///
-/// # Safety
-/// `pc` must be readable host memory (checked by the validator when set).
-unsafe fn read_insn(pc: u64) -> u32 {
-    // SAFETY: the caller guarantees `pc` is readable.
-    unsafe { (pc as *const u32).read_unaligned() }
-}
-
 impl Engine {
     /// Creates an engine with an empty translation cache.
     pub fn new(options: EngineOptions) -> Self {
+        host_fault::install();
         let code = match options.backend {
             Backend::Interpreter => None,
             Backend::Baseline => CodeCache::new(CODE_CACHE_BYTES).ok(),
@@ -153,9 +157,8 @@ impl Engine {
                 }
                 checked_page = page;
             }
-            // SAFETY: the validator (when the Linux layer installed one)
-            // confirmed the page is mapped and executable.
-            Some(unsafe { read_insn(addr) })
+            // A guarded read: unmapped code is a fetch fault, not a crash.
+            xarch_ir::guest_mem::load(addr, 4).ok().map(|w| w as u32)
         })?;
         if cfg!(debug_assertions)
             && let Err(e) = xarch_ir::verify::verify(&block)
@@ -186,7 +189,9 @@ impl Engine {
     /// Runs guest code from `state.pc` until an [`Exit`] happens.
     pub fn run(&mut self, state: &mut A64State) -> Exit {
         loop {
-            if state.interrupt != 0 {
+            // A host signal handler sets the flag asynchronously.
+            // SAFETY: `state.interrupt` is a valid, aligned u64.
+            if unsafe { core::ptr::read_volatile(&state.interrupt) } != 0 {
                 return Exit::Interrupted;
             }
             let pc = state.pc;

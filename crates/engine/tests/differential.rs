@@ -24,10 +24,12 @@ fn register_only(insn: u32) -> bool {
     };
     let straight = matches!(block.term, Terminator::Jump(0x1004)) && block.guest_insns == 1;
     straight
-        && !block
-            .insts
-            .iter()
-            .any(|i| matches!(i.op, Op::Load(_) | Op::Store(..) | Op::Call(..)))
+        && !block.insts.iter().any(|i| {
+            matches!(
+                i.op,
+                Op::Load(_) | Op::Store(..) | Op::CmpXchg(..) | Op::Call(..)
+            )
+        })
 }
 
 fn random_state(rng: &mut Rng) -> A64State {

@@ -1,5 +1,6 @@
 //! A translated block of guest code and the builder the lifters use.
 
+use crate::float::FpOp;
 use crate::ops::{BranchHint, ExitReason, Helper, Inst, IntCC, Op, Terminator, Value};
 use crate::types::Type;
 use crate::vector::VecOp;
@@ -248,6 +249,12 @@ impl Builder {
         self.push(Op::Store(addr, v), Type::Void);
     }
 
+    /// Atomic compare-and-swap; returns the value found in memory.
+    pub fn cmpxchg(&mut self, addr: Value, expected: Value, new: Value) -> Value {
+        let ty = self.ty(expected);
+        self.push(Op::CmpXchg(addr, expected, new), ty)
+    }
+
     /// A full memory barrier.
     pub fn fence(&mut self) {
         self.push(Op::Fence, Type::Void);
@@ -282,6 +289,24 @@ impl Builder {
     /// Scalar `x` broadcast to all `esize`-bit lanes.
     pub fn dup(&mut self, x: Value, esize: u8) -> Value {
         self.push(Op::Dup(x, esize), Type::I128)
+    }
+
+    /// A floating-point op with result type `ty` under control word
+    /// `fpcr` (operands beyond the op's arity are ignored).
+    pub fn float(&mut self, op: FpOp, args: &[Value], fpcr: Value, ty: Type) -> Value {
+        assert_eq!(args.len(), op.arity());
+        let mut a = [Value(0); 3];
+        a[..args.len()].copy_from_slice(args);
+        self.push(Op::Float(op, a, fpcr), ty)
+    }
+
+    /// The exception flags of the same `float` op (`ty` is its result
+    /// type), as an `I64` of FPSR bits.
+    pub fn float_flags(&mut self, op: FpOp, args: &[Value], fpcr: Value, ty: Type) -> Value {
+        assert_eq!(args.len(), op.arity());
+        let mut a = [Value(0); 3];
+        a[..args.len()].copy_from_slice(args);
+        self.push(Op::FloatFlags(op, ty, a, fpcr), Type::I64)
     }
 
     /// Terminator helpers, for symmetry with the ops.

@@ -40,12 +40,24 @@ global_asm!(
     "xarch_guest_store32: mov dword ptr [rdi], esi; xor eax, eax; ret",
     "xarch_guest_store64: mov qword ptr [rdi], rsi; xor eax, eax; ret",
     "xarch_guest_store128: movdqu xmm0, xmmword ptr [rsi]; movdqu xmmword ptr [rdi], xmm0; xor eax, eax; ret",
+    // Compare-and-swap: rdi = address, rsi = pointer to the expected value
+    // (receives the old value), rdx = pointer to the new value.
+    "xarch_guest_cas8: movzx eax, byte ptr [rsi]; movzx ecx, byte ptr [rdx]; lock cmpxchg byte ptr [rdi], cl; mov [rsi], al; xor eax, eax; ret",
+    "xarch_guest_cas16: movzx eax, word ptr [rsi]; movzx ecx, word ptr [rdx]; lock cmpxchg word ptr [rdi], cx; mov [rsi], ax; xor eax, eax; ret",
+    "xarch_guest_cas32: mov eax, dword ptr [rsi]; mov ecx, dword ptr [rdx]; lock cmpxchg dword ptr [rdi], ecx; mov [rsi], eax; xor eax, eax; ret",
+    "xarch_guest_cas64: mov rax, qword ptr [rsi]; mov rcx, qword ptr [rdx]; lock cmpxchg qword ptr [rdi], rcx; mov [rsi], rax; xor eax, eax; ret",
     "xarch_guest_mem_landing: ret",
+    // cmpxchg16b needs rbx, so it saves it and has its own landing.
+    "xarch_guest_cas128_start:",
+    "xarch_guest_cas128: push rbx; mov r8, rdx; mov rax, qword ptr [rsi]; mov rdx, qword ptr [rsi + 8]; mov rbx, qword ptr [r8]; mov rcx, qword ptr [r8 + 8]; lock cmpxchg16b xmmword ptr [rdi]; mov [rsi], rax; mov [rsi + 8], rdx; pop rbx; xor eax, eax; ret",
+    "xarch_guest_cas128_landing: pop rbx; ret",
     ".globl xarch_guest_mem_end",
     "xarch_guest_mem_end:",
     ".globl xarch_guest_load8, xarch_guest_load16, xarch_guest_load32, xarch_guest_load64, xarch_guest_load128",
     ".globl xarch_guest_store8, xarch_guest_store16, xarch_guest_store32, xarch_guest_store64, xarch_guest_store128",
     ".globl xarch_guest_mem_landing, xarch_guest_stores_begin",
+    ".globl xarch_guest_cas8, xarch_guest_cas16, xarch_guest_cas32, xarch_guest_cas64",
+    ".globl xarch_guest_cas128, xarch_guest_cas128_start, xarch_guest_cas128_landing",
 );
 
 unsafe extern "C" {
@@ -53,6 +65,14 @@ unsafe extern "C" {
     fn xarch_guest_mem_end();
     fn xarch_guest_mem_landing();
     fn xarch_guest_stores_begin();
+    fn xarch_guest_cas128_start();
+    fn xarch_guest_cas128_landing();
+    fn xarch_guest_cas8(addr: u64, expected: *mut u128, new: *const u128) -> MemStatus;
+    fn xarch_guest_cas16(addr: u64, expected: *mut u128, new: *const u128) -> MemStatus;
+    fn xarch_guest_cas32(addr: u64, expected: *mut u128, new: *const u128) -> MemStatus;
+    fn xarch_guest_cas64(addr: u64, expected: *mut u128, new: *const u128) -> MemStatus;
+    #[link_name = "xarch_guest_cas128"]
+    fn xarch_guest_cas128_fn(addr: u64, expected: *mut u128, new: *const u128) -> MemStatus;
     fn xarch_guest_load8(addr: u64, out: *mut u64) -> MemStatus;
     fn xarch_guest_load16(addr: u64, out: *mut u64) -> MemStatus;
     fn xarch_guest_load32(addr: u64, out: *mut u64) -> MemStatus;
@@ -153,6 +173,39 @@ pub fn store(addr: u64, bytes: u32, value: u128) -> Result<(), Fault> {
     }
 }
 
+/// Atomically replaces the `bytes`-byte value at guest address `addr` with
+/// `new` if it equals `expected`; returns the value found there (equal to
+/// `expected` iff the swap happened). A 16-byte access must be 16-byte
+/// aligned (a misaligned one is reported as a fault). The access counts as
+/// a write even when the comparison fails, as on Arm and x86.
+#[inline]
+pub fn cmpxchg(addr: u64, bytes: u32, expected: u128, new: u128) -> Result<u128, Fault> {
+    let mut cur = expected;
+    // SAFETY: the routines only touch `addr` (guarded by the fault fixup)
+    // and the two locals passed by pointer.
+    let st = unsafe {
+        match bytes {
+            1 => xarch_guest_cas8(addr, &mut cur, &new),
+            2 => xarch_guest_cas16(addr, &mut cur, &new),
+            4 => xarch_guest_cas32(addr, &mut cur, &new),
+            8 => xarch_guest_cas64(addr, &mut cur, &new),
+            _ => xarch_guest_cas128_fn(addr, &mut cur, &new),
+        }
+    };
+    if st.fault != 0 {
+        return Err(Fault {
+            addr: st.addr,
+            write: true,
+        });
+    }
+    let mask = if bytes >= 16 {
+        u128::MAX
+    } else {
+        (1u128 << (8 * bytes)) - 1
+    };
+    Ok(cur & mask)
+}
+
 /// Called by the host SIGSEGV/SIGBUS handler. If the fault happened inside
 /// a guarded access routine, redirects it to return a fault status and
 /// returns true; otherwise returns false (a fault elsewhere is not ours to
@@ -181,7 +234,12 @@ pub unsafe fn fixup(uc: *mut libc::ucontext_t, fault_addr: u64) -> bool {
     };
     gregs[libc::REG_RAX as usize] = 1 | ((write as i64) << 1);
     gregs[libc::REG_RDX as usize] = addr as i64;
-    gregs[libc::REG_RIP as usize] = xarch_guest_mem_landing as *const () as i64;
+    let landing = if rip >= xarch_guest_cas128_start as *const () as u64 {
+        xarch_guest_cas128_landing as *const () as i64
+    } else {
+        xarch_guest_mem_landing as *const () as i64
+    };
+    gregs[libc::REG_RIP as usize] = landing;
     true
 }
 
@@ -238,6 +296,24 @@ mod tests {
                 write: true
             })
         );
+        // Compare-and-swap: success, failure, and faults.
+        let mut buf = [0u128; 2];
+        let a = buf.as_mut_ptr() as u64;
+        for bytes in [1, 2, 4, 8, 16] {
+            buf[0] = 0;
+            assert_eq!(cmpxchg(a, bytes, 1, 7), Ok(0));
+            assert_eq!(buf[0], 0);
+            assert_eq!(cmpxchg(a, bytes, 0, 7), Ok(0));
+            assert_eq!(buf[0], 7);
+            assert_eq!(
+                cmpxchg(0x40, bytes, 0, 1),
+                Err(Fault {
+                    addr: 0x40,
+                    write: true
+                })
+            );
+        }
+        assert!(cmpxchg(a + 8, 16, 0, 1).is_err(), "misaligned 16-byte CAS");
         // A read-only page faults on write only.
         static RO: [u8; 8] = [7; 8];
         assert_eq!(load(RO.as_ptr() as u64, 1), Ok(7));

@@ -2,6 +2,7 @@
 //! tested against it.
 
 use crate::block::Block;
+use crate::float;
 use crate::guest_mem;
 use crate::ops::{ExitReason, IntCC, Op, Terminator};
 use crate::types::Type;
@@ -287,6 +288,7 @@ pub unsafe fn eval_inst(
             guest_mem::store(v(*a) as u64, arg_ty(*x).bytes(), v(*x))?;
             0
         }
+        Op::CmpXchg(a, e, n) => guest_mem::cmpxchg(v(*a) as u64, ty.bytes(), v(*e), v(*n))?,
         Op::Fence => {
             core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
             0
@@ -306,6 +308,19 @@ pub unsafe fn eval_inst(
             let b = if n > 1 { v(args[1]) } else { 0 };
             let c = if n > 2 { v(args[2]) } else { 0 };
             vector::eval(*op, *esize, a, b, c)
+        }
+        Op::Float(op, args, fpcr) | Op::FloatFlags(op, _, args, fpcr) => {
+            let mut a = [0u64; 3];
+            for (k, x) in args[..op.arity()].iter().enumerate() {
+                a[k] = v(*x) as u64;
+            }
+            let in_bits = arg_ty(args[0]).bits();
+            let (out, flags) = match &inst.op {
+                Op::FloatFlags(_, t, _, _) => (t.bits(), true),
+                _ => (ty.bits(), false),
+            };
+            let (r, f) = float::eval(*op, in_bits, out, v(*fpcr) as u64, a);
+            (if flags { f } else { r }) as u128
         }
         Op::ExtractLane(x, esize, idx) => {
             let e = *esize as u32;

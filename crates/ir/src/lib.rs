@@ -3,6 +3,7 @@
 //! interpreter in [`interp`] is the reference semantics.
 
 pub mod block;
+pub mod float;
 pub mod guest_mem;
 pub mod interp;
 pub mod ops;
@@ -12,6 +13,7 @@ pub mod vector;
 pub mod verify;
 
 pub use block::{Block, Builder};
+pub use float::{FpOp, FpRounding};
 pub use interp::{BlockResult, Interpreter};
 pub use ops::{BranchHint, ExitReason, Helper, Inst, IntCC, Op, Terminator, Value};
 pub use types::Type;

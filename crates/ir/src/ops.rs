@@ -3,6 +3,7 @@
 //! file is the one place where an operation is defined; its semantics live
 //! in `interp.rs` (the reference) and must be matched by each backend.
 
+use crate::float::FpOp;
 use crate::types::Type;
 use crate::vector::VecOp;
 use core::fmt;
@@ -141,6 +142,12 @@ pub enum Op {
     Load(Value),
     /// Store a value to guest memory at the `I64` address.
     Store(Value, Value),
+    /// Atomic compare-and-swap on guest memory: `CmpXchg(addr, expected,
+    /// new)` stores `new` at the `I64` address if memory holds `expected`,
+    /// and returns the value it found (of the type of `expected`).
+    /// Sequentially consistent; faults like a store even when the values
+    /// differ.
+    CmpXchg(Value, Value, Value),
     /// Full memory barrier.
     Fence,
     /// Call a Rust helper with up to four `I64` (or narrower) arguments;
@@ -156,6 +163,18 @@ pub enum Op {
     InsertLane(Value, Value, u8, u8),
     /// Broadcast a scalar to every `esize`-bit lane of an `I128`.
     Dup(Value, u8),
+
+    /// Floating-point operation on the first `op.arity()` operands (bit
+    /// patterns in `I16`/`I32`/`I64`, the format given by the type), under
+    /// the control word in the last operand (an `I64` in the Arm FPCR
+    /// layout: RMode, FZ, DN). The result type is the result format (or
+    /// integer width for conversions; `I64` NZCV for compares). Semantics
+    /// in [`crate::float`].
+    Float(FpOp, [Value; 3], Value),
+    /// The FPSR cumulative exception flags (`I64`, Arm FPSR bits IOC..IDC)
+    /// that `Float` with the same op, operands and result type `Type`
+    /// raises. Lifters OR them into their status register.
+    FloatFlags(FpOp, Type, [Value; 3], Value),
 }
 
 impl Op {
@@ -200,13 +219,17 @@ impl Op {
                 f(*a);
                 f(*b)
             }
-            Select(a, b, c) | AddFlags(a, b, c) => {
+            Select(a, b, c) | AddFlags(a, b, c) | CmpXchg(a, b, c) => {
                 f(*a);
                 f(*b);
                 f(*c)
             }
             Call(_, args, n) => args[..*n as usize].iter().for_each(|v| f(*v)),
             Vector(op, _, args) => args[..op.arity()].iter().for_each(|v| f(*v)),
+            Float(op, args, fpcr) | FloatFlags(op, _, args, fpcr) => {
+                args[..op.arity()].iter().for_each(|v| f(*v));
+                f(*fpcr)
+            }
         }
     }
 
@@ -215,7 +238,12 @@ impl Op {
     pub fn has_side_effect(&self) -> bool {
         matches!(
             self,
-            Op::GuestInsn(_) | Op::SetState(..) | Op::Store(..) | Op::Fence | Op::Call(..)
+            Op::GuestInsn(_)
+                | Op::SetState(..)
+                | Op::Store(..)
+                | Op::CmpXchg(..)
+                | Op::Fence
+                | Op::Call(..)
         ) || matches!(self, Op::Load(_)) // a load may fault
     }
 }

@@ -2,6 +2,7 @@
 //! sees it. Lifter bugs are caught here instead of as wrong guest results.
 
 use crate::block::Block;
+use crate::float::FpOp;
 use crate::ops::{Op, Terminator, Value};
 use crate::types::Type;
 use core::fmt;
@@ -22,6 +23,26 @@ impl fmt::Display for VerifyError {
 }
 
 impl std::error::Error for VerifyError {}
+
+/// Whether a float op's operand types and result type fit together.
+fn float_ok(op: FpOp, args: &[Type], ty: Type) -> bool {
+    let fmt = |t: Type| matches!(t, Type::I16 | Type::I32 | Type::I64);
+    let a = args[0];
+    if let FpOp::FromInt { fbits, .. } = op {
+        return matches!(a, Type::I32 | Type::I64) && fmt(ty) && (fbits as u32) <= a.bits();
+    }
+    if !fmt(a) || args.iter().any(|&x| x != a) {
+        return false;
+    }
+    match op {
+        FpOp::Cmp | FpOp::CmpE => ty == Type::I64,
+        FpOp::Convert => fmt(ty),
+        FpOp::ToInt { fbits, .. } => {
+            matches!(ty, Type::I32 | Type::I64) && (fbits as u32) <= ty.bits()
+        }
+        _ => ty == a,
+    }
+}
 
 /// Checks operand definitions and types.
 pub fn verify(block: &Block) -> Result<(), VerifyError> {
@@ -68,6 +89,12 @@ pub fn verify(block: &Block) -> Result<(), VerifyError> {
             Op::CondHolds(c, n) => *c < 16 && t(n) == Type::I64 && inst.ty == Type::I1,
             Op::Load(a) => t(a) == Type::I64 && inst.ty != Type::Void && inst.ty != Type::I1,
             Op::Store(a, _) => t(a) == Type::I64,
+            Op::CmpXchg(a, e, n) => {
+                t(a) == Type::I64
+                    && same(e, n)
+                    && t(e) == inst.ty
+                    && !matches!(inst.ty, Type::I1 | Type::Void)
+            }
             Op::Vector(op, e, args) => {
                 matches!(e, 8 | 16 | 32 | 64)
                     && args[..op.arity()].iter().all(|a| t(a) == Type::I128)
@@ -80,6 +107,21 @@ pub fn verify(block: &Block) -> Result<(), VerifyError> {
                 t(v) == Type::I128 && (*idx as u32) < 128 / *e as u32 && inst.ty == Type::I128
             }
             Op::Dup(_, e) => matches!(e, 8 | 16 | 32 | 64) && inst.ty == Type::I128,
+            Op::Float(op, args, fpcr) => {
+                float_ok(
+                    *op,
+                    &args[..op.arity()].iter().map(t).collect::<Vec<_>>(),
+                    inst.ty,
+                ) && t(fpcr) == Type::I64
+            }
+            Op::FloatFlags(op, ty, args, fpcr) => {
+                float_ok(
+                    *op,
+                    &args[..op.arity()].iter().map(t).collect::<Vec<_>>(),
+                    *ty,
+                ) && t(fpcr) == Type::I64
+                    && inst.ty == Type::I64
+            }
             Op::Call(_, args, n) => {
                 args[..*n as usize].iter().all(|a| t(a) != Type::I128)
                     && matches!(inst.ty, Type::I64 | Type::Void)

@@ -1,1 +1,21 @@
-//! xarch-linux
+//! The Linux personality of xarch for arm64 guests on x86_64 hosts: ELF
+//! loading, the initial stack, guest memory, system call translation,
+//! signals and the process model.
+//!
+//! The entry point is [`run_guest`]; exit statuses for load failures are
+//! listed in [`error`].
+
+#![warn(missing_docs)]
+
+pub mod abi;
+pub mod error;
+pub mod loader;
+pub mod mm;
+pub mod process;
+pub mod signal;
+pub mod stack;
+pub mod syscall;
+
+pub use error::LoadError;
+pub use process::{GuestConfig, GuestExit, Program, run_guest};
+pub use signal::die_with_signal;

@@ -96,7 +96,7 @@ pub fn handler_entry() -> Option<ExitCode> {
         }
     };
     let path = req.path.clone();
-    Some(match super::run::run_guest(req) {
+    Some(match super::run::run_binfmt(req) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("xarch: {}: {e:#}", path.display());

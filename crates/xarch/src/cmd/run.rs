@@ -1,34 +1,163 @@
-//! `xarch run`: emulate one foreign program.
+//! `xarch run`: emulate one foreign program. The work is in
+//! `xarch_linux`; this module maps arguments in and the guest's fate out.
+//!
+//! Exit status: the guest's own; a guest killed by a signal kills xarch
+//! with the same signal. Load failures use the statuses documented in
+//! `xarch_linux::error` (127 not found, 126 unreadable, 124 not ELF, 123
+//! wrong architecture, 122 malformed ELF, 121 missing program
+//! interpreter, 120 cannot map).
 
 use clap::Args;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use xarch_engine::Backend;
+use xarch_linux::{GuestConfig, GuestExit, Program};
 
 /// Arguments of `xarch run`.
 #[derive(Args)]
 pub struct RunArgs {
-    /// Look up the program interpreter and absolute guest paths under DIR first.
+    /// Look up the program interpreter (PT_INTERP) under DIR first.
     #[arg(long, env = "XARCH_SYSROOT")]
     pub sysroot: Option<PathBuf>,
-    /// Print each guest system call to stderr.
-    #[arg(long)]
+    /// Print each guest system call to stderr (also XARCH_STRACE=1).
+    #[arg(long, env = "XARCH_STRACE", value_parser = clap::builder::BoolishValueParser::new())]
     pub strace: bool,
+    /// argv[0] for the guest, when it differs from the program path
+    /// (execve re-entry and binfmt_misc).
+    #[arg(long, hide = true, value_name = "ARG0", allow_hyphen_values = true)]
+    pub argv0: Option<OsString>,
+    /// Execution engine: `interp` (reference interpreter) or `baseline`
+    /// (template JIT, the default; also XARCH_ENGINE).
+    #[arg(long, value_name = "ENGINE")]
+    pub engine: Option<Backend>,
     /// The program to run.
     pub program: PathBuf,
     /// Its arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub args: Vec<std::ffi::OsString>,
+    pub args: Vec<OsString>,
+}
+
+/// Options of a guest run besides program, argv and environment.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Where to find the program interpreter.
+    pub sysroot: Option<PathBuf>,
+    /// Trace system calls.
+    pub strace: bool,
+    /// Which execution backend runs guest code.
+    pub backend: Backend,
 }
 
 /// Runs `xarch run`.
-pub fn run(_args: RunArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("xarch run: the emulator is not wired yet")
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let mut argv = vec![
+        args.argv0
+            .unwrap_or_else(|| args.program.clone().into_os_string()),
+    ];
+    argv.extend(args.args);
+    let env = env_strings();
+    let opts = RunOptions {
+        sysroot: args.sysroot,
+        strace: args.strace,
+        backend: args.engine.unwrap_or_else(default_backend),
+    };
+    Ok(run_guest(Program::Path(args.program), argv, env, &opts))
+}
+
+/// Runs a guest program to completion and returns its exit status; a
+/// guest killed by a signal kills xarch with that signal (this function
+/// then does not return). `program` is a path or an already-open file
+/// (binfmt_misc), `argv` includes argv[0], `env` holds `NAME=value`.
+pub fn run_guest(
+    program: Program,
+    argv: Vec<OsString>,
+    env: Vec<OsString>,
+    opts: &RunOptions,
+) -> ExitCode {
+    let log_unimplemented =
+        std::env::var("XARCH_LOG").is_ok_and(|v| v.split(',').any(|w| w == "unimpl"));
+    let cfg = GuestConfig {
+        program,
+        argv,
+        env,
+        sysroot: opts.sysroot.clone(),
+        strace: opts.strace,
+        log_unimplemented,
+        backend: opts.backend,
+    };
+    match xarch_linux::run_guest(cfg) {
+        Ok(GuestExit::Exited(code)) => ExitCode::from(code as u8),
+        Ok(GuestExit::Signaled(sig)) => xarch_linux::die_with_signal(sig),
+        Err(e) => {
+            eprintln!("xarch: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
 }
 
 /// Runs a guest the kernel started through binfmt_misc: the program is
 /// `req.exec_fd` when set (O/C flags), else `req.path`; `req.argv` is the
-/// guest's argv (argv[0] preserved under P); `req.secure` goes into the
-/// guest's AT_SECURE. See `xarch_binfmt::handler::GuestExec`.
-pub fn run_guest(_req: xarch_binfmt::handler::GuestExec) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("the emulator is not wired yet")
+/// guest's argv (argv[0] preserved under P). AT_SECURE follows the
+/// credentials the kernel gave the process (C flag).
+pub fn run_binfmt(req: xarch_binfmt::handler::GuestExec) -> anyhow::Result<ExitCode> {
+    let program = match req.exec_fd {
+        Some(fd) => Program::Fd(std::fs::File::from(fd), req.path),
+        None => Program::Path(req.path),
+    };
+    let opts = RunOptions {
+        backend: default_backend(),
+        ..RunOptions::default()
+    };
+    Ok(run_guest(program, req.argv, env_strings(), &opts))
+}
+
+/// The backend when none is named: `XARCH_ENGINE`, else the baseline JIT.
+fn default_backend() -> Backend {
+    std::env::var("XARCH_ENGINE")
+        .ok()
+        .and_then(|e| e.parse().ok())
+        .unwrap_or(Backend::Baseline)
+}
+
+/// xarch's environment as `NAME=value` strings for the guest.
+fn env_strings() -> Vec<OsString> {
+    std::env::vars_os()
+        .map(|(k, v)| {
+            let mut s = k.into_vec();
+            s.push(b'=');
+            s.extend(v.into_vec());
+            OsString::from_vec(s)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(path: &str) -> ExitCode {
+        run_guest(
+            Program::Path(path.into()),
+            vec![path.into()],
+            vec![],
+            &RunOptions {
+                backend: Backend::Interpreter,
+                ..RunOptions::default()
+            },
+        )
+    }
+
+    #[test]
+    fn load_failures_have_distinct_statuses() {
+        let dir = std::env::temp_dir().join(format!("xarch-run-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = dir.join("text");
+        std::fs::write(&text, "hello\n").unwrap();
+        assert_eq!(status("/nonexistent/prog"), ExitCode::from(127));
+        assert_eq!(status(text.to_str().unwrap()), ExitCode::from(124));
+        assert_eq!(status("/proc/self/exe"), ExitCode::from(123));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -2,8 +2,8 @@
 //!
 //! The monitor lives in the guest state (`excl_addr`, `excl_size`,
 //! `excl_value`): a load-exclusive records address, size and the value it
-//! read; a store-exclusive calls [`atomics::STORE_EXCLUSIVE`], which does a
-//! host compare-and-swap against the recorded value (see `atomics.rs`).
+//! read; a store-exclusive is one guarded host compare-and-swap against the
+//! recorded value (`Op::CmpXchg`), so a fault is reported to the guest.
 //!
 //! Ordering: an acquire load is `load; fence`. A release store is `fence;
 //! store; fence`: the trailing fence keeps a later LDAR after the STLR, as
@@ -12,11 +12,10 @@
 //! consistent, so STLXR only needs the leading fence.
 
 use super::{I64, rn, rt};
-use crate::atomics;
 use crate::decode::{bit, bits};
 use crate::lift::{Ctx, LiftResult};
 use crate::state;
-use xarch_ir::{Type, Value};
+use xarch_ir::{IntCC, Type, Value};
 
 /// Opens the monitor for `size` bytes at `addr` holding `v`.
 fn set_monitor(c: &mut Ctx, addr: Value, size: u64, v: Value) {
@@ -27,11 +26,43 @@ fn set_monitor(c: &mut Ctx, addr: Value, size: u64, v: Value) {
     c.b.set_state(state::EXCL_VALUE, v);
 }
 
-/// Calls the store-exclusive helper and writes the status to Ws.
+/// The store half of the monitor, writing the STXR status (0 = stored)
+/// to Ws. The data `hi:lo` is truncated to `size` bytes.
+///
+/// Succeeds only if the monitor is open for this address and size *and*
+/// memory still holds the value the load-exclusive saw; the store is one
+/// host compare-and-swap, so another thread's store in between makes it
+/// fail as on hardware (except the harmless ABA case; QEMU does the same).
+/// The access is always performed — with `new = expected` when the monitor
+/// does not match, which changes nothing — because Arm translates the
+/// address (and faults) before consulting the monitor.
 fn store_exclusive(c: &mut Ctx, s: u32, addr: Value, lo: Value, hi: Value, size: u64) {
-    let sz = c.c64(size);
-    let status =
-        c.b.call(&atomics::STORE_EXCLUSIVE, &[addr, lo, hi, sz], I64);
+    let ty = Type::from_bytes(size as u32);
+    let new = if size == 16 {
+        let lo = c.b.zext(lo, Type::I128);
+        let hi = c.b.zext(hi, Type::I128);
+        let k = c.b.const128(64);
+        let hi = c.b.shl(hi, k);
+        c.b.or(lo, hi)
+    } else {
+        c.b.trunc(lo, ty)
+    };
+    let tag = c.b.get_state(state::EXCL_ADDR, I64);
+    let tsize = c.b.get_state(state::EXCL_SIZE, I64);
+    let expected = c.b.get_state(state::EXCL_VALUE, ty);
+    let same_addr = c.b.icmp(IntCC::Eq, tag, addr);
+    let want = c.c64(size);
+    let same_size = c.b.icmp(IntCC::Eq, tsize, want);
+    let open = c.b.and(same_addr, same_size);
+    let new = c.b.select(open, new, expected);
+    let found = c.b.cmpxchg(addr, expected, new);
+    let unchanged = c.b.icmp(IntCC::Eq, found, expected);
+    let ok = c.b.and(open, unchanged);
+    let zero = c.c32(0);
+    let one = c.c32(1);
+    let status = c.b.select(ok, zero, one);
+    let closed = c.c64(u64::MAX);
+    c.b.set_state(state::EXCL_ADDR, closed);
     c.set_x(s, status);
 }
 

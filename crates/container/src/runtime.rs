@@ -1,0 +1,704 @@
+//! Starting a container: clone(2) into new namespaces, map ids when
+//! rootless, set up the root filesystem and stdio in the child, exec the
+//! command (through the emulator when it is foreign), then supervise it
+//! from the parent (signals forwarded, pty copied, exit status returned).
+//!
+//! [`run`] forks with a raw clone(2): call it while the process has one
+//! thread (or its other threads are idle), as the xarch CLI does.
+
+use crate::error::{Error, Result};
+use crate::exec::{Emulator, exec_plan, find_program};
+use crate::options::{Network, RunOptions, Volume};
+use crate::process::{DEFAULT_PATH, ImageDefaults, ProcessSpec};
+use crate::rootfs::{MountPlan, set_credentials};
+use crate::syscall::{LinuxSyscall, Syscall};
+use nix::errno::Errno;
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+use nix::sys::socket::{
+    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg,
+    sendmsg, socketpair,
+};
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::Pid;
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// A container ready to start.
+#[derive(Debug, Clone)]
+pub struct Container {
+    /// Container id (hex).
+    pub id: String,
+    /// Prepared root filesystem (a writable view: mount points are created in it).
+    pub rootfs: PathBuf,
+    /// The first process.
+    pub process: ProcessSpec,
+    /// Hostname inside the container.
+    pub hostname: String,
+    /// Bind mounts.
+    pub volumes: Vec<Volume>,
+    /// Network namespace choice.
+    pub network: Network,
+    /// Allocate a pseudo-terminal.
+    pub tty: bool,
+    /// Pass stdin to the container (else it reads /dev/null).
+    pub interactive: bool,
+    /// Directory for the generated /etc/hosts, /etc/resolv.conf, /etc/hostname.
+    pub state_dir: PathBuf,
+    /// How foreign programs are started.
+    pub emulator: Emulator,
+}
+
+impl Container {
+    /// Resolves a container from the image's defaults and the run options.
+    /// `state_dir` receives the generated /etc files; `host_env` answers
+    /// `-e NAME` without a value.
+    pub fn new(
+        id: &str,
+        rootfs: &Path,
+        image: &ImageDefaults,
+        opts: &RunOptions,
+        state_dir: &Path,
+        host_env: impl Fn(&str) -> Option<String> + Copy,
+    ) -> Result<Self> {
+        if !rootfs.is_dir() {
+            return Err(Error::BadRootfs(rootfs.into()));
+        }
+        let hostname = match (&opts.hostname, opts.network) {
+            (Some(h), _) => h.clone(),
+            (None, _) => id.chars().take(12).collect(),
+        };
+        let process = ProcessSpec::resolve(image, opts, rootfs, &hostname, host_env)?;
+        Ok(Container {
+            id: id.into(),
+            rootfs: rootfs.into(),
+            process,
+            hostname,
+            volumes: opts.volumes.clone(),
+            network: opts.network,
+            tty: opts.tty,
+            interactive: opts.interactive,
+            state_dir: state_dir.into(),
+            emulator: Emulator::default(),
+        })
+    }
+}
+
+/// Where per-container files live: `$XARCH_STATE/containers`, else
+/// /run/xarch/containers as root, else `$XDG_RUNTIME_DIR/xarch/containers`,
+/// else under the temporary directory.
+pub fn default_state_root() -> PathBuf {
+    let base = if let Some(d) = std::env::var_os("XARCH_STATE") {
+        PathBuf::from(d)
+    } else if nix::unistd::geteuid().is_root() {
+        PathBuf::from("/run/xarch")
+    } else if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR") {
+        PathBuf::from(d).join("xarch")
+    } else {
+        std::env::temp_dir().join(format!("xarch-{}", nix::unistd::geteuid()))
+    };
+    base.join("containers")
+}
+
+/// A new random container id: 64 hex digits, like podman's.
+pub fn new_id() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if ok.is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        bytes[..16].copy_from_slice(&(t ^ u128::from(std::process::id())).to_le_bytes());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The standard streams the container is attached to.
+#[derive(Debug)]
+pub struct Stdio {
+    /// Standard input.
+    pub stdin: OwnedFd,
+    /// Standard output.
+    pub stdout: OwnedFd,
+    /// Standard error.
+    pub stderr: OwnedFd,
+}
+
+impl Stdio {
+    /// Duplicates this process's own fds 0, 1 and 2.
+    pub fn inherit() -> Result<Self> {
+        let dup = |fd: RawFd| {
+            // SAFETY: 0, 1 and 2 stay open for the life of the process; the
+            // borrow only lives for the dup.
+            let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+            fd.try_clone_to_owned()
+                .map_err(|e| Error::io("duplicating stdio", "/dev/stdin", e))
+        };
+        Ok(Stdio {
+            stdin: dup(0)?,
+            stdout: dup(1)?,
+            stderr: dup(2)?,
+        })
+    }
+}
+
+/// Signals the parent passes on to the container's first process.
+const FORWARDED: [Signal; 7] = [
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGALRM,
+    Signal::SIGTERM,
+];
+
+static CHILD_PID: AtomicI32 = AtomicI32::new(0);
+static WINCH_FD: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn forward_signal(sig: libc::c_int) {
+    let pid = CHILD_PID.load(Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe and takes plain integers.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+extern "C" fn note_winch(_sig: libc::c_int) {
+    let fd = WINCH_FD.load(Ordering::SeqCst);
+    if fd >= 0 {
+        // SAFETY: write(2) is async-signal-safe; the buffer is a static byte.
+        unsafe { libc::write(fd, b"w".as_ptr().cast(), 1) };
+    }
+}
+
+/// Runs the container to completion and returns its exit status as podman
+/// reports it: the exit code, or 128+N when killed by signal N.
+pub fn run(c: &Container, stdio: Stdio) -> Result<i32> {
+    let user_namespace = !nix::unistd::geteuid().is_root();
+    write_etc_files(c)?;
+    let plan = MountPlan::new(
+        &c.rootfs,
+        &c.state_dir,
+        &c.volumes,
+        &c.process.cwd,
+        user_namespace,
+    )?;
+    let stdin = if c.interactive {
+        stdio
+            .stdin
+            .try_clone()
+            .map_err(|e| Error::io("duplicating stdin", "stdin", e))?
+    } else {
+        std::fs::File::open("/dev/null")
+            .map_err(|e| Error::io("opening", "/dev/null", e))?
+            .into()
+    };
+    let (parent_sock, child_sock) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| Error::sys("socketpair", e))?;
+
+    let mut flags =
+        libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
+    if c.network == Network::None {
+        flags |= libc::CLONE_NEWNET;
+    }
+    if user_namespace {
+        flags |= libc::CLONE_NEWUSER;
+    }
+    // SAFETY: a fork-style clone (no new stack, no CLONE_VM): the child gets
+    // a copy-on-write copy of this single-threaded process, like fork(2),
+    // and never returns from `child_main`.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            libc::c_long::from(flags | libc::SIGCHLD),
+            0,
+            0,
+            0,
+            0,
+        )
+    };
+    if pid < 0 {
+        let errno = Errno::last();
+        let hint = if errno == Errno::EPERM || errno == Errno::EINVAL || errno == Errno::ENOSPC {
+            " (are user namespaces disabled? see /proc/sys/user/max_user_namespaces)"
+        } else {
+            ""
+        };
+        return Err(Error::sys(format!("clone (new namespaces){hint}"), errno));
+    }
+    if pid == 0 {
+        drop(parent_sock);
+        let fds = [
+            stdin.as_raw_fd(),
+            stdio.stdout.as_raw_fd(),
+            stdio.stderr.as_raw_fd(),
+        ];
+        let err = match child_main(c, &plan, &child_sock, fds, user_namespace) {
+            Err(e) => e,
+            Ok(never) => match never {},
+        };
+        let mut msg = vec![b'E', err.exit_status()];
+        let text = match &err {
+            Error::NotFound(text) | Error::NotExecutable(text) | Error::Setup(text) => text.clone(),
+            e => e.to_string(),
+        };
+        msg.extend_from_slice(text.as_bytes());
+        let _ = sendmsg::<()>(
+            child_sock.as_raw_fd(),
+            &[IoSlice::new(&msg)],
+            &[],
+            MsgFlags::empty(),
+            None,
+        );
+        // SAFETY: _exit ends the child without running the parent's exit
+        // handlers or flushing buffers that belong to the parent.
+        unsafe { libc::_exit(i32::from(err.exit_status())) };
+    }
+    let pid = Pid::from_raw(pid as i32);
+    drop(child_sock);
+    drop(stdin);
+    let result = supervise(c, pid, &parent_sock, stdio, user_namespace);
+    if result.is_err() {
+        let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+    }
+    result
+}
+
+/// The parent's side: id maps, start signal, set-up result, then I/O and
+/// signals until the child exits.
+fn supervise(
+    c: &Container,
+    pid: Pid,
+    sock: &OwnedFd,
+    stdio: Stdio,
+    user_namespace: bool,
+) -> Result<i32> {
+    if user_namespace {
+        write_id_maps(pid)?;
+    }
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[IoSlice::new(b"G")],
+        &[],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| Error::sys("starting the container", e))?;
+
+    // Wait for the child to exec (the socket closes on exec) or fail.
+    let mut master: Option<OwnedFd> = None;
+    loop {
+        let mut buf = [0u8; 4096];
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+        let msg = match recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("waiting for the container", e)),
+            Ok(m) => m,
+        };
+        let n = msg.bytes;
+        let mut fds = Vec::new();
+        for cm in msg
+            .cmsgs()
+            .map_err(|e| Error::sys("reading control message", e))?
+        {
+            if let ControlMessageOwned::ScmRights(r) = cm {
+                fds.extend(r);
+            }
+        }
+        if n == 0 {
+            break;
+        }
+        match buf[0] {
+            b'T' => {
+                // SAFETY: SCM_RIGHTS installed this fd in our table; we own it.
+                master = fds.first().map(|fd| unsafe { OwnedFd::from_raw_fd(*fd) });
+            }
+            b'E' => {
+                let _ = waitpid(pid, None);
+                let text = String::from_utf8_lossy(&buf[2..n]).into_owned();
+                return Err(match buf.get(1) {
+                    Some(127) => Error::NotFound(text),
+                    Some(126) => Error::NotExecutable(text),
+                    _ => Error::Setup(text),
+                });
+            }
+            _ => {}
+        }
+    }
+    CHILD_PID.store(pid.as_raw(), Ordering::SeqCst);
+    let forward = SigAction::new(
+        SigHandler::Handler(forward_signal),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    let mut old = Vec::new();
+    for sig in FORWARDED {
+        // SAFETY: the handler only calls kill(2), which is async-signal-safe.
+        if let Ok(prev) = unsafe { sigaction(sig, &forward) } {
+            old.push((sig, prev));
+        }
+    }
+    let copied = match (&master, c.tty) {
+        (Some(m), true) => copy_tty(m, &stdio, c.interactive),
+        _ => {
+            drop(stdio);
+            Ok(())
+        }
+    };
+    let status = loop {
+        match waitpid(pid, None) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => break Err(Error::sys("waitpid", e)),
+            Ok(WaitStatus::Exited(_, code)) => break Ok(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => break Ok(128 + sig as i32),
+            Ok(_) => continue,
+        }
+    };
+    CHILD_PID.store(0, Ordering::SeqCst);
+    for (sig, prev) in old {
+        // SAFETY: restores the disposition that was in place before.
+        let _ = unsafe { sigaction(sig, &prev) };
+    }
+    copied?;
+    status
+}
+
+fn write_id_maps(pid: Pid) -> Result<()> {
+    let uid = nix::unistd::geteuid().as_raw();
+    let gid = nix::unistd::getegid().as_raw();
+    let proc = PathBuf::from(format!("/proc/{pid}"));
+    for (file, text) in [
+        ("setgroups", "deny".to_string()),
+        ("uid_map", format!("0 {uid} 1")),
+        ("gid_map", format!("0 {gid} 1")),
+    ] {
+        let path = proc.join(file);
+        std::fs::write(&path, text).map_err(|e| Error::io("writing", path, e))?;
+    }
+    Ok(())
+}
+
+/// Writes the files bind-mounted over /etc/hosts, /etc/resolv.conf and
+/// /etc/hostname.
+fn write_etc_files(c: &Container) -> Result<()> {
+    let dir = &c.state_dir;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
+    let h = &c.hostname;
+    let mut hosts =
+        String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    hosts.push_str(&format!("127.0.1.1\t{h}\n"));
+    let resolv = match c.network {
+        Network::Host => std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        Network::None => String::new(),
+    };
+    for (name, text) in [
+        ("hosts", hosts),
+        ("resolv.conf", resolv),
+        ("hostname", format!("{h}\n")),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| Error::io("writing", &path, e))?;
+        let perms = std::os::unix::fs::PermissionsExt::from_mode(0o644);
+        std::fs::set_permissions(&path, perms).map_err(|e| Error::io("chmod", &path, e))?;
+    }
+    Ok(())
+}
+
+/// The container's first process, between clone and exec.
+fn child_main(
+    c: &Container,
+    plan: &MountPlan,
+    sock: &OwnedFd,
+    stdio: [RawFd; 3],
+    user_namespace: bool,
+) -> Result<Infallible> {
+    // SAFETY: prctl with integer arguments; the child dies with its supervisor.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    let mut go = [0u8; 1];
+    match nix::unistd::read(sock, &mut go) {
+        Ok(1) => {}
+        _ => return Err(Error::Setup("the supervisor went away".into())),
+    }
+    let sys = LinuxSyscall;
+    sys.sethostname(&c.hostname)?;
+    if c.network == Network::None {
+        loopback_up()?;
+    }
+    plan.apply(&sys)?;
+
+    nix::unistd::setsid().map_err(|e| Error::sys("setsid", e))?;
+    if c.tty {
+        let (master, slave) = open_pty()?;
+        // SAFETY: TIOCSCTTY takes an integer argument; the slave is open.
+        if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
+            return Err(Error::sys("TIOCSCTTY", Errno::last()));
+        }
+        let fd = [master.as_raw_fd()];
+        sendmsg::<()>(
+            sock.as_raw_fd(),
+            &[IoSlice::new(b"T")],
+            &[ControlMessage::ScmRights(&fd)],
+            MsgFlags::empty(),
+            None,
+        )
+        .map_err(|e| Error::sys("passing the pty", e))?;
+        drop(master);
+        let s = slave.as_raw_fd();
+        install_stdio([s, s, s])?;
+    } else {
+        install_stdio(stdio)?;
+    }
+
+    let p = &c.process;
+    set_credentials(&sys, p.uid, p.gid, &p.additional_gids, user_namespace)?;
+    nix::unistd::chdir(Path::new(&p.cwd)).map_err(|e| Error::sys(format!("chdir {}", p.cwd), e))?;
+
+    let path_var = p.env_var("PATH").unwrap_or(DEFAULT_PATH);
+    let program = find_program(&p.args[0], path_var, Path::new("/"))?;
+    let (exe, argv) = exec_plan(&program, &p.args, &c.emulator, Path::new("/"));
+    reset_signals();
+    // SAFETY: CLOSE_RANGE_CLOEXEC only sets flags on our own fds >= 3 so
+    // nothing of xarch leaks into the container.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    let cstr = |s: &str| {
+        CString::new(s).map_err(|_| Error::Setup(format!("argument with a NUL byte: {s:?}")))
+    };
+    let exe_c = cstr(&exe.to_string_lossy())?;
+    let argv_c = argv.iter().map(|a| cstr(a)).collect::<Result<Vec<_>>>()?;
+    let env_c = p.env.iter().map(|e| cstr(e)).collect::<Result<Vec<_>>>()?;
+    let errno = nix::unistd::execve(&exe_c, &argv_c, &env_c).unwrap_err();
+    Err(match errno {
+        e if exe != program => Error::Setup(format!(
+            "cannot start the emulator {} for foreign program {}: {e} (it must be a static binary)",
+            exe.display(),
+            program.display()
+        )),
+        Errno::ENOENT => Error::NotFound(p.args[0].clone()),
+        Errno::EACCES | Errno::ENOEXEC | Errno::EPERM => Error::NotExecutable(p.args[0].clone()),
+        e => Error::sys(format!("execve {}", exe.display()), e),
+    })
+}
+
+/// A pty pair from the container's own devpts (so `tty` prints /dev/pts/0).
+fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
+    use nix::fcntl::OFlag;
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .map_err(|e| Error::sys("open /dev/ptmx", e))?;
+    nix::pty::grantpt(&master).map_err(|e| Error::sys("grantpt", e))?;
+    nix::pty::unlockpt(&master).map_err(|e| Error::sys("unlockpt", e))?;
+    let name = nix::pty::ptsname_r(&master).map_err(|e| Error::sys("ptsname", e))?;
+    let slave = nix::fcntl::open(
+        name.as_str(),
+        OFlag::O_RDWR | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::sys(format!("open {name}"), e))?;
+    // SAFETY: into_raw_fd hands over posix_openpt's open fd, now owned only here.
+    let master = unsafe { OwnedFd::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(master)) };
+    Ok((master, slave))
+}
+
+/// Makes `fds` the process's 0, 1 and 2 (any overlap handled by first
+/// moving them above 2).
+fn install_stdio(fds: [RawFd; 3]) -> Result<()> {
+    let mut high = [0; 3];
+    for (i, fd) in fds.iter().enumerate() {
+        // SAFETY: F_DUPFD_CLOEXEC duplicates an open fd; no memory involved.
+        high[i] = unsafe { libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 3) };
+        if high[i] < 0 {
+            return Err(Error::sys("dup stdio", Errno::last()));
+        }
+    }
+    for (i, fd) in high.iter().enumerate() {
+        // SAFETY: dup2 onto 0/1/2 replaces our own standard streams.
+        if unsafe { libc::dup2(*fd, i as RawFd) } < 0 {
+            return Err(Error::sys("dup2 stdio", Errno::last()));
+        }
+    }
+    Ok(())
+}
+
+/// Default dispositions and an empty mask for the new program (Rust ignores
+/// SIGPIPE, and ignored signals survive exec).
+fn reset_signals() {
+    let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for sig in Signal::iterator() {
+        if sig != Signal::SIGKILL && sig != Signal::SIGSTOP {
+            // SAFETY: installing SIG_DFL has no handler to be unsafe in.
+            let _ = unsafe { sigaction(sig, &dfl) };
+        }
+    }
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&SigSet::empty()),
+        None,
+    );
+}
+
+/// Brings `lo` up in a new network namespace.
+fn loopback_up() -> Result<()> {
+    // SAFETY: socket(2) with constant arguments.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(Error::sys("socket", Errno::last()));
+    }
+    // SAFETY: socket returned a new fd that we own.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write `req`, which lives
+    // across the calls; ifru_flags is the member these requests use.
+    unsafe {
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) < 0 {
+            return Err(Error::sys("SIOCGIFFLAGS lo", Errno::last()));
+        }
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) < 0 {
+            return Err(Error::sys("SIOCSIFFLAGS lo", Errno::last()));
+        }
+    }
+    Ok(())
+}
+
+fn winsize_of(fd: BorrowedFd<'_>) -> Option<libc::winsize> {
+    // SAFETY: winsize is plain old data; TIOCGWINSZ fills it.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: `ws` outlives the call.
+    (unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) } == 0).then_some(ws)
+}
+
+fn copy_winsize(stdio: &Stdio, master: &OwnedFd) {
+    if let Some(ws) = winsize_of(stdio.stdin.as_fd()).or_else(|| winsize_of(stdio.stdout.as_fd())) {
+        // SAFETY: `ws` outlives the call; TIOCSWINSZ only reads it.
+        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    }
+}
+
+/// Copies between the user's terminal (or pipes) and the container's pty
+/// until the container side closes.
+fn copy_tty(master: &OwnedFd, stdio: &Stdio, interactive: bool) -> Result<()> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use nix::sys::termios;
+    copy_winsize(stdio, master);
+    let raw = if interactive {
+        termios::tcgetattr(&stdio.stdin).ok().inspect(|saved| {
+            let mut t = saved.clone();
+            termios::cfmakeraw(&mut t);
+            let _ = termios::tcsetattr(&stdio.stdin, termios::SetArg::TCSANOW, &t);
+        })
+    } else {
+        None
+    };
+    let (wake_r, wake_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+            .map_err(|e| Error::sys("pipe", e))?;
+    WINCH_FD.store(wake_w.as_raw_fd(), Ordering::SeqCst);
+    let winch = SigAction::new(
+        SigHandler::Handler(note_winch),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    // SAFETY: the handler only calls write(2), which is async-signal-safe.
+    let old_winch = unsafe { sigaction(Signal::SIGWINCH, &winch) }.ok();
+
+    let mut stdin_open = interactive;
+    let mut buf = [0u8; 8192];
+    let result = loop {
+        let mut fds = vec![
+            PollFd::new(master.as_fd(), PollFlags::POLLIN),
+            PollFd::new(wake_r.as_fd(), PollFlags::POLLIN),
+        ];
+        if stdin_open {
+            fds.push(PollFd::new(stdio.stdin.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => break Err(Error::sys("poll", e)),
+            Ok(_) => {}
+        }
+        let ready = |i: usize| {
+            fds.get(i)
+                .and_then(|f| f.revents())
+                .is_some_and(|r| !r.is_empty())
+        };
+        let (m_ready, w_ready, i_ready) = (ready(0), ready(1), ready(2));
+        drop(fds);
+        if w_ready {
+            let _ = nix::unistd::read(&wake_r, &mut buf);
+            copy_winsize(stdio, master);
+        }
+        if m_ready {
+            match nix::unistd::read(master, &mut buf) {
+                Ok(0) | Err(Errno::EIO) => break Ok(()),
+                Err(Errno::EINTR | Errno::EAGAIN) => {}
+                Err(e) => break Err(Error::sys("reading the pty", e)),
+                Ok(n) => {
+                    if write_all(stdio.stdout.as_fd(), &buf[..n]).is_err() {
+                        break Ok(());
+                    }
+                }
+            }
+        }
+        if i_ready {
+            match nix::unistd::read(&stdio.stdin, &mut buf) {
+                Err(Errno::EINTR | Errno::EAGAIN) => {}
+                Ok(0) | Err(_) => {
+                    // End of input: the terminal's end-of-file character,
+                    // so a reader in canonical mode sees EOF.
+                    stdin_open = false;
+                    let _ = write_all(master.as_fd(), &[4]);
+                }
+                Ok(n) => {
+                    let _ = write_all(master.as_fd(), &buf[..n]);
+                }
+            }
+        }
+    };
+    WINCH_FD.store(-1, Ordering::SeqCst);
+    if let Some(old) = old_winch {
+        // SAFETY: restores the previous disposition.
+        let _ = unsafe { sigaction(Signal::SIGWINCH, &old) };
+    }
+    if let Some(saved) = raw {
+        let _ = termios::tcsetattr(&stdio.stdin, termios::SetArg::TCSANOW, &saved);
+    }
+    result
+}
+
+fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> nix::Result<()> {
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(n) => data = &data[n..],
+        }
+    }
+    Ok(())
+}

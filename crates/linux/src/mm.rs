@@ -1,0 +1,670 @@
+//! Guest memory management.
+//!
+//! Guest virtual addresses are host addresses: the guest's mappings live in
+//! xarch's own address space. This module records which ranges belong to
+//! the guest so that guest `mmap(MAP_FIXED)`, `munmap`, `mprotect`,
+//! `mremap` and `brk` can never clobber xarch's own mappings (its code,
+//! heap, stacks, translation caches). Host protections never include
+//! `PROT_EXEC`: guest code is translated, not executed, so an executable
+//! guest page is mapped readable and its guest protection is remembered
+//! here for the engine.
+//!
+//! Operations that remove guest code (unmap, remap, protection change that
+//! drops `PROT_EXEC`, a fixed mapping over old code) queue the range in
+//! [`GuestMemory::take_invalidations`]; the run loop forwards them to
+//! `Engine::invalidate`.
+
+use std::collections::BTreeMap;
+
+/// Guest page size.
+pub const PAGE: u64 = crate::abi::PAGE_SIZE;
+
+/// Rounds up to a page boundary.
+pub fn page_up(x: u64) -> u64 {
+    x.wrapping_add(PAGE - 1) & !(PAGE - 1)
+}
+
+/// Rounds down to a page boundary.
+pub fn page_down(x: u64) -> u64 {
+    x & !(PAGE - 1)
+}
+
+/// Highest guest address + 1 (48-bit arm64 user space, but the x86_64 host
+/// gives user space 47 bits).
+pub const TASK_SIZE: u64 = 1 << 47;
+
+/// A guest-owned range of pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    /// One past the last byte.
+    pub end: u64,
+    /// Guest protection (`PROT_*`, `PROT_EXEC` included).
+    pub prot: i32,
+}
+
+/// An errno value (positive).
+pub type Errno = i32;
+
+/// The guest's part of the address space.
+#[derive(Debug, Default)]
+pub struct GuestMemory {
+    regions: BTreeMap<u64, Region>,
+    invalidations: Vec<(u64, u64)>,
+    /// Start of the program break area (end of the highest PT_LOAD).
+    pub brk_start: u64,
+    /// The current program break.
+    pub brk_cur: u64,
+    /// End of the address range reserved for the break.
+    pub brk_limit: u64,
+}
+
+/// Converts a guest protection into the host's: no execute, and readable
+/// when the guest may execute (the translator reads the code).
+pub fn host_prot(prot: i32) -> i32 {
+    let mut p = prot & (libc::PROT_READ | libc::PROT_WRITE);
+    if prot & libc::PROT_EXEC != 0 {
+        p |= libc::PROT_READ;
+    }
+    p
+}
+
+fn errno() -> Errno {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EINVAL)
+}
+
+impl GuestMemory {
+    /// An empty guest address space.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Guest-owned regions, in address order, as `(start, end, prot)`.
+    pub fn regions(&self) -> impl Iterator<Item = (u64, u64, i32)> + '_ {
+        self.regions.iter().map(|(&s, r)| (s, r.end, r.prot))
+    }
+
+    /// The guest protection of the page holding `addr`, if guest-owned.
+    pub fn prot_at(&self, addr: u64) -> Option<i32> {
+        let (_, r) = self.regions.range(..=addr).next_back()?;
+        (addr < r.end).then_some(r.prot)
+    }
+
+    /// Ranges whose translations must be dropped, since the last call.
+    pub fn take_invalidations(&mut self) -> Vec<(u64, u64)> {
+        std::mem::take(&mut self.invalidations)
+    }
+
+    fn invalidate(&mut self, start: u64, end: u64) {
+        if start < end {
+            self.invalidations.push((start, end - start));
+        }
+    }
+
+    /// Splits regions so that `at` is a region boundary.
+    fn split(&mut self, at: u64) {
+        if let Some((&s, &r)) = self.regions.range(..at).next_back()
+            && r.end > at
+        {
+            self.regions.insert(
+                s,
+                Region {
+                    end: at,
+                    prot: r.prot,
+                },
+            );
+            self.regions.insert(at, r);
+        }
+    }
+
+    /// Removes `[start, end)` from the bookkeeping, returning the removed
+    /// pieces as `(start, end, prot)`.
+    fn remove(&mut self, start: u64, end: u64) -> Vec<(u64, u64, i32)> {
+        self.split(start);
+        self.split(end);
+        let keys: Vec<u64> = self.regions.range(start..end).map(|(&s, _)| s).collect();
+        keys.into_iter()
+            .map(|s| {
+                let r = self.regions.remove(&s).expect("key just listed");
+                (s, r.end, r.prot)
+            })
+            .collect()
+    }
+
+    /// Records `[start, end)` as guest-owned with protection `prot`,
+    /// replacing what was recorded there.
+    pub fn record(&mut self, start: u64, end: u64, prot: i32) {
+        let old = self.remove(start, end);
+        if old.iter().any(|&(_, _, p)| p & libc::PROT_EXEC != 0) {
+            self.invalidate(start, end);
+        }
+        self.regions.insert(start, Region { end, prot });
+        self.merge_around(start, end);
+    }
+
+    fn merge_around(&mut self, start: u64, end: u64) {
+        // Merge with the next region.
+        if let Some(&next) = self.regions.get(&end)
+            && let Some(cur) = self.regions.get(&start).copied()
+            && next.prot == cur.prot
+        {
+            self.regions.remove(&end);
+            self.regions.insert(
+                start,
+                Region {
+                    end: next.end,
+                    prot: cur.prot,
+                },
+            );
+        }
+        // Merge with the previous region.
+        if let Some((&ps, &prev)) = self.regions.range(..start).next_back()
+            && prev.end == start
+            && let Some(cur) = self.regions.get(&start).copied()
+            && prev.prot == cur.prot
+        {
+            self.regions.remove(&start);
+            self.regions.insert(
+                ps,
+                Region {
+                    end: cur.end,
+                    prot: cur.prot,
+                },
+            );
+        }
+    }
+
+    /// Whether `[start, end)` is entirely guest-owned.
+    pub fn covered(&self, start: u64, end: u64) -> bool {
+        let mut at = start;
+        if let Some((_, r)) = self.regions.range(..=start).next_back()
+            && r.end > start
+        {
+            at = r.end;
+        } else if start < end {
+            return false;
+        }
+        while at < end {
+            match self.regions.get(&at) {
+                Some(r) => at = r.end,
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// Whether a guest mapping at `[start, end)` may replace what is there:
+    /// every page is guest-owned or unmapped in the host. Reads
+    /// `/proc/self/maps` only when some page is not guest-owned.
+    pub fn may_map_fixed(&self, start: u64, end: u64) -> bool {
+        if end > TASK_SIZE || start >= end {
+            return false;
+        }
+        if self.covered(start, end) {
+            return true;
+        }
+        let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+            return false;
+        };
+        for (s, e) in parse_maps(&maps) {
+            let (lo, hi) = (s.max(start), e.min(end));
+            if lo < hi && !self.covered(lo, hi) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Guest `mmap`. Returns the address or an errno.
+    pub fn mmap(
+        &mut self,
+        addr: u64,
+        len: u64,
+        prot: i32,
+        flags: i32,
+        fd: i32,
+        off: u64,
+    ) -> Result<u64, Errno> {
+        if len == 0 || off & (PAGE - 1) != 0 {
+            return Err(libc::EINVAL);
+        }
+        let len = page_up(len);
+        if len == 0 || len > TASK_SIZE {
+            return Err(libc::ENOMEM);
+        }
+        // arm64 has no MAP_32BIT (0x40); MAP_GROWSDOWN is not emulated.
+        let mut hflags = flags & !(0x40 | libc::MAP_GROWSDOWN);
+        let fixed = flags & libc::MAP_FIXED != 0;
+        if fixed {
+            if addr & (PAGE - 1) != 0 {
+                return Err(libc::EINVAL);
+            }
+            if !self.may_map_fixed(addr, addr.saturating_add(len)) {
+                return Err(libc::ENOMEM);
+            }
+        } else if flags & libc::MAP_FIXED_NOREPLACE != 0 {
+            if addr.saturating_add(len) > TASK_SIZE {
+                return Err(libc::ENOMEM);
+            }
+        } else {
+            hflags &= !libc::MAP_FIXED_NOREPLACE;
+        }
+        // SAFETY: a fixed mapping only replaces guest-owned or unmapped
+        // pages (checked above); other mappings are placed by the kernel.
+        let p = unsafe {
+            libc::mmap(
+                addr as *mut _,
+                len as usize,
+                host_prot(prot),
+                hflags,
+                fd,
+                off as i64,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(errno());
+        }
+        let p = p as u64;
+        if p + len > TASK_SIZE {
+            // SAFETY: we just created this mapping.
+            unsafe { libc::munmap(p as *mut _, len as usize) };
+            return Err(libc::ENOMEM);
+        }
+        self.record(p, p + len, prot);
+        Ok(p)
+    }
+
+    /// Guest `munmap`: only guest-owned pages are unmapped.
+    pub fn munmap(&mut self, addr: u64, len: u64) -> Result<u64, Errno> {
+        if addr & (PAGE - 1) != 0 || len == 0 {
+            return Err(libc::EINVAL);
+        }
+        let end = addr.checked_add(page_up(len)).ok_or(libc::EINVAL)?;
+        for (s, e, _) in self.remove(addr, end) {
+            // SAFETY: the range is guest-owned.
+            unsafe { libc::munmap(s as *mut _, (e - s) as usize) };
+            self.invalidate(s, e);
+        }
+        Ok(0)
+    }
+
+    /// Guest `mprotect`: the whole range must be guest-owned.
+    pub fn mprotect(&mut self, addr: u64, len: u64, prot: i32) -> Result<u64, Errno> {
+        if addr & (PAGE - 1) != 0 {
+            return Err(libc::EINVAL);
+        }
+        let prot = prot & !(libc::PROT_GROWSDOWN | libc::PROT_GROWSUP);
+        if prot & !(libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC) != 0 {
+            return Err(libc::EINVAL);
+        }
+        let end = addr.checked_add(page_up(len)).ok_or(libc::ENOMEM)?;
+        if addr == end {
+            return Ok(0);
+        }
+        if !self.covered(addr, end) {
+            return Err(libc::ENOMEM);
+        }
+        // SAFETY: the range is guest-owned.
+        if unsafe { libc::mprotect(addr as *mut _, (end - addr) as usize, host_prot(prot)) } != 0 {
+            return Err(errno());
+        }
+        let old = self.remove(addr, end);
+        for &(s, e, p) in &old {
+            if p & libc::PROT_EXEC != 0 && prot & libc::PROT_EXEC == 0 {
+                self.invalidate(s, e);
+            }
+        }
+        self.regions.insert(addr, Region { end, prot });
+        self.merge_around(addr, end);
+        Ok(0)
+    }
+
+    /// Guest `mremap`.
+    pub fn mremap(
+        &mut self,
+        old: u64,
+        old_len: u64,
+        new_len: u64,
+        flags: i32,
+        new_addr: u64,
+    ) -> Result<u64, Errno> {
+        if old & (PAGE - 1) != 0 || new_len == 0 || old_len == 0 {
+            return Err(libc::EINVAL);
+        }
+        let old_len = page_up(old_len);
+        let new_len = page_up(new_len);
+        let old_end = old.checked_add(old_len).ok_or(libc::EINVAL)?;
+        if !self.covered(old, old_end) {
+            return Err(libc::EFAULT);
+        }
+        if flags & libc::MREMAP_FIXED != 0 {
+            if new_addr & (PAGE - 1) != 0 {
+                return Err(libc::EINVAL);
+            }
+            let ne = new_addr.checked_add(new_len).ok_or(libc::EINVAL)?;
+            if !self.may_map_fixed(new_addr, ne) {
+                return Err(libc::ENOMEM);
+            }
+        }
+        let prot = self.prot_at(old).unwrap_or(libc::PROT_NONE);
+        // SAFETY: the old range is guest-owned; a fixed destination was
+        // checked to be guest-owned or free.
+        let p = unsafe {
+            libc::mremap(
+                old as *mut _,
+                old_len as usize,
+                new_len as usize,
+                flags,
+                new_addr as *mut libc::c_void,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(errno());
+        }
+        let p = p as u64;
+        if flags & libc::MREMAP_DONTUNMAP == 0 {
+            self.remove(old, old_end);
+            self.invalidate(old, old_end);
+        }
+        self.record(p, p + new_len, prot);
+        Ok(p)
+    }
+
+    /// Unmaps every guest-owned range (tests, and a future in-process execve).
+    pub fn unmap_all(&mut self) {
+        let all: Vec<(u64, u64, i32)> = self.regions().collect();
+        for (s, e, _) in all {
+            let _ = self.munmap(s, e - s);
+        }
+    }
+
+    /// Sets up the program break just above `end` (end of the highest
+    /// loaded segment).
+    pub fn init_brk(&mut self, end: u64) {
+        self.brk_start = page_up(end);
+        self.brk_cur = self.brk_start;
+        self.brk_limit = self.brk_start;
+    }
+
+    /// Reserves `[brk_start, brk_start + len)` (PROT_NONE, guest-owned) so
+    /// that the break can grow even when the kernel packs other mappings
+    /// right after the program. Best effort: without it the break grows
+    /// into free pages only.
+    pub fn reserve_brk(&mut self, len: u64) {
+        let start = self.brk_start;
+        if self.covered(start, start + len) {
+            // The loader reserved it with the image.
+            self.brk_limit = start + len;
+            return;
+        }
+        // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping.
+        let p = unsafe {
+            libc::mmap(
+                start as *mut _,
+                len as usize,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE
+                    | libc::MAP_ANONYMOUS
+                    | libc::MAP_NORESERVE
+                    | libc::MAP_FIXED_NOREPLACE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return;
+        }
+        if p as u64 != start {
+            // SAFETY: an old kernel placed it elsewhere: undo.
+            unsafe { libc::munmap(p, len as usize) };
+            return;
+        }
+        self.record(start, start + len, libc::PROT_NONE);
+        self.brk_limit = start + len;
+    }
+
+    /// Guest `brk`: returns the new break, or the old one on failure (the
+    /// kernel's convention).
+    pub fn brk(&mut self, new: u64) -> u64 {
+        if new < self.brk_start || new >= TASK_SIZE {
+            return self.brk_cur;
+        }
+        let old_top = page_up(self.brk_cur);
+        let new_top = page_up(new);
+        let anon = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+        if new_top > old_top {
+            let prot = libc::PROT_READ | libc::PROT_WRITE;
+            // Inside the break reservation a fixed mapping replaces only
+            // our PROT_NONE pages; beyond it nothing may be replaced.
+            let mid = new_top.min(self.brk_limit).max(old_top);
+            if new_top > mid {
+                // SAFETY: MAP_FIXED_NOREPLACE never replaces a mapping.
+                let p = unsafe {
+                    libc::mmap(
+                        mid as *mut _,
+                        (new_top - mid) as usize,
+                        prot,
+                        anon | libc::MAP_FIXED_NOREPLACE,
+                        -1,
+                        0,
+                    )
+                };
+                if p == libc::MAP_FAILED {
+                    return self.brk_cur;
+                }
+                if p as u64 != mid {
+                    // SAFETY: an old kernel ignored the flag and placed it elsewhere.
+                    unsafe { libc::munmap(p, (new_top - mid) as usize) };
+                    return self.brk_cur;
+                }
+            }
+            if mid > old_top {
+                // SAFETY: the range is the guest's break reservation.
+                let p = unsafe {
+                    libc::mmap(
+                        old_top as *mut _,
+                        (mid - old_top) as usize,
+                        prot,
+                        anon | libc::MAP_FIXED,
+                        -1,
+                        0,
+                    )
+                };
+                if p == libc::MAP_FAILED {
+                    return self.brk_cur;
+                }
+            }
+            self.record(old_top, new_top, prot);
+        } else if new_top < old_top {
+            // Give the pages back but keep the range reserved for regrowth.
+            let len = (old_top - new_top) as usize;
+            // SAFETY: the range is the guest's break area.
+            let p = unsafe {
+                libc::mmap(
+                    new_top as *mut _,
+                    len,
+                    libc::PROT_NONE,
+                    anon | libc::MAP_NORESERVE | libc::MAP_FIXED,
+                    -1,
+                    0,
+                )
+            };
+            if p == libc::MAP_FAILED {
+                return self.brk_cur;
+            }
+            self.record(new_top, old_top, libc::PROT_NONE);
+        }
+        self.brk_cur = new;
+        new
+    }
+}
+
+/// The guest's memory goes with its bookkeeping: a failed load or a
+/// finished guest leaves nothing mapped.
+impl Drop for GuestMemory {
+    fn drop(&mut self) {
+        self.unmap_all();
+    }
+}
+
+/// Parses `/proc/self/maps` into `(start, end)` pairs.
+pub fn parse_maps(maps: &str) -> Vec<(u64, u64)> {
+    maps.lines()
+        .filter_map(|l| {
+            let range = l.split_whitespace().next()?;
+            let (a, b) = range.split_once('-')?;
+            Some((
+                u64::from_str_radix(a, 16).ok()?,
+                u64::from_str_radix(b, 16).ok()?,
+            ))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RW: i32 = libc::PROT_READ | libc::PROT_WRITE;
+    const RX: i32 = libc::PROT_READ | libc::PROT_EXEC;
+    const ANON: i32 = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+
+    #[test]
+    fn mmap_records_and_munmap_invalidates() {
+        let mut mm = GuestMemory::new();
+        let a = mm.mmap(0, 3 * PAGE, RX, ANON, -1, 0).unwrap();
+        assert!(mm.covered(a, a + 3 * PAGE));
+        assert_eq!(mm.prot_at(a + PAGE), Some(RX));
+        mm.munmap(a + PAGE, PAGE).unwrap();
+        assert!(!mm.covered(a, a + 3 * PAGE));
+        assert!(mm.covered(a, a + PAGE));
+        assert!(mm.covered(a + 2 * PAGE, a + 3 * PAGE));
+        assert_eq!(mm.take_invalidations(), vec![(a + PAGE, PAGE)]);
+        mm.munmap(a, 3 * PAGE).unwrap();
+        assert_eq!(mm.regions().count(), 0);
+    }
+
+    #[test]
+    fn executable_pages_are_readable_not_executable_on_host() {
+        assert_eq!(host_prot(libc::PROT_EXEC), libc::PROT_READ);
+        assert_eq!(host_prot(RW | libc::PROT_EXEC), RW);
+    }
+
+    #[test]
+    fn map_fixed_over_xarch_memory_fails() {
+        let mut mm = GuestMemory::new();
+        // A host allocation that is not guest-owned.
+        let v = vec![0u8; 64 * 1024];
+        let host = page_up(v.as_ptr() as u64);
+        let r = mm.mmap(host, PAGE, RW, ANON | libc::MAP_FIXED, -1, 0);
+        assert_eq!(r, Err(libc::ENOMEM));
+        // Our own code too.
+        let code = page_down(map_fixed_over_xarch_memory_fails as *const () as u64);
+        assert_eq!(
+            mm.mmap(code, PAGE, RW, ANON | libc::MAP_FIXED, -1, 0),
+            Err(libc::ENOMEM)
+        );
+        // munmap/mprotect of xarch memory do nothing / fail.
+        assert_eq!(mm.munmap(code, PAGE), Ok(0));
+        assert_eq!(mm.mprotect(code, PAGE, 0), Err(libc::ENOMEM));
+        assert_eq!(v[100], 0);
+    }
+
+    #[test]
+    fn map_fixed_over_guest_memory_succeeds() {
+        let mut mm = GuestMemory::new();
+        let a = mm.mmap(0, 4 * PAGE, RX, ANON, -1, 0).unwrap();
+        mm.take_invalidations();
+        let b = mm
+            .mmap(a + PAGE, PAGE, RW, ANON | libc::MAP_FIXED, -1, 0)
+            .unwrap();
+        assert_eq!(b, a + PAGE);
+        assert_eq!(mm.prot_at(b), Some(RW));
+        assert_eq!(mm.prot_at(a), Some(RX));
+        assert_eq!(mm.take_invalidations(), vec![(b, PAGE)]);
+        // Writable now.
+        // SAFETY: guest page just mapped read-write.
+        unsafe { *(b as *mut u64) = 7 };
+        mm.munmap(a, 4 * PAGE).unwrap();
+    }
+
+    #[test]
+    fn mprotect_dropping_exec_invalidates() {
+        let mut mm = GuestMemory::new();
+        let a = mm.mmap(0, 2 * PAGE, RX, ANON, -1, 0).unwrap();
+        mm.mprotect(a, PAGE, libc::PROT_READ).unwrap();
+        assert_eq!(mm.take_invalidations(), vec![(a, PAGE)]);
+        mm.mprotect(a + PAGE, PAGE, RX | libc::PROT_WRITE).unwrap();
+        assert!(mm.take_invalidations().is_empty());
+        assert_eq!(mm.regions().count(), 2);
+        mm.munmap(a, 2 * PAGE).unwrap();
+    }
+
+    #[test]
+    fn mremap_moves_bookkeeping() {
+        let mut mm = GuestMemory::new();
+        let a = mm.mmap(0, PAGE, RW, ANON, -1, 0).unwrap();
+        // SAFETY: guest page just mapped read-write.
+        unsafe { *(a as *mut u64) = 0x1234 };
+        let b = mm
+            .mremap(a, PAGE, 64 * PAGE, libc::MREMAP_MAYMOVE, 0)
+            .unwrap();
+        assert!(mm.covered(b, b + 64 * PAGE));
+        // SAFETY: the remapped guest memory keeps its contents.
+        assert_eq!(unsafe { *(b as *const u64) }, 0x1234);
+        if b != a {
+            assert!(!mm.covered(a, a + PAGE));
+        }
+        assert_eq!(
+            mm.mremap(a + 1000 * PAGE, PAGE, PAGE, 0, 0).err(),
+            Some(libc::EFAULT)
+        );
+        mm.munmap(b, 64 * PAGE).unwrap();
+    }
+
+    #[test]
+    fn brk_grows_and_shrinks() {
+        let mut mm = GuestMemory::new();
+        let base = mm.mmap(0, 64 * PAGE, RW, ANON, -1, 0).unwrap();
+        mm.munmap(base, 64 * PAGE).unwrap();
+        mm.init_brk(base + 10);
+        let start = mm.brk(0);
+        assert_eq!(start, base + PAGE);
+        assert_eq!(mm.brk(start + 3 * PAGE + 5), start + 3 * PAGE + 5);
+        // SAFETY: the break area is mapped read-write up to the new break.
+        unsafe { *((start + 3 * PAGE) as *mut u8) = 1 };
+        assert!(mm.covered(start, start + 4 * PAGE));
+        assert_eq!(mm.brk(start + PAGE), start + PAGE);
+        assert_eq!(mm.prot_at(start + PAGE), Some(libc::PROT_NONE));
+        assert_eq!(mm.prot_at(start), Some(RW));
+        assert_eq!(mm.brk(start - PAGE), start + PAGE);
+    }
+
+    #[test]
+    fn brk_grows_into_its_reservation() {
+        let mut mm = GuestMemory::new();
+        // Something right after the reservation, as the kernel packs maps.
+        let base = mm.mmap(0, 64 * PAGE, RW, ANON, -1, 0).unwrap();
+        mm.munmap(base, 32 * PAGE).unwrap();
+        mm.init_brk(base);
+        mm.reserve_brk(32 * PAGE);
+        assert_eq!(mm.prot_at(base), Some(libc::PROT_NONE));
+        assert_eq!(mm.brk(base + 8 * PAGE), base + 8 * PAGE);
+        // SAFETY: the break area is mapped read-write up to the new break.
+        unsafe { *((base + 8 * PAGE - 1) as *mut u8) = 1 };
+        // Not past the reservation into the neighbour.
+        assert_eq!(mm.brk(base + 40 * PAGE), base + 8 * PAGE);
+        assert_eq!(mm.prot_at(base + 32 * PAGE), Some(RW));
+        assert_eq!(mm.brk(base + 32 * PAGE), base + 32 * PAGE);
+    }
+
+    #[test]
+    fn parse_maps_reads_ranges() {
+        let m = "00400000-00452000 r-xp 00000000 08:02 173521 /usr/bin/dbus\n7ffd0000-7ffe0000 rw-p 0 0 0 [stack]\n";
+        assert_eq!(
+            parse_maps(m),
+            vec![(0x400000, 0x452000), (0x7ffd0000, 0x7ffe0000)]
+        );
+    }
+}

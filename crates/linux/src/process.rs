@@ -1,0 +1,466 @@
+//! The guest process: loading a program, the run loop that turns engine
+//! exits into system calls and signals, and how the process ends.
+
+use crate::error::LoadError;
+use crate::loader::{self, LoadedElf};
+use crate::mm::GuestMemory;
+use crate::signal::{Delivery, Signals};
+use crate::stack::{self, AuxInfo};
+use std::ffi::OsString;
+use std::fs::File;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use xarch_a64::state::A64State;
+use xarch_engine::{Backend, Engine, EngineOptions, Exit};
+
+/// Address space kept free after the program for its break (Linux moves a
+/// static-pie's break elsewhere; xarch reserves room instead).
+pub const BRK_RESERVE: u64 = 1 << 30;
+
+/// Where the program comes from.
+#[derive(Debug)]
+pub enum Program {
+    /// A path, opened by xarch.
+    Path(PathBuf),
+    /// An already-open file (binfmt_misc `O` flag) and the name it was
+    /// executed as.
+    Fd(File, PathBuf),
+}
+
+/// Everything needed to start a guest.
+#[derive(Debug)]
+pub struct GuestConfig {
+    /// The program.
+    pub program: Program,
+    /// The guest's argv, argv[0] included (it may differ from the path).
+    pub argv: Vec<OsString>,
+    /// The guest's environment, `NAME=value` strings.
+    pub env: Vec<OsString>,
+    /// Where to look for the program interpreter first.
+    pub sysroot: Option<PathBuf>,
+    /// Print system calls to stderr.
+    pub strace: bool,
+    /// Report unimplemented instructions.
+    pub log_unimplemented: bool,
+    /// Which execution backend runs guest code.
+    pub backend: Backend,
+}
+
+/// How the guest ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GuestExit {
+    /// `exit_group(code)`.
+    Exited(i32),
+    /// Killed by this signal.
+    Signaled(i32),
+}
+
+/// Options that outlive loading (execve passes them on).
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Print system calls.
+    pub strace: bool,
+    /// Report unimplemented instructions.
+    pub log_unimplemented: bool,
+    /// Sysroot for interpreters.
+    pub sysroot: Option<PathBuf>,
+    /// Which execution backend runs guest code (passed on by execve).
+    pub backend: Backend,
+}
+
+/// What the run loop needs from an execution engine. [`Engine`] is the
+/// real one; tests script exits with a fake.
+pub trait Cpu {
+    /// Runs guest code until an exit.
+    fn run(&mut self, state: &mut A64State) -> Exit;
+    /// Drops translations of `[start, start+len)`.
+    fn invalidate(&mut self, start: u64, len: u64);
+}
+
+impl Cpu for Engine {
+    fn run(&mut self, state: &mut A64State) -> Exit {
+        Engine::run(self, state)
+    }
+    fn invalidate(&mut self, start: u64, len: u64) {
+        Engine::invalidate(self, start, len)
+    }
+}
+
+/// One guest process (single-threaded for now).
+#[derive(Debug)]
+pub struct Process {
+    /// Guest memory bookkeeping.
+    pub mm: GuestMemory,
+    /// Signal dispositions and mask.
+    pub signals: Signals,
+    /// Options.
+    pub opts: Options,
+    /// Absolute path of the guest program (`/proc/self/exe`).
+    pub exe: PathBuf,
+    /// `set_tid_address` pointer.
+    pub clear_child_tid: u64,
+    /// Whether this process was forked by a guest (strace prefixes pids).
+    pub forked: bool,
+}
+
+impl Process {
+    /// An empty process (tests set memory and registers up themselves).
+    pub fn new(opts: Options) -> Process {
+        Process {
+            mm: GuestMemory::new(),
+            signals: Signals {
+                trace: opts.strace,
+                ..Signals::default()
+            },
+            opts,
+            exe: PathBuf::new(),
+            clear_child_tid: 0,
+            forked: false,
+        }
+    }
+
+    /// Loads `cfg.program` and builds its initial stack and registers.
+    pub fn load(cfg: GuestConfig) -> Result<(Process, A64State), LoadError> {
+        // Rust's runtime ignores SIGPIPE in xarch; the guest must start
+        // with the default disposition (and pass it on to what it execs).
+        // SAFETY: resetting one disposition before any guest code runs.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+        let opts = Options {
+            strace: cfg.strace,
+            log_unimplemented: cfg.log_unimplemented,
+            sysroot: cfg.sysroot.clone(),
+            backend: cfg.backend,
+        };
+        let mut p = Process::new(opts);
+        let (file, path) = match cfg.program {
+            Program::Path(path) => (loader::open_program(&path)?, path),
+            Program::Fd(f, path) => (f, path),
+        };
+        // Like the kernel's /proc/self/exe: absolute, symlinks resolved.
+        p.exe = std::fs::canonicalize(&path)
+            .or_else(|_| std::path::absolute(&path))
+            .unwrap_or_else(|_| path.clone());
+        let main = loader::load_elf(&file, &path, &mut p.mm, BRK_RESERVE)?;
+        drop(file);
+        let interp: Option<LoadedElf> = match &main.interp {
+            Some(i) => Some(loader::load_interpreter(
+                i,
+                &path,
+                cfg.sysroot.as_deref(),
+                &mut p.mm,
+            )?),
+            None => None,
+        };
+        p.mm.init_brk(main.end);
+        p.mm.reserve_brk(BRK_RESERVE);
+        let map_err = |what: &str, source| LoadError::Map {
+            path: path.clone(),
+            what: what.into(),
+            source,
+        };
+        p.signals
+            .init(&mut p.mm)
+            .map_err(|e| map_err("signal trampoline", e))?;
+        let aux = AuxInfo {
+            phdr: main.phdr,
+            phent: main.phent,
+            phnum: main.phnum,
+            base: interp.as_ref().map_or(0, |i| i.bias),
+            entry: main.entry,
+        };
+        let bytes = |v: &[OsString]| v.iter().map(|s| s.as_bytes().to_vec()).collect::<Vec<_>>();
+        let execfn = path.as_os_str().as_bytes();
+        let st = stack::setup_stack(&mut p.mm, &bytes(&cfg.argv), &bytes(&cfg.env), execfn, &aux)
+            .map_err(|e| map_err("stack", e))?;
+        if main.exec_stack {
+            // PT_GNU_STACK absent or executable: the guest may run code there.
+            let rwx = libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC;
+            p.mm.mprotect(st.low, st.high - st.low, rwx)
+                .map_err(|e| map_err("stack", std::io::Error::from_raw_os_error(e)))?;
+        }
+        let state = A64State {
+            sp: st.sp,
+            pc: interp.as_ref().map_or(main.entry, |i| i.entry),
+            ..A64State::default()
+        };
+        Ok((p, state))
+    }
+
+    /// Runs the guest until it exits or dies.
+    pub fn run<C: Cpu>(&mut self, engine: &mut C, state: &mut A64State) -> GuestExit {
+        crate::signal::set_current_state(state);
+        let r = loop {
+            let exit = engine.run(state);
+            let delivery = match exit {
+                Exit::Syscall => match crate::syscall::dispatch(self, state) {
+                    Some(e) => break e,
+                    None => Delivery::Continue,
+                },
+                Exit::Interrupted => Delivery::Continue,
+                Exit::Breakpoint { .. } => self.signals.force(
+                    state,
+                    &self.mm,
+                    libc::SIGTRAP,
+                    1, /* TRAP_BRKPT */
+                    state.pc,
+                ),
+                Exit::Undefined { insn, unallocated } => {
+                    if self.opts.strace || self.opts.log_unimplemented {
+                        let what = if unallocated {
+                            "undefined"
+                        } else {
+                            "unimplemented"
+                        };
+                        eprintln!(
+                            "xarch: {what} instruction {insn:#010x} at pc {:#x}",
+                            state.pc
+                        );
+                    }
+                    self.signals.force(
+                        state,
+                        &self.mm,
+                        libc::SIGILL,
+                        1, /* ILL_ILLOPC */
+                        state.pc,
+                    )
+                }
+                Exit::MemoryFault { addr, .. } => {
+                    let code = if self.mm.prot_at(addr).is_some() {
+                        2 /* SEGV_ACCERR */
+                    } else {
+                        1 /* SEGV_MAPERR */
+                    };
+                    self.signals
+                        .force(state, &self.mm, libc::SIGSEGV, code, addr)
+                }
+                Exit::FetchFault => self
+                    .signals
+                    .force(state, &self.mm, libc::SIGSEGV, 1, state.pc),
+            };
+            for (start, len) in self.mm.take_invalidations() {
+                engine.invalidate(start, len);
+            }
+            if let Delivery::Kill(sig) = delivery {
+                break GuestExit::Signaled(sig);
+            }
+            if let Delivery::Kill(sig) = self.signals.deliver_pending(state, &self.mm) {
+                break GuestExit::Signaled(sig);
+            }
+        };
+        crate::signal::clear_current_state();
+        if self.opts.strace {
+            match r {
+                GuestExit::Exited(c) => eprintln!("+++ exited with {c} +++"),
+                GuestExit::Signaled(s) => {
+                    eprintln!("+++ killed by {} +++", crate::syscall::signame(s as u64))
+                }
+            }
+        }
+        r
+    }
+}
+
+/// Loads and runs a guest program to completion.
+pub fn run_guest(cfg: GuestConfig) -> Result<GuestExit, LoadError> {
+    let options = EngineOptions {
+        log_unimplemented: cfg.log_unimplemented,
+        dump_ir: std::env::var_os("XARCH_DUMP_IR").is_some(),
+        backend: cfg.backend,
+    };
+    let (mut p, mut state) = Process::load(cfg)?;
+    let mut engine = Engine::new(options);
+    Ok(p.run(&mut engine, &mut state))
+}
+
+/// Whether a path names an arm64 ELF file (for execve and binfmt).
+pub fn is_guest_program(path: &Path) -> bool {
+    let Ok(f) = File::open(path) else {
+        return false;
+    };
+    let mut head = [0u8; 20];
+    let n = std::os::unix::fs::FileExt::read_at(&f, &mut head, 0).unwrap_or(0);
+    loader::is_guest_elf(&head[..n])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::{SigAction, sa};
+
+    type Step = Box<dyn FnMut(&mut A64State) -> Exit>;
+
+    /// A CPU that plays a script of exits, one per `run`.
+    struct Script {
+        steps: std::collections::VecDeque<Step>,
+        invalidated: Vec<(u64, u64)>,
+    }
+
+    impl Script {
+        fn new(steps: Vec<Step>) -> Script {
+            Script {
+                steps: steps.into(),
+                invalidated: vec![],
+            }
+        }
+    }
+
+    impl Cpu for Script {
+        fn run(&mut self, state: &mut A64State) -> Exit {
+            let mut step = self
+                .steps
+                .pop_front()
+                .expect("the guest ran past the script");
+            step(state)
+        }
+        fn invalidate(&mut self, start: u64, len: u64) {
+            self.invalidated.push((start, len));
+        }
+    }
+
+    fn syscall(nr: u64, args: &[u64]) -> impl FnMut(&mut A64State) -> Exit + use<> {
+        let args = args.to_vec();
+        move |s: &mut A64State| {
+            s.x[8] = nr;
+            s.x[..args.len()].copy_from_slice(&args);
+            s.pc += 4;
+            Exit::Syscall
+        }
+    }
+
+    fn process() -> (Process, A64State) {
+        let mut p = Process::new(Options::default());
+        p.signals.init(&mut p.mm).unwrap();
+        let stack =
+            p.mm.mmap(
+                0,
+                1 << 16,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+            .unwrap();
+        let st = A64State {
+            sp: stack + (1 << 16),
+            pc: 0x1000,
+            ..A64State::default()
+        };
+        (p, st)
+    }
+
+    #[test]
+    fn syscalls_then_exit_group() {
+        let _g = crate::signal::TEST_LOCK
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let (mut p, mut st) = process();
+        let mut cpu = Script::new(vec![
+            Box::new(syscall(172, &[])),
+            Box::new(|s: &mut A64State| {
+                // SAFETY: getpid cannot fail.
+                assert_eq!(s.x[0], unsafe { libc::getpid() } as u64);
+                syscall(94, &[7])(s)
+            }),
+        ]);
+        assert_eq!(p.run(&mut cpu, &mut st), GuestExit::Exited(7));
+    }
+
+    #[test]
+    fn faults_kill_without_a_handler() {
+        let _g = crate::signal::TEST_LOCK
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for (exit, sig) in [
+            (
+                Exit::MemoryFault {
+                    addr: 8,
+                    write: true,
+                },
+                libc::SIGSEGV,
+            ),
+            (Exit::FetchFault, libc::SIGSEGV),
+            (
+                Exit::Undefined {
+                    insn: 0,
+                    unallocated: true,
+                },
+                libc::SIGILL,
+            ),
+            (Exit::Breakpoint { imm: 0 }, libc::SIGTRAP),
+        ] {
+            let (mut p, mut st) = process();
+            let mut cpu = Script::new(vec![Box::new(move |_: &mut A64State| exit)]);
+            assert_eq!(p.run(&mut cpu, &mut st), GuestExit::Signaled(sig));
+        }
+    }
+
+    #[test]
+    fn segv_handler_runs_and_returns() {
+        let _g = crate::signal::TEST_LOCK
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let (mut p, mut st) = process();
+        let handler = 0x7000;
+        let act = SigAction {
+            handler,
+            flags: sa::SIGINFO,
+            restorer: 0,
+            mask: 0,
+        };
+        p.signals.set_action(libc::SIGSEGV, Some(act)).unwrap();
+        let fault_pc = st.pc;
+        let mut cpu = Script::new(vec![
+            Box::new(|s: &mut A64State| {
+                s.x[19] = 0x1919;
+                Exit::MemoryFault {
+                    addr: 0xdead_0000,
+                    write: false,
+                }
+            }),
+            Box::new(move |s: &mut A64State| {
+                assert_eq!(s.pc, handler);
+                assert_eq!(s.x[0], libc::SIGSEGV as u64);
+                // SAFETY: x1 points at the siginfo the frame holds.
+                let addr = unsafe { *((s.x[1] + 16) as *const u64) };
+                assert_eq!(addr, 0xdead_0000);
+                s.x[19] = 0;
+                // The handler skips the faulting instruction in its ucontext.
+                // SAFETY: x2 points at the ucontext; pc is at mcontext + 264.
+                unsafe { *((s.x[2] + 176 + 264) as *mut u64) += 4 };
+                s.pc = s.x[30];
+                syscall(139, &[])(s)
+            }),
+            Box::new(move |s: &mut A64State| {
+                assert_eq!(s.pc, fault_pc + 4);
+                assert_eq!(s.x[19], 0x1919);
+                syscall(94, &[0])(s)
+            }),
+        ]);
+        assert_eq!(p.run(&mut cpu, &mut st), GuestExit::Exited(0));
+    }
+
+    #[test]
+    fn unmapping_code_invalidates_translations() {
+        let _g = crate::signal::TEST_LOCK
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let (mut p, mut st) = process();
+        let code =
+            p.mm.mmap(
+                0,
+                8192,
+                libc::PROT_READ | libc::PROT_EXEC,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+            .unwrap();
+        p.mm.take_invalidations();
+        let mut cpu = Script::new(vec![
+            Box::new(syscall(215, &[code, 8192])),
+            Box::new(syscall(94, &[0])),
+        ]);
+        p.run(&mut cpu, &mut st);
+        assert_eq!(cpu.invalidated, vec![(code, 8192)]);
+    }
+}

@@ -1,0 +1,287 @@
+//! Process calls: exit, fork (clone without CLONE_VM), execve, uname, prctl.
+
+use super::{Args, Ret, err, guest_cstr, raw, read_guest_val, write_guest};
+use crate::process::{GuestExit, Process};
+use std::ffi::{CString, OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use xarch_a64::state::A64State;
+
+/// `exit(code)`: the only thread ends, so the process does.
+pub fn exit(_: &mut Process, _: &mut A64State, a: &Args) -> Ret {
+    Ret::Exit(GuestExit::Exited((a[0] & 0xff) as i32))
+}
+
+/// `exit_group(code)`.
+pub fn exit_group(_: &mut Process, _: &mut A64State, a: &Args) -> Ret {
+    Ret::Exit(GuestExit::Exited((a[0] & 0xff) as i32))
+}
+
+/// `set_tid_address(ptr)`: remembered; returns the tid.
+pub fn set_tid_address(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
+    p.clear_child_tid = a[0];
+    Ret::Val(raw(libc::SYS_gettid, &[0; 6]))
+}
+
+/// `uname(buf)`: the host's, with machine "aarch64".
+pub fn uname(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
+    // SAFETY: an all-zero utsname is valid.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: uname fills the struct.
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return err(super::errno());
+    }
+    u.machine = [0; 65];
+    for (d, s) in u.machine.iter_mut().zip(b"aarch64") {
+        *d = *s as libc::c_char;
+    }
+    match write_guest(p, a[0], &u) {
+        Ok(()) => Ret::Val(0),
+        Err(e) => err(e),
+    }
+}
+
+/// `prctl(option, ...)`: a safe subset passes through; arm64-specific
+/// options (SVE, PAC, MTE, ...) report EINVAL like a CPU without them.
+pub fn prctl(_: &mut Process, _: &mut A64State, a: &Args) -> Ret {
+    match a[0] as i32 {
+        libc::PR_SET_PDEATHSIG
+        | libc::PR_GET_PDEATHSIG
+        | libc::PR_GET_DUMPABLE
+        | libc::PR_SET_DUMPABLE
+        | libc::PR_SET_NAME
+        | libc::PR_GET_NAME
+        | libc::PR_SET_CHILD_SUBREAPER
+        | libc::PR_GET_CHILD_SUBREAPER
+        | libc::PR_SET_NO_NEW_PRIVS
+        | libc::PR_GET_NO_NEW_PRIVS
+        | libc::PR_SET_KEEPCAPS
+        | libc::PR_GET_KEEPCAPS
+        | libc::PR_CAPBSET_READ => Ret::Val(raw(libc::SYS_prctl, a)),
+        _ => err(libc::EINVAL),
+    }
+}
+
+/// `clone(flags, newsp, parent_tid, tls, child_tid)` (arm64 argument
+/// order). Without CLONE_THREAD it is a fork: CLONE_VM/CLONE_VFORK are
+/// dropped (a vfork child gets a copy, which is what it may assume
+/// anyway); the child continues emulation with x0 = 0.
+pub fn clone(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
+    let flags = a[0];
+    let (newsp, ptid, tls, ctid) = (a[1], a[2], a[3], a[4]);
+    if flags & libc::CLONE_THREAD as u64 != 0 {
+        if p.opts.strace {
+            eprintln!("xarch: clone: guest threads are not supported yet");
+        }
+        return err(libc::ENOSYS);
+    }
+    let exit_signal = flags & libc::CSIGNAL as u64;
+    let r = if exit_signal == libc::SIGCHLD as u64 {
+        // SAFETY: xarch is single-threaded here; fork runs libc's handlers
+        // so the child's libc state (cached tid) is right.
+        let r = unsafe { libc::fork() };
+        if r < 0 {
+            -(super::errno() as i64)
+        } else {
+            r as i64
+        }
+    } else {
+        raw(libc::SYS_clone, &[exit_signal, 0, 0, 0, 0, 0])
+    };
+    if r < 0 {
+        return Ret::Val(r);
+    }
+    if r > 0 {
+        if flags & libc::CLONE_PARENT_SETTID as u64 != 0 {
+            let _ = write_guest(p, ptid, &(r as u32));
+        }
+        return Ret::Val(r);
+    }
+    // Child.
+    p.forked = true;
+    let tid = raw(libc::SYS_gettid, &[0; 6]) as u32;
+    if flags & libc::CLONE_CHILD_SETTID as u64 != 0 {
+        let _ = write_guest(p, ctid, &tid);
+    }
+    if flags & libc::CLONE_PARENT_SETTID as u64 != 0 && flags & libc::CLONE_VM as u64 != 0 {
+        let _ = write_guest(p, ptid, &tid);
+    }
+    if flags & libc::CLONE_CHILD_CLEARTID as u64 != 0 {
+        p.clear_child_tid = ctid;
+    }
+    if flags & libc::CLONE_SETTLS as u64 != 0 {
+        state.tpidr_el0 = tls;
+    }
+    if newsp != 0 {
+        state.sp = newsp;
+    }
+    Ret::Val(0)
+}
+
+fn read_argv(p: &Process, mut ptr: u64) -> Result<Vec<Vec<u8>>, i32> {
+    let mut out = Vec::new();
+    if ptr == 0 {
+        return Ok(out);
+    }
+    loop {
+        let s: u64 = read_guest_val(p, ptr)?;
+        if s == 0 {
+            return Ok(out);
+        }
+        out.push(super::read_guest(p, s, 1 << 20, true).ok_or(libc::EFAULT)?);
+        if out.len() > 1 << 20 {
+            return Err(libc::E2BIG);
+        }
+        ptr += 8;
+    }
+}
+
+/// What execve should do with a file.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ExecPlan {
+    /// Re-enter xarch: `xarch run --argv0 ARGV0 -- PROG ARGS...`.
+    Emulate {
+        /// The arm64 program.
+        prog: Vec<u8>,
+        /// argv[0] for it.
+        argv0: Vec<u8>,
+        /// argv[1..].
+        args: Vec<Vec<u8>>,
+    },
+    /// Let the host kernel execute it (native ELF, native script, or a
+    /// format binfmt_misc may know).
+    Host,
+}
+
+/// Parses a `#!` line: interpreter and optional single argument.
+pub fn parse_shebang(head: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+    let rest = head.strip_prefix(b"#!")?;
+    let line = rest.split(|&b| b == b'\n').next()?;
+    let line: &[u8] = line.trim_ascii();
+    if line.is_empty() {
+        return None;
+    }
+    let end = line
+        .iter()
+        .position(|&b| b == b' ' || b == b'\t')
+        .unwrap_or(line.len());
+    let interp = line[..end].to_vec();
+    let arg = line[end..].trim_ascii();
+    Some((interp, (!arg.is_empty()).then(|| arg.to_vec())))
+}
+
+/// Decides how to execute `path` with `argv` (argv[0] included).
+pub fn plan_exec(path: &[u8], argv: &[Vec<u8>]) -> Result<ExecPlan, i32> {
+    let file = std::fs::File::open(OsStr::from_bytes(path))
+        .map_err(|e| e.raw_os_error().unwrap_or(libc::ENOENT))?;
+    let mut head = [0u8; 256];
+    let n = std::os::unix::fs::FileExt::read_at(&file, &mut head, 0)
+        .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+    let head = &head[..n];
+    let cpath = CString::new(path).map_err(|_| libc::EINVAL)?;
+    // SAFETY: a valid C string.
+    if unsafe { libc::access(cpath.as_ptr(), libc::X_OK) } != 0 {
+        return Err(super::errno());
+    }
+    if crate::loader::is_guest_elf(head) {
+        let argv0 = argv.first().cloned().unwrap_or_else(|| path.to_vec());
+        return Ok(ExecPlan::Emulate {
+            prog: path.to_vec(),
+            argv0,
+            args: argv.iter().skip(1).cloned().collect(),
+        });
+    }
+    if let Some((interp, arg)) = parse_shebang(head)
+        && crate::process::is_guest_program(std::path::Path::new(OsStr::from_bytes(&interp)))
+    {
+        let mut args: Vec<Vec<u8>> = arg.into_iter().collect();
+        args.push(path.to_vec());
+        args.extend(argv.iter().skip(1).cloned());
+        return Ok(ExecPlan::Emulate {
+            prog: interp.clone(),
+            argv0: interp,
+            args,
+        });
+    }
+    Ok(ExecPlan::Host)
+}
+
+/// The argv that re-enters xarch for an emulated exec.
+pub fn reexec_argv(p: &Process, prog: &[u8], argv0: &[u8], args: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    // `--opt=value` so that values starting with '-' (login shells' "-sh")
+    // are not taken for options.
+    let mut v: Vec<Vec<u8>> = vec![
+        b"xarch".to_vec(),
+        b"run".to_vec(),
+        [&b"--argv0="[..], argv0].concat(),
+    ];
+    if let Some(root) = &p.opts.sysroot {
+        v.push([&b"--sysroot="[..], root.as_os_str().as_bytes()].concat());
+    }
+    if p.opts.strace {
+        v.push(b"--strace".to_vec());
+    }
+    v.push([&b"--engine="[..], p.opts.backend.name().as_bytes()].concat());
+    v.push(b"--".to_vec());
+    v.push(prog.to_vec());
+    v.extend(args.iter().cloned());
+    v
+}
+
+fn cstrings(v: &[Vec<u8>]) -> Result<Vec<CString>, i32> {
+    v.iter()
+        .map(|s| CString::new(s.clone()).map_err(|_| libc::EINVAL))
+        .collect()
+}
+
+/// `execve(path, argv, envp)`: arm64 programs (and scripts whose
+/// interpreter is one) re-enter xarch through /proc/self/exe, preserving
+/// argv[0]; everything else is executed by the host kernel.
+pub fn execve(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
+    let path = match guest_cstr(p, a[0]) {
+        // /proc/self/exe is xarch on the host but the guest program to the guest
+        // (busybox re-executes itself that way).
+        Ok(s) if super::fs::is_self_exe(&s) => p.exe.as_os_str().as_bytes().to_vec(),
+        Ok(s) => s,
+        Err(e) => return err(e),
+    };
+    let (argv, envp) = match (read_argv(p, a[1]), read_argv(p, a[2])) {
+        (Ok(x), Ok(y)) => (x, y),
+        (Err(e), _) | (_, Err(e)) => return err(e),
+    };
+    match plan_exec(&path, &argv) {
+        Err(e) => err(e),
+        Ok(ExecPlan::Host) => match CString::new(path) {
+            Ok(c) => Ret::Val(raw(
+                libc::SYS_execve,
+                &[c.as_ptr() as u64, a[1], a[2], 0, 0, 0],
+            )),
+            Err(_) => err(libc::EINVAL),
+        },
+        Ok(ExecPlan::Emulate { prog, argv0, args }) => {
+            let argv = reexec_argv(p, &prog, &argv0, &args);
+            let (Ok(cargv), Ok(cenv)) = (cstrings(&argv), cstrings(&envp)) else {
+                return err(libc::EINVAL);
+            };
+            let mut pa: Vec<*const libc::c_char> = cargv.iter().map(|c| c.as_ptr()).collect();
+            pa.push(std::ptr::null());
+            let mut pe: Vec<*const libc::c_char> = cenv.iter().map(|c| c.as_ptr()).collect();
+            pe.push(std::ptr::null());
+            let exe = self_exe();
+            // SAFETY: NUL-terminated arrays of valid C strings.
+            unsafe { libc::execve(exe.as_ptr(), pa.as_ptr(), pe.as_ptr()) };
+            err(super::errno())
+        }
+    }
+}
+
+/// The path that re-executes xarch.
+fn self_exe() -> CString {
+    let p = OsString::from("/proc/self/exe");
+    if std::path::Path::new(&p).exists() {
+        return CString::new(p.into_vec()).unwrap_or_default();
+    }
+    let exe = std::env::current_exe()
+        .map(|p| p.into_os_string().into_vec())
+        .unwrap_or_default();
+    CString::new(exe).unwrap_or_default()
+}
