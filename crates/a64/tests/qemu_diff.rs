@@ -104,10 +104,9 @@ fn mixed_matches_qemu() {
 use common::{Case, check};
 
 /// FPCR.FZ16 (bit 19) is RES0 without FEAT_FP16, which xarch does not
-/// advertise, but MSR FPCR keeps it (sysregs::write_mask).
+/// advertise (found by this tester; fixed in sysregs::write_mask).
 #[test]
-#[ignore = "bug: msr fpcr, x0 (0xd51b4400) keeps FPCR.FZ16 (bit 19), RES0 without FEAT_FP16"]
-fn known_bug_fpcr_fz16_is_res0() {
+fn fpcr_fz16_is_res0() {
     let mut c = Case::zero(&[0xd51b_4400, 0xd53b_4401]); // msr fpcr, x0; mrs x1, fpcr
     c.x[0] = 1 << 19;
     check("fpcr_fz16", 16, &c);
