@@ -40,7 +40,10 @@ SUITE_FLAGS = {
     "execute": ["-w"],
     "ieee": ["-w", "-fno-inline"],
     "builtins": ["-w", "-fno-tree-dse", "-fno-tree-loop-distribute-patterns",
-                 "-fno-tracer", "-fno-ipa-ra", "-fno-inline-functions"],
+                 "-fno-tracer", "-fno-ipa-ra", "-fno-inline-functions",
+                 # As builtins.exp does for targets with a static libc: the
+                 # -lib.c files redefine memchr, strlen, ... that libc.a has.
+                 "-Wl,--allow-multiple-definition"],
 }
 
 

@@ -24,6 +24,9 @@
 # The last line is "ctorture: N passed, M failed" (the runner's passes and
 # regressions), which CI's log reader understands.
 set -euo pipefail
+# The whole script is one compound command, read before it runs: editing the
+# file while a (long) run is going does not change what that run does.
+{
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${XARCH_CACHE:-$repo/.cache}
@@ -149,14 +152,18 @@ compile_one() {
   local exe=$BIN/$opt/$id
   # shellcheck disable=SC2086 # flags and sources are word lists
   local cmd="$CC $flags -static -o $exe $srcs -lm"
+  local tmp=$exe.tmp.$$
   mkdir -p "${exe%/*}"
   if [ -f "$exe.cmd" ] && [ "$(cat "$exe.cmd")" = "$cmd" ] && { [ -f "$exe" ] || [ -f "$exe.cfail" ]; }; then
     return 0
   fi
   rm -f "$exe" "$exe.cfail"
   # shellcheck disable=SC2086
-  if ! $cmd >"$exe.log" 2>&1; then
-    rm -f "$exe"
+  # Built under a temporary name: concurrent harness runs never see half a binary.
+  if $CC $flags -static -o "$tmp" $srcs -lm >"$exe.log" 2>&1; then
+    mv -f "$tmp" "$exe"
+  else
+    rm -f "$tmp"
     touch "$exe.cfail"
   fi
   echo "$cmd" >"$exe.cmd"
@@ -239,3 +246,4 @@ awk -F'\t' -v optorder="$opts" -v oname="$oracle" -v rname="$runner" '
 cat "$out/summary.txt"
 say "results in $out (results.tsv, summary.txt, logs/ of disagreeing tests)"
 exit "$rc"
+}
