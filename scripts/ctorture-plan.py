@@ -12,9 +12,10 @@ for on aarch64-unknown-linux-gnu (roughly: DejaGnu selectors are evaluated
 for that triplet, effective targets are looked up in a fixed table of what
 holds on glibc/aarch64). SOURCES are the files to compile together.
 
-    ctorture-plan.py SRCDIR EVERY OPTNAME=FLAGS...
+    ctorture-plan.py SRCDIR EVERY FILTER OPTNAME=FLAGS...
 
-EVERY = 1 keeps every test; N > 1 keeps every Nth test by sorted ID.
+FILTER is a regular expression (Python re.search; empty keeps all) on IDs;
+then EVERY = 1 keeps every test left, N > 1 every Nth by sorted ID.
 """
 
 import os
@@ -200,11 +201,11 @@ def tests(srcdir):
 
 
 def main():
-    if len(sys.argv) < 4:
-        sys.exit("usage: ctorture-plan.py SRCDIR EVERY OPTNAME=FLAGS...")
-    srcdir, every = sys.argv[1], int(sys.argv[2])
-    optsets = [a.split("=", 1) for a in sys.argv[3:]]
-    ids = tests(srcdir)
+    if len(sys.argv) < 5:
+        sys.exit("usage: ctorture-plan.py SRCDIR EVERY FILTER OPTNAME=FLAGS...")
+    srcdir, every, filt = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    optsets = [a.split("=", 1) for a in sys.argv[4:]]
+    ids = [t for t in tests(srcdir) if re.search(filt, t)]
     if every > 1:
         ids = ids[::every]
     for optname, optflags in optsets:
