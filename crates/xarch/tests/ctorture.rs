@@ -27,6 +27,24 @@ fn ctorture(args: &[&str]) -> Option<(i32, String)> {
         eprintln!("skipping: the c-torture harness runs on x86_64 Linux hosts only");
         return None;
     }
+    let on_path = |tool: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let have_tools = on_path("aarch64-linux-gnu-gcc") && on_path("qemu-aarch64");
+    if !(root || have_tools) {
+        eprintln!(
+            "skipping: needs aarch64-linux-gnu-gcc and qemu-aarch64 \
+             (or root, to apt-get install them)"
+        );
+        return None;
+    }
     let out = Command::new("bash")
         .arg(repo().join("scripts/ctorture.sh"))
         .args(args)
