@@ -1,5 +1,5 @@
 //! Rust helpers called from IR code (`Op::Call`), for guest semantics that
-//! need the host: counters and code invalidation.
+//! need the host: counters, code invalidation and CRC32.
 
 use std::cell::RefCell;
 use xarch_ir::Helper;
@@ -46,4 +46,34 @@ unsafe extern "C" fn ic_ivau(state: *mut u8, addr: u64, _: u64, _: u64, _: u64) 
 pub static IC_IVAU: Helper = Helper {
     name: "ic_ivau",
     func: ic_ivau,
+};
+
+/// Arm `CRC32{B,H,W,X}` / `CRC32C{B,H,W,X}` on the low `1 << (sel & 3)`
+/// bytes of `data`: the bit-reflected CRC update without inversion, with
+/// the CRC-32 (ISO-HDLC) polynomial, or Castagnoli's when `sel & 4`.
+pub fn crc32(acc: u32, data: u64, sel: u64) -> u32 {
+    let poly = if sel & 4 != 0 {
+        0x82f6_3b78
+    } else {
+        0xedb8_8320u32
+    };
+    let bytes = 1u32 << (sel & 3);
+    let mut crc = acc;
+    for k in 0..bytes {
+        crc ^= (data >> (8 * k)) as u8 as u32;
+        for _ in 0..8 {
+            crc = (crc >> 1) ^ (poly & (crc & 1).wrapping_neg());
+        }
+    }
+    crc
+}
+
+unsafe extern "C" fn crc32_helper(_: *mut u8, acc: u64, data: u64, sel: u64, _: u64) -> u64 {
+    crc32(acc as u32, data, sel) as u64
+}
+
+/// CRC32*: `(acc, data, sel)` as for [`crc32`].
+pub static CRC32: Helper = Helper {
+    name: "crc32",
+    func: crc32_helper,
 };

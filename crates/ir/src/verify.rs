@@ -95,6 +95,11 @@ pub fn verify(block: &Block) -> Result<(), VerifyError> {
                     && t(e) == inst.ty
                     && !matches!(inst.ty, Type::I1 | Type::Void)
             }
+            Op::AtomicRmw(_, a, x) => {
+                t(a) == Type::I64
+                    && t(x) == inst.ty
+                    && matches!(inst.ty, Type::I8 | Type::I16 | Type::I32 | Type::I64)
+            }
             Op::Vector(op, e, args) => {
                 matches!(e, 8 | 16 | 32 | 64)
                     && args[..op.arity()].iter().all(|a| t(a) == Type::I128)
