@@ -53,8 +53,20 @@ pub const HWCAP_ASIMDDP: u64 = 1 << 20;
 pub const HWCAP_SHA512: u64 = 1 << 21;
 
 /// The AT_HWCAP value: exactly the implemented features.
-pub const HWCAP: u64 =
-    HWCAP_FP | HWCAP_ASIMD | HWCAP_CPUID | HWCAP_CRC32 | HWCAP_ATOMICS | HWCAP_LRCPC;
+pub const HWCAP: u64 = HWCAP_FP
+    | HWCAP_ASIMD
+    | HWCAP_AES
+    | HWCAP_PMULL
+    | HWCAP_SHA1
+    | HWCAP_SHA2
+    | HWCAP_CRC32
+    | HWCAP_ATOMICS
+    | HWCAP_CPUID
+    | HWCAP_ASIMDRDM
+    | HWCAP_LRCPC
+    | HWCAP_SHA3
+    | HWCAP_ASIMDDP
+    | HWCAP_SHA512;
 /// The AT_HWCAP2 value.
 pub const HWCAP2: u64 = 0;
 
@@ -68,11 +80,15 @@ pub const HWCAP_NAMES: [&str; 32] = [
 
 /// Feature names for /proc/cpuinfo, in the kernel's order (checked
 /// against [`HWCAP`] by a test).
-pub const CPUINFO_FEATURES: &str = "fp asimd crc32 atomics cpuid lrcpc";
+pub const CPUINFO_FEATURES: &str =
+    "fp asimd aes pmull sha1 sha2 crc32 atomics cpuid asimdrdm lrcpc sha3 asimddp sha512";
 
 /// ID_AA64ISAR0_EL1: the instruction-set fields of the implemented
-/// features (CRC32 [19:16], Atomic [23:20]).
-pub const ID_AA64ISAR0: u64 = (1 << 16) | (2 << 20);
+/// features: AES [7:4] = 2 (with PMULL), SHA1 [11:8], SHA2 [15:12] = 2
+/// (with SHA512), CRC32 [19:16], Atomic [23:20] = 2, RDM [31:28], SHA3
+/// [35:32], DP [47:44].
+pub const ID_AA64ISAR0: u64 =
+    (2 << 4) | (1 << 8) | (2 << 12) | (1 << 16) | (2 << 20) | (1 << 28) | (1 << 32) | (1 << 44);
 
 /// ID_AA64ISAR1_EL1: LRCPC [23:20] = 1 (LDAPR).
 pub const ID_AA64ISAR1: u64 = 1 << 20;

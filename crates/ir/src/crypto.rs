@@ -289,4 +289,70 @@ mod tests {
             input
         );
     }
+
+    /// Integer k-th root: the largest x with x^k <= n.
+    fn iroot(n: u128, k: u32) -> u128 {
+        let (mut lo, mut hi) = (0u128, 1u128 << (128 / k + 1));
+        while lo < hi {
+            let mid = (lo + hi).div_ceil(2);
+            if mid.checked_pow(k).is_some_and(|p| p <= n) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        lo
+    }
+
+    /// FIPS 180-4 SHA-256 of "abc", computed the way ARMv8 code does it:
+    /// four rounds per SHA256H/SHA256H2 pair, the schedule extended by
+    /// SHA256SU0/SHA256SU1. Constants are derived from the primes.
+    #[test]
+    fn sha256_of_abc_matches_fips180() {
+        let primes: Vec<u128> = (2u128..)
+            .filter(|n| (2..*n).all(|d| n % d != 0))
+            .take(64)
+            .collect();
+        let k: Vec<u32> = primes.iter().map(|&p| iroot(p << 96, 3) as u32).collect();
+        let h: Vec<u32> = primes[..8]
+            .iter()
+            .map(|&p| iroot(p << 64, 2) as u32)
+            .collect();
+        let mut w = [0u32; 16];
+        w[0] = 0x6162_6380;
+        w[15] = 24;
+        let mut msg = [0u128; 4];
+        for (g, m) in msg.iter_mut().enumerate() {
+            *m = from32([w[4 * g], w[4 * g + 1], w[4 * g + 2], w[4 * g + 3]]);
+        }
+        let (init0, init1) = (
+            from32([h[0], h[1], h[2], h[3]]),
+            from32([h[4], h[5], h[6], h[7]]),
+        );
+        let (mut abcd, mut efgh) = (init0, init1);
+        for g in 0..16 {
+            let kk = from32([k[4 * g], k[4 * g + 1], k[4 * g + 2], k[4 * g + 3]]);
+            let wk = crate::vector::eval(crate::vector::VecOp::Add, 32, msg[g % 4], kk, 0);
+            let tmp = abcd;
+            abcd = eval(CryptoOp::Sha256H, abcd, efgh, wk);
+            efgh = eval(CryptoOp::Sha256H2, efgh, tmp, wk);
+            if g < 12 {
+                let s0 = eval(CryptoOp::Sha256Su0, msg[g % 4], msg[(g + 1) % 4], 0);
+                msg[g % 4] = eval(CryptoOp::Sha256Su1, s0, msg[(g + 2) % 4], msg[(g + 3) % 4]);
+            }
+        }
+        let add = |a, b| crate::vector::eval(crate::vector::VecOp::Add, 32, a, b, 0);
+        let (r0, r1) = (add(abcd, init0), add(efgh, init1));
+        let digest: Vec<u32> = (0..4)
+            .map(|i| e32(r0, i))
+            .chain((0..4).map(|i| e32(r1, i)))
+            .collect();
+        assert_eq!(
+            digest,
+            [
+                0xba7816bf, 0x8f01cfea, 0x414140de, 0x5dae2223, 0xb00361a3, 0x96177a9c, 0xb410ff61,
+                0xf20015ad
+            ]
+        );
+    }
 }

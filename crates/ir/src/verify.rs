@@ -36,7 +36,7 @@ fn float_ok(op: FpOp, args: &[Type], ty: Type) -> bool {
     }
     match op {
         FpOp::Cmp | FpOp::CmpE => ty == Type::I64,
-        FpOp::Convert => fmt(ty),
+        FpOp::Convert | FpOp::ConvertOdd => fmt(ty),
         FpOp::ToInt { fbits, .. } => {
             matches!(ty, Type::I32 | Type::I64) && (fbits as u32) <= ty.bits()
         }

@@ -10,7 +10,7 @@ use super::{rd, rm, rn};
 use crate::decode::{bit, bits};
 use crate::lift::{Ctx, LiftError, LiftResult};
 use crate::state;
-use xarch_ir::{FpOp, FpRounding, Type, Value};
+use xarch_ir::{FpOp, FpRounding, Type, Value, VecOp};
 
 fn unimpl(name: &'static str) -> LiftResult {
     Err(LiftError::Unimplemented(name))
@@ -389,6 +389,9 @@ fn three_same_op(u: bool, hi: bool, opc: u32) -> Option<(FpOp, bool)> {
     Some(match (u, hi, opc) {
         (false, false, 0b000) => (FpOp::MaxNum, false),
         (false, false, 0b010) => (FpOp::Add, false),
+        (false, false, 0b011) => (FpOp::MulX, false),
+        (false, false, 0b111) => (FpOp::RecipStep, false),
+        (false, true, 0b111) => (FpOp::RSqrtStep, false),
         (false, false, 0b100) => (FpOp::CmEq, false),
         (false, false, 0b110) => (FpOp::Max, false),
         (false, true, 0b000) => (FpOp::MinNum, false),
@@ -488,7 +491,11 @@ pub(super) fn scalar_three_same(c: &mut Ctx, i: u32) -> LiftResult {
     let Some((op, special)) = three_same_op(u, hi, opc) else {
         return unimpl("AdvSIMD scalar FP three same");
     };
-    if !matches!(op, FpOp::CmEq | FpOp::CmGe | FpOp::CmGt) && !special {
+    let scalar_op = matches!(
+        op,
+        FpOp::CmEq | FpOp::CmGe | FpOp::CmGt | FpOp::MulX | FpOp::RecipStep | FpOp::RSqrtStep
+    );
+    if !scalar_op && !special {
         return c.unallocated();
     }
     let a = c.vscalar(rn(i), ty);
@@ -511,6 +518,8 @@ fn two_reg_lane(c: &mut Ctx, u: bool, hi: bool, opcode: u32, x: Value, ty: Type)
         (false, true, 0b01111) => fabs(c, x),
         (true, true, 0b01111) => fneg(c, x),
         (true, true, 0b11111) => fop(c, FpOp::Sqrt, &[x], ty),
+        (false, true, 0b11101) => fop(c, FpOp::RecipEst, &[x], ty),
+        (true, true, 0b11101) => fop(c, FpOp::RSqrtEst, &[x], ty),
         (_, true, 0b01100) => {
             let op = if u { FpOp::CmGe } else { FpOp::CmGt };
             fop(c, op, &[x, zero], ty)
@@ -599,10 +608,38 @@ pub(super) fn vector_two_reg_misc(c: &mut Ctx, i: u32) -> LiftResult {
             c.set_v(rd(i), out);
             return Ok(());
         }
-        (true, false, 0b10110) => return unimpl("FCVTXN"),
-        (_, true, 0b11100) | (_, true, 0b11101) => {
-            return unimpl("URECPE/URSQRTE/FRECPE/FRSQRTE");
+        (true, false, 0b10110) => {
+            // FCVTXN, FCVTXN2: double to single, rounding to odd.
+            if !sz {
+                return c.unallocated();
+            }
+            let mut out = c.b.const128(0);
+            for l in 0..2 {
+                let x = c.b.extract_lane(n, 64, l, Type::I64);
+                let r = fop(c, FpOp::ConvertOdd, &[x], Type::I32);
+                out = c.b.insert_lane(out, r, 32, l);
+            }
+            let d = rd(i);
+            if q {
+                let old = c.v(d);
+                let r = c.concat64(old, out);
+                c.set_v(d, r);
+            } else {
+                c.set_v(d, out);
+            }
+            return Ok(());
         }
+        (_, true, 0b11100) => {
+            // URECPE, URSQRTE on 32-bit lanes.
+            if sz {
+                return c.unallocated();
+            }
+            let op = if u { VecOp::URSqrtE } else { VecOp::URecpE };
+            let r = c.b.vector(op, 32, &[n]);
+            c.set_vec(rd(i), r, q);
+            return Ok(());
+        }
+        (false, true, 0b11111) => return c.unallocated(),
         _ => {}
     }
     let (e, lanes) = fp_shape(c, q, sz)?;
@@ -627,14 +664,24 @@ pub(super) fn scalar_two_reg_misc(c: &mut Ctx, i: u32) -> LiftResult {
     let hi = bit(i, 23);
     let opcode = bits(i, 12, 5);
     let ty = if bit(i, 22) { Type::I64 } else { Type::I32 };
-    if matches!(opcode, 0b01111 | 0b11000 | 0b11001) || (opcode == 0b11111) {
+    if matches!(opcode, 0b01111 | 0b11000 | 0b11001) || (opcode == 0b11111 && (u || !hi)) {
         return c.unallocated(); // no scalar FABS/FNEG/FRINT/FSQRT here
     }
     if opcode == 0b10110 && u && !hi {
-        return unimpl("FCVTXN (scalar)");
+        // FCVTXN (scalar): Sd from Dn.
+        if ty != Type::I64 {
+            return c.unallocated();
+        }
+        let x = c.vscalar(rn(i), Type::I64);
+        let r = fop(c, FpOp::ConvertOdd, &[x], Type::I32);
+        c.set_vscalar(rd(i), r);
+        return Ok(());
     }
-    if matches!(opcode, 0b11100 | 0b11101 | 0b11111) && hi {
-        return unimpl("FRECPE/FRSQRTE/FRECPX");
+    if opcode == 0b11111 && hi && !u {
+        let x = c.vscalar(rn(i), ty);
+        let r = fop(c, FpOp::RecpX, &[x], ty);
+        c.set_vscalar(rd(i), r);
+        return Ok(());
     }
     let mark = c.b.len();
     let x = c.vscalar(rn(i), ty);
@@ -761,5 +808,50 @@ pub(super) fn scalar_fixed_conv(c: &mut Ctx, i: u32) -> LiftResult {
     let x = c.vscalar(rn(i), ty);
     let r = fop(c, op, &[x], ty);
     c.set_vscalar(rd(i), r);
+    Ok(())
+}
+
+/// FMLA, FMLS, FMUL, FMULX (by element), vector and scalar forms.
+pub(super) fn indexed(c: &mut Ctx, i: u32, scalar: bool) -> LiftResult {
+    let q = bit(i, 30);
+    let u = bit(i, 29);
+    let size = bits(i, 22, 2);
+    let opcode = bits(i, 12, 4);
+    let (h, l) = (bits(i, 11, 1), bits(i, 21, 1));
+    let rm = bits(i, 16, 5);
+    let (e, idx) = match size {
+        0 => return unimpl("FP16 by element"),
+        2 => (32, h << 1 | l),
+        3 if l == 0 => (64, h),
+        _ => return c.unallocated(),
+    };
+    let lanes = if scalar {
+        1
+    } else {
+        fp_shape(c, q, e == 64)?.1
+    };
+    let ty = Type::from_bytes(e / 8);
+    let vm = c.v(rm);
+    let el = c.b.extract_lane(vm, e as u8, idx as u8, ty);
+    let n = c.v(rn(i));
+    let d = c.v(rd(i));
+    let r = per_lane(c, &[d, n], e, lanes, |c, x, _| match (opcode, u) {
+        (0b1001, false) => fop(c, FpOp::Mul, &[x[1], el], ty),
+        (0b1001, true) => fop(c, FpOp::MulX, &[x[1], el], ty),
+        _ => {
+            let nn = if opcode == 0b0101 {
+                fneg(c, x[1])
+            } else {
+                x[1]
+            };
+            fop(c, FpOp::MulAdd, &[x[0], nn, el], ty)
+        }
+    });
+    if scalar {
+        let x = c.b.extract_lane(r, e as u8, 0, ty);
+        c.set_vscalar(rd(i), x);
+    } else {
+        c.set_vec(rd(i), r, q);
+    }
     Ok(())
 }
