@@ -77,3 +77,63 @@ pub static CRC32: Helper = Helper {
     name: "crc32",
     func: crc32_helper,
 };
+
+/// Arm `FPToFixedJS` (FJCVTZS) of the double `bits` under `fpcr`: the
+/// value rounded toward zero, modulo 2^32; whether it was exact and in
+/// range (the Z flag); and the FPSR flags (IOC, IXC, IDC).
+pub fn fjcvtzs(bits: u64, fpcr: u64) -> (u32, bool, u64) {
+    const IOC: u64 = 1;
+    const IXC: u64 = 1 << 4;
+    const IDC: u64 = 1 << 7;
+    let sign = bits >> 63 != 0;
+    let exp = ((bits >> 52) & 0x7ff) as i64;
+    let frac = bits & ((1 << 52) - 1);
+    if exp == 0x7ff {
+        return (0, false, IOC); // NaN or infinity
+    }
+    if exp == 0 {
+        // -0.0 and a flushed denormal convert to 0 but are not "exact".
+        if frac == 0 {
+            return (0, !sign, 0);
+        }
+        if fpcr & (1 << 24) != 0 {
+            return (0, false, IDC);
+        }
+        return (0, false, IXC);
+    }
+    let mant = (frac | (1 << 52)) as u128;
+    let e = exp - 1075;
+    let (int, inexact, huge) = if e >= 0 {
+        if e > 75 {
+            (0u128, false, true)
+        } else {
+            (mant << e, false, false)
+        }
+    } else if -e >= 64 {
+        (0, true, false)
+    } else {
+        (mant >> -e, mant & ((1u128 << -e) - 1) != 0, false)
+    };
+    let limit = if sign { 1u128 << 31 } else { (1u128 << 31) - 1 };
+    let low = int as u32;
+    let result = if sign { low.wrapping_neg() } else { low };
+    if huge || int > limit {
+        (result, false, IOC)
+    } else if inexact {
+        (result, false, IXC)
+    } else {
+        (result, true, 0)
+    }
+}
+
+unsafe extern "C" fn fjcvtzs_helper(_: *mut u8, bits: u64, fpcr: u64, _: u64, _: u64) -> u64 {
+    let (r, z, flags) = fjcvtzs(bits, fpcr);
+    r as u64 | ((z as u64) << 32) | (flags << 40)
+}
+
+/// FJCVTZS: `(bits, fpcr)`; returns the result in bits 31:0, Z in bit 32
+/// and the FPSR flags from bit 40.
+pub static FJCVTZS: Helper = Helper {
+    name: "fjcvtzs",
+    func: fjcvtzs_helper,
+};

@@ -134,3 +134,9 @@ CASES += [
     ("sqrdmlah v0.8h, v1.8h, v2.8h", SAT), ("sqrdmlsh v0.4s, v1.4s, v2.4s", SAT), ("sqrdmlah v0.4h, v0.4h, v1.h[3]", SAT),
     ("sqrdmlsh v0.2s, v0.2s, v1.s[1]", SAT), ("sqrdmlah h0, h1, h2", SAT), ("sqrdmlsh s0, s0, v1.s[0]", SAT),
 ]
+
+JS = dict(v=[vd(-2.0, 0), vd(1.5, 0), vd(3e9, 0), vd(-0.0, 0)], x=[0, 0, 0, 0])
+JS2 = dict(v=[vd(float('nan'), 0), vd(2.0 ** 80, 0), vd(2.0 ** 32 + 5, 0), vd(-2147483648.75, 0)], x=[0, 0, 0, 0])
+JS3 = dict(v=[vd(-2147483648.0, 0), vd(2147483647.0, 0), vd(5e-324, 0), vd(float('-inf'), 0)], x=[0, 0, 0, 0])
+CASES += [("fjcvtzs w%d, d%d" % (k, k), inp) for inp in (JS, JS2, JS3) for k in range(4)]
+CASES += [("fjcvtzs w0, d2", JS3, 1 << 24)]

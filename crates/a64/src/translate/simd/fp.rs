@@ -276,7 +276,24 @@ pub(super) fn int_conv(c: &mut Ctx, i: u32) -> LiftResult {
                 }
             }
             (_, 3, 0) => return unimpl("FMOV (half-precision, general)"),
-            (false, 1, 3) if opcode == 6 => return unimpl("FJCVTZS"),
+            (false, 1, 3) if opcode == 6 => {
+                // FJCVTZS: JavaScript conversion; Z = exact and in range.
+                let x = c.vscalar(rn(i), Type::I64);
+                let fpcr = c.b.get_state(state::FPCR, Type::I64);
+                let r = c.b.call(&crate::helpers::FJCVTZS, &[x, fpcr], Type::I64);
+                let w = c.b.trunc(r, Type::I32);
+                c.set_x(rd(i), w);
+                let k = c.c64(2);
+                let z = c.b.lshr(r, k);
+                let m = c.c64(1 << 30);
+                let nzcv = c.b.and(z, m);
+                c.set_nzcv(nzcv);
+                let k = c.c64(40);
+                let f = c.b.lshr(r, k);
+                let old = c.b.get_state(state::FPSR, Type::I64);
+                let new = c.b.or(old, f);
+                c.b.set_state(state::FPSR, new);
+            }
             _ => return c.unallocated(),
         }
         return Ok(());
