@@ -45,6 +45,8 @@ pub const HWCAP_CPUID: u64 = 1 << 11;
 pub const HWCAP_ASIMDRDM: u64 = 1 << 12;
 /// AT_HWCAP bit: FJCVTZS.
 pub const HWCAP_JSCVT: u64 = 1 << 13;
+/// AT_HWCAP bit: FCMLA/FCADD.
+pub const HWCAP_FCMA: u64 = 1 << 14;
 /// AT_HWCAP bit: LDAPR (RCpc).
 pub const HWCAP_LRCPC: u64 = 1 << 15;
 /// AT_HWCAP bit: EOR3/RAX1/XAR/BCAX.
@@ -66,6 +68,7 @@ pub const HWCAP: u64 = HWCAP_FP
     | HWCAP_CPUID
     | HWCAP_ASIMDRDM
     | HWCAP_JSCVT
+    | HWCAP_FCMA
     | HWCAP_LRCPC
     | HWCAP_SHA3
     | HWCAP_ASIMDDP
@@ -83,8 +86,7 @@ pub const HWCAP_NAMES: [&str; 32] = [
 
 /// Feature names for /proc/cpuinfo, in the kernel's order (checked
 /// against [`HWCAP`] by a test).
-pub const CPUINFO_FEATURES: &str =
-    "fp asimd aes pmull sha1 sha2 crc32 atomics cpuid asimdrdm jscvt lrcpc sha3 asimddp sha512";
+pub const CPUINFO_FEATURES: &str = "fp asimd aes pmull sha1 sha2 crc32 atomics cpuid asimdrdm jscvt fcma lrcpc sha3 asimddp sha512";
 
 /// ID_AA64ISAR0_EL1: the instruction-set fields of the implemented
 /// features: AES [7:4] = 2 (with PMULL), SHA1 [11:8], SHA2 [15:12] = 2
@@ -93,8 +95,9 @@ pub const CPUINFO_FEATURES: &str =
 pub const ID_AA64ISAR0: u64 =
     (2 << 4) | (1 << 8) | (2 << 12) | (1 << 16) | (2 << 20) | (1 << 28) | (1 << 32) | (1 << 44);
 
-/// ID_AA64ISAR1_EL1: JSCVT [15:12] = 1, LRCPC [23:20] = 1 (LDAPR).
-pub const ID_AA64ISAR1: u64 = (1 << 12) | (1 << 20);
+/// ID_AA64ISAR1_EL1: JSCVT [15:12] = 1, FCMA [19:16] = 1, LRCPC [23:20]
+/// = 1 (LDAPR).
+pub const ID_AA64ISAR1: u64 = (1 << 12) | (1 << 16) | (1 << 20);
 
 /// MIDR_EL1: an Arm Cortex-A72 r0p3 (an implementation without CPU-specific
 /// string-function variants in glibc).
@@ -172,6 +175,7 @@ mod tests {
         assert_eq!(field(ID_AA64ISAR0, 44) == 1, has(HWCAP_ASIMDDP));
         assert_eq!(field(ID_AA64ISAR1, 20) >= 1, has(HWCAP_LRCPC));
         assert_eq!(field(ID_AA64ISAR1, 12) == 1, has(HWCAP_JSCVT));
+        assert_eq!(field(ID_AA64ISAR1, 16) == 1, has(HWCAP_FCMA));
         assert_eq!(lookup(3, 0, 0, 6, 0), Some(SysReg::Const(ID_AA64ISAR0)));
         assert_eq!(lookup(3, 0, 0, 6, 1), Some(SysReg::Const(ID_AA64ISAR1)));
     }

@@ -140,3 +140,11 @@ JS2 = dict(v=[vd(float('nan'), 0), vd(2.0 ** 80, 0), vd(2.0 ** 32 + 5, 0), vd(-2
 JS3 = dict(v=[vd(-2147483648.0, 0), vd(2147483647.0, 0), vd(5e-324, 0), vd(float('-inf'), 0)], x=[0, 0, 0, 0])
 CASES += [("fjcvtzs w%d, d%d" % (k, k), inp) for inp in (JS, JS2, JS3) for k in range(4)]
 CASES += [("fjcvtzs w0, d2", JS3, 1 << 24)]
+
+CASES += [
+    ("fcadd v0.4s, v1.4s, v2.4s, #90", FS), ("fcadd v0.2d, v1.2d, v2.2d, #270", FD), ("fcadd v0.2s, v3.2s, v1.2s, #270", FS),
+    ("fcmla v0.4s, v1.4s, v2.4s, #0", FS), ("fcmla v0.4s, v1.4s, v2.4s, #90", FS), ("fcmla v0.2d, v1.2d, v2.2d, #180", FD),
+    ("fcmla v0.2s, v1.2s, v3.2s, #270", FS), ("fcmla v3.2d, v0.2d, v1.2d, #90", FD),
+]
+CASES += [("fcmla v0.4s, v1.4s, v2.s[1], #90", FS), ("fcmla v0.4s, v3.4s, v1.s[0], #180", FS),
+          ("fcmla v0.4s, v1.4s, v2.s[0], #0", FS), ("fcmla v0.4s, v1.4s, v2.s[1], #270", FS)]

@@ -963,6 +963,13 @@ fn by_element(c: &mut Ctx, i: u32, scalar: bool) -> LiftResult {
     ) {
         return super::fp::indexed(c, i, scalar);
     }
+    if u && opcode & 0b1001 == 0b0001 {
+        return if scalar {
+            c.unallocated()
+        } else {
+            super::fp::complex_indexed(c, i)
+        };
+    }
     let (e, idx, rm) = index_fields(c, i)?;
     let e8 = e as u8;
     let vm = c.v(rm);
@@ -1372,7 +1379,7 @@ pub(super) fn three_same_extra(c: &mut Ctx, i: u32) -> LiftResult {
             };
             sat(c, op, esize(size), &[d, n, m])
         }
-        (0b1000..=0b1111, true) => return unimpl("FCMLA/FCADD"),
+        (0b1000..=0b1111, true) => return super::fp::complex(c, i),
         _ => return c.unallocated(),
     };
     c.set_vec(rd(i), r, q);

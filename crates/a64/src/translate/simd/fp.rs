@@ -872,3 +872,85 @@ pub(super) fn indexed(c: &mut Ctx, i: u32, scalar: bool) -> LiftResult {
     }
     Ok(())
 }
+
+/// FCMLA (vector; opcode 10rr) and FCADD (opcode 11r0): complex numbers
+/// as (real, imaginary) lane pairs of Vn, Vm, accumulating into Vd.
+pub(super) fn complex(c: &mut Ctx, i: u32) -> LiftResult {
+    let q = bit(i, 30);
+    let size = bits(i, 22, 2);
+    let opcode = bits(i, 11, 4);
+    let e = match size {
+        1 => return unimpl("FP16 FCMLA/FCADD"),
+        2 => 32,
+        3 if q => 64,
+        _ => return c.unallocated(),
+    };
+    if opcode & 0b1100 == 0b1100 && opcode & 1 == 1 {
+        return c.unallocated();
+    }
+    let m = c.v(rm(i));
+    let add = opcode & 0b1100 == 0b1100;
+    complex_core(c, i, q, e, m, add, bits(i, 11, 2))
+}
+
+/// FCMLA (by element): single precision only here (index H selects the
+/// complex pair of Vm used for every pair of Vn).
+pub(super) fn complex_indexed(c: &mut Ctx, i: u32) -> LiftResult {
+    let q = bit(i, 30);
+    match bits(i, 22, 2) {
+        1 => return unimpl("FP16 FCMLA (by element)"),
+        2 if q && !bit(i, 21) => {}
+        _ => return c.unallocated(),
+    }
+    let vm = c.v(rm(i));
+    let pair = c.b.extract_lane(vm, 64, bits(i, 11, 1) as u8, Type::I64);
+    let m = c.b.dup(pair, 64);
+    complex_core(c, i, q, 32, m, false, bits(i, 13, 2))
+}
+
+fn complex_core(c: &mut Ctx, i: u32, q: bool, e: u32, m: Value, add: bool, rot: u32) -> LiftResult {
+    let ty = Type::from_bytes(e / 8);
+    let lanes = if q { 128 / e } else { 64 / e };
+    let n = c.v(rn(i));
+    let d = c.v(rd(i));
+    let mut out = c.b.const128(0);
+    for p in 0..lanes / 2 {
+        let (re, im) = (2 * p as u8, 2 * p as u8 + 1);
+        let e8 = e as u8;
+        let nr = c.b.extract_lane(n, e8, re, ty);
+        let ni = c.b.extract_lane(n, e8, im, ty);
+        let mr = c.b.extract_lane(m, e8, re, ty);
+        let mi = c.b.extract_lane(m, e8, im, ty);
+        let (r0, r1) = if add {
+            // FCADD #90 / #270.
+            let (x, y) = if rot & 2 != 0 {
+                let nmr = fneg(c, mr);
+                (mi, nmr)
+            } else {
+                let nmi = fneg(c, mi);
+                (nmi, mr)
+            };
+            (
+                fop(c, FpOp::Add, &[nr, x], ty),
+                fop(c, FpOp::Add, &[ni, y], ty),
+            )
+        } else {
+            let (e1, e2, e3) = match rot {
+                0 => (mr, nr, mi),
+                1 => (fneg(c, mi), ni, mr),
+                2 => (fneg(c, mr), nr, fneg(c, mi)),
+                _ => (mi, ni, fneg(c, mr)),
+            };
+            let dr = c.b.extract_lane(d, e8, re, ty);
+            let di = c.b.extract_lane(d, e8, im, ty);
+            (
+                fop(c, FpOp::MulAdd, &[dr, e2, e1], ty),
+                fop(c, FpOp::MulAdd, &[di, e2, e3], ty),
+            )
+        };
+        out = c.b.insert_lane(out, r0, e8, re);
+        out = c.b.insert_lane(out, r1, e8, im);
+    }
+    c.set_vec(rd(i), out, q);
+    Ok(())
+}
