@@ -202,3 +202,24 @@ fn known_bug_fp_fcvt_half_ignores_ahp() {
     c.v[3] = 0x7c00; // 65536.0 in the alternative format
     check("fcvt_ahp", 24, &c);
 }
+
+/// FRSQRTS does not raise IXC for inexact results (found after the LSE /
+/// AdvSIMD additions; `frsqrts d26, d19, d19` with d19 = 0x13 subnormal...).
+#[test]
+#[ignore = "bug: frsqrts (0x5ef3fe7a) does not set FPSR.IXC"]
+fn known_bug_frsqrts_misses_ixc() {
+    let mut c = Case::zero(&[0x5ef3_fe7a]); // frsqrts d26, d19, d19
+    c.v[19] = 0x13;
+    check("frsqrts_ixc", 18, &c);
+}
+
+/// UQSHL/UQRSHL (register) with 64-bit lanes and a large positive shift
+/// must saturate to all ones.
+#[test]
+#[ignore = "bug: uqshl d0, d22, d14 (0x7eee4ec0) does not saturate for 64-bit lanes"]
+fn known_bug_saturating_shift_reg_64bit_lanes() {
+    let mut c = Case::zero(&[0x7eee_4ec0]); // uqshl d0, d22, d14
+    c.v[22] = 0xfff8_0000_7fa0_0001;
+    c.v[14] = 0x4332_d3b6_9604_f357;
+    check("uqshl_d", 19, &c);
+}
