@@ -350,7 +350,12 @@ pub fn dispatch(p: &mut Process, state: &mut A64State) -> Option<GuestExit> {
         eprintln!("{} ...", format_call(p, d, &a, Ret::NoWrite));
     }
     let ret = match def {
-        Some(d) => (d.handler)(p, state, &a),
+        Some(d) => {
+            let ta = crate::paths::translate_args(p, nr, &a);
+            let r = (d.handler)(p, state, &ta);
+            crate::paths::clear_scratch();
+            r
+        }
         None => {
             if p.opts.strace {
                 eprintln!(
@@ -421,6 +426,9 @@ pub fn read_guest(p: &Process, addr: u64, max: usize, cstr: bool) -> Option<Vec<
 
 /// Reads a NUL-terminated guest string (at most PATH_MAX bytes).
 pub fn guest_cstr(p: &Process, addr: u64) -> Result<Vec<u8>, i32> {
+    if let Some(s) = crate::paths::scratch_lookup(addr) {
+        return Ok(s);
+    }
     match read_guest(p, addr, 4096, true) {
         Some(s) if s.len() < 4096 => Ok(s),
         Some(_) => Err(libc::ENAMETOOLONG),

@@ -7,6 +7,7 @@
 //! wrong architecture, 122 malformed ELF, 121 missing program
 //! interpreter, 120 cannot map).
 
+use anyhow::Context;
 use clap::Args;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
@@ -18,8 +19,11 @@ use xarch_linux::{GuestConfig, GuestExit, Program};
 /// Arguments of `xarch run`.
 #[derive(Args)]
 pub struct RunArgs {
-    /// Look up the program interpreter (PT_INTERP) under DIR first.
-    #[arg(long, env = "XARCH_SYSROOT")]
+    /// Look up the program interpreter and every absolute path the guest
+    /// opens under DIR first, falling back to the host's file (like `qemu
+    /// -L`; also XARCH_SYSROOT, or QEMU_LD_PREFIX). /proc, /dev and /sys
+    /// are always the host's.
+    #[arg(long, short = 'L', env = "XARCH_SYSROOT", value_name = "DIR")]
     pub sysroot: Option<PathBuf>,
     /// Print each guest system call to stderr (also XARCH_STRACE=1).
     #[arg(long, env = "XARCH_STRACE", value_parser = clap::builder::BoolishValueParser::new())]
@@ -58,12 +62,25 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     ];
     argv.extend(args.args);
     let env = env_strings();
+    let sysroot = args
+        .sysroot
+        .or_else(|| std::env::var_os("QEMU_LD_PREFIX").map(PathBuf::from))
+        .filter(|d| !d.as_os_str().is_empty());
+    let mut program = args.program;
+    if let Some(dir) = &sysroot {
+        let root = xarch_linux::paths::Sysroot::open(dir)
+            .with_context(|| format!("--sysroot {}", dir.display()))?;
+        // The program itself is looked up under the sysroot too.
+        if program.is_absolute() {
+            program = root.to_host(&program);
+        }
+    }
     let opts = RunOptions {
-        sysroot: args.sysroot,
+        sysroot,
         strace: args.strace,
         backend: args.engine.unwrap_or_else(default_backend),
     };
-    Ok(run_guest(Program::Path(args.program), argv, env, &opts))
+    Ok(run_guest(Program::Path(program), argv, env, &opts))
 }
 
 /// Runs a guest program to completion and returns its exit status; a
