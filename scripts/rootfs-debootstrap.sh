@@ -21,6 +21,14 @@ command -v debootstrap >/dev/null || apt-get install -y debootstrap >&2
 WORK=$(mktemp -d "$CACHE/stage1.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 debootstrap --foreign --arch=arm64 --variant=minbase "$SUITE" "$WORK/root" "$MIRROR" >&2
+# In a container debootstrap links proc to the host's /proc instead of
+# mounting it; the second stage needs a mount point.
+for d in proc sys; do
+	if [ -L "$WORK/root/$d" ]; then
+		rm "$WORK/root/$d"
+		mkdir -m 0555 "$WORK/root/$d"
+	fi
+done
 ls "$WORK/root/var/cache/apt/archives" >"$TAR.packages" 2>/dev/null || true
 tar -C "$WORK/root" --numeric-owner -cf "$TAR.tmp" .
 mv "$TAR.tmp" "$TAR"

@@ -459,3 +459,15 @@ pub fn missing_interpreter_hint(interp: &str, sysroot: Option<&Path>) -> String 
     };
     format!("{looked}{fix}")
 }
+
+/// The PT_INTERP of any little-endian 64-bit ELF image in `data` (the
+/// host's or the guest's), or `None` for a static one or a non-ELF file.
+pub fn elf_interp(data: &[u8]) -> Option<String> {
+    let endian = object::Endianness::Little;
+    let hdr = elf::FileHeader64::<object::Endianness>::parse(data).ok()?;
+    let phdrs = hdr.program_headers(endian, data).ok()?;
+    let p = phdrs.iter().find(|p| p.p_type(endian) == elf::PT_INTERP)?;
+    let bytes = p.data(endian, data).ok()?;
+    let s = bytes.split(|&b| b == 0).next().unwrap_or_default();
+    Some(String::from_utf8_lossy(s).into_owned())
+}

@@ -178,6 +178,8 @@ pub fn path_args(nr: u64, a: &[u64; 6]) -> &'static [(usize, bool)] {
                 &[(1, true)]
             }
         }
+        5 | 8 | 11 | 14 => &[(0, true)], // setxattr getxattr listxattr removexattr
+        6 | 9 | 12 | 15 => &[(0, false)], // their l* forms
         27 if a[2] & libc::IN_DONT_FOLLOW as u64 != 0 => &[(1, false)],
         27 => &[(1, true)], // inotify_add_watch
         _ => &[],

@@ -115,6 +115,18 @@ macro_rules! table {
 use Arg::*;
 use libc as l;
 table! {
+    5 setxattr [Path, Path, Hex, Int, Hex] pass::<{ l::SYS_setxattr }>;
+    6 lsetxattr [Path, Path, Hex, Int, Hex] pass::<{ l::SYS_lsetxattr }>;
+    7 fsetxattr [Fd, Path, Hex, Int, Hex] pass::<{ l::SYS_fsetxattr }>;
+    8 getxattr [Path, Path, Hex, Int] pass::<{ l::SYS_getxattr }>;
+    9 lgetxattr [Path, Path, Hex, Int] pass::<{ l::SYS_lgetxattr }>;
+    10 fgetxattr [Fd, Path, Hex, Int] pass::<{ l::SYS_fgetxattr }>;
+    11 listxattr [Path, Hex, Int] pass::<{ l::SYS_listxattr }>;
+    12 llistxattr [Path, Hex, Int] pass::<{ l::SYS_llistxattr }>;
+    13 flistxattr [Fd, Hex, Int] pass::<{ l::SYS_flistxattr }>;
+    14 removexattr [Path, Path] pass::<{ l::SYS_removexattr }>;
+    15 lremovexattr [Path, Path] pass::<{ l::SYS_lremovexattr }>;
+    16 fremovexattr [Fd, Path] pass::<{ l::SYS_fremovexattr }>;
     17 getcwd [Hex, Int] fs::getcwd;
     19 eventfd2 [Int, Hex] pass::<{ l::SYS_eventfd2 }>;
     20 epoll_create1 [Hex] pass::<{ l::SYS_epoll_create1 }>;
@@ -182,6 +194,8 @@ table! {
     87 timerfd_gettime [Fd, Hex] pass::<{ l::SYS_timerfd_gettime }>;
     88 utimensat [DirFd, Path, Hex, Hex] pass::<{ l::SYS_utimensat }>;
     89 acct [Path] pass::<{ l::SYS_acct }>;
+    90 capget [Hex, Hex] pass::<{ l::SYS_capget }>;
+    91 capset [Hex, Hex] pass::<{ l::SYS_capset }>;
     93 exit [Int] proc::exit;
     94 exit_group [Int] proc::exit_group;
     95 waitid [Int, Int, Hex, Hex, Hex] pass::<{ l::SYS_waitid }>;
@@ -300,6 +314,9 @@ table! {
     279 memfd_create [Path, Hex] pass::<{ l::SYS_memfd_create }>;
     283 membarrier [Int, Hex, Int] pass::<{ l::SYS_membarrier }>;
     285 copy_file_range [Fd, Hex, Fd, Hex, Int, Hex] pass::<{ l::SYS_copy_file_range }>;
+    284 mlock2 [Hex, Int, Hex] ok0;
+    286 preadv2 [Fd, Hex, Int, Int, Int, Hex] pass::<{ l::SYS_preadv2 }>;
+    287 pwritev2 [Fd, Hex, Int, Int, Int, Hex] pass::<{ l::SYS_pwritev2 }>;
     291 statx [DirFd, Path, Hex, Hex, Hex] pass::<{ l::SYS_statx }>;
     293 rseq [Hex, Int, Hex, Hex] enosys;
     424 pidfd_send_signal [Fd, Sig, Hex, Hex] pass::<{ l::SYS_pidfd_send_signal }>;
