@@ -75,7 +75,8 @@ pub fn writable(off: u32) -> bool {
 pub fn write_mask(off: u32) -> Option<u64> {
     match off {
         o if o == state::NZCV => Some(0xf000_0000),
-        o if o == state::FPCR => Some(0x07c8_0000),
+        // AHP, DN, FZ, RMode: FZ16 (bit 19) only exists with FEAT_FP16.
+        o if o == state::FPCR => Some(0x07c0_0000),
         o if o == state::FPSR => Some(0x0800_009f),
         _ => None,
     }
