@@ -313,8 +313,8 @@ table! {
     278 getrandom [Hex, Int, Hex] pass::<{ l::SYS_getrandom }>;
     279 memfd_create [Path, Hex] pass::<{ l::SYS_memfd_create }>;
     283 membarrier [Int, Hex, Int] pass::<{ l::SYS_membarrier }>;
-    285 copy_file_range [Fd, Hex, Fd, Hex, Int, Hex] pass::<{ l::SYS_copy_file_range }>;
     284 mlock2 [Hex, Int, Hex] ok0;
+    285 copy_file_range [Fd, Hex, Fd, Hex, Int, Hex] pass::<{ l::SYS_copy_file_range }>;
     286 preadv2 [Fd, Hex, Int, Int, Int, Hex] pass::<{ l::SYS_preadv2 }>;
     287 pwritev2 [Fd, Hex, Int, Int, Int, Hex] pass::<{ l::SYS_pwritev2 }>;
     291 statx [DirFd, Path, Hex, Hex, Hex] pass::<{ l::SYS_statx }>;
