@@ -21,12 +21,14 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-/// The fixture cache directory.
+/// The fixture cache directory, canonical (no `..`), so that a program's
+/// path as passed to execve is also its real path.
 pub fn cache_dir() -> PathBuf {
-    match std::env::var_os("XARCH_CACHE") {
+    let dir = match std::env::var_os("XARCH_CACHE") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
         _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache"),
-    }
+    };
+    dir.canonicalize().unwrap_or(dir)
 }
 
 /// Returns `path` if it exists; otherwise skips the test (prints why and
