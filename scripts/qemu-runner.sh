@@ -8,15 +8,19 @@
 # new user + mount namespace with a private binfmt_misc instance (Linux >= 6.7)
 # and registers Debian's qemu-aarch64 handler there (flags OPF, the -binfmt-P
 # wrapper that preserves argv[0]). uid/gid 0 map to themselves when run as root.
+#
+# Every command is named by absolute path: the caller's PATH may hold busybox
+# applet links (the busybox testsuite's does), which would recurse into here.
 set -eu
 conf=/usr/share/qemu/binfmt.d/qemu-aarch64.conf
 if [ ! -r "$conf" ]; then
     echo "qemu-runner: $conf missing (install qemu-user >= 10 from bookworm-backports)" >&2
     exit 125
 fi
-exec unshare --user --map-root-user --mount -- /bin/sh -c '
+exec /usr/bin/unshare --user --map-root-user --mount -- /bin/sh -c '
     set -e
-    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || {
+    /bin/mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || {
         echo "qemu-runner: cannot mount a private binfmt_misc (needs Linux >= 6.7)" >&2; exit 125; }
-    cat "$0" > /proc/sys/fs/binfmt_misc/register
+    read -r rule < "$0"
+    printf "%s\n" "$rule" > /proc/sys/fs/binfmt_misc/register
     exec /usr/bin/qemu-aarch64 "$@"' "$conf" "$@"

@@ -7,7 +7,7 @@
 //!   whitespace, the program and its arguments appended (default: this
 //!   crate's `xarch` binary with `run --`). `scripts/qemu-runner.sh` is the
 //!   stand-in while the emulator is young.
-//! * `XARCH_TEST_TIMEOUT`: seconds before one program run is killed (120).
+//! * `XARCH_TEST_TIMEOUT`: seconds before one program run is killed (60).
 //! * `XARCH_REQUIRE_FIXTURES=1` (set by `.ci/run`): missing fixtures fail
 //!   the test instead of skipping it.
 #![allow(dead_code)] // each test file uses a different part of this module
@@ -61,7 +61,7 @@ fn timeout() -> Duration {
     let secs = std::env::var("XARCH_TEST_TIMEOUT")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(120);
+        .unwrap_or(60);
     Duration::from_secs(secs)
 }
 
