@@ -57,7 +57,14 @@ static void on_alt(int sig) {
     on_alt_stack = &here >= alt_lo && &here < alt_hi;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    /* signals die-by N: die the N-th way in this very process, so that the
+     * runner itself must end by the same signal. */
+    if (argc == 3 && strcmp(argv[1], "die-by") == 0) {
+        printf("dying by %s\n", argv[2]);
+        fflush(stdout);
+        die_by(atoi(argv[2]));
+    }
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *names[] = {"raise(SIGTERM)", "null write", "abort()", "kill SIGKILL", "raise(SIGUSR1)", "raise(SIGALRM)", "__builtin_trap", "raise(SIGHUP)"};
     for (int how = 0; how < 8; how++) {

@@ -21,6 +21,12 @@ const ENV: [(&str, &str); 4] = [
 ];
 
 fn compare(name: &str, opt: &str) {
+    compare_args(name, opt, &ARGS, None);
+}
+
+/// Runs `name ARGS` both ways; `want` is the native run's status, or None
+/// for "exit 0 and prints `failures: 0`".
+fn compare_args(name: &str, opt: &str, args: &[&str], want: Option<Status>) {
     let dir = common::cache_dir().join("guest");
     let (Some(arm), Some(native)) = (
         common::fixture(
@@ -38,18 +44,24 @@ fn compare(name: &str, opt: &str) {
         let tmp = TempDir::new(&format!("guest-{name}-{opt}-{tag}"));
         let mut argv = prefix;
         argv.push(bin.into());
-        argv.extend(ARGS.iter().map(OsString::from));
+        argv.extend(args.iter().map(OsString::from));
         let mut out = common::run(&argv, tmp.path(), &ENV, b"");
         out.stderr = common::normalize(&out.stderr, &[(tmp.path().to_str().unwrap(), "$TMP")]);
         out
     };
-    let want = one(&native, Vec::new(), "x86_64");
+    let native_out = one(&native, Vec::new(), "x86_64");
+    let ok = match want {
+        None => {
+            native_out.status == Status::Exit(0) && native_out.stdout.ends_with(b"failures: 0\n")
+        }
+        Some(status) => native_out.status == status,
+    };
     assert!(
-        want.status == Status::Exit(0) && want.stdout.ends_with(b"failures: 0\n"),
-        "{name} -{opt}: the native x86_64 build itself fails:\n{want:?}"
+        ok,
+        "{name} {args:?} -{opt}: the native x86_64 build itself misbehaves:\n{native_out:?}"
     );
     let got = one(&arm, common::runner(), "aarch64");
-    common::assert_same(&format!("{name} -{opt}"), &want, &got);
+    common::assert_same(&format!("{name} {args:?} -{opt}"), &native_out, &got);
 }
 
 macro_rules! guest_tests {
@@ -65,6 +77,24 @@ macro_rules! guest_tests {
 guest_tests!(
     loader, memory, procs, signals, fileio, timecheck, compute, threads
 );
+
+/// The runner passes the guest's exit status through.
+#[test]
+fn exit_status_passes_through() {
+    for code in ["0", "3", "42", "255"] {
+        let want = Status::Exit(code.parse().unwrap());
+        compare_args("procs", "O2", &["child", code, "arg"], Some(want));
+    }
+}
+
+/// A guest killed by a signal kills the runner with the same signal.
+#[test]
+fn death_by_signal_passes_through() {
+    // die_by() in signals.c: 0 SIGTERM, 1 SIGSEGV, 2 SIGABRT (abort), 3 SIGKILL, 7 SIGHUP
+    for (how, sig) in [("0", 15), ("1", 11), ("2", 6), ("3", 9), ("7", 1)] {
+        compare_args("signals", "O0", &["die-by", how], Some(Status::Signal(sig)));
+    }
+}
 
 /// Every source file in tests/guest has a test above: a new program cannot
 /// be silently left out.
