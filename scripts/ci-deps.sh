@@ -14,7 +14,8 @@ PKGS=(
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross  # arm64 guest builds
     ca-certificates xz-utils bzip2 gzip patch  # fixtures: .deb/.orig.tar.* handling
     dpkg-dev                                   # dpkg-source -x for the busybox source
-    diffutils findutils                        # testsuite comparison
+    diffutils findutils mawk                   # testsuite comparison
+    procps util-linux                          # kill (test timeouts), unshare (qemu-runner.sh)
 )
 # Packages installed from bookworm-backports (qemu 10.x).
 BPO_PKGS=(qemu-user)
