@@ -54,9 +54,17 @@ setup() { # ARCH RUNNER-PREFIX
     # The .config busybox-static was built with (debian/config/pkg/static):
     # the testsuite reads it to skip tests of features that are not built in.
     cp "$BB/src/debian/config/pkg/static" "$dir/bin/.config"
+    # The depth guard stops a runner that calls a tool through PATH (which
+    # holds the applet links) from recursing without end; both sides see it.
     cat >"$dir/bin/busybox" <<WRAP
 #!/bin/sh
 n=\${0##*/}
+d=\${XARCH_BB_WRAPPER_DEPTH:-0}
+if [ "\$d" -ge 16 ]; then
+    echo "busybox wrapper: nested \$d deep: the runner must name its tools by absolute path" >&2
+    exit 126
+fi
+export XARCH_BB_WRAPPER_DEPTH=\$((d + 1))
 [ "\$n" = busybox ] && exec $prefix "$BB/$arch/busybox" "\$@"
 exec $prefix "$BB/$arch/busybox" "\$n" "\$@"
 WRAP
