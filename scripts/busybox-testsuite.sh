@@ -25,6 +25,13 @@ BB="$XARCH_CACHE/busybox"
 WORK="$XARCH_CACHE/busybox-testsuite"
 SKIP_LIST="$REPO/scripts/busybox-testsuite.skip"
 
+# One run at a time per cache: a second run would delete the first's work dirs.
+exec 9>"$XARCH_CACHE/busybox-testsuite.lock"
+if ! flock -n 9; then
+    echo "busybox-testsuite: another run is using $WORK; waiting for it"
+    flock 9
+fi
+
 for f in "$BB/arm64/busybox" "$BB/amd64/busybox" "$BB/src/testsuite/runtest"; do
     [ -e "$f" ] || { echo "busybox-testsuite: $f missing: run scripts/fixtures.sh" >&2; exit 1; }
 done
