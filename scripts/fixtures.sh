@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Downloads the pinned test fixtures into $XARCH_CACHE (default <repo>/.cache),
+# verifies their sha256 and extracts them:
+#
+#   $XARCH_CACHE/busybox/arm64/busybox   Debian bookworm busybox-static, arm64
+#   $XARCH_CACHE/busybox/amd64/busybox   the same version, amd64 (the oracle)
+#   $XARCH_CACHE/busybox/src/            the busybox source package of that
+#                                        version (Debian patches applied), for
+#                                        its testsuite/
+#   $XARCH_CACHE/busybox/VERSION         the pinned version, written last
+#
+# apt runs with a private configuration under $XARCH_CACHE/apt (its own
+# sources list with deb-src, its own lists): the host's apt sources are not
+# changed. Re-running with everything in place is a no-op.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+BB_VERSION='1:1.35.0-4+deb12u1+b1'      # binary (binNMU) version, both arches
+BB_SRC_VERSION='1:1.35.0-4+deb12u1'     # its source package
+declare -A SHA256=(
+    ['busybox-static_1%3a1.35.0-4+deb12u1+b1_arm64.deb']=732c9135564fc71337e0e05fb4da4d11e6c28c1834bce3e405e575afef2a52f5
+    ['busybox-static_1%3a1.35.0-4+deb12u1+b1_amd64.deb']=3d3fdbe91d4660c873e14b092c213fe81c1da6362daa236eb25d0171eb108744
+    ['busybox_1.35.0-4+deb12u1.dsc']=9c01fe128b0eeded371c70e37d474fdb5055f71b5d0a778db44c6b0c62d3a7fa
+    ['busybox_1.35.0.orig.tar.bz2']=faeeb244c35a348a334f4a59e44626ee870fb07b6884d68c10ae8bc19f83a694
+    ['busybox_1.35.0-4+deb12u1.debian.tar.xz']=1cacbe095ef4880ea7879933c8e3c5075d1527cd6fbcb626a9b41e5daefd1a46
+)
+MIRROR="${XARCH_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+SECURITY_MIRROR="${XARCH_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
+
+BB="$XARCH_CACHE/busybox"
+DL="$XARCH_CACHE/downloads"
+STAMP="$BB/VERSION"
+
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$BB_VERSION" ] \
+    && [ -x "$BB/arm64/busybox" ] && [ -x "$BB/amd64/busybox" ] \
+    && [ -f "$BB/src/testsuite/runtest" ]; then
+    echo "fixtures: busybox $BB_VERSION cached in $BB"
+    exit 0
+fi
+
+mkdir -p "$DL"
+
+verify() { # FILE -> true when present with the pinned hash
+    local f="$DL/$1"
+    [ -f "$f" ] && [ "$(sha256sum "$f" | cut -d' ' -f1)" = "${SHA256[$1]}" ]
+}
+
+all_verified() {
+    local name
+    for name in "${!SHA256[@]}"; do verify "$name" || return 1; done
+}
+
+if ! all_verified; then
+    # A private apt setup: its own sources (binary + source indexes of
+    # bookworm for amd64 and arm64), lists and cache.
+    APTDIR="$XARCH_CACHE/apt"
+    mkdir -p "$APTDIR/lists/partial" "$APTDIR/cache/archives/partial" "$APTDIR/preferences.d"
+    KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+    cat >"$APTDIR/sources.list" <<SRC
+deb [arch=amd64,arm64 signed-by=$KEYRING] $MIRROR bookworm main
+deb-src [signed-by=$KEYRING] $MIRROR bookworm main
+deb [arch=amd64,arm64 signed-by=$KEYRING] $MIRROR bookworm-updates main
+deb [arch=amd64,arm64 signed-by=$KEYRING] $SECURITY_MIRROR bookworm-security main
+deb-src [signed-by=$KEYRING] $SECURITY_MIRROR bookworm-security main
+SRC
+    APTOPTS=(
+        -o "Dir::Etc::SourceList=$APTDIR/sources.list"
+        -o "Dir::Etc::SourceParts=/nonexistent"
+        -o "Dir::State::Lists=$APTDIR/lists"
+        -o "Dir::Cache=$APTDIR/cache"
+        -o "Dir::Etc::Preferences=/nonexistent"
+        -o "Dir::Etc::PreferencesParts=$APTDIR/preferences.d"
+        -o "APT::Architectures::=amd64" -o "APT::Architectures::=arm64"
+        -o "APT::Sandbox::User=root"
+        -o "Acquire::Retries=3"
+        -q
+    )
+    echo "fixtures: fetching busybox $BB_VERSION (binaries) and $BB_SRC_VERSION (source)"
+    apt-get "${APTOPTS[@]}" update >/dev/null
+    (
+        cd "$DL"
+        apt-get "${APTOPTS[@]}" download \
+            "busybox-static:arm64=$BB_VERSION" "busybox-static:amd64=$BB_VERSION"
+        apt-get "${APTOPTS[@]}" source --download-only "busybox=$BB_SRC_VERSION"
+    )
+    for name in "${!SHA256[@]}"; do
+        if ! verify "$name"; then
+            echo "fixtures: $DL/$name: missing or sha256 mismatch (want ${SHA256[$name]})" >&2
+            exit 1
+        fi
+    done
+fi
+
+# Extract into a scratch directory, then move into place.
+TMP="$(mktemp -d "$XARCH_CACHE/.busybox.XXXXXX")"
+trap 'rm -rf "$TMP"' EXIT
+for arch in arm64 amd64; do
+    dpkg-deb -x "$DL/busybox-static_1%3a1.35.0-4+deb12u1+b1_${arch}.deb" "$TMP/deb-$arch"
+    mkdir -p "$TMP/out/$arch"
+    cp "$TMP/deb-$arch/bin/busybox" "$TMP/out/$arch/busybox"
+    chmod 755 "$TMP/out/$arch/busybox"
+done
+# dpkg-source applies Debian's patches (some touch testsuite/); hashes were
+# checked above, so skip the signature check (no debian-keyring needed).
+(cd "$TMP" && dpkg-source --no-check -x "$DL/busybox_1.35.0-4+deb12u1.dsc" out/src >/dev/null)
+rm -f "$TMP"/out/*.orig.tar.* "$TMP"/out/*.debian.tar.* "$TMP"/out/*.dsc
+rm -rf "$BB"
+mv "$TMP/out" "$BB"
+echo "$BB_VERSION" >"$STAMP"
+echo "fixtures: busybox $BB_VERSION ready in $BB"
