@@ -38,6 +38,9 @@ done
 read -r -a runner_words <<<"$RUNNER"
 command -v "${runner_words[0]}" >/dev/null || {
     echo "busybox-testsuite: runner '${runner_words[0]}' not found (set XARCH_TEST_RUNNER)" >&2; exit 1; }
+# The testsuite runs with its own PATH: name the runner by absolute path.
+runner_words[0]=$(command -v "${runner_words[0]}")
+RUNNER="${runner_words[*]}"
 
 setup() { # ARCH RUNNER-PREFIX
     local arch="$1" prefix="$2" dir="$WORK/$1"
