@@ -16,6 +16,7 @@ pub mod paths;
 pub mod process;
 pub mod rootfs;
 pub mod runtime;
+pub mod state;
 
 pub mod syscall;
 
@@ -23,4 +24,5 @@ pub use error::{Error, Result};
 pub use oci_spec;
 pub use options::{Network, RunOptions, UserSpec, Volume};
 pub use process::{ImageDefaults, ProcessSpec};
+pub use rootfs::Overlay;
 pub use runtime::{Container, Stdio, new_id, run};
