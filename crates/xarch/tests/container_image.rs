@@ -126,14 +126,18 @@ impl Env {
     /// `xarch container run --tls-verify=false ARGS...` with the build's
     /// (dynamic) xarch; `static_bin` makes foreign images work.
     fn run(&self, args: &[&str], stdin: &str, static_bin: Option<&Path>) -> Out {
-        let mut all = vec!["container", "run", "--tls-verify=false"];
-        all.extend_from_slice(args);
         let s = static_bin.map(|p| p.to_string_lossy().into_owned());
         let env: Vec<(&str, &str)> = s
             .as_deref()
             .map(|p| vec![("XARCH_STATIC_BIN", p)])
             .unwrap_or_default();
-        self.xarch_with(Path::new(xarch_bin()), &all, stdin, &env)
+        self.run_env(args, stdin, &env)
+    }
+
+    fn run_env(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Out {
+        let mut all = vec!["container", "run", "--tls-verify=false"];
+        all.extend_from_slice(args);
+        self.xarch_with(Path::new(xarch_bin()), &all, stdin, env)
     }
 }
 
@@ -494,6 +498,18 @@ fn copy_on_write_views_and_named_containers() {
             );
         }
     }
+    // The same with a copy instead of an overlay.
+    let mut all: Vec<&str> = amd.to_vec();
+    all.extend([
+        img.as_str(),
+        "sh",
+        "-c",
+        "echo copied > /etc/hello; cat /etc/hello",
+    ]);
+    let o = env.run_env(&all, "", &[("XARCH_VIEW", "copy")]);
+    assert_eq!((o.code, o.stdout.as_str()), (0, "copied\n"), "{}", o.stderr);
+    let o = run(&[], &["cat", "/etc/hello"]);
+    assert_eq!(o.stdout, "lower\n", "{}", o.stderr);
     // No overlay stays mounted on the host.
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(
@@ -557,6 +573,104 @@ fn copy_on_write_views_and_named_containers() {
     // The name is free again.
     let o = run(&["--rm", "--name", "keep1"], &["true"]);
     assert_eq!(o.code, 0, "{}", o.stderr);
+}
+
+/// Rootless: an unprivileged user pulls into its own store and runs the
+/// container in a user namespace, on an overlay mounted inside it (where
+/// the kernel allows that; else on a copy, which is reported).
+#[test]
+fn rootless_on_an_overlay_in_a_user_namespace() {
+    let Some(env) = setup() else { return };
+    let userns = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .args(["unshare", "--user", "--map-root-user", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    let exe_ok = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            xarch_bin(),
+            "--version",
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !userns || !exe_ok {
+        eprintln!(
+            "SKIP: no unprivileged user namespaces, or nobody cannot run {}",
+            xarch_bin()
+        );
+        return;
+    }
+    if push_busybox(&env).is_none() {
+        return;
+    }
+    let img = env.image("test/busybox:multi");
+    let store = tempfile::tempdir().unwrap();
+    std::os::unix::fs::chown(store.path(), Some(65534), Some(65534)).unwrap();
+    let o = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            xarch_bin(),
+        ])
+        .args([
+            "container",
+            "run",
+            "--rm",
+            "--tls-verify=false",
+            "--platform",
+            "linux/amd64",
+        ])
+        .args([
+            &img,
+            "sh",
+            "-c",
+            "id -u; echo changed > /etc/hello; cat /etc/hello",
+        ])
+        .env("XARCH_ROOT", store.path())
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(
+        (o.status.code(), stdout.as_ref()),
+        (Some(0), "0\nchanged\n"),
+        "{stderr}"
+    );
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut v = release
+        .trim()
+        .split(['.', '-'])
+        .map(|x| x.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (v.next().unwrap_or(0), v.next().unwrap_or(0));
+    if (major, minor) >= (5, 11) {
+        assert!(!stderr.contains("overlayfs not available"), "{stderr}");
+    }
+    // The store's copy of the image is untouched, and the container is gone.
+    for e in std::fs::read_dir(store.path().join("rootfs"))
+        .unwrap()
+        .flatten()
+    {
+        if e.path().is_dir() {
+            assert_eq!(
+                std::fs::read_to_string(e.path().join("etc/hello")).unwrap(),
+                "lower\n"
+            );
+        }
+    }
+    let left = std::fs::read_dir(store.path().join("containers"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name() != "names")
+        .count();
+    assert_eq!(left, 0);
 }
 
 /// Debian arm64 packages making a small root: (package, version).

@@ -15,7 +15,7 @@
 //!   Mount targets are resolved in the lower directory, which is the same
 //!   tree since a new container's upper directory is empty.
 //! * When overlayfs is refused, the image's root is copied into `merged/`
-//!   instead (slower, same result).
+//!   instead (slower, same result); `XARCH_VIEW=copy` forces that.
 //! * Unnamed and `--rm` containers are deleted when they exit; named ones
 //!   keep their directory (and their changes) until `xarch container rm`.
 //!
@@ -364,12 +364,19 @@ fn run_container(a: RunArgs) -> anyhow::Result<ExitCode> {
         }
         record.command = c.process.args.clone();
         states.save(&record)?;
+        let copy = |c: &mut Container| {
+            xarch_oci::view::copy_tree(&lower, &merged)
+                .map_err(|e| CtError::Setup(format!("copying the image's root: {e}")))?;
+            c.overlay = None;
+            Ok::<_, CtError>(())
+        };
+        if std::env::var("XARCH_VIEW").is_ok_and(|v| v == "copy") {
+            copy(&mut c)?;
+        }
         match xarch_container::run(&c, Stdio::inherit()?) {
             Err(CtError::Overlay(why)) => {
                 eprintln!("xarch: overlayfs not available ({why}); using a copy of the image");
-                xarch_oci::view::copy_tree(&lower, &merged)
-                    .map_err(|e| CtError::Setup(format!("copying the image's root: {e}")))?;
-                c.overlay = None;
+                copy(&mut c)?;
                 xarch_container::run(&c, Stdio::inherit()?)
             }
             r => r,
