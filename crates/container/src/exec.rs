@@ -100,7 +100,7 @@ pub fn has_interpreter(path: &Path) -> Option<bool> {
     let phoff = u64::from_le_bytes(h[32..40].try_into().ok()?);
     let phentsize = u64::from(u16::from_le_bytes([h[54], h[55]]));
     let phnum = u64::from(u16::from_le_bytes([h[56], h[57]]));
-    if phentsize < 4 {
+    if phnum > 0 && phentsize < 4 {
         return None;
     }
     for i in 0..phnum {

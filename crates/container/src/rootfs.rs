@@ -409,6 +409,84 @@ mod tests {
         assert!(calls.contains(&Call::Symlink("pts/ptmx".into(), root.join("dev/ptmx"))));
     }
 
+    fn overlay_plan(userns: bool) -> (tempfile::TempDir, MountPlan) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("lower/etc")).unwrap();
+        std::fs::create_dir_all(d.join("merged")).unwrap();
+        std::fs::create_dir_all(d.join("state")).unwrap();
+        // Resolved in the lower tree: the link is followed inside the root.
+        std::os::unix::fs::symlink("/etc/real-hosts", d.join("lower/etc/hosts")).unwrap();
+        let o = Overlay {
+            lower: d.join("lower"),
+            upper: d.join("upper"),
+            work: d.join("work"),
+        };
+        let p = MountPlan::on_overlay(&o, &d.join("merged"), &d.join("state"), &[], "/w", userns)
+            .unwrap();
+        (dir, p)
+    }
+
+    #[test]
+    fn overlay_mounted_first_and_targets_in_merged() {
+        let (dir, p) = overlay_plan(false);
+        let merged = dir.path().join("merged").canonicalize().unwrap();
+        assert_eq!(p.rootfs, merged);
+        assert_eq!(p.etc_files[0].target, merged.join("etc/real-hosts"));
+        assert_eq!(p.workdir, merged.join("w"));
+        let sys = RecordingSyscall::default();
+        p.apply(&sys).unwrap();
+        let calls = sys.calls();
+        // Private first, then the overlay on the root, then everything else.
+        assert!(
+            matches!(&calls[0], Call::Mount { flags, .. } if flags.contains(MsFlags::MS_SLAVE))
+        );
+        let Call::Mount {
+            target,
+            fstype,
+            data,
+            ..
+        } = &calls[1]
+        else {
+            panic!("{:?}", calls[1]);
+        };
+        assert_eq!((target, fstype.as_deref()), (&merged, Some("overlay")));
+        let lower = dir.path().join("lower").canonicalize().unwrap();
+        assert_eq!(
+            data.as_deref().unwrap(),
+            format!(
+                "lowerdir={},upperdir={},workdir={}",
+                lower.display(),
+                dir.path().join("upper").display(),
+                dir.path().join("work").display()
+            )
+        );
+    }
+
+    #[test]
+    fn overlay_refused_is_reported_and_userxattr_retried() {
+        let is_plain_overlay = |c: &Call| {
+            matches!(c, Call::Mount { fstype: Some(f), data: Some(d), .. }
+                if f == "overlay" && !d.contains("userxattr"))
+        };
+        // Rootful: no retry, a distinct error the caller can fall back on.
+        let (_d, p) = overlay_plan(false);
+        let mut sys = RecordingSyscall::default();
+        sys.refuse = Some(is_plain_overlay);
+        assert!(matches!(p.apply(&sys), Err(Error::Overlay(_))));
+        // In a user namespace the retry with userxattr succeeds.
+        let (_d, p) = overlay_plan(true);
+        let mut sys = RecordingSyscall::default();
+        sys.refuse = Some(is_plain_overlay);
+        p.apply(&sys).unwrap();
+        let overlays = sys
+            .calls()
+            .into_iter()
+            .filter(|c| matches!(c, Call::Mount { fstype: Some(f), .. } if f == "overlay"))
+            .count();
+        assert_eq!(overlays, 2);
+    }
+
     #[test]
     fn hostile_symlink_target_stays_inside() {
         let (_d, p) = plan(false, &[]);
