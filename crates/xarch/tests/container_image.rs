@@ -450,6 +450,60 @@ fn run_options_like_podman() {
     }
 }
 
+/// The image's Entrypoint, Cmd and User, and how podman combines them
+/// with the command line.
+#[test]
+fn image_entrypoint_cmd_and_user_honoured() {
+    let Some(env) = setup() else { return };
+    let Some(bb) = busybox("amd64") else { return };
+    let mut l = Layout::new(&env.work.path().join("ep-layout"));
+    let b = l.image_with(
+        "amd64",
+        &[(busybox_layer(&bb), "gzip"), (upper_layer(), "gzip")],
+        serde_json::json!({
+            "Env": ["PATH=/bin"],
+            "Entrypoint": ["sh", "-c", "echo \"$0 $* as $(id -u)\""],
+            "Cmd": ["default"],
+            "User": "nobody",
+        }),
+    );
+    l.tag_image(&b, "ep");
+    env.reg.push(&l.dir, "ep", "test/ep:latest");
+    let img = env.image("test/ep");
+    let o = env.run(&["--rm", &img], "", None);
+    assert_eq!(
+        (o.code, o.stdout.as_str()),
+        (0, "default  as 65534\n"),
+        "{}",
+        o.stderr
+    );
+    // CMD arguments replace Cmd, not Entrypoint.
+    let o = env.run(&["--rm", &img, "x", "y"], "", None);
+    assert_eq!(
+        (o.code, o.stdout.as_str()),
+        (0, "x y as 65534\n"),
+        "{}",
+        o.stderr
+    );
+    // -u overrides the image's user; --entrypoint drops the image's Cmd.
+    let o = env.run(
+        &["--rm", "-u", "0", "--entrypoint", "id", &img, "-u"],
+        "",
+        None,
+    );
+    assert_eq!((o.code, o.stdout.as_str()), (0, "0\n"), "{}", o.stderr);
+    // Stored after the first run: --pull=never finds it, an unknown image does not.
+    let o = env.run(&["--rm", "--pull=never", &img, "z"], "", None);
+    assert_eq!(o.stdout, "z  as 65534\n", "{}", o.stderr);
+    let o = env.run(
+        &["--rm", "--pull=never", &env.image("test/absent"), "z"],
+        "",
+        None,
+    );
+    assert_eq!(o.code, 125);
+    assert_eq!(o.stderr.lines().count(), 1, "{}", o.stderr);
+}
+
 /// Each container writes to its own copy-on-write view: the image's
 /// cached root and later containers do not see the changes; a named
 /// container keeps its changes and is listed until `rm`.
