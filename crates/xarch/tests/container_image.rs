@@ -13,7 +13,9 @@
 //! Foreign (arm64) containers need a static xarch: `$XARCH_STATIC_BIN`, or
 //! one built here once with
 //! `RUSTFLAGS=-Ctarget-feature=+crt-static cargo build --target x86_64-unknown-linux-gnu -p xarch`.
-//! Expected results are what `podman run` gives for the same commands.
+//! Expected results are what `podman run` gives for the same commands
+//! (podman itself cannot start containers in the sandbox these tests were
+//! written in: runc is refused raising rlimits, so they are written out).
 
 #[path = "../../oci/tests/common/mod.rs"]
 mod common;
