@@ -7,6 +7,11 @@
 //! namespaces; rootless through a user namespace when not root.
 //! Foreign-architecture programs are started through the emulator
 //! ([`exec::Emulator`]), so no binfmt_misc handler is needed.
+//!
+//! Images: [`Container::on_overlay`] runs on a copy-on-write [`Overlay`] of
+//! an image's cached root, mounted by the container's first process inside
+//! its own mount namespace (never visible on the host, gone with the
+//! container); [`state`] records containers for `xarch container ls/rm`.
 #![warn(missing_docs)]
 
 pub mod error;

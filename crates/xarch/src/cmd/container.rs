@@ -313,6 +313,12 @@ fn run_container(a: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let image = get_image(&store, &reference, &platform, &a)?;
     let foreign = image.platform.architecture != Platform::host().architecture;
+    if foreign && image.platform.architecture != "arm64" {
+        anyhow::bail!(
+            "image {reference} is {}: xarch emulates linux/arm64 programs only",
+            image.platform
+        );
+    }
     let injected = static_emulator()?;
     if foreign && injected.is_none() {
         anyhow::bail!(
