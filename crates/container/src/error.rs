@@ -64,6 +64,10 @@ pub enum Error {
     /// Set-up inside the new namespaces failed; the message comes from the child.
     #[error("container set-up failed: {0}")]
     Setup(String),
+    /// The copy-on-write overlay could not be mounted (the caller may fall
+    /// back to a copy of the image's root).
+    #[error("overlay mount failed: {0}")]
+    Overlay(String),
     /// A container with this name is already recorded.
     #[error("the container name {0:?} is already in use")]
     NameInUse(String),

@@ -33,6 +33,45 @@ impl Default for Emulator {
     }
 }
 
+impl Emulator {
+    /// The static binary at `path` as the emulator, reached through an
+    /// open file descriptor (`/proc/self/fd/N`), so it works after
+    /// pivot_root although the file is not in the container's tree. The
+    /// returned fd must stay open until the container has started; it is
+    /// inheritable (the runtime marks it close-on-exec just before
+    /// execve, which resolves the path first).
+    pub fn from_static_binary(path: &Path) -> Result<(Self, std::os::fd::OwnedFd)> {
+        use std::os::fd::AsRawFd;
+        match has_interpreter(path) {
+            Some(false) => {}
+            Some(true) => {
+                return Err(Error::Setup(format!(
+                    "{} is dynamically linked: the emulator injected into a foreign image must be static",
+                    path.display()
+                )));
+            }
+            None => {
+                return Err(Error::Setup(format!(
+                    "{} is not an x86_64 ELF executable",
+                    path.display()
+                )));
+            }
+        }
+        let f = std::fs::File::open(path).map_err(|e| Error::io("opening", path, e))?;
+        let fd: std::os::fd::OwnedFd = f.into();
+        nix::fcntl::fcntl(
+            &fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+        )
+        .map_err(|e| Error::sys(format!("fcntl {}", path.display()), e))?;
+        let emulator = Emulator {
+            path: format!("/proc/self/fd/{}", fd.as_raw_fd()).into(),
+            ..Emulator::default()
+        };
+        Ok((emulator, fd))
+    }
+}
+
 /// The ELF machine of the file at `path`, or `None` when it is not ELF.
 pub fn elf_machine(path: &Path) -> Option<u16> {
     let mut head = [0u8; 20];
@@ -45,6 +84,37 @@ pub fn elf_machine(path: &Path) -> Option<u16> {
         2 => u16::from_be_bytes(bytes),
         _ => u16::from_le_bytes(bytes),
     })
+}
+
+/// Whether the ELF file at `path` names a program interpreter (PT_INTERP:
+/// it is dynamically linked and needs the host's ld.so and libraries, which
+/// a foreign image does not have). `None` when it is not a readable ELF64.
+pub fn has_interpreter(path: &Path) -> Option<bool> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut h = [0u8; 64];
+    f.read_exact(&mut h).ok()?;
+    if &h[..4] != b"\x7fELF" || h[4] != 2 || h[5] != 1 {
+        return None;
+    }
+    let phoff = u64::from_le_bytes(h[32..40].try_into().ok()?);
+    let phentsize = u64::from(u16::from_le_bytes([h[54], h[55]]));
+    let phnum = u64::from(u16::from_le_bytes([h[56], h[57]]));
+    if phnum > 0 && phentsize < 4 {
+        return None;
+    }
+    for i in 0..phnum {
+        f.seek(SeekFrom::Start(
+            phoff.checked_add(i.checked_mul(phentsize)?)?,
+        ))
+        .ok()?;
+        let mut t = [0u8; 4];
+        f.read_exact(&mut t).ok()?;
+        if u32::from_le_bytes(t) == 3 {
+            return Some(true);
+        }
+    }
+    Some(false)
 }
 
 /// The interpreter line of a `#!` script: program and optional argument.
@@ -151,6 +221,27 @@ mod tests {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, data).unwrap();
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn interpreter_detection() {
+        // /bin/sh on the host is dynamically linked; an ELF header without
+        // program headers is static; a script is not ELF.
+        assert_eq!(has_interpreter(Path::new("/bin/sh")), Some(true));
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a");
+        std::fs::write(&p, elf(EM_X86_64)).unwrap();
+        assert_eq!(has_interpreter(&p), Some(false));
+        let mut with_interp = elf(EM_X86_64);
+        with_interp[32..40].copy_from_slice(&64u64.to_le_bytes());
+        with_interp[54..56].copy_from_slice(&56u16.to_le_bytes());
+        with_interp[56..58].copy_from_slice(&1u16.to_le_bytes());
+        with_interp.extend_from_slice(&3u32.to_le_bytes());
+        with_interp.resize(64 + 56, 0);
+        std::fs::write(&p, with_interp).unwrap();
+        assert_eq!(has_interpreter(&p), Some(true));
+        std::fs::write(&p, "#!/bin/sh\n").unwrap();
+        assert_eq!(has_interpreter(&p), None);
     }
 
     #[test]

@@ -7,6 +7,11 @@
 //! namespaces; rootless through a user namespace when not root.
 //! Foreign-architecture programs are started through the emulator
 //! ([`exec::Emulator`]), so no binfmt_misc handler is needed.
+//!
+//! Images: [`Container::on_overlay`] runs on a copy-on-write [`Overlay`] of
+//! an image's cached root, mounted by the container's first process inside
+//! its own mount namespace (never visible on the host, gone with the
+//! container); [`state`] records containers for `xarch container ls/rm`.
 #![warn(missing_docs)]
 
 pub mod error;
@@ -16,6 +21,7 @@ pub mod paths;
 pub mod process;
 pub mod rootfs;
 pub mod runtime;
+pub mod state;
 
 pub mod syscall;
 
@@ -23,4 +29,5 @@ pub use error::{Error, Result};
 pub use oci_spec;
 pub use options::{Network, RunOptions, UserSpec, Volume};
 pub use process::{ImageDefaults, ProcessSpec};
+pub use rootfs::Overlay;
 pub use runtime::{Container, Stdio, new_id, run};

@@ -45,6 +45,32 @@ pub struct MountPlan {
     pub workdir: PathBuf,
     /// Running in a new user namespace (rootless): devpts may not use gid 5.
     pub user_namespace: bool,
+    /// A copy-on-write overlay mounted on `rootfs` first (see [`Overlay`]).
+    pub overlay: Option<Overlay>,
+}
+
+/// The directories of a per-container overlay: the image's read-only root
+/// below, the container's changes above.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Overlay {
+    /// The image's unpacked root (never written).
+    pub lower: PathBuf,
+    /// Receives the container's changes.
+    pub upper: PathBuf,
+    /// overlayfs's work directory (same filesystem as `upper`).
+    pub work: PathBuf,
+}
+
+impl Overlay {
+    /// The mount data: `lowerdir=...,upperdir=...,workdir=...`.
+    pub fn options(&self) -> String {
+        format!(
+            "lowerdir={},upperdir={},workdir={}",
+            self.lower.display(),
+            self.upper.display(),
+            self.work.display()
+        )
+    }
 }
 
 impl MountPlan {
@@ -92,7 +118,46 @@ impl MountPlan {
             etc_files,
             volumes: vols,
             user_namespace,
+            overlay: None,
         })
+    }
+
+    /// Plans for a root that is an overlay mounted on `merged` in the
+    /// container's own mount namespace (so it vanishes with the container
+    /// and never shows on the host). The overlay is not mounted yet while
+    /// planning, so mount targets are resolved in the lower directory —
+    /// the same tree, since a new container's upper directory is empty —
+    /// and then moved under `merged`.
+    pub fn on_overlay(
+        overlay: &Overlay,
+        merged: &Path,
+        etc_dir: &Path,
+        volumes: &[Volume],
+        cwd: &str,
+        user_namespace: bool,
+    ) -> Result<Self> {
+        let mut plan = Self::new(&overlay.lower, etc_dir, volumes, cwd, user_namespace)?;
+        if !merged.is_dir() {
+            return Err(Error::BadRootfs(merged.into()));
+        }
+        let merged = merged
+            .canonicalize()
+            .map_err(|e| Error::io("resolving root filesystem", merged, e))?;
+        let lower = std::mem::replace(&mut plan.rootfs, merged.clone());
+        let rebase = |p: &mut PathBuf| {
+            if let Ok(rest) = p.strip_prefix(&lower) {
+                *p = merged.join(rest);
+            }
+        };
+        rebase(&mut plan.workdir);
+        for b in plan.etc_files.iter_mut().chain(plan.volumes.iter_mut()) {
+            rebase(&mut b.target);
+        }
+        plan.overlay = Some(Overlay {
+            lower,
+            ..overlay.clone()
+        });
+        Ok(plan)
     }
 
     /// Mounts everything under the root filesystem, then pivots into it.
@@ -108,6 +173,9 @@ impl MountPlan {
             MsFlags::MS_REC | MsFlags::MS_SLAVE,
             None,
         )?;
+        if let Some(o) = &self.overlay {
+            mount_overlay(sys, o, root, self.user_namespace)?;
+        }
         // pivot_root needs the new root to be a mount point.
         sys.mount(
             Some(root),
@@ -223,6 +291,29 @@ impl MountPlan {
     }
 }
 
+/// Mounts the overlay on `root`. In a user namespace overlayfs may only
+/// use `user.*` extended attributes, hence the retry with `userxattr`.
+fn mount_overlay(sys: &dyn Syscall, o: &Overlay, root: &Path, user_namespace: bool) -> Result<()> {
+    let data = o.options();
+    let overlay = |data: &str| {
+        sys.mount(
+            Some(Path::new("overlay")),
+            root,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(data),
+        )
+    };
+    let first = match overlay(&data) {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
+    if user_namespace && overlay(&format!("{data},userxattr")).is_ok() {
+        return Ok(());
+    }
+    Err(Error::Overlay(first.to_string()))
+}
+
 /// Makes a bind mount read-only, keeping the flags the kernel locks in a
 /// user namespace (nosuid, nodev, noexec, atime) as they are.
 fn remount_read_only(sys: &dyn Syscall, target: &Path) -> Result<()> {
@@ -331,6 +422,84 @@ mod tests {
         assert_eq!(calls[n - 1], Call::Chdir("/".into()));
         assert!(calls.contains(&Call::MkdirAll(root.join("work"))));
         assert!(calls.contains(&Call::Symlink("pts/ptmx".into(), root.join("dev/ptmx"))));
+    }
+
+    fn overlay_plan(userns: bool) -> (tempfile::TempDir, MountPlan) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("lower/etc")).unwrap();
+        std::fs::create_dir_all(d.join("merged")).unwrap();
+        std::fs::create_dir_all(d.join("state")).unwrap();
+        // Resolved in the lower tree: the link is followed inside the root.
+        std::os::unix::fs::symlink("/etc/real-hosts", d.join("lower/etc/hosts")).unwrap();
+        let o = Overlay {
+            lower: d.join("lower"),
+            upper: d.join("upper"),
+            work: d.join("work"),
+        };
+        let p = MountPlan::on_overlay(&o, &d.join("merged"), &d.join("state"), &[], "/w", userns)
+            .unwrap();
+        (dir, p)
+    }
+
+    #[test]
+    fn overlay_mounted_first_and_targets_in_merged() {
+        let (dir, p) = overlay_plan(false);
+        let merged = dir.path().join("merged").canonicalize().unwrap();
+        assert_eq!(p.rootfs, merged);
+        assert_eq!(p.etc_files[0].target, merged.join("etc/real-hosts"));
+        assert_eq!(p.workdir, merged.join("w"));
+        let sys = RecordingSyscall::default();
+        p.apply(&sys).unwrap();
+        let calls = sys.calls();
+        // Private first, then the overlay on the root, then everything else.
+        assert!(
+            matches!(&calls[0], Call::Mount { flags, .. } if flags.contains(MsFlags::MS_SLAVE))
+        );
+        let Call::Mount {
+            target,
+            fstype,
+            data,
+            ..
+        } = &calls[1]
+        else {
+            panic!("{:?}", calls[1]);
+        };
+        assert_eq!((target, fstype.as_deref()), (&merged, Some("overlay")));
+        let lower = dir.path().join("lower").canonicalize().unwrap();
+        assert_eq!(
+            data.as_deref().unwrap(),
+            format!(
+                "lowerdir={},upperdir={},workdir={}",
+                lower.display(),
+                dir.path().join("upper").display(),
+                dir.path().join("work").display()
+            )
+        );
+    }
+
+    #[test]
+    fn overlay_refused_is_reported_and_userxattr_retried() {
+        let is_plain_overlay = |c: &Call| {
+            matches!(c, Call::Mount { fstype: Some(f), data: Some(d), .. }
+                if f == "overlay" && !d.contains("userxattr"))
+        };
+        // Rootful: no retry, a distinct error the caller can fall back on.
+        let (_d, p) = overlay_plan(false);
+        let mut sys = RecordingSyscall::default();
+        sys.refuse = Some(is_plain_overlay);
+        assert!(matches!(p.apply(&sys), Err(Error::Overlay(_))));
+        // In a user namespace the retry with userxattr succeeds.
+        let (_d, p) = overlay_plan(true);
+        let mut sys = RecordingSyscall::default();
+        sys.refuse = Some(is_plain_overlay);
+        p.apply(&sys).unwrap();
+        let overlays = sys
+            .calls()
+            .into_iter()
+            .filter(|c| matches!(c, Call::Mount { fstype: Some(f), .. } if f == "overlay"))
+            .count();
+        assert_eq!(overlays, 2);
     }
 
     #[test]

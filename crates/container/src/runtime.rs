@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::exec::{Emulator, exec_plan, find_program};
 use crate::options::{Network, RunOptions, Volume};
 use crate::process::{DEFAULT_PATH, ImageDefaults, ProcessSpec};
-use crate::rootfs::{MountPlan, set_credentials, set_credentials_keeping_caps};
+use crate::rootfs::{MountPlan, Overlay, set_credentials, set_credentials_keeping_caps};
 use crate::syscall::{LinuxSyscall, Syscall};
 use nix::errno::Errno;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
@@ -53,6 +53,9 @@ pub struct Container {
     /// Keep every capability (`xarch run --rootfs`, a chroot-like run as
     /// root) instead of podman's default bounding set.
     pub all_capabilities: bool,
+    /// When set, `rootfs` is an empty mount point on which this overlay is
+    /// mounted inside the container's mount namespace.
+    pub overlay: Option<Overlay>,
 }
 
 impl Container {
@@ -87,7 +90,20 @@ impl Container {
             state_dir: state_dir.into(),
             emulator: Emulator::default(),
             all_capabilities: false,
+            overlay: None,
         })
+    }
+
+    /// Runs on a copy-on-write view instead: `overlay` (whose lower
+    /// directory is the root this container was resolved against) is
+    /// mounted on the empty directory `merged` by the container's first
+    /// process, in its new mount namespace, before anything else is
+    /// mounted. The view is never visible on the host and disappears with
+    /// the container; the changes stay in `overlay.upper`.
+    pub fn on_overlay(mut self, overlay: Overlay, merged: &Path) -> Self {
+        self.rootfs = merged.into();
+        self.overlay = Some(overlay);
+        self
     }
 }
 
@@ -185,13 +201,23 @@ extern "C" fn note_winch(_sig: libc::c_int) {
 pub fn run(c: &Container, stdio: Stdio) -> Result<i32> {
     let user_namespace = !nix::unistd::geteuid().is_root();
     write_etc_files(c)?;
-    let plan = MountPlan::new(
-        &c.rootfs,
-        &c.state_dir,
-        &c.volumes,
-        &c.process.cwd,
-        user_namespace,
-    )?;
+    let plan = match &c.overlay {
+        Some(o) => MountPlan::on_overlay(
+            o,
+            &c.rootfs,
+            &c.state_dir,
+            &c.volumes,
+            &c.process.cwd,
+            user_namespace,
+        )?,
+        None => MountPlan::new(
+            &c.rootfs,
+            &c.state_dir,
+            &c.volumes,
+            &c.process.cwd,
+            user_namespace,
+        )?,
+    };
     let stdin = if c.interactive {
         stdio
             .stdin
@@ -251,9 +277,17 @@ pub fn run(c: &Container, stdio: Stdio) -> Result<i32> {
             Err(e) => e,
             Ok(never) => match never {},
         };
-        let mut msg = vec![b'E', err.exit_status()];
+        let kind = if matches!(err, Error::Overlay(_)) {
+            b'O'
+        } else {
+            b'E'
+        };
+        let mut msg = vec![kind, err.exit_status()];
         let text = match &err {
-            Error::NotFound(text) | Error::NotExecutable(text) | Error::Setup(text) => text.clone(),
+            Error::NotFound(text)
+            | Error::NotExecutable(text)
+            | Error::Setup(text)
+            | Error::Overlay(text) => text.clone(),
             e => e.to_string(),
         };
         msg.extend_from_slice(text.as_bytes());
@@ -334,10 +368,11 @@ fn supervise(
                 // SAFETY: SCM_RIGHTS installed this fd in our table; we own it.
                 master = fds.first().map(|fd| unsafe { OwnedFd::from_raw_fd(*fd) });
             }
-            b'E' => {
+            kind @ (b'E' | b'O') => {
                 let _ = waitpid(pid, None);
-                let text = String::from_utf8_lossy(&buf[2..n]).into_owned();
+                let text = String::from_utf8_lossy(buf.get(2..n).unwrap_or_default()).into_owned();
                 return Err(match buf.get(1) {
+                    _ if kind == b'O' => Error::Overlay(text),
                     Some(127) => Error::NotFound(text),
                     Some(126) => Error::NotExecutable(text),
                     _ => Error::Setup(text),

@@ -211,6 +211,8 @@ pub struct RecordingSyscall {
     calls: RefCell<Vec<Call>>,
     /// What `mount_flags` returns.
     pub source_flags: MsFlags,
+    /// Calls for which this returns true fail with EPERM (still recorded).
+    pub refuse: Option<fn(&Call) -> bool>,
 }
 
 impl Default for RecordingSyscall {
@@ -218,6 +220,7 @@ impl Default for RecordingSyscall {
         RecordingSyscall {
             calls: RefCell::default(),
             source_flags: MsFlags::empty(),
+            refuse: None,
         }
     }
 }
@@ -229,7 +232,11 @@ impl RecordingSyscall {
     }
 
     fn push(&self, c: Call) -> Result<()> {
+        let refused = self.refuse.is_some_and(|f| f(&c));
         self.calls.borrow_mut().push(c);
+        if refused {
+            return Err(Error::sys("refused by the test", nix::errno::Errno::EPERM));
+        }
         Ok(())
     }
 }

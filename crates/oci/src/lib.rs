@@ -34,6 +34,9 @@
 //! * [`Store::resolve`]`(reference_or_id, &platform) -> Image` (local only).
 //! * [`Store::rootfs`]`(&Image) -> PathBuf`: cached read-only root.
 //! * [`RootfsView::create`]`(lower, dir, ViewMode)`: writable per-container root.
+//!   (`xarch container run` lets the runtime mount its overlay inside the
+//!   container's mount namespace instead, and uses [`view::copy_tree`] as
+//!   the fallback.)
 //! * [`Store::list`], [`Store::remove`], [`Store::prune`]; [`layout::import`],
 //!   [`layout::export_oci_layout`], [`layout::export_archive`].
 //!

@@ -273,6 +273,20 @@ impl Layout {
 
     /// An image from layers given as (uncompressed tar, compression: "gzip"|"zstd"|"none").
     pub fn image(&self, arch: &str, layers: &[(Vec<u8>, &str)]) -> Built {
+        self.image_with(
+            arch,
+            layers,
+            serde_json::json!({"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]}),
+        )
+    }
+
+    /// Like [`Layout::image`] with the image configuration's `config` object.
+    pub fn image_with(
+        &self,
+        arch: &str,
+        layers: &[(Vec<u8>, &str)],
+        run_config: serde_json::Value,
+    ) -> Built {
         let mut diff_ids = Vec::new();
         let mut descs = Vec::new();
         let mut layer_digests = Vec::new();
@@ -289,7 +303,7 @@ impl Layout {
         }
         let config = serde_json::json!({
             "architecture": arch, "os": "linux",
-            "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]},
+            "config": run_config,
             "rootfs": {"type": "layers", "diff_ids": diff_ids},
         });
         let cbytes = serde_json::to_vec(&config).unwrap();

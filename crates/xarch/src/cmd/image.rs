@@ -15,7 +15,7 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
-    fn open(&self) -> anyhow::Result<Store> {
+    pub(crate) fn open(&self) -> anyhow::Result<Store> {
         let root = self.root.clone().unwrap_or_else(Store::default_root);
         Store::open(&root).with_context(|| format!("opening image store {}", root.display()))
     }
