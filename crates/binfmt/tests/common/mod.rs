@@ -55,17 +55,21 @@ pub fn debian_arm64(name: &str, version: &str, check: &str) -> Result<PathBuf, S
     // apt's version: match on name and architecture, then on the version
     // dpkg-deb reports.
     let find = || -> Option<PathBuf> {
-        std::fs::read_dir(&debs).ok()?.flatten().map(|d| d.path()).find(|p| {
-            let n = p.file_name().unwrap().to_string_lossy();
-            n.starts_with(&format!("{name}_"))
-                && n.ends_with("_arm64.deb")
-                && Command::new("dpkg-deb")
-                    .args(["-f"])
-                    .arg(p)
-                    .arg("Version")
-                    .output()
-                    .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == version)
-        })
+        std::fs::read_dir(&debs)
+            .ok()?
+            .flatten()
+            .map(|d| d.path())
+            .find(|p| {
+                let n = p.file_name().unwrap().to_string_lossy();
+                n.starts_with(&format!("{name}_"))
+                    && n.ends_with("_arm64.deb")
+                    && Command::new("dpkg-deb")
+                        .args(["-f"])
+                        .arg(p)
+                        .arg("Version")
+                        .output()
+                        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == version)
+            })
     };
     let deb = match find() {
         Some(d) => d,
