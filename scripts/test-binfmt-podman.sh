@@ -123,12 +123,6 @@ bb_dir=$(deb busybox-static "$BUSYBOX_VERSION")
 libc_dir=$(deb libc6 "$LIBC6_VERSION")
 dash_dir=$(deb dash "$DASH_VERSION")
 
-# ---- register
-args=(--arch aarch64 --replace --flags POCF --mountpoint "$M")
-[ -n "$INTERP" ] && args+=(--interpreter "$INTERP")
-"$XARCH" binfmt install "${args[@]}"
-"$XARCH" binfmt status --mountpoint "$M"
-
 fail=0 pass=0
 check() { # name expected actual
   if [ "$2" = "$3" ]; then pass=$((pass+1)); echo "ok: $1";
@@ -148,6 +142,21 @@ buildah umount "$ctr" >/dev/null
 buildah config --arch arm64 --os linux --cmd /bin/sh "$ctr"
 buildah commit -q "$ctr" "$IMAGE" >/dev/null
 buildah rm "$ctr" >/dev/null; ctr=
+
+# ---- without an arm64 handler the image must not run (when none was there)
+if ! grep -lq 'magic 7f454c460201010000000000000000000200b700' "$work"/saved/* 2>/dev/null; then
+  if "${PODMAN[@]}" run "${RUNOPTS[@]}" --arch arm64 "$IMAGE" uname -m >/dev/null 2>&1; then
+    check "no handler: podman run fails" failure success
+  else
+    check "no handler: podman run fails" failure failure
+  fi
+fi
+
+# ---- register
+args=(--arch aarch64 --replace --flags POCF --mountpoint "$M")
+[ -n "$INTERP" ] && args+=(--interpreter "$INTERP")
+"$XARCH" binfmt install "${args[@]}"
+"$XARCH" binfmt status --mountpoint "$M"
 
 check "podman run uname -m" aarch64 \
   "$("${PODMAN[@]}" run "${RUNOPTS[@]}" --arch arm64 "$IMAGE" uname -m)"
