@@ -42,6 +42,7 @@ PODMAN=(podman --runtime runc)
 RUNOPTS=(--rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
 IMAGE=localhost/xarch-test-arm64
 BUILT=localhost/xarch-test-built
+INSTALLER=localhost/xarch-test-installer
 
 die() { echo "test-binfmt-podman: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (it registers a host binfmt_misc handler)"
@@ -97,7 +98,8 @@ restore() {
   [ "$(cat "$work/global-status")" = disabled ] && echo 0 > "$M/status"
   [ "$mounted_before" = no ] && umount "$M"
   [ -n "${ctr:-}" ] && buildah rm "$ctr" >/dev/null 2>&1
-  "${PODMAN[@]}" rmi -f "$IMAGE" "$BUILT" >/dev/null 2>&1
+  [ -n "${ictr:-}" ] && buildah rm "$ictr" >/dev/null 2>&1
+  "${PODMAN[@]}" rmi -f "$IMAGE" "$BUILT" "$INSTALLER" >/dev/null 2>&1
   rm -rf "$work"
 }
 trap restore EXIT
@@ -177,6 +179,31 @@ CF
 buildah bud -q --isolation chroot --platform linux/arm64 -t "$BUILT" "$work/ctx" >/dev/null
 check "buildah bud RUN under arm64" aarch64 \
   "$("${PODMAN[@]}" run "${RUNOPTS[@]}" --arch arm64 "$BUILT")"
+
+# ---- the installer image (deploy/Containerfile's final stage: the static
+# xarch on scratch, entrypoint `xarch binfmt install`), built here from
+# this xarch without the Rust stage (no registry needed). A privileged run
+# registers on the host; F keeps the handler, whose file vanished with the
+# container, usable by every later container.
+if [ -z "$INTERP" ]; then
+  "$XARCH" binfmt uninstall --arch aarch64 --mountpoint "$M" >/dev/null
+  ictr=$(buildah from scratch)
+  imnt=$(buildah mount "$ictr")
+  install -D -m 0755 "$XARCH" "$imnt/usr/bin/xarch"
+  buildah umount "$ictr" >/dev/null
+  buildah config --entrypoint '["/usr/bin/xarch", "binfmt", "install", "--flags", "POCF"]' \
+    --cmd '--arch all' "$ictr"
+  buildah commit -q "$ictr" "$INSTALLER" >/dev/null
+  buildah rm "$ictr" >/dev/null
+  "${PODMAN[@]}" run "${RUNOPTS[@]}" --privileged "$INSTALLER" --arch arm64 >/dev/null
+  check "installer image registered the handler" "xarch-aarch64 POCF" \
+    "$("$XARCH" binfmt status --json --mountpoint "$M" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+print(" ".join(h["name"] + " " + h["flags"] for h in s["handlers"] if h["name"] == "xarch-aarch64"))')"
+  check "after the installer exited: podman run uname -m" aarch64 \
+    "$("${PODMAN[@]}" run "${RUNOPTS[@]}" --arch arm64 "$IMAGE" uname -m)"
+fi
 
 echo
 echo "$pass passed, $fail failed"
