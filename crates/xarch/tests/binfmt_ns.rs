@@ -599,7 +599,7 @@ fn same_as_native(h: &Handler, out: &str, cmdline: bool) {
     let keep = |text: &str| {
         let mut kept = String::new();
         let mut env: Vec<&str> = Vec::new();
-        let mut flush = |kept: &mut String, env: &mut Vec<&str>| {
+        let flush = |kept: &mut String, env: &mut Vec<&str>| {
             if sort_env {
                 env.sort_unstable();
             }
