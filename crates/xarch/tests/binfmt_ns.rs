@@ -552,6 +552,17 @@ int main(int argc, char **argv) {
     for (int c; f && (c = getc(f)) != EOF;) putchar(c ? c : ' ');
     printf("\n");
     if (f) fclose(f);
+    /* The kernel's view of the auxiliary vector: the entries that say how
+       the program was started (values of pointers differ run to run). */
+    f = fopen("/proc/self/auxv", "r");
+    printf("procauxv=");
+    unsigned long kv[2];
+    while (f && fread(kv, sizeof kv, 1, f) == 1 && kv[0] != AT_NULL)
+        if (kv[0] == AT_FLAGS || kv[0] == AT_SECURE || kv[0] == AT_EXECFD ||
+            kv[0] == AT_UID || kv[0] == AT_EUID || kv[0] == AT_PAGESZ)
+            printf("%lu:%lu ", kv[0], kv[1]);
+    printf("\n");
+    if (f) fclose(f);
     const char *fn = (const char *)getauxval(AT_EXECFN);
     printf("execfn=%s\n", fn ? fn : "(none)");
     printf("secure=%lu flags=%lu execfd=%lu\n", getauxval(AT_SECURE),
@@ -590,9 +601,9 @@ fn probe(dir: &Path, cc: &str, args: &[&str], name: &str) -> Option<PathBuf> {
 
 /// Splits `=== native` / `=== guest` output and checks the guest saw what
 /// the native program saw, but for its machine name (and, unless
-/// `cmdline`, /proc/self/cmdline). xarch keeps the environment in order;
+/// `proc_views`, /proc/self/cmdline and /proc/self/auxv). xarch keeps the environment in order;
 /// qemu-user reverses it, so a stand-in's is compared sorted.
-fn same_as_native(h: &Handler, out: &str, cmdline: bool) {
+fn same_as_native(h: &Handler, out: &str, proc_views: bool) {
     let native_at = out.find("=== native\n").expect("no native section");
     let guest_at = out.find("=== guest\n").expect("no guest section");
     let sort_env = matches!(h, Handler::StandIn(_));
@@ -614,7 +625,7 @@ fn same_as_native(h: &Handler, out: &str, cmdline: bool) {
                 continue;
             }
             flush(&mut kept, &mut env);
-            if cmdline || !l.starts_with("cmdline=") {
+            if proc_views || !(l.starts_with("cmdline=") || l.starts_with("procauxv=")) {
                 kept.push_str(l);
                 kept.push('\n');
             }
@@ -644,7 +655,7 @@ fn same_as_native(h: &Handler, out: &str, cmdline: bool) {
 /// Starts the probe at `$T/bin/probe` the ways a caller would, first the
 /// x86_64 build then the arm64 one: with argv[0] set (P), by a relative
 /// path, execute-only for another user (O), setuid root (C).
-fn probe_runs(h: &Handler, cmdline: bool) {
+fn probe_runs(h: &Handler, proc_views: bool) {
     let dir = tempfile::tempdir().unwrap();
     let (Some(native), Some(guest)) = (
         probe(dir.path(), "gcc", &["-static"], "native"),
@@ -670,7 +681,7 @@ rm "$P"; cp "$GUEST" "$P"; echo "=== guest"; runs"#;
     ) else {
         return;
     };
-    same_as_native(h, &out, cmdline);
+    same_as_native(h, &out, proc_views);
     // The runs did what they were meant to.
     assert!(out.contains("argv[0]=custom-argv0\n"), "{out}");
     assert!(out.contains("execfn=./probe\n"), "{out}");
@@ -682,8 +693,9 @@ fn guest_cannot_tell(h: &Handler) {
     probe_runs(h, false);
 }
 
-/// /proc/self/cmdline is the guest's argv, not the handler's.
-fn guest_cmdline(h: &Handler) {
+/// /proc/self/cmdline is the guest's argv and /proc/self/auxv the guest's
+/// auxiliary vector, not the handler's.
+fn guest_proc_cmdline_auxv(h: &Handler) {
     probe_runs(h, true);
 }
 
@@ -755,9 +767,10 @@ e2e_tests! {
     setuid_with_c,
     uninstall_then_exec_fails,
     guest_cannot_tell,
-    // The kernel's /proc/PID/cmdline shows xarch's own argv (handler path,
-    // program path, argv...); the guest's reads of it are not redirected.
-    #[ignore = "crates/linux: /proc/self/cmdline shows the handler's argv"]
-    guest_cmdline,
+    // The kernel's /proc/PID/cmdline and auxv are xarch's own (handler
+    // path, program path, argv...; AT_FLAGS, AT_EXECFD); the guest's reads
+    // of them are not redirected.
+    #[ignore = "crates/linux: /proc/self/{cmdline,auxv} are the handler's"]
+    guest_proc_cmdline_auxv,
     dynamic_program_in_chroot,
 }
