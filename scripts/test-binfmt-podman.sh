@@ -10,7 +10,8 @@
 # again if it was not mounted before.
 #
 # Usage (as root):
-#   scripts/test-binfmt-podman.sh       # builds a static xarch into target/static
+#   scripts/test-binfmt-podman.sh       # links a static release xarch into target/static-xarch
+#   PROFILE=dev scripts/test-binfmt-podman.sh      # ... from the dev build
 #   XARCH=/path/to/static/xarch scripts/test-binfmt-podman.sh
 #   XARCH_BINFMT_TEST_INTERP=/usr/bin/qemu-aarch64-static scripts/test-binfmt-podman.sh
 #       (registers that interpreter through `xarch binfmt install --interpreter`:
@@ -18,7 +19,8 @@
 #
 # Needs: podman, buildah, runc (Debian: apt-get install podman buildah runc),
 # apt-get access to Debian's arm64 packages (busybox-static, libc6, dash).
-# The handler must be a static binary (RUSTFLAGS="-C
+# The handler must be a static binary (`cargo rustc --release -p xarch --bin
+# xarch -- -C target-feature=+crt-static`, or RUSTFLAGS="-C
 # target-feature=+crt-static" cargo build --target x86_64-unknown-linux-gnu
 # -p xarch): with the F flag the kernel starts it inside the container,
 # where no dynamic loader of ours exists.
@@ -48,10 +50,17 @@ die() { echo "test-binfmt-podman: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (it registers a host binfmt_misc handler)"
 for t in podman buildah; do command -v $t >/dev/null || die "$t not installed (apt-get install podman buildah runc)"; done
 if [ -z "${XARCH:-}" ]; then
-  XARCH=$repo/target/static/x86_64-unknown-linux-gnu/release/xarch
-  echo "building a static xarch ($XARCH)"
-  (cd "$repo" && CARGO_TARGET_DIR=$repo/target/static RUSTFLAGS="-C target-feature=+crt-static" \
-     cargo build -q --release --target x86_64-unknown-linux-gnu -p xarch)
+  # The normal release build, linked once more as static-pie (only the
+  # final link differs; see scripts/rootfs-static-xarch.sh).
+  profile=${PROFILE:-release}
+  XARCH=$repo/target/static-xarch/xarch-$profile
+  echo "linking a static xarch ($XARCH)"
+  tmp=$(mktemp -d "$repo/target/static-xarch.XXXXXX")
+  (cd "$repo" && cargo rustc -q --profile "$profile" -p xarch --bin xarch -- \
+     -C target-feature=+crt-static -o "$tmp/xarch" 2>/dev/null)
+  mkdir -p "${XARCH%/*}"
+  for f in "$tmp"/xarch*; do case $f in *.d) ;; *) mv "$f" "$XARCH" ;; esac; done
+  rm -rf "$tmp"
 fi
 [ -x "$XARCH" ] || die "no xarch binary at $XARCH (build it static, or set XARCH)"
 if [ -z "$INTERP" ] && readelf -l "$XARCH" | grep -q 'Requesting program interpreter'; then

@@ -14,8 +14,9 @@
 //! environment); its output must equal that of the same probe built for
 //! x86_64 and started the same way, but for `uname -m`.
 //!
-//! The static xarch is `$XARCH_STATIC_BIN`, or built once per run into
-//! `target/static` (`RUSTFLAGS="-C target-feature=+crt-static"`). The
+//! The static xarch is `$XARCH_STATIC_BIN`, or linked once per run into
+//! `target/static-xarch` (`cargo rustc -p xarch --bin xarch -- -C
+//! target-feature=+crt-static`: only the final link differs). The
 //! `stand_in::*` variants register `$XARCH_BINFMT_TEST_INTERP` (e.g.
 //! Debian's qemu-aarch64-static) instead, and skip when it is unset.
 
@@ -41,6 +42,9 @@ fn ns(
     interp: Option<&Path>,
     extra: &[(&str, OsString)],
 ) -> Option<Output> {
+    // Linking the static xarch runs cargo, which may re-link files under
+    // target/: let that happen before any test of this binary runs one.
+    let _ = static_xarch_result();
     let bb = match busybox() {
         Ok(b) => b,
         Err(e) => {
@@ -295,18 +299,14 @@ impl Handler {
     }
 }
 
-const HOST_TARGET: &str = "x86_64-unknown-linux-gnu";
-const STATIC_RUSTFLAGS: &str = "-C target-feature=+crt-static -C debuginfo=0";
-
-/// `$XARCH_STATIC_BIN`, or xarch built static once per test run into
-/// `<target>/static` (a separate target directory: the outer cargo may
-/// hold the lock of this one, and other RUSTFLAGS rebuild every crate).
-fn static_xarch() -> PathBuf {
+/// `$XARCH_STATIC_BIN`, or xarch linked static once per test run (see
+/// [`link_static_xarch`]); `Err` says why there is none.
+fn static_xarch_result() -> &'static Result<PathBuf, String> {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BIN.get_or_init(|| {
         let bin = match std::env::var_os("XARCH_STATIC_BIN") {
             Some(p) => PathBuf::from(p),
-            None => build_static_xarch()?,
+            None => link_static_xarch()?,
         };
         if !bin.is_file() {
             return Err(format!("XARCH_STATIC_BIN: no file {}", bin.display()));
@@ -319,37 +319,87 @@ fn static_xarch() -> PathBuf {
         }
         Ok(bin)
     })
-    .clone()
-    .unwrap_or_else(|e| panic!("static xarch: {e}"))
 }
 
-fn build_static_xarch() -> Result<PathBuf, String> {
-    let target = Path::new(XARCH)
+/// The static xarch the end-to-end tests register.
+fn static_xarch() -> PathBuf {
+    static_xarch_result()
+        .clone()
+        .unwrap_or_else(|e| panic!("static xarch: {e}"))
+}
+
+/// Links this build's xarch again with `-C target-feature=+crt-static`
+/// (static-pie) into `<target>/static-xarch/xarch`, as
+/// scripts/rootfs-static-xarch.sh does: only the final link differs from
+/// the normal build, so it takes seconds and leaves `target/debug/xarch`
+/// alone. Debug info is stripped: every install copies the binary.
+fn link_static_xarch() -> Result<PathBuf, String> {
+    let dir = Path::new(XARCH)
         .parent()
         .and_then(Path::parent)
         .ok_or("cannot find the target directory")?
-        .join("static");
-    eprintln!(
-        "building a static xarch into {} (once; set XARCH_STATIC_BIN to skip)",
-        target.display()
-    );
+        .join("static-xarch");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let tmp = tempfile::tempdir_in(&dir).map_err(|e| e.to_string())?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(cargo)
-        .args(["build", "--offline", "--target", HOST_TARGET, "-p", "xarch"])
+    let mut cmd = Command::new(cargo);
+    // Without the variables cargo set for this test: build scripts (ring's)
+    // rerun when CARGO_MANIFEST_DIR, CARGO_PKG_* and the like differ, which
+    // would rebuild half the workspace here and again in the next build.
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_BIN_")
+            || k.starts_with("CARGO_MANIFEST_")
+            || k.starts_with("CARGO_CFG_")
+            || [
+                "CARGO_CRATE_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "OUT_DIR",
+            ]
+            .contains(&&*k)
+        {
+            cmd.env_remove(&*k);
+        }
+    }
+    let out = cmd
+        .args([
+            "rustc",
+            "--offline",
+            "--profile",
+            "dev",
+            "-p",
+            "xarch",
+            "--bin",
+            "xarch",
+            "--",
+            "-C",
+            "target-feature=+crt-static",
+            "-C",
+            "strip=debuginfo",
+            "-o",
+        ])
+        .arg(tmp.path().join("xarch"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("CARGO_TARGET_DIR", &target)
-        .env("RUSTFLAGS", STATIC_RUSTFLAGS)
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
         .output()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "cargo build failed:\n{}",
+            "cargo rustc (static xarch) failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    Ok(target.join(HOST_TARGET).join("debug/xarch"))
+    // rustc appends cargo's -C extra-filename to -o: take the one binary.
+    let built = std::fs::read_dir(tmp.path())
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_none_or(|e| e != "d"))
+        .ok_or("cargo rustc wrote no binary")?;
+    let bin = dir.join("xarch");
+    std::fs::rename(&built, &bin).map_err(|e| format!("{}: {e}", bin.display()))?;
+    Ok(bin)
 }
 
 /// The test's stand-in interpreter, or `None` with a message.
