@@ -329,7 +329,7 @@ fn static_xarch() -> PathBuf {
 }
 
 /// Links this build's xarch again with `-C target-feature=+crt-static`
-/// (static-pie) into `<target>/static-xarch/xarch`, as
+/// (static-pie) into `<target>/static-xarch/xarch-<profile>`, as
 /// scripts/rootfs-static-xarch.sh does: only the final link differs from
 /// the normal build, so it takes seconds and leaves `target/debug/xarch`
 /// alone. Debug info is stripped: every install copies the binary.
@@ -340,8 +340,17 @@ fn link_static_xarch() -> Result<PathBuf, String> {
         .ok_or("cannot find the target directory")?
         .join("static-xarch");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // A fresh -o path each run: cargo sees new arguments and always runs
+    // the link (a fresh unit would write nothing).
     let tmp = tempfile::tempdir_in(&dir).map_err(|e| e.to_string())?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // The profile this test was built with (target/debug or target/release),
+    // so the link reuses that build.
+    let profile = match Path::new(XARCH).parent().and_then(Path::file_name) {
+        Some(d) if d == "debug" => "dev",
+        Some(d) => d.to_str().unwrap_or("dev"),
+        None => "dev",
+    };
     let mut cmd = Command::new(cargo);
     // Without the variables cargo set for this test: build scripts (ring's)
     // rerun when CARGO_MANIFEST_DIR, CARGO_PKG_* and the like differ, which
@@ -368,7 +377,7 @@ fn link_static_xarch() -> Result<PathBuf, String> {
             "rustc",
             "--offline",
             "--profile",
-            "dev",
+            profile,
             "-p",
             "xarch",
             "--bin",
@@ -397,7 +406,7 @@ fn link_static_xarch() -> Result<PathBuf, String> {
         .map(|e| e.path())
         .find(|p| p.extension().is_none_or(|e| e != "d"))
         .ok_or("cargo rustc wrote no binary")?;
-    let bin = dir.join("xarch");
+    let bin = dir.join(format!("xarch-{profile}"));
     std::fs::rename(&built, &bin).map_err(|e| format!("{}: {e}", bin.display()))?;
     Ok(bin)
 }
