@@ -24,48 +24,93 @@ pub fn cache_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache"))
 }
 
+/// Pinned fixture: Debian bookworm's arm64 C library (the dynamic loader
+/// and libc for a dynamically linked arm64 program in a chroot).
+pub const LIBC6_VERSION: &str = "2.36-9+deb12u14";
+
 /// Debian's arm64 busybox (downloaded once into the cache), or a reason to skip.
 pub fn busybox() -> Result<PathBuf, String> {
-    let dir = cache_dir().join(format!(
-        "busybox-static-arm64-{}",
-        BUSYBOX_VERSION.replace(':', "_")
-    ));
-    let bin = dir.join("bin/busybox");
-    if bin.is_file() {
-        return Ok(bin);
+    Ok(debian_arm64("busybox-static", BUSYBOX_VERSION, "bin/busybox")?.join("bin/busybox"))
+}
+
+/// Debian's arm64 libc6 unpacked (a directory with `lib/ld-linux-aarch64.so.1`
+/// and `lib/aarch64-linux-gnu/libc.so.6`), or a reason to skip.
+pub fn libc6_arm64() -> Result<PathBuf, String> {
+    debian_arm64("libc6", LIBC6_VERSION, "lib/aarch64-linux-gnu/libc.so.6")
+}
+
+/// Debian's arm64 package `name` at `version`, downloaded once into
+/// `$XARCH_CACHE/debs` and unpacked (without running any of its scripts)
+/// into `$XARCH_CACHE/<name>-arm64-<version>`, which is returned once
+/// `check` (a path inside it) exists.
+pub fn debian_arm64(name: &str, version: &str, check: &str) -> Result<PathBuf, String> {
+    let dir = cache_dir().join(format!("{name}-arm64-{}", version.replace(':', "_")));
+    if dir.join(check).exists() {
+        return Ok(dir);
     }
     let debs = cache_dir().join("debs");
     std::fs::create_dir_all(&debs).map_err(|e| e.to_string())?;
-    let pkg = format!("busybox-static:arm64={BUSYBOX_VERSION}");
-    // A failed download leaves no .deb behind; that is reported below.
-    let _ = Command::new("apt-get")
-        .args(["download", &pkg])
-        .current_dir(&debs)
-        .stderr(Stdio::null())
-        .status();
-    let deb = std::fs::read_dir(&debs)
-        .map_err(|e| e.to_string())?
-        .flatten()
-        .map(|d| d.path())
-        .find(|p| {
-            let n = p.file_name().unwrap().to_string_lossy();
-            n.starts_with("busybox-static_") && n.ends_with("_arm64.deb")
-        });
-    let Some(deb) = deb else {
-        return Err(format!(
-            "cannot download {pkg} with apt-get (dpkg --add-architecture arm64; apt-get update)"
-        ));
+    let pkg = format!("{name}:arm64={version}");
+    // The file name has the epoch escaped (1%3a...) or dropped, depending on
+    // apt's version: match on name and architecture, then on the version
+    // dpkg-deb reports.
+    let find = || -> Option<PathBuf> {
+        std::fs::read_dir(&debs)
+            .ok()?
+            .flatten()
+            .map(|d| d.path())
+            .find(|p| {
+                let n = p.file_name().unwrap().to_string_lossy();
+                n.starts_with(&format!("{name}_"))
+                    && n.ends_with("_arm64.deb")
+                    && Command::new("dpkg-deb")
+                        .args(["-f"])
+                        .arg(p)
+                        .arg("Version")
+                        .output()
+                        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == version)
+            })
     };
+    let deb = match find() {
+        Some(d) => d,
+        None => {
+            // A failed download leaves no .deb behind; that is reported below.
+            let _ = Command::new("apt-get")
+                .args(["download", &pkg])
+                .current_dir(&debs)
+                .stderr(Stdio::null())
+                .stdout(Stdio::null())
+                .status();
+            find().ok_or_else(|| {
+                format!(
+                    "cannot download {pkg} with apt-get (dpkg --add-architecture arm64; apt-get update)"
+                )
+            })?
+        }
+    };
+    // Unpack next to the final directory and rename, so a concurrent or
+    // interrupted run never sees half a tree.
+    let tmp = cache_dir().join(format!(".{name}-arm64-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
     let st = Command::new("dpkg-deb")
         .arg("-x")
         .arg(&deb)
-        .arg(&dir)
+        .arg(&tmp)
         .status()
         .map_err(|e| e.to_string())?;
-    if !st.success() || !bin.is_file() {
+    if !st.success() || !tmp.join(check).exists() {
+        let _ = std::fs::remove_dir_all(&tmp);
         return Err(format!("dpkg-deb -x {} failed", deb.display()));
     }
-    Ok(bin)
+    if std::fs::rename(&tmp, &dir).is_err() {
+        // Another test unpacked it first.
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    if dir.join(check).exists() {
+        Ok(dir)
+    } else {
+        Err(format!("{} has no {check}", dir.display()))
+    }
 }
 
 /// The host's (initial user namespace's) binfmt_misc entries and their
