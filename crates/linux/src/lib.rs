@@ -12,9 +12,11 @@ pub mod error;
 pub mod loader;
 pub mod mm;
 pub mod process;
+pub mod safe_syscall;
 pub mod signal;
 pub mod stack;
 pub mod syscall;
+pub mod thread;
 
 pub use error::LoadError;
 pub use process::{GuestConfig, GuestExit, Program, run_guest};
