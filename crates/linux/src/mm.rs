@@ -653,7 +653,7 @@ mod tests {
         assert!(mm.covered(a + 2 * PAGE, a + 3 * PAGE));
         assert_eq!(mm.take_invalidations(), vec![(a + PAGE, PAGE)]);
         mm.munmap(a, 3 * PAGE).unwrap();
-        assert_eq!(mm.regions().count(), 0);
+        assert_eq!(mm.regions().len(), 0);
     }
 
     #[test]
@@ -708,7 +708,7 @@ mod tests {
         assert_eq!(mm.take_invalidations(), vec![(a, PAGE)]);
         mm.mprotect(a + PAGE, PAGE, RX | libc::PROT_WRITE).unwrap();
         assert!(mm.take_invalidations().is_empty());
-        assert_eq!(mm.regions().count(), 2);
+        assert_eq!(mm.regions().len(), 2);
         mm.munmap(a, 2 * PAGE).unwrap();
     }
 
