@@ -12,6 +12,7 @@ pub mod error;
 pub mod loader;
 pub mod mm;
 pub mod process;
+pub mod procfs;
 pub mod safe_syscall;
 pub mod signal;
 pub mod stack;

@@ -104,6 +104,10 @@ pub struct Process {
     pub forked: bool,
     /// Set when this thread ended with `exit` while others live on.
     pub thread_exited: bool,
+    /// The guest's auxiliary vector (`/proc/self/auxv`).
+    pub auxv: Vec<u8>,
+    /// The guest's argv, NUL-terminated strings (`/proc/self/cmdline`).
+    pub cmdline: Vec<u8>,
 }
 
 impl Process {
@@ -120,6 +124,8 @@ impl Process {
             clear_child_tid: 0,
             forked: false,
             thread_exited: false,
+            auxv: Vec::new(),
+            cmdline: Vec::new(),
         }
     }
 
@@ -134,6 +140,8 @@ impl Process {
             clear_child_tid: 0,
             forked: true,
             thread_exited: false,
+            auxv: self.auxv.clone(),
+            cmdline: self.cmdline.clone(),
         }
     }
 
@@ -190,6 +198,9 @@ impl Process {
         let execfn = path.as_os_str().as_bytes();
         let st = stack::setup_stack(&mut p.mm, &bytes(&cfg.argv), &bytes(&cfg.env), execfn, &aux)
             .map_err(|e| map_err("stack", e))?;
+        p.auxv = read_auxv(st.auxv);
+        p.cmdline = cfg.argv.iter().flat_map(|a| a.as_bytes().iter().copied().chain([0])).collect();
+        set_comm(&p.exe);
         if main.exec_stack {
             // PT_GNU_STACK absent or executable: the guest may run code there.
             let rwx = libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC;
@@ -310,6 +321,33 @@ impl Process {
         }
         r
     }
+}
+
+/// Copies the auxiliary vector at `at` (up to and including AT_NULL).
+fn read_auxv(at: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut a = at;
+    loop {
+        // SAFETY: the loader just wrote the vector on the guest stack,
+        // terminated by AT_NULL.
+        let (k, v) = unsafe { (*(a as *const u64), *((a + 8) as *const u64)) };
+        out.extend_from_slice(&k.to_ne_bytes());
+        out.extend_from_slice(&v.to_ne_bytes());
+        if k == 0 || out.len() > 4096 {
+            return out;
+        }
+        a += 16;
+    }
+}
+
+/// Names the host thread after the guest program, as the kernel names a
+/// process after the file it executes (`/proc/self/comm`, `ps`).
+fn set_comm(exe: &Path) {
+    let Some(name) = exe.file_name() else { return };
+    let mut b: Vec<u8> = name.as_bytes().iter().copied().take(15).collect();
+    b.push(0);
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, b.as_ptr()) };
 }
 
 /// Loads and runs a guest program to completion.
