@@ -200,7 +200,11 @@ impl Process {
         let st = stack::setup_stack(&mut p.mm, &bytes(&cfg.argv), &bytes(&cfg.env), execfn, &aux)
             .map_err(|e| map_err("stack", e))?;
         p.auxv = read_auxv(st.auxv);
-        p.cmdline = cfg.argv.iter().flat_map(|a| a.as_bytes().iter().copied().chain([0])).collect();
+        p.cmdline = cfg
+            .argv
+            .iter()
+            .flat_map(|a| a.as_bytes().iter().copied().chain([0]))
+            .collect();
         set_comm(&p.exe);
         if main.exec_stack {
             // PT_GNU_STACK absent or executable: the guest may run code there.

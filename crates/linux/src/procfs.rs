@@ -34,9 +34,7 @@ pub fn lookup(path: &[u8]) -> Option<&'static str> {
         },
         _ => return None,
     };
-    ["maps", "auxv", "cmdline"]
-        .into_iter()
-        .find(|&f| f == file)
+    ["maps", "auxv", "cmdline"].into_iter().find(|&f| f == file)
 }
 
 /// The contents of generated file `name` for process `p`.
@@ -127,9 +125,21 @@ pub fn maps(p: &Process) -> String {
             }
             let perms = format!(
                 "{}{}{}{}",
-                if prot & libc::PROT_READ != 0 { 'r' } else { '-' },
-                if prot & libc::PROT_WRITE != 0 { 'w' } else { '-' },
-                if prot & libc::PROT_EXEC != 0 { 'x' } else { '-' },
+                if prot & libc::PROT_READ != 0 {
+                    'r'
+                } else {
+                    '-'
+                },
+                if prot & libc::PROT_WRITE != 0 {
+                    'w'
+                } else {
+                    '-'
+                },
+                if prot & libc::PROT_EXEC != 0 {
+                    'x'
+                } else {
+                    '-'
+                },
                 if shared { 's' } else { 'p' },
             );
             let o = if inode != "0" { hoff + (s - hs) } else { 0 };
@@ -176,7 +186,10 @@ mod tests {
         let pid = unsafe { libc::getpid() };
         assert_eq!(lookup(b"/proc/self/maps"), Some("maps"));
         assert_eq!(lookup(b"/proc/thread-self/auxv"), Some("auxv"));
-        assert_eq!(lookup(format!("/proc/{pid}/cmdline").as_bytes()), Some("cmdline"));
+        assert_eq!(
+            lookup(format!("/proc/{pid}/cmdline").as_bytes()),
+            Some("cmdline")
+        );
         assert_eq!(
             lookup(format!("/proc/{pid}/task/{pid}/maps").as_bytes()),
             Some("maps")
@@ -189,7 +202,10 @@ mod tests {
     #[test]
     fn cpuinfo_is_arm64() {
         let c = cpuinfo();
-        assert!(c.contains(&format!("Features\t: {}\n", xarch_a64::sysregs::CPUINFO_FEATURES)));
+        assert!(c.contains(&format!(
+            "Features\t: {}\n",
+            xarch_a64::sysregs::CPUINFO_FEATURES
+        )));
         assert!(c.contains("CPU implementer\t: 0x41\n"), "{c}");
         assert!(c.contains("CPU part\t: 0xd08\n"), "{c}");
     }
@@ -209,6 +225,9 @@ mod tests {
             .unwrap();
         let m = maps(&p);
         assert_eq!(m.lines().count(), 1, "{m}");
-        assert!(m.starts_with(&format!("{a:08x}-{:08x} r-xp ", a + 2 * crate::mm::PAGE)), "{m}");
+        assert!(
+            m.starts_with(&format!("{a:08x}-{:08x} r-xp ", a + 2 * crate::mm::PAGE)),
+            "{m}"
+        );
     }
 }

@@ -16,7 +16,16 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 
 unsafe extern "C" {
-    fn xarch_safe_syscall(flag: *const u64, nr: i64, a0: u64, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64) -> i64;
+    fn xarch_safe_syscall(
+        flag: *const u64,
+        nr: i64,
+        a0: u64,
+        a1: u64,
+        a2: u64,
+        a3: u64,
+        a4: u64,
+        a5: u64,
+    ) -> i64;
     static xarch_safe_syscall_start: u8;
     static xarch_safe_syscall_end: u8;
     static xarch_safe_syscall_eintr: u8;

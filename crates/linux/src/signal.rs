@@ -36,12 +36,14 @@ pub const fn bit(sig: i32) -> u64 {
 
 /// Guest dispositions, process-wide like the kernel's `sighand` (all
 /// guest threads share them; there is one guest process per xarch).
-static ACTIONS: Mutex<[SigAction; NSIG + 1]> = Mutex::new([SigAction {
-    handler: 0,
-    flags: 0,
-    restorer: 0,
-    mask: 0,
-}; NSIG + 1]);
+static ACTIONS: Mutex<[SigAction; NSIG + 1]> = Mutex::new(
+    [SigAction {
+        handler: 0,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    }; NSIG + 1],
+);
 
 fn actions() -> std::sync::MutexGuard<'static, [SigAction; NSIG + 1]> {
     ACTIONS.lock().unwrap_or_else(|e| e.into_inner())
@@ -661,7 +663,8 @@ fn apply_host(sig: i32, act: SigAction) {
     };
     let h = KernelSigaction {
         handler,
-        flags: libc::SA_SIGINFO as u64 | sa::RESTORER
+        flags: libc::SA_SIGINFO as u64
+            | sa::RESTORER
             | (act.flags & (sa::NOCLDSTOP | sa::NOCLDWAIT)),
         restorer: crate::safe_syscall::xarch_host_restorer as *const () as usize,
         mask: !0,

@@ -43,7 +43,10 @@ pub fn live_threads() -> usize {
 pub fn prepare_host() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        if let Ok(t) = std::thread::Builder::new().stack_size(64 << 10).spawn(|| {}) {
+        if let Ok(t) = std::thread::Builder::new()
+            .stack_size(64 << 10)
+            .spawn(|| {})
+        {
             let _ = t.join();
         }
     });
@@ -83,7 +86,15 @@ pub fn engine_options(p: &Process) -> EngineOptions {
 /// Starts a guest thread for `clone(flags, newsp, ptid, tls, ctid)` with
 /// CLONE_THREAD; `state.pc` is already past the SVC. Returns the new
 /// thread's id or `-errno`.
-pub fn spawn(p: &Process, state: &A64State, flags: u64, newsp: u64, ptid: u64, tls: u64, ctid: u64) -> i64 {
+pub fn spawn(
+    p: &Process,
+    state: &A64State,
+    flags: u64,
+    newsp: u64,
+    ptid: u64,
+    tls: u64,
+    ctid: u64,
+) -> i64 {
     let need = (libc::CLONE_VM | libc::CLONE_SIGHAND) as u64;
     if flags & need != need {
         return -(libc::EINVAL as i64);

@@ -18,7 +18,9 @@ pub fn openat(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
     if let Ok(path) = guest_cstr(p, a[1])
         && let Some(name) = crate::procfs::lookup(&path)
     {
-        return Ret::Val(crate::procfs::open(p, name, flags as i32).map_or_else(|e| -(e as i64), |fd| fd as i64));
+        return Ret::Val(
+            crate::procfs::open(p, name, flags as i32).map_or_else(|e| -(e as i64), |fd| fd as i64),
+        );
     }
     if let Ok(path) = guest_cstr(p, a[1])
         && is_self_exe(&path)

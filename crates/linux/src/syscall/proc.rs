@@ -70,7 +70,9 @@ pub fn clone(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
     let flags = a[0];
     let (newsp, ptid, tls, ctid) = (a[1], a[2], a[3], a[4]);
     if flags & libc::CLONE_THREAD as u64 != 0 {
-        return Ret::Val(crate::thread::spawn(p, state, flags, newsp, ptid, tls, ctid));
+        return Ret::Val(crate::thread::spawn(
+            p, state, flags, newsp, ptid, tls, ctid,
+        ));
     }
     let exit_signal = flags & libc::CSIGNAL as u64;
     // Other guest threads may hold the shared locks: take them across the
@@ -133,7 +135,16 @@ pub fn clone3(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
         Ok(v) => v,
         Err(e) => return err(e),
     };
-    let [flags, _pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls] = args;
+    let [
+        flags,
+        _pidfd,
+        child_tid,
+        parent_tid,
+        exit_signal,
+        stack,
+        stack_size,
+        tls,
+    ] = args;
     let extra: [u64; 3] = if a[1] >= 88 {
         read_guest_val(p, a[0] + 64).unwrap_or([0; 3])
     } else {
