@@ -1,5 +1,5 @@
 //! Rust helpers called from IR code (`Op::Call`), for guest semantics that
-//! need the host: counters and code invalidation.
+//! need the host: counters, code invalidation and CRC32.
 
 use std::cell::RefCell;
 use xarch_ir::Helper;
@@ -46,4 +46,94 @@ unsafe extern "C" fn ic_ivau(state: *mut u8, addr: u64, _: u64, _: u64, _: u64) 
 pub static IC_IVAU: Helper = Helper {
     name: "ic_ivau",
     func: ic_ivau,
+};
+
+/// Arm `CRC32{B,H,W,X}` / `CRC32C{B,H,W,X}` on the low `1 << (sel & 3)`
+/// bytes of `data`: the bit-reflected CRC update without inversion, with
+/// the CRC-32 (ISO-HDLC) polynomial, or Castagnoli's when `sel & 4`.
+pub fn crc32(acc: u32, data: u64, sel: u64) -> u32 {
+    let poly = if sel & 4 != 0 {
+        0x82f6_3b78
+    } else {
+        0xedb8_8320u32
+    };
+    let bytes = 1u32 << (sel & 3);
+    let mut crc = acc;
+    for k in 0..bytes {
+        crc ^= (data >> (8 * k)) as u8 as u32;
+        for _ in 0..8 {
+            crc = (crc >> 1) ^ (poly & (crc & 1).wrapping_neg());
+        }
+    }
+    crc
+}
+
+unsafe extern "C" fn crc32_helper(_: *mut u8, acc: u64, data: u64, sel: u64, _: u64) -> u64 {
+    crc32(acc as u32, data, sel) as u64
+}
+
+/// CRC32*: `(acc, data, sel)` as for [`crc32`].
+pub static CRC32: Helper = Helper {
+    name: "crc32",
+    func: crc32_helper,
+};
+
+/// Arm `FPToFixedJS` (FJCVTZS) of the double `bits` under `fpcr`: the
+/// value rounded toward zero, modulo 2^32; whether it was exact and in
+/// range (the Z flag); and the FPSR flags (IOC, IXC, IDC).
+pub fn fjcvtzs(bits: u64, fpcr: u64) -> (u32, bool, u64) {
+    const IOC: u64 = 1;
+    const IXC: u64 = 1 << 4;
+    const IDC: u64 = 1 << 7;
+    let sign = bits >> 63 != 0;
+    let exp = ((bits >> 52) & 0x7ff) as i64;
+    let frac = bits & ((1 << 52) - 1);
+    if exp == 0x7ff {
+        return (0, false, IOC); // NaN or infinity
+    }
+    if exp == 0 {
+        // -0.0 and a flushed denormal convert to 0 but are not "exact".
+        if frac == 0 {
+            return (0, !sign, 0);
+        }
+        if fpcr & (1 << 24) != 0 {
+            return (0, false, IDC);
+        }
+        return (0, false, IXC);
+    }
+    let mant = (frac | (1 << 52)) as u128;
+    let e = exp - 1075;
+    let (int, inexact, huge) = if e >= 0 {
+        if e > 75 {
+            (0u128, false, true)
+        } else {
+            (mant << e, false, false)
+        }
+    } else if -e >= 64 {
+        (0, true, false)
+    } else {
+        (mant >> -e, mant & ((1u128 << -e) - 1) != 0, false)
+    };
+    let limit = if sign { 1u128 << 31 } else { (1u128 << 31) - 1 };
+    let low = int as u32;
+    let result = if sign { low.wrapping_neg() } else { low };
+    if huge || int > limit {
+        (result, false, IOC)
+    } else if inexact {
+        (result, false, IXC)
+    } else {
+        (result, true, 0)
+    }
+}
+
+unsafe extern "C" fn fjcvtzs_helper(_: *mut u8, bits: u64, fpcr: u64, _: u64, _: u64) -> u64 {
+    let (r, z, flags) = fjcvtzs(bits, fpcr);
+    r as u64 | ((z as u64) << 32) | (flags << 40)
+}
+
+/// FJCVTZS: `(bits, fpcr)`; returns the result in bits 31:0, Z in bit 32
+/// and the FPSR flags from bit 40.
+pub static FJCVTZS: Helper = Helper {
+    name: "fjcvtzs",
+    func: fjcvtzs_helper,
 };

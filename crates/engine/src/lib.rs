@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use xarch_a64::helpers::{EXIT_INFO_INVALIDATE, take_pending_invalidations};
 use xarch_a64::state::A64State;
 use xarch_ir::{Block, BlockResult, ExitReason, Interpreter, Terminator};
-use xarch_jit::baseline::{KIND_EXIT, KIND_NEXT};
+use xarch_jit::baseline::{ChainConfig, KIND_EXIT, KIND_NEXT, MAX_SLOTS};
 use xarch_jit::{CodeCache, CompiledBlock, JitCtx};
 
 /// Why [`Engine::run`] returned to its caller.
@@ -114,7 +114,7 @@ fn inval_log() -> std::sync::MutexGuard<'static, VecDeque<(u64, u64, u64)>> {
 /// invalidations reach every engine of the process.
 pub struct Engine {
     options: EngineOptions,
-    cache: HashMap<u64, Entry>,
+    cache: HashMap<u64, Entry, PcHash>,
     interp: Interpreter,
     validator: Option<FetchValidator>,
     code: Option<CodeCache>,
@@ -122,15 +122,51 @@ pub struct Engine {
     jit_ctx: JitCtx,
     /// The last invalidation generation applied to this cache.
     seen_gen: u64,
+    /// Exits of compiled blocks waiting for (or linked to) each target PC.
+    links: HashMap<u64, Vec<xarch_jit::baseline::Exit>, PcHash>,
 }
 
 /// A translation: the IR (kept alive for compiled code that refers to it)
 /// and its native code, if compiled.
-#[derive(Clone)]
 struct Entry {
     block: Arc<Block>,
     compiled: Option<CompiledBlock>,
 }
+
+/// Hashing for guest addresses: a multiplicative hash is plenty (and much
+/// cheaper than SipHash on the dispatch path).
+#[derive(Clone, Copy, Default)]
+struct PcHash;
+
+impl std::hash::BuildHasher for PcHash {
+    type Hasher = PcHasher;
+    fn build_hasher(&self) -> PcHasher {
+        PcHasher(0)
+    }
+}
+
+/// See [`PcHash`].
+struct PcHasher(u64);
+
+impl std::hash::Hasher for PcHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ *b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (x ^ (x >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// Where compiled code finds the flags that stop block chaining.
+const CHAIN: ChainConfig = ChainConfig {
+    interrupt: xarch_a64::state::INTERRUPT as i32,
+    exit_info: xarch_a64::state::EXIT_INFO as i32,
+};
 
 /// Size of the baseline code cache; when full, all translations are
 /// dropped and rebuilt on demand.
@@ -146,13 +182,14 @@ impl Engine {
         };
         Engine {
             options,
-            cache: HashMap::new(),
+            cache: HashMap::default(),
             interp: Interpreter::new(),
             validator: None,
             code,
-            slots: Vec::new(),
+            slots: vec![0; MAX_SLOTS],
             jit_ctx: JitCtx::default(),
             seen_gen: INVAL_GEN.load(Ordering::Acquire),
+            links: HashMap::default(),
         }
     }
 
@@ -161,7 +198,7 @@ impl Engine {
         self.validator = Some(v);
     }
 
-    fn translate(&mut self, pc: u64) -> Option<Entry> {
+    fn translate(&mut self, pc: u64) -> Option<(Option<CompiledBlock>, *const Block)> {
         let validator = &self.validator;
         let mut checked_page = u64::MAX;
         let block = xarch_a64::lift_block(pc, |addr| {
@@ -190,20 +227,25 @@ impl Engine {
         }
         let block = Arc::new(block);
         let compiled = match &mut self.code {
-            Some(code) => match xarch_jit::compile(&block, code) {
+            Some(code) => match xarch_jit::compile(&block, code, CHAIN) {
                 Some(c) => Some(c),
+                None if block.insts.len() > MAX_SLOTS => None,
                 None => {
                     // Cache full: drop every translation and start over.
                     self.cache.clear();
+                    self.links.clear();
                     code.reset();
-                    xarch_jit::compile(&block, code)
+                    xarch_jit::compile(&block, code, CHAIN)
                 }
             },
             None => None,
         };
-        let entry = Entry { block, compiled };
-        self.cache.insert(pc, entry.clone());
-        Some(entry)
+        if let Some(c) = &compiled {
+            self.link(pc, c);
+        }
+        let result = (compiled.clone(), Arc::as_ptr(&block));
+        self.cache.insert(pc, Entry { block, compiled });
+        Some(result)
     }
 
     /// Runs guest code from `state.pc` until an [`Exit`] happens.
@@ -219,19 +261,33 @@ impl Engine {
                 self.catch_up(generation);
             }
             let pc = state.pc;
-            let entry = match self.cache.get(&pc) {
-                Some(e) => e.clone(),
+            let result = match self.cache.get(&pc) {
+                Some(Entry {
+                    compiled: Some(code),
+                    ..
+                }) => {
+                    let entry = code.entry_fn();
+                    self.run_compiled(entry, state)
+                }
+                Some(Entry {
+                    block,
+                    compiled: None,
+                }) => {
+                    let block = Arc::as_ptr(block);
+                    // SAFETY: the block stays in the cache while it runs
+                    // (invalidation happens between blocks); it was lifted
+                    // for A64State offsets and `state` is a valid,
+                    // exclusively borrowed A64State.
+                    unsafe { self.interp.run(&*block, state as *mut A64State as *mut u8) }
+                }
                 None => match self.translate(pc) {
-                    Some(e) => e,
+                    Some((Some(code), _)) => self.run_compiled(code.entry_fn(), state),
+                    // SAFETY: as above.
+                    Some((None, block)) => unsafe {
+                        self.interp.run(&*block, state as *mut A64State as *mut u8)
+                    },
                     None => return Exit::FetchFault,
                 },
-            };
-            let block = &entry.block;
-            let result = match &entry.compiled {
-                Some(code) => self.run_compiled(code, block, state),
-                // SAFETY: the block was lifted for A64State offsets and
-                // `state` is a valid, exclusively borrowed A64State.
-                None => unsafe { self.interp.run(block, state as *mut A64State as *mut u8) },
             };
             if state.exit_info & EXIT_INFO_INVALIDATE != 0 {
                 state.exit_info &= !EXIT_INFO_INVALIDATE;
@@ -270,18 +326,15 @@ impl Engine {
 
     fn run_compiled(
         &mut self,
-        code: &CompiledBlock,
-        block: &Block,
+        entry: xarch_jit::baseline::EntryFn,
         state: &mut A64State,
     ) -> BlockResult {
-        if self.slots.len() < code.slots {
-            self.slots.resize(code.slots.next_power_of_two(), 0);
-        }
         self.jit_ctx.kind = KIND_NEXT;
-        // SAFETY: the code was compiled from `block` (kept alive by the
-        // cache entry) for A64State, and the slot array is large enough.
+        // SAFETY: the code (and every block chained from it) was compiled
+        // for A64State from blocks kept alive by the cache, and the slot
+        // array has MAX_SLOTS entries.
         let next = unsafe {
-            code.call(
+            entry.call(
                 state as *mut A64State as *mut u8,
                 self.slots.as_mut_ptr(),
                 &mut self.jit_ctx,
@@ -289,10 +342,15 @@ impl Engine {
         };
         match self.jit_ctx.kind {
             KIND_NEXT => BlockResult::Next(next),
-            KIND_EXIT => match block.term {
-                Terminator::Exit { reason, pc } => BlockResult::Exit(reason, pc),
-                _ => unreachable!("exit kind from a block without an exit"),
-            },
+            // The block that exited may be a chained successor of the one
+            // called: look its terminator up by the PC it reported.
+            KIND_EXIT => {
+                let at = self.jit_ctx.fault_pc;
+                match self.cache.get(&at).map(|e| &e.block.term) {
+                    Some(Terminator::Exit { reason, pc }) => BlockResult::Exit(*reason, *pc),
+                    _ => unreachable!("exit kind from a block without an exit"),
+                }
+            }
             _ => BlockResult::Fault {
                 pc: self.jit_ctx.fault_pc,
                 fault: xarch_ir::guest_mem::Fault {
@@ -300,6 +358,27 @@ impl Engine {
                     write: self.jit_ctx.fault_status & 2 != 0,
                 },
             },
+        }
+    }
+
+    /// Links the exits of newly compiled `code` at `pc` to compiled
+    /// successors, and exits waiting for `pc` to it.
+    fn link(&mut self, pc: u64, code: &CompiledBlock) {
+        for exit in &code.exits {
+            if let Some(Entry {
+                compiled: Some(t), ..
+            }) = self.cache.get(&exit.target)
+            {
+                // SAFETY: the target is live in this engine's code cache.
+                unsafe { exit.link(t.body) };
+            }
+            self.links.entry(exit.target).or_default().push(*exit);
+        }
+        if let Some(waiting) = self.links.get(&pc) {
+            for exit in waiting {
+                // SAFETY: as above; `code` was just installed.
+                unsafe { exit.link(code.body) };
+            }
         }
     }
 
@@ -349,7 +428,7 @@ impl Engine {
                 }
             }
             // Too far behind: start over.
-            None => self.cache.clear(),
+            None => self.flush(),
         }
         self.seen_gen = generation;
     }
@@ -367,6 +446,10 @@ impl Engine {
 
     /// Forgets every translation (after execve-like events).
     pub fn flush(&mut self) {
+        for exit in self.links.values().flatten() {
+            // SAFETY: the cells live in this engine's code cache.
+            unsafe { exit.unlink() };
+        }
         self.cache.clear();
     }
 }

@@ -27,7 +27,7 @@ fn register_only(insn: u32) -> bool {
         && !block.insts.iter().any(|i| {
             matches!(
                 i.op,
-                Op::Load(_) | Op::Store(..) | Op::CmpXchg(..) | Op::Call(..)
+                Op::Load(_) | Op::Store(..) | Op::CmpXchg(..) | Op::AtomicRmw(..) | Op::Call(..)
             )
         })
 }

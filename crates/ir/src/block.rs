@@ -1,7 +1,7 @@
 //! A translated block of guest code and the builder the lifters use.
 
 use crate::float::FpOp;
-use crate::ops::{BranchHint, ExitReason, Helper, Inst, IntCC, Op, Terminator, Value};
+use crate::ops::{BranchHint, ExitReason, Helper, Inst, IntCC, Op, RmwOp, Terminator, Value};
 use crate::types::Type;
 use crate::vector::VecOp;
 
@@ -253,6 +253,12 @@ impl Builder {
     pub fn cmpxchg(&mut self, addr: Value, expected: Value, new: Value) -> Value {
         let ty = self.ty(expected);
         self.push(Op::CmpXchg(addr, expected, new), ty)
+    }
+
+    /// Atomic read-modify-write; returns the old memory value.
+    pub fn atomic_rmw(&mut self, op: RmwOp, addr: Value, v: Value) -> Value {
+        let ty = self.ty(v);
+        self.push(Op::AtomicRmw(op, addr, v), ty)
     }
 
     /// A full memory barrier.

@@ -106,6 +106,21 @@ pub enum FpOp {
     RoundInt(FpRounding, bool),
     /// Convert a to the result's format (Arm FCVT between precisions).
     Convert,
+    /// Convert a to the result's format rounding to odd (Arm FCVTXN).
+    ConvertOdd,
+    /// a * b, except that infinity times zero is 2.0 (Arm FMULX).
+    MulX,
+    /// Fused 2.0 - a * b (Arm FRECPS; infinity times zero gives 2.0).
+    RecipStep,
+    /// Fused (3.0 - a * b) / 2 (Arm FRSQRTS; infinity times zero gives
+    /// 1.5).
+    RSqrtStep,
+    /// Reciprocal estimate, 8 bits (Arm FRECPE, `FPRecipEstimate`).
+    RecipEst,
+    /// Reciprocal square root estimate (Arm FRSQRTE, `FPRSqrtEstimate`).
+    RSqrtEst,
+    /// Reciprocal exponent (Arm FRECPX).
+    RecpX,
     /// Convert a * 2^fbits to an integer of the result width, saturating
     /// (NaN gives 0 and IOC; Arm FPToFixed).
     ToInt {
@@ -133,6 +148,10 @@ impl FpOp {
             FpOp::Sqrt
             | FpOp::RoundInt(..)
             | FpOp::Convert
+            | FpOp::ConvertOdd
+            | FpOp::RecipEst
+            | FpOp::RSqrtEst
+            | FpOp::RecpX
             | FpOp::ToInt { .. }
             | FpOp::FromInt { .. } => 1,
             FpOp::MulAdd => 3,
@@ -201,6 +220,8 @@ trait Fmt:
     }
     /// Rounds a double to this format (to nearest, ties to even).
     fn from_double(d: Double) -> Self;
+    /// Rounds a binary128 value to this format.
+    fn from_quad(q: Quad, rm: Round) -> StatusAnd<Self>;
     fn default_nan() -> u64 {
         let exp = ((1u64 << (Self::BITS - Self::PRECISION)) - 1) << (Self::PRECISION - 1);
         exp | Self::quiet_bit()
@@ -211,17 +232,26 @@ impl Fmt for Half {
     fn from_double(d: Double) -> Self {
         d.convert(&mut false).value
     }
+    fn from_quad(q: Quad, rm: Round) -> StatusAnd<Self> {
+        q.convert_r(rm, &mut false)
+    }
 }
 impl Fmt for Single {
     const FLUSHES: bool = true;
     fn from_double(d: Double) -> Self {
         d.convert(&mut false).value
     }
+    fn from_quad(q: Quad, rm: Round) -> StatusAnd<Self> {
+        q.convert_r(rm, &mut false)
+    }
 }
 impl Fmt for Double {
     const FLUSHES: bool = true;
     fn from_double(d: Double) -> Self {
         d.convert(&mut false).value
+    }
+    fn from_quad(q: Quad, rm: Round) -> StatusAnd<Self> {
+        q.convert_r(rm, &mut false)
     }
 }
 
@@ -454,6 +484,74 @@ fn eval_in<F: Fmt>(env: &mut Env, op: FpOp, out_bits: u32, args: [u64; 3]) -> u6
                 v.bits()
             }
         }
+        FpOp::MulX | FpOp::RecipStep | FpOp::RSqrtStep => {
+            let a = if op == FpOp::MulX {
+                a
+            } else {
+                F::of(a.bits() ^ F::sign_bit())
+            };
+            let b: F = env.input(args[1]);
+            if let Some(n) = env.process_nans(&[a, b]) {
+                return n;
+            }
+            let sign = (a.is_negative() != b.is_negative()) as u64 * F::sign_bit();
+            let two = F::from_u128(2).value;
+            if (a.is_infinite() && b.is_zero()) || (a.is_zero() && b.is_infinite()) {
+                return match op {
+                    FpOp::MulX => two.bits() | sign,
+                    FpOp::RecipStep => two.bits(),
+                    _ => F::from_u128(3).value.div_r(two, rm).value.bits(),
+                };
+            }
+            if a.is_infinite() || b.is_infinite() {
+                return F::INFINITY.bits() | sign;
+            }
+            match op {
+                FpOp::MulX => env.result(a.mul_r(b, rm)),
+                FpOp::RecipStep => env.result(a.mul_add_r(b, two, rm)),
+                _ => {
+                    // Round once: the fused sum is halved exactly in
+                    // binary128 before rounding to F.
+                    let q = |x: F| -> Quad { x.convert(&mut false).value };
+                    let three: Quad = Quad::from_u128(3).value;
+                    let sum = q(a).mul_add_r(q(b), three, Round::NearestTiesToEven);
+                    let half = sum.value.scalbn(-1);
+                    env.result(F::from_quad(half, rm))
+                }
+            }
+        }
+        FpOp::RecipEst => recip_estimate(env, a, args[0]),
+        FpOp::RSqrtEst => rsqrt_estimate(env, a, args[0]),
+        FpOp::RecpX => {
+            if let Some(n) = env.process_nans(&[a]) {
+                return n;
+            }
+            let frac_bits = F::PRECISION - 1;
+            let exp_mask = ((1u64 << (F::BITS - F::PRECISION)) - 1) << frac_bits;
+            let exp = args[0] & exp_mask;
+            let sign = args[0] & F::sign_bit();
+            if exp == 0 {
+                sign | (exp_mask & !(1 << frac_bits))
+            } else {
+                sign | (!exp & exp_mask)
+            }
+        }
+        FpOp::ConvertOdd => {
+            if a.is_nan() {
+                if a.is_signaling() {
+                    env.flags |= IOC;
+                }
+                return env.nan::<Single>(convert_nan::<F, Single>(a.bits()));
+            }
+            let mut lost = false;
+            let r: StatusAnd<Single> = a.convert_r(Round::TowardZero, &mut lost);
+            let odd = if r.status.contains(Status::INEXACT) && !r.value.is_infinite() {
+                1
+            } else {
+                0
+            };
+            env.result(r) | odd
+        }
         FpOp::Convert => match out_bits {
             16 => convert::<F, Half>(env, a, rm),
             32 => convert::<F, Single>(env, a, rm),
@@ -466,6 +564,112 @@ fn eval_in<F: Fmt>(env: &mut Env, op: FpOp, out_bits: u32, args: [u64; 3]) -> u6
         } => to_int(env, a, signed, env.round(rounding), fbits, out_bits),
         FpOp::FromInt { .. } => unreachable!("FromInt takes an integer operand"),
     }
+}
+
+/// Fraction (52 bits, double layout) and biased exponent of `bits`.
+fn unpack_fields<F: Fmt>(bits: u64) -> (u64, i64) {
+    let fb = F::PRECISION - 1;
+    let frac = (bits & ((1u64 << fb) - 1)) << (52 - fb);
+    let exp = ((bits >> fb) & ((1u64 << (F::BITS - F::PRECISION)) - 1)) as i64;
+    (frac, exp)
+}
+
+/// Assembles sign, biased exponent and a 52-bit fraction in format F.
+fn pack_fields<F: Fmt>(sign: bool, exp: i64, frac: u64) -> u64 {
+    let fb = F::PRECISION - 1;
+    (sign as u64 * F::sign_bit()) | ((exp as u64) << fb) | (frac >> (52 - fb))
+}
+
+/// Arm `FPRecipEstimate`.
+fn recip_estimate<F: Fmt>(env: &mut Env, a: F, raw: u64) -> u64 {
+    if let Some(n) = env.process_nans(&[a]) {
+        return n;
+    }
+    let sign = a.is_negative();
+    let sb = sign as u64 * F::sign_bit();
+    if a.is_infinite() {
+        return sb;
+    }
+    if a.is_zero() {
+        env.flags |= DZC;
+        return F::INFINITY.bits() | sb;
+    }
+    let bias = (1i32 << (F::BITS - F::PRECISION - 1)) - 1;
+    let tiny = F::from_u128(1).value.scalbn(-(bias + 1)); // 2^-(bias+1)
+    if a.abs() < tiny {
+        let to_inf = match (env.fpcr >> FPCR_RMODE_SHIFT) & 3 {
+            0 => true,
+            1 => !sign,
+            2 => sign,
+            _ => false,
+        };
+        env.flags |= OFC | IXC;
+        return if to_inf {
+            F::INFINITY.bits() | sb
+        } else {
+            F::largest().bits() | sb
+        };
+    }
+    let big = F::from_u128(1).value.scalbn(bias - 1); // 2^(bias-1)
+    if F::FLUSHES && env.fpcr & FPCR_FZ != 0 && a.abs() >= big {
+        env.flags |= UFC;
+        return sb;
+    }
+    let (mut frac, mut exp) = unpack_fields::<F>(raw);
+    if exp == 0 {
+        if frac >> 51 & 1 == 0 {
+            exp = -1;
+            frac = (frac << 2) & ((1 << 52) - 1);
+        } else {
+            frac = (frac << 1) & ((1 << 52) - 1);
+        }
+    }
+    let scaled = 256 | (frac >> 44) as u32;
+    let mut result_exp = 2 * bias as i64 - 1 - exp;
+    let est = crate::vector::recip_estimate(scaled) as u64;
+    let mut frac = (est & 0xff) << 44;
+    if result_exp == 0 {
+        frac = (1 << 51) | (frac >> 1);
+    } else if result_exp == -1 {
+        frac = (1 << 50) | (frac >> 2);
+        result_exp = 0;
+    }
+    pack_fields::<F>(sign, result_exp, frac)
+}
+
+/// Arm `FPRSqrtEstimate`.
+fn rsqrt_estimate<F: Fmt>(env: &mut Env, a: F, raw: u64) -> u64 {
+    if let Some(n) = env.process_nans(&[a]) {
+        return n;
+    }
+    if a.is_zero() {
+        env.flags |= DZC;
+        return F::INFINITY.bits() | (a.is_negative() as u64 * F::sign_bit());
+    }
+    if a.is_negative() {
+        env.flags |= IOC;
+        return F::default_nan();
+    }
+    if a.is_infinite() {
+        return 0;
+    }
+    let bias = (1i64 << (F::BITS - F::PRECISION - 1)) - 1;
+    let (mut frac, mut exp) = unpack_fields::<F>(raw);
+    if exp == 0 {
+        while frac >> 51 & 1 == 0 {
+            frac = (frac << 1) & ((1 << 52) - 1);
+            exp -= 1;
+        }
+        frac = (frac << 1) & ((1 << 52) - 1);
+    }
+    let scaled = if exp & 1 == 0 {
+        256 | (frac >> 44) as u32
+    } else {
+        128 | (frac >> 45) as u32
+    };
+    let result_exp = (3 * bias - 1 - exp).div_euclid(2);
+    let est = crate::vector::recip_sqrt_estimate(scaled) as u64;
+    pack_fields::<F>(false, result_exp, (est & 0xff) << 44)
 }
 
 fn convert<F: Fmt + FloatConvert<G>, G: Fmt>(env: &mut Env, a: F, rm: Round) -> u64 {

@@ -206,6 +206,23 @@ pub fn cmpxchg(addr: u64, bytes: u32, expected: u128, new: u128) -> Result<u128,
     Ok(cur & mask)
 }
 
+/// Atomically replaces the `bytes`-byte (1, 2, 4 or 8) value `m` at guest
+/// address `addr` with `op(m, v)` and returns `m`: a loop of guarded
+/// compare-and-swaps, so it is atomic against other host threads and a
+/// fault (also on a read-only page) is reported, never fatal.
+#[inline]
+pub fn atomic_rmw(addr: u64, bytes: u32, op: crate::ops::RmwOp, v: u128) -> Result<u128, Fault> {
+    let mut cur = load(addr, bytes)?;
+    loop {
+        let new = op.apply(cur, v, 8 * bytes);
+        let found = cmpxchg(addr, bytes, cur, new)?;
+        if found == cur {
+            return Ok(cur);
+        }
+        cur = found;
+    }
+}
+
 /// Called by the host SIGSEGV/SIGBUS handler. If the fault happened inside
 /// a guarded access routine, redirects it to return a fault status and
 /// returns true; otherwise returns false (a fault elsewhere is not ours to

@@ -289,6 +289,7 @@ pub unsafe fn eval_inst(
             0
         }
         Op::CmpXchg(a, e, n) => guest_mem::cmpxchg(v(*a) as u64, ty.bytes(), v(*e), v(*n))?,
+        Op::AtomicRmw(op, a, x) => guest_mem::atomic_rmw(v(*a) as u64, ty.bytes(), *op, v(*x))?,
         Op::Fence => {
             core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
             0

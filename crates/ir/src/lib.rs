@@ -3,6 +3,7 @@
 //! interpreter in [`interp`] is the reference semantics.
 
 pub mod block;
+pub mod crypto;
 pub mod float;
 pub mod guest_mem;
 pub mod interp;
@@ -15,6 +16,7 @@ pub mod verify;
 pub use block::{Block, Builder};
 pub use float::{FpOp, FpRounding};
 pub use interp::{BlockResult, Interpreter};
+pub use ops::RmwOp;
 pub use ops::{BranchHint, ExitReason, Helper, Inst, IntCC, Op, Terminator, Value};
 pub use types::Type;
-pub use vector::VecOp;
+pub use vector::{CryptoOp, SatOp, VecOp};

@@ -44,6 +44,62 @@ pub enum IntCC {
     Sge,
 }
 
+/// The operation of an [`Op::AtomicRmw`] (the Arm LSE atomics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RmwOp {
+    /// m + v (LDADD).
+    Add,
+    /// m & !v (LDCLR).
+    Clr,
+    /// m ^ v (LDEOR).
+    Eor,
+    /// m | v (LDSET).
+    Set,
+    /// Signed maximum (LDSMAX).
+    SMax,
+    /// Signed minimum (LDSMIN).
+    SMin,
+    /// Unsigned maximum (LDUMAX).
+    UMax,
+    /// Unsigned minimum (LDUMIN).
+    UMin,
+    /// v (SWP).
+    Swp,
+}
+
+impl RmwOp {
+    /// The new memory value for old value `m` and operand `v`, both
+    /// `bits` wide (zero-extended).
+    pub fn apply(self, m: u128, v: u128, bits: u32) -> u128 {
+        let sh = 128 - bits;
+        let s = |x: u128| ((x << sh) as i128) >> sh;
+        let mask = u128::MAX >> sh;
+        (match self {
+            RmwOp::Add => m.wrapping_add(v),
+            RmwOp::Clr => m & !v,
+            RmwOp::Eor => m ^ v,
+            RmwOp::Set => m | v,
+            RmwOp::SMax => {
+                if s(m) >= s(v) {
+                    m
+                } else {
+                    v
+                }
+            }
+            RmwOp::SMin => {
+                if s(m) <= s(v) {
+                    m
+                } else {
+                    v
+                }
+            }
+            RmwOp::UMax => m.max(v),
+            RmwOp::UMin => m.min(v),
+            RmwOp::Swp => v,
+        }) & mask
+    }
+}
+
 /// A function implemented in Rust that IR code may call, for semantics too
 /// rare or too complex to express inline (exclusive monitors, counters,
 /// crypto). It receives the guest state block and up to four arguments.
@@ -148,6 +204,11 @@ pub enum Op {
     /// Sequentially consistent; faults like a store even when the values
     /// differ.
     CmpXchg(Value, Value, Value),
+    /// Atomic read-modify-write on guest memory: `AtomicRmw(op, addr,
+    /// v)` replaces the value `m` at the `I64` address with `op(m, v)` and
+    /// returns `m` (of the type of `v`). Sequentially consistent; faults
+    /// like a store.
+    AtomicRmw(RmwOp, Value, Value),
     /// Full memory barrier.
     Fence,
     /// Call a Rust helper with up to four `I64` (or narrower) arguments;
@@ -215,6 +276,7 @@ impl Op {
             | Ror(a, b)
             | Icmp(_, a, b)
             | Store(a, b)
+            | AtomicRmw(_, a, b)
             | InsertLane(a, b, _, _) => {
                 f(*a);
                 f(*b)
@@ -242,6 +304,7 @@ impl Op {
                 | Op::SetState(..)
                 | Op::Store(..)
                 | Op::CmpXchg(..)
+                | Op::AtomicRmw(..)
                 | Op::Fence
                 | Op::Call(..)
         ) || matches!(self, Op::Load(_)) // a load may fault

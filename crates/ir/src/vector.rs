@@ -127,6 +127,165 @@ pub enum VecOp {
     UQSub,
     /// Signed saturating subtract.
     SQSub,
+
+    /// Unsigned halving add: (a + b) >> 1 (Arm UHADD).
+    UHAdd,
+    /// Signed halving add (Arm SHADD).
+    SHAdd,
+    /// Unsigned rounding halving add: (a + b + 1) >> 1 (Arm URHADD).
+    URHAdd,
+    /// Signed rounding halving add (Arm SRHADD).
+    SRHAdd,
+    /// Unsigned halving subtract: (a - b) >> 1 (Arm UHSUB).
+    UHSub,
+    /// Signed halving subtract (Arm SHSUB).
+    SHSub,
+    /// Polynomial (carry-less) multiply, low half (Arm PMUL, 8-bit).
+    PMul,
+    /// Polynomial multiply long: the esize-bit lanes of the low 64 bits of
+    /// a and b multiplied carry-less into 2*esize-bit lanes (Arm PMULL;
+    /// esize 8 or 64).
+    PMull,
+    /// Count leading zeros per lane (unary).
+    Clz,
+    /// Count leading sign bits per lane (unary).
+    Cls,
+    /// Reverse the bits of each lane (unary).
+    Rbit,
+    /// Unsigned add long pairwise (unary): each esize-bit lane is the sum
+    /// of the two esize/2-bit halves of the same lane of a (Arm UADDLP).
+    UAddLp,
+    /// Signed add long pairwise (Arm SADDLP).
+    SAddLp,
+    /// Unsigned reciprocal estimate of 32-bit fixed-point lanes (unary;
+    /// Arm URECPE).
+    URecpE,
+    /// Unsigned reciprocal square root estimate (unary; Arm URSQRTE).
+    URSqrtE,
+    /// Dot product (ternary, 32-bit lanes): a + the sum of the four
+    /// products of the unsigned bytes of b and c in the same lane (UDOT).
+    UDot,
+    /// Signed dot product (Arm SDOT).
+    SDot,
+    /// a ^ b ^ c (ternary; Arm EOR3).
+    Eor3,
+    /// a ^ (b & !c) (ternary; Arm BCAX).
+    Bcax,
+    /// a ^ (b rotated left by 1) in 64-bit lanes (Arm RAX1).
+    Rax1,
+    /// Saturating integer op, the result (see [`SatOp`]).
+    Sat(SatOp),
+    /// Saturating integer op, all ones in each lane that saturated.
+    SatQc(SatOp),
+    /// Cryptographic operation on whole registers (see [`CryptoOp`]).
+    Crypto(CryptoOp),
+}
+
+/// Integer lane operations that saturate, setting Arm's FPSR.QC: the
+/// result is [`VecOp::Sat`], the saturation mask [`VecOp::SatQc`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SatOp {
+    /// Signed doubling multiply high: (2ab) >> esize (Arm SQDMULH).
+    SQDMulH,
+    /// With rounding: (2ab + (1 << (esize-1))) >> esize (Arm SQRDMULH).
+    SQRDMulH,
+    /// Ternary a + ((2bc + round) >> esize) (Arm SQRDMLAH).
+    SQRDMlah,
+    /// Ternary a - ((2bc - round) >> esize), computed as Arm SQRDMLSH.
+    SQRDMlsh,
+    /// Signed saturating shift left by the signed low byte of b's lane;
+    /// negative amounts shift right (Arm SQSHL register).
+    SQShl,
+    /// Unsigned saturating shift (Arm UQSHL register).
+    UQShl,
+    /// Signed saturating rounding shift (Arm SQRSHL).
+    SQRShl,
+    /// Unsigned saturating rounding shift (Arm UQRSHL).
+    UQRShl,
+    /// Signed input shifted left by b, saturated to unsigned (Arm SQSHLU).
+    SQShlU,
+    /// Narrow (unary): signed 2*esize lanes saturated to esize bits, into
+    /// the low 64 bits (Arm SQXTN).
+    SQXtn,
+    /// Unsigned saturating narrow (Arm UQXTN).
+    UQXtn,
+    /// Signed to unsigned saturating narrow (Arm SQXTUN).
+    SQXtun,
+    /// Signed a plus unsigned b, signed saturation (Arm SUQADD).
+    SUQAdd,
+    /// Unsigned a plus signed b, unsigned saturation (Arm USQADD).
+    USQAdd,
+    /// Saturating absolute value (unary; Arm SQABS).
+    SQAbs,
+    /// Saturating negation (unary; Arm SQNEG).
+    SQNeg,
+}
+
+impl SatOp {
+    const fn arity(self) -> usize {
+        match self {
+            SatOp::SQXtn | SatOp::UQXtn | SatOp::SQXtun | SatOp::SQAbs | SatOp::SQNeg => 1,
+            SatOp::SQRDMlah | SatOp::SQRDMlsh => 3,
+            _ => 2,
+        }
+    }
+}
+
+/// Cryptographic operations (FEAT_AES, FEAT_SHA1, FEAT_SHA256,
+/// FEAT_SHA512) on whole 128-bit registers, operands in the order of the
+/// Arm pseudocode: a = Vd (or Vn for two-operand forms), b = Vn, c = Vm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CryptoOp {
+    /// SubBytes(ShiftRows(a ^ b)) (Arm AESE).
+    AesE,
+    /// InvSubBytes(InvShiftRows(a ^ b)) (Arm AESD).
+    AesD,
+    /// MixColumns(a) (unary; Arm AESMC).
+    AesMc,
+    /// InvMixColumns(a) (unary; Arm AESIMC).
+    AesImc,
+    /// SHA1 hash update, choose (a = Qd, b = Sn, c = Vm; Arm SHA1C).
+    Sha1C,
+    /// SHA1 hash update, parity (Arm SHA1P).
+    Sha1P,
+    /// SHA1 hash update, majority (Arm SHA1M).
+    Sha1M,
+    /// SHA1 fixed rotate: lane 0 rotated left by 30 (unary; Arm SHA1H).
+    Sha1H,
+    /// SHA1 schedule update 0 (a = Vd, b = Vn, c = Vm; Arm SHA1SU0).
+    Sha1Su0,
+    /// SHA1 schedule update 1 (a = Vd, b = Vn; Arm SHA1SU1).
+    Sha1Su1,
+    /// SHA256 hash update part 1 (a = Qd, b = Qn, c = Vm; Arm SHA256H).
+    Sha256H,
+    /// SHA256 hash update part 2 (Arm SHA256H2).
+    Sha256H2,
+    /// SHA256 schedule update 0 (a = Vd, b = Vn; Arm SHA256SU0).
+    Sha256Su0,
+    /// SHA256 schedule update 1 (a = Vd, b = Vn, c = Vm; Arm SHA256SU1).
+    Sha256Su1,
+    /// SHA512 hash update part 1 (a = Qd, b = Qn, c = Vm; Arm SHA512H).
+    Sha512H,
+    /// SHA512 hash update part 2 (Arm SHA512H2).
+    Sha512H2,
+    /// SHA512 schedule update 0 (a = Vd, b = Vn; Arm SHA512SU0).
+    Sha512Su0,
+    /// SHA512 schedule update 1 (a = Vd, b = Vn, c = Vm; Arm SHA512SU1).
+    Sha512Su1,
+}
+
+impl CryptoOp {
+    const fn arity(self) -> usize {
+        match self {
+            CryptoOp::AesMc | CryptoOp::AesImc | CryptoOp::Sha1H => 1,
+            CryptoOp::AesE
+            | CryptoOp::AesD
+            | CryptoOp::Sha1Su1
+            | CryptoOp::Sha256Su0
+            | CryptoOp::Sha512Su0 => 2,
+            _ => 3,
+        }
+    }
 }
 
 impl VecOp {
@@ -149,8 +308,17 @@ impl VecOp {
             | VecOp::SMaxV
             | VecOp::SMinV
             | VecOp::UAddLv
-            | VecOp::SAddLv => 1,
-            VecOp::Bsl | VecOp::Tbx => 3,
+            | VecOp::SAddLv
+            | VecOp::Clz
+            | VecOp::Cls
+            | VecOp::Rbit
+            | VecOp::UAddLp
+            | VecOp::SAddLp
+            | VecOp::URecpE
+            | VecOp::URSqrtE => 1,
+            VecOp::Bsl | VecOp::Tbx | VecOp::UDot | VecOp::SDot | VecOp::Eor3 | VecOp::Bcax => 3,
+            VecOp::Sat(s) | VecOp::SatQc(s) => s.arity(),
+            VecOp::Crypto(c) => c.arity(),
             _ => 2,
         }
     }
@@ -220,6 +388,43 @@ fn lane_op(op: VecOp, a: u64, b: u64, esize: u32) -> u64 {
             };
             r as u64
         }
+        VecOp::UHAdd => ((a as u128 + b as u128) >> 1) as u64,
+        VecOp::SHAdd => ((sa as i128 + sb as i128) >> 1) as u64,
+        VecOp::URHAdd => ((a as u128 + b as u128 + 1) >> 1) as u64,
+        VecOp::SRHAdd => ((sa as i128 + sb as i128 + 1) >> 1) as u64,
+        VecOp::UHSub => ((a as i128 - b as i128) >> 1) as u64,
+        VecOp::SHSub => ((sa as i128 - sb as i128) >> 1) as u64,
+        VecOp::PMul => clmul(a, b) as u64,
+        VecOp::Clz => (a.leading_zeros() - (64 - esize)) as u64,
+        VecOp::Cls => {
+            let y = if sa < 0 { !a & ones } else { a };
+            (y.leading_zeros() - (64 - esize) - 1) as u64
+        }
+        VecOp::Rbit => a.reverse_bits() >> (64 - esize),
+        VecOp::UAddLp | VecOp::SAddLp => {
+            let h = esize / 2;
+            let (lo, hi) = (a & (ones >> h), a >> h);
+            if op == VecOp::SAddLp {
+                (sext(lo, h) + sext(hi, h)) as u64
+            } else {
+                lo + hi
+            }
+        }
+        VecOp::URecpE => {
+            if a >> 31 == 0 {
+                0xffff_ffff
+            } else {
+                (recip_estimate((a >> 23) as u32) as u64) << 23
+            }
+        }
+        VecOp::URSqrtE => {
+            if a >> 30 == 0 {
+                0xffff_ffff
+            } else {
+                (recip_sqrt_estimate((a >> 23) as u32) as u64) << 23
+            }
+        }
+        VecOp::Rax1 => a ^ b.rotate_left(1),
         VecOp::UQAdd => a.saturating_add(b).min(ones),
         VecOp::UQSub => a.saturating_sub(b),
         VecOp::SQAdd | VecOp::SQSub => {
@@ -246,6 +451,11 @@ pub fn eval(op: VecOp, esize: u8, a: u128, b: u128, c: u128) -> u128 {
         VecOp::Orn => return a | !b,
         VecOp::Not => return !a,
         VecOp::Bsl => return (a & c) | (b & !c),
+        VecOp::Eor3 => return a ^ b ^ c,
+        VecOp::Bcax => return a ^ (b & !c),
+        VecOp::Sat(s) => return sat_eval(s, esize, a, b, c).0,
+        VecOp::SatQc(s) => return sat_eval(s, esize, a, b, c).1,
+        VecOp::Crypto(op) => return crate::crypto::eval(op, a, b, c),
         _ => {}
     }
     let lanes = 128 / esize;
@@ -253,6 +463,28 @@ pub fn eval(op: VecOp, esize: u8, a: u128, b: u128, c: u128) -> u128 {
     let mut out = 0u128;
     let put = |out: &mut u128, i: u32, x: u128| *out |= (x & m) << (i * esize);
     match op {
+        VecOp::PMull => {
+            for i in 0..64 / esize {
+                let p = clmul(lane(a, esize, i), lane(b, esize, i));
+                out |= (p & mask(2 * esize)) << (i * 2 * esize);
+            }
+            return out;
+        }
+        VecOp::UDot | VecOp::SDot => {
+            for i in 0..4 {
+                let mut acc = lane(a, 32, i) as i64;
+                for k in 0..4 {
+                    let (x, y) = (lane(b, 8, 4 * i + k), lane(c, 8, 4 * i + k));
+                    acc += if op == VecOp::SDot {
+                        sext(x, 8) * sext(y, 8)
+                    } else {
+                        (x * y) as i64
+                    };
+                }
+                out |= (acc as u128 & 0xffff_ffff) << (32 * i);
+            }
+            return out;
+        }
         VecOp::Xtn => {
             for i in 0..lanes / 2 {
                 put(&mut out, i, lane(a, 2 * esize, i) as u128);
@@ -363,6 +595,94 @@ pub fn eval(op: VecOp, esize: u8, a: u128, b: u128, c: u128) -> u128 {
         out |= (r as u128 & m) << (i * esize);
     }
     out
+}
+
+/// Carry-less product of two 64-bit polynomials.
+pub fn clmul(a: u64, b: u64) -> u128 {
+    (0..64)
+        .filter(|k| b >> k & 1 != 0)
+        .fold(0u128, |acc, k| acc ^ ((a as u128) << k))
+}
+
+/// Arm `RecipEstimate` (9-bit input 256..=511, 9-bit result).
+pub fn recip_estimate(a: u32) -> u32 {
+    let a = a * 2 + 1;
+    let b = (1u32 << 19) / a;
+    b.div_ceil(2)
+}
+
+/// Arm `RecipSqrtEstimate` (9-bit input 128..=511, 9-bit result).
+pub fn recip_sqrt_estimate(a: u32) -> u32 {
+    let a = if a < 256 {
+        a as u64 * 2 + 1
+    } else {
+        (((a >> 1) << 1) as u64 + 1) * 2
+    };
+    let mut b = 512u64;
+    while a * (b + 1) * (b + 1) < (1 << 28) {
+        b += 1;
+    }
+    b.div_ceil(2) as u32
+}
+
+/// Reference semantics of a saturating op: (result, saturated lanes).
+fn sat_eval(op: SatOp, esize: u32, a: u128, b: u128, c: u128) -> (u128, u128) {
+    let m = mask(esize);
+    let smax = (1i128 << (esize - 1)) - 1;
+    let smin = -smax - 1;
+    let umax = m as i128;
+    let narrow = matches!(op, SatOp::SQXtn | SatOp::UQXtn | SatOp::SQXtun);
+    let lanes = if narrow { 64 / esize } else { 128 / esize };
+    let (mut out, mut qc) = (0u128, 0u128);
+    for i in 0..lanes {
+        let (x, y, z) = (lane(a, esize, i), lane(b, esize, i), lane(c, esize, i));
+        let (sx, sy, sz) = (
+            sext(x, esize) as i128,
+            sext(y, esize) as i128,
+            sext(z, esize) as i128,
+        );
+        let shift = |v: i128, round: bool| -> i128 {
+            let n = y as u8 as i8 as i32;
+            if n >= 0 {
+                v << (n as u32).min(esize)
+            } else {
+                let k = ((-n) as u32).min(65);
+                let bias = if round { 1i128 << (k - 1) } else { 0 };
+                (v + bias) >> k
+            }
+        };
+        let round = 1i128 << (esize - 1);
+        let (r, lo, hi) = match op {
+            SatOp::SQDMulH => ((2 * sx * sy) >> esize, smin, smax),
+            SatOp::SQRDMulH => ((2 * sx * sy + round) >> esize, smin, smax),
+            SatOp::SQRDMlah => (((sx << esize) + 2 * sy * sz + round) >> esize, smin, smax),
+            SatOp::SQRDMlsh => (((sx << esize) - 2 * sy * sz + round) >> esize, smin, smax),
+            SatOp::SQShl => (shift(sx, false), smin, smax),
+            SatOp::SQRShl => (shift(sx, true), smin, smax),
+            SatOp::UQShl => (shift(x as i128, false), 0, umax),
+            SatOp::UQRShl => (shift(x as i128, true), 0, umax),
+            SatOp::SQShlU => (shift(sx, false), 0, umax),
+            SatOp::SQXtn | SatOp::UQXtn | SatOp::SQXtun => {
+                let w = lane(a, 2 * esize, i);
+                let sw = sext(w, 2 * esize) as i128;
+                match op {
+                    SatOp::SQXtn => (sw, smin, smax),
+                    SatOp::UQXtn => (w as i128, 0, umax),
+                    _ => (sw, 0, umax),
+                }
+            }
+            SatOp::SUQAdd => (sx + y as i128, smin, smax),
+            SatOp::USQAdd => (x as i128 + sy, 0, umax),
+            SatOp::SQAbs => (sx.abs(), smin, smax),
+            SatOp::SQNeg => (-sx, smin, smax),
+        };
+        let v = r.clamp(lo, hi);
+        out |= (v as u128 & m) << (i * esize);
+        if v != r {
+            qc |= m << (i * esize);
+        }
+    }
+    (out, qc)
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ fn float_ok(op: FpOp, args: &[Type], ty: Type) -> bool {
     }
     match op {
         FpOp::Cmp | FpOp::CmpE => ty == Type::I64,
-        FpOp::Convert => fmt(ty),
+        FpOp::Convert | FpOp::ConvertOdd => fmt(ty),
         FpOp::ToInt { fbits, .. } => {
             matches!(ty, Type::I32 | Type::I64) && (fbits as u32) <= ty.bits()
         }
@@ -94,6 +94,11 @@ pub fn verify(block: &Block) -> Result<(), VerifyError> {
                     && same(e, n)
                     && t(e) == inst.ty
                     && !matches!(inst.ty, Type::I1 | Type::Void)
+            }
+            Op::AtomicRmw(_, a, x) => {
+                t(a) == Type::I64
+                    && t(x) == inst.ty
+                    && matches!(inst.ty, Type::I8 | Type::I16 | Type::I32 | Type::I64)
             }
             Op::Vector(op, e, args) => {
                 matches!(e, 8 | 16 | 32 | 64)

@@ -22,7 +22,8 @@ pub struct JitCtx {
     pub fault_status: u64,
     /// Faulting guest address.
     pub fault_addr: u64,
-    /// Guest PC of the faulting instruction.
+    /// Guest PC of the faulting instruction; for [`KIND_EXIT`], the start
+    /// address of the block whose `Exit` terminator was reached.
     pub fault_pc: u64,
 }
 
@@ -37,20 +38,43 @@ pub const KIND_FAULT: u64 = 2;
 type BlockFn = unsafe extern "C" fn(state: *mut u8, slots: *mut u128, ctx: *mut JitCtx) -> u64;
 
 /// A compiled block in the code cache.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct CompiledBlock {
     entry: BlockFn,
-    /// Slots the block needs.
-    pub slots: usize,
+    /// Address of the code after the prologue: where chained blocks jump.
+    pub body: u64,
+    /// The direct exits, for linking.
+    pub exits: Vec<Exit>,
+}
+
+/// The entry point of a compiled block, detached from its exit list.
+#[derive(Clone, Copy)]
+pub struct EntryFn(BlockFn);
+
+impl EntryFn {
+    /// Runs the block (and the blocks chained from it).
+    ///
+    /// # Safety
+    /// As for [`CompiledBlock::call`].
+    pub unsafe fn call(&self, state: *mut u8, slots: *mut u128, ctx: *mut JitCtx) -> u64 {
+        // SAFETY: forwarded from the caller.
+        unsafe { (self.0)(state, slots, ctx) }
+    }
 }
 
 impl CompiledBlock {
+    /// The entry point.
+    pub fn entry_fn(&self) -> EntryFn {
+        EntryFn(self.entry)
+    }
+
     /// Runs the block.
     ///
     /// # Safety
     /// `state` must be the guest state block the IR was lifted for, `slots`
-    /// must have room for `self.slots` values, the block (and the `Block` it
-    /// was compiled from) must still be alive in the code cache.
+    /// must have room for [`MAX_SLOTS`] values, the block (and the `Block`
+    /// it was compiled from, and every block linked from it) must still be
+    /// alive in the code cache.
     pub unsafe fn call(&self, state: *mut u8, slots: *mut u128, ctx: *mut JitCtx) -> u64 {
         // SAFETY: forwarded from the caller.
         unsafe { (self.entry)(state, slots, ctx) }
@@ -103,6 +127,10 @@ struct Emitter {
     faults: Vec<(DynamicLabel, u64)>,
     pc: u64,
     epilogue: DynamicLabel,
+    chain: ChainConfig,
+    block_start: u64,
+    /// Direct exits: target guest PC and the label of its link cell.
+    exits: Vec<(u64, DynamicLabel)>,
 }
 
 impl Emitter {
@@ -469,9 +497,34 @@ impl Emitter {
         true
     }
 
+    /// A direct exit to guest `target`: continues in the target's compiled
+    /// code through a link cell once the engine patches it, unless an
+    /// interrupt or invalidation is pending; otherwise returns `target`
+    /// to the dispatcher.
+    fn direct_exit(&mut self, target: u64) {
+        let cell = self.ops.new_dynamic_label();
+        let epilogue = self.epilogue;
+        let (int_off, info_off) = (self.chain.interrupt, self.chain.exit_info);
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov rax, QWORD target as i64
+            ; mov rcx, QWORD [rbx + int_off]
+            ; or rcx, QWORD [rbx + info_off]
+            ; jnz =>epilogue
+            ; jmp QWORD [=>cell]
+            ; .align 8
+            ; =>cell
+            ; .u64 0
+        );
+        self.exits.push((target, cell));
+    }
+
     fn terminator(&mut self, term: &Terminator) {
         match term {
-            Terminator::Jump(t) => dynasm!(self.ops ; .arch x64 ; mov rax, QWORD *t as i64),
+            Terminator::Jump(t) => {
+                self.direct_exit(*t);
+                return;
+            }
             Terminator::JumpDyn(v, _) => self.load_rax(*v),
             Terminator::Branch {
                 cond,
@@ -479,18 +532,26 @@ impl Emitter {
                 not_taken,
             } => {
                 let oc = slot(*cond);
+                let not = self.ops.new_dynamic_label();
                 dynasm!(self.ops
                     ; .arch x64
-                    ; mov rax, QWORD *taken as i64
-                    ; mov rcx, QWORD *not_taken as i64
                     ; test BYTE [r12 + oc], 1
-                    ; cmovz rax, rcx
+                    ; jz =>not
                 );
+                self.direct_exit(*taken);
+                dynasm!(self.ops ; .arch x64 ; =>not);
+                self.direct_exit(*not_taken);
+                return;
             }
             Terminator::Exit { pc, .. } => {
+                // Chained blocks share one call: tell the engine which
+                // block exited (by its start address) in `fault_pc`.
+                let start = self.block_start;
                 dynasm!(self.ops
                     ; .arch x64
                     ; mov QWORD [r13], KIND_EXIT as i32
+                    ; mov rax, QWORD start as i64
+                    ; mov QWORD [r13 + 24], rax
                     ; mov rax, QWORD *pc as i64
                 );
             }
@@ -500,19 +561,41 @@ impl Emitter {
     }
 }
 
+/// Where compiled code finds the flags that stop chaining (byte offsets
+/// in the guest state block): a pending interrupt, or pending
+/// invalidations.
+#[derive(Clone, Copy, Debug)]
+pub struct ChainConfig {
+    /// Offset of the interrupt flag.
+    pub interrupt: i32,
+    /// Offset of the exit-info flags.
+    pub exit_info: i32,
+}
+
+/// Blocks with more IR values than this are not compiled (the interpreter
+/// runs them): chained blocks share one slot array of this size.
+pub const MAX_SLOTS: usize = 4096;
+
 /// Compiles `block` into `cache`. The `Block` must stay alive (and at
 /// the same address) as long as the compiled code may run: compiled code
 /// refers to it for ops without templates. Returns `None` if the cache is
-/// full.
-pub fn compile(block: &Block, cache: &mut CodeCache) -> Option<CompiledBlock> {
+/// full or the block is too large.
+pub fn compile(block: &Block, cache: &mut CodeCache, chain: ChainConfig) -> Option<CompiledBlock> {
+    if block.insts.len() > MAX_SLOTS {
+        return None;
+    }
     let mut ops = VecAssembler::<X64Relocation>::new(0);
     let fault_common = ops.new_dynamic_label();
     let epilogue = ops.new_dynamic_label();
+    let body = ops.new_dynamic_label();
     let mut e = Emitter {
         ops,
         faults: Vec::new(),
         pc: block.start,
         epilogue,
+        chain,
+        block_start: block.start,
+        exits: Vec::new(),
     };
     dynasm!(e.ops
         ; .arch x64
@@ -522,6 +605,7 @@ pub fn compile(block: &Block, cache: &mut CodeCache) -> Option<CompiledBlock> {
         ; mov rbx, rdi
         ; mov r12, rsi
         ; mov r13, rdx
+        ; =>body
     );
     for i in 0..block.insts.len() {
         if !e.inline(block, i) {
@@ -552,13 +636,76 @@ pub fn compile(block: &Block, cache: &mut CodeCache) -> Option<CompiledBlock> {
         ; pop rbx
         ; ret
     );
+    let labels: Vec<(u64, usize)> = e
+        .exits
+        .iter()
+        .map(|(t, l)| {
+            (
+                *t,
+                e.ops.labels().resolve_dynamic(*l).expect("cell label").0,
+            )
+        })
+        .collect();
+    let body_off = e.ops.labels().resolve_dynamic(body).ok()?.0;
+    let epilogue_off = e.ops.labels().resolve_dynamic(epilogue).ok()?.0;
     let code = e.ops.finalize().ok()?;
-    let entry = cache.install(&code)?;
-    // SAFETY: `entry` points at code just generated with the BlockFn
+    let start = cache.install(&code)?;
+    let epilogue_addr = start as u64 + epilogue_off as u64;
+    let mut exits = Vec::with_capacity(labels.len());
+    for (target, off) in labels {
+        let cell = start.wrapping_add(off) as *mut u64;
+        // SAFETY: the cell is an 8-byte aligned word inside the code just
+        // installed; nothing runs this code yet.
+        unsafe { cell.write(epilogue_addr) };
+        exits.push(Exit {
+            target,
+            cell,
+            unlinked: epilogue_addr,
+        });
+    }
+    // SAFETY: `start` points at code just generated with the BlockFn
     // calling convention (System V, three pointer arguments, u64 result).
-    let entry: BlockFn = unsafe { core::mem::transmute::<*const u8, BlockFn>(entry) };
+    let entry: BlockFn = unsafe { core::mem::transmute::<*const u8, BlockFn>(start) };
     Some(CompiledBlock {
         entry,
-        slots: block.insts.len(),
+        body: start as u64 + body_off as u64,
+        exits,
     })
+}
+
+/// A direct exit of a compiled block, to be linked to the target's code.
+#[derive(Clone, Copy, Debug)]
+pub struct Exit {
+    /// The guest address the exit continues at.
+    pub target: u64,
+    /// The link cell: where the exit jumps (through) to.
+    pub cell: *mut u64,
+    /// The cell's value when unlinked (the block's own return path).
+    pub unlinked: u64,
+}
+
+impl Exit {
+    /// Makes the exit continue directly in compiled code at `body` (a
+    /// [`CompiledBlock::body`]).
+    ///
+    /// # Safety
+    /// `body` must be the body of a live compiled block of the same code
+    /// cache, and no thread may be running this block concurrently in a way
+    /// that races with the 8-byte store (the store itself is atomic).
+    pub unsafe fn link(&self, body: u64) {
+        // SAFETY: the cell is an aligned word in the code cache.
+        unsafe {
+            (*(self.cell as *const core::sync::atomic::AtomicU64))
+                .store(body, core::sync::atomic::Ordering::Release)
+        };
+    }
+
+    /// Returns the exit to the dispatcher.
+    ///
+    /// # Safety
+    /// As for [`Exit::link`].
+    pub unsafe fn unlink(&self) {
+        // SAFETY: as above.
+        unsafe { self.link(self.unlinked) };
+    }
 }

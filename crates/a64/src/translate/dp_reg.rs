@@ -3,7 +3,7 @@
 //! conditional compare and select, and the 1-, 2- and 3-source groups.
 //!
 //! Handlers follow the Arm ARM encodings of the group. Extensions xarch does
-//! not advertise (FlagM, MTE, PAuth, CRC32, CSSC) are reported as
+//! not advertise (FlagM, MTE, PAuth, CSSC) are reported as
 //! unimplemented by name so the guest's SIGILL carries a diagnostic.
 
 use crate::decode::{Pattern, bit, bits};
@@ -316,7 +316,15 @@ fn dp_2src(c: &mut Ctx, i: u32) -> LiftResult {
         0b001100 if sf => return Err(LiftError::Unimplemented("PACGA")),
         // CRC32B/H/W/X, CRC32CB/H/W/X: the X forms need sf=1, the others sf=0.
         0b010000..=0b010111 if (opcode & 3 == 3) == sf => {
-            return Err(LiftError::Unimplemented("CRC32"));
+            let acc = c.reg(false, rn(i));
+            let acc = c.b.zext(acc, Type::I64);
+            let data = c.x(rm(i));
+            let sel = c.c64((opcode & 7) as u64);
+            let r =
+                c.b.call(&crate::helpers::CRC32, &[acc, data, sel], Type::I64);
+            let r = c.b.trunc(r, Type::I32);
+            c.set_x(rd(i), r);
+            return Ok(());
         }
         0b011000..=0b011011 => {
             return Err(LiftError::Unimplemented("SMAX/UMAX/SMIN/UMIN (register)"));
@@ -730,8 +738,6 @@ mod tests {
     #[test]
     fn unadvertised_extensions_are_unimplemented() {
         let cases: &[(u32, &str)] = &[
-            (0x1ac24020, "CRC32"),                          // crc32b w0, w1, w2
-            (0x9ac25c20, "CRC32"),                          // crc32cx w0, w1, x2
             (0xba018422, "RMIF"),                           // rmif x1, #3, #2
             (0x3a00082d, "SETF8/SETF16"),                   // setf8 w1
             (0x3a00482d, "SETF8/SETF16"),                   // setf16 w1

@@ -17,11 +17,13 @@
 //! - the status register of a store-exclusive may equal the data or base
 //!   register: both are read before the status is written.
 //!
-//! Not implemented: the LSE atomics (CAS/CASP/SWP/LDADD…), LDAPR and the
-//! RCpc unscaled forms, LOR (LDLAR/STLLR), PAC (LDRAA/LDRAB) and MTE, none
-//! of which the presented CPU advertises. SP alignment checking and the
+//! The LSE atomics (CAS/CASP/SWP/LDADD…) and LDAPR are in `atomic`.
+//! Not implemented: the RCpc unscaled forms (FEAT_LRCPC2), LOR
+//! (LDLAR/STLLR), PAC (LDRAA/LDRAB) and MTE, none of which the presented
+//! CPU advertises. SP alignment checking and the
 //! alignment faults of exclusive and ordered accesses are not modelled.
 
+mod atomic;
 mod excl;
 mod reg;
 mod structs;
@@ -65,14 +67,14 @@ pub static TABLE: &[Pattern] = &[
         "1x0010000x1xxxxxxxxxxxxxxxxxxxxx",
         excl::exclusive_pair
     ),
-    pat!("CASP", "0x0010000x1xxxxxxxxxxxxxxxxxxxxx", lse_cas),
+    pat!("CASP", "0x0010000x1xxxxxxxxxxxxxxxxxxxxx", atomic::casp),
     pat!(
         "LDAR/STLR",
         "xx0010001x0xxxxx1xxxxxxxxxxxxxxx",
         excl::ordered
     ),
     pat!("LDLAR/STLLR", "xx0010001x0xxxxx0xxxxxxxxxxxxxxx", lor),
-    pat!("CAS", "xx0010001x1xxxxxxxxxxxxxxxxxxxxx", lse_cas),
+    pat!("CAS", "xx0010001x1xxxxxxxxxxxxxxxxxxxxx", atomic::cas),
     // Single registers and pairs.
     pat!(
         "LDR (literal)",
@@ -103,7 +105,7 @@ pub static TABLE: &[Pattern] = &[
     pat!(
         "Atomic memory operations",
         "xx111x00xx1xxxxxxxxx00xxxxxxxxxx",
-        lse_atomic
+        atomic::atomic
     ),
 ];
 
@@ -124,23 +126,6 @@ fn offset_addr(c: &mut Ctx, base: Value, off: i64) -> Value {
     }
     let k = c.c64(off as u64);
     c.b.add(base, k)
-}
-
-/// CAS/CASP: FEAT_LSE is not advertised.
-fn lse_cas(_: &mut Ctx, _: u32) -> LiftResult {
-    Err(LiftError::Unimplemented("LSE compare and swap (CAS/CASP)"))
-}
-
-/// SWP, LDADD, LDCLR, LDEOR, LDSET, LD{S,U}{MAX,MIN}, LDAPR.
-fn lse_atomic(c: &mut Ctx, i: u32) -> LiftResult {
-    if bits(i, 26, 1) == 1 {
-        return c.unallocated();
-    }
-    // o3 = 1 and opc = 100 is LDAPR (FEAT_LRCPC).
-    if bits(i, 15, 1) == 1 && bits(i, 12, 3) == 0b100 {
-        return Err(LiftError::Unimplemented("LDAPR (RCpc)"));
-    }
-    Err(LiftError::Unimplemented("LSE atomic memory operation"))
 }
 
 /// LDAPUR/STLUR (FEAT_LRCPC2) are not advertised.

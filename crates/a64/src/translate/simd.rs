@@ -8,25 +8,52 @@
 mod asimd;
 mod fp;
 
-use crate::decode::{Pattern, bits};
+use crate::decode::{Pattern, bit, bits};
 use crate::lift::{Ctx, LiftError, LiftResult};
 use crate::pat;
-use xarch_ir::{Type, Value};
+use xarch_ir::{CryptoOp, Type, Value, VecOp};
 
 /// Decode table. Specific patterns come before the general ones they
 /// overlap (modified immediate before shift by immediate).
 pub static TABLE: &[Pattern] = &[
-    // Cryptographic extensions are not advertised in HWCAP.
+    // Cryptographic extensions.
     pat!("AES", "01001110ss10100ooooo10nnnnnddddd", crypto_aes),
     pat!(
         "SHA (three register)",
         "01011110ss0mmmmm0ooo00nnnnnddddd",
-        crypto_sha
+        crypto_sha3reg
     ),
     pat!(
         "SHA (two register)",
         "01011110ss10100ooooo10nnnnnddddd",
-        crypto_sha
+        crypto_sha2reg
+    ),
+    pat!(
+        "SHA512 (three register)",
+        "11001110011mmmmm1o00oonnnnnddddd",
+        crypto_sha512_3reg
+    ),
+    pat!(
+        "SHA512 (two register)",
+        "11001110110000001000oonnnnnddddd",
+        crypto_sha512_2reg
+    ),
+    pat!(
+        "EOR3/BCAX/SM3SS1",
+        "110011100oommmmm0aaaaannnnnddddd",
+        crypto_four_reg
+    ),
+    pat!("XAR", "11001110100mmmmmiiiiiinnnnnddddd", crypto_xar),
+    // Advanced SIMD three same (extra): dot product, RDM, complex.
+    pat!(
+        "Three same (extra)",
+        "0QU01110ss0mmmmm1oooo1nnnnnddddd",
+        asimd::three_same_extra
+    ),
+    pat!(
+        "Scalar three same (extra)",
+        "01U11110ss0mmmmm1oooo1nnnnnddddd",
+        asimd::scalar_three_same_extra
     ),
     // Advanced SIMD vector classes.
     pat!(
@@ -90,7 +117,7 @@ pub static TABLE: &[Pattern] = &[
     pat!(
         "Scalar three different",
         "01U11110ss1mmmmmoooo00nnnnnddddd",
-        asimd::scalar_unimpl
+        asimd::scalar_three_different
     ),
     pat!(
         "Scalar two-register misc",
@@ -110,7 +137,7 @@ pub static TABLE: &[Pattern] = &[
     pat!(
         "Scalar x indexed element",
         "01U11111ssLMmmmmooooH0nnnnnddddd",
-        asimd::scalar_unimpl
+        asimd::scalar_indexed
     ),
     // Scalar floating point.
     pat!(
@@ -160,12 +187,150 @@ pub static TABLE: &[Pattern] = &[
     ),
 ];
 
-fn crypto_aes(_: &mut Ctx, _: u32) -> LiftResult {
-    Err(LiftError::Unimplemented("AES"))
+/// AESE, AESD, AESMC, AESIMC.
+fn crypto_aes(c: &mut Ctx, i: u32) -> LiftResult {
+    if bits(i, 22, 2) != 0 {
+        return c.unallocated();
+    }
+    let n = c.v(rn(i));
+    let r = match bits(i, 12, 5) {
+        0b00100 | 0b00101 => {
+            let d = c.v(rd(i));
+            let op = if bits(i, 12, 5) == 0b00100 {
+                CryptoOp::AesE
+            } else {
+                CryptoOp::AesD
+            };
+            c.b.vector(VecOp::Crypto(op), 8, &[d, n])
+        }
+        0b00110 => c.b.vector(VecOp::Crypto(CryptoOp::AesMc), 8, &[n]),
+        0b00111 => c.b.vector(VecOp::Crypto(CryptoOp::AesImc), 8, &[n]),
+        _ => return c.unallocated(),
+    };
+    c.set_v(rd(i), r);
+    Ok(())
 }
 
-fn crypto_sha(_: &mut Ctx, _: u32) -> LiftResult {
-    Err(LiftError::Unimplemented("SHA"))
+/// SHA1C, SHA1P, SHA1M, SHA1SU0, SHA256H, SHA256H2, SHA256SU1.
+fn crypto_sha3reg(c: &mut Ctx, i: u32) -> LiftResult {
+    if bits(i, 22, 2) != 0 {
+        return c.unallocated();
+    }
+    let op = match bits(i, 12, 3) {
+        0 => CryptoOp::Sha1C,
+        1 => CryptoOp::Sha1P,
+        2 => CryptoOp::Sha1M,
+        3 => CryptoOp::Sha1Su0,
+        4 => CryptoOp::Sha256H,
+        5 => CryptoOp::Sha256H2,
+        6 => CryptoOp::Sha256Su1,
+        _ => return c.unallocated(),
+    };
+    let d = c.v(rd(i));
+    let n = c.v(rn(i));
+    let m = c.v(rm(i));
+    let r = c.b.vector(VecOp::Crypto(op), 32, &[d, n, m]);
+    c.set_v(rd(i), r);
+    Ok(())
+}
+
+/// SHA1H, SHA1SU1, SHA256SU0.
+fn crypto_sha2reg(c: &mut Ctx, i: u32) -> LiftResult {
+    if bits(i, 22, 2) != 0 {
+        return c.unallocated();
+    }
+    let n = c.v(rn(i));
+    let r = match bits(i, 12, 5) {
+        0 => {
+            let x = c.lo64(n);
+            c.b.vector(VecOp::Crypto(CryptoOp::Sha1H), 32, &[x])
+        }
+        1 | 2 => {
+            let op = if bits(i, 12, 5) == 1 {
+                CryptoOp::Sha1Su1
+            } else {
+                CryptoOp::Sha256Su0
+            };
+            let d = c.v(rd(i));
+            c.b.vector(VecOp::Crypto(op), 32, &[d, n])
+        }
+        _ => return c.unallocated(),
+    };
+    c.set_v(rd(i), r);
+    Ok(())
+}
+
+/// SHA512H, SHA512H2, SHA512SU1, RAX1 (O = 0); the SM3 forms (O = 1)
+/// are not implemented.
+fn crypto_sha512_3reg(c: &mut Ctx, i: u32) -> LiftResult {
+    if bit(i, 14) {
+        return Err(LiftError::Unimplemented("SM3"));
+    }
+    let d = c.v(rd(i));
+    let n = c.v(rn(i));
+    let m = c.v(rm(i));
+    let r = match bits(i, 10, 2) {
+        0 => c.b.vector(VecOp::Crypto(CryptoOp::Sha512H), 64, &[d, n, m]),
+        1 => {
+            c.b.vector(VecOp::Crypto(CryptoOp::Sha512H2), 64, &[d, n, m])
+        }
+        2 => {
+            c.b.vector(VecOp::Crypto(CryptoOp::Sha512Su1), 64, &[d, n, m])
+        }
+        _ => c.b.vector(VecOp::Rax1, 64, &[n, m]),
+    };
+    c.set_v(rd(i), r);
+    Ok(())
+}
+
+/// SHA512SU0 (opcode 00); SM4E (01) is not implemented.
+fn crypto_sha512_2reg(c: &mut Ctx, i: u32) -> LiftResult {
+    match bits(i, 10, 2) {
+        0 => {
+            let d = c.v(rd(i));
+            let n = c.v(rn(i));
+            let r = c.b.vector(VecOp::Crypto(CryptoOp::Sha512Su0), 64, &[d, n]);
+            c.set_v(rd(i), r);
+            Ok(())
+        }
+        1 => Err(LiftError::Unimplemented("SM4E")),
+        _ => c.unallocated(),
+    }
+}
+
+/// EOR3 (Vn ^ Vm ^ Va), BCAX (Vn ^ (Vm & !Va)); SM3SS1 is not implemented.
+fn crypto_four_reg(c: &mut Ctx, i: u32) -> LiftResult {
+    let op = match bits(i, 21, 2) {
+        0 => VecOp::Eor3,
+        1 => VecOp::Bcax,
+        2 => return Err(LiftError::Unimplemented("SM3SS1")),
+        _ => return c.unallocated(),
+    };
+    let n = c.v(rn(i));
+    let m = c.v(rm(i));
+    let a = c.v(bits(i, 10, 5));
+    let r = c.b.vector(op, 8, &[n, m, a]);
+    c.set_v(rd(i), r);
+    Ok(())
+}
+
+/// XAR: each 64-bit lane of Vn ^ Vm rotated right by imm6.
+fn crypto_xar(c: &mut Ctx, i: u32) -> LiftResult {
+    let k = bits(i, 10, 6) as u64;
+    let n = c.v(rn(i));
+    let m = c.v(rm(i));
+    let x = c.b.vector(VecOp::Xor, 64, &[n, m]);
+    let r = if k == 0 {
+        x
+    } else {
+        let right = c.dup_const(64, k.wrapping_neg());
+        let left = c.dup_const(64, 64 - k);
+        let lo = c.b.vector(VecOp::UShl, 64, &[x, right]);
+        let hi = c.b.vector(VecOp::UShl, 64, &[x, left]);
+        c.b.vector(VecOp::Or, 64, &[lo, hi])
+    };
+    c.set_v(rd(i), r);
+    Ok(())
 }
 
 /// Rd field.

@@ -240,7 +240,9 @@ pub fn plan_exec(path: &[u8], argv: &[Vec<u8>]) -> Result<ExecPlan, i32> {
         });
     }
     if let Some((interp, arg)) = parse_shebang(head)
-        && crate::process::is_guest_program(std::path::Path::new(OsStr::from_bytes(&interp)))
+        && crate::process::is_guest_program(&crate::paths::to_host(std::path::Path::new(
+            OsStr::from_bytes(&interp),
+        )))
     {
         let mut args: Vec<Vec<u8>> = arg.into_iter().collect();
         args.push(path.to_vec());

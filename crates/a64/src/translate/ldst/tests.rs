@@ -647,16 +647,8 @@ fn load_acquire_store_release() {
 #[test]
 fn unadvertised_extensions_are_unimplemented() {
     for insn in [
-        0xc8a07c22u32, // cas x0, x2, [x1]
-        0x88e0fc22,    // casal w0, w2, [x1]
-        0x48207c82,    // casp x0, x1, x2, x3, [x4]
-        0xc8df7c20,    // ldlar x0, [x1]
+        0xc8df7c20u32, // ldlar x0, [x1]
         0xc89f7c20,    // stllr x0, [x1]
-        0xf8208022,    // swp x0, x2, [x1]
-        0xf8200022,    // ldadd x0, x2, [x1]
-        0xf8e033e2,    // ldsetal x0, x2, [sp]
-        0x38bfc020,    // ldaprb w0, [x1]
-        0xf8bfc020,    // ldapr x0, [x1]
         0xd9408020,    // ldapur x0, [x1, #8]
         0x99000020,    // stlur w0, [x1]
     ] {
@@ -1030,4 +1022,79 @@ fn a_faulting_access_leaves_registers_and_base_unchanged() {
         assert_eq!(s.x, before.x, "{insn:#010x}");
         assert_eq!(s.v, before.v, "{insn:#010x}");
     }
+}
+
+// ---- LSE atomics ----------------------------------------------------------
+
+#[test]
+fn malformed_atomics_are_unallocated() {
+    for insn in [
+        0xc8a07822u32, // cas with Rt2 != 11111
+        0x48217c22,    // casp with odd Rs
+        0x48207c23,    // casp with odd Rt
+        0xf8a0c022,    // ldapr with Rs != 11111
+        0xf8209022,    // o3=1 opc=001
+    ] {
+        assert_eq!(lift(insn), Err(LiftError::Unallocated), "{insn:#010x}");
+    }
+}
+
+#[test]
+fn atomics_fault_without_changing_registers() {
+    let guard = guard_page();
+    for insn in [
+        0xf8210022u32, // ldadd x1, x2, [x1]
+        0xf8e18022,    // swpal x1, x2, [x1]
+        0xc8a07c22,    // cas x0, x2, [x1]
+        0x48207c22,    // casp x0, x1, x2, x3, [x1]
+        0xf8bfc022,    // ldapr x2, [x1]
+    ] {
+        let mut s = A64State::default();
+        s.x[0] = 7;
+        s.x[1] = guard;
+        s.x[2] = 9;
+        let before = s.clone();
+        assert_eq!(run_fault(&mut s, insn), guard, "{insn:#010x}");
+        assert_eq!(s.x, before.x, "{insn:#010x}");
+    }
+}
+
+/// Four host threads each add 1 to a shared counter 2000 times with
+/// LDADDAL and count a second one up with a CAS loop: no update is lost.
+#[test]
+fn atomics_are_atomic_across_threads() {
+    #[repr(C, align(16))]
+    struct Shared([u64; 2]);
+    let shared = Box::leak(Box::new(Shared([0, 0])));
+    let addr = shared.0.as_mut_ptr() as u64;
+    const N: u64 = 2000;
+    let code: &'static [u32] = &[
+        0xf8e100a2, // ldaddal x1, x2, [x5]
+        // CAS loop on [x6]: x0 = old; x4 = x0 + 1; casal x0, x4, [x6];
+        // retry while the value found differs from the one expected.
+        0xf94000c0, // ldr x0, [x6]
+        0x91000404, // 1: add x4, x0, #1
+        0xaa0003e7, // mov x7, x0
+        0xc8e0fcc4, // casal x0, x4, [x6]
+        0xeb0000ff, // cmp x7, x0
+        0x54ffff81, // b.ne 1b
+        0xf1000463, // subs x3, x3, #1
+        0x54ffff01, // b.ne (start)
+    ];
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut s = A64State::default();
+                s.x[1] = 1;
+                s.x[3] = N;
+                s.x[5] = addr;
+                s.x[6] = addr + 8;
+                exec(&mut s, code);
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(shared.0, [4 * N, 4 * N]);
 }

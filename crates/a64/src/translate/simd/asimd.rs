@@ -9,7 +9,7 @@ use super::{rd, rm, rn};
 use crate::decode::{bit, bits};
 use crate::lift::{Ctx, LiftError, LiftResult};
 use crate::state;
-use xarch_ir::{IntCC, Type, Value, VecOp};
+use xarch_ir::{IntCC, SatOp, Type, Value, VecOp};
 
 fn unimpl(name: &'static str) -> LiftResult {
     Err(LiftError::Unimplemented(name))
@@ -43,6 +43,33 @@ fn saturating(c: &mut Ctx, op: VecOp, e: u32, a: Value, b: Value) -> Value {
     let w = c.b.vector(wrap_op, e as u8, &[a, b]);
     set_qc_if_differs(c, r, w);
     r
+}
+
+/// A saturating op: the result, with FPSR.QC set if any lane saturated.
+fn sat(c: &mut Ctx, op: SatOp, e: u32, args: &[Value]) -> Value {
+    let r = c.b.vector(VecOp::Sat(op), e as u8, args);
+    let q = c.b.vector(VecOp::SatQc(op), e as u8, args);
+    let zero = c.b.const128(0);
+    set_qc_if_differs(c, q, zero);
+    r
+}
+
+/// SQDMULL on the low halves of `a` and `b` (`e`-bit lanes widened to
+/// 2e): the doubling is a saturating add of the product to itself.
+fn sqdmull(c: &mut Ctx, e: u32, a: Value, b: Value) -> Value {
+    let w = (2 * e) as u8;
+    let a = c.b.vector(VecOp::Sxtl, w, &[a]);
+    let b = c.b.vector(VecOp::Sxtl, w, &[b]);
+    let p = c.b.vector(VecOp::Mul, w, &[a, b]);
+    saturating(c, VecOp::SQAdd, 2 * e, p, p)
+}
+
+/// The low `e` bits of lane 0 of Vn, zero-extended to 128 (a scalar
+/// operand for a vector op).
+fn scalar_operand(c: &mut Ctx, r: u32, e: u32) -> Value {
+    let ty = Type::from_bytes(e / 8);
+    let x = c.vscalar(r, ty);
+    c.b.zext(x, Type::I128)
 }
 
 /// Shift every lane right by a constant `shift` (1..=esize).
@@ -288,8 +315,13 @@ pub(super) fn three_same(c: &mut Ctx, i: u32) -> LiftResult {
     if size == 3 && !q {
         return c.unallocated();
     }
-    let n = c.v(rn(i));
-    let m = c.v(rm(i));
+    let mut n = c.v(rn(i));
+    let mut m = c.v(rm(i));
+    if !q && matches!(opcode, 0b00001 | 0b00101 | 0b01001 | 0b01011 | 0b10110) {
+        // Saturating ops: the upper half must not set QC.
+        n = c.lo64(n);
+        m = c.lo64(m);
+    }
     let pairwise = |c: &mut Ctx, op: VecOp| {
         if q {
             c.b.vector(op, e8, &[n, m])
@@ -352,7 +384,42 @@ pub(super) fn three_same(c: &mut Ctx, i: u32) -> LiftResult {
             }
             c.b.vector(VecOp::Mul, e8, &[n, m])
         }
-        (0b10011, true) => return unimpl("PMUL"),
+        (0b10011, true) => {
+            if size != 0 {
+                return c.unallocated();
+            }
+            c.b.vector(VecOp::PMul, 8, &[n, m])
+        }
+        (0b00000 | 0b00010 | 0b00100, _) => {
+            if size == 3 {
+                return c.unallocated();
+            }
+            let op = match (opcode, u) {
+                (0b00000, false) => VecOp::SHAdd,
+                (0b00000, true) => VecOp::UHAdd,
+                (0b00010, false) => VecOp::SRHAdd,
+                (0b00010, true) => VecOp::URHAdd,
+                (_, false) => VecOp::SHSub,
+                (_, true) => VecOp::UHSub,
+            };
+            c.b.vector(op, e8, &[n, m])
+        }
+        (0b01001 | 0b01011, _) => {
+            let op = match (opcode, u) {
+                (0b01001, false) => SatOp::SQShl,
+                (0b01001, true) => SatOp::UQShl,
+                (_, false) => SatOp::SQRShl,
+                (_, true) => SatOp::UQRShl,
+            };
+            sat(c, op, e, &[n, m])
+        }
+        (0b10110, _) => {
+            if size == 0 || size == 3 {
+                return c.unallocated();
+            }
+            let op = if u { SatOp::SQRDMulH } else { SatOp::SQDMulH };
+            sat(c, op, e, &[n, m])
+        }
         (0b10100 | 0b10101, _) => {
             if size == 3 {
                 return c.unallocated();
@@ -366,18 +433,6 @@ pub(super) fn three_same(c: &mut Ctx, i: u32) -> LiftResult {
             pairwise(c, op)
         }
         (0b10111, false) => pairwise(c, VecOp::AddP),
-        (0b00000, _) => return unimpl(if u { "UHADD" } else { "SHADD" }),
-        (0b00010, _) => return unimpl(if u { "URHADD" } else { "SRHADD" }),
-        (0b00100, _) => return unimpl(if u { "UHSUB" } else { "SHSUB" }),
-        (0b01001, _) => {
-            return unimpl(if u {
-                "UQSHL (register)"
-            } else {
-                "SQSHL (register)"
-            });
-        }
-        (0b01011, _) => return unimpl(if u { "UQRSHL" } else { "SQRSHL" }),
-        (0b10110, _) => return unimpl(if u { "SQRDMULH" } else { "SQDMULH" }),
         _ => return c.unallocated(),
     };
     c.set_vec(rd(i), r, q);
@@ -390,6 +445,19 @@ pub(super) fn three_different(c: &mut Ctx, i: u32) -> LiftResult {
     let u = bit(i, 29);
     let size = bits(i, 22, 2);
     let opcode = bits(i, 12, 4);
+    if opcode == 0b1110 && !u && (size == 0 || size == 3) {
+        // PMULL, PMULL2 (8-bit lanes, or one 64-bit lane: FEAT_PMULL).
+        let e = esize(size);
+        let mut n = c.v(rn(i));
+        let mut m = c.v(rm(i));
+        if q {
+            n = c.hi64(n);
+            m = c.hi64(m);
+        }
+        let r = c.b.vector(VecOp::PMull, e as u8, &[n, m]);
+        c.set_v(rd(i), r);
+        return Ok(());
+    }
     if size == 3 {
         return c.unallocated();
     }
@@ -417,15 +485,17 @@ pub(super) fn three_different(c: &mut Ctx, i: u32) -> LiftResult {
             c.b.vector(op, w, &[n, b])
         }
         0b0100 | 0b0110 => {
-            if u {
-                return unimpl(if opcode == 0b0100 { "RADDHN" } else { "RSUBHN" });
-            }
             let op = if opcode == 0b0100 {
                 VecOp::Add
             } else {
                 VecOp::Sub
             };
-            let s = c.b.vector(op, w, &[n, m]);
+            let mut s = c.b.vector(op, w, &[n, m]);
+            if u {
+                // RADDHN, RSUBHN: round before taking the high half.
+                let k = c.dup_const(w as u32, 1 << (e - 1));
+                s = c.b.vector(VecOp::Add, w, &[s, k]);
+            }
             let h = shr_const(c, w as u32, s, e, false, false);
             let nar = c.b.vector(VecOp::Xtn, e as u8, &[h]);
             return write_narrow(c, rd(i), nar, q);
@@ -459,10 +529,23 @@ pub(super) fn three_different(c: &mut Ctx, i: u32) -> LiftResult {
                 }
             }
         }
-        0b1001 => return unimpl("SQDMLAL"),
-        0b1011 => return unimpl("SQDMLSL"),
-        0b1101 => return unimpl("SQDMULL"),
-        0b1110 => return unimpl("PMULL"),
+        0b1001 | 0b1011 | 0b1101 if !u && size != 0 => {
+            let a = half(c, n);
+            let b = half(c, m);
+            let p = sqdmull(c, e, a, b);
+            match opcode {
+                0b1101 => p,
+                _ => {
+                    let acc = c.v(rd(i));
+                    let op = if opcode == 0b1001 {
+                        VecOp::SQAdd
+                    } else {
+                        VecOp::SQSub
+                    };
+                    saturating(c, op, 2 * e, acc, p)
+                }
+            }
+        }
         _ => return c.unallocated(),
     };
     c.set_v(rd(i), r);
@@ -527,9 +610,61 @@ pub(super) fn two_reg_misc(c: &mut Ctx, i: u32) -> LiftResult {
         }
         (0b00101, true) => match size {
             0 => c.b.vector(VecOp::Not, 8, &[n]),
-            1 => return unimpl("RBIT (vector)"),
+            1 => c.b.vector(VecOp::Rbit, 8, &[n]),
             _ => return c.unallocated(),
         },
+        (0b00100, _) => {
+            if size == 3 {
+                return c.unallocated();
+            }
+            let op = if u { VecOp::Clz } else { VecOp::Cls };
+            c.b.vector(op, e8, &[n])
+        }
+        (0b00010 | 0b00110, _) => {
+            // UADDLP/SADDLP, UADALP/SADALP: lanes of twice the size.
+            if size == 3 {
+                return c.unallocated();
+            }
+            let op = if u { VecOp::UAddLp } else { VecOp::SAddLp };
+            let p = c.b.vector(op, 2 * e8, &[n]);
+            if opcode == 0b00110 {
+                let acc = c.v(rd(i));
+                c.b.vector(VecOp::Add, 2 * e8, &[acc, p])
+            } else {
+                p
+            }
+        }
+        (0b00011 | 0b00111, _) => {
+            if size == 3 && !q {
+                return c.unallocated();
+            }
+            let op = match (opcode, u) {
+                (0b00011, false) => SatOp::SUQAdd,
+                (0b00011, true) => SatOp::USQAdd,
+                (_, false) => SatOp::SQAbs,
+                (_, true) => SatOp::SQNeg,
+            };
+            let n = if q { n } else { c.lo64(n) };
+            if opcode == 0b00011 {
+                let d = c.v(rd(i));
+                let d = if q { d } else { c.lo64(d) };
+                sat(c, op, e, &[d, n])
+            } else {
+                sat(c, op, e, &[n])
+            }
+        }
+        (0b10010, true) | (0b10100, _) => {
+            if size == 3 {
+                return c.unallocated();
+            }
+            let op = match (opcode, u) {
+                (0b10010, _) => SatOp::SQXtun,
+                (_, false) => SatOp::SQXtn,
+                (_, true) => SatOp::UQXtn,
+            };
+            let nar = sat(c, op, e, &[n]);
+            return write_narrow(c, rd(i), nar, q);
+        }
         (0b01000 | 0b01001, _) | (0b01010, false) => {
             if size == 3 && !q {
                 return c.unallocated();
@@ -562,13 +697,6 @@ pub(super) fn two_reg_misc(c: &mut Ctx, i: u32) -> LiftResult {
             c.set_v(rd(i), r);
             return Ok(());
         }
-        (0b00100, _) => return unimpl(if u { "CLZ (vector)" } else { "CLS (vector)" }),
-        (0b00010, _) => return unimpl(if u { "UADDLP" } else { "SADDLP" }),
-        (0b00110, _) => return unimpl(if u { "UADALP" } else { "SADALP" }),
-        (0b00011, _) => return unimpl(if u { "USQADD" } else { "SUQADD" }),
-        (0b00111, _) => return unimpl(if u { "SQNEG" } else { "SQABS" }),
-        (0b10010, true) => return unimpl("SQXTUN"),
-        (0b10100, _) => return unimpl(if u { "UQXTN" } else { "SQXTN" }),
         _ => return c.unallocated(),
     };
     c.set_vec(rd(i), r, q);
@@ -771,17 +899,14 @@ pub(super) fn shift_imm(c: &mut Ctx, i: u32) -> LiftResult {
             return Ok(());
         }
         (0b11100 | 0b11111, _) => return super::fp::vector_fixed_conv(c, i),
-        (0b10000, true) => return unimpl("SQSHRUN"),
-        (0b10001, true) => return unimpl("SQRSHRUN"),
-        (0b10010, _) => return unimpl(if u { "UQSHRN" } else { "SQSHRN" }),
-        (0b10011, _) => return unimpl(if u { "UQRSHRN" } else { "SQRSHRN" }),
-        (0b01100, true) => return unimpl("SQSHLU"),
-        (0b01110, _) => {
-            return unimpl(if u {
-                "UQSHL (immediate)"
-            } else {
-                "SQSHL (immediate)"
-            });
+        (0b10000..=0b10011, _) => {
+            // SQSHRN, SQRSHRN, UQSHRN, UQRSHRN, SQSHRUN, SQRSHRUN.
+            let nar = sat_shift_narrow(c, e, n, rshift, opcode, u);
+            return write_narrow(c, rd(i), nar, q);
+        }
+        (0b01100, true) | (0b01110, _) => {
+            let n = if q { n } else { c.lo64(n) };
+            sat_shift_left(c, e, n, lshift, opcode, u)
         }
         _ => return c.unallocated(),
     };
@@ -789,28 +914,213 @@ pub(super) fn shift_imm(c: &mut Ctx, i: u32) -> LiftResult {
     Ok(())
 }
 
-/// Vector x indexed element (MUL, MLA, FMUL ... by element).
-pub(super) fn indexed(_: &mut Ctx, i: u32) -> LiftResult {
-    let u = bit(i, 29);
-    unimpl(match (bits(i, 12, 4), u) {
-        (0b1000, false) => "MUL (by element)",
-        (0b0000, true) => "MLA (by element)",
-        (0b0100, true) => "MLS (by element)",
-        (0b1001, _) => "FMUL (by element)",
-        (0b0001, false) => "FMLA (by element)",
-        (0b0101, false) => "FMLS (by element)",
-        (0b1010, _) => "SMULL/UMULL (by element)",
-        _ => "AdvSIMD vector x indexed element",
-    })
+/// The saturating narrowing right shifts: shift the 2e-bit lanes of `n`
+/// (arithmetically for the signed and signed-to-unsigned forms, rounding
+/// for opcode<0>), then narrow with saturation.
+fn sat_shift_narrow(c: &mut Ctx, e: u32, n: Value, rshift: u32, opcode: u32, u: bool) -> Value {
+    let round = opcode & 1 == 1;
+    let (signed, op) = match (opcode >> 1 & 1, u) {
+        (0, true) => (true, SatOp::SQXtun),
+        (_, false) => (true, SatOp::SQXtn),
+        (_, true) => (false, SatOp::UQXtn),
+    };
+    let w = shr_const(c, 2 * e, n, rshift, signed, round);
+    sat(c, op, e, &[w])
 }
 
-/// Scalar classes not implemented yet.
-pub(super) fn scalar_unimpl(_: &mut Ctx, i: u32) -> LiftResult {
-    unimpl(if bit(i, 24) {
-        "AdvSIMD scalar x indexed element"
+/// SQSHL, UQSHL (immediate) and SQSHLU.
+fn sat_shift_left(c: &mut Ctx, e: u32, n: Value, lshift: u32, opcode: u32, u: bool) -> Value {
+    let op = match (opcode, u) {
+        (0b01100, _) => SatOp::SQShlU,
+        (_, false) => SatOp::SQShl,
+        (_, true) => SatOp::UQShl,
+    };
+    let amt = c.dup_const(e, lshift as u64);
+    sat(c, op, e, &[n, amt])
+}
+
+/// The element operand of a by-element instruction: (esize, index, Vm)
+/// for integer size 01 (H:L:M, V0-V15) or 10 (H:L, M:Rm).
+fn index_fields(c: &Ctx, i: u32) -> Result<(u32, u8, u32), LiftError> {
+    let (h, l, m) = (bits(i, 11, 1), bits(i, 21, 1), bits(i, 20, 1));
+    match bits(i, 22, 2) {
+        1 => Ok((16, (h << 2 | l << 1 | m) as u8, bits(i, 16, 4))),
+        2 => Ok((32, (h << 1 | l) as u8, bits(i, 16, 5))),
+        _ => c.unallocated(),
+    }
+}
+
+/// Vector and scalar x indexed element: the integer and dot-product
+/// forms here, the FP forms in `fp::indexed`. The element is broadcast
+/// and the vector form of the operation applied; scalar forms keep lane 0.
+fn by_element(c: &mut Ctx, i: u32, scalar: bool) -> LiftResult {
+    let q = bit(i, 30) || scalar;
+    let u = bit(i, 29);
+    let opcode = bits(i, 12, 4);
+    if matches!(
+        (opcode, u),
+        (0b0001 | 0b0101 | 0b1001, false) | (0b1001, true)
+    ) {
+        return super::fp::indexed(c, i, scalar);
+    }
+    if u && opcode & 0b1001 == 0b0001 {
+        return if scalar {
+            c.unallocated()
+        } else {
+            super::fp::complex_indexed(c, i)
+        };
+    }
+    let (e, idx, rm) = index_fields(c, i)?;
+    let e8 = e as u8;
+    let vm = c.v(rm);
+    let x = c.b.extract_lane(vm, e8, idx, Type::from_bytes(e / 8));
+    let el = c.b.dup(x, e8);
+    let n = if scalar {
+        scalar_operand(c, rn(i), e)
+    } else if q {
+        c.v(rn(i))
     } else {
-        "AdvSIMD scalar three different"
-    })
+        let v = c.v(rn(i));
+        c.lo64(v)
+    };
+    let acc = |c: &mut Ctx| {
+        if scalar {
+            scalar_operand(c, rd(i), e)
+        } else {
+            let d = c.v(rd(i));
+            if q { d } else { c.lo64(d) }
+        }
+    };
+    let wacc = |c: &mut Ctx| {
+        if scalar {
+            scalar_operand(c, rd(i), 2 * e)
+        } else {
+            c.v(rd(i))
+        }
+    };
+    // The "2" long forms use the upper half of Vn.
+    let nhalf = |c: &mut Ctx| {
+        if bit(i, 30) && !scalar {
+            let v = c.v(rn(i));
+            c.hi64(v)
+        } else {
+            n
+        }
+    };
+    let (r, long) = match (opcode, u) {
+        (0b1000, false) if !scalar => (c.b.vector(VecOp::Mul, e8, &[n, el]), false),
+        (0b0000 | 0b0100, true) if !scalar => {
+            let p = c.b.vector(VecOp::Mul, e8, &[n, el]);
+            let a = acc(c);
+            let op = if opcode == 0 { VecOp::Add } else { VecOp::Sub };
+            (c.b.vector(op, e8, &[a, p]), false)
+        }
+        (0b0010 | 0b0110 | 0b1010, _) if !scalar => {
+            let ext = if u { VecOp::Uxtl } else { VecOp::Sxtl };
+            let h = nhalf(c);
+            let a = c.b.vector(ext, 2 * e8, &[h]);
+            let b = c.b.vector(ext, 2 * e8, &[el]);
+            let p = c.b.vector(VecOp::Mul, 2 * e8, &[a, b]);
+            let r = match opcode {
+                0b1010 => p,
+                _ => {
+                    let d = wacc(c);
+                    let op = if opcode == 0b0010 {
+                        VecOp::Add
+                    } else {
+                        VecOp::Sub
+                    };
+                    c.b.vector(op, 2 * e8, &[d, p])
+                }
+            };
+            (r, true)
+        }
+        (0b0011 | 0b0111 | 0b1011, false) => {
+            let h = nhalf(c);
+            let p = sqdmull(c, e, h, el);
+            let r = match opcode {
+                0b1011 => p,
+                _ => {
+                    let d = wacc(c);
+                    let op = if opcode == 0b0011 {
+                        VecOp::SQAdd
+                    } else {
+                        VecOp::SQSub
+                    };
+                    saturating(c, op, 2 * e, d, p)
+                }
+            };
+            (r, true)
+        }
+        (0b1100 | 0b1101, false) => {
+            let op = if opcode == 0b1100 {
+                SatOp::SQDMulH
+            } else {
+                SatOp::SQRDMulH
+            };
+            (sat(c, op, e, &[n, el]), false)
+        }
+        (0b1101 | 0b1111, true) => {
+            let op = if opcode == 0b1101 {
+                SatOp::SQRDMlah
+            } else {
+                SatOp::SQRDMlsh
+            };
+            let a = acc(c);
+            (sat(c, op, e, &[a, n, el]), false)
+        }
+        (0b1110, _) if !scalar && e == 32 => {
+            // SDOT/UDOT (by element): the element is a group of 4 bytes.
+            let a = acc(c);
+            let op = if u { VecOp::UDot } else { VecOp::SDot };
+            (c.b.vector(op, 32, &[a, n, el]), false)
+        }
+        _ => return c.unallocated(),
+    };
+    if scalar {
+        set_lane0(c, rd(i), r, if long { 2 * e } else { e });
+    } else if long {
+        c.set_v(rd(i), r);
+    } else {
+        c.set_vec(rd(i), r, q);
+    }
+    Ok(())
+}
+
+/// Vector x indexed element.
+pub(super) fn indexed(c: &mut Ctx, i: u32) -> LiftResult {
+    by_element(c, i, false)
+}
+
+/// Scalar x indexed element.
+pub(super) fn scalar_indexed(c: &mut Ctx, i: u32) -> LiftResult {
+    by_element(c, i, true)
+}
+
+/// Scalar three different: SQDMLAL, SQDMLSL, SQDMULL.
+pub(super) fn scalar_three_different(c: &mut Ctx, i: u32) -> LiftResult {
+    let size = bits(i, 22, 2);
+    let opcode = bits(i, 12, 4);
+    if bit(i, 29) || !matches!(opcode, 0b1001 | 0b1011 | 0b1101) || !matches!(size, 1 | 2) {
+        return c.unallocated();
+    }
+    let e = esize(size);
+    let n = scalar_operand(c, rn(i), e);
+    let m = scalar_operand(c, rm(i), e);
+    let p = sqdmull(c, e, n, m);
+    let r = if opcode == 0b1101 {
+        p
+    } else {
+        let d = scalar_operand(c, rd(i), 2 * e);
+        let op = if opcode == 0b1001 {
+            VecOp::SQAdd
+        } else {
+            VecOp::SQSub
+        };
+        saturating(c, op, 2 * e, d, p)
+    };
+    set_lane0(c, rd(i), r, 2 * e);
+    Ok(())
 }
 
 /// DUP (element), scalar form (MOV Vd, Vn.T[idx]).
@@ -860,13 +1170,24 @@ pub(super) fn scalar_three_same(c: &mut Ctx, i: u32) -> LiftResult {
             let (a, b) = (c.b.zext(a, Type::I128), c.b.zext(b, Type::I128));
             saturating(c, op, e, a, b)
         }
-        _ if size != 3 => {
-            return if matches!(opcode, 0b10110 | 0b01001 | 0b01011) {
-                unimpl("AdvSIMD scalar saturating three same")
-            } else {
-                c.unallocated()
+        (0b01001 | 0b01011, _) => {
+            let op = match (opcode, u) {
+                (0b01001, false) => SatOp::SQShl,
+                (0b01001, true) => SatOp::UQShl,
+                (_, false) => SatOp::SQRShl,
+                (_, true) => SatOp::UQRShl,
             };
+            let a = scalar_operand(c, rn(i), e);
+            let b = scalar_operand(c, rm(i), e);
+            sat(c, op, e, &[a, b])
         }
+        (0b10110, _) if size == 1 || size == 2 => {
+            let op = if u { SatOp::SQRDMulH } else { SatOp::SQDMulH };
+            let a = scalar_operand(c, rn(i), e);
+            let b = scalar_operand(c, rm(i), e);
+            sat(c, op, e, &[a, b])
+        }
+        _ if size != 3 => return c.unallocated(),
         (0b00110, false) => c.b.vector(VecOp::CmGt, 64, &[n, m]),
         (0b00110, true) => c.b.vector(VecOp::CmHi, 64, &[n, m]),
         (0b00111, false) => c.b.vector(VecOp::CmGe, 64, &[n, m]),
@@ -879,7 +1200,6 @@ pub(super) fn scalar_three_same(c: &mut Ctx, i: u32) -> LiftResult {
         (0b10000, true) => c.b.vector(VecOp::Sub, 64, &[n, m]),
         (0b10001, false) => c.b.vector(VecOp::CmTst, 64, &[n, m]),
         (0b10001, true) => c.b.vector(VecOp::CmEq, 64, &[n, m]),
-        (0b01001 | 0b01011, _) => return unimpl("AdvSIMD scalar saturating shift"),
         _ => return c.unallocated(),
     };
     set_lane0(c, rd(i), r, e);
@@ -901,8 +1221,35 @@ pub(super) fn scalar_two_reg_misc(c: &mut Ctx, i: u32) -> LiftResult {
             let op = if u { VecOp::Neg } else { VecOp::Abs };
             c.b.vector(op, 64, &[n])
         }
-        (0b00011 | 0b00111 | 0b10010 | 0b10100, _) => {
-            return unimpl("AdvSIMD scalar saturating two-register misc");
+        (0b00011 | 0b00111, _) => {
+            let e = esize(size);
+            let op = match (opcode, u) {
+                (0b00011, false) => SatOp::SUQAdd,
+                (0b00011, true) => SatOp::USQAdd,
+                (_, false) => SatOp::SQAbs,
+                (_, true) => SatOp::SQNeg,
+            };
+            let a = scalar_operand(c, rn(i), e);
+            let r = if opcode == 0b00011 {
+                let d = scalar_operand(c, rd(i), e);
+                sat(c, op, e, &[d, a])
+            } else {
+                sat(c, op, e, &[a])
+            };
+            set_lane0(c, rd(i), r, e);
+            return Ok(());
+        }
+        (0b10010, true) | (0b10100, _) if size != 3 => {
+            let e = esize(size);
+            let op = match (opcode, u) {
+                (0b10010, _) => SatOp::SQXtun,
+                (_, false) => SatOp::SQXtn,
+                (_, true) => SatOp::UQXtn,
+            };
+            let a = scalar_operand(c, rn(i), 2 * e);
+            let r = sat(c, op, e, &[a]);
+            set_lane0(c, rd(i), r, e);
+            return Ok(());
         }
         _ => return c.unallocated(),
     };
@@ -936,8 +1283,24 @@ pub(super) fn scalar_shift_imm(c: &mut Ctx, i: u32) -> LiftResult {
     if matches!(opcode, 0b11100 | 0b11111) {
         return super::fp::scalar_fixed_conv(c, i);
     }
-    if matches!(opcode, 0b10000..=0b10011 | 0b01100 | 0b01110) {
-        return unimpl("AdvSIMD scalar saturating shift by immediate");
+    if matches!(opcode, 0b10000..=0b10011) {
+        if e == 64 {
+            return c.unallocated();
+        }
+        if opcode & 0b10 == 0 && !u {
+            // SHRN/RSHRN have no scalar form.
+            return c.unallocated();
+        }
+        let n = scalar_operand(c, rn(i), 2 * e);
+        let r = sat_shift_narrow(c, e, n, 2 * e - immhb, opcode, u);
+        set_lane0(c, rd(i), r, e);
+        return Ok(());
+    }
+    if matches!((opcode, u), (0b01100, true) | (0b01110, _)) {
+        let n = scalar_operand(c, rn(i), e);
+        let r = sat_shift_left(c, e, n, immhb - e, opcode, u);
+        set_lane0(c, rd(i), r, e);
+        return Ok(());
     }
     if e != 64 {
         return c.unallocated();
@@ -979,5 +1342,67 @@ pub(super) fn scalar_shift_imm(c: &mut Ctx, i: u32) -> LiftResult {
         _ => return c.unallocated(),
     };
     set_lane0(c, rd(i), r, 64);
+    Ok(())
+}
+
+/// Three same (extra), vector form: SDOT/UDOT, SQRDMLAH/SQRDMLSH; the
+/// complex-number forms (FCMLA, FCADD) are not implemented.
+pub(super) fn three_same_extra(c: &mut Ctx, i: u32) -> LiftResult {
+    let q = bit(i, 30);
+    let u = bit(i, 29);
+    let size = bits(i, 22, 2);
+    let opcode = bits(i, 11, 4);
+    let d = c.v(rd(i));
+    let n = c.v(rn(i));
+    let m = c.v(rm(i));
+    let r = match (opcode, u) {
+        (0b0010, _) => {
+            if size != 2 {
+                return c.unallocated();
+            }
+            let op = if u { VecOp::UDot } else { VecOp::SDot };
+            c.b.vector(op, 32, &[d, n, m])
+        }
+        (0b0000 | 0b0001, true) => {
+            if size == 0 || size == 3 {
+                return c.unallocated();
+            }
+            let op = if opcode == 0 {
+                SatOp::SQRDMlah
+            } else {
+                SatOp::SQRDMlsh
+            };
+            let (d, n, m) = if q {
+                (d, n, m)
+            } else {
+                (c.lo64(d), c.lo64(n), c.lo64(m))
+            };
+            sat(c, op, esize(size), &[d, n, m])
+        }
+        (0b1000..=0b1111, true) => return super::fp::complex(c, i),
+        _ => return c.unallocated(),
+    };
+    c.set_vec(rd(i), r, q);
+    Ok(())
+}
+
+/// Three same (extra), scalar form: SQRDMLAH, SQRDMLSH.
+pub(super) fn scalar_three_same_extra(c: &mut Ctx, i: u32) -> LiftResult {
+    let size = bits(i, 22, 2);
+    let opcode = bits(i, 11, 4);
+    if !bit(i, 29) || opcode > 1 || size == 0 || size == 3 {
+        return c.unallocated();
+    }
+    let e = esize(size);
+    let op = if opcode == 0 {
+        SatOp::SQRDMlah
+    } else {
+        SatOp::SQRDMlsh
+    };
+    let d = scalar_operand(c, rd(i), e);
+    let n = scalar_operand(c, rn(i), e);
+    let m = scalar_operand(c, rm(i), e);
+    let r = sat(c, op, e, &[d, n, m]);
+    set_lane0(c, rd(i), r, e);
     Ok(())
 }

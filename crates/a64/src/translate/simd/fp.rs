@@ -10,7 +10,7 @@ use super::{rd, rm, rn};
 use crate::decode::{bit, bits};
 use crate::lift::{Ctx, LiftError, LiftResult};
 use crate::state;
-use xarch_ir::{FpOp, FpRounding, Type, Value};
+use xarch_ir::{FpOp, FpRounding, Type, Value, VecOp};
 
 fn unimpl(name: &'static str) -> LiftResult {
     Err(LiftError::Unimplemented(name))
@@ -276,7 +276,24 @@ pub(super) fn int_conv(c: &mut Ctx, i: u32) -> LiftResult {
                 }
             }
             (_, 3, 0) => return unimpl("FMOV (half-precision, general)"),
-            (false, 1, 3) if opcode == 6 => return unimpl("FJCVTZS"),
+            (false, 1, 3) if opcode == 6 => {
+                // FJCVTZS: JavaScript conversion; Z = exact and in range.
+                let x = c.vscalar(rn(i), Type::I64);
+                let fpcr = c.b.get_state(state::FPCR, Type::I64);
+                let r = c.b.call(&crate::helpers::FJCVTZS, &[x, fpcr], Type::I64);
+                let w = c.b.trunc(r, Type::I32);
+                c.set_x(rd(i), w);
+                let k = c.c64(2);
+                let z = c.b.lshr(r, k);
+                let m = c.c64(1 << 30);
+                let nzcv = c.b.and(z, m);
+                c.set_nzcv(nzcv);
+                let k = c.c64(40);
+                let f = c.b.lshr(r, k);
+                let old = c.b.get_state(state::FPSR, Type::I64);
+                let new = c.b.or(old, f);
+                c.b.set_state(state::FPSR, new);
+            }
             _ => return c.unallocated(),
         }
         return Ok(());
@@ -389,6 +406,9 @@ fn three_same_op(u: bool, hi: bool, opc: u32) -> Option<(FpOp, bool)> {
     Some(match (u, hi, opc) {
         (false, false, 0b000) => (FpOp::MaxNum, false),
         (false, false, 0b010) => (FpOp::Add, false),
+        (false, false, 0b011) => (FpOp::MulX, false),
+        (false, false, 0b111) => (FpOp::RecipStep, false),
+        (false, true, 0b111) => (FpOp::RSqrtStep, false),
         (false, false, 0b100) => (FpOp::CmEq, false),
         (false, false, 0b110) => (FpOp::Max, false),
         (false, true, 0b000) => (FpOp::MinNum, false),
@@ -488,7 +508,11 @@ pub(super) fn scalar_three_same(c: &mut Ctx, i: u32) -> LiftResult {
     let Some((op, special)) = three_same_op(u, hi, opc) else {
         return unimpl("AdvSIMD scalar FP three same");
     };
-    if !matches!(op, FpOp::CmEq | FpOp::CmGe | FpOp::CmGt) && !special {
+    let scalar_op = matches!(
+        op,
+        FpOp::CmEq | FpOp::CmGe | FpOp::CmGt | FpOp::MulX | FpOp::RecipStep | FpOp::RSqrtStep
+    );
+    if !scalar_op && !special {
         return c.unallocated();
     }
     let a = c.vscalar(rn(i), ty);
@@ -511,6 +535,8 @@ fn two_reg_lane(c: &mut Ctx, u: bool, hi: bool, opcode: u32, x: Value, ty: Type)
         (false, true, 0b01111) => fabs(c, x),
         (true, true, 0b01111) => fneg(c, x),
         (true, true, 0b11111) => fop(c, FpOp::Sqrt, &[x], ty),
+        (false, true, 0b11101) => fop(c, FpOp::RecipEst, &[x], ty),
+        (true, true, 0b11101) => fop(c, FpOp::RSqrtEst, &[x], ty),
         (_, true, 0b01100) => {
             let op = if u { FpOp::CmGe } else { FpOp::CmGt };
             fop(c, op, &[x, zero], ty)
@@ -599,10 +625,38 @@ pub(super) fn vector_two_reg_misc(c: &mut Ctx, i: u32) -> LiftResult {
             c.set_v(rd(i), out);
             return Ok(());
         }
-        (true, false, 0b10110) => return unimpl("FCVTXN"),
-        (_, true, 0b11100) | (_, true, 0b11101) => {
-            return unimpl("URECPE/URSQRTE/FRECPE/FRSQRTE");
+        (true, false, 0b10110) => {
+            // FCVTXN, FCVTXN2: double to single, rounding to odd.
+            if !sz {
+                return c.unallocated();
+            }
+            let mut out = c.b.const128(0);
+            for l in 0..2 {
+                let x = c.b.extract_lane(n, 64, l, Type::I64);
+                let r = fop(c, FpOp::ConvertOdd, &[x], Type::I32);
+                out = c.b.insert_lane(out, r, 32, l);
+            }
+            let d = rd(i);
+            if q {
+                let old = c.v(d);
+                let r = c.concat64(old, out);
+                c.set_v(d, r);
+            } else {
+                c.set_v(d, out);
+            }
+            return Ok(());
         }
+        (_, true, 0b11100) => {
+            // URECPE, URSQRTE on 32-bit lanes.
+            if sz {
+                return c.unallocated();
+            }
+            let op = if u { VecOp::URSqrtE } else { VecOp::URecpE };
+            let r = c.b.vector(op, 32, &[n]);
+            c.set_vec(rd(i), r, q);
+            return Ok(());
+        }
+        (false, true, 0b11111) => return c.unallocated(),
         _ => {}
     }
     let (e, lanes) = fp_shape(c, q, sz)?;
@@ -627,14 +681,24 @@ pub(super) fn scalar_two_reg_misc(c: &mut Ctx, i: u32) -> LiftResult {
     let hi = bit(i, 23);
     let opcode = bits(i, 12, 5);
     let ty = if bit(i, 22) { Type::I64 } else { Type::I32 };
-    if matches!(opcode, 0b01111 | 0b11000 | 0b11001) || (opcode == 0b11111) {
+    if matches!(opcode, 0b01111 | 0b11000 | 0b11001) || (opcode == 0b11111 && (u || !hi)) {
         return c.unallocated(); // no scalar FABS/FNEG/FRINT/FSQRT here
     }
     if opcode == 0b10110 && u && !hi {
-        return unimpl("FCVTXN (scalar)");
+        // FCVTXN (scalar): Sd from Dn.
+        if ty != Type::I64 {
+            return c.unallocated();
+        }
+        let x = c.vscalar(rn(i), Type::I64);
+        let r = fop(c, FpOp::ConvertOdd, &[x], Type::I32);
+        c.set_vscalar(rd(i), r);
+        return Ok(());
     }
-    if matches!(opcode, 0b11100 | 0b11101 | 0b11111) && hi {
-        return unimpl("FRECPE/FRSQRTE/FRECPX");
+    if opcode == 0b11111 && hi && !u {
+        let x = c.vscalar(rn(i), ty);
+        let r = fop(c, FpOp::RecpX, &[x], ty);
+        c.set_vscalar(rd(i), r);
+        return Ok(());
     }
     let mark = c.b.len();
     let x = c.vscalar(rn(i), ty);
@@ -761,5 +825,132 @@ pub(super) fn scalar_fixed_conv(c: &mut Ctx, i: u32) -> LiftResult {
     let x = c.vscalar(rn(i), ty);
     let r = fop(c, op, &[x], ty);
     c.set_vscalar(rd(i), r);
+    Ok(())
+}
+
+/// FMLA, FMLS, FMUL, FMULX (by element), vector and scalar forms.
+pub(super) fn indexed(c: &mut Ctx, i: u32, scalar: bool) -> LiftResult {
+    let q = bit(i, 30);
+    let u = bit(i, 29);
+    let size = bits(i, 22, 2);
+    let opcode = bits(i, 12, 4);
+    let (h, l) = (bits(i, 11, 1), bits(i, 21, 1));
+    let rm = bits(i, 16, 5);
+    let (e, idx) = match size {
+        0 => return unimpl("FP16 by element"),
+        2 => (32, h << 1 | l),
+        3 if l == 0 => (64, h),
+        _ => return c.unallocated(),
+    };
+    let lanes = if scalar {
+        1
+    } else {
+        fp_shape(c, q, e == 64)?.1
+    };
+    let ty = Type::from_bytes(e / 8);
+    let vm = c.v(rm);
+    let el = c.b.extract_lane(vm, e as u8, idx as u8, ty);
+    let n = c.v(rn(i));
+    let d = c.v(rd(i));
+    let r = per_lane(c, &[d, n], e, lanes, |c, x, _| match (opcode, u) {
+        (0b1001, false) => fop(c, FpOp::Mul, &[x[1], el], ty),
+        (0b1001, true) => fop(c, FpOp::MulX, &[x[1], el], ty),
+        _ => {
+            let nn = if opcode == 0b0101 {
+                fneg(c, x[1])
+            } else {
+                x[1]
+            };
+            fop(c, FpOp::MulAdd, &[x[0], nn, el], ty)
+        }
+    });
+    if scalar {
+        let x = c.b.extract_lane(r, e as u8, 0, ty);
+        c.set_vscalar(rd(i), x);
+    } else {
+        c.set_vec(rd(i), r, q);
+    }
+    Ok(())
+}
+
+/// FCMLA (vector; opcode 10rr) and FCADD (opcode 11r0): complex numbers
+/// as (real, imaginary) lane pairs of Vn, Vm, accumulating into Vd.
+pub(super) fn complex(c: &mut Ctx, i: u32) -> LiftResult {
+    let q = bit(i, 30);
+    let size = bits(i, 22, 2);
+    let opcode = bits(i, 11, 4);
+    let e = match size {
+        1 => return unimpl("FP16 FCMLA/FCADD"),
+        2 => 32,
+        3 if q => 64,
+        _ => return c.unallocated(),
+    };
+    if opcode & 0b1100 == 0b1100 && opcode & 1 == 1 {
+        return c.unallocated();
+    }
+    let m = c.v(rm(i));
+    let add = opcode & 0b1100 == 0b1100;
+    complex_core(c, i, q, e, m, add, bits(i, 11, 2))
+}
+
+/// FCMLA (by element): single precision only here (index H selects the
+/// complex pair of Vm used for every pair of Vn).
+pub(super) fn complex_indexed(c: &mut Ctx, i: u32) -> LiftResult {
+    let q = bit(i, 30);
+    match bits(i, 22, 2) {
+        1 => return unimpl("FP16 FCMLA (by element)"),
+        2 if q && !bit(i, 21) => {}
+        _ => return c.unallocated(),
+    }
+    let vm = c.v(rm(i));
+    let pair = c.b.extract_lane(vm, 64, bits(i, 11, 1) as u8, Type::I64);
+    let m = c.b.dup(pair, 64);
+    complex_core(c, i, q, 32, m, false, bits(i, 13, 2))
+}
+
+fn complex_core(c: &mut Ctx, i: u32, q: bool, e: u32, m: Value, add: bool, rot: u32) -> LiftResult {
+    let ty = Type::from_bytes(e / 8);
+    let lanes = if q { 128 / e } else { 64 / e };
+    let n = c.v(rn(i));
+    let d = c.v(rd(i));
+    let mut out = c.b.const128(0);
+    for p in 0..lanes / 2 {
+        let (re, im) = (2 * p as u8, 2 * p as u8 + 1);
+        let e8 = e as u8;
+        let nr = c.b.extract_lane(n, e8, re, ty);
+        let ni = c.b.extract_lane(n, e8, im, ty);
+        let mr = c.b.extract_lane(m, e8, re, ty);
+        let mi = c.b.extract_lane(m, e8, im, ty);
+        let (r0, r1) = if add {
+            // FCADD #90 / #270.
+            let (x, y) = if rot & 2 != 0 {
+                let nmr = fneg(c, mr);
+                (mi, nmr)
+            } else {
+                let nmi = fneg(c, mi);
+                (nmi, mr)
+            };
+            (
+                fop(c, FpOp::Add, &[nr, x], ty),
+                fop(c, FpOp::Add, &[ni, y], ty),
+            )
+        } else {
+            let (e1, e2, e3) = match rot {
+                0 => (mr, nr, mi),
+                1 => (fneg(c, mi), ni, mr),
+                2 => (fneg(c, mr), nr, fneg(c, mi)),
+                _ => (mi, ni, fneg(c, mr)),
+            };
+            let dr = c.b.extract_lane(d, e8, re, ty);
+            let di = c.b.extract_lane(d, e8, im, ty);
+            (
+                fop(c, FpOp::MulAdd, &[dr, e2, e1], ty),
+                fop(c, FpOp::MulAdd, &[di, e2, e3], ty),
+            )
+        };
+        out = c.b.insert_lane(out, r0, e8, re);
+        out = c.b.insert_lane(out, r1, e8, im);
+    }
+    c.set_vec(rd(i), out, q);
     Ok(())
 }

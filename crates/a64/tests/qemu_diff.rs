@@ -1,0 +1,225 @@
+//! Differential tests of the A64 frontend (lifter + IR interpreter) against
+//! qemu-aarch64, one per instruction group and one mixing all of them; see
+//! tests/common/mod.rs for how cases are generated and run.
+//!
+//! The default run is a fixed-seed sample sized for CI. For the long run:
+//!
+//! ```sh
+//! XARCH_QDIFF_INSNS=10000000 cargo test --release -p xarch-a64 --test qemu_diff
+//! ```
+//!
+//! runs that many instructions in *each* test (`XARCH_QDIFF_SEED` picks
+//! another seed). Needs `aarch64-linux-gnu-as`, `aarch64-linux-gnu-ld` and
+//! `qemu-aarch64` (Debian: binutils-aarch64-linux-gnu, qemu-user); skipped
+//! with a message when they are missing.
+
+mod common;
+
+use common::{Config, Group, run_diff};
+
+#[test]
+fn dp_imm_matches_qemu() {
+    run_diff(&Config {
+        name: "dp_imm",
+        slot: 0,
+        groups: &[Group::DpImm],
+        seed: 0x1d_0001,
+        insns: 40_000,
+        per_case: 8,
+    });
+}
+
+#[test]
+fn dp_reg_matches_qemu() {
+    run_diff(&Config {
+        name: "dp_reg",
+        slot: 1,
+        groups: &[Group::DpReg],
+        seed: 0x1d_0002,
+        insns: 40_000,
+        per_case: 8,
+    });
+}
+
+#[test]
+fn branch_system_matches_qemu() {
+    run_diff(&Config {
+        name: "branch",
+        slot: 2,
+        groups: &[Group::Branch, Group::DpImm, Group::DpReg],
+        seed: 0x1d_0003,
+        insns: 40_000,
+        per_case: 8,
+    });
+}
+
+#[test]
+fn ldst_matches_qemu() {
+    run_diff(&Config {
+        name: "ldst",
+        slot: 3,
+        groups: &[Group::Ldst],
+        seed: 0x1d_0004,
+        insns: 40_000,
+        per_case: 8,
+    });
+}
+
+#[test]
+fn simd_matches_qemu() {
+    run_diff(&Config {
+        name: "simd",
+        slot: 4,
+        groups: &[Group::Simd],
+        seed: 0x1d_0005,
+        insns: 40_000,
+        per_case: 8,
+    });
+}
+
+#[test]
+fn mixed_matches_qemu() {
+    run_diff(&Config {
+        name: "mixed",
+        slot: 5,
+        groups: &[
+            Group::DpImm,
+            Group::DpReg,
+            Group::Branch,
+            Group::Ldst,
+            Group::Simd,
+        ],
+        seed: 0x1d_0006,
+        insns: 40_000,
+        per_case: 8,
+    });
+}
+
+// Regression tests: mismatches found by the tests above, each reduced to
+// one case and compared strictly. Open xarch bugs are `#[ignore]`d with the
+// instruction word; the generator keeps away from them (common::KNOWN_BUGS
+// and the AVOID_*/IGNORE_* switches) so that the samples above stay green.
+// Un-ignore a test and drop its switch when the bug is fixed. Slots 16 up.
+
+use common::{Case, check};
+
+/// FPCR.FZ16 (bit 19) is RES0 without FEAT_FP16, which xarch does not
+/// advertise (found by this tester; fixed in sysregs::write_mask).
+#[test]
+fn fpcr_fz16_is_res0() {
+    let mut c = Case::zero(&[0xd51b_4400, 0xd53b_4401]); // msr fpcr, x0; mrs x1, fpcr
+    c.x[0] = 1 << 19;
+    check("fpcr_fz16", 16, &c);
+}
+
+/// The FPCR bits xarch and QEMU agree on round-trip through MSR/MRS.
+#[test]
+fn fpcr_fpsr_round_trip() {
+    // msr fpcr, x0; mrs x1, fpcr; msr fpsr, x2; mrs x3, fpsr
+    let mut c = Case::zero(&[0xd51b_4400, 0xd53b_4401, 0xd51b_4422, 0xd53b_4423]);
+    c.x[0] = 0x07c0_0000;
+    c.x[2] = 0x0800_009f;
+    check("fpcr_fpsr", 17, &c);
+}
+
+/// SMAX/SMIN/UMAX/UMIN (vector) with size = 11 are reserved; xarch lifts
+/// the 128-bit (.2d) form. Found on the `simd` branch.
+#[test]
+#[ignore = "bug (simd branch): 0x4ee164cc (smax v12.2d, v6.2d, v1.2d) is reserved but lifted; also smin/umax/umin .2d"]
+fn known_bug_simd_minmax_2d_is_reserved() {
+    check("minmax_2d", 18, &Case::zero(&[0x4ee1_64cc]));
+}
+
+/// A saturating 64-bit vector operation must set FPSR.QC only for the
+/// lanes it computes, not for the upper half of the register.
+#[test]
+#[ignore = "bug (simd branch): 0x0e220c20 (sqadd v0.8b, v1.8b, v2.8b) sets QC when only the unused upper halves would saturate"]
+fn known_bug_simd_qc_from_upper_half() {
+    let mut c = Case::zero(&[0x0e22_0c20]);
+    c.v[1] = 0x7f << 64;
+    c.v[2] = 0x01 << 64;
+    check("qc_upper", 19, &c);
+}
+
+/// Overflow under round-towards-zero gives the largest finite number and
+/// must still raise OFC (with IXC).
+#[test]
+#[ignore = "bug (simd branch): 0x1e220820 (fmul s0, s1, s2) with FPCR.RMode=RZ overflows to max-normal without setting FPSR.OFC"]
+fn known_bug_fp_overflow_to_max_normal_sets_ofc() {
+    let mut c = Case::zero(&[0x1e22_0820]);
+    c.fpcr = 3 << 22;
+    c.v[1] = 0x7f7f_ffff;
+    c.v[2] = 0x4000_0000;
+    check("ofc_rz", 20, &c);
+}
+
+/// Arm detects tininess before rounding: a fused multiply-add whose exact
+/// result is just below the smallest normal rounds to it but must still
+/// raise UFC (with IXC).
+#[test]
+#[ignore = "bug (simd branch): 0x1f628c20 (fnmsub d0, d1, d2, d3) = 2^-1200 - 2^-1022 rounds to -min-normal without setting FPSR.UFC"]
+fn known_bug_fp_tiny_before_rounding_sets_ufc() {
+    let mut c = Case::zero(&[0x1f62_8c20]);
+    c.v[1] = 0x1a70_0000_0000_0000; // 2^-600
+    c.v[2] = 0x1a70_0000_0000_0000;
+    c.v[3] = 0x0010_0000_0000_0000; // 2^-1022
+    check("tiny_ufc", 21, &c);
+}
+
+/// With FPCR.FZ, a result that is tiny before rounding is flushed to zero
+/// (UFC only), even if rounding would have made it the smallest normal.
+#[test]
+#[ignore = "bug (simd branch): 0x1f628c20 (fnmsub d0, d1, d2, d3) with FPCR.FZ gives -min-normal and IXC, not -0 and UFC"]
+fn known_bug_fp_fz_flushes_tiny_before_rounding() {
+    let mut c = Case::zero(&[0x1f62_8c20]);
+    c.fpcr = 1 << 24;
+    c.v[1] = 0x1a70_0000_0000_0000;
+    c.v[2] = 0x1a70_0000_0000_0000;
+    c.v[3] = 0x0010_0000_0000_0000;
+    check("fz_tiny", 22, &c);
+}
+
+/// A result flushed to zero by FPCR.FZ raises UFC and not IXC.
+#[test]
+#[ignore = "bug (simd branch): 0x1e621820 (fdiv d0, d1, d2) = 2^-1100 with FPCR.FZ sets IXC as well as UFC"]
+fn known_bug_fp_fz_flush_sets_only_ufc() {
+    let mut c = Case::zero(&[0x1e62_1820]);
+    c.fpcr = 1 << 24;
+    c.v[1] = 0x0170_0000_0000_0000; // 2^-1000
+    c.v[2] = 0x4630_0000_0000_0000; // 2^100
+    check("fz_ixc", 23, &c);
+}
+
+/// FCVT to and from half precision must honour FPCR.AHP (alternative
+/// half-precision: no infinities or NaNs; converting them raises IOC).
+#[test]
+#[ignore = "bug (simd branch): 0x1e23c020 (fcvt h0, s1) and 0x1ee24020 (fcvt s0, h1) ignore FPCR.AHP"]
+fn known_bug_fp_fcvt_half_ignores_ahp() {
+    // fcvt h0, s1; fcvt s2, h3
+    let mut c = Case::zero(&[0x1e23_c020, 0x1ee2_4062]);
+    c.fpcr = 1 << 26;
+    c.v[1] = 0x7f80_0000; // +inf
+    c.v[3] = 0x7c00; // 65536.0 in the alternative format
+    check("fcvt_ahp", 24, &c);
+}
+
+/// FRSQRTS does not raise IXC for inexact results (found after the LSE /
+/// AdvSIMD additions; `frsqrts d26, d19, d19` with d19 = 0x13 subnormal...).
+#[test]
+#[ignore = "bug: frsqrts (0x5ef3fe7a) does not set FPSR.IXC"]
+fn known_bug_frsqrts_misses_ixc() {
+    let mut c = Case::zero(&[0x5ef3_fe7a]); // frsqrts d26, d19, d19
+    c.v[19] = 0x13;
+    check("frsqrts_ixc", 18, &c);
+}
+
+/// UQSHL/UQRSHL (register) with 64-bit lanes and a large positive shift
+/// must saturate to all ones.
+#[test]
+#[ignore = "bug: uqshl d0, d22, d14 (0x7eee4ec0) does not saturate for 64-bit lanes"]
+fn known_bug_saturating_shift_reg_64bit_lanes() {
+    let mut c = Case::zero(&[0x7eee_4ec0]); // uqshl d0, d22, d14
+    c.v[22] = 0xfff8_0000_7fa0_0001;
+    c.v[14] = 0x4332_d3b6_9604_f357;
+    check("uqshl_d", 19, &c);
+}
