@@ -53,7 +53,10 @@ fn run_pkg(pkg: &str) {
         .filter_map(|l| l.split_whitespace().next())
         .filter(|t| !t.contains('/'))
         .collect();
-    let unexpected: Vec<&&str> = failed.iter().filter(|t| !NEEDS_BINFMT.contains(t)).collect();
+    let unexpected: Vec<&&str> = failed
+        .iter()
+        .filter(|t| !NEEDS_BINFMT.contains(t))
+        .collect();
     let clean = out.status.success() || (!failed.is_empty() && unexpected.is_empty());
     assert!(
         clean && stdout.lines().any(|l| l == "PASS" || l == "FAIL"),
