@@ -4,8 +4,9 @@
 
 mod host_fault;
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use xarch_a64::helpers::{EXIT_INFO_INVALIDATE, take_pending_invalidations};
 use xarch_a64::state::A64State;
 use xarch_ir::{Block, BlockResult, ExitReason, Interpreter, Terminator};
@@ -93,8 +94,24 @@ pub struct EngineOptions {
 /// executable). Supplied by the Linux layer, which owns the memory map.
 pub type FetchValidator = Box<dyn Fn(u64) -> bool + Send>;
 
-/// A translation cache and the code that runs it. One per guest thread
-/// for now.
+/// Generation of the process-wide invalidation log: bumped by every
+/// [`Engine::invalidate`], checked by every engine at block boundaries so
+/// that code dropped by one guest thread is dropped by all of them.
+static INVAL_GEN: AtomicU64 = AtomicU64::new(0);
+
+/// Recent invalidations `(generation, start, len)`, oldest first.
+static INVAL_LOG: Mutex<VecDeque<(u64, u64, u64)>> = Mutex::new(VecDeque::new());
+
+/// How many invalidations the log keeps; an engine further behind than
+/// this flushes its whole cache.
+const INVAL_LOG_MAX: usize = 1024;
+
+fn inval_log() -> std::sync::MutexGuard<'static, VecDeque<(u64, u64, u64)>> {
+    INVAL_LOG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A translation cache and the code that runs it. One per guest thread;
+/// invalidations reach every engine of the process.
 pub struct Engine {
     options: EngineOptions,
     cache: HashMap<u64, Entry, PcHash>,
@@ -103,6 +120,8 @@ pub struct Engine {
     code: Option<CodeCache>,
     slots: Vec<u128>,
     jit_ctx: JitCtx,
+    /// The last invalidation generation applied to this cache.
+    seen_gen: u64,
     /// Exits of compiled blocks waiting for (or linked to) each target PC.
     links: HashMap<u64, Vec<xarch_jit::baseline::Exit>, PcHash>,
 }
@@ -169,6 +188,7 @@ impl Engine {
             code,
             slots: vec![0; MAX_SLOTS],
             jit_ctx: JitCtx::default(),
+            seen_gen: INVAL_GEN.load(Ordering::Acquire),
             links: HashMap::default(),
         }
     }
@@ -235,6 +255,10 @@ impl Engine {
             // SAFETY: `state.interrupt` is a valid, aligned u64.
             if unsafe { core::ptr::read_volatile(&state.interrupt) } != 0 {
                 return Exit::Interrupted;
+            }
+            let generation = INVAL_GEN.load(Ordering::Acquire);
+            if generation != self.seen_gen {
+                self.catch_up(generation);
             }
             let pc = state.pc;
             let result = match self.cache.get(&pc) {
@@ -359,11 +383,54 @@ impl Engine {
     }
 
     /// Forgets translations of guest code in `[start, start+len)`, after
-    /// munmap/mprotect/`IC IVAU` or a write to code.
+    /// munmap/mprotect/`IC IVAU` or a write to code, in this engine now
+    /// and in every other engine of the process before its next block.
     pub fn invalidate(&mut self, start: u64, len: u64) {
+        let mut log = inval_log();
+        let generation = INVAL_GEN.load(Ordering::Relaxed) + 1;
+        log.push_back((generation, start, len));
+        if log.len() > INVAL_LOG_MAX {
+            log.pop_front();
+        }
+        INVAL_GEN.store(generation, Ordering::Release);
+        drop(log);
+        if self.seen_gen + 1 == generation {
+            self.seen_gen = generation;
+        }
+        self.drop_range(start, len);
+    }
+
+    fn drop_range(&mut self, start: u64, len: u64) {
         let end = start.saturating_add(len);
         self.cache
             .retain(|_, e| e.block.end <= start || e.block.start >= end);
+    }
+
+    /// Applies the invalidations other engines published since this one
+    /// last looked.
+    fn catch_up(&mut self, generation: u64) {
+        let ranges: Option<Vec<(u64, u64)>> = {
+            let log = inval_log();
+            match log.front() {
+                Some(&(oldest, _, _)) if oldest <= self.seen_gen + 1 => Some(
+                    log.iter()
+                        .filter(|&&(g, _, _)| g > self.seen_gen && g <= generation)
+                        .map(|&(_, s, l)| (s, l))
+                        .collect(),
+                ),
+                _ => None,
+            }
+        };
+        match ranges {
+            Some(r) => {
+                for (s, l) in r {
+                    self.drop_range(s, l);
+                }
+            }
+            // Too far behind: start over.
+            None => self.flush(),
+        }
+        self.seen_gen = generation;
     }
 
     /// To be called first by the host SIGSEGV/SIGBUS handler: if the fault

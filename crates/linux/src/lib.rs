@@ -13,9 +13,12 @@ pub mod loader;
 pub mod mm;
 pub mod paths;
 pub mod process;
+pub mod procfs;
+pub mod safe_syscall;
 pub mod signal;
 pub mod stack;
 pub mod syscall;
+pub mod thread;
 
 pub use error::LoadError;
 pub use process::{GuestConfig, GuestExit, Program, run_guest};

@@ -15,6 +15,7 @@
 //! `Engine::invalidate`.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Guest page size.
 pub const PAGE: u64 = crate::abi::PAGE_SIZE;
@@ -45,9 +46,16 @@ pub struct Region {
 /// An errno value (positive).
 pub type Errno = i32;
 
-/// The guest's part of the address space.
+/// The guest's part of the address space, shared by all threads of the
+/// guest process: a handle (cloning it shares the map) to a [`MemMap`]
+/// behind a lock. Each operation locks once, so it is atomic with respect
+/// to other guest threads.
+#[derive(Clone, Debug, Default)]
+pub struct GuestMemory(Arc<Mutex<MemMap>>);
+
+/// The bookkeeping of the guest's address space (see [`GuestMemory`]).
 #[derive(Debug, Default)]
-pub struct GuestMemory {
+pub struct MemMap {
     regions: BTreeMap<u64, Region>,
     invalidations: Vec<(u64, u64)>,
     /// Start of the program break area (end of the highest PT_LOAD).
@@ -80,6 +88,109 @@ impl GuestMemory {
         Self::default()
     }
 
+    /// Locks the map for several operations at once (and across fork, so
+    /// that the child does not inherit it locked by a vanished thread).
+    pub fn lock(&self) -> MutexGuard<'_, MemMap> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Guest-owned regions, in address order, as `(start, end, prot)`.
+    pub fn regions(&self) -> Vec<(u64, u64, i32)> {
+        self.lock().regions().collect()
+    }
+
+    /// The guest protection of the page holding `addr`, if guest-owned.
+    pub fn prot_at(&self, addr: u64) -> Option<i32> {
+        self.lock().prot_at(addr)
+    }
+
+    /// Ranges whose translations must be dropped, since the last call.
+    pub fn take_invalidations(&mut self) -> Vec<(u64, u64)> {
+        self.lock().take_invalidations()
+    }
+
+    /// See [`MemMap::record`].
+    pub fn record(&mut self, start: u64, end: u64, prot: i32) {
+        self.lock().record(start, end, prot)
+    }
+
+    /// See [`MemMap::covered`].
+    pub fn covered(&self, start: u64, end: u64) -> bool {
+        self.lock().covered(start, end)
+    }
+
+    /// See [`MemMap::may_map_fixed`].
+    pub fn may_map_fixed(&self, start: u64, end: u64) -> bool {
+        self.lock().may_map_fixed(start, end)
+    }
+
+    /// See [`MemMap::mmap`].
+    pub fn mmap(
+        &mut self,
+        addr: u64,
+        len: u64,
+        prot: i32,
+        flags: i32,
+        fd: i32,
+        off: u64,
+    ) -> Result<u64, Errno> {
+        self.lock().mmap(addr, len, prot, flags, fd, off)
+    }
+
+    /// See [`MemMap::munmap`].
+    pub fn munmap(&mut self, addr: u64, len: u64) -> Result<u64, Errno> {
+        self.lock().munmap(addr, len)
+    }
+
+    /// See [`MemMap::mprotect`].
+    pub fn mprotect(&mut self, addr: u64, len: u64, prot: i32) -> Result<u64, Errno> {
+        self.lock().mprotect(addr, len, prot)
+    }
+
+    /// See [`MemMap::mremap`].
+    pub fn mremap(
+        &mut self,
+        old: u64,
+        old_len: u64,
+        new_len: u64,
+        flags: i32,
+        new_addr: u64,
+    ) -> Result<u64, Errno> {
+        self.lock().mremap(old, old_len, new_len, flags, new_addr)
+    }
+
+    /// See [`MemMap::unmap_all`].
+    pub fn unmap_all(&mut self) {
+        self.lock().unmap_all()
+    }
+
+    /// See [`MemMap::init_brk`].
+    pub fn init_brk(&mut self, end: u64) {
+        self.lock().init_brk(end)
+    }
+
+    /// See [`MemMap::reserve_brk`].
+    pub fn reserve_brk(&mut self, len: u64) {
+        self.lock().reserve_brk(len)
+    }
+
+    /// See [`MemMap::brk`].
+    pub fn brk(&mut self, new: u64) -> u64 {
+        self.lock().brk(new)
+    }
+
+    /// Start of the program break area.
+    pub fn brk_start(&self) -> u64 {
+        self.lock().brk_start
+    }
+
+    /// End of the address range reserved for the break.
+    pub fn brk_limit(&self) -> u64 {
+        self.lock().brk_limit
+    }
+}
+
+impl MemMap {
     /// Guest-owned regions, in address order, as `(start, end, prot)`.
     pub fn regions(&self) -> impl Iterator<Item = (u64, u64, i32)> + '_ {
         self.regions.iter().map(|(&s, r)| (s, r.end, r.prot))
@@ -502,7 +613,7 @@ impl GuestMemory {
 
 /// The guest's memory goes with its bookkeeping: a failed load or a
 /// finished guest leaves nothing mapped.
-impl Drop for GuestMemory {
+impl Drop for MemMap {
     fn drop(&mut self) {
         self.unmap_all();
     }
@@ -542,7 +653,7 @@ mod tests {
         assert!(mm.covered(a + 2 * PAGE, a + 3 * PAGE));
         assert_eq!(mm.take_invalidations(), vec![(a + PAGE, PAGE)]);
         mm.munmap(a, 3 * PAGE).unwrap();
-        assert_eq!(mm.regions().count(), 0);
+        assert_eq!(mm.regions().len(), 0);
     }
 
     #[test]
@@ -597,7 +708,7 @@ mod tests {
         assert_eq!(mm.take_invalidations(), vec![(a, PAGE)]);
         mm.mprotect(a + PAGE, PAGE, RX | libc::PROT_WRITE).unwrap();
         assert!(mm.take_invalidations().is_empty());
-        assert_eq!(mm.regions().count(), 2);
+        assert_eq!(mm.regions().len(), 2);
         mm.munmap(a, 2 * PAGE).unwrap();
     }
 

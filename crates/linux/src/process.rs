@@ -4,14 +4,14 @@
 use crate::error::LoadError;
 use crate::loader::{self, LoadedElf};
 use crate::mm::GuestMemory;
-use crate::signal::{Delivery, Signals};
+use crate::signal::{Delivery, Fault, Signals, esr};
 use crate::stack::{self, AuxInfo};
 use std::ffi::OsString;
 use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use xarch_a64::state::A64State;
-use xarch_engine::{Backend, Engine, EngineOptions, Exit};
+use xarch_engine::{Backend, Engine, Exit};
 
 /// Address space kept free after the program for its break (Linux moves a
 /// static-pie's break elsewhere; xarch reserves room instead).
@@ -99,8 +99,15 @@ pub struct Process {
     pub exe: PathBuf,
     /// `set_tid_address` pointer.
     pub clear_child_tid: u64,
-    /// Whether this process was forked by a guest (strace prefixes pids).
+    /// Whether this process was forked by a guest or is one of several
+    /// threads (strace prefixes thread ids).
     pub forked: bool,
+    /// Set when this thread ended with `exit` while others live on.
+    pub thread_exited: bool,
+    /// The guest's auxiliary vector (`/proc/self/auxv`).
+    pub auxv: Vec<u8>,
+    /// The guest's argv, NUL-terminated strings (`/proc/self/cmdline`).
+    pub cmdline: Vec<u8>,
 }
 
 impl Process {
@@ -116,6 +123,25 @@ impl Process {
             exe: PathBuf::new(),
             clear_child_tid: 0,
             forked: false,
+            thread_exited: false,
+            auxv: Vec::new(),
+            cmdline: Vec::new(),
+        }
+    }
+
+    /// The per-thread view of a new thread of this process: shared memory
+    /// and dispositions, the parent's signal mask.
+    pub fn new_thread(&self) -> Process {
+        Process {
+            mm: self.mm.clone(),
+            signals: self.signals.for_new_thread(),
+            opts: self.opts.clone(),
+            exe: self.exe.clone(),
+            clear_child_tid: 0,
+            forked: true,
+            thread_exited: false,
+            auxv: self.auxv.clone(),
+            cmdline: self.cmdline.clone(),
         }
     }
 
@@ -125,6 +151,7 @@ impl Process {
         // with the default disposition (and pass it on to what it execs).
         // SAFETY: resetting one disposition before any guest code runs.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+        crate::thread::prepare_host();
         let opts = Options {
             strace: cfg.strace,
             log_unimplemented: cfg.log_unimplemented,
@@ -172,6 +199,13 @@ impl Process {
         let execfn = path.as_os_str().as_bytes();
         let st = stack::setup_stack(&mut p.mm, &bytes(&cfg.argv), &bytes(&cfg.env), execfn, &aux)
             .map_err(|e| map_err("stack", e))?;
+        p.auxv = read_auxv(st.auxv);
+        p.cmdline = cfg
+            .argv
+            .iter()
+            .flat_map(|a| a.as_bytes().iter().copied().chain([0]))
+            .collect();
+        set_comm(&p.exe);
         if main.exec_stack {
             // PT_GNU_STACK absent or executable: the guest may run code there.
             let rwx = libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC;
@@ -197,12 +231,16 @@ impl Process {
                     None => Delivery::Continue,
                 },
                 Exit::Interrupted => Delivery::Continue,
-                Exit::Breakpoint { .. } => self.signals.force(
+                Exit::Breakpoint { imm } => self.signals.force_fault(
                     state,
                     &self.mm,
-                    libc::SIGTRAP,
-                    1, /* TRAP_BRKPT */
-                    state.pc,
+                    Fault {
+                        sig: libc::SIGTRAP,
+                        code: 1, /* TRAP_BRKPT */
+                        si_addr: state.pc,
+                        fault_address: 0,
+                        esr: esr::EC_BRK64 | esr::IL | imm as u64,
+                    },
                 ),
                 Exit::Undefined { insn, unallocated } => {
                     if self.opts.strace || self.opts.log_unimplemented {
@@ -216,26 +254,56 @@ impl Process {
                             state.pc
                         );
                     }
-                    self.signals.force(
+                    self.signals.force_fault(
                         state,
                         &self.mm,
-                        libc::SIGILL,
-                        1, /* ILL_ILLOPC */
-                        state.pc,
+                        Fault {
+                            sig: libc::SIGILL,
+                            code: 1, /* ILL_ILLOPC */
+                            si_addr: state.pc,
+                            fault_address: 0,
+                            esr: 0,
+                        },
                     )
                 }
-                Exit::MemoryFault { addr, .. } => {
-                    let code = if self.mm.prot_at(addr).is_some() {
-                        2 /* SEGV_ACCERR */
+                Exit::MemoryFault { addr, write } => {
+                    let (code, fsc) = if self.mm.prot_at(addr).is_some() {
+                        (2 /* SEGV_ACCERR */, esr::FSC_PERM_L3)
                     } else {
-                        1 /* SEGV_MAPERR */
+                        (1 /* SEGV_MAPERR */, esr::FSC_TRANS_L3)
                     };
-                    self.signals
-                        .force(state, &self.mm, libc::SIGSEGV, code, addr)
+                    let wnr = if write { esr::WNR } else { 0 };
+                    self.signals.force_fault(
+                        state,
+                        &self.mm,
+                        Fault {
+                            sig: libc::SIGSEGV,
+                            code,
+                            si_addr: addr,
+                            fault_address: addr,
+                            esr: esr::EC_DABT_LOW | esr::IL | wnr | fsc,
+                        },
+                    )
                 }
-                Exit::FetchFault => self
-                    .signals
-                    .force(state, &self.mm, libc::SIGSEGV, 1, state.pc),
+                Exit::FetchFault => {
+                    let pc = state.pc;
+                    let (code, fsc) = if self.mm.prot_at(pc).is_some() {
+                        (2, esr::FSC_PERM_L3)
+                    } else {
+                        (1, esr::FSC_TRANS_L3)
+                    };
+                    self.signals.force_fault(
+                        state,
+                        &self.mm,
+                        Fault {
+                            sig: libc::SIGSEGV,
+                            code,
+                            si_addr: pc,
+                            fault_address: pc,
+                            esr: esr::EC_IABT_LOW | esr::IL | fsc,
+                        },
+                    )
+                }
             };
             for (start, len) in self.mm.take_invalidations() {
                 engine.invalidate(start, len);
@@ -248,7 +316,7 @@ impl Process {
             }
         };
         crate::signal::clear_current_state();
-        if self.opts.strace {
+        if self.opts.strace && !self.thread_exited {
             match r {
                 GuestExit::Exited(c) => eprintln!("+++ exited with {c} +++"),
                 GuestExit::Signaled(s) => {
@@ -260,14 +328,37 @@ impl Process {
     }
 }
 
+/// Copies the auxiliary vector at `at` (up to and including AT_NULL).
+fn read_auxv(at: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut a = at;
+    loop {
+        // SAFETY: the loader just wrote the vector on the guest stack,
+        // terminated by AT_NULL.
+        let (k, v) = unsafe { (*(a as *const u64), *((a + 8) as *const u64)) };
+        out.extend_from_slice(&k.to_ne_bytes());
+        out.extend_from_slice(&v.to_ne_bytes());
+        if k == 0 || out.len() > 4096 {
+            return out;
+        }
+        a += 16;
+    }
+}
+
+/// Names the host thread after the guest program, as the kernel names a
+/// process after the file it executes (`/proc/self/comm`, `ps`).
+fn set_comm(exe: &Path) {
+    let Some(name) = exe.file_name() else { return };
+    let mut b: Vec<u8> = name.as_bytes().iter().copied().take(15).collect();
+    b.push(0);
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, b.as_ptr()) };
+}
+
 /// Loads and runs a guest program to completion.
 pub fn run_guest(cfg: GuestConfig) -> Result<GuestExit, LoadError> {
-    let options = EngineOptions {
-        log_unimplemented: cfg.log_unimplemented,
-        dump_ir: std::env::var_os("XARCH_DUMP_IR").is_some(),
-        backend: cfg.backend,
-    };
     let (mut p, mut state) = Process::load(cfg)?;
+    let options = crate::thread::engine_options(&p);
     let mut engine = Engine::new(options);
     Ok(p.run(&mut engine, &mut state))
 }

@@ -13,6 +13,7 @@ use crate::abi::{self, FpsimdContext, RtSigframe, SigAction, StackT, sa};
 use crate::mm::GuestMemory;
 use core::mem::{offset_of, size_of};
 use std::cell::{Cell, UnsafeCell};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use xarch_a64::state::A64State;
 
@@ -33,68 +34,176 @@ pub const fn bit(sig: i32) -> u64 {
     1u64 << (sig - 1)
 }
 
-/// Signals recorded by the host handler and not yet delivered.
-static PENDING: AtomicU64 = AtomicU64::new(0);
+/// Guest dispositions, process-wide like the kernel's `sighand` (all
+/// guest threads share them; there is one guest process per xarch).
+static ACTIONS: Mutex<[SigAction; NSIG + 1]> = Mutex::new(
+    [SigAction {
+        handler: 0,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    }; NSIG + 1],
+);
 
-struct InfoSlots([UnsafeCell<[u8; 128]>; NSIG]);
-// SAFETY: a slot is written by the host handler (all signals blocked while
-// it runs) before its PENDING bit is set, and read by the same thread after
-// the bit is cleared; there is one guest thread per process for now.
-unsafe impl Sync for InfoSlots {}
-static INFO: InfoSlots = InfoSlots([const { UnsafeCell::new([0; 128]) }; NSIG]);
+fn actions() -> std::sync::MutexGuard<'static, [SigAction; NSIG + 1]> {
+    ACTIONS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Holds the dispositions' lock (across fork).
+pub fn fork_lock() -> std::sync::MutexGuard<'static, [SigAction; NSIG + 1]> {
+    actions()
+}
+
+/// The guest disposition of `sig` (1..=64).
+pub fn action(sig: i32) -> SigAction {
+    actions()[sig as usize]
+}
+
+/// Per-thread signal record, written by the host handler of the thread the
+/// host kernel chose (the guest's masks are mirrored into the host's, so
+/// the kernel's choice of thread is the guest's).
+struct ThreadSig {
+    /// Signals caught on this thread and not yet delivered.
+    pending: AtomicU64,
+    /// Their siginfo.
+    info: [UnsafeCell<[u8; 128]>; NSIG],
+    /// This thread's `state.interrupt`, or null.
+    interrupt: Cell<*mut u64>,
+}
+
+impl ThreadSig {
+    const fn new() -> ThreadSig {
+        ThreadSig {
+            pending: AtomicU64::new(0),
+            info: [const { UnsafeCell::new([0; 128]) }; NSIG],
+            interrupt: Cell::new(std::ptr::null_mut()),
+        }
+    }
+}
 
 thread_local! {
-    static INTERRUPT: Cell<*mut u64> = const { Cell::new(std::ptr::null_mut()) };
+    // A const initialiser and no destructor: plain TLS, safe to touch from
+    // a signal handler. A slot is written by the handler (all signals
+    // blocked while it runs) before its pending bit is set, and read by the
+    // same thread after taking the bit.
+    static THREAD: ThreadSig = const { ThreadSig::new() };
 }
 
 /// Makes the host handler raise `state.interrupt` of this thread's guest.
 pub fn set_current_state(state: &mut A64State) {
-    INTERRUPT.with(|c| c.set(&mut state.interrupt));
+    THREAD.with(|t| t.interrupt.set(&mut state.interrupt));
+    if pending() != 0 {
+        // Caught before the thread had a guest state (a new thread).
+        state.interrupt = 1;
+    }
 }
 
 /// Forgets this thread's guest state pointer.
 pub fn clear_current_state() {
-    INTERRUPT.with(|c| c.set(std::ptr::null_mut()));
+    THREAD.with(|t| t.interrupt.set(std::ptr::null_mut()));
 }
 
-extern "C" fn host_handler(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+/// This thread's interrupt word (null without guest state), the flag
+/// [`crate::safe_syscall::safe_syscall`] tests.
+pub fn interrupt_flag() -> *const u64 {
+    THREAD.with(|t| t.interrupt.get() as *const u64)
+}
+
+extern "C" fn host_handler(sig: libc::c_int, info: *mut libc::siginfo_t, uc: *mut libc::c_void) {
     if !(1..=NSIG as i32).contains(&sig) {
         return;
     }
-    // SAFETY: the kernel passes a valid siginfo; the slot is ours (see InfoSlots).
-    unsafe {
-        std::ptr::copy_nonoverlapping(
-            info as *const u8,
-            INFO.0[sig as usize - 1].get().cast::<u8>(),
-            128,
-        )
-    };
-    PENDING.fetch_or(bit(sig), Ordering::SeqCst);
-    let p = INTERRUPT.with(|c| c.get());
-    if !p.is_null() {
-        // SAFETY: the pointer targets the live guest state of this thread;
-        // the engine polls this word, so write it atomically.
-        unsafe { AtomicU64::from_ptr(p).store(1, Ordering::SeqCst) };
+    // SAFETY: the kernel passes a valid siginfo.
+    let code = unsafe { (*info).si_code };
+    if bit(sig) & SYNC_SIGNALS != 0 && code > 0 {
+        // A fault of xarch itself (e.g. `ud2` of an abort), not a signal
+        // for the guest: die of it with the default action.
+        reset_host_default(sig);
+        return;
     }
+    THREAD.with(|t| {
+        // SAFETY: the slot is this thread's (see THREAD); the siginfo is valid.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                info as *const u8,
+                t.info[sig as usize - 1].get().cast::<u8>(),
+                128,
+            )
+        };
+        t.pending.fetch_or(bit(sig), Ordering::SeqCst);
+        let p = t.interrupt.get();
+        if !p.is_null() {
+            // SAFETY: the pointer targets the live guest state of this
+            // thread; the engine polls this word, so write it atomically.
+            unsafe { AtomicU64::from_ptr(p).store(1, Ordering::SeqCst) };
+        }
+    });
+    // SAFETY: `uc` is this handler's ucontext.
+    unsafe { crate::safe_syscall::rewind(uc as *mut libc::ucontext_t) };
 }
 
-/// Marks `sig` pending as if the host handler had caught it (tests, and
-/// signals xarch raises on the guest's behalf).
+/// Marks `sig` pending on this thread as if the host handler had caught it
+/// (tests, and signals xarch raises on the guest's behalf).
 pub fn post(sig: i32, info: &[u8; 128]) {
-    // SAFETY: see InfoSlots.
-    unsafe { *INFO.0[sig as usize - 1].get() = *info };
-    PENDING.fetch_or(bit(sig), Ordering::SeqCst);
+    THREAD.with(|t| {
+        // SAFETY: see THREAD.
+        unsafe { *t.info[sig as usize - 1].get() = *info };
+        t.pending.fetch_or(bit(sig), Ordering::SeqCst);
+    });
 }
 
-/// Signals recorded and not delivered yet.
+/// Signals recorded on this thread and not delivered yet.
 pub fn pending() -> u64 {
-    PENDING.load(Ordering::SeqCst)
+    THREAD.with(|t| t.pending.load(Ordering::SeqCst))
 }
 
 fn take(sig: i32) -> [u8; 128] {
-    PENDING.fetch_and(!bit(sig), Ordering::SeqCst);
-    // SAFETY: see InfoSlots.
-    unsafe { *INFO.0[sig as usize - 1].get() }
+    THREAD.with(|t| {
+        t.pending.fetch_and(!bit(sig), Ordering::SeqCst);
+        // SAFETY: see THREAD.
+        unsafe { *t.info[sig as usize - 1].get() }
+    })
+}
+
+/// The kernel's x86_64 `struct sigaction` for the raw system call, which
+/// (unlike glibc's sigaction) accepts the real-time signals glibc keeps
+/// for itself, so all 64 guest signals are usable.
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+fn host_sigaction(sig: i32, new: Option<&KernelSigaction>) -> Option<usize> {
+    let mut old = KernelSigaction {
+        handler: 0,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: rt_sigaction with valid (or null) kernel sigaction structs.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            new.map_or(std::ptr::null(), |n| n as *const KernelSigaction),
+            &mut old as *mut KernelSigaction,
+            8,
+        )
+    };
+    (r == 0).then_some(old.handler)
+}
+
+fn reset_host_default(sig: i32) {
+    let dfl = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    host_sigaction(sig, Some(&dfl));
 }
 
 /// What the default action of a signal does.
@@ -141,11 +250,9 @@ fn set_host_mask(mask: u64) {
     };
 }
 
-/// Per-process signal state.
-#[derive(Debug)]
+/// Per-thread signal state (dispositions are process-wide: [`action`]).
+#[derive(Debug, Clone)]
 pub struct Signals {
-    /// Guest dispositions, index = signal number.
-    pub actions: [SigAction; NSIG + 1],
     /// The guest's blocked mask.
     pub blocked: u64,
     /// Temporary mask of rt_sigsuspend/ppoll/pselect6 while a signal that
@@ -157,12 +264,53 @@ pub struct Signals {
     pub trampoline: u64,
     /// Print deliveries strace-style.
     pub trace: bool,
+    /// Like the kernel's `thread.fault_address`: the last fault's address,
+    /// reported in every later frame's `fault_address`.
+    pub fault_address: u64,
+    /// Like the kernel's `thread.fault_code`: the last fault's ESR; a
+    /// frame has an `esr_context` record while it is non-zero.
+    pub fault_code: u64,
 }
+
+/// A synchronous exception as the kernel reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// Signal number.
+    pub sig: i32,
+    /// `si_code`.
+    pub code: i32,
+    /// `si_addr`.
+    pub si_addr: u64,
+    /// `sigcontext.fault_address` (the kernel's `thread.fault_address`).
+    pub fault_address: u64,
+    /// The ESR the kernel records (0: none, no `esr_context`).
+    pub esr: u64,
+}
+
+/// ESR_ELx exception classes and bits used in `esr_context`.
+pub mod esr {
+    /// Instruction abort from EL0.
+    pub const EC_IABT_LOW: u64 = 0x20 << 26;
+    /// Data abort from EL0.
+    pub const EC_DABT_LOW: u64 = 0x24 << 26;
+    /// BRK instruction.
+    pub const EC_BRK64: u64 = 0x3c << 26;
+    /// 32-bit instruction length.
+    pub const IL: u64 = 1 << 25;
+    /// Write not Read (data aborts).
+    pub const WNR: u64 = 1 << 6;
+    /// Fault status: translation fault, level 3.
+    pub const FSC_TRANS_L3: u64 = 0x07;
+    /// Fault status: permission fault, level 3.
+    pub const FSC_PERM_L3: u64 = 0x0f;
+}
+
+/// `ESR_MAGIC` of `struct esr_context`.
+pub const ESR_MAGIC: u32 = 0x4553_5201;
 
 impl Default for Signals {
     fn default() -> Self {
         Signals {
-            actions: [SigAction::default(); NSIG + 1],
             blocked: 0,
             temp_mask: None,
             altstack: StackT {
@@ -171,6 +319,8 @@ impl Default for Signals {
             },
             trampoline: 0,
             trace: false,
+            fault_address: 0,
+            fault_code: 0,
         }
     }
 }
@@ -203,15 +353,14 @@ impl Signals {
             )
         };
         self.blocked = m;
+        let mut acts = actions();
         for sig in 1..=NSIG as i32 {
-            let mut old: libc::sigaction = unsafe_zeroed();
-            // SAFETY: querying a disposition.
-            if unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) } == 0
-                && old.sa_sigaction == libc::SIG_IGN
-            {
-                self.actions[sig as usize].handler = libc::SIG_IGN as u64;
+            acts[sig as usize] = SigAction::default();
+            if host_sigaction(sig, None) == Some(libc::SIG_IGN) {
+                acts[sig as usize].handler = libc::SIG_IGN as u64;
             }
         }
+        drop(acts);
         let rx = libc::PROT_READ | libc::PROT_EXEC;
         let page = mm
             .mmap(
@@ -236,39 +385,38 @@ impl Signals {
         if !(1..=NSIG as i32).contains(&sig) {
             return Err(libc::EINVAL);
         }
-        let old = self.actions[sig as usize];
+        let mut acts = actions();
+        let old = acts[sig as usize];
         let Some(mut act) = act else { return Ok(old) };
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             return Err(libc::EINVAL);
         }
         act.mask &= !UNBLOCKABLE;
-        self.actions[sig as usize] = act;
-        self.apply_host(sig);
+        acts[sig as usize] = act;
+        apply_host(sig, act);
         Ok(old)
     }
 
-    fn apply_host(&self, sig: i32) {
-        if bit(sig) & SYNC_SIGNALS != 0 {
-            return;
+    /// The signal state a new thread of this one starts with: the same
+    /// mask, no alternate stack (clone with CLONE_VM clears it).
+    pub fn for_new_thread(&self) -> Signals {
+        Signals {
+            blocked: self.blocked,
+            trampoline: self.trampoline,
+            trace: self.trace,
+            ..Signals::default()
         }
-        let act = self.actions[sig as usize];
-        let mut h: libc::sigaction = unsafe_zeroed();
-        h.sa_sigaction = match act.handler {
-            0 => libc::SIG_DFL,
-            1 => libc::SIG_IGN,
-            _ => host_handler as *const () as usize,
-        };
-        h.sa_flags = libc::SA_SIGINFO | (act.flags & (sa::NOCLDSTOP | sa::NOCLDWAIT)) as i32;
-        // SAFETY: sigfillset on our own struct.
-        unsafe { libc::sigfillset(&mut h.sa_mask) };
-        // SAFETY: installing a disposition; the handler is async-signal-safe.
-        unsafe { libc::sigaction(sig, &h, std::ptr::null_mut()) };
     }
 
     /// Sets the guest's blocked mask (and the host's).
     pub fn set_blocked(&mut self, mask: u64) {
         self.blocked = mask & !UNBLOCKABLE;
         set_host_mask(self.blocked);
+    }
+
+    /// The guest disposition of `sig` (process-wide).
+    pub fn action(&self, sig: i32) -> SigAction {
+        action(sig)
     }
 
     /// The lowest pending signal deliverable under the effective mask.
@@ -283,7 +431,7 @@ impl Signals {
         state.interrupt = 0;
         while let Some(sig) = self.next_deliverable() {
             let info = take(sig);
-            let d = self.deliver(state, mm, sig, &info, 0);
+            let d = self.deliver(state, mm, sig, &info);
             if d != Delivery::Continue {
                 return d;
             }
@@ -305,11 +453,29 @@ impl Signals {
         code: i32,
         addr: u64,
     ) -> Delivery {
-        let act = self.actions[sig as usize];
-        if act.handler <= 1 || self.blocked & bit(sig) != 0 {
-            return Delivery::Kill(sig);
+        self.force_fault(
+            state,
+            mm,
+            Fault {
+                sig,
+                code,
+                si_addr: addr,
+                fault_address: addr,
+                esr: 0,
+            },
+        )
+    }
+
+    /// Like [`Signals::force`] with the kernel's full fault record
+    /// (`fault_address` and ESR for the frame's `esr_context`).
+    pub fn force_fault(&mut self, state: &mut A64State, mm: &GuestMemory, f: Fault) -> Delivery {
+        self.fault_address = f.fault_address;
+        self.fault_code = f.esr;
+        let act = action(f.sig);
+        if act.handler <= 1 || self.blocked & bit(f.sig) != 0 {
+            return Delivery::Kill(f.sig);
         }
-        self.deliver(state, mm, sig, &make_info(sig, code, addr), addr)
+        self.deliver(state, mm, f.sig, &make_info(f.sig, f.code, f.si_addr))
     }
 
     fn deliver(
@@ -318,9 +484,17 @@ impl Signals {
         mm: &GuestMemory,
         sig: i32,
         info: &[u8; 128],
-        fault: u64,
     ) -> Delivery {
-        let act = self.actions[sig as usize];
+        let act = {
+            let mut acts = actions();
+            let act = acts[sig as usize];
+            if act.handler > 1 && act.flags & sa::RESETHAND != 0 {
+                // Reset before anything else can see the old handler.
+                acts[sig as usize] = SigAction::default();
+                apply_host(sig, SigAction::default());
+            }
+            act
+        };
         match act.handler {
             0 => {
                 return match default_action(sig) {
@@ -340,17 +514,13 @@ impl Signals {
             );
         }
         let old_mask = self.blocked;
-        if !self.setup_frame(state, mm, sig, act, info, fault, old_mask) {
+        if !self.setup_frame(state, mm, sig, act, info, old_mask) {
             return Delivery::Kill(libc::SIGSEGV);
         }
         self.temp_mask = None;
         let mut new = old_mask | act.mask;
         if act.flags & sa::NODEFER == 0 {
             new |= bit(sig);
-        }
-        if act.flags & sa::RESETHAND != 0 {
-            self.actions[sig as usize] = SigAction::default();
-            self.apply_host(sig);
         }
         self.set_blocked(new);
         Delivery::Continue
@@ -369,7 +539,6 @@ impl Signals {
         sig: i32,
         act: SigAction,
         info: &[u8; 128],
-        fault: u64,
         old_mask: u64,
     ) -> bool {
         let mut sp = state.sp;
@@ -402,7 +571,7 @@ impl Signals {
         };
         uc.uc_sigmask = old_mask;
         let mc = &mut uc.uc_mcontext;
-        mc.fault_address = fault;
+        mc.fault_address = self.fault_address;
         mc.regs = state.x;
         mc.sp = state.sp;
         mc.pc = state.pc;
@@ -420,6 +589,15 @@ impl Signals {
         // SAFETY: the record fits at the start of __reserved (4096 bytes),
         // which is 16-byte aligned; the end marker (zeros) follows it.
         unsafe { (mc.reserved.as_mut_ptr() as *mut FpsimdContext).write(fp) };
+        if self.fault_code != 0 {
+            // Like Linux: an esr_context after fpsimd_context while the
+            // thread's last fault recorded an ESR.
+            let at = size_of::<FpsimdContext>();
+            let rec = &mut mc.reserved[at..at + 16];
+            rec[0..4].copy_from_slice(&ESR_MAGIC.to_le_bytes());
+            rec[4..8].copy_from_slice(&16u32.to_le_bytes());
+            rec[8..16].copy_from_slice(&self.fault_code.to_le_bytes());
+        }
         // SAFETY: the frame record slot was checked writable with the frame.
         unsafe { (record as *mut [u64; 2]).write([state.x[29], state.x[30]]) };
 
@@ -472,9 +650,26 @@ impl Signals {
     }
 }
 
-fn unsafe_zeroed<T>() -> T {
-    // SAFETY: only used for plain C structs (sigaction) valid when zeroed.
-    unsafe { std::mem::zeroed() }
+/// Installs the host disposition that mirrors guest action `act`.
+fn apply_host(sig: i32, act: SigAction) {
+    if sig == libc::SIGSEGV || sig == libc::SIGBUS {
+        // The engine's fault handler owns them.
+        return;
+    }
+    let handler = match act.handler {
+        0 => libc::SIG_DFL,
+        1 => libc::SIG_IGN,
+        _ => host_handler as *const () as usize,
+    };
+    let h = KernelSigaction {
+        handler,
+        flags: libc::SA_SIGINFO as u64
+            | sa::RESTORER
+            | (act.flags & (sa::NOCLDSTOP | sa::NOCLDWAIT)),
+        restorer: crate::safe_syscall::xarch_host_restorer as *const () as usize,
+        mask: !0,
+    };
+    host_sigaction(sig, Some(&h));
 }
 
 fn range_has(mm: &GuestMemory, start: u64, end: u64, prot: i32) -> bool {

@@ -181,14 +181,14 @@ fn check_image(path: &Path) -> (Process, A64State, u64) {
     assert!(bss_mem.iter().all(|&b| b == 0));
     assert_ne!(p.mm.prot_at(bss + 99_999).unwrap() & libc::PROT_WRITE, 0);
     // The break starts after the bss.
-    assert!(p.mm.brk_start >= bss + 100_000 && p.mm.brk_start % 4096 == 0);
+    assert!(p.mm.brk_start() >= bss + 100_000 && p.mm.brk_start() % 4096 == 0);
     // Reserved for the break, not yet usable.
-    assert_eq!(p.mm.prot_at(p.mm.brk_start), Some(libc::PROT_NONE));
+    assert_eq!(p.mm.prot_at(p.mm.brk_start()), Some(libc::PROT_NONE));
     assert_eq!(
-        p.mm.brk_limit,
-        p.mm.brk_start + xarch_linux::process::BRK_RESERVE
+        p.mm.brk_limit(),
+        p.mm.brk_start() + xarch_linux::process::BRK_RESERVE
     );
-    let b = p.mm.brk_start;
+    let b = p.mm.brk_start();
     assert_eq!(p.mm.brk(b + 5000), b + 5000);
     // SAFETY: the break was just grown past this byte.
     unsafe { *((b + 4999) as *mut u8) = 1 };

@@ -16,6 +16,13 @@ pub fn getcwd(_: &mut Process, _: &mut A64State, a: &Args) -> Ret {
 pub fn openat(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
     let flags = oflags::to_host(a[2]);
     if let Ok(path) = guest_cstr(p, a[1])
+        && let Some(name) = crate::procfs::lookup(&path)
+    {
+        return Ret::Val(
+            crate::procfs::open(p, name, flags as i32).map_or_else(|e| -(e as i64), |fd| fd as i64),
+        );
+    }
+    if let Ok(path) = guest_cstr(p, a[1])
         && is_self_exe(&path)
     {
         let exe = std::ffi::CString::new(p.exe.as_os_str().as_bytes()).unwrap_or_default();

@@ -72,12 +72,13 @@ pub struct Def {
 
 /// Calls the host system call `nr` with the raw arguments and returns the
 /// result or a negative errno.
+/// A guest signal arriving before the call enters the kernel makes it
+/// return `-EINTR` instead of sleeping (see [`crate::safe_syscall`]).
 pub fn raw(nr: libc::c_long, a: &Args) -> i64 {
-    // SAFETY: the guest's arguments are valid (or the kernel reports
-    // EFAULT); guest pointers are host pointers. Callers only pass calls
-    // whose ABI is the same for arm64 and x86_64.
-    let r = unsafe { libc::syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]) };
-    if r == -1 { -(errno() as i64) } else { r }
+    // The guest's arguments are valid (or the kernel reports EFAULT);
+    // guest pointers are host pointers. Callers only pass calls whose ABI
+    // is the same for arm64 and x86_64.
+    crate::safe_syscall::safe_syscall(crate::signal::interrupt_flag(), nr, a)
 }
 
 /// The current host errno.
@@ -179,6 +180,7 @@ table! {
     71 sendfile [Fd, Fd, Hex, Int] pass::<{ l::SYS_sendfile }>;
     72 pselect6 [Int, Hex, Hex, Hex, Hex, Hex] fd::pselect6;
     73 ppoll [Hex, Int, Hex, Hex, Int] fd::ppoll;
+    74 signalfd4 [Fd, Hex, Int, Hex] pass::<{ l::SYS_signalfd4 }>;
     75 vmsplice [Fd, Hex, Int, Hex] pass::<{ l::SYS_vmsplice }>;
     76 splice [Fd, Hex, Fd, Hex, Int, Hex] pass::<{ l::SYS_splice }>;
     77 tee [Fd, Fd, Int, Hex] pass::<{ l::SYS_tee }>;
@@ -202,8 +204,8 @@ table! {
     96 set_tid_address [Hex] proc::set_tid_address;
     97 unshare [Hex] pass::<{ l::SYS_unshare }>;
     98 futex [Hex, Int, Int, Hex, Hex, Int] pass::<{ l::SYS_futex }>;
-    99 set_robust_list [Hex, Int] ok0;
-    100 get_robust_list [Int, Hex, Hex] enosys;
+    99 set_robust_list [Hex, Int] pass::<{ l::SYS_set_robust_list }>;
+    100 get_robust_list [Int, Hex, Hex] pass::<{ l::SYS_get_robust_list }>;
     101 nanosleep [Hex, Hex] pass::<{ l::SYS_nanosleep }>;
     102 getitimer [Int, Hex] pass::<{ l::SYS_getitimer }>;
     103 setitimer [Int, Hex, Hex] pass::<{ l::SYS_setitimer }>;
@@ -299,6 +301,7 @@ table! {
     229 munlock [Hex, Int] ok0;
     232 mincore [Hex, Int, Hex] mem::mincore;
     233 madvise [Hex, Int, Int] mem::madvise;
+    240 rt_tgsigqueueinfo [Int, Int, Sig, Hex] pass::<{ l::SYS_rt_tgsigqueueinfo }>;
     242 accept4 [Fd, Hex, Hex, Hex] pass::<{ l::SYS_accept4 }>;
     243 recvmmsg [Fd, Hex, Int, Hex, Hex] pass::<{ l::SYS_recvmmsg }>;
     260 wait4 [Int, Hex, Hex, Hex] pass::<{ l::SYS_wait4 }>;
@@ -321,9 +324,10 @@ table! {
     293 rseq [Hex, Int, Hex, Hex] enosys;
     424 pidfd_send_signal [Fd, Sig, Hex, Hex] pass::<{ l::SYS_pidfd_send_signal }>;
     434 pidfd_open [Int, Hex] pass::<{ l::SYS_pidfd_open }>;
-    435 clone3 [Hex, Int] enosys;
+    435 clone3 [Hex, Int] proc::clone3;
     436 close_range [Fd, Fd, Hex] pass::<{ l::SYS_close_range }>;
     439 faccessat2 [DirFd, Path, Hex, Hex] pass::<{ l::SYS_faccessat2 }>;
+    449 futex_waitv [Hex, Int, Hex, Hex, Int] pass::<449>;
 }
 
 /// Calls never restarted after a handler (the kernel returns EINTR for
@@ -394,7 +398,7 @@ pub fn dispatch(p: &mut Process, state: &mut A64State) -> Option<GuestExit> {
             if v == -(libc::EINTR as i64)
                 && !NO_RESTART.contains(&(nr as u32))
                 && let Some(sig) = p.signals.next_deliverable()
-                && p.signals.actions[sig as usize].flags & crate::abi::sa::RESTART != 0
+                && p.signals.action(sig).flags & crate::abi::sa::RESTART != 0
             {
                 // Re-execute the SVC after the handler returns.
                 state.pc -= 4;
@@ -410,8 +414,8 @@ pub fn dispatch(p: &mut Process, state: &mut A64State) -> Option<GuestExit> {
 
 fn pid_prefix(p: &Process) -> String {
     if p.forked {
-        // SAFETY: getpid cannot fail.
-        format!("[pid {}] ", unsafe { libc::getpid() })
+        // SAFETY: gettid cannot fail.
+        format!("[pid {}] ", unsafe { libc::syscall(libc::SYS_gettid) })
     } else {
         String::new()
     }

@@ -1,19 +1,20 @@
 //! Process calls: exit, fork (clone without CLONE_VM), execve, uname, prctl.
 
 use super::{Args, Ret, err, guest_cstr, raw, read_guest_val, write_guest};
-use crate::process::{GuestExit, Process};
+use crate::process::Process;
 use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use xarch_a64::state::A64State;
 
-/// `exit(code)`: the only thread ends, so the process does.
-pub fn exit(_: &mut Process, _: &mut A64State, a: &Args) -> Ret {
-    Ret::Exit(GuestExit::Exited((a[0] & 0xff) as i32))
+/// `exit(code)`: the calling thread ends; the process ends with its last
+/// thread.
+pub fn exit(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
+    crate::thread::exit_thread(p, (a[0] & 0xff) as i32)
 }
 
 /// `exit_group(code)`.
-pub fn exit_group(_: &mut Process, _: &mut A64State, a: &Args) -> Ret {
-    Ret::Exit(GuestExit::Exited((a[0] & 0xff) as i32))
+pub fn exit_group(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
+    crate::thread::exit_group(p, (a[0] & 0xff) as i32)
 }
 
 /// `set_tid_address(ptr)`: remembered; returns the tid.
@@ -69,15 +70,19 @@ pub fn clone(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
     let flags = a[0];
     let (newsp, ptid, tls, ctid) = (a[1], a[2], a[3], a[4]);
     if flags & libc::CLONE_THREAD as u64 != 0 {
-        if p.opts.strace {
-            eprintln!("xarch: clone: guest threads are not supported yet");
-        }
-        return err(libc::ENOSYS);
+        return Ret::Val(crate::thread::spawn(
+            p, state, flags, newsp, ptid, tls, ctid,
+        ));
     }
     let exit_signal = flags & libc::CSIGNAL as u64;
+    // Other guest threads may hold the shared locks: take them across the
+    // fork so the child (which has only this thread) finds them free.
+    let mm_guard = p.mm.lock();
+    let sig_guard = crate::signal::fork_lock();
     let r = if exit_signal == libc::SIGCHLD as u64 {
-        // SAFETY: xarch is single-threaded here; fork runs libc's handlers
-        // so the child's libc state (cached tid) is right.
+        // SAFETY: fork runs libc's handlers so the child's libc state
+        // (cached tid, malloc locks) is right; the child only continues
+        // this thread.
         let r = unsafe { libc::fork() };
         if r < 0 {
             -(super::errno() as i64)
@@ -87,6 +92,8 @@ pub fn clone(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
     } else {
         raw(libc::SYS_clone, &[exit_signal, 0, 0, 0, 0, 0])
     };
+    drop(sig_guard);
+    drop(mm_guard);
     if r < 0 {
         return Ret::Val(r);
     }
@@ -98,6 +105,7 @@ pub fn clone(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
     }
     // Child.
     p.forked = true;
+    crate::thread::reset_after_fork();
     let tid = raw(libc::SYS_gettid, &[0; 6]) as u32;
     if flags & libc::CLONE_CHILD_SETTID as u64 != 0 {
         let _ = write_guest(p, ctid, &tid);
@@ -115,6 +123,47 @@ pub fn clone(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
         state.sp = newsp;
     }
     Ret::Val(0)
+}
+
+/// `clone3(args, size)`: mapped onto [`clone`]; pidfds, set_tid and
+/// cgroups are not emulated (ENOSYS, so callers fall back to clone).
+pub fn clone3(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
+    if a[1] < 64 || a[1] > 4096 {
+        return err(libc::EINVAL);
+    }
+    let args: [u64; 8] = match read_guest_val(p, a[0]) {
+        Ok(v) => v,
+        Err(e) => return err(e),
+    };
+    let [
+        flags,
+        _pidfd,
+        child_tid,
+        parent_tid,
+        exit_signal,
+        stack,
+        stack_size,
+        tls,
+    ] = args;
+    let extra: [u64; 3] = if a[1] >= 88 {
+        read_guest_val(p, a[0] + 64).unwrap_or([0; 3])
+    } else {
+        [0; 3]
+    };
+    const CLONE_PIDFD: u64 = 0x1000;
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    if flags & (CLONE_PIDFD | CLONE_INTO_CGROUP) != 0 || extra[0] != 0 || extra[1] != 0 {
+        return err(libc::ENOSYS);
+    }
+    if exit_signal > 64 || flags & libc::CSIGNAL as u64 != 0 {
+        return err(libc::EINVAL);
+    }
+    let sp = if stack != 0 { stack + stack_size } else { 0 };
+    clone(
+        p,
+        state,
+        &[flags | exit_signal, sp, parent_tid, tls, child_tid, 0],
+    )
 }
 
 fn read_argv(p: &Process, mut ptr: u64) -> Result<Vec<Vec<u8>>, i32> {

@@ -1,0 +1,211 @@
+//! Guest threads: one host thread per guest thread.
+//!
+//! `clone(CLONE_VM|CLONE_THREAD|...)` starts a host thread (with a small
+//! host stack of its own) that runs its own [`Engine`] on a copy of the
+//! parent's registers; guest memory is host memory, so the guest's stacks,
+//! TLS, futexes and pthread structures need nothing more. The host thread
+//! id is the guest thread id (gettid, tgkill and futex owner ids pass
+//! through). Memory bookkeeping ([`crate::mm::GuestMemory`]) and signal
+//! dispositions are shared; masks, pending signals and the alternate
+//! stack are per thread; translations dropped by one thread are dropped by
+//! all (the engine's invalidation generation).
+//!
+//! Thread exit: `exit` ends only the calling thread (clearing and waking
+//! its CLONE_CHILD_CLEARTID word as the kernel does); when the leader
+//! exits first the process lives on until the last thread, whose exit
+//! reports the leader's status. `exit_group` and fatal signals end every
+//! thread at once.
+
+use crate::process::{GuestExit, Process};
+use crate::syscall::{Ret, raw};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use xarch_a64::state::A64State;
+use xarch_engine::{Engine, EngineOptions};
+
+/// Host stack of a guest thread's host thread (the guest runs on its own
+/// stack; this one only carries xarch's frames).
+const HOST_STACK: usize = 1 << 20;
+
+/// Guest threads alive in this process.
+static LIVE: AtomicUsize = AtomicUsize::new(1);
+/// The leader's `exit` status once it has exited with other threads left.
+static LEADER_EXIT: AtomicI32 = AtomicI32::new(-1);
+
+/// Number of live guest threads.
+pub fn live_threads() -> usize {
+    LIVE.load(Ordering::SeqCst)
+}
+
+/// Runs the host libc's one-time thread set-up now: glibc installs its
+/// own handlers for signals 32 and 33 when the first thread is created,
+/// which would silently replace the guest's dispositions of those signals
+/// at the guest's first `clone`.
+pub fn prepare_host() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Ok(t) = std::thread::Builder::new()
+            .stack_size(64 << 10)
+            .spawn(|| {})
+        {
+            let _ = t.join();
+        }
+    });
+}
+
+/// In the child of a fork: only the forking thread exists.
+pub fn reset_after_fork() {
+    LIVE.store(1, Ordering::SeqCst);
+    LEADER_EXIT.store(-1, Ordering::SeqCst);
+}
+
+thread_local! {
+    /// The host libc's robust-list head of this host thread, restored when
+    /// its guest thread ends (the guest's own list, registered by
+    /// passing set_robust_list through, may be freed right after).
+    static HOST_ROBUST: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+fn gettid() -> i64 {
+    raw(libc::SYS_gettid, &[0; 6])
+}
+
+fn is_leader() -> bool {
+    // SAFETY: getpid cannot fail.
+    gettid() == unsafe { libc::getpid() } as i64
+}
+
+/// The engine options of the process's threads.
+pub fn engine_options(p: &Process) -> EngineOptions {
+    EngineOptions {
+        log_unimplemented: p.opts.log_unimplemented,
+        dump_ir: std::env::var_os("XARCH_DUMP_IR").is_some(),
+        backend: p.opts.backend,
+    }
+}
+
+/// Starts a guest thread for `clone(flags, newsp, ptid, tls, ctid)` with
+/// CLONE_THREAD; `state.pc` is already past the SVC. Returns the new
+/// thread's id or `-errno`.
+pub fn spawn(
+    p: &Process,
+    state: &A64State,
+    flags: u64,
+    newsp: u64,
+    ptid: u64,
+    tls: u64,
+    ctid: u64,
+) -> i64 {
+    let need = (libc::CLONE_VM | libc::CLONE_SIGHAND) as u64;
+    if flags & need != need {
+        return -(libc::EINVAL as i64);
+    }
+    let mut child = p.new_thread();
+    if flags & libc::CLONE_CHILD_CLEARTID as u64 != 0 {
+        child.clear_child_tid = ctid;
+    }
+    let mut cs = state.clone();
+    cs.x[0] = 0;
+    if newsp != 0 {
+        cs.sp = newsp;
+    }
+    if flags & libc::CLONE_SETTLS as u64 != 0 {
+        cs.tpidr_el0 = tls;
+    }
+    cs.interrupt = 0;
+    cs.exit_info = 0;
+    cs.excl_addr = u64::MAX;
+    let options = engine_options(p);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<i64>(1);
+    LIVE.fetch_add(1, Ordering::SeqCst);
+    let spawned = std::thread::Builder::new()
+        .stack_size(HOST_STACK)
+        .spawn(move || {
+            let tid = gettid();
+            let (mut head, mut len) = (0u64, 0u64);
+            // SAFETY: get_robust_list of this thread into two locals.
+            if unsafe { libc::syscall(libc::SYS_get_robust_list, 0, &mut head, &mut len) } == 0 {
+                HOST_ROBUST.with(|c| c.set((head, len)));
+            }
+            // Both ids are in place before either thread runs guest code.
+            if flags & libc::CLONE_CHILD_SETTID as u64 != 0 {
+                let _ = crate::syscall::write_guest(&child, ctid, &(tid as u32));
+            }
+            if flags & libc::CLONE_PARENT_SETTID as u64 != 0 {
+                let _ = crate::syscall::write_guest(&child, ptid, &(tid as u32));
+            }
+            let _ = tx.send(tid);
+            let mut engine = Engine::new(options);
+            let exit = child.run(&mut engine, &mut cs);
+            if child.thread_exited {
+                return;
+            }
+            // exit_group or a fatal signal from this thread: the whole
+            // process ends now.
+            match exit {
+                GuestExit::Exited(code) => {
+                    // SAFETY: ending the process.
+                    unsafe { libc::syscall(libc::SYS_exit_group, code) };
+                }
+                GuestExit::Signaled(sig) => crate::signal::die_with_signal(sig),
+            }
+        });
+    match spawned {
+        Ok(_) => rx.recv().unwrap_or(-(libc::EAGAIN as i64)),
+        Err(_) => {
+            LIVE.fetch_sub(1, Ordering::SeqCst);
+            -(libc::EAGAIN as i64)
+        }
+    }
+}
+
+/// What the kernel does with CLONE_CHILD_CLEARTID / set_tid_address when
+/// a thread ends: store 0 and wake one waiter.
+fn clear_child_tid(p: &Process) {
+    let addr = p.clear_child_tid;
+    if addr != 0 && crate::syscall::write_guest(p, addr, &0u32).is_ok() {
+        // SAFETY: a futex wake on a guest word (guest memory is host memory).
+        unsafe { libc::syscall(libc::SYS_futex, addr, libc::FUTEX_WAKE, 1, 0, 0, 0) };
+    }
+}
+
+/// Guest `exit(code)`: ends the calling thread; the process ends with the
+/// last thread.
+pub fn exit_thread(p: &mut Process, code: i32) -> Ret {
+    let (head, len) = HOST_ROBUST.with(|c| c.get());
+    if head != 0 {
+        // SAFETY: re-registering libc's own list head of this thread.
+        unsafe { libc::syscall(libc::SYS_set_robust_list, head, len) };
+    }
+    clear_child_tid(p);
+    let before = LIVE.fetch_sub(1, Ordering::SeqCst);
+    if before <= 1 {
+        LIVE.store(1, Ordering::SeqCst);
+        let leader = LEADER_EXIT.load(Ordering::SeqCst);
+        let code = if leader >= 0 { leader } else { code };
+        return Ret::Exit(GuestExit::Exited(code));
+    }
+    if is_leader() {
+        // Linux keeps the process (and its id) until the last thread; the
+        // host does the same when only the main thread ends.
+        LEADER_EXIT.store(code, Ordering::SeqCst);
+        crate::signal::clear_current_state();
+        // SAFETY: ends only this host thread; it holds no lock and nothing
+        // refers to its stack any more.
+        unsafe { libc::syscall(libc::SYS_exit, 0) };
+    }
+    p.thread_exited = true;
+    Ret::Exit(GuestExit::Exited(code))
+}
+
+/// Guest `exit_group(code)`: with other threads running, the process ends
+/// right away (they must not run on while xarch unwinds).
+pub fn exit_group(p: &mut Process, code: i32) -> Ret {
+    if live_threads() > 1 {
+        if p.opts.strace {
+            eprintln!("+++ exited with {code} +++");
+        }
+        // SAFETY: ending the process.
+        unsafe { libc::syscall(libc::SYS_exit_group, code) };
+    }
+    Ret::Exit(GuestExit::Exited(code))
+}
