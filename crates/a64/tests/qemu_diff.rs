@@ -125,16 +125,14 @@ fn fpcr_fpsr_round_trip() {
 /// SMAX/SMIN/UMAX/UMIN (vector) with size = 11 are reserved; xarch lifts
 /// the 128-bit (.2d) form. Found on the `simd` branch.
 #[test]
-#[ignore = "bug (simd branch): 0x4ee164cc (smax v12.2d, v6.2d, v1.2d) is reserved but lifted; also smin/umax/umin .2d"]
-fn known_bug_simd_minmax_2d_is_reserved() {
+fn simd_minmax_2d_is_reserved() {
     check("minmax_2d", 18, &Case::zero(&[0x4ee1_64cc]));
 }
 
 /// A saturating 64-bit vector operation must set FPSR.QC only for the
 /// lanes it computes, not for the upper half of the register.
 #[test]
-#[ignore = "bug (simd branch): 0x0e220c20 (sqadd v0.8b, v1.8b, v2.8b) sets QC when only the unused upper halves would saturate"]
-fn known_bug_simd_qc_from_upper_half() {
+fn simd_qc_from_upper_half() {
     let mut c = Case::zero(&[0x0e22_0c20]);
     c.v[1] = 0x7f << 64;
     c.v[2] = 0x01 << 64;
@@ -210,16 +208,15 @@ fn known_bug_fp_fcvt_half_ignores_ahp() {
 fn known_bug_frsqrts_misses_ixc() {
     let mut c = Case::zero(&[0x5ef3_fe7a]); // frsqrts d26, d19, d19
     c.v[19] = 0x13;
-    check("frsqrts_ixc", 18, &c);
+    check("frsqrts_ixc", 25, &c);
 }
 
 /// UQSHL/UQRSHL (register) with 64-bit lanes and a large positive shift
 /// must saturate to all ones.
 #[test]
-#[ignore = "bug: uqshl d0, d22, d14 (0x7eee4ec0) does not saturate for 64-bit lanes"]
-fn known_bug_saturating_shift_reg_64bit_lanes() {
+fn saturating_shift_reg_64bit_lanes() {
     let mut c = Case::zero(&[0x7eee_4ec0]); // uqshl d0, d22, d14
     c.v[22] = 0xfff8_0000_7fa0_0001;
     c.v[14] = 0x4332_d3b6_9604_f357;
-    check("uqshl_d", 19, &c);
+    check("uqshl_d", 26, &c);
 }

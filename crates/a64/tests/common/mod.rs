@@ -672,31 +672,6 @@ impl Group {
 pub const KNOWN_BUGS: &[(u32, u32, &str)] = &[
     (0xbfa0_fc00, 0x0ea0_fc00, "known_bug_frsqrts_misses_ixc"),
     (0xffa0_fc00, 0x5ea0_fc00, "known_bug_frsqrts_misses_ixc"),
-    (
-        0x9f20_ec00,
-        0x0e20_4c00,
-        "known_bug_saturating_shift_reg_64bit_lanes",
-    ),
-    (
-        0xdf20_ec00,
-        0x5e20_4c00,
-        "known_bug_saturating_shift_reg_64bit_lanes",
-    ),
-    (
-        0xdfe0_f400,
-        0x4ee0_6400,
-        "known_bug_simd_minmax_2d_is_reserved",
-    ),
-    (
-        0xdf20_fc00,
-        0x0e20_0c00,
-        "known_bug_simd_qc_from_upper_half",
-    ),
-    (
-        0xdf20_fc00,
-        0x0e20_2c00,
-        "known_bug_simd_qc_from_upper_half",
-    ),
 ];
 
 /// While `known_bug_fp_overflow_to_max_normal_sets_ofc` is open, FPCR keeps
