@@ -142,8 +142,7 @@ fn simd_qc_from_upper_half() {
 /// Overflow under round-towards-zero gives the largest finite number and
 /// must still raise OFC (with IXC).
 #[test]
-#[ignore = "bug (simd branch): 0x1e220820 (fmul s0, s1, s2) with FPCR.RMode=RZ overflows to max-normal without setting FPSR.OFC"]
-fn known_bug_fp_overflow_to_max_normal_sets_ofc() {
+fn fp_overflow_to_max_normal_sets_ofc() {
     let mut c = Case::zero(&[0x1e22_0820]);
     c.fpcr = 3 << 22;
     c.v[1] = 0x7f7f_ffff;
@@ -155,8 +154,7 @@ fn known_bug_fp_overflow_to_max_normal_sets_ofc() {
 /// result is just below the smallest normal rounds to it but must still
 /// raise UFC (with IXC).
 #[test]
-#[ignore = "bug (simd branch): 0x1f628c20 (fnmsub d0, d1, d2, d3) = 2^-1200 - 2^-1022 rounds to -min-normal without setting FPSR.UFC"]
-fn known_bug_fp_tiny_before_rounding_sets_ufc() {
+fn fp_tiny_before_rounding_sets_ufc() {
     let mut c = Case::zero(&[0x1f62_8c20]);
     c.v[1] = 0x1a70_0000_0000_0000; // 2^-600
     c.v[2] = 0x1a70_0000_0000_0000;
@@ -167,8 +165,7 @@ fn known_bug_fp_tiny_before_rounding_sets_ufc() {
 /// With FPCR.FZ, a result that is tiny before rounding is flushed to zero
 /// (UFC only), even if rounding would have made it the smallest normal.
 #[test]
-#[ignore = "bug (simd branch): 0x1f628c20 (fnmsub d0, d1, d2, d3) with FPCR.FZ gives -min-normal and IXC, not -0 and UFC"]
-fn known_bug_fp_fz_flushes_tiny_before_rounding() {
+fn fp_fz_flushes_tiny_before_rounding() {
     let mut c = Case::zero(&[0x1f62_8c20]);
     c.fpcr = 1 << 24;
     c.v[1] = 0x1a70_0000_0000_0000;
@@ -179,8 +176,7 @@ fn known_bug_fp_fz_flushes_tiny_before_rounding() {
 
 /// A result flushed to zero by FPCR.FZ raises UFC and not IXC.
 #[test]
-#[ignore = "bug (simd branch): 0x1e621820 (fdiv d0, d1, d2) = 2^-1100 with FPCR.FZ sets IXC as well as UFC"]
-fn known_bug_fp_fz_flush_sets_only_ufc() {
+fn fp_fz_flush_sets_only_ufc() {
     let mut c = Case::zero(&[0x1e62_1820]);
     c.fpcr = 1 << 24;
     c.v[1] = 0x0170_0000_0000_0000; // 2^-1000
@@ -204,8 +200,7 @@ fn known_bug_fp_fcvt_half_ignores_ahp() {
 /// FRSQRTS does not raise IXC for inexact results (found after the LSE /
 /// AdvSIMD additions; `frsqrts d26, d19, d19` with d19 = 0x13 subnormal...).
 #[test]
-#[ignore = "bug: frsqrts (0x5ef3fe7a) does not set FPSR.IXC"]
-fn known_bug_frsqrts_misses_ixc() {
+fn frsqrts_sets_ixc() {
     let mut c = Case::zero(&[0x5ef3_fe7a]); // frsqrts d26, d19, d19
     c.v[19] = 0x13;
     check("frsqrts_ixc", 25, &c);

@@ -669,16 +669,13 @@ impl Group {
 /// Encodings the generator leaves out because xarch is known to get them
 /// wrong: (mask, value, regression test). Each has an `#[ignore]`d
 /// regression test in qemu_diff.rs; remove the entry when it is fixed.
-pub const KNOWN_BUGS: &[(u32, u32, &str)] = &[
-    (0xbfa0_fc00, 0x0ea0_fc00, "known_bug_frsqrts_misses_ixc"),
-    (0xffa0_fc00, 0x5ea0_fc00, "known_bug_frsqrts_misses_ixc"),
-];
+pub const KNOWN_BUGS: &[(u32, u32, &str)] = &[];
 
 /// While `known_bug_fp_overflow_to_max_normal_sets_ofc` is open, FPCR keeps
 /// round-to-nearest: initial states use RMode 00 and MSR FPCR sources have
 /// RMode cleared (see [`fpcr_fixup`]). Set to false when
 /// it is fixed.
-pub const AVOID_DIRECTED_ROUNDING: bool = true;
+pub const AVOID_DIRECTED_ROUNDING: bool = false;
 
 /// `and xd, xn, #!mask` where `mask` has bits `lo..=hi` set.
 fn and_clear(rd: u32, rn: u32, lo: u32, hi: u32) -> u32 {
@@ -713,11 +710,11 @@ pub const AVOID_AHP: bool = true;
 /// While `known_bug_fp_fz_flush_sets_only_ufc` and
 /// `known_bug_fp_fz_flushes_tiny_before_rounding` are open, FPCR.FZ stays 0
 /// (initial states and MSR FPCR). Set to false when they are fixed.
-pub const AVOID_FLUSH_TO_ZERO: bool = true;
+pub const AVOID_FLUSH_TO_ZERO: bool = false;
 
 /// While `known_bug_fp_tiny_before_rounding_sets_ufc` is open, FPSR.UFC
 /// (bit 3) is not compared. Set to false when it is fixed.
-pub const IGNORE_UFC: bool = true;
+pub const IGNORE_UFC: bool = false;
 
 /// Encodings of extensions xarch implements but QEMU's Cortex-A72 model
 /// (the oracle CPU: Armv8.0 + CRC32 + AES/SHA1/SHA2/PMULL) lacks, so QEMU
