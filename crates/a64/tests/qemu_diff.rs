@@ -187,8 +187,7 @@ fn fp_fz_flush_sets_only_ufc() {
 /// FCVT to and from half precision must honour FPCR.AHP (alternative
 /// half-precision: no infinities or NaNs; converting them raises IOC).
 #[test]
-#[ignore = "bug (simd branch): 0x1e23c020 (fcvt h0, s1) and 0x1ee24020 (fcvt s0, h1) ignore FPCR.AHP"]
-fn known_bug_fp_fcvt_half_ignores_ahp() {
+fn fp_fcvt_half_honours_ahp() {
     // fcvt h0, s1; fcvt s2, h3
     let mut c = Case::zero(&[0x1e23_c020, 0x1ee2_4062]);
     c.fpcr = 1 << 26;
@@ -214,4 +213,34 @@ fn saturating_shift_reg_64bit_lanes() {
     c.v[22] = 0xfff8_0000_7fa0_0001;
     c.v[14] = 0x4332_d3b6_9604_f357;
     check("uqshl_d", 26, &c);
+}
+
+/// FPCR.AHP in every half-precision conversion: scalar and vector, both
+/// directions, rounding to nearest and towards zero; exponent 31 holds
+/// normal numbers, too large a value gives 131008 with IOC, a NaN gives
+/// zero with IOC.
+#[test]
+fn fp_fcvt_alternative_half_precision() {
+    let code = [
+        0x1e23_c020, // fcvt h0, s1
+        0x1e63_c062, // fcvt h2, d3
+        0x1e23_c0a4, // fcvt h4, s5
+        0x0e21_68e6, // fcvtn v6.4h, v7.4s
+        0x0e21_7928, // fcvtl v8.4s, v9.4h
+        0x1ee2_c16a, // fcvt d10, h11
+        0x4e21_68ec, // fcvtn2 v12.8h, v7.4s
+    ];
+    let mut c = Case::zero(&code);
+    c.v[1] = 0x47c3_5000; // 100000.0
+    c.v[3] = 1e6f64.to_bits() as u128;
+    c.v[5] = 0x7fc0_0000; // qNaN
+    // 131008.0, 131072.0, -65536.0, 1e-10
+    c.v[7] = 0x2edb_e6ff_c780_0000_4800_0000_47ff_e000;
+    c.v[9] = 0x3c00_7e00_fc00_7fff;
+    c.v[11] = 0xfe1a;
+    c.v[12] = 0x1234_5678_9abc_def0;
+    for (k, fpcr) in [(27, 1 << 26), (28, 1 << 26 | 3 << 22)] {
+        c.fpcr = fpcr;
+        check("fcvt_ahp_all", k, &c);
+    }
 }

@@ -671,6 +671,11 @@ fn eval_in<F: Fmt>(env: &mut Env, op: FpOp, out_bits: u32, args: [u64; 3]) -> u6
             let v = env.result(r, Round::TowardZero, |m| Single::wide_from_quad(aq, m));
             if inexact && !env.flushed { v | 1 } else { v }
         }
+        FpOp::Convert if env.fpcr & FPCR_AHP != 0 && F::BITS == 16 => match out_bits {
+            32 => from_alt_half::<F, Single>(env, a, args[0], rm),
+            _ => from_alt_half::<F, Double>(env, a, args[0], rm),
+        },
+        FpOp::Convert if env.fpcr & FPCR_AHP != 0 && out_bits == 16 => to_alt_half(env, a, rm),
         FpOp::Convert => match out_bits {
             16 => convert::<F, Half>(env, a, rm),
             32 => convert::<F, Single>(env, a, rm),
@@ -802,6 +807,52 @@ fn convert<F: Fmt + FloatConvert<G>, G: Fmt>(env: &mut Env, a: F, rm: Round) -> 
     let r: StatusAnd<G> = a.convert_r(rm, &mut lost);
     let aq = a.quad();
     env.result(r, rm, |m| G::wide_from_quad(aq, m))
+}
+
+/// FPCR.AHP: a half-precision operand `raw` in the alternative format,
+/// where exponent 31 encodes normal numbers (2^16 to 131008) instead of
+/// infinities and NaNs (`FPUnpackCV`), converted to G.
+fn from_alt_half<F: Fmt + FloatConvert<G>, G: Fmt>(
+    env: &mut Env,
+    a: F,
+    raw: u64,
+    rm: Round,
+) -> u64 {
+    if raw >> 10 & 0x1f != 0x1f {
+        return convert::<F, G>(env, a, rm);
+    }
+    let v = G::from_u128(1024 + (raw & 0x3ff) as u128).value.scalbn(6);
+    let v = if raw & 0x8000 != 0 { -v } else { v };
+    v.bits()
+}
+
+/// FPCR.AHP: conversion to the alternative half-precision format
+/// (`FPConvert`, `FPRoundBase`): NaNs give zero and infinities the largest
+/// number, both with IOC; exponent 31 holds normal numbers, and a result
+/// too large for it is the largest number with IOC (and not IXC).
+fn to_alt_half<F: Fmt>(env: &mut Env, a: F, rm: Round) -> u64 {
+    let sign = if a.is_negative() { 0x8000 } else { 0 };
+    if a.is_nan() || a.is_infinite() {
+        env.flags |= IOC;
+        return if a.is_nan() { sign } else { sign | 0x7fff };
+    }
+    let w: StatusAnd<HalfWide> = a.quad().convert_r(rm, &mut false);
+    let two16 = HalfWide::from_u128(1 << 16).value;
+    let mag = w.value.abs();
+    if mag < two16 {
+        // Below 2^16 both formats agree (and IEEE rounding cannot overflow).
+        return convert::<F, Half>(env, a, rm);
+    }
+    if mag >= two16.scalbn(1) {
+        env.flags |= IOC;
+        return sign | 0x7fff;
+    }
+    if w.status.contains(Status::INEXACT) {
+        env.flags |= IXC;
+    }
+    // 2^16 <= mag < 2^17: the significand is mag / 2^6, in 1024..=2047.
+    let sig = mag.scalbn(-6).to_u128(11).value as u64;
+    sign | 0x7c00 | (sig - 1024)
 }
 
 fn to_int<F: Fmt>(env: &mut Env, a: F, signed: bool, rm: Round, fbits: u8, out_bits: u32) -> u64 {
@@ -1084,6 +1135,97 @@ mod tests {
             [d(f64::MIN_POSITIVE), d(0.5), 0],
         );
         assert_eq!(r, (0, UFC));
+    }
+
+    #[test]
+    fn overflow_under_directed_rounding() {
+        let rz = 3 << FPCR_RMODE_SHIFT;
+        let rm = 2 << FPCR_RMODE_SHIFT;
+        let max = d(f64::MAX);
+        // Overflow towards zero: the largest number, with OFC.
+        assert_eq!(
+            eval(FpOp::Mul, 64, 64, rz, [max, d(2.0), 0]),
+            (max, OFC | IXC)
+        );
+        // Towards minus infinity, a positive overflow stays finite and a
+        // negative one becomes -inf.
+        assert_eq!(eval(FpOp::Add, 64, 64, rm, [max, max, 0]), (max, OFC | IXC));
+        assert_eq!(
+            eval(FpOp::Add, 64, 64, rm, [d(-f64::MAX), d(-f64::MAX), 0]),
+            (d(f64::NEG_INFINITY), OFC | IXC)
+        );
+        // Half an ulp above the largest number (below 2^1024): rounding
+        // towards zero gives it back without overflow.
+        let half_ulp = d(2f64.powi(970));
+        assert_eq!(eval(FpOp::Add, 64, 64, rz, [max, half_ulp, 0]).1, IXC);
+        // One ulp above is 2^1024 exactly: an overflow.
+        let ulp = d(2f64.powi(971));
+        assert_eq!(eval(FpOp::Add, 64, 64, rz, [max, ulp, 0]), (max, OFC | IXC));
+        // Round to odd (FCVTXN) overflows like rounding towards zero.
+        let r = eval(FpOp::ConvertOdd, 64, 32, 0, [max, 0, 0]);
+        assert_eq!(r, (s(f32::MAX), OFC | IXC));
+    }
+
+    #[test]
+    fn tininess_is_detected_before_rounding() {
+        let min = f64::MIN_POSITIVE;
+        // 2^-1022 + (-2^-600) * 2^-600 = 2^-1022 - 2^-1200 is tiny but
+        // rounds to the smallest normal.
+        let a = d(min);
+        let b = d(-(2f64.powi(-600)));
+        let c = d(2f64.powi(-600));
+        assert_eq!(eval(FpOp::MulAdd, 64, 64, 0, [a, b, c]), (a, UFC | IXC));
+        // With FZ it is flushed to zero, with UFC only.
+        assert_eq!(eval(FpOp::MulAdd, 64, 64, FPCR_FZ, [a, b, c]), (0, UFC));
+        // An exact subnormal result is no underflow without FZ...
+        let half = d(0.5);
+        assert_eq!(e64(FpOp::Mul, a, half), (d(min / 2.0), 0));
+        // ...and a result that rounds to zero is flushed without IXC.
+        let r = eval(
+            FpOp::Div,
+            64,
+            64,
+            FPCR_FZ,
+            [d(2f64.powi(-1000)), d(2f64.powi(100)), 0],
+        );
+        assert_eq!(r, (0, UFC));
+        let r = eval(
+            FpOp::Div,
+            64,
+            64,
+            0,
+            [d(2f64.powi(-1000)), d(2f64.powi(100)), 0],
+        );
+        assert_eq!(r, (0, UFC | IXC));
+    }
+
+    #[test]
+    fn rsqrt_step_rounds_once_and_reports_inexact() {
+        // 3 + (-a) * a for a subnormal a is just below 3: inexact.
+        let r = eval(FpOp::RSqrtStep, 64, 64, 0, [0x13, 0x13, 0]);
+        assert_eq!(r, (d(1.5), IXC));
+        // Towards zero it is the double just below 1.5.
+        let rz = 3 << FPCR_RMODE_SHIFT;
+        let r = eval(FpOp::RSqrtStep, 64, 64, rz, [0x13, 0x13, 0]);
+        assert_eq!(r, (d(1.5) - 1, IXC));
+    }
+
+    #[test]
+    fn alternative_half_precision() {
+        let ahp = FPCR_AHP;
+        let cv = |fpcr, a, from, to| eval(FpOp::Convert, from, to, fpcr, [a, 0, 0]);
+        // Exponent 31 holds 2^16..131008.
+        assert_eq!(cv(ahp, 0x7c00, 16, 32), (s(65536.0), 0));
+        assert_eq!(cv(ahp, 0xffff, 16, 64), (d(-131008.0), 0));
+        assert_eq!(cv(0, 0x7c00, 16, 32), (s(f32::INFINITY), 0));
+        assert_eq!(cv(ahp, s(100000.0), 32, 16), (0x7e1a, IXC));
+        assert_eq!(cv(ahp, s(131008.0), 32, 16), (0x7fff, 0));
+        // Too large, infinities and NaNs: IOC.
+        assert_eq!(cv(ahp, d(1e6), 64, 16), (0x7fff, IOC));
+        assert_eq!(cv(ahp, s(f32::NEG_INFINITY), 32, 16), (0xffff, IOC));
+        assert_eq!(cv(ahp | FPCR_DN, 0xffc0_0000, 32, 16), (0x8000, IOC));
+        // Below 2^16 both formats agree.
+        assert_eq!(cv(ahp, s(1.0), 32, 16), (0x3c00, 0));
     }
 
     #[test]

@@ -705,7 +705,7 @@ fn fpcr_fixup(rt: u32) -> Vec<u32> {
 
 /// While `known_bug_fp_fcvt_half_ignores_ahp` is open, FPCR.AHP stays 0.
 /// Set to false when it is fixed.
-pub const AVOID_AHP: bool = true;
+pub const AVOID_AHP: bool = false;
 
 /// While `known_bug_fp_fz_flush_sets_only_ufc` and
 /// `known_bug_fp_fz_flushes_tiny_before_rounding` are open, FPCR.FZ stays 0
