@@ -122,7 +122,7 @@ fn fpcr_fpsr_round_trip() {
     check("fpcr_fpsr", 17, &c);
 }
 
-/// SMAX/SMIN/UMAX/UMIN (vector) with size = 11 are reserved; xarch lifts
+/// SMAX/SMIN/UMAX/UMIN (vector) with size = 11 are reserved; xarch lifted
 /// the 128-bit (.2d) form. Found on the `simd` branch.
 #[test]
 fn simd_minmax_2d_is_reserved() {
@@ -196,8 +196,8 @@ fn fp_fcvt_half_honours_ahp() {
     check("fcvt_ahp", 24, &c);
 }
 
-/// FRSQRTS does not raise IXC for inexact results (found after the LSE /
-/// AdvSIMD additions; `frsqrts d26, d19, d19` with d19 = 0x13 subnormal...).
+/// FRSQRTS raises IXC for inexact results: 3 - a * a for a subnormal a
+/// (xarch computed it in binary128 and dropped the status).
 #[test]
 fn frsqrts_sets_ixc() {
     let mut c = Case::zero(&[0x5ef3_fe7a]); // frsqrts d26, d19, d19
@@ -213,6 +213,32 @@ fn saturating_shift_reg_64bit_lanes() {
     c.v[22] = 0xfff8_0000_7fa0_0001;
     c.v[14] = 0x4332_d3b6_9604_f357;
     check("uqshl_d", 26, &c);
+}
+
+/// SQSHL, UQSHL, SQRSHL, UQRSHL (register), vector and scalar, every lane
+/// size, with shifts of at least the lane size in both directions.
+#[test]
+fn saturating_shift_reg_all_sizes() {
+    let code = [
+        0x4ee2_4c20, // sqshl v0.2d, v1.2d, v2.2d
+        0x6ee2_4c23, // uqshl v3.2d, v1.2d, v2.2d
+        0x4ee2_5c24, // sqrshl v4.2d, v1.2d, v2.2d
+        0x6ee2_5c25, // uqrshl v5.2d, v1.2d, v2.2d
+        0x5ee2_4c26, // sqshl d6, d1, d2
+        0x4ea2_5c27, // sqrshl v7.4s, v1.4s, v2.4s
+        0x6e62_4c28, // uqshl v8.8h, v1.8h, v2.8h
+        0x4e22_4c29, // sqshl v9.16b, v1.16b, v2.16b
+        0x7ea2_5c2a, // uqrshl s10, s1, s2
+    ];
+    let mut c = Case::zero(&code);
+    c.v[1] = 0x7fff_ffff_0000_0001_8000_0000_0000_0001;
+    for (k, shifts) in [
+        (29, 0x3f40_7f20_1081_c0ff_4141_0808_1011_7f40),
+        (30, 0xc0bf_8180_f0e0_c0c1_8080_c0bf_e0e1_bfc0),
+    ] {
+        c.v[2] = shifts;
+        check("sat_shift_all", k, &c);
+    }
 }
 
 /// FPCR.AHP in every half-precision conversion: scalar and vector, both
