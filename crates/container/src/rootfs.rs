@@ -254,6 +254,21 @@ pub fn set_credentials(
     sys.setuid(uid)
 }
 
+/// [`set_credentials`] without narrowing the capability bounding set.
+pub fn set_credentials_keeping_caps(
+    sys: &dyn Syscall,
+    uid: u32,
+    gid: u32,
+    groups: &[u32],
+    user_namespace: bool,
+) -> Result<()> {
+    if !user_namespace {
+        sys.setgroups(groups)?;
+    }
+    sys.setgid(gid)?;
+    sys.setuid(uid)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

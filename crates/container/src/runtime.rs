@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::exec::{Emulator, exec_plan, find_program};
 use crate::options::{Network, RunOptions, Volume};
 use crate::process::{DEFAULT_PATH, ImageDefaults, ProcessSpec};
-use crate::rootfs::{MountPlan, set_credentials};
+use crate::rootfs::{MountPlan, set_credentials, set_credentials_keeping_caps};
 use crate::syscall::{LinuxSyscall, Syscall};
 use nix::errno::Errno;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
@@ -50,6 +50,9 @@ pub struct Container {
     pub state_dir: PathBuf,
     /// How foreign programs are started.
     pub emulator: Emulator,
+    /// Keep every capability (`xarch run --rootfs`, a chroot-like run as
+    /// root) instead of podman's default bounding set.
+    pub all_capabilities: bool,
 }
 
 impl Container {
@@ -83,6 +86,7 @@ impl Container {
             interactive: opts.interactive,
             state_dir: state_dir.into(),
             emulator: Emulator::default(),
+            all_capabilities: false,
         })
     }
 }
@@ -467,7 +471,11 @@ fn child_main(
     }
 
     let p = &c.process;
-    set_credentials(&sys, p.uid, p.gid, &p.additional_gids, user_namespace)?;
+    if c.all_capabilities {
+        set_credentials_keeping_caps(&sys, p.uid, p.gid, &p.additional_gids, user_namespace)?;
+    } else {
+        set_credentials(&sys, p.uid, p.gid, &p.additional_gids, user_namespace)?;
+    }
     nix::unistd::chdir(Path::new(&p.cwd)).map_err(|e| Error::sys(format!("chdir {}", p.cwd), e))?;
 
     let path_var = p.env_var("PATH").unwrap_or(DEFAULT_PATH);

@@ -48,9 +48,7 @@ pub enum LoadError {
         why: String,
     },
     /// The program interpreter named in PT_INTERP is not available.
-    #[error(
-        "{program}: dynamically linked; its loader {interp} was not found{hint} (try --sysroot DIR with an arm64 root file system)"
-    )]
+    #[error("{program}: dynamically linked; its loader {interp} was not found{hint}")]
     MissingInterpreter {
         /// The program.
         program: PathBuf,

@@ -11,6 +11,7 @@ pub mod abi;
 pub mod error;
 pub mod loader;
 pub mod mm;
+pub mod paths;
 pub mod process;
 pub mod signal;
 pub mod stack;

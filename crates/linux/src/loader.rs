@@ -430,13 +430,44 @@ pub fn load_interpreter(
         }
         return load_elf(&file, c, mm, 0);
     }
-    let hint = match sysroot {
-        Some(root) => format!(" under {} or on the host", root.display()),
-        None => String::new(),
-    };
+    let hint = missing_interpreter_hint(interp, sysroot);
     Err(LoadError::MissingInterpreter {
         program: program.into(),
         interp: interp.into(),
         hint,
     })
+}
+
+/// Where xarch looked for a missing program interpreter and how to get
+/// one, by loader name.
+pub fn missing_interpreter_hint(interp: &str, sysroot: Option<&Path>) -> String {
+    let looked = match sysroot {
+        Some(root) => format!(" under {} or on the host", root.display()),
+        None => " on the host".to_string(),
+    };
+    let name = interp.rsplit('/').next().unwrap_or(interp);
+    let fix = if name.starts_with("ld-musl-aarch64") {
+        "; it belongs to musl for arm64: install it (Debian: `apt-get download musl:arm64` \
+         and `dpkg-deb -x` it into DIR; Alpine: an arm64 root file system) and run with \
+         --sysroot DIR, or use a statically linked build of the program"
+    } else if name.starts_with("ld-linux-aarch64") {
+        "; it belongs to glibc for arm64: run with --sysroot DIR where DIR is an arm64 \
+         root file system, or --sysroot /usr/aarch64-linux-gnu after \
+         `apt-get install libc6-arm64-cross`"
+    } else {
+        "; run with --sysroot DIR where DIR is an arm64 root file system that has it"
+    };
+    format!("{looked}{fix}")
+}
+
+/// The PT_INTERP of any little-endian 64-bit ELF image in `data` (the
+/// host's or the guest's), or `None` for a static one or a non-ELF file.
+pub fn elf_interp(data: &[u8]) -> Option<String> {
+    let endian = object::Endianness::Little;
+    let hdr = elf::FileHeader64::<object::Endianness>::parse(data).ok()?;
+    let phdrs = hdr.program_headers(endian, data).ok()?;
+    let p = phdrs.iter().find(|p| p.p_type(endian) == elf::PT_INTERP)?;
+    let bytes = p.data(endian, data).ok()?;
+    let s = bytes.split(|&b| b == 0).next().unwrap_or_default();
+    Some(String::from_utf8_lossy(s).into_owned())
 }

@@ -115,6 +115,18 @@ macro_rules! table {
 use Arg::*;
 use libc as l;
 table! {
+    5 setxattr [Path, Path, Hex, Int, Hex] pass::<{ l::SYS_setxattr }>;
+    6 lsetxattr [Path, Path, Hex, Int, Hex] pass::<{ l::SYS_lsetxattr }>;
+    7 fsetxattr [Fd, Path, Hex, Int, Hex] pass::<{ l::SYS_fsetxattr }>;
+    8 getxattr [Path, Path, Hex, Int] pass::<{ l::SYS_getxattr }>;
+    9 lgetxattr [Path, Path, Hex, Int] pass::<{ l::SYS_lgetxattr }>;
+    10 fgetxattr [Fd, Path, Hex, Int] pass::<{ l::SYS_fgetxattr }>;
+    11 listxattr [Path, Hex, Int] pass::<{ l::SYS_listxattr }>;
+    12 llistxattr [Path, Hex, Int] pass::<{ l::SYS_llistxattr }>;
+    13 flistxattr [Fd, Hex, Int] pass::<{ l::SYS_flistxattr }>;
+    14 removexattr [Path, Path] pass::<{ l::SYS_removexattr }>;
+    15 lremovexattr [Path, Path] pass::<{ l::SYS_lremovexattr }>;
+    16 fremovexattr [Fd, Path] pass::<{ l::SYS_fremovexattr }>;
     17 getcwd [Hex, Int] fs::getcwd;
     19 eventfd2 [Int, Hex] pass::<{ l::SYS_eventfd2 }>;
     20 epoll_create1 [Hex] pass::<{ l::SYS_epoll_create1 }>;
@@ -182,6 +194,8 @@ table! {
     87 timerfd_gettime [Fd, Hex] pass::<{ l::SYS_timerfd_gettime }>;
     88 utimensat [DirFd, Path, Hex, Hex] pass::<{ l::SYS_utimensat }>;
     89 acct [Path] pass::<{ l::SYS_acct }>;
+    90 capget [Hex, Hex] pass::<{ l::SYS_capget }>;
+    91 capset [Hex, Hex] pass::<{ l::SYS_capset }>;
     93 exit [Int] proc::exit;
     94 exit_group [Int] proc::exit_group;
     95 waitid [Int, Int, Hex, Hex, Hex] pass::<{ l::SYS_waitid }>;
@@ -299,7 +313,10 @@ table! {
     278 getrandom [Hex, Int, Hex] pass::<{ l::SYS_getrandom }>;
     279 memfd_create [Path, Hex] pass::<{ l::SYS_memfd_create }>;
     283 membarrier [Int, Hex, Int] pass::<{ l::SYS_membarrier }>;
+    284 mlock2 [Hex, Int, Hex] ok0;
     285 copy_file_range [Fd, Hex, Fd, Hex, Int, Hex] pass::<{ l::SYS_copy_file_range }>;
+    286 preadv2 [Fd, Hex, Int, Int, Int, Hex] pass::<{ l::SYS_preadv2 }>;
+    287 pwritev2 [Fd, Hex, Int, Int, Int, Hex] pass::<{ l::SYS_pwritev2 }>;
     291 statx [DirFd, Path, Hex, Hex, Hex] pass::<{ l::SYS_statx }>;
     293 rseq [Hex, Int, Hex, Hex] enosys;
     424 pidfd_send_signal [Fd, Sig, Hex, Hex] pass::<{ l::SYS_pidfd_send_signal }>;
@@ -350,7 +367,12 @@ pub fn dispatch(p: &mut Process, state: &mut A64State) -> Option<GuestExit> {
         eprintln!("{} ...", format_call(p, d, &a, Ret::NoWrite));
     }
     let ret = match def {
-        Some(d) => (d.handler)(p, state, &a),
+        Some(d) => {
+            let ta = crate::paths::translate_args(p, nr, &a);
+            let r = (d.handler)(p, state, &ta);
+            crate::paths::clear_scratch();
+            r
+        }
         None => {
             if p.opts.strace {
                 eprintln!(
@@ -421,6 +443,9 @@ pub fn read_guest(p: &Process, addr: u64, max: usize, cstr: bool) -> Option<Vec<
 
 /// Reads a NUL-terminated guest string (at most PATH_MAX bytes).
 pub fn guest_cstr(p: &Process, addr: u64) -> Result<Vec<u8>, i32> {
+    if let Some(s) = crate::paths::scratch_lookup(addr) {
+        return Ok(s);
+    }
     match read_guest(p, addr, 4096, true) {
         Some(s) if s.len() < 4096 => Ok(s),
         Some(_) => Err(libc::ENAMETOOLONG),

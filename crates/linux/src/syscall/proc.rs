@@ -173,6 +173,10 @@ pub fn parse_shebang(head: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
 pub fn plan_exec(path: &[u8], argv: &[Vec<u8>]) -> Result<ExecPlan, i32> {
     let file = std::fs::File::open(OsStr::from_bytes(path))
         .map_err(|e| e.raw_os_error().unwrap_or(libc::ENOENT))?;
+    // The kernel refuses to execute anything but a regular file.
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(libc::EACCES);
+    }
     let mut head = [0u8; 256];
     let n = std::os::unix::fs::FileExt::read_at(&file, &mut head, 0)
         .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
@@ -191,7 +195,9 @@ pub fn plan_exec(path: &[u8], argv: &[Vec<u8>]) -> Result<ExecPlan, i32> {
         });
     }
     if let Some((interp, arg)) = parse_shebang(head)
-        && crate::process::is_guest_program(std::path::Path::new(OsStr::from_bytes(&interp)))
+        && crate::process::is_guest_program(&crate::paths::to_host(std::path::Path::new(
+            OsStr::from_bytes(&interp),
+        )))
     {
         let mut args: Vec<Vec<u8>> = arg.into_iter().collect();
         args.push(path.to_vec());

@@ -7,6 +7,7 @@
 //! wrong architecture, 122 malformed ELF, 121 missing program
 //! interpreter, 120 cannot map).
 
+use anyhow::Context;
 use clap::Args;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
@@ -18,8 +19,11 @@ use xarch_linux::{GuestConfig, GuestExit, Program};
 /// Arguments of `xarch run`.
 #[derive(Args)]
 pub struct RunArgs {
-    /// Look up the program interpreter (PT_INTERP) under DIR first.
-    #[arg(long, env = "XARCH_SYSROOT")]
+    /// Look up the program interpreter and every absolute path the guest
+    /// opens under DIR first, falling back to the host's file (like `qemu
+    /// -L`; also XARCH_SYSROOT, or QEMU_LD_PREFIX). /proc, /dev and /sys
+    /// are always the host's.
+    #[arg(long, short = 'L', env = "XARCH_SYSROOT", value_name = "DIR")]
     pub sysroot: Option<PathBuf>,
     /// Print each guest system call to stderr (also XARCH_STRACE=1).
     #[arg(long, env = "XARCH_STRACE", value_parser = clap::builder::BoolishValueParser::new())]
@@ -32,7 +36,21 @@ pub struct RunArgs {
     /// (template JIT, the default; also XARCH_ENGINE).
     #[arg(long, value_name = "ENGINE")]
     pub engine: Option<Backend>,
-    /// The program to run.
+    /// Run the program with DIR as its root file system: private mount
+    /// (and pid, uts, ipc) namespaces, /proc, /dev and /sys mounted inside,
+    /// pivot_root; as root, or through a user namespace mapping the caller
+    /// to root. Every foreign program executed inside runs under xarch.
+    /// Needs a statically linked xarch.
+    #[arg(long, value_name = "DIR", conflicts_with = "sysroot")]
+    pub rootfs: Option<PathBuf>,
+    /// With --rootfs: the working directory inside it (default /).
+    #[arg(long, value_name = "DIR", requires = "rootfs")]
+    pub workdir: Option<String>,
+    /// With --rootfs: set an environment variable (K=V, or K to copy it
+    /// from here). The environment starts empty but for PATH, HOME, TERM.
+    #[arg(long = "env", short = 'e', value_name = "K=V", requires = "rootfs")]
+    pub env: Vec<String>,
+    /// The program to run (with --rootfs: its path inside DIR).
     pub program: PathBuf,
     /// Its arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -52,18 +70,108 @@ pub struct RunOptions {
 
 /// Runs `xarch run`.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    if let Some(root) = args.rootfs.clone() {
+        return run_rootfs(&root, args);
+    }
     let mut argv = vec![
         args.argv0
             .unwrap_or_else(|| args.program.clone().into_os_string()),
     ];
     argv.extend(args.args);
     let env = env_strings();
+    let sysroot = args
+        .sysroot
+        .or_else(|| std::env::var_os("QEMU_LD_PREFIX").map(PathBuf::from))
+        .filter(|d| !d.as_os_str().is_empty());
+    let mut program = args.program;
+    if let Some(dir) = &sysroot {
+        let root = xarch_linux::paths::Sysroot::open(dir)
+            .with_context(|| format!("--sysroot {}", dir.display()))?;
+        // The program itself is looked up under the sysroot too.
+        if program.is_absolute() {
+            program = root.to_host(&program);
+        }
+    }
     let opts = RunOptions {
-        sysroot: args.sysroot,
+        sysroot,
         strace: args.strace,
         backend: args.engine.unwrap_or_else(default_backend),
     };
-    Ok(run_guest(Program::Path(args.program), argv, env, &opts))
+    Ok(run_guest(Program::Path(program), argv, env, &opts))
+}
+
+/// `xarch run --rootfs DIR`: the program runs in a container whose root
+/// is DIR, started (like every program it executes) through this xarch.
+fn run_rootfs(root: &std::path::Path, args: RunArgs) -> anyhow::Result<ExitCode> {
+    if let Some(why) = not_static() {
+        anyhow::bail!(
+            "--rootfs needs a statically linked xarch ({why}): the programs inside {} re-enter \
+             xarch through /proc/self/exe, where the host's shared libraries are not visible. \
+             Build one with `cargo rustc --release -p xarch --bin xarch -- -C target-feature=+crt-static`",
+            root.display()
+        );
+    }
+    if !root.is_dir() {
+        anyhow::bail!("--rootfs {}: not a directory", root.display());
+    }
+    let backend = args.engine.unwrap_or_else(default_backend);
+    let mut emulator_args = vec!["run".to_string(), format!("--engine={}", backend.name())];
+    if args.strace {
+        emulator_args.push("--strace".into());
+    }
+    emulator_args.push("--".into());
+    let mut command = vec![args.program.to_string_lossy().into_owned()];
+    command.extend(args.args.iter().map(|a| a.to_string_lossy().into_owned()));
+    let mut env = Vec::new();
+    if let Ok(term) = std::env::var("TERM") {
+        env.push(format!("TERM={term}"));
+    }
+    env.extend(args.env);
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty());
+    let opts = xarch_container::RunOptions {
+        command,
+        env,
+        workdir: args.workdir,
+        hostname,
+        network: xarch_container::Network::Host,
+        interactive: true,
+        ..xarch_container::RunOptions::default()
+    };
+    let id = xarch_container::new_id();
+    let state = xarch_container::runtime::default_state_root().join(&id);
+    let result = xarch_container::Container::new(
+        &id,
+        root,
+        &xarch_container::ImageDefaults::default(),
+        &opts,
+        &state,
+        |k| std::env::var(k).ok(),
+    )
+    .and_then(|mut c| {
+        c.emulator.args = emulator_args;
+        c.all_capabilities = true;
+        xarch_container::run(&c, xarch_container::Stdio::inherit()?)
+    });
+    let _ = std::fs::remove_dir_all(&state);
+    match result {
+        // The container reports 128+N for a guest killed by signal N.
+        Ok(code) => Ok(ExitCode::from(code.clamp(0, 255) as u8)),
+        Err(e) => {
+            eprintln!("xarch: {e}");
+            Ok(ExitCode::from(e.exit_status()))
+        }
+    }
+}
+
+/// Why this xarch is not statically linked (it has a program interpreter),
+/// or `None` when it is.
+fn not_static() -> Option<String> {
+    let exe = std::fs::read("/proc/self/exe").ok()?;
+    let interp = xarch_linux::loader::elf_interp(&exe)?;
+    Some(format!("it is dynamically linked against {interp}"))
 }
 
 /// Runs a guest program to completion and returns its exit status; a

@@ -1,0 +1,187 @@
+//! `xarch run --rootfs DIR`: a small arm64 root file system built here
+//! (the cross toolchain's glibc loader and libc plus the probe program,
+//! dynamically linked) becomes the guest's root; /proc, /dev and the
+//! working directory are checked, and an execve inside re-enters xarch.
+//!
+//! `--rootfs` needs a statically linked xarch: the test uses
+//! `$XARCH_STATIC_BIN`, else `$XARCH_CACHE/rootfs/xarch` (made by
+//! `scripts/rootfs-static-xarch.sh`), else the test binary when it is
+//! static, and skips with a message otherwise. Needs root or user
+//! namespaces (skips when neither).
+
+#[path = "rootfs_progs/common.rs"]
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn is_static(bin: &Path) -> bool {
+    let Ok(data) = std::fs::read(bin) else {
+        return false;
+    };
+    xarch_linux::loader::elf_interp(&data).is_none() && data.starts_with(b"\x7fELF")
+}
+
+fn static_xarch() -> Option<PathBuf> {
+    let mut candidates: Vec<PathBuf> = std::env::var_os("XARCH_STATIC_BIN")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    candidates.push(cache_dir().join("../rootfs/xarch"));
+    candidates.push(env!("CARGO_BIN_EXE_xarch").into());
+    let found = candidates.into_iter().find(|c| is_static(c));
+    if found.is_none() {
+        eprintln!("skipping: no statically linked xarch; run scripts/rootfs-static-xarch.sh");
+    }
+    found
+}
+
+fn namespaces_available() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    let userns = std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
+        .is_ok_and(|s| s.trim() != "0");
+    if !root && !userns {
+        eprintln!("skipping: neither root nor user namespaces");
+    }
+    root || userns
+}
+
+/// DIR/lib/{ld-linux-aarch64.so.1, libc.so.6}, DIR/bin/probe (dynamic).
+fn mini_rootfs() -> tempfile::TempDir {
+    let probe = cc("probe-dynamic", &["-O1", "probe.c"]);
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    for d in ["lib", "bin", "etc", "work"] {
+        std::fs::create_dir_all(r.join(d)).unwrap();
+    }
+    for lib in ["ld-linux-aarch64.so.1", "libc.so.6"] {
+        std::fs::copy(
+            Path::new(CROSS_SYSROOT).join("lib").join(lib),
+            r.join("lib").join(lib),
+        )
+        .unwrap();
+    }
+    std::fs::copy(&probe, r.join("bin/probe")).unwrap();
+    std::fs::write(r.join("etc/marker"), "inside the rootfs\n").unwrap();
+    dir
+}
+
+#[test]
+fn rootfs_basics() {
+    if !have_cross() || !namespaces_available() {
+        return;
+    }
+    let Some(xarch) = static_xarch() else { return };
+    let root = mini_rootfs();
+    let mut c = Command::new(&xarch);
+    c.arg("run")
+        .arg("--rootfs")
+        .arg(root.path())
+        .args(["--workdir", "/work", "--env", "GREETING=hi", "--"])
+        .args([
+            "/bin/probe",
+            "read:/etc/marker",
+            "cwd",
+            "env:GREETING",
+            "env:PATH",
+            "uid",
+            "null",
+            "read:/proc/self/stat",
+            "link:/proc/self/exe",
+            "read:/dev/urandom",
+            "exec:/bin/probe",
+        ]);
+    let (code, out, err) = run(c);
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "read:/etc/marker: inside the rootfs");
+    assert_eq!(lines[1], "cwd: /work");
+    assert_eq!(lines[2], "env:GREETING: hi");
+    assert!(lines[3].starts_with("env:PATH: /usr/local/sbin:"), "{out}");
+    assert_eq!(lines[4], "uid: 0");
+    assert_eq!(lines[5], "null: 1 1 0");
+    // The pid namespace: the first process is pid 1.
+    assert!(lines[6].starts_with("read:/proc/self/stat: 1 ("), "{out}");
+    assert_eq!(lines[7], "link:/proc/self/exe: /bin/probe");
+    assert!(lines[8].starts_with("read:/dev/urandom: "), "{out}");
+    // execve inside the root re-entered xarch and ran the dynamic program.
+    assert_eq!(lines[9], "env:PROBE_DEPTH: 1", "{out}\n{err}");
+    assert_eq!(lines.len(), 10, "{out}");
+    // Nothing was left mounted on the host.
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(root.path().to_str().unwrap()));
+}
+
+#[test]
+fn rootfs_exit_status_and_missing_program() {
+    if !have_cross() || !namespaces_available() {
+        return;
+    }
+    let Some(xarch) = static_xarch() else { return };
+    let root = mini_rootfs();
+    let mut c = Command::new(&xarch);
+    c.arg("run")
+        .arg("--rootfs")
+        .arg(root.path())
+        .arg("/bin/no-such-program");
+    let (code, _, err) = run(c);
+    assert_eq!(code, 127, "{err}");
+    assert!(err.contains("no-such-program"), "{err}");
+}
+
+#[test]
+fn dynamic_xarch_explains_that_rootfs_needs_a_static_one() {
+    let bin = Path::new(env!("CARGO_BIN_EXE_xarch"));
+    if is_static(bin) {
+        eprintln!("skipping: this xarch is static");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = xarch();
+    c.arg("run").arg("--rootfs").arg(dir.path()).arg("/bin/sh");
+    let (code, _, err) = run(c);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("statically linked") && err.contains("crt-static"),
+        "{err}"
+    );
+}
+
+/// As an unprivileged user the container gets a user namespace mapping
+/// the caller to root (checked from root by dropping to nobody).
+#[test]
+fn rootfs_rootless() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if !have_cross() || !namespaces_available() {
+        return;
+    }
+    if !std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+        || Command::new("setpriv").arg("--version").output().is_err()
+    {
+        eprintln!("skipping: needs root and setpriv to drop to an unprivileged user");
+        return;
+    }
+    let Some(xarch) = static_xarch() else { return };
+    let root = mini_rootfs();
+    let bin = root.path().join("xarch");
+    std::fs::copy(&xarch, &bin).unwrap();
+    let st = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(root.path())
+        .status();
+    assert!(st.is_ok_and(|s| s.success()));
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .env("XARCH_STATE", root.path().join("state"))
+        .arg(&bin)
+        .arg("run")
+        .arg("--rootfs")
+        .arg(root.path())
+        .args(["/bin/probe", "uid", "exec:/bin/probe"]);
+    let (code, out, err) = run(c);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "uid: 0\nenv:PROBE_DEPTH: 1\n", "{err}");
+}
