@@ -671,10 +671,10 @@ impl Group {
 /// regression test in qemu_diff.rs; remove the entry when it is fixed.
 pub const KNOWN_BUGS: &[(u32, u32, &str)] = &[];
 
-/// While `known_bug_fp_overflow_to_max_normal_sets_ofc` is open, FPCR keeps
-/// round-to-nearest: initial states use RMode 00 and MSR FPCR sources have
-/// RMode cleared (see [`fpcr_fixup`]). Set to false when
-/// it is fixed.
+/// When true, FPCR keeps round-to-nearest: initial states use RMode 00 and
+/// MSR FPCR sources have RMode cleared (see [`fpcr_fixup`]). For open
+/// rounding-mode bugs; none now (the last, fixed, is
+/// `fp_overflow_to_max_normal_sets_ofc`).
 pub const AVOID_DIRECTED_ROUNDING: bool = false;
 
 /// `and xd, xn, #!mask` where `mask` has bits `lo..=hi` set.
@@ -686,8 +686,7 @@ fn and_clear(rd: u32, rn: u32, lo: u32, hi: u32) -> u32 {
 
 /// The FPCR bits cleared in the source of an MSR FPCR: 21:16 (AArch32
 /// Stride and Len, RES0 on the presented CPU but kept by QEMU's
-/// Cortex-A72, and FZ16 at bit 19 while `known_bug_fpcr_fz16_is_res0` is
-/// open), plus RMode and FZ while the FP known bugs below are open.
+/// Cortex-A72), plus RMode, FZ and AHP when the switches below say so.
 fn fpcr_fixup(rt: u32) -> Vec<u32> {
     let hi = if AVOID_FLUSH_TO_ZERO {
         24
@@ -703,17 +702,16 @@ fn fpcr_fixup(rt: u32) -> Vec<u32> {
     w
 }
 
-/// While `known_bug_fp_fcvt_half_ignores_ahp` is open, FPCR.AHP stays 0.
-/// Set to false when it is fixed.
+/// When true, FPCR.AHP stays 0 (for open AHP bugs; none now, see
+/// `fp_fcvt_half_honours_ahp`).
 pub const AVOID_AHP: bool = false;
 
-/// While `known_bug_fp_fz_flush_sets_only_ufc` and
-/// `known_bug_fp_fz_flushes_tiny_before_rounding` are open, FPCR.FZ stays 0
-/// (initial states and MSR FPCR). Set to false when they are fixed.
+/// When true, FPCR.FZ stays 0 (initial states and MSR FPCR), for open
+/// flush-to-zero bugs; none now (see `fp_fz_flush_sets_only_ufc`).
 pub const AVOID_FLUSH_TO_ZERO: bool = false;
 
-/// While `known_bug_fp_tiny_before_rounding_sets_ufc` is open, FPSR.UFC
-/// (bit 3) is not compared. Set to false when it is fixed.
+/// When true, FPSR.UFC (bit 3) is not compared, for open underflow bugs;
+/// none now (see `fp_tiny_before_rounding_sets_ufc`).
 pub const IGNORE_UFC: bool = false;
 
 /// Encodings of extensions xarch implements but QEMU's Cortex-A72 model
