@@ -122,19 +122,17 @@ fn fpcr_fpsr_round_trip() {
     check("fpcr_fpsr", 17, &c);
 }
 
-/// SMAX/SMIN/UMAX/UMIN (vector) with size = 11 are reserved; xarch lifts
+/// SMAX/SMIN/UMAX/UMIN (vector) with size = 11 are reserved; xarch lifted
 /// the 128-bit (.2d) form. Found on the `simd` branch.
 #[test]
-#[ignore = "bug (simd branch): 0x4ee164cc (smax v12.2d, v6.2d, v1.2d) is reserved but lifted; also smin/umax/umin .2d"]
-fn known_bug_simd_minmax_2d_is_reserved() {
+fn simd_minmax_2d_is_reserved() {
     check("minmax_2d", 18, &Case::zero(&[0x4ee1_64cc]));
 }
 
 /// A saturating 64-bit vector operation must set FPSR.QC only for the
 /// lanes it computes, not for the upper half of the register.
 #[test]
-#[ignore = "bug (simd branch): 0x0e220c20 (sqadd v0.8b, v1.8b, v2.8b) sets QC when only the unused upper halves would saturate"]
-fn known_bug_simd_qc_from_upper_half() {
+fn simd_qc_from_upper_half() {
     let mut c = Case::zero(&[0x0e22_0c20]);
     c.v[1] = 0x7f << 64;
     c.v[2] = 0x01 << 64;
@@ -144,8 +142,7 @@ fn known_bug_simd_qc_from_upper_half() {
 /// Overflow under round-towards-zero gives the largest finite number and
 /// must still raise OFC (with IXC).
 #[test]
-#[ignore = "bug (simd branch): 0x1e220820 (fmul s0, s1, s2) with FPCR.RMode=RZ overflows to max-normal without setting FPSR.OFC"]
-fn known_bug_fp_overflow_to_max_normal_sets_ofc() {
+fn fp_overflow_to_max_normal_sets_ofc() {
     let mut c = Case::zero(&[0x1e22_0820]);
     c.fpcr = 3 << 22;
     c.v[1] = 0x7f7f_ffff;
@@ -157,8 +154,7 @@ fn known_bug_fp_overflow_to_max_normal_sets_ofc() {
 /// result is just below the smallest normal rounds to it but must still
 /// raise UFC (with IXC).
 #[test]
-#[ignore = "bug (simd branch): 0x1f628c20 (fnmsub d0, d1, d2, d3) = 2^-1200 - 2^-1022 rounds to -min-normal without setting FPSR.UFC"]
-fn known_bug_fp_tiny_before_rounding_sets_ufc() {
+fn fp_tiny_before_rounding_sets_ufc() {
     let mut c = Case::zero(&[0x1f62_8c20]);
     c.v[1] = 0x1a70_0000_0000_0000; // 2^-600
     c.v[2] = 0x1a70_0000_0000_0000;
@@ -169,8 +165,7 @@ fn known_bug_fp_tiny_before_rounding_sets_ufc() {
 /// With FPCR.FZ, a result that is tiny before rounding is flushed to zero
 /// (UFC only), even if rounding would have made it the smallest normal.
 #[test]
-#[ignore = "bug (simd branch): 0x1f628c20 (fnmsub d0, d1, d2, d3) with FPCR.FZ gives -min-normal and IXC, not -0 and UFC"]
-fn known_bug_fp_fz_flushes_tiny_before_rounding() {
+fn fp_fz_flushes_tiny_before_rounding() {
     let mut c = Case::zero(&[0x1f62_8c20]);
     c.fpcr = 1 << 24;
     c.v[1] = 0x1a70_0000_0000_0000;
@@ -181,8 +176,7 @@ fn known_bug_fp_fz_flushes_tiny_before_rounding() {
 
 /// A result flushed to zero by FPCR.FZ raises UFC and not IXC.
 #[test]
-#[ignore = "bug (simd branch): 0x1e621820 (fdiv d0, d1, d2) = 2^-1100 with FPCR.FZ sets IXC as well as UFC"]
-fn known_bug_fp_fz_flush_sets_only_ufc() {
+fn fp_fz_flush_sets_only_ufc() {
     let mut c = Case::zero(&[0x1e62_1820]);
     c.fpcr = 1 << 24;
     c.v[1] = 0x0170_0000_0000_0000; // 2^-1000
@@ -193,8 +187,7 @@ fn known_bug_fp_fz_flush_sets_only_ufc() {
 /// FCVT to and from half precision must honour FPCR.AHP (alternative
 /// half-precision: no infinities or NaNs; converting them raises IOC).
 #[test]
-#[ignore = "bug (simd branch): 0x1e23c020 (fcvt h0, s1) and 0x1ee24020 (fcvt s0, h1) ignore FPCR.AHP"]
-fn known_bug_fp_fcvt_half_ignores_ahp() {
+fn fp_fcvt_half_honours_ahp() {
     // fcvt h0, s1; fcvt s2, h3
     let mut c = Case::zero(&[0x1e23_c020, 0x1ee2_4062]);
     c.fpcr = 1 << 26;
@@ -203,23 +196,77 @@ fn known_bug_fp_fcvt_half_ignores_ahp() {
     check("fcvt_ahp", 24, &c);
 }
 
-/// FRSQRTS does not raise IXC for inexact results (found after the LSE /
-/// AdvSIMD additions; `frsqrts d26, d19, d19` with d19 = 0x13 subnormal...).
+/// FRSQRTS raises IXC for inexact results: 3 - a * a for a subnormal a
+/// (xarch computed it in binary128 and dropped the status).
 #[test]
-#[ignore = "bug: frsqrts (0x5ef3fe7a) does not set FPSR.IXC"]
-fn known_bug_frsqrts_misses_ixc() {
+fn frsqrts_sets_ixc() {
     let mut c = Case::zero(&[0x5ef3_fe7a]); // frsqrts d26, d19, d19
     c.v[19] = 0x13;
-    check("frsqrts_ixc", 18, &c);
+    check("frsqrts_ixc", 25, &c);
 }
 
 /// UQSHL/UQRSHL (register) with 64-bit lanes and a large positive shift
 /// must saturate to all ones.
 #[test]
-#[ignore = "bug: uqshl d0, d22, d14 (0x7eee4ec0) does not saturate for 64-bit lanes"]
-fn known_bug_saturating_shift_reg_64bit_lanes() {
+fn saturating_shift_reg_64bit_lanes() {
     let mut c = Case::zero(&[0x7eee_4ec0]); // uqshl d0, d22, d14
     c.v[22] = 0xfff8_0000_7fa0_0001;
     c.v[14] = 0x4332_d3b6_9604_f357;
-    check("uqshl_d", 19, &c);
+    check("uqshl_d", 26, &c);
+}
+
+/// SQSHL, UQSHL, SQRSHL, UQRSHL (register), vector and scalar, every lane
+/// size, with shifts of at least the lane size in both directions.
+#[test]
+fn saturating_shift_reg_all_sizes() {
+    let code = [
+        0x4ee2_4c20, // sqshl v0.2d, v1.2d, v2.2d
+        0x6ee2_4c23, // uqshl v3.2d, v1.2d, v2.2d
+        0x4ee2_5c24, // sqrshl v4.2d, v1.2d, v2.2d
+        0x6ee2_5c25, // uqrshl v5.2d, v1.2d, v2.2d
+        0x5ee2_4c26, // sqshl d6, d1, d2
+        0x4ea2_5c27, // sqrshl v7.4s, v1.4s, v2.4s
+        0x6e62_4c28, // uqshl v8.8h, v1.8h, v2.8h
+        0x4e22_4c29, // sqshl v9.16b, v1.16b, v2.16b
+        0x7ea2_5c2a, // uqrshl s10, s1, s2
+    ];
+    let mut c = Case::zero(&code);
+    c.v[1] = 0x7fff_ffff_0000_0001_8000_0000_0000_0001;
+    for (k, shifts) in [
+        (29, 0x3f40_7f20_1081_c0ff_4141_0808_1011_7f40),
+        (30, 0xc0bf_8180_f0e0_c0c1_8080_c0bf_e0e1_bfc0),
+    ] {
+        c.v[2] = shifts;
+        check("sat_shift_all", k, &c);
+    }
+}
+
+/// FPCR.AHP in every half-precision conversion: scalar and vector, both
+/// directions, rounding to nearest and towards zero; exponent 31 holds
+/// normal numbers, too large a value gives 131008 with IOC, a NaN gives
+/// zero with IOC.
+#[test]
+fn fp_fcvt_alternative_half_precision() {
+    let code = [
+        0x1e23_c020, // fcvt h0, s1
+        0x1e63_c062, // fcvt h2, d3
+        0x1e23_c0a4, // fcvt h4, s5
+        0x0e21_68e6, // fcvtn v6.4h, v7.4s
+        0x0e21_7928, // fcvtl v8.4s, v9.4h
+        0x1ee2_c16a, // fcvt d10, h11
+        0x4e21_68ec, // fcvtn2 v12.8h, v7.4s
+    ];
+    let mut c = Case::zero(&code);
+    c.v[1] = 0x47c3_5000; // 100000.0
+    c.v[3] = 1e6f64.to_bits() as u128;
+    c.v[5] = 0x7fc0_0000; // qNaN
+    // 131008.0, 131072.0, -65536.0, 1e-10
+    c.v[7] = 0x2edb_e6ff_c780_0000_4800_0000_47ff_e000;
+    c.v[9] = 0x3c00_7e00_fc00_7fff;
+    c.v[11] = 0xfe1a;
+    c.v[12] = 0x1234_5678_9abc_def0;
+    for (k, fpcr) in [(27, 1 << 26), (28, 1 << 26 | 3 << 22)] {
+        c.fpcr = fpcr;
+        check("fcvt_ahp_all", k, &c);
+    }
 }

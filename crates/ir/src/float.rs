@@ -18,15 +18,27 @@
 //! - Float-to-integer conversions that saturate (NaN gives 0), as
 //!   `FPToFixed` does.
 //!
-//! Not modelled: FPCR.AHP (alternative half precision), trapped exceptions
-//! (the FPCR trap enables; Linux leaves them off), FPCR.FZ16 and FEAT_AFP.
-//! Underflow is detected as APFloat does (tiny after rounding and inexact),
-//! where Arm detects tininess before rounding; the two differ only for
-//! results that round up to the smallest normal.
+//! - Overflow and underflow as `FPRoundBase` detects them: overflow when
+//!   the result rounded with an unbounded exponent exceeds the largest
+//!   finite number (APFloat does not report it when directed rounding
+//!   gives the largest finite number), underflow when the exact result is
+//!   tiny *before* rounding and inexact. Both are decided by recomputing
+//!   the operation in a format of the same precision and a 15-bit exponent
+//!   ([`Fmt::Wide`]), only for results near the edges of the range.
+//! - FPCR.FZ flushes a result that is tiny before rounding to zero with
+//!   UFC alone, even when rounding would have given the smallest normal.
+//! - FPCR.AHP (alternative half precision) for conversions to and from
+//!   half precision: exponent 31 encodes normal numbers, there are no
+//!   infinities or NaNs (converting them gives IOC).
+//!
+//! Not modelled: trapped exceptions (the FPCR trap enables; Linux leaves
+//! them off), FPCR.FZ16 and FEAT_AFP.
 
-use rustc_apfloat::ieee::{Double, Half, Quad, Single};
+use rustc_apfloat::ieee::{Double, Half, IeeeFloat, Quad, Semantics, Single};
 use rustc_apfloat::{Float as _, FloatConvert, Round, Status, StatusAnd};
 
+/// FPCR.AHP: alternative half-precision format.
+pub const FPCR_AHP: u64 = 1 << 26;
 /// FPCR.DN: default NaN mode.
 pub const FPCR_DN: u64 = 1 << 25;
 /// FPCR.FZ: flush-to-zero mode.
@@ -196,6 +208,26 @@ fn flags_of(s: Status) -> u64 {
     f
 }
 
+/// A format with the precision of half, single or double precision and a
+/// 15-bit exponent: results rounded in it are the Arm `FPRoundBase`
+/// results with an unbounded exponent range (no operation on the narrow
+/// formats overflows or underflows it).
+macro_rules! wide_format {
+    ($($s:ident, $t:ident, $frac:expr;)*) => {$(
+        struct $s;
+        impl Semantics for $s {
+            const BITS: usize = 1 + 15 + $frac;
+            const EXP_BITS: usize = 15;
+        }
+        type $t = IeeeFloat<$s>;
+    )*};
+}
+wide_format! {
+    HalfWideS, HalfWide, 10;
+    SingleWideS, SingleWide, 23;
+    DoubleWideS, DoubleWide, 52;
+}
+
 /// The formats this module computes in.
 trait Fmt:
     rustc_apfloat::Float
@@ -206,6 +238,16 @@ trait Fmt:
 {
     /// Whether FPCR.FZ applies (single and double, not half).
     const FLUSHES: bool;
+    /// The same precision with a 15-bit exponent.
+    type Wide: rustc_apfloat::Float;
+    /// Exact conversion to the wide format.
+    fn widen(self) -> Self::Wide;
+    /// Rounds a binary128 value to the wide format.
+    fn wide_from_quad(q: Quad, rm: Round) -> Self::Wide;
+    /// Rounds a wide value to this format.
+    fn narrow(w: Self::Wide, rm: Round) -> StatusAnd<Self>;
+    /// Exact conversion to binary128.
+    fn quad(self) -> Quad;
     fn bits(self) -> u64 {
         self.to_bits() as u64
     }
@@ -220,8 +262,6 @@ trait Fmt:
     }
     /// Rounds a double to this format (to nearest, ties to even).
     fn from_double(d: Double) -> Self;
-    /// Rounds a binary128 value to this format.
-    fn from_quad(q: Quad, rm: Round) -> StatusAnd<Self>;
     fn default_nan() -> u64 {
         let exp = ((1u64 << (Self::BITS - Self::PRECISION)) - 1) << (Self::PRECISION - 1);
         exp | Self::quiet_bit()
@@ -229,29 +269,59 @@ trait Fmt:
 }
 impl Fmt for Half {
     const FLUSHES: bool = false;
+    type Wide = HalfWide;
+    fn widen(self) -> HalfWide {
+        self.convert(&mut false).value
+    }
+    fn wide_from_quad(q: Quad, rm: Round) -> HalfWide {
+        q.convert_r(rm, &mut false).value
+    }
+    fn narrow(w: HalfWide, rm: Round) -> StatusAnd<Self> {
+        w.convert_r(rm, &mut false)
+    }
+    fn quad(self) -> Quad {
+        self.convert(&mut false).value
+    }
     fn from_double(d: Double) -> Self {
         d.convert(&mut false).value
-    }
-    fn from_quad(q: Quad, rm: Round) -> StatusAnd<Self> {
-        q.convert_r(rm, &mut false)
     }
 }
 impl Fmt for Single {
     const FLUSHES: bool = true;
+    type Wide = SingleWide;
+    fn widen(self) -> SingleWide {
+        self.convert(&mut false).value
+    }
+    fn wide_from_quad(q: Quad, rm: Round) -> SingleWide {
+        q.convert_r(rm, &mut false).value
+    }
+    fn narrow(w: SingleWide, rm: Round) -> StatusAnd<Self> {
+        w.convert_r(rm, &mut false)
+    }
+    fn quad(self) -> Quad {
+        self.convert(&mut false).value
+    }
     fn from_double(d: Double) -> Self {
         d.convert(&mut false).value
-    }
-    fn from_quad(q: Quad, rm: Round) -> StatusAnd<Self> {
-        q.convert_r(rm, &mut false)
     }
 }
 impl Fmt for Double {
     const FLUSHES: bool = true;
+    type Wide = DoubleWide;
+    fn widen(self) -> DoubleWide {
+        self.convert(&mut false).value
+    }
+    fn wide_from_quad(q: Quad, rm: Round) -> DoubleWide {
+        q.convert_r(rm, &mut false).value
+    }
+    fn narrow(w: DoubleWide, rm: Round) -> StatusAnd<Self> {
+        w.convert_r(rm, &mut false)
+    }
+    fn quad(self) -> Quad {
+        self.convert(&mut false).value
+    }
     fn from_double(d: Double) -> Self {
         d.convert(&mut false).value
-    }
-    fn from_quad(q: Quad, rm: Round) -> StatusAnd<Self> {
-        q.convert_r(rm, &mut false)
     }
 }
 
@@ -259,6 +329,8 @@ impl Fmt for Double {
 struct Env {
     fpcr: u64,
     flags: u64,
+    /// Set by [`Env::result`] when it flushed a tiny result to zero.
+    flushed: bool,
 }
 
 impl Env {
@@ -296,20 +368,50 @@ impl Env {
             .map(|q| self.nan::<F>(q.bits()))
     }
 
-    /// Rounds an arithmetic result: records its flags, replaces a NaN made
-    /// by an invalid operation with the default NaN and flushes denormal
-    /// results under FPCR.FZ.
-    fn result<F: Fmt>(&mut self, r: StatusAnd<F>) -> u64 {
+    /// Rounds an arithmetic result `r` (computed in F rounding with `rm`):
+    /// records its flags, replaces a NaN made by an invalid operation with
+    /// the default NaN, and applies `FPRoundBase`'s overflow, underflow and
+    /// flush-to-zero rules. `wide(m)` recomputes the operation in the wide
+    /// format rounding with `m`; it is called only for results at the edges
+    /// of the range.
+    fn result<F: Fmt>(
+        &mut self,
+        r: StatusAnd<F>,
+        rm: Round,
+        wide: impl Fn(Round) -> F::Wide,
+    ) -> u64 {
         let v = r.value;
         if v.is_nan() {
             self.flags |= flags_of(r.status) | IOC;
             return F::default_nan();
         }
-        if F::FLUSHES && self.fpcr & FPCR_FZ != 0 && v.is_denormal() {
-            self.flags |= UFC;
-            return v.bits() & F::sign_bit();
+        // Underflow is decided below, from tininess before rounding.
+        let mut status = r.status - Status::UNDERFLOW;
+        let inexact = status.contains(Status::INEXACT);
+        let mag = v.abs();
+        if inexact && mag == F::largest() && !status.contains(Status::OVERFLOW) {
+            // Directed rounding gave the largest finite number: overflow if
+            // the result rounded with an unbounded exponent is larger.
+            if wide(rm).abs() > F::largest().widen() {
+                status |= Status::OVERFLOW;
+            }
         }
-        self.flags |= flags_of(r.status);
+        let min = F::smallest_normalized();
+        if mag < min && (inexact || !v.is_zero()) || mag == min && inexact {
+            // Tiny before rounding: the exact result is below the smallest
+            // normal, i.e. so is the exact result rounded towards zero.
+            if wide(Round::TowardZero).abs() < min.widen() {
+                if F::FLUSHES && self.fpcr & FPCR_FZ != 0 {
+                    self.flags |= UFC;
+                    self.flushed = true;
+                    return v.bits() & F::sign_bit();
+                }
+                if inexact {
+                    status |= Status::UNDERFLOW;
+                }
+            }
+        }
+        self.flags |= flags_of(status);
         v.bits()
     }
 }
@@ -385,13 +487,13 @@ fn eval_in<F: Fmt>(env: &mut Env, op: FpOp, out_bits: u32, args: [u64; 3]) -> u6
             let r = if let Some(n) = env.process_nans(&[a, b]) {
                 n
             } else {
-                let r = match op {
-                    FpOp::Add => a.add_r(b, rm),
-                    FpOp::Sub => a.sub_r(b, rm),
-                    FpOp::Div => a.div_r(b, rm),
-                    _ => a.mul_r(b, rm),
-                };
-                env.result(r)
+                let (aw, bw) = (a.widen(), b.widen());
+                match op {
+                    FpOp::Add => env.result(a.add_r(b, rm), rm, |m| aw.add_r(bw, m).value),
+                    FpOp::Sub => env.result(a.sub_r(b, rm), rm, |m| aw.sub_r(bw, m).value),
+                    FpOp::Div => env.result(a.div_r(b, rm), rm, |m| aw.div_r(bw, m).value),
+                    _ => env.result(a.mul_r(b, rm), rm, |m| aw.mul_r(bw, m).value),
+                }
             };
             if op == FpOp::NMul {
                 r ^ F::sign_bit()
@@ -436,7 +538,9 @@ fn eval_in<F: Fmt>(env: &mut Env, op: FpOp, out_bits: u32, args: [u64; 3]) -> u6
                 env.flags |= IOC;
                 return F::default_nan();
             }
-            env.result(sqrt(a, rm))
+            // A square root is never tiny nor too large: `wide` is unused.
+            let aw = a.widen();
+            env.result(sqrt(a, rm), rm, |_| aw)
         }
         FpOp::MulAdd => {
             let b: F = env.input(args[1]);
@@ -450,7 +554,8 @@ fn eval_in<F: Fmt>(env: &mut Env, op: FpOp, out_bits: u32, args: [u64; 3]) -> u6
             if let Some(n) = env.process_nans(&[a, b, c]) {
                 return n;
             }
-            env.result(b.mul_add_r(c, a, rm))
+            let (aw, bw, cw) = (a.widen(), b.widen(), c.widen());
+            env.result(b.mul_add_r(c, a, rm), rm, |m| bw.mul_add_r(cw, aw, m).value)
         }
         FpOp::Cmp | FpOp::CmpE => {
             let b: F = env.input(args[1]);
@@ -506,17 +611,30 @@ fn eval_in<F: Fmt>(env: &mut Env, op: FpOp, out_bits: u32, args: [u64; 3]) -> u6
             if a.is_infinite() || b.is_infinite() {
                 return F::INFINITY.bits() | sign;
             }
+            let (aw, bw) = (a.widen(), b.widen());
             match op {
-                FpOp::MulX => env.result(a.mul_r(b, rm)),
-                FpOp::RecipStep => env.result(a.mul_add_r(b, two, rm)),
+                FpOp::MulX => env.result(a.mul_r(b, rm), rm, |m| aw.mul_r(bw, m).value),
+                FpOp::RecipStep => {
+                    let two_w = two.widen();
+                    let r = a.mul_add_r(b, two, rm);
+                    env.result(r, rm, |m| aw.mul_add_r(bw, two_w, m).value)
+                }
                 _ => {
-                    // Round once: the fused sum is halved exactly in
-                    // binary128 before rounding to F.
-                    let q = |x: F| -> Quad { x.convert(&mut false).value };
-                    let three: Quad = Quad::from_u128(3).value;
-                    let sum = q(a).mul_add_r(q(b), three, Round::NearestTiesToEven);
-                    let half = sum.value.scalbn(-1);
-                    env.result(F::from_quad(half, rm))
+                    // Round once, with an unbounded exponent: for single
+                    // and double, 3 + a * b is either zero or far from the
+                    // subnormal range, so halving it is exact, and so is
+                    // narrowing it unless it is out of F's range. (Half
+                    // precision, FEAT_FP16, is not advertised; there a
+                    // subnormal result would be rounded twice.)
+                    let three = F::from_u128(3).value.widen();
+                    let step = |m| {
+                        let sum = aw.mul_add_r(bw, three, m);
+                        sum.map(|x| x.scalbn(-1))
+                    };
+                    let w = step(rm);
+                    let r = F::narrow(w.value, rm);
+                    let r = (r.status | w.status).and(r.value);
+                    env.result(r, rm, |m| step(m).value)
                 }
             }
         }
@@ -543,15 +661,21 @@ fn eval_in<F: Fmt>(env: &mut Env, op: FpOp, out_bits: u32, args: [u64; 3]) -> u6
                 }
                 return env.nan::<Single>(convert_nan::<F, Single>(a.bits()));
             }
+            // Round to odd: truncate, then set the lowest bit if inexact.
+            // It overflows (to the largest finite number) exactly when
+            // rounding towards zero does.
             let mut lost = false;
             let r: StatusAnd<Single> = a.convert_r(Round::TowardZero, &mut lost);
-            let odd = if r.status.contains(Status::INEXACT) && !r.value.is_infinite() {
-                1
-            } else {
-                0
-            };
-            env.result(r) | odd
+            let inexact = r.status.contains(Status::INEXACT);
+            let aq = a.quad();
+            let v = env.result(r, Round::TowardZero, |m| Single::wide_from_quad(aq, m));
+            if inexact && !env.flushed { v | 1 } else { v }
         }
+        FpOp::Convert if env.fpcr & FPCR_AHP != 0 && F::BITS == 16 => match out_bits {
+            32 => from_alt_half::<F, Single>(env, a, args[0], rm),
+            _ => from_alt_half::<F, Double>(env, a, args[0], rm),
+        },
+        FpOp::Convert if env.fpcr & FPCR_AHP != 0 && out_bits == 16 => to_alt_half(env, a, rm),
         FpOp::Convert => match out_bits {
             16 => convert::<F, Half>(env, a, rm),
             32 => convert::<F, Single>(env, a, rm),
@@ -681,7 +805,54 @@ fn convert<F: Fmt + FloatConvert<G>, G: Fmt>(env: &mut Env, a: F, rm: Round) -> 
     }
     let mut lost = false;
     let r: StatusAnd<G> = a.convert_r(rm, &mut lost);
-    env.result(r)
+    let aq = a.quad();
+    env.result(r, rm, |m| G::wide_from_quad(aq, m))
+}
+
+/// FPCR.AHP: a half-precision operand `raw` in the alternative format,
+/// where exponent 31 encodes normal numbers (2^16 to 131008) instead of
+/// infinities and NaNs (`FPUnpackCV`), converted to G.
+fn from_alt_half<F: Fmt + FloatConvert<G>, G: Fmt>(
+    env: &mut Env,
+    a: F,
+    raw: u64,
+    rm: Round,
+) -> u64 {
+    if raw >> 10 & 0x1f != 0x1f {
+        return convert::<F, G>(env, a, rm);
+    }
+    let v = G::from_u128(1024 + (raw & 0x3ff) as u128).value.scalbn(6);
+    let v = if raw & 0x8000 != 0 { -v } else { v };
+    v.bits()
+}
+
+/// FPCR.AHP: conversion to the alternative half-precision format
+/// (`FPConvert`, `FPRoundBase`): NaNs give zero and infinities the largest
+/// number, both with IOC; exponent 31 holds normal numbers, and a result
+/// too large for it is the largest number with IOC (and not IXC).
+fn to_alt_half<F: Fmt>(env: &mut Env, a: F, rm: Round) -> u64 {
+    let sign = if a.is_negative() { 0x8000 } else { 0 };
+    if a.is_nan() || a.is_infinite() {
+        env.flags |= IOC;
+        return if a.is_nan() { sign } else { sign | 0x7fff };
+    }
+    let w: StatusAnd<HalfWide> = a.quad().convert_r(rm, &mut false);
+    let two16 = HalfWide::from_u128(1 << 16).value;
+    let mag = w.value.abs();
+    if mag < two16 {
+        // Below 2^16 both formats agree (and IEEE rounding cannot overflow).
+        return convert::<F, Half>(env, a, rm);
+    }
+    if mag >= two16.scalbn(1) {
+        env.flags |= IOC;
+        return sign | 0x7fff;
+    }
+    if w.status.contains(Status::INEXACT) {
+        env.flags |= IXC;
+    }
+    // 2^16 <= mag < 2^17: the significand is mag / 2^6, in 1024..=2047.
+    let sig = mag.scalbn(-6).to_u128(11).value as u64;
+    sign | 0x7c00 | (sig - 1024)
 }
 
 fn to_int<F: Fmt>(env: &mut Env, a: F, signed: bool, rm: Round, fbits: u8, out_bits: u32) -> u64 {
@@ -730,14 +901,20 @@ fn from_int<G: Fmt>(env: &mut Env, x: i128, fbits: u8) -> u64 {
     // exact for single and double (no underflow).
     let r = G::from_i128_r(x, rm);
     let v = r.value.scalbn(-(fbits as i32));
-    env.result(r.status.and(v))
+    // x / 2^fbits is exact in binary128 (|x| < 2^64).
+    let q = Quad::from_i128(x).value.scalbn(-(fbits as i32));
+    env.result(r.status.and(v), rm, |m| G::wide_from_quad(q, m))
 }
 
 /// Evaluates `op` on operands of `in_bits` bits (the width of the first
 /// operand's type) giving a result of `out_bits` bits, under `fpcr`.
 /// Returns the result and the FPSR cumulative flags it raises.
 pub fn eval(op: FpOp, in_bits: u32, out_bits: u32, fpcr: u64, args: [u64; 3]) -> (u64, u64) {
-    let mut env = Env { fpcr, flags: 0 };
+    let mut env = Env {
+        fpcr,
+        flags: 0,
+        flushed: false,
+    };
     let r = if let FpOp::FromInt { signed, fbits } = op {
         let x = args[0] & (u64::MAX >> (64 - in_bits));
         let x = if signed {
@@ -958,6 +1135,97 @@ mod tests {
             [d(f64::MIN_POSITIVE), d(0.5), 0],
         );
         assert_eq!(r, (0, UFC));
+    }
+
+    #[test]
+    fn overflow_under_directed_rounding() {
+        let rz = 3 << FPCR_RMODE_SHIFT;
+        let rm = 2 << FPCR_RMODE_SHIFT;
+        let max = d(f64::MAX);
+        // Overflow towards zero: the largest number, with OFC.
+        assert_eq!(
+            eval(FpOp::Mul, 64, 64, rz, [max, d(2.0), 0]),
+            (max, OFC | IXC)
+        );
+        // Towards minus infinity, a positive overflow stays finite and a
+        // negative one becomes -inf.
+        assert_eq!(eval(FpOp::Add, 64, 64, rm, [max, max, 0]), (max, OFC | IXC));
+        assert_eq!(
+            eval(FpOp::Add, 64, 64, rm, [d(-f64::MAX), d(-f64::MAX), 0]),
+            (d(f64::NEG_INFINITY), OFC | IXC)
+        );
+        // Half an ulp above the largest number (below 2^1024): rounding
+        // towards zero gives it back without overflow.
+        let half_ulp = d(2f64.powi(970));
+        assert_eq!(eval(FpOp::Add, 64, 64, rz, [max, half_ulp, 0]).1, IXC);
+        // One ulp above is 2^1024 exactly: an overflow.
+        let ulp = d(2f64.powi(971));
+        assert_eq!(eval(FpOp::Add, 64, 64, rz, [max, ulp, 0]), (max, OFC | IXC));
+        // Round to odd (FCVTXN) overflows like rounding towards zero.
+        let r = eval(FpOp::ConvertOdd, 64, 32, 0, [max, 0, 0]);
+        assert_eq!(r, (s(f32::MAX), OFC | IXC));
+    }
+
+    #[test]
+    fn tininess_is_detected_before_rounding() {
+        let min = f64::MIN_POSITIVE;
+        // 2^-1022 + (-2^-600) * 2^-600 = 2^-1022 - 2^-1200 is tiny but
+        // rounds to the smallest normal.
+        let a = d(min);
+        let b = d(-(2f64.powi(-600)));
+        let c = d(2f64.powi(-600));
+        assert_eq!(eval(FpOp::MulAdd, 64, 64, 0, [a, b, c]), (a, UFC | IXC));
+        // With FZ it is flushed to zero, with UFC only.
+        assert_eq!(eval(FpOp::MulAdd, 64, 64, FPCR_FZ, [a, b, c]), (0, UFC));
+        // An exact subnormal result is no underflow without FZ...
+        let half = d(0.5);
+        assert_eq!(e64(FpOp::Mul, a, half), (d(min / 2.0), 0));
+        // ...and a result that rounds to zero is flushed without IXC.
+        let r = eval(
+            FpOp::Div,
+            64,
+            64,
+            FPCR_FZ,
+            [d(2f64.powi(-1000)), d(2f64.powi(100)), 0],
+        );
+        assert_eq!(r, (0, UFC));
+        let r = eval(
+            FpOp::Div,
+            64,
+            64,
+            0,
+            [d(2f64.powi(-1000)), d(2f64.powi(100)), 0],
+        );
+        assert_eq!(r, (0, UFC | IXC));
+    }
+
+    #[test]
+    fn rsqrt_step_rounds_once_and_reports_inexact() {
+        // 3 + (-a) * a for a subnormal a is just below 3: inexact.
+        let r = eval(FpOp::RSqrtStep, 64, 64, 0, [0x13, 0x13, 0]);
+        assert_eq!(r, (d(1.5), IXC));
+        // Towards zero it is the double just below 1.5.
+        let rz = 3 << FPCR_RMODE_SHIFT;
+        let r = eval(FpOp::RSqrtStep, 64, 64, rz, [0x13, 0x13, 0]);
+        assert_eq!(r, (d(1.5) - 1, IXC));
+    }
+
+    #[test]
+    fn alternative_half_precision() {
+        let ahp = FPCR_AHP;
+        let cv = |fpcr, a, from, to| eval(FpOp::Convert, from, to, fpcr, [a, 0, 0]);
+        // Exponent 31 holds 2^16..131008.
+        assert_eq!(cv(ahp, 0x7c00, 16, 32), (s(65536.0), 0));
+        assert_eq!(cv(ahp, 0xffff, 16, 64), (d(-131008.0), 0));
+        assert_eq!(cv(0, 0x7c00, 16, 32), (s(f32::INFINITY), 0));
+        assert_eq!(cv(ahp, s(100000.0), 32, 16), (0x7e1a, IXC));
+        assert_eq!(cv(ahp, s(131008.0), 32, 16), (0x7fff, 0));
+        // Too large, infinities and NaNs: IOC.
+        assert_eq!(cv(ahp, d(1e6), 64, 16), (0x7fff, IOC));
+        assert_eq!(cv(ahp, s(f32::NEG_INFINITY), 32, 16), (0xffff, IOC));
+        assert_eq!(cv(ahp | FPCR_DN, 0xffc0_0000, 32, 16), (0x8000, IOC));
+        // Below 2^16 both formats agree.
+        assert_eq!(cv(ahp, s(1.0), 32, 16), (0x3c00, 0));
     }
 
     #[test]

@@ -644,7 +644,10 @@ fn sat_eval(op: SatOp, esize: u32, a: u128, b: u128, c: u128) -> (u128, u128) {
         let shift = |v: i128, round: bool| -> i128 {
             let n = y as u8 as i8 as i32;
             if n >= 0 {
-                v << (n as u32).min(esize)
+                // |v| < 2^64: a left shift by 64 or more saturates unless v
+                // is 0 (and would overflow i128 for a 64-bit unsigned v).
+                let k = (n as u32).min(esize);
+                if k < 64 { v << k } else { v.signum() << 126 }
             } else {
                 let k = ((-n) as u32).min(65);
                 let bias = if round { 1i128 << (k - 1) } else { 0 };

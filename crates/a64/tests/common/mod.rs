@@ -669,41 +669,13 @@ impl Group {
 /// Encodings the generator leaves out because xarch is known to get them
 /// wrong: (mask, value, regression test). Each has an `#[ignore]`d
 /// regression test in qemu_diff.rs; remove the entry when it is fixed.
-pub const KNOWN_BUGS: &[(u32, u32, &str)] = &[
-    (0xbfa0_fc00, 0x0ea0_fc00, "known_bug_frsqrts_misses_ixc"),
-    (0xffa0_fc00, 0x5ea0_fc00, "known_bug_frsqrts_misses_ixc"),
-    (
-        0x9f20_ec00,
-        0x0e20_4c00,
-        "known_bug_saturating_shift_reg_64bit_lanes",
-    ),
-    (
-        0xdf20_ec00,
-        0x5e20_4c00,
-        "known_bug_saturating_shift_reg_64bit_lanes",
-    ),
-    (
-        0xdfe0_f400,
-        0x4ee0_6400,
-        "known_bug_simd_minmax_2d_is_reserved",
-    ),
-    (
-        0xdf20_fc00,
-        0x0e20_0c00,
-        "known_bug_simd_qc_from_upper_half",
-    ),
-    (
-        0xdf20_fc00,
-        0x0e20_2c00,
-        "known_bug_simd_qc_from_upper_half",
-    ),
-];
+pub const KNOWN_BUGS: &[(u32, u32, &str)] = &[];
 
-/// While `known_bug_fp_overflow_to_max_normal_sets_ofc` is open, FPCR keeps
-/// round-to-nearest: initial states use RMode 00 and MSR FPCR sources have
-/// RMode cleared (see [`fpcr_fixup`]). Set to false when
-/// it is fixed.
-pub const AVOID_DIRECTED_ROUNDING: bool = true;
+/// When true, FPCR keeps round-to-nearest: initial states use RMode 00 and
+/// MSR FPCR sources have RMode cleared (see [`fpcr_fixup`]). For open
+/// rounding-mode bugs; none now (the last, fixed, is
+/// `fp_overflow_to_max_normal_sets_ofc`).
+pub const AVOID_DIRECTED_ROUNDING: bool = false;
 
 /// `and xd, xn, #!mask` where `mask` has bits `lo..=hi` set.
 fn and_clear(rd: u32, rn: u32, lo: u32, hi: u32) -> u32 {
@@ -714,8 +686,7 @@ fn and_clear(rd: u32, rn: u32, lo: u32, hi: u32) -> u32 {
 
 /// The FPCR bits cleared in the source of an MSR FPCR: 21:16 (AArch32
 /// Stride and Len, RES0 on the presented CPU but kept by QEMU's
-/// Cortex-A72, and FZ16 at bit 19 while `known_bug_fpcr_fz16_is_res0` is
-/// open), plus RMode and FZ while the FP known bugs below are open.
+/// Cortex-A72), plus RMode, FZ and AHP when the switches below say so.
 fn fpcr_fixup(rt: u32) -> Vec<u32> {
     let hi = if AVOID_FLUSH_TO_ZERO {
         24
@@ -731,18 +702,17 @@ fn fpcr_fixup(rt: u32) -> Vec<u32> {
     w
 }
 
-/// While `known_bug_fp_fcvt_half_ignores_ahp` is open, FPCR.AHP stays 0.
-/// Set to false when it is fixed.
-pub const AVOID_AHP: bool = true;
+/// When true, FPCR.AHP stays 0 (for open AHP bugs; none now, see
+/// `fp_fcvt_half_honours_ahp`).
+pub const AVOID_AHP: bool = false;
 
-/// While `known_bug_fp_fz_flush_sets_only_ufc` and
-/// `known_bug_fp_fz_flushes_tiny_before_rounding` are open, FPCR.FZ stays 0
-/// (initial states and MSR FPCR). Set to false when they are fixed.
-pub const AVOID_FLUSH_TO_ZERO: bool = true;
+/// When true, FPCR.FZ stays 0 (initial states and MSR FPCR), for open
+/// flush-to-zero bugs; none now (see `fp_fz_flush_sets_only_ufc`).
+pub const AVOID_FLUSH_TO_ZERO: bool = false;
 
-/// While `known_bug_fp_tiny_before_rounding_sets_ufc` is open, FPSR.UFC
-/// (bit 3) is not compared. Set to false when it is fixed.
-pub const IGNORE_UFC: bool = true;
+/// When true, FPSR.UFC (bit 3) is not compared, for open underflow bugs;
+/// none now (see `fp_tiny_before_rounding_sets_ufc`).
+pub const IGNORE_UFC: bool = false;
 
 /// Encodings of extensions xarch implements but QEMU's Cortex-A72 model
 /// (the oracle CPU: Armv8.0 + CRC32 + AES/SHA1/SHA2/PMULL) lacks, so QEMU

@@ -347,6 +347,8 @@ pub(super) fn three_same(c: &mut Ctx, i: u32) -> LiftResult {
         (0b01000, true) => c.b.vector(VecOp::UShl, e8, &[n, m]),
         (0b01010, false) => c.b.vector(VecOp::SRShl, e8, &[n, m]),
         (0b01010, true) => c.b.vector(VecOp::URShl, e8, &[n, m]),
+        // SMAX, UMAX, SMIN, UMIN: size = 11 is reserved.
+        (0b01100 | 0b01101, _) if size == 3 => return c.unallocated(),
         (0b01100, false) => c.b.vector(VecOp::SMax, e8, &[n, m]),
         (0b01100, true) => c.b.vector(VecOp::UMax, e8, &[n, m]),
         (0b01101, false) => c.b.vector(VecOp::SMin, e8, &[n, m]),

@@ -588,17 +588,19 @@ pub(super) fn vector_two_reg_misc(c: &mut Ctx, i: u32) -> LiftResult {
     let n = c.v(rn(i));
     match (u, hi, opcode) {
         (false, false, 0b10110) => {
-            // FCVTN, FCVTN2: narrow to the low or high half.
-            let (from, to, lanes) = if sz {
-                (Type::I64, Type::I32, 2)
+            // FCVTN, FCVTN2: narrow to the low or high half (single to
+            // half precision, or double to single).
+            let (from, to) = if sz {
+                (Type::I64, Type::I32)
             } else {
-                return unimpl("FCVTN (to half precision)");
+                (Type::I32, Type::I16)
             };
+            let e = to.bits() as u8;
             let mut out = c.b.const128(0);
-            for l in 0..lanes {
-                let x = c.b.extract_lane(n, 64, l, from);
+            for l in 0..64 / e {
+                let x = c.b.extract_lane(n, 2 * e, l, from);
                 let r = fop(c, FpOp::Convert, &[x], to);
-                out = c.b.insert_lane(out, r, 32, l);
+                out = c.b.insert_lane(out, r, e, l);
             }
             let d = rd(i);
             if q {
@@ -611,16 +613,20 @@ pub(super) fn vector_two_reg_misc(c: &mut Ctx, i: u32) -> LiftResult {
             return Ok(());
         }
         (false, false, 0b10111) => {
-            // FCVTL, FCVTL2.
-            if !sz {
-                return unimpl("FCVTL (from half precision)");
-            }
+            // FCVTL, FCVTL2: widen the low or high half (half to single
+            // precision, or single to double).
+            let (from, to) = if sz {
+                (Type::I32, Type::I64)
+            } else {
+                (Type::I16, Type::I32)
+            };
+            let e = from.bits() as u8;
             let src = if q { c.hi64(n) } else { n };
             let mut out = c.b.const128(0);
-            for l in 0..2 {
-                let x = c.b.extract_lane(src, 32, l, Type::I32);
-                let r = fop(c, FpOp::Convert, &[x], Type::I64);
-                out = c.b.insert_lane(out, r, 64, l);
+            for l in 0..64 / e {
+                let x = c.b.extract_lane(src, e, l, from);
+                let r = fop(c, FpOp::Convert, &[x], to);
+                out = c.b.insert_lane(out, r, 2 * e, l);
             }
             c.set_v(rd(i), out);
             return Ok(());
