@@ -140,6 +140,7 @@ fn guest_paths_are_looked_up_in_the_sysroot_first() {
         "read:/etc/sub/abs-link",
         "link:/etc/sub/abs-link",
         &format!("read:{host}"),
+        // /proc comes from the host, seen as the guest: comm is the guest program.
         "read:/proc/self/status",
         "null",
     ]);
@@ -152,7 +153,7 @@ fn guest_paths_are_looked_up_in_the_sysroot_first() {
              read:/etc/sub/abs-link: inside the sysroot\n\
              link:/etc/sub/abs-link: /etc/xarch-only-here\n\
              read:{host}: on the host\n\
-             read:/proc/self/status: Name:\txarch\n\
+             read:/proc/self/status: Name:\tprobe-static\n\
              null: 1 1 0\n"
         )
     );
