@@ -16,6 +16,8 @@ PKGS=(
     dpkg-dev                                   # dpkg-source -x for the busybox source
     diffutils findutils mawk                   # testsuite comparison
     procps util-linux                          # kill (test timeouts), unshare (qemu-runner.sh)
+    golang-go                                  # Go stdlib tests cross-built for arm64
+    python3 python3-venv                       # ctorture planner, deploy/ validators
 )
 # Packages installed from bookworm-backports (qemu 10.x).
 BPO_PKGS=(qemu-user)

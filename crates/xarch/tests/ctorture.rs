@@ -100,7 +100,6 @@ fn ctorture_harness_detects_regressions() {
 /// The CI sample: every 10th test at -O0, -O2 and -O3+armv8.2 extensions,
 /// under xarch; fails on any test qemu-aarch64 passes and xarch does not.
 #[test]
-#[ignore = "xarch run does not execute programs yet; enable when it does"]
 fn ctorture_sample_under_xarch() {
     let runner = format!("{} run --", env!("CARGO_BIN_EXE_xarch"));
     let out_dir = out_dir("run-test-sample");
