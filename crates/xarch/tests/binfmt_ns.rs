@@ -819,7 +819,6 @@ e2e_tests! {
     // without /proc it finds no path to itself and the exec fails with
     // ENOENT. The fix belongs in crates/linux (let the kernel's
     // binfmt_misc handler take such an execve).
-    #[ignore = "crates/linux: foreign execve needs /proc/self/exe"]
     chroot_without_proc_nested_exec,
     preserved_argv0,
     unreadable_binary_with_o,
@@ -829,7 +828,6 @@ e2e_tests! {
     // The kernel's /proc/PID/cmdline and auxv are xarch's own (handler
     // path, program path, argv...; AT_FLAGS, AT_EXECFD); the guest's reads
     // of them are not redirected.
-    #[ignore = "crates/linux: /proc/self/{cmdline,auxv} are the handler's"]
     guest_proc_cmdline_auxv,
     dynamic_program_in_chroot,
 }

@@ -324,7 +324,20 @@ pub fn execve(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
             let exe = self_exe();
             // SAFETY: NUL-terminated arrays of valid C strings.
             unsafe { libc::execve(exe.as_ptr(), pa.as_ptr(), pe.as_ptr()) };
-            err(super::errno())
+            let e = super::errno();
+            // No way back to xarch (a chroot without /proc, as under a
+            // binfmt_misc F-flag handler): let the kernel execute the
+            // program itself; a registered binfmt_misc handler routes it
+            // back to xarch, and without one the guest sees ENOEXEC.
+            if (e == libc::ENOENT || e == libc::EACCES)
+                && let Ok(c) = CString::new(path)
+            {
+                return Ret::Val(raw(
+                    libc::SYS_execve,
+                    &[c.as_ptr() as u64, a[1], a[2], 0, 0, 0],
+                ));
+            }
+            err(e)
         }
     }
 }
