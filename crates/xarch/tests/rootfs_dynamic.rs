@@ -257,7 +257,6 @@ fn musl_dynamic_program_with_sysroot() {
 }
 
 #[test]
-#[ignore = "needs guest threads (clone with CLONE_THREAD), being added on the threads branch"]
 fn pthreads_with_tls() {
     if !have_cross() {
         return;
