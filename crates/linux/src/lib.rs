@@ -15,6 +15,7 @@ pub mod paths;
 pub mod process;
 pub mod procfs;
 pub mod safe_syscall;
+pub mod selfexe;
 pub mod signal;
 pub mod stack;
 pub mod syscall;

@@ -142,3 +142,37 @@ pub fn pselect6(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
     end_temp_mask(p, r);
     Ret::Val(r)
 }
+
+/// `close`: xarch's own descriptor (see `selfexe`) is not the guest's to
+/// close; pretend it was.
+pub fn close(_: &mut Process, _: &mut A64State, a: &Args) -> Ret {
+    if crate::selfexe::protects(a[0]) {
+        return Ret::Val(0);
+    }
+    Ret::Val(raw(libc::SYS_close, a))
+}
+
+/// `close_range`: as `close`, a range that covers xarch's own descriptor
+/// is split around it.
+pub fn close_range(_: &mut Process, _: &mut A64State, a: &Args) -> Ret {
+    let (first, last, flags) = (a[0] as u32, a[1] as u32, a[2]);
+    let call = |lo: u32, hi: u32| {
+        raw(
+            libc::SYS_close_range,
+            &[lo as u64, hi as u64, flags, 0, 0, 0],
+        )
+    };
+    match crate::selfexe::fd() {
+        Some(s) if (first..=last).contains(&(s as u32)) => {
+            let mut r = 0;
+            if s as u32 > first {
+                r = call(first, s as u32 - 1);
+            }
+            if r == 0 && (s as u32) < last {
+                r = call(s as u32 + 1, last);
+            }
+            Ret::Val(r)
+        }
+        _ => Ret::Val(raw(libc::SYS_close_range, a)),
+    }
+}

@@ -164,7 +164,7 @@ table! {
     54 fchownat [DirFd, Path, Int, Int, Hex] pass::<{ l::SYS_fchownat }>;
     55 fchown [Fd, Int, Int] pass::<{ l::SYS_fchown }>;
     56 openat [DirFd, Path, OFlags, Mode] fs::openat;
-    57 close [Fd] pass::<{ l::SYS_close }>;
+    57 close [Fd] fd::close;
     58 vhangup [] pass::<{ l::SYS_vhangup }>;
     59 pipe2 [Hex, OFlags] fd::pipe2;
     61 getdents64 [Fd, Hex, Int] pass::<{ l::SYS_getdents64 }>;
@@ -325,7 +325,7 @@ table! {
     424 pidfd_send_signal [Fd, Sig, Hex, Hex] pass::<{ l::SYS_pidfd_send_signal }>;
     434 pidfd_open [Int, Hex] pass::<{ l::SYS_pidfd_open }>;
     435 clone3 [Hex, Int] proc::clone3;
-    436 close_range [Fd, Fd, Hex] pass::<{ l::SYS_close_range }>;
+    436 close_range [Fd, Fd, Hex] fd::close_range;
     439 faccessat2 [DirFd, Path, Hex, Hex] pass::<{ l::SYS_faccessat2 }>;
     449 futex_waitv [Hex, Int, Hex, Hex, Int] pass::<449>;
 }

@@ -321,6 +321,9 @@ pub fn execve(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
             pa.push(std::ptr::null());
             let mut pe: Vec<*const libc::c_char> = cenv.iter().map(|c| c.as_ptr()).collect();
             pe.push(std::ptr::null());
+            // Through xarch's own descriptor first (works without /proc),
+            // then the path.
+            crate::selfexe::reexec(&cargv, &cenv);
             let exe = self_exe();
             // SAFETY: NUL-terminated arrays of valid C strings.
             unsafe { libc::execve(exe.as_ptr(), pa.as_ptr(), pe.as_ptr()) };

@@ -32,6 +32,10 @@ pub struct RunArgs {
     /// (execve re-entry and binfmt_misc).
     #[arg(long, hide = true, value_name = "ARG0", allow_hyphen_values = true)]
     pub argv0: Option<OsString>,
+    /// xarch's own binary as an open descriptor, passed on by an emulated
+    /// execve so re-entry works without /proc.
+    #[arg(long, hide = true, value_name = "FD")]
+    pub self_fd: Option<i32>,
     /// Execution engine: `interp` (reference interpreter) or `baseline`
     /// (template JIT, the default; also XARCH_ENGINE).
     #[arg(long, value_name = "ENGINE")]
@@ -70,6 +74,7 @@ pub struct RunOptions {
 
 /// Runs `xarch run`.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    xarch_linux::selfexe::init(args.self_fd);
     if let Some(root) = args.rootfs.clone() {
         return run_rootfs(&root, args);
     }
@@ -210,6 +215,7 @@ pub fn run_guest(
 /// guest's argv (argv[0] preserved under P). AT_SECURE follows the
 /// credentials the kernel gave the process (C flag).
 pub fn run_binfmt(req: xarch_binfmt::handler::GuestExec) -> anyhow::Result<ExitCode> {
+    xarch_linux::selfexe::init(None);
     let program = match req.exec_fd {
         Some(fd) => Program::Fd(std::fs::File::from(fd), req.path),
         None => Program::Path(req.path),
