@@ -108,8 +108,11 @@ if [ "$oracle_bin" = qemu-aarch64 ] && ! command -v qemu-aarch64 >/dev/null; the
 fi
 
 # ---- sources: fetch the pinned .deb, check it, extract the torture tests
+# (one run at a time: two concurrent runs share the cache)
+mkdir -p "$CT"
+exec 9>"$CT/.prepare.lock"
+flock 9
 if [ ! -f "$SRC/.extracted" ]; then
-  mkdir -p "$CT"
   deb=$CT/$GCC_SRC_DEB
   if [ ! -f "$deb" ] || ! echo "$GCC_SRC_SHA256  $deb" | sha256sum -c --status; then
     rm -f "$deb"
@@ -128,6 +131,7 @@ if [ ! -f "$SRC/.extracted" ]; then
   touch "$SRC/.extracted"
   rm -f "$deb" # 80 MB we no longer need; the extracted tree is the cache
 fi
+flock -u 9
 
 # ---- plan: which tests, with which flags (dg- directives, .x files, .exp flags)
 mkdir -p "$out"

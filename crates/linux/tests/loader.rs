@@ -62,39 +62,47 @@ fn build(name: &str, flags: &[&str]) -> Option<PathBuf> {
 }
 
 /// Debian's arm64 busybox-static, downloaded into the cache once.
+/// Debian's arm64 busybox-static (pinned), downloaded once into the cache.
+/// Tests run in parallel: one fetches while the others wait, and the
+/// result appears atomically (a rename), so nobody reads a partial file.
 fn busybox() -> Option<PathBuf> {
+    static FETCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _g = FETCH.lock().unwrap_or_else(|e| e.into_inner());
     let dir = cache_dir().join("busybox-1.35.0-4+deb12u1+b1");
     let bin = dir.join("bin/busybox");
     if bin.exists() {
         return Some(bin);
     }
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = cache_dir().join(format!("busybox.tmp.{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
     let ok = Command::new("apt-get")
         .args(["download", "busybox-static:arm64=1:1.35.0-4+deb12u1+b1"])
-        .current_dir(&dir)
+        .current_dir(&tmp)
         .status()
         .is_ok_and(|s| s.success());
-    let deb = std::fs::read_dir(&dir)
+    let deb = std::fs::read_dir(&tmp)
         .ok()?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|x| x == "deb"));
-    match (ok, deb) {
-        (true, Some(deb))
-            if Command::new("dpkg-deb")
-                .arg("-x")
-                .arg(&deb)
-                .arg(&dir)
-                .status()
-                .is_ok_and(|s| s.success()) =>
-        {
-            Some(bin)
-        }
-        _ => {
-            eprintln!("skipping: cannot download busybox-static:arm64");
-            None
-        }
+    let extracted = match (ok, deb) {
+        (true, Some(deb)) => Command::new("dpkg-deb")
+            .arg("-x")
+            .arg(&deb)
+            .arg(&tmp)
+            .status()
+            .is_ok_and(|s| s.success()),
+        _ => false,
+    };
+    if !extracted {
+        let _ = std::fs::remove_dir_all(&tmp);
+        eprintln!("skipping: cannot download busybox-static:arm64");
+        return None;
     }
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&tmp, &dir).unwrap();
+    Some(bin)
 }
 
 fn config(path: &Path, argv: &[&str], sysroot: Option<&Path>) -> GuestConfig {
