@@ -112,10 +112,8 @@ mod tests {
         let fd = fd().expect("a self descriptor");
         assert!(fd >= HIGH_FD);
         // SAFETY: reading the flags of our own descriptor.
-        assert_eq!(
-            unsafe { libc::fcntl(fd, libc::F_GETFD) } & libc::FD_CLOEXEC,
-            libc::FD_CLOEXEC
-        );
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        assert_eq!(flags & libc::FD_CLOEXEC, libc::FD_CLOEXEC);
         assert!(protects(fd as u64));
         // An inherited descriptor is adopted as is.
         init(Some(fd));
