@@ -132,6 +132,24 @@ fn rootfs_exit_status_and_missing_program() {
 }
 
 #[test]
+fn a_symlinked_proc_is_a_clear_error() {
+    let Some(xarch) = static_xarch() else { return };
+    let root = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/proc", root.path().join("proc")).unwrap();
+    let mut c = Command::new(&xarch);
+    c.arg("run")
+        .arg("--rootfs")
+        .arg(root.path())
+        .arg("/bin/true");
+    let (code, _, err) = run(c);
+    assert_eq!(code, 125, "{err}");
+    assert!(
+        err.contains("proc is a symbolic link") && err.lines().count() == 1,
+        "{err}"
+    );
+}
+
+#[test]
 fn dynamic_xarch_explains_that_rootfs_needs_a_static_one() {
     let bin = Path::new(env!("CARGO_BIN_EXE_xarch"));
     if is_static(bin) {

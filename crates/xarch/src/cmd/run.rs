@@ -119,6 +119,19 @@ fn run_rootfs(root: &std::path::Path, args: RunArgs) -> anyhow::Result<ExitCode>
     if !root.is_dir() {
         anyhow::bail!("--rootfs {}: not a directory", root.display());
     }
+    for d in ["proc", "sys", "dev"] {
+        let p = root.join(d);
+        if p.symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
+        {
+            anyhow::bail!(
+                "--rootfs {}: {d} is a symbolic link, but it must be a directory to mount {d} on \
+                 (`debootstrap --foreign` leaves such links when run in a container): replace it \
+                 with an empty directory",
+                root.display()
+            );
+        }
+    }
     let backend = args.engine.unwrap_or_else(default_backend);
     let mut emulator_args = vec!["run".to_string(), format!("--engine={}", backend.name())];
     if args.strace {
