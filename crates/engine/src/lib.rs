@@ -88,6 +88,9 @@ pub struct EngineOptions {
     pub dump_ir: bool,
     /// Which backend to use.
     pub backend: Backend,
+    /// Count guest instructions run by the interpreter and print the rate
+    /// when the engine ends (`XARCH_STATS=1`).
+    pub stats: bool,
 }
 
 /// Decides whether guest code at an address may be fetched (mapped and
@@ -124,6 +127,23 @@ pub struct Engine {
     seen_gen: u64,
     /// Exits of compiled blocks waiting for (or linked to) each target PC.
     links: HashMap<u64, Vec<xarch_jit::baseline::Exit>, PcHash>,
+    /// Guest instructions run by the interpreter (for `stats`).
+    insns: u64,
+    /// When the engine started (for `stats`).
+    started: std::time::Instant,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if self.options.stats && self.insns > 0 {
+            let s = self.started.elapsed().as_secs_f64();
+            eprintln!(
+                "xarch: interpreter ran {} guest instructions in {s:.3} s ({:.1} M/s)",
+                self.insns,
+                self.insns as f64 / s / 1e6
+            );
+        }
+    }
 }
 
 /// A translation: the IR (kept alive for compiled code that refers to it)
@@ -190,6 +210,8 @@ impl Engine {
             jit_ctx: JitCtx::default(),
             seen_gen: INVAL_GEN.load(Ordering::Acquire),
             links: HashMap::default(),
+            insns: 0,
+            started: std::time::Instant::now(),
         }
     }
 
@@ -273,6 +295,7 @@ impl Engine {
                     block,
                     compiled: None,
                 }) => {
+                    self.insns += u64::from(block.guest_insns);
                     let block = Arc::as_ptr(block);
                     // SAFETY: the block stays in the cache while it runs
                     // (invalidation happens between blocks); it was lifted

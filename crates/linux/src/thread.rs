@@ -80,6 +80,7 @@ pub fn engine_options(p: &Process) -> EngineOptions {
         log_unimplemented: p.opts.log_unimplemented,
         dump_ir: std::env::var_os("XARCH_DUMP_IR").is_some(),
         backend: p.opts.backend,
+        stats: std::env::var_os("XARCH_STATS").is_some(),
     }
 }
 
