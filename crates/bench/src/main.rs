@@ -179,6 +179,10 @@ fn median(runs: usize, cmd: &[String], repeat: usize) -> Result<f64> {
     Ok(t[t.len() / 2])
 }
 
+/// Markers around the section `--write` maintains in docs/PERFORMANCE.md.
+const START: &str = "<!-- xarch-bench:start -->";
+const END: &str = "<!-- xarch-bench:end -->";
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -301,11 +305,23 @@ fn main() -> Result<()> {
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_default();
-        let doc = format!(
-            "# xarch performance\n\nProduced by `scripts/bench.sh` (xarch-bench, median of {} runs) at commit {commit}.\nWorkloads run Debian bookworm's busybox-static: the amd64 build natively, the arm64 build of the same version under xarch and under qemu-aarch64.\n\nMachine: {}\n\n{text}\n",
+        let section = format!(
+            "{START}\n## Benchmark: native vs xarch vs qemu-user\n\nProduced by `scripts/bench.sh` (xarch-bench, median of {} runs) at commit {commit}.\nWorkloads run Debian bookworm's busybox-static: the amd64 build natively, the arm64 build of the same version under xarch and under qemu-aarch64.\n\nMachine: {}\n\n{text}\n{END}\n",
             args.runs,
             machine()
         );
+        // Replace only the benchmark section; the rest of the file is prose
+        // and other measurements.
+        let old =
+            std::fs::read_to_string(path).unwrap_or_else(|_| "# xarch performance\n\n".into());
+        let doc = match (old.find(START), old.find(END)) {
+            (Some(a), Some(b)) if a < b => format!(
+                "{}{section}{}",
+                &old[..a],
+                old[b + END.len()..].trim_start_matches('\n')
+            ),
+            _ => format!("{}\n{section}", old.trim_end()),
+        };
         std::fs::write(path, doc)?;
     }
     Ok(())
