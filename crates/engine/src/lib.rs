@@ -10,7 +10,10 @@ use std::sync::{Arc, Mutex};
 use xarch_a64::helpers::{EXIT_INFO_INVALIDATE, take_pending_invalidations};
 use xarch_a64::state::A64State;
 use xarch_ir::{Block, BlockResult, ExitReason, Interpreter, Terminator};
-use xarch_jit::baseline::{ChainConfig, KIND_EXIT, KIND_NEXT, MAX_SLOTS};
+use xarch_jit::baseline::{ChainConfig, IBTC_ENTRIES, KIND_EXIT, KIND_NEXT, MAX_SLOTS};
+
+/// An empty indirect-branch table entry (no guest PC is `u64::MAX`).
+const IBTC_EMPTY: [u64; 2] = [u64::MAX, 0];
 use xarch_jit::{CodeCache, CompiledBlock, JitCtx};
 
 /// Why [`Engine::run`] returned to its caller.
@@ -129,6 +132,10 @@ pub struct Engine {
     links: HashMap<u64, Vec<xarch_jit::baseline::Exit>, PcHash>,
     /// Guest instructions run by the interpreter (for `stats`).
     insns: u64,
+    /// Indirect-branch table read by compiled code (see
+    /// `xarch_jit::baseline::ChainConfig::ibtc`); boxed so its address is
+    /// stable.
+    ibtc: Box<[[u64; 2]]>,
     /// When the engine started (for `stats`).
     started: std::time::Instant,
 }
@@ -183,10 +190,13 @@ impl std::hash::Hasher for PcHasher {
 }
 
 /// Where compiled code finds the flags that stop block chaining.
-const CHAIN: ChainConfig = ChainConfig {
-    interrupt: xarch_a64::state::INTERRUPT as i32,
-    exit_info: xarch_a64::state::EXIT_INFO as i32,
-};
+fn chain_config(ibtc: &[[u64; 2]]) -> ChainConfig {
+    ChainConfig {
+        interrupt: xarch_a64::state::INTERRUPT as i32,
+        exit_info: xarch_a64::state::EXIT_INFO as i32,
+        ibtc: ibtc.as_ptr() as u64,
+    }
+}
 
 /// Size of the baseline code cache; when full, all translations are
 /// dropped and rebuilt on demand.
@@ -212,6 +222,7 @@ impl Engine {
             links: HashMap::default(),
             insns: 0,
             started: std::time::Instant::now(),
+            ibtc: vec![IBTC_EMPTY; IBTC_ENTRIES].into_boxed_slice(),
         }
     }
 
@@ -249,7 +260,7 @@ impl Engine {
         }
         let block = Arc::new(block);
         let compiled = match &mut self.code {
-            Some(code) => match xarch_jit::compile(&block, code, CHAIN) {
+            Some(code) => match xarch_jit::compile(&block, code, chain_config(&self.ibtc)) {
                 Some(c) => Some(c),
                 None if block.insts.len() > MAX_SLOTS => None,
                 None => {
@@ -257,7 +268,8 @@ impl Engine {
                     self.cache.clear();
                     self.links.clear();
                     code.reset();
-                    xarch_jit::compile(&block, code, CHAIN)
+                    self.ibtc.fill(IBTC_EMPTY);
+                    xarch_jit::compile(&block, code, chain_config(&self.ibtc))
                 }
             },
             None => None,
@@ -385,8 +397,10 @@ impl Engine {
     }
 
     /// Links the exits of newly compiled `code` at `pc` to compiled
-    /// successors, and exits waiting for `pc` to it.
+    /// successors, and exits waiting for `pc` to it; makes it a target of
+    /// indirect branches.
     fn link(&mut self, pc: u64, code: &CompiledBlock) {
+        self.ibtc[((pc >> 2) as usize) % IBTC_ENTRIES] = [pc, code.body];
         for exit in &code.exits {
             if let Some(Entry {
                 compiled: Some(t), ..
@@ -423,10 +437,27 @@ impl Engine {
         self.drop_range(start, len);
     }
 
+    /// Drops the translations overlapping `[start, start+len)`, and every
+    /// way compiled code could still reach them: exits linked straight into
+    /// them are unlinked and their indirect-branch table entries cleared.
     fn drop_range(&mut self, start: u64, len: u64) {
         let end = start.saturating_add(len);
-        self.cache
-            .retain(|_, e| e.block.end <= start || e.block.start >= end);
+        let links = &self.links;
+        let ibtc = &mut self.ibtc;
+        self.cache.retain(|pc, e| {
+            let keep = e.block.end <= start || e.block.start >= end;
+            if !keep {
+                for exit in links.get(pc).into_iter().flatten() {
+                    // SAFETY: the cells live in this engine's code cache.
+                    unsafe { exit.unlink() };
+                }
+                let slot = &mut ibtc[((*pc >> 2) as usize) % IBTC_ENTRIES];
+                if slot[0] == *pc {
+                    *slot = IBTC_EMPTY;
+                }
+            }
+            keep
+        });
     }
 
     /// Applies the invalidations other engines published since this one
@@ -469,6 +500,7 @@ impl Engine {
 
     /// Forgets every translation (after execve-like events).
     pub fn flush(&mut self) {
+        self.ibtc.fill(IBTC_EMPTY);
         for exit in self.links.values().flatten() {
             // SAFETY: the cells live in this engine's code cache.
             unsafe { exit.unlink() };

@@ -525,7 +525,34 @@ impl Emitter {
                 self.direct_exit(*t);
                 return;
             }
-            Terminator::JumpDyn(v, _) => self.load_rax(*v),
+            Terminator::JumpDyn(v, _) => {
+                self.load_rax(*v);
+                if self.chain.ibtc != 0 {
+                    // Indirect branch (returns, calls through registers,
+                    // switch tables): look the target up in the engine's
+                    // table and continue in its code when present.
+                    let epilogue = self.epilogue;
+                    let (int_off, info_off) = (self.chain.interrupt, self.chain.exit_info);
+                    let table = self.chain.ibtc as i64;
+                    let mask = (IBTC_ENTRIES - 1) as i32;
+                    dynasm!(self.ops
+                        ; .arch x64
+                        ; mov rcx, QWORD [rbx + int_off]
+                        ; or rcx, QWORD [rbx + info_off]
+                        ; jnz =>epilogue
+                        ; mov rcx, rax
+                        ; shr rcx, 2
+                        ; and ecx, mask
+                        ; shl rcx, 4
+                        ; mov rdx, QWORD table
+                        ; add rdx, rcx
+                        ; cmp QWORD [rdx], rax
+                        ; jne =>epilogue
+                        ; jmp QWORD [rdx + 8]
+                    );
+                    return;
+                }
+            }
             Terminator::Branch {
                 cond,
                 taken,
@@ -570,7 +597,15 @@ pub struct ChainConfig {
     pub interrupt: i32,
     /// Offset of the exit-info flags.
     pub exit_info: i32,
+    /// Address of the engine's indirect-branch table: [`IBTC_ENTRIES`]
+    /// pairs of (guest PC, compiled body), indexed by `(pc >> 2) %
+    /// IBTC_ENTRIES`; a PC of `u64::MAX` marks an empty entry. 0 disables
+    /// the inline lookup.
+    pub ibtc: u64,
 }
+
+/// Entries in the indirect-branch table (a power of two).
+pub const IBTC_ENTRIES: usize = 4096;
 
 /// Blocks with more IR values than this are not compiled (the interpreter
 /// runs them): chained blocks share one slot array of this size.

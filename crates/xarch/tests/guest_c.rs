@@ -72,3 +72,8 @@ fn fork_and_spawn_from_threads_and_leader_exit() {
 fn proc_views_of_the_guest() {
     run("proc", &["one", "two words"]);
 }
+
+#[test]
+fn generated_code_is_invalidated_when_rewritten() {
+    run("selfmod", &[]);
+}
