@@ -73,7 +73,7 @@ test_coreutils() {
 	TZ=America/New_York date -d @1700000000 2>&1 || true
 	printf 'hello\n' >f1; printf '%s' "$(seq 1 300)" >f2; mkdir d1; ln -s f1 l1; chmod 0640 f1; chmod 0755 d1
 	touch -h -d '2001-02-03 04:05:06.123456789' f1 f2 d1 l1
-	ls -l --time-style=full-iso f1 f2 d1 l1; ls -la --time-style=+%s d1 | tail -n +2 | sed 's/ [0-9]* root/ N root/'
+	ls -l --time-style=full-iso f1 f2 d1 l1; ls -lad --time-style=+%s d1
 	stat -c '%n|%s|%a|%A|%U|%G|%u|%g|%F|%y|%Y|%h' f1 f2 d1 l1
 	stat -L -c '%n|%s|%F|%N' l1; stat -c '%N' l1
 	od -A x -t x1z -N 32 big; base64 f2 | head -2; echo aGVsbG8K | base64 -d
@@ -177,7 +177,10 @@ select name, salary from emp where dept = 'ops' order by name;
 pragma integrity_check;
 .schema emp
 EOF
-	sqlite3 t.db .dump | sha256sum
+	# .dump prints reals with %!.20g, computed in long double: 80-bit on
+	# amd64 (120000.5 shows as 120000.49999999999999), 128-bit on arm64
+	# (qemu-aarch64 agrees with xarch), so dump a copy without reals.
+	sqlite3 t.db 'create table emp2 as select id, name, dept, cast(salary * 100 as integer) cents, hired from emp' '.dump emp2' | sha256sum
 	sqlite3 -csv t.db 'select * from emp order by id' ; sqlite3 -json t.db 'select id, name from emp where id < 3'
 	sqlite3 --version | cut -d' ' -f1-2
 }
