@@ -44,7 +44,11 @@ pub fn have_cross() -> bool {
 pub fn cc(out: &str, args: &[&str]) -> PathBuf {
     let dir = cache_dir();
     let target = dir.join(out);
-    let tmp = dir.join(format!("{out}.tmp{}", std::process::id()));
+    // Unique per call: tests of one binary compile the same program in
+    // parallel threads.
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!("{out}.tmp{}.{n}", std::process::id()));
     let st = Command::new("aarch64-linux-gnu-gcc")
         .current_dir(src_dir())
         .args(args)
