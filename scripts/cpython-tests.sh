@@ -52,6 +52,13 @@ if ! [ -f "$AMD/usr/lib/python3.11/test/test_threading.py" ]; then
 	native_side /bin/sh -c "apt-get install -y -q --no-install-recommends $PKGS" || exit 1
 fi
 
+# test_socket resolves "localhost": a minbase root may have no /etc/hosts.
+for r in "$ARM" "$AMD"; do
+	if ! [ -s "$r/etc/hosts" ]; then
+		printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$r/etc/hosts"
+	fi
+done
+
 for side in $SIDES; do
 	case $side in
 	xarch) root=$ARM ;;
