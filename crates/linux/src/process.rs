@@ -358,8 +358,7 @@ fn set_comm(exe: &Path) {
 /// Loads and runs a guest program to completion.
 pub fn run_guest(cfg: GuestConfig) -> Result<GuestExit, LoadError> {
     let (mut p, mut state) = Process::load(cfg)?;
-    let options = crate::thread::engine_options(&p);
-    let mut engine = Engine::new(options);
+    let mut engine = crate::thread::new_engine(&p);
     Ok(p.run(&mut engine, &mut state))
 }
 

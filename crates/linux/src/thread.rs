@@ -74,6 +74,19 @@ fn is_leader() -> bool {
     gettid() == unsafe { libc::getpid() } as i64
 }
 
+/// An engine for a thread of `p`: guest code is only fetched from memory
+/// the guest mapped executable (a jump into data is SIGSEGV, as on
+/// hardware; the host side of guest memory is never executable).
+pub fn new_engine(p: &Process) -> Engine {
+    let mut engine = Engine::new(engine_options(p));
+    let mm = p.mm.clone();
+    engine.set_fetch_validator(Box::new(move |addr| {
+        mm.prot_at(addr)
+            .is_some_and(|prot| prot & libc::PROT_EXEC != 0)
+    }));
+    engine
+}
+
 /// The engine options of the process's threads.
 pub fn engine_options(p: &Process) -> EngineOptions {
     EngineOptions {
@@ -115,7 +128,6 @@ pub fn spawn(
     cs.interrupt = 0;
     cs.exit_info = 0;
     cs.excl_addr = u64::MAX;
-    let options = engine_options(p);
     let (tx, rx) = std::sync::mpsc::sync_channel::<i64>(1);
     LIVE.fetch_add(1, Ordering::SeqCst);
     let spawned = std::thread::Builder::new()
@@ -135,7 +147,7 @@ pub fn spawn(
                 let _ = crate::syscall::write_guest(&child, ptid, &(tid as u32));
             }
             let _ = tx.send(tid);
-            let mut engine = Engine::new(options);
+            let mut engine = new_engine(&child);
             let exit = child.run(&mut engine, &mut cs);
             if child.thread_exited {
                 return;

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <sys/mman.h>
 
 static int failures;
@@ -23,6 +25,14 @@ static void emit_add(uint32_t *p, uint16_t imm) {
 }
 
 typedef int (*fn0)(void);
+
+static sigjmp_buf fault_jmp;
+static volatile void *fault_addr;
+static void on_segv(int sig, siginfo_t *si, void *uc) {
+    (void)sig; (void)uc;
+    fault_addr = si->si_addr;
+    siglongjmp(fault_jmp, 1);
+}
 typedef int (*fn1)(int);
 
 int main(void) {
@@ -66,6 +76,22 @@ int main(void) {
     for (int rep = 0; rep < 20; rep++)
         for (int f = 0; f < 512; f++) total += ((fn0)(many + 2 * f))();
     CHECK(total == 20L * (511 * 512 / 2), "table of generated functions: %ld", total);
+
+    // 5. Code in memory mapped without PROT_EXEC must not run: SIGSEGV at
+    //    the branch target, as on hardware.
+    uint32_t *noexec = mmap(0, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    emit_const(noexec, 7);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGSEGV, &sa, 0);
+    if (sigsetjmp(fault_jmp, 1) == 0) {
+        int r = ((fn0)noexec)();
+        CHECK(0, "executed code from a non-executable page (returned %d)", r);
+    } else {
+        CHECK(fault_addr == (void *)noexec, "fault address %p, want %p", (void *)fault_addr, (void *)noexec);
+    }
 
     if (failures == 0) printf("selfmod ok\n");
     return failures != 0;
