@@ -33,6 +33,9 @@ pub const KIND_NEXT: u64 = 0;
 pub const KIND_EXIT: u64 = 1;
 /// A guest memory access faulted; see the fault fields.
 pub const KIND_FAULT: u64 = 2;
+/// A block's execution counter reached the hot threshold: the engine
+/// should compile a region starting at the returned guest PC.
+pub const KIND_HOT: u64 = 3;
 
 /// Signature of compiled code: returns the next guest PC.
 type BlockFn = unsafe extern "C" fn(state: *mut u8, slots: *mut u128, ctx: *mut JitCtx) -> u64;

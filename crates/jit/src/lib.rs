@@ -8,6 +8,7 @@
 
 pub mod baseline;
 pub mod cache;
+pub mod opt;
 
 pub use baseline::{CompiledBlock, JitCtx, compile};
 pub use cache::CodeCache;
