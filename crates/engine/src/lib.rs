@@ -3,14 +3,21 @@
 //! handle happens (a system call, an exception, a pending signal).
 
 mod host_fault;
+mod tier;
+
+pub use tier::DEFAULT_HOT_THRESHOLD;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use tier::{Counters, Region, Tier, TierStats};
 use xarch_a64::helpers::{EXIT_INFO_INVALIDATE, take_pending_invalidations};
 use xarch_a64::state::A64State;
 use xarch_ir::{Block, BlockResult, ExitReason, Interpreter, Terminator};
-use xarch_jit::baseline::{ChainConfig, IBTC_ENTRIES, KIND_EXIT, KIND_NEXT, MAX_SLOTS};
+use xarch_jit::baseline::{
+    ChainConfig, HotCounter, IBTC_ENTRIES, KIND_EXIT, KIND_HOT, KIND_NEXT, MAX_SLOTS,
+};
+use xarch_jit::opt::{OptError, RegionBlock};
 
 /// An empty indirect-branch table entry (no guest PC is `u64::MAX`).
 const IBTC_EMPTY: [u64; 2] = [u64::MAX, 0];
@@ -55,8 +62,18 @@ pub enum Backend {
     /// The IR interpreter (the reference semantics).
     #[default]
     Interpreter,
-    /// The template JIT: every block compiled to x86-64 on first use.
+    /// The template JIT: every block compiled to x86-64 on first use,
+    /// never tiered up.
     Baseline,
+    /// The template JIT, and hot regions (blocks run `hot_threshold`
+    /// times, with the blocks they branch to) recompiled by the optimizing
+    /// tier.
+    Tiered,
+    /// Every block compiled by the optimizing tier as soon as it first
+    /// runs (a region from it, its successors lifted ahead of time),
+    /// baseline code only where the optimizing tier declines: the tiered
+    /// engine with a hot threshold of 0, for testing the optimizing tier.
+    Opt,
 }
 
 impl Backend {
@@ -65,6 +82,18 @@ impl Backend {
         match self {
             Backend::Interpreter => "interp",
             Backend::Baseline => "baseline",
+            Backend::Tiered => "tiered",
+            Backend::Opt => "opt",
+        }
+    }
+
+    /// The hot threshold when the options name none; `None` for backends
+    /// that never tier up.
+    pub fn default_hot_threshold(self) -> Option<u32> {
+        match self {
+            Backend::Interpreter | Backend::Baseline => None,
+            Backend::Tiered => Some(DEFAULT_HOT_THRESHOLD),
+            Backend::Opt => Some(0),
         }
     }
 }
@@ -75,8 +104,10 @@ impl std::str::FromStr for Backend {
         match s {
             "interp" | "interpreter" => Ok(Backend::Interpreter),
             "baseline" | "jit" => Ok(Backend::Baseline),
+            "tiered" => Ok(Backend::Tiered),
+            "opt" => Ok(Backend::Opt),
             _ => Err(format!(
-                "unknown engine '{s}' (expected interp or baseline)"
+                "unknown engine '{s}' (expected interp, baseline, tiered or opt)"
             )),
         }
     }
@@ -92,8 +123,13 @@ pub struct EngineOptions {
     /// Which backend to use.
     pub backend: Backend,
     /// Count guest instructions run by the interpreter and print the rate
-    /// when the engine ends (`XARCH_STATS=1`).
+    /// when the engine ends, and what tiering did (`XARCH_STATS=1`).
     pub stats: bool,
+    /// For the backends that tier up: executions of a block before it is
+    /// compiled as a region; 0 compiles a region at a block's first run,
+    /// with successors lifted ahead of time (`XARCH_HOT_THRESHOLD`).
+    /// `None`: the backend's default.
+    pub hot_threshold: Option<u32>,
 }
 
 /// Decides whether guest code at an address may be fetched (mapped and
@@ -138,6 +174,14 @@ pub struct Engine {
     ibtc: Box<[[u64; 2]]>,
     /// When the engine started (for `stats`).
     started: std::time::Instant,
+    /// Executions before a block tiers up; `None`: never.
+    hot_threshold: Option<u32>,
+    /// Execution counters of baseline blocks.
+    counters: Counters,
+    /// What tiering did (for `stats`).
+    tier_stats: TierStats,
+    /// Code cache resets so far (to notice one during region formation).
+    resets: u64,
 }
 
 impl Drop for Engine {
@@ -150,6 +194,9 @@ impl Drop for Engine {
                 self.insns as f64 / s / 1e6
             );
         }
+        if self.options.stats && self.tier_stats.any() {
+            eprintln!("{}", self.tier_stats.report());
+        }
     }
 }
 
@@ -158,6 +205,30 @@ impl Drop for Engine {
 struct Entry {
     block: Arc<Block>,
     compiled: Option<CompiledBlock>,
+    /// The execution counter in the baseline code, if it counts.
+    counter: Option<HotCounter>,
+    tier: Tier,
+    /// The region run instead of the baseline code (`tier` is
+    /// [`Tier::Region`]).
+    region: Option<Region>,
+}
+
+impl Entry {
+    /// Where chained code continues to run this entry.
+    fn body(&self) -> Option<u64> {
+        match (&self.region, &self.compiled) {
+            (Some(r), _) => Some(r.code.body),
+            (None, Some(c)) => Some(c.body),
+            (None, None) => None,
+        }
+    }
+}
+
+/// What one call into translated code ended with.
+enum Step {
+    Block(BlockResult),
+    /// A block at this PC became hot (nothing of it has run).
+    Hot(u64),
 }
 
 /// Hashing for guest addresses: a multiplicative hash is plenty (and much
@@ -208,8 +279,14 @@ impl Engine {
         host_fault::install();
         let code = match options.backend {
             Backend::Interpreter => None,
-            Backend::Baseline => CodeCache::new(CODE_CACHE_BYTES).ok(),
+            Backend::Baseline | Backend::Tiered | Backend::Opt => {
+                CodeCache::new(CODE_CACHE_BYTES).ok()
+            }
         };
+        let hot_threshold = options
+            .backend
+            .default_hot_threshold()
+            .map(|d| options.hot_threshold.unwrap_or(d));
         Engine {
             options,
             cache: HashMap::default(),
@@ -223,6 +300,10 @@ impl Engine {
             insns: 0,
             started: std::time::Instant::now(),
             ibtc: vec![IBTC_EMPTY; IBTC_ENTRIES].into_boxed_slice(),
+            hot_threshold,
+            counters: Counters::default(),
+            tier_stats: TierStats::default(),
+            resets: 0,
         }
     }
 
@@ -259,27 +340,59 @@ impl Engine {
             eprint!("{block}");
         }
         let block = Arc::new(block);
-        let compiled = match &mut self.code {
-            Some(code) => match xarch_jit::compile(&block, code, chain_config(&self.ibtc)) {
-                Some(c) => Some(c),
-                None if block.insts.len() > MAX_SLOTS => None,
-                None => {
-                    // Cache full: drop every translation and start over.
-                    self.cache.clear();
-                    self.links.clear();
-                    code.reset();
-                    self.ibtc.fill(IBTC_EMPTY);
-                    xarch_jit::compile(&block, code, chain_config(&self.ibtc))
-                }
-            },
-            None => None,
+        let mut compiled = self.compile_baseline(&block);
+        if compiled.is_none() && self.code.is_some() && block.insts.len() <= MAX_SLOTS {
+            // Cache full: drop every translation and start over.
+            self.reset_code();
+            compiled = self.compile_baseline(&block);
+        }
+        let (compiled, counter) = match compiled {
+            Some((c, counter)) => (Some(c), counter),
+            None => (None, None),
         };
         if let Some(c) = &compiled {
             self.link(pc, c);
         }
         let result = (compiled.clone(), Arc::as_ptr(&block));
-        self.cache.insert(pc, Entry { block, compiled });
+        self.cache.insert(
+            pc,
+            Entry {
+                block,
+                compiled,
+                counter,
+                tier: Tier::Baseline,
+                region: None,
+            },
+        );
         Some(result)
+    }
+
+    /// Compiles `block` with the template JIT, with an execution counter
+    /// if the engine tiers up. `None` if there is no code cache, the block
+    /// is too large, or the cache is full.
+    fn compile_baseline(&mut self, block: &Block) -> Option<(CompiledBlock, Option<HotCounter>)> {
+        let code = self.code.as_mut()?;
+        // Threshold 0 and 1 both make the first run hot; 0 also forms
+        // regions from blocks not run yet.
+        let counter = self.hot_threshold.map(|t| self.counters.alloc(t.max(1)));
+        let c =
+            xarch_jit::baseline::compile_counted(block, code, chain_config(&self.ibtc), counter)?;
+        Some((c, counter))
+    }
+
+    /// Drops every translation and all compiled code (the code cache is
+    /// full).
+    fn reset_code(&mut self) {
+        self.tier_stats.dropped +=
+            self.cache.values().filter(|e| e.region.is_some()).count() as u64;
+        self.cache.clear();
+        self.links.clear();
+        if let Some(code) = &mut self.code {
+            code.reset();
+        }
+        self.ibtc.fill(IBTC_EMPTY);
+        self.counters.reset();
+        self.resets += 1;
     }
 
     /// Runs guest code from `state.pc` until an [`Exit`] happens.
@@ -295,7 +408,13 @@ impl Engine {
                 self.catch_up(generation);
             }
             let pc = state.pc;
-            let result = match self.cache.get(&pc) {
+            let step = match self.cache.get(&pc) {
+                Some(Entry {
+                    region: Some(r), ..
+                }) => {
+                    let entry = r.code.entry;
+                    self.run_compiled(entry, state)
+                }
                 Some(Entry {
                     compiled: Some(code),
                     ..
@@ -306,6 +425,7 @@ impl Engine {
                 Some(Entry {
                     block,
                     compiled: None,
+                    ..
                 }) => {
                     self.insns += u64::from(block.guest_insns);
                     let block = Arc::as_ptr(block);
@@ -313,14 +433,16 @@ impl Engine {
                     // (invalidation happens between blocks); it was lifted
                     // for A64State offsets and `state` is a valid,
                     // exclusively borrowed A64State.
-                    unsafe { self.interp.run(&*block, state as *mut A64State as *mut u8) }
+                    Step::Block(unsafe {
+                        self.interp.run(&*block, state as *mut A64State as *mut u8)
+                    })
                 }
                 None => match self.translate(pc) {
                     Some((Some(code), _)) => self.run_compiled(code.entry_fn(), state),
                     // SAFETY: as above.
-                    Some((None, block)) => unsafe {
+                    Some((None, block)) => Step::Block(unsafe {
                         self.interp.run(&*block, state as *mut A64State as *mut u8)
-                    },
+                    }),
                     None => return Exit::FetchFault,
                 },
             };
@@ -330,6 +452,14 @@ impl Engine {
                     self.invalidate(addr & !63, 64);
                 }
             }
+            let result = match step {
+                Step::Block(r) => r,
+                Step::Hot(at) => {
+                    state.pc = at;
+                    self.tier_up(at);
+                    continue;
+                }
+            };
             match result {
                 BlockResult::Next(next) => state.pc = next,
                 BlockResult::Fault { pc, fault } => {
@@ -359,11 +489,7 @@ impl Engine {
         }
     }
 
-    fn run_compiled(
-        &mut self,
-        entry: xarch_jit::baseline::EntryFn,
-        state: &mut A64State,
-    ) -> BlockResult {
+    fn run_compiled(&mut self, entry: xarch_jit::baseline::EntryFn, state: &mut A64State) -> Step {
         self.jit_ctx.kind = KIND_NEXT;
         // SAFETY: the code (and every block chained from it) was compiled
         // for A64State from blocks kept alive by the cache, and the slot
@@ -375,13 +501,22 @@ impl Engine {
                 &mut self.jit_ctx,
             )
         };
-        match self.jit_ctx.kind {
+        Step::Block(match self.jit_ctx.kind {
             KIND_NEXT => BlockResult::Next(next),
+            KIND_HOT => return Step::Hot(next),
             // The block that exited may be a chained successor of the one
             // called: look its terminator up by the PC it reported.
             KIND_EXIT => {
                 let at = self.jit_ctx.fault_pc;
-                match self.cache.get(&at).map(|e| &e.block.term) {
+                let block = self.cache.get(&at).map(|e| &e.block).or_else(|| {
+                    // A block inside a region whose own entry is gone.
+                    self.cache
+                        .values()
+                        .filter_map(|e| e.region.as_ref())
+                        .flat_map(|r| r.blocks.iter())
+                        .find(|b| b.start == at)
+                });
+                match block.map(|b| &b.term) {
                     Some(Terminator::Exit { reason, pc }) => BlockResult::Exit(*reason, *pc),
                     _ => unreachable!("exit kind from a block without an exit"),
                 }
@@ -393,7 +528,7 @@ impl Engine {
                     write: self.jit_ctx.fault_status & 2 != 0,
                 },
             },
-        }
+        })
     }
 
     /// Links the exits of newly compiled `code` at `pc` to compiled
@@ -402,12 +537,9 @@ impl Engine {
     fn link(&mut self, pc: u64, code: &CompiledBlock) {
         self.ibtc[((pc >> 2) as usize) % IBTC_ENTRIES] = [pc, code.body];
         for exit in &code.exits {
-            if let Some(Entry {
-                compiled: Some(t), ..
-            }) = self.cache.get(&exit.target)
-            {
+            if let Some(body) = self.cache.get(&exit.target).and_then(Entry::body) {
                 // SAFETY: the target is live in this engine's code cache.
-                unsafe { exit.link(t.body) };
+                unsafe { exit.link(body) };
             }
             self.links.entry(exit.target).or_default().push(*exit);
         }
@@ -444,9 +576,12 @@ impl Engine {
         let end = start.saturating_add(len);
         let links = &self.links;
         let ibtc = &mut self.ibtc;
+        let mut dropped = 0;
         self.cache.retain(|pc, e| {
-            let keep = e.block.end <= start || e.block.start >= end;
+            let keep = (e.block.end <= start || e.block.start >= end)
+                && !e.region.as_ref().is_some_and(|r| r.overlaps(start, end));
             if !keep {
+                dropped += e.region.is_some() as u64;
                 for exit in links.get(pc).into_iter().flatten() {
                     // SAFETY: the cells live in this engine's code cache.
                     unsafe { exit.unlink() };
@@ -458,6 +593,7 @@ impl Engine {
             }
             keep
         });
+        self.tier_stats.dropped += dropped;
     }
 
     /// Applies the invalidations other engines published since this one
@@ -505,6 +641,128 @@ impl Engine {
             // SAFETY: the cells live in this engine's code cache.
             unsafe { exit.unlink() };
         }
+        self.tier_stats.dropped +=
+            self.cache.values().filter(|e| e.region.is_some()).count() as u64;
         self.cache.clear();
+    }
+
+    /// The block at `pc` became hot: compile a region from it, or make sure
+    /// it does not ask again if that fails.
+    fn tier_up(&mut self, pc: u64) {
+        let Some(entry) = self.cache.get(&pc) else {
+            return;
+        };
+        if entry.tier != Tier::Baseline {
+            // Already decided (a link cell or table entry that still led
+            // to the baseline body): keep quiet for another 2^32 runs.
+            if let Some(c) = entry.counter {
+                tier::set_counter(c, u32::MAX);
+            }
+            return;
+        }
+        let resets = self.resets;
+        let blocks = self.form_region(pc);
+        if self.resets != resets || !self.cache.contains_key(&pc) {
+            // The cache was reset while lifting successors: start over
+            // when the block gets hot again.
+            return;
+        }
+        let Some(code) = self.code.as_mut() else {
+            return;
+        };
+        let region_blocks: Vec<RegionBlock<'_>> = blocks
+            .iter()
+            .map(|b| RegionBlock {
+                pc: b.start,
+                block: b,
+            })
+            .collect();
+        let t0 = std::time::Instant::now();
+        let result = xarch_jit::opt::compile_region(&region_blocks, code, chain_config(&self.ibtc));
+        self.tier_stats.compile_time += t0.elapsed();
+        drop(region_blocks);
+        let region = match result {
+            Ok(r) => r,
+            Err(OptError::CacheFull) => {
+                // Start over; the block tiers up again once hot.
+                self.reset_code();
+                return;
+            }
+            Err(e) => {
+                let why = match &e {
+                    OptError::Unsupported(what) => format!("unsupported: {what}"),
+                    e => e.to_string(),
+                };
+                *self.tier_stats.failures.entry(why).or_default() += 1;
+                let entry = self.cache.get_mut(&pc).expect("checked above");
+                entry.tier = Tier::Failed;
+                if let Some(c) = entry.counter {
+                    tier::set_counter(c, u32::MAX);
+                }
+                return;
+            }
+        };
+        self.tier_stats.compiled += 1;
+        self.tier_stats.blocks += blocks.len() as u64;
+        let body = region.body;
+        let entry = self.cache.get_mut(&pc).expect("checked above");
+        entry.tier = Tier::Region;
+        entry.region = Some(Region {
+            code: region,
+            blocks,
+        });
+        if let Some(c) = entry.counter {
+            tier::set_counter(c, u32::MAX);
+        }
+        for exit in self.links.get(&pc).into_iter().flatten() {
+            // SAFETY: the cells live in this engine's code cache and the
+            // region was just installed in it.
+            unsafe { exit.link(body) };
+        }
+        let slot = &mut self.ibtc[((pc >> 2) as usize) % IBTC_ENTRIES];
+        if slot[0] == pc {
+            slot[1] = body;
+        }
+    }
+
+    /// The blocks of a region entered at `pc`: the entry block, then the
+    /// blocks its direct branches reach (breadth first) that have run
+    /// already (with a hot threshold of 0: lifted now), within the bounds
+    /// of [`tier::MAX_REGION_BLOCKS`], [`tier::MAX_REGION_INSNS`] and
+    /// [`tier::REGION_SPAN`].
+    fn form_region(&mut self, pc: u64) -> Vec<Arc<Block>> {
+        let Some(entry) = self.cache.get(&pc) else {
+            return Vec::new();
+        };
+        let lift = self.hot_threshold == Some(0);
+        let resets = self.resets;
+        let mut blocks = vec![entry.block.clone()];
+        let mut insns = entry.block.guest_insns;
+        let mut seen = std::collections::HashSet::from([pc]);
+        let mut queue: VecDeque<u64> = tier::successors(&entry.block).collect();
+        while let Some(t) = queue.pop_front() {
+            if blocks.len() >= tier::MAX_REGION_BLOCKS {
+                break;
+            }
+            if !seen.insert(t) || t.abs_diff(pc) > tier::REGION_SPAN {
+                continue;
+            }
+            if !self.cache.contains_key(&t) && (!lift || self.translate(t).is_none()) {
+                continue;
+            }
+            if self.resets != resets {
+                return Vec::new();
+            }
+            let Some(e) = self.cache.get(&t) else {
+                continue;
+            };
+            if insns + e.block.guest_insns > tier::MAX_REGION_INSNS {
+                continue;
+            }
+            insns += e.block.guest_insns;
+            queue.extend(tier::successors(&e.block));
+            blocks.push(e.block.clone());
+        }
+        blocks
     }
 }

@@ -50,6 +50,15 @@ pub struct CompiledBlock {
     pub exits: Vec<Exit>,
 }
 
+/// An execution counter for [`compile_counted`]: a 32-bit word outside the
+/// code (writes next to running code would cost x86 self-modifying-code
+/// pipeline flushes), decremented every time the block's body is entered.
+/// When the decrement reaches zero the block returns to the dispatcher
+/// before running any of its instructions, with `ctx.kind` =
+/// [`KIND_HOT`] and its own start address as the next guest PC.
+#[derive(Clone, Copy, Debug)]
+pub struct HotCounter(pub *mut u32);
+
 /// The entry point of a compiled block, detached from its exit list.
 #[derive(Clone, Copy)]
 pub struct EntryFn(BlockFn);
@@ -619,6 +628,18 @@ pub const MAX_SLOTS: usize = 4096;
 /// refers to it for ops without templates. Returns `None` if the cache is
 /// full or the block is too large.
 pub fn compile(block: &Block, cache: &mut CodeCache, chain: ChainConfig) -> Option<CompiledBlock> {
+    compile_counted(block, cache, chain, None)
+}
+
+/// [`compile`], with an execution counter at the body entry when `counter`
+/// is given (see [`HotCounter`]). The counter must stay valid as long as
+/// the code may run.
+pub fn compile_counted(
+    block: &Block,
+    cache: &mut CodeCache,
+    chain: ChainConfig,
+    counter: Option<HotCounter>,
+) -> Option<CompiledBlock> {
     if block.insts.len() > MAX_SLOTS {
         return None;
     }
@@ -645,12 +666,34 @@ pub fn compile(block: &Block, cache: &mut CodeCache, chain: ChainConfig) -> Opti
         ; mov r13, rdx
         ; =>body
     );
+    let hot = counter.map(|HotCounter(addr)| {
+        // rax, rcx and rdx are free at the body entry (they only carry
+        // the target PC and table addresses of the exit jumping here).
+        let hot = e.ops.new_dynamic_label();
+        dynasm!(e.ops
+            ; .arch x64
+            ; mov rax, QWORD addr as i64
+            ; sub DWORD [rax], 1
+            ; jz =>hot
+        );
+        hot
+    });
     for i in 0..block.insts.len() {
         if !e.inline(block, i) {
             e.shim(block, i);
         }
     }
     e.terminator(&block.term);
+    if let Some(hot) = hot {
+        let start = block.start as i64;
+        dynasm!(e.ops
+            ; .arch x64
+            ; =>hot
+            ; mov QWORD [r13], KIND_HOT as i32
+            ; mov rax, QWORD start
+            ; jmp =>epilogue
+        );
+    }
     // Fault stubs: record the guest PC of the faulting instruction.
     let faults = std::mem::take(&mut e.faults);
     for (label, pc) in faults {

@@ -94,6 +94,9 @@ pub fn engine_options(p: &Process) -> EngineOptions {
         dump_ir: std::env::var_os("XARCH_DUMP_IR").is_some(),
         backend: p.opts.backend,
         stats: std::env::var_os("XARCH_STATS").is_some(),
+        hot_threshold: std::env::var("XARCH_HOT_THRESHOLD")
+            .ok()
+            .and_then(|t| t.parse().ok()),
     }
 }
 

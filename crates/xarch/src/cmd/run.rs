@@ -36,8 +36,11 @@ pub struct RunArgs {
     /// execve so re-entry works without /proc.
     #[arg(long, hide = true, value_name = "FD")]
     pub self_fd: Option<i32>,
-    /// Execution engine: `interp` (reference interpreter) or `baseline`
-    /// (template JIT, the default; also XARCH_ENGINE).
+    /// Execution engine: `interp` (reference interpreter), `baseline`
+    /// (template JIT, the default), `tiered` (template JIT, hot code
+    /// recompiled by the optimizing tier after XARCH_HOT_THRESHOLD runs)
+    /// or `opt` (every block through the optimizing tier at its first
+    /// run). Also XARCH_ENGINE.
     #[arg(long, value_name = "ENGINE")]
     pub engine: Option<Backend>,
     /// Run the program with DIR as its root file system: private mount

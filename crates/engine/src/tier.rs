@@ -1,0 +1,157 @@
+//! Tiering: execution counters in baseline code, hot-region formation and
+//! the bookkeeping of regions compiled by the optimizing tier
+//! (`xarch_jit::opt`).
+//!
+//! A baseline block compiled with a counter returns to the dispatcher with
+//! `KIND_HOT` when it has run `hot_threshold` times; the engine then forms
+//! a region from it and the blocks its direct branches reach, and compiles
+//! it with `xarch_jit::opt::compile_region`. On success the block's cache
+//! entry runs the region and every link cell and indirect-branch table
+//! entry that led to the block's baseline body leads to the region's body;
+//! on failure the baseline code stays and the block is not tried again.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use xarch_ir::{Block, Terminator};
+use xarch_jit::baseline::HotCounter;
+use xarch_jit::opt::CompiledRegion;
+
+/// Executions of a baseline block before it is compiled as a region by
+/// the tiered engine (`XARCH_HOT_THRESHOLD` overrides it).
+pub const DEFAULT_HOT_THRESHOLD: u32 = 2000;
+
+/// At most this many blocks in one region.
+pub const MAX_REGION_BLOCKS: usize = 32;
+
+/// At most this many guest instructions in one region.
+pub const MAX_REGION_INSNS: u32 = 1000;
+
+/// Blocks of a region start within this many bytes of its entry (the
+/// same few pages: a loop and the code around it, not the whole program).
+pub const REGION_SPAN: u64 = 16 << 10;
+
+/// The successors of a block that a region may include: targets of
+/// direct branches (a `BL`'s target is a `Jump`).
+pub fn successors(block: &Block) -> impl Iterator<Item = u64> {
+    let (a, b) = match block.term {
+        Terminator::Jump(t) => (Some(t), None),
+        Terminator::Branch {
+            taken, not_taken, ..
+        } => (Some(taken), Some(not_taken)),
+        Terminator::JumpDyn(..) | Terminator::Exit { .. } => (None, None),
+    };
+    a.into_iter().chain(b)
+}
+
+/// Words per chunk of [`Counters`].
+const CHUNK: usize = 4096;
+
+/// Execution counters of baseline blocks, in chunks that never move (the
+/// code refers to them by absolute address). Allocated by bumping; all
+/// reused when the code cache is reset.
+#[derive(Default)]
+pub struct Counters {
+    chunks: Vec<Box<[AtomicU32]>>,
+    next: usize,
+}
+
+impl Counters {
+    /// A counter starting at `value`.
+    pub fn alloc(&mut self, value: u32) -> HotCounter {
+        let (chunk, i) = (self.next / CHUNK, self.next % CHUNK);
+        if chunk == self.chunks.len() {
+            self.chunks
+                .push((0..CHUNK).map(|_| AtomicU32::new(0)).collect());
+        }
+        self.next += 1;
+        let c = &self.chunks[chunk][i];
+        c.store(value, Ordering::Relaxed);
+        HotCounter(c.as_ptr())
+    }
+
+    /// Forgets every counter (only once no code refers to them).
+    pub fn reset(&mut self) {
+        self.next = 0;
+    }
+}
+
+/// Sets a counter (for example so that a block that failed to tier up
+/// stays cheap: it will not come back for 2^32 runs).
+pub fn set_counter(c: HotCounter, value: u32) {
+    // SAFETY: counters are words of `Counters` chunks, which live as long
+    // as the engine; only the engine's own thread runs the code that
+    // decrements them, and not while the engine runs.
+    unsafe { AtomicU32::from_ptr(c.0).store(value, Ordering::Relaxed) };
+}
+
+/// Where a cache entry is on its way up the tiers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tier {
+    /// Baseline code (counting, if the engine tiers up).
+    Baseline,
+    /// The region compiler declined this entry: baseline for good.
+    Failed,
+    /// The entry runs a region.
+    Region,
+}
+
+/// A compiled region and the blocks it was compiled from (kept alive as
+/// long as its code may run).
+pub struct Region {
+    /// The code.
+    pub code: CompiledRegion,
+    /// The IR of its blocks, entry first.
+    pub blocks: Vec<Arc<Block>>,
+}
+
+impl Region {
+    /// Whether the region was compiled from guest code in `[start, end)`.
+    pub fn overlaps(&self, start: u64, end: u64) -> bool {
+        self.code
+            .guest_ranges
+            .iter()
+            .any(|&(s, l)| s < end && s.saturating_add(l) > start)
+            || self.blocks.iter().any(|b| b.start < end && b.end > start)
+    }
+}
+
+/// What tiering did, for `XARCH_STATS=1`.
+#[derive(Default)]
+pub struct TierStats {
+    /// Regions compiled and installed.
+    pub compiled: u64,
+    /// Blocks in those regions.
+    pub blocks: u64,
+    /// Time spent in the region compiler (successes and failures).
+    pub compile_time: Duration,
+    /// Regions dropped by invalidation or cache resets.
+    pub dropped: u64,
+    /// Failed compilations by reason.
+    pub failures: HashMap<String, u64>,
+}
+
+impl TierStats {
+    /// Whether anything happened worth reporting.
+    pub fn any(&self) -> bool {
+        self.compiled > 0 || !self.failures.is_empty()
+    }
+
+    /// One report for stderr.
+    pub fn report(&self) -> String {
+        let mut s = format!(
+            "xarch: regions compiled: {} ({} blocks), compile time {:.3} s, dropped {}",
+            self.compiled,
+            self.blocks,
+            self.compile_time.as_secs_f64(),
+            self.dropped
+        );
+        let mut f: Vec<_> = self.failures.iter().collect();
+        f.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (why, n) in f {
+            s += &format!("\nxarch: region failures: {n} × {why}");
+        }
+        s
+    }
+}
