@@ -37,8 +37,14 @@ pub const EXIT_INFO_INVALIDATE: u64 = 1;
 
 unsafe extern "C" fn ic_ivau(state: *mut u8, addr: u64, _: u64, _: u64, _: u64) -> u64 {
     PENDING_INVALIDATIONS.with(|p| p.borrow_mut().push(addr));
-    // SAFETY: helpers are only called with the thread's A64State.
-    unsafe { (*(state as *mut crate::state::A64State)).exit_info |= EXIT_INFO_INVALIDATE };
+    // SAFETY: helpers are only called with the thread's A64State, whose
+    // aligned `exit_info` other threads' engines set bits in atomically.
+    unsafe {
+        core::sync::atomic::AtomicU64::from_ptr(
+            &mut (*(state as *mut crate::state::A64State)).exit_info,
+        )
+        .fetch_or(EXIT_INFO_INVALIDATE, core::sync::atomic::Ordering::Release)
+    };
     0
 }
 

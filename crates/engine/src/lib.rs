@@ -152,6 +152,52 @@ fn inval_log() -> std::sync::MutexGuard<'static, VecDeque<(u64, u64, u64)>> {
     INVAL_LOG.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Addresses of the guest state blocks of the engines inside
+/// [`Engine::run`]: an invalidation sets `EXIT_INFO_INVALIDATE` in each, so
+/// a thread spinning in chained blocks (which poll `exit_info` at every
+/// direct exit) returns to its dispatcher and applies the invalidation.
+static RUNNING: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+/// Registration of one engine's state block in [`RUNNING`], for the
+/// duration of one [`Engine::run`] (the state is exclusively borrowed, so
+/// alive, all that time).
+struct Running(usize);
+
+impl Running {
+    fn enter(state: &mut A64State) -> Running {
+        let addr = state as *mut A64State as usize;
+        running().push(addr);
+        Running(addr)
+    }
+
+    /// Tells every running engine but `own` (0: none) to look at the
+    /// invalidation log before its next chained block.
+    fn notify_others(own: usize) {
+        for &addr in running().iter().filter(|&&a| a != own) {
+            // SAFETY: registered state blocks are alive (see `Running`)
+            // and their `exit_info` is an aligned u64 that their owners
+            // update atomically.
+            unsafe {
+                AtomicU64::from_ptr((addr + xarch_a64::state::EXIT_INFO as usize) as *mut u64)
+                    .fetch_or(EXIT_INFO_INVALIDATE, Ordering::Release)
+            };
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let mut r = running();
+        if let Some(i) = r.iter().position(|&a| a == self.0) {
+            r.swap_remove(i);
+        }
+    }
+}
+
+fn running() -> std::sync::MutexGuard<'static, Vec<usize>> {
+    RUNNING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A translation cache and the code that runs it. One per guest thread;
 /// invalidations reach every engine of the process.
 pub struct Engine {
@@ -182,6 +228,8 @@ pub struct Engine {
     tier_stats: TierStats,
     /// Code cache resets so far (to notice one during region formation).
     resets: u64,
+    /// Address of the state block while inside [`Engine::run`], else 0.
+    running: usize,
 }
 
 impl Drop for Engine {
@@ -304,6 +352,7 @@ impl Engine {
             counters: Counters::default(),
             tier_stats: TierStats::default(),
             resets: 0,
+            running: 0,
         }
     }
 
@@ -397,6 +446,14 @@ impl Engine {
 
     /// Runs guest code from `state.pc` until an [`Exit`] happens.
     pub fn run(&mut self, state: &mut A64State) -> Exit {
+        let running = Running::enter(state);
+        self.running = running.0;
+        let exit = self.run_loop(state);
+        self.running = 0;
+        exit
+    }
+
+    fn run_loop(&mut self, state: &mut A64State) -> Exit {
         loop {
             // A host signal handler sets the flag asynchronously.
             // SAFETY: `state.interrupt` is a valid, aligned u64.
@@ -446,8 +503,11 @@ impl Engine {
                     None => return Exit::FetchFault,
                 },
             };
-            if state.exit_info & EXIT_INFO_INVALIDATE != 0 {
-                state.exit_info &= !EXIT_INFO_INVALIDATE;
+            // SAFETY: `exit_info` is an aligned u64 that other threads
+            // only access atomically (see `Running`).
+            let info = unsafe { AtomicU64::from_ptr(&mut state.exit_info) };
+            if info.load(Ordering::Acquire) & EXIT_INFO_INVALIDATE != 0 {
+                info.fetch_and(!EXIT_INFO_INVALIDATE, Ordering::AcqRel);
                 for addr in take_pending_invalidations() {
                     self.invalidate(addr & !63, 64);
                 }
@@ -563,6 +623,7 @@ impl Engine {
         }
         INVAL_GEN.store(generation, Ordering::Release);
         drop(log);
+        Running::notify_others(self.running);
         if self.seen_gen + 1 == generation {
             self.seen_gen = generation;
         }
