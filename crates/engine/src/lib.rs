@@ -4,6 +4,8 @@
 
 mod host_fault;
 mod tier;
+#[cfg(test)]
+mod tier_tests;
 
 pub use tier::DEFAULT_HOT_THRESHOLD;
 
@@ -230,7 +232,16 @@ pub struct Engine {
     resets: u64,
     /// Address of the state block while inside [`Engine::run`], else 0.
     running: usize,
+    /// The optimizing tier (replaceable by tests).
+    region_compiler: RegionCompiler,
 }
+
+/// The signature of `xarch_jit::opt::compile_region`.
+type RegionCompiler = fn(
+    &[RegionBlock<'_>],
+    &mut CodeCache,
+    ChainConfig,
+) -> Result<xarch_jit::opt::CompiledRegion, OptError>;
 
 impl Drop for Engine {
     fn drop(&mut self) {
@@ -353,7 +364,23 @@ impl Engine {
             tier_stats: TierStats::default(),
             resets: 0,
             running: 0,
+            region_compiler: xarch_jit::opt::compile_region,
         }
+    }
+
+    /// Regions compiled by the optimizing tier so far.
+    pub fn regions_compiled(&self) -> u64 {
+        self.tier_stats.compiled
+    }
+
+    /// Regions the optimizing tier declined so far.
+    pub fn region_failures(&self) -> u64 {
+        self.tier_stats.failures.values().sum()
+    }
+
+    /// Regions dropped so far (invalidation, cache resets).
+    pub fn regions_dropped(&self) -> u64 {
+        self.tier_stats.dropped
     }
 
     /// Sets the check used before reading guest code.
@@ -739,7 +766,7 @@ impl Engine {
             })
             .collect();
         let t0 = std::time::Instant::now();
-        let result = xarch_jit::opt::compile_region(&region_blocks, code, chain_config(&self.ibtc));
+        let result = (self.region_compiler)(&region_blocks, code, chain_config(&self.ibtc));
         self.tier_stats.compile_time += t0.elapsed();
         drop(region_blocks);
         let region = match result {

@@ -1,0 +1,188 @@
+//! Tiering machinery with stand-in region compilers: hot detection,
+//! installing a region (the dispatcher and link cells run it), not
+//! retrying a declined region, region formation, and invalidation.
+
+use super::*;
+use std::cell::RefCell;
+use xarch_jit::opt::CompiledRegion;
+
+thread_local! {
+    /// The blocks (start PCs) of every region a stand-in compiler saw.
+    static SEEN: RefCell<Vec<Vec<u64>>> = const { RefCell::new(Vec::new()) };
+}
+
+fn record(blocks: &[RegionBlock<'_>]) {
+    SEEN.with(|s| s.borrow_mut().push(blocks.iter().map(|b| b.pc).collect()));
+}
+
+fn seen() -> Vec<Vec<u64>> {
+    SEEN.with(|s| std::mem::take(&mut *s.borrow_mut()))
+}
+
+/// A correct region compiler for one-block regions: the entry block's
+/// baseline code without a counter (its exits return to the dispatcher).
+fn entry_only(
+    blocks: &[RegionBlock<'_>],
+    cache: &mut CodeCache,
+    chain: ChainConfig,
+) -> Result<CompiledRegion, OptError> {
+    record(blocks);
+    assert_eq!(blocks[0].pc, blocks[0].block.start);
+    let c = xarch_jit::compile(blocks[0].block, cache, chain).ok_or(OptError::CacheFull)?;
+    Ok(CompiledRegion {
+        entry: c.entry_fn(),
+        body: c.body,
+        guest_ranges: vec![(
+            blocks[0].block.start,
+            blocks[0].block.end - blocks[0].block.start,
+        )],
+    })
+}
+
+fn decline(
+    blocks: &[RegionBlock<'_>],
+    _: &mut CodeCache,
+    _: ChainConfig,
+) -> Result<CompiledRegion, OptError> {
+    record(blocks);
+    Err(OptError::Unsupported("test"))
+}
+
+const ADD_X0_X0_X1: u32 = 0x8b01_0000;
+const SUB_X0_X0_X1: u32 = 0xcb01_0000;
+
+/// x0 = sum (or difference, by `op`) of 1..=n; the loop is at index 2.
+fn sum_loop(n: u16, op: u32) -> Vec<u32> {
+    vec![
+        0xd280_0000,                   // movz x0, #0
+        0xd280_0001 | (n as u32) << 5, // movz x1, #n
+        op,                            // loop: add/sub x0, x0, x1
+        0xf100_0421,                   // subs x1, x1, #1
+        0x54ff_ffc1,                   // b.ne loop
+        0xd420_0000,                   // brk #0
+    ]
+}
+
+fn engine(backend: Backend, threshold: Option<u32>, rc: RegionCompiler) -> Engine {
+    let mut e = Engine::new(EngineOptions {
+        backend,
+        hot_threshold: threshold,
+        ..Default::default()
+    });
+    e.region_compiler = rc;
+    e
+}
+
+fn run(e: &mut Engine, code: &[u32]) -> u64 {
+    let mut s = A64State {
+        pc: code.as_ptr() as u64,
+        ..Default::default()
+    };
+    assert_eq!(e.run(&mut s), Exit::Breakpoint { imm: 0 });
+    s.x[0]
+}
+
+#[test]
+fn hot_loop_runs_as_region() {
+    let code = sum_loop(1000, ADD_X0_X0_X1);
+    let want = run(&mut engine(Backend::Interpreter, None, entry_only), &code);
+    assert_eq!(want, 500_500);
+    let mut e = engine(Backend::Tiered, Some(10), entry_only);
+    seen();
+    assert_eq!(run(&mut e, &code), want);
+    assert_eq!(e.regions_compiled(), 1);
+    let loop_pc = code.as_ptr() as u64 + 8;
+    let regions = seen();
+    assert_eq!(regions.len(), 1);
+    // The loop block alone: the BRK block after it has not run yet.
+    assert_eq!(regions[0], vec![loop_pc]);
+    let entry = e.cache.get(&loop_pc).unwrap();
+    assert_eq!(entry.tier, Tier::Region);
+    // The loop's own back edge now leads to the region.
+    let body = entry.region.as_ref().unwrap().code.body;
+    let back = entry.compiled.as_ref().unwrap().exits[0];
+    assert_eq!(back.target, loop_pc);
+    // SAFETY: the cell is a word in the live code cache.
+    assert_eq!(unsafe { back.cell.read() }, body);
+}
+
+#[test]
+fn baseline_never_tiers_up() {
+    let code = sum_loop(1000, ADD_X0_X0_X1);
+    let mut e = engine(Backend::Baseline, Some(1), entry_only);
+    seen();
+    assert_eq!(run(&mut e, &code), 500_500);
+    assert!(seen().is_empty());
+    assert_eq!(e.regions_compiled(), 0);
+}
+
+#[test]
+fn declined_region_is_not_retried() {
+    let code = sum_loop(3000, ADD_X0_X0_X1);
+    let mut e = engine(Backend::Tiered, Some(10), decline);
+    seen();
+    assert_eq!(run(&mut e, &code), 3000 * 3001 / 2);
+    assert_eq!(run(&mut e, &code), 3000 * 3001 / 2);
+    assert_eq!(seen().len(), 1, "only the loop got hot, once");
+    assert_eq!(e.region_failures(), 1);
+    assert_eq!(e.regions_compiled(), 0);
+}
+
+#[test]
+fn threshold_zero_lifts_successors_ahead() {
+    let code = sum_loop(100, ADD_X0_X0_X1);
+    let mut e = engine(Backend::Opt, None, entry_only);
+    seen();
+    assert_eq!(run(&mut e, &code), 5050);
+    let start = code.as_ptr() as u64;
+    let regions = seen();
+    // The entry block's region holds the loop and BRK blocks, lifted
+    // before they ever ran; every block became a region at its first run.
+    assert_eq!(regions[0], vec![start, start + 8, start + 20]);
+    assert_eq!(regions.len(), 3, "{regions:x?}");
+    assert_eq!(e.regions_compiled(), 3);
+}
+
+#[test]
+fn rewritten_code_drops_its_region() {
+    for (backend, threshold) in [(Backend::Tiered, Some(10)), (Backend::Opt, Some(0))] {
+        let mut code = sum_loop(1000, ADD_X0_X0_X1);
+        let mut e = engine(backend, threshold, entry_only);
+        assert_eq!(run(&mut e, &code), 500_500);
+        let compiled = e.regions_compiled();
+        assert!(compiled >= 1);
+        code[2] = SUB_X0_X0_X1;
+        e.invalidate(code.as_ptr() as u64 + 8, 4);
+        assert!(e.regions_dropped() >= 1, "{backend:?}");
+        assert_eq!(run(&mut e, &code), 500_500u64.wrapping_neg(), "{backend:?}");
+        assert!(e.regions_compiled() > compiled, "{backend:?}");
+    }
+}
+
+#[test]
+fn region_blocks_invalidated_through_a_successor() {
+    // A region entered at the first block also holds the loop block:
+    // rewriting only the loop drops the region entered at the start.
+    let mut code = vec![
+        0xd280_0000,            // movz x0, #0
+        0xd280_0001 | 100 << 5, // movz x1, #100
+        0x1400_0001,            // b loop
+        ADD_X0_X0_X1,           // loop: add x0, x0, x1
+        0xf100_0421,            // subs x1, x1, #1
+        0x54ff_ffc1,            // b.ne loop
+        0xd420_0000,            // brk #0
+    ];
+    let mut e = engine(Backend::Opt, None, entry_only);
+    seen();
+    assert_eq!(run(&mut e, &code), 5050);
+    let start = code.as_ptr() as u64;
+    assert_eq!(seen()[0], vec![start, start + 12, start + 24]);
+    assert!(e.cache.get(&start).unwrap().region.is_some());
+    code[4] = 0xf100_0821; // subs x1, x1, #2
+    e.invalidate(start + 16, 4);
+    assert!(
+        e.cache.get(&start).is_none(),
+        "the region at the start survived"
+    );
+    assert_eq!(run(&mut e, &code), (1..=50).map(|k| 2 * k).sum::<u64>());
+}
