@@ -31,7 +31,14 @@ fn build(name: &str) -> Option<PathBuf> {
 
 fn run(name: &str, args: &[&str]) {
     let Some(prog) = build(name) else { return };
-    for engine in ["baseline", "interp"] {
+    // Also the engine XARCH_ENGINE names, when it is another one.
+    let mut engines = vec!["baseline".to_string(), "interp".to_string()];
+    if let Ok(e) = std::env::var("XARCH_ENGINE")
+        && !engines.contains(&e)
+    {
+        engines.push(e);
+    }
+    for engine in &engines {
         let out = Command::new(env!("CARGO_BIN_EXE_xarch"))
             .args(["run", "--engine", engine])
             .arg(&prog)

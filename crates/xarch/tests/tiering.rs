@@ -1,0 +1,137 @@
+//! The engines that tier up: `--engine opt` (every block through the
+//! optimizing tier at its first run; hot threshold 0, and 1 where a region
+//! holds only blocks that already ran) and `--engine tiered` at a low hot
+//! threshold, on real guest programs, against the interpreter or the
+//! programs' own checks. The guest JIT program (selfmod.c) checks that
+//! regions are dropped when their code is rewritten.
+//!
+//! Fixtures: `scripts/fixtures.sh` (busybox), `tests/guest/build.sh`;
+//! the C programs of `tests/guest/` here are built with
+//! `aarch64-linux-gnu-gcc` (skipped when it is missing).
+
+mod common;
+
+use common::{Outcome, Status, TempDir};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The tiering configurations: engine and `XARCH_HOT_THRESHOLD`.
+const TIERED: [(&str, &str); 3] = [("opt", "0"), ("opt", "1"), ("tiered", "3")];
+
+fn xarch(engine: &str, threshold: &str, prog: &Path, args: &[&str], dir: &Path) -> Outcome {
+    let mut argv: Vec<OsString> = vec![
+        env!("CARGO_BIN_EXE_xarch").into(),
+        "run".into(),
+        format!("--engine={engine}").into(),
+        "--".into(),
+        prog.into(),
+    ];
+    argv.extend(args.iter().map(OsString::from));
+    let env = [
+        ("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+        ("LC_ALL", "C"),
+        ("TZ", "UTC"),
+        ("XARCH_HOT_THRESHOLD", threshold),
+    ];
+    common::run(&argv, dir, &env, b"")
+}
+
+fn build(name: &str) -> Option<PathBuf> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/guest")
+        .join(format!("{name}.c"));
+    let dir = std::env::temp_dir().join(format!("xarch-tiering-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).ok()?;
+    let out = dir.join(name);
+    let Ok(status) = Command::new("aarch64-linux-gnu-gcc")
+        .args(["-O1", "-static", "-pthread", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+    else {
+        eprintln!("SKIP: aarch64-linux-gnu-gcc is not available");
+        return None;
+    };
+    assert!(status.success(), "compiling {}", src.display());
+    Some(out)
+}
+
+/// A self-checking C program (prints "<name> ok") under every tiering
+/// configuration.
+fn self_checking(name: &str) {
+    let Some(prog) = build(name) else { return };
+    for (engine, threshold) in TIERED {
+        let tmp = TempDir::new(&format!("tier-{name}"));
+        let out = xarch(engine, threshold, &prog, &[], tmp.path());
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status == Status::Exit(0) && stdout.contains(&format!("{name} ok")),
+            "{name} (--engine {engine}, threshold {threshold}):\n{out:?}"
+        );
+    }
+}
+
+#[test]
+fn rewritten_guest_code_drops_regions() {
+    self_checking("selfmod");
+}
+
+#[test]
+fn precise_faults_and_signal_frames_in_regions() {
+    self_checking("sigframe");
+}
+
+#[test]
+fn threads_in_regions() {
+    self_checking("threads");
+}
+
+/// A program run under the interpreter and each tiering configuration:
+/// same stdout, stderr and status.
+fn against_interpreter(prog: &Path, args: &[&str]) {
+    let tmp = TempDir::new("tier-interp");
+    let want = xarch("interp", "0", prog, args, tmp.path());
+    assert!(
+        want.status != Status::TimedOut,
+        "the interpreter run timed out:\n{want:?}"
+    );
+    for (engine, threshold) in TIERED {
+        let tmp = TempDir::new("tier-run");
+        let got = xarch(engine, threshold, prog, args, tmp.path());
+        assert_eq!(
+            got,
+            want,
+            "{} {args:?} under --engine {engine} (threshold {threshold}) differs from the interpreter",
+            prog.display()
+        );
+    }
+}
+
+#[test]
+fn guest_programs_match_the_interpreter() {
+    let dir = common::cache_dir().join("guest/aarch64-O2");
+    for name in ["compute", "memory"] {
+        let Some(prog) = common::fixture(dir.join(name), "tests/guest/build.sh") else {
+            return;
+        };
+        against_interpreter(&prog, &[]);
+    }
+}
+
+#[test]
+fn busybox_shell_and_text_tools_match_the_interpreter() {
+    let Some(bb) = common::fixture(
+        common::cache_dir().join("busybox/arm64/busybox"),
+        "scripts/fixtures.sh",
+    ) else {
+        return;
+    };
+    let script = "i=0; s=0; while [ $i -lt 200 ]; do i=$((i+1)); s=$((s+i*i%7)); done; echo $s; \
+                  seq 1 300 | sort -r | head -3; \
+                  seq 1 500 | awk '{t+=$1*$1} END {print t}'; \
+                  printf 'a b c\\nd e f\\n' | sed 's/ /-/g' | md5sum; \
+                  echo hello | sha256sum; \
+                  printf '%s\\n' x y z | tr a-z A-Z | wc -c";
+    against_interpreter(&bb, &["sh", "-c", script]);
+}
