@@ -234,6 +234,8 @@ pub struct Engine {
     running: usize,
     /// The optimizing tier (replaceable by tests).
     region_compiler: RegionCompiler,
+    /// The region compiler panicked in this thread: not called again.
+    compiler_panicked: bool,
 }
 
 /// The signature of `xarch_jit::opt::compile_region`.
@@ -365,6 +367,7 @@ impl Engine {
             resets: 0,
             running: 0,
             region_compiler: xarch_jit::opt::compile_region,
+            compiler_panicked: false,
         }
     }
 
@@ -497,6 +500,7 @@ impl Engine {
                     region: Some(r), ..
                 }) => {
                     let entry = r.code.entry;
+                    self.ibtc[((pc >> 2) as usize) % IBTC_ENTRIES] = [pc, r.code.body];
                     self.run_compiled(entry, state)
                 }
                 Some(Entry {
@@ -504,6 +508,9 @@ impl Engine {
                     ..
                 }) => {
                     let entry = code.entry_fn();
+                    // Keep the indirect-branch table on the code that
+                    // actually runs (entries are overwritten by collisions).
+                    self.ibtc[((pc >> 2) as usize) % IBTC_ENTRIES] = [pc, code.body];
                     self.run_compiled(entry, state)
                 }
                 Some(Entry {
@@ -748,6 +755,10 @@ impl Engine {
             }
             return;
         }
+        if self.compiler_panicked {
+            self.decline(pc, "region compiler disabled after a panic".into());
+            return;
+        }
         let resets = self.resets;
         let blocks = self.form_region(pc);
         if self.resets != resets || !self.cache.contains_key(&pc) {
@@ -766,7 +777,24 @@ impl Engine {
             })
             .collect();
         let t0 = std::time::Instant::now();
-        let result = (self.region_compiler)(&region_blocks, code, chain_config(&self.ibtc));
+        let chain = chain_config(&self.ibtc);
+        let compiler = self.region_compiler;
+        // A panic in the region compiler is a bug in it, not in the guest:
+        // keep the baseline code and go on.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            compiler(&region_blocks, code, chain)
+        }))
+        .unwrap_or_else(|p| {
+            // Its state may be inconsistent now (Cranelift's builder
+            // context is): do not call it again in this thread.
+            self.compiler_panicked = true;
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(OptError::Codegen(format!("panic: {msg}")))
+        });
         self.tier_stats.compile_time += t0.elapsed();
         drop(region_blocks);
         let region = match result {
@@ -781,12 +809,7 @@ impl Engine {
                     OptError::Unsupported(what) => format!("unsupported: {what}"),
                     e => e.to_string(),
                 };
-                *self.tier_stats.failures.entry(why).or_default() += 1;
-                let entry = self.cache.get_mut(&pc).expect("checked above");
-                entry.tier = Tier::Failed;
-                if let Some(c) = entry.counter {
-                    tier::set_counter(c, u32::MAX);
-                }
+                self.decline(pc, why);
                 return;
             }
         };
@@ -810,6 +833,17 @@ impl Engine {
         let slot = &mut self.ibtc[((pc >> 2) as usize) % IBTC_ENTRIES];
         if slot[0] == pc {
             slot[1] = body;
+        }
+    }
+
+    /// Keeps the baseline code of the entry at `pc` for good.
+    fn decline(&mut self, pc: u64, why: String) {
+        *self.tier_stats.failures.entry(why).or_default() += 1;
+        if let Some(entry) = self.cache.get_mut(&pc) {
+            entry.tier = Tier::Failed;
+            if let Some(c) = entry.counter {
+                tier::set_counter(c, u32::MAX);
+            }
         }
     }
 
