@@ -5,8 +5,9 @@
 //!   `scripts/fixtures.sh` and `tests/guest/build.sh`).
 //! * `XARCH_TEST_RUNNER`: the command that runs an arm64 program, split on
 //!   whitespace, the program and its arguments appended (default: this
-//!   crate's `xarch` binary with `run --`). `scripts/qemu-runner.sh` is the
-//!   stand-in while the emulator is young.
+//!   crate's `xarch` binary with `run --`, and `--engine=$XARCH_ENGINE`
+//!   when that is set). `scripts/qemu-runner.sh` is the stand-in while the
+//!   emulator is young.
 //! * `XARCH_TEST_TIMEOUT`: seconds before one program run is killed (60).
 //! * `XARCH_REQUIRE_FIXTURES=1` (set by `.ci/run`): missing fixtures fail
 //!   the test instead of skipping it.
@@ -49,11 +50,17 @@ pub fn fixture(path: PathBuf, how: &str) -> Option<PathBuf> {
 pub fn runner() -> Vec<OsString> {
     match std::env::var("XARCH_TEST_RUNNER") {
         Ok(r) if !r.trim().is_empty() => r.split_whitespace().map(OsString::from).collect(),
-        _ => vec![
-            env!("CARGO_BIN_EXE_xarch").into(),
-            "run".into(),
-            "--".into(),
-        ],
+        _ => {
+            let mut argv = vec![env!("CARGO_BIN_EXE_xarch").into(), "run".into()];
+            // The runs clear the environment: pass a forced engine on.
+            if let Ok(e) = std::env::var("XARCH_ENGINE")
+                && !e.is_empty()
+            {
+                argv.push(format!("--engine={e}").into());
+            }
+            argv.push("--".into());
+            argv
+        }
     }
 }
 
