@@ -149,7 +149,7 @@ impl CodeCache {
 impl Drop for CodeCache {
     fn drop(&mut self) {
         ACTIVE.with(|a| {
-            if a.get() == self as *const CodeCache {
+            if std::ptr::eq(a.get(), self) {
                 a.set(core::ptr::null());
             }
         });
