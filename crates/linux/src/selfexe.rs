@@ -6,8 +6,12 @@
 //! without it), so xarch keeps an `O_PATH` descriptor of its own binary,
 //! opened once at start-up, moved above the guest's usual descriptors
 //! and close-on-exec; the re-exec uses `execveat(fd, "", AT_EMPTY_PATH)`
-//! and passes the descriptor on (`--self-fd=N`). The guest cannot close
-//! it by accident: `close` and `close_range` leave it alone.
+//! and passes the descriptor on (`--self-fd=N`).
+//!
+//! The guest never sees the descriptor (see `syscall::hidden`): calls on
+//! it fail with EBADF, /proc listings omit it, and when the guest wants
+//! its number (`dup3` onto it, `F_DUPFD` or `dup` picking it) xarch moves
+//! its descriptor elsewhere first.
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -24,6 +28,40 @@ fn is_regular(fd: i32) -> bool {
     }
 }
 
+/// Duplicates `fd` close-on-exec to the lowest free number >= HIGH_FD.
+/// A guest may have lowered RLIMIT_NOFILE below that: the soft (and, if
+/// permitted, the hard) limit is raised for the duration of the call and
+/// restored. Returns the new descriptor or -1.
+fn dup_high(fd: i32) -> i32 {
+    // SAFETY: duplicating a descriptor we own.
+    let high = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, HIGH_FD) };
+    if high >= 0 {
+        return high;
+    }
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into our struct.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut old) } != 0 {
+        return -1;
+    }
+    let need = HIGH_FD as libc::rlim_t + 64;
+    let raised = libc::rlimit {
+        rlim_cur: need.max(old.rlim_cur),
+        rlim_max: need.max(old.rlim_max),
+    };
+    // SAFETY: setting a resource limit from a valid struct.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+        return -1;
+    }
+    // SAFETY: as above.
+    let high = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, HIGH_FD) };
+    // SAFETY: restoring the guest's limits (lowering is always allowed).
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &old) };
+    high
+}
+
 /// Sets up the self descriptor: the one inherited from the xarch that
 /// executed us (`--self-fd`), else a new one from /proc/self/exe.
 pub fn init(inherited: Option<i32>) {
@@ -36,9 +74,8 @@ pub fn init(inherited: Option<i32>) {
             if fd < 0 {
                 return;
             }
-            // SAFETY: duplicating and closing a descriptor we own.
-            let high = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, HIGH_FD) };
-            // SAFETY: as above.
+            let high = dup_high(fd);
+            // SAFETY: closing a descriptor we own.
             unsafe { libc::close(fd) };
             if high < 0 {
                 return;
@@ -57,12 +94,31 @@ pub fn fd() -> Option<i32> {
     (fd >= 0).then_some(fd)
 }
 
+/// Moves the self descriptor off its number, which the guest is about to
+/// take. When no other number can be had, xarch gives it up (re-entry
+/// then goes through /proc/self/exe).
+pub fn vacate() {
+    let Some(fd) = fd() else { return };
+    let new = dup_high(fd);
+    SELF_FD.store(new.max(-1), Ordering::Relaxed);
+    // SAFETY: closing our own old descriptor; the guest takes the number.
+    unsafe { libc::close(fd) };
+}
+
 /// Re-executes xarch through the descriptor: `argv` must not yet contain
 /// `--self-fd` (it is inserted after `argv[1]`, the `run` subcommand).
 /// Returns only on failure, with the errno.
 pub fn reexec(argv: &[std::ffi::CString], envp: &[std::ffi::CString]) -> i32 {
-    let Some(fd) = fd() else {
-        return libc::ENOENT;
+    let fd = match fd() {
+        Some(fd) => fd,
+        // Given up earlier (see `vacate`): open a new one if /proc allows.
+        None => {
+            init(None);
+            match fd() {
+                Some(fd) => fd,
+                None => return libc::ENOENT,
+            }
+        }
     };
     let flag = std::ffi::CString::new(format!("--self-fd={fd}")).unwrap_or_default();
     let mut pa: Vec<*const libc::c_char> = Vec::with_capacity(argv.len() + 2);
@@ -96,10 +152,10 @@ pub fn reexec(argv: &[std::ffi::CString], envp: &[std::ffi::CString]) -> i32 {
     e
 }
 
-/// `close(fd)` for the guest: the self descriptor stays open (the guest
-/// never opened it; it is told the close succeeded).
-pub fn protects(fd: u64) -> bool {
-    self::fd().is_some_and(|s| s as u64 == fd)
+/// Whether the guest's descriptor argument `fd` (an `int`: the kernel
+/// reads the low 32 bits) names the self descriptor.
+pub fn is_self(fd: u64) -> bool {
+    self::fd().is_some_and(|s| s == fd as u32 as i32)
 }
 
 #[cfg(test)]
@@ -114,7 +170,8 @@ mod tests {
         // SAFETY: reading the flags of our own descriptor.
         let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
         assert_eq!(flags & libc::FD_CLOEXEC, libc::FD_CLOEXEC);
-        assert!(protects(fd as u64));
+        assert!(is_self(fd as u64));
+        assert!(is_self(fd as u64 | 0xffff_ffff_0000_0000));
         // An inherited descriptor is adopted as is.
         init(Some(fd));
         assert_eq!(super::fd(), Some(fd));

@@ -75,7 +75,7 @@ macro_rules! guest_tests {
 }
 
 guest_tests!(
-    loader, memory, procs, signals, fileio, timecheck, compute, threads
+    loader, memory, procs, signals, fileio, timecheck, compute, threads, fds
 );
 
 /// The runner passes the guest's exit status through.
@@ -109,6 +109,7 @@ fn every_guest_program_is_tested() {
         "timecheck",
         "compute",
         "threads",
+        "fds",
     ];
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/guest");
     for entry in std::fs::read_dir(&src).unwrap() {

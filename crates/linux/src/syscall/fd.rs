@@ -143,17 +143,8 @@ pub fn pselect6(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
     Ret::Val(r)
 }
 
-/// `close`: xarch's own descriptor (see `selfexe`) is not the guest's to
-/// close; pretend it was.
-pub fn close(_: &mut Process, _: &mut A64State, a: &Args) -> Ret {
-    if crate::selfexe::protects(a[0]) {
-        return Ret::Val(0);
-    }
-    Ret::Val(raw(libc::SYS_close, a))
-}
-
-/// `close_range`: as `close`, a range that covers xarch's own descriptor
-/// is split around it.
+/// `close_range`: a range that covers xarch's own descriptor is split
+/// around it (the guest does not see it; see `hidden`).
 pub fn close_range(_: &mut Process, _: &mut A64State, a: &Args) -> Ret {
     let (first, last, flags) = (a[0] as u32, a[1] as u32, a[2]);
     let call = |lo: u32, hi: u32| {

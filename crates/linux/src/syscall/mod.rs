@@ -5,6 +5,7 @@
 
 pub mod fd;
 pub mod fs;
+pub mod hidden;
 pub mod mem;
 pub mod names;
 pub mod proc;
@@ -164,7 +165,7 @@ table! {
     54 fchownat [DirFd, Path, Int, Int, Hex] pass::<{ l::SYS_fchownat }>;
     55 fchown [Fd, Int, Int] pass::<{ l::SYS_fchown }>;
     56 openat [DirFd, Path, OFlags, Mode] fs::openat;
-    57 close [Fd] fd::close;
+    57 close [Fd] pass::<{ l::SYS_close }>;
     58 vhangup [] pass::<{ l::SYS_vhangup }>;
     59 pipe2 [Hex, OFlags] fd::pipe2;
     61 getdents64 [Fd, Hex, Int] pass::<{ l::SYS_getdents64 }>;
@@ -371,12 +372,15 @@ pub fn dispatch(p: &mut Process, state: &mut A64State) -> Option<GuestExit> {
         eprintln!("{} ...", format_call(p, d, &a, Ret::NoWrite));
     }
     let ret = match def {
-        Some(d) => {
-            let ta = crate::paths::translate_args(p, nr, &a);
-            let r = (d.handler)(p, state, &ta);
-            crate::paths::clear_scratch();
-            r
-        }
+        Some(d) => match hidden::before(p, d, &a) {
+            Some(r) => r,
+            None => {
+                let ta = crate::paths::translate_args(p, nr, &a);
+                let r = (d.handler)(p, state, &ta);
+                crate::paths::clear_scratch();
+                hidden::after(d, &a, r)
+            }
+        },
         None => {
             if p.opts.strace {
                 eprintln!(
