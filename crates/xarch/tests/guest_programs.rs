@@ -75,7 +75,7 @@ macro_rules! guest_tests {
 }
 
 guest_tests!(
-    loader, memory, procs, signals, fileio, timecheck, compute, threads, fds
+    loader, memory, procs, signals, fileio, timecheck, compute, threads, fds, jobctl
 );
 
 /// The runner passes the guest's exit status through.
@@ -110,6 +110,7 @@ fn every_guest_program_is_tested() {
         "compute",
         "threads",
         "fds",
+        "jobctl",
     ];
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/guest");
     for entry in std::fs::read_dir(&src).unwrap() {
