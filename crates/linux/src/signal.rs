@@ -361,6 +361,9 @@ impl Signals {
             }
         }
         drop(acts);
+        // A SIGSEGV/SIGBUS sent with kill/tgkill reaches the engine's fault
+        // handler, which passes it here, as for any other guest signal.
+        xarch_engine::set_sent_signal_handler(host_handler);
         let rx = libc::PROT_READ | libc::PROT_EXEC;
         let page = mm
             .mmap(
