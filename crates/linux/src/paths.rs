@@ -163,6 +163,8 @@ pub fn path_args(nr: u64, a: &[u64; 6]) -> &'static [(usize, bool)] {
         38 | 276 => &[(1, false), (3, false)], // renameat, renameat2
         43 | 45 | 49 | 51 | 89 | 221 => &[(0, true)], // statfs truncate chdir chroot acct execve
         48 | 53 => &[(1, true)],               // faccessat, fchmodat
+        281 if a[4] & NOFOLLOW != 0 => &[(1, false)],
+        281 => &[(1, true)], // execveat
         439 | 79 | 88 if !unless(a[3], NOFOLLOW) => &[(1, false)],
         439 | 79 | 88 => &[(1, true)], // faccessat2, newfstatat, utimensat
         54 if !unless(a[4], NOFOLLOW) => &[(1, false)],

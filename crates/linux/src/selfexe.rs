@@ -17,6 +17,16 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 static SELF_FD: AtomicI32 = AtomicI32::new(-1);
 
+/// In the child of an emulated vfork: the write end of the pipe whose
+/// closing (on exec or exit) resumes the parent. Hidden like the self
+/// descriptor.
+static VFORK_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// xarch's descriptors the guest must not see.
+fn slots() -> [&'static AtomicI32; 2] {
+    [&SELF_FD, &VFORK_FD]
+}
+
 /// Lowest descriptor number used for the self descriptor.
 const HIGH_FD: i32 = 1000;
 
@@ -94,15 +104,43 @@ pub fn fd() -> Option<i32> {
     (fd >= 0).then_some(fd)
 }
 
-/// Moves the self descriptor off its number, which the guest is about to
-/// take. When no other number can be had, xarch gives it up (re-entry
+/// Sets (or, with -1, closes) the vfork pipe descriptor, which is moved
+/// high, close-on-exec.
+pub fn set_vfork_fd(fd: i32) {
+    let old = VFORK_FD.swap(-1, Ordering::Relaxed);
+    if old >= 0 {
+        // SAFETY: closing our own descriptor (a vfork child's pipe, inherited
+        // by a child of its own, must not hold the first parent).
+        unsafe { libc::close(old) };
+    }
+    let high = if fd >= 0 { dup_high(fd) } else { -1 };
+    if fd >= 0 && high >= 0 {
+        // SAFETY: closing the low duplicate we own.
+        unsafe { libc::close(fd) };
+    }
+    VFORK_FD.store(if high >= 0 { high } else { fd }, Ordering::Relaxed);
+}
+
+/// xarch's hidden descriptors that are open.
+pub fn hidden() -> impl Iterator<Item = i32> {
+    slots()
+        .into_iter()
+        .map(|s| s.load(Ordering::Relaxed))
+        .filter(|&fd| fd >= 0)
+}
+
+/// Moves hidden descriptor `fd` off its number, which the guest is about
+/// to take. When no other number can be had, xarch gives it up (re-entry
 /// then goes through /proc/self/exe).
-pub fn vacate() {
-    let Some(fd) = fd() else { return };
-    let new = dup_high(fd);
-    SELF_FD.store(new.max(-1), Ordering::Relaxed);
-    // SAFETY: closing our own old descriptor; the guest takes the number.
-    unsafe { libc::close(fd) };
+pub fn vacate(fd: i32) {
+    for slot in slots() {
+        if slot.load(Ordering::Relaxed) == fd {
+            let new = dup_high(fd);
+            slot.store(new.max(-1), Ordering::Relaxed);
+            // SAFETY: closing our own old descriptor; the guest takes the number.
+            unsafe { libc::close(fd) };
+        }
+    }
 }
 
 /// Re-executes xarch through the descriptor: `argv` must not yet contain
@@ -153,9 +191,9 @@ pub fn reexec(argv: &[std::ffi::CString], envp: &[std::ffi::CString]) -> i32 {
 }
 
 /// Whether the guest's descriptor argument `fd` (an `int`: the kernel
-/// reads the low 32 bits) names the self descriptor.
-pub fn is_self(fd: u64) -> bool {
-    self::fd().is_some_and(|s| s == fd as u32 as i32)
+/// reads the low 32 bits) names one of xarch's hidden descriptors.
+pub fn is_hidden(fd: u64) -> bool {
+    hidden().any(|s| s == fd as u32 as i32)
 }
 
 #[cfg(test)]
@@ -170,8 +208,8 @@ mod tests {
         // SAFETY: reading the flags of our own descriptor.
         let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
         assert_eq!(flags & libc::FD_CLOEXEC, libc::FD_CLOEXEC);
-        assert!(is_self(fd as u64));
-        assert!(is_self(fd as u64 | 0xffff_ffff_0000_0000));
+        assert!(is_hidden(fd as u64));
+        assert!(is_hidden(fd as u64 | 0xffff_ffff_0000_0000));
         // An inherited descriptor is adopted as is.
         init(Some(fd));
         assert_eq!(super::fd(), Some(fd));

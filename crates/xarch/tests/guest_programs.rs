@@ -75,7 +75,8 @@ macro_rules! guest_tests {
 }
 
 guest_tests!(
-    loader, memory, procs, signals, fileio, timecheck, compute, threads, fds, jobctl, sentsig
+    loader, memory, procs, signals, fileio, timecheck, compute, threads, fds, jobctl, sentsig,
+    execat, vfork
 );
 
 /// The runner passes the guest's exit status through.
@@ -128,6 +129,8 @@ fn every_guest_program_is_tested() {
         "fds",
         "jobctl",
         "sentsig",
+        "execat",
+        "vfork",
     ];
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/guest");
     for entry in std::fs::read_dir(&src).unwrap() {

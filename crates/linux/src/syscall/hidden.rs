@@ -27,20 +27,20 @@ const CLOSE_RANGE: u64 = 436;
 /// Runs before the handler: `Some` is the call's result when the call
 /// must not reach the handler.
 pub fn before(p: &Process, d: &Def, a: &Args) -> Option<Ret> {
-    let s = selfexe::fd()?;
+    selfexe::hidden().next()?;
     let nr = d.nr as u64;
     match nr {
         CLOSE_RANGE => return None,
         // dup3(fd, fd) is EINVAL whatever fd is.
         DUP3 if a[0] as u32 == a[1] as u32 => return None,
-        DUP3 if selfexe::is_self(a[1]) && !selfexe::is_self(a[0]) => {
+        DUP3 if selfexe::is_hidden(a[1]) && !selfexe::is_hidden(a[0]) => {
             // The guest takes the number. An old descriptor that is not
             // open fails with EBADF before the target is touched.
             // SAFETY: F_GETFD on a number only reads its flags.
             if unsafe { libc::fcntl(a[0] as i32, libc::F_GETFD) } < 0 {
                 return Some(err(libc::EBADF));
             }
-            selfexe::vacate();
+            selfexe::vacate(a[1] as i32);
             return None;
         }
         // An anonymous mapping ignores its descriptor.
@@ -49,8 +49,8 @@ pub fn before(p: &Process, d: &Def, a: &Args) -> Option<Ret> {
     }
     for (i, kind) in d.args.iter().enumerate() {
         match kind {
-            Arg::Fd if selfexe::is_self(a[i]) => return Some(err(libc::EBADF)),
-            Arg::DirFd if selfexe::is_self(a[i]) => {
+            Arg::Fd if selfexe::is_hidden(a[i]) => return Some(err(libc::EBADF)),
+            Arg::DirFd if selfexe::is_hidden(a[i]) => {
                 let absolute = d.args.get(i + 1) == Some(&Arg::Path)
                     && read_guest(p, a[i + 1], 1, false).is_some_and(|b| b == b"/");
                 if !absolute {
@@ -62,7 +62,7 @@ pub fn before(p: &Process, d: &Def, a: &Args) -> Option<Ret> {
     }
     for &(i, _) in crate::paths::path_args(nr, a) {
         if let Some(path) = read_guest(p, a[i], 4096, true)
-            && names_hidden_entry(&path, s)
+            && names_hidden_entry(&path)
         {
             return Some(err(libc::ENOENT));
         }
@@ -73,12 +73,11 @@ pub fn before(p: &Process, d: &Def, a: &Args) -> Option<Ret> {
 /// Runs after the handler, on its result.
 pub fn after(d: &Def, a: &Args, ret: Ret) -> Ret {
     let Ret::Val(r) = ret else { return ret };
-    let Some(s) = selfexe::fd() else { return ret };
     match d.nr as u64 {
-        DUP => Ret::Val(renumber(r, 0, s, 0)),
-        FCNTL if a[1] as i32 == libc::F_DUPFD => Ret::Val(renumber(r, a[2] as i32, s, 0)),
+        DUP => Ret::Val(renumber(r, 0, 0)),
+        FCNTL if a[1] as i32 == libc::F_DUPFD => Ret::Val(renumber(r, a[2] as i32, 0)),
         FCNTL if a[1] as i32 == libc::F_DUPFD_CLOEXEC => {
-            Ret::Val(renumber(r, a[2] as i32, s, libc::O_CLOEXEC))
+            Ret::Val(renumber(r, a[2] as i32, libc::O_CLOEXEC))
         }
         GETDENTS64 if r > 0 => Ret::Val(filter_dents(a, r)),
         _ => ret,
@@ -86,13 +85,16 @@ pub fn after(d: &Def, a: &Args, ret: Ret) -> Ret {
 }
 
 /// A new descriptor `r` the kernel chose as the lowest free number >= `min`:
-/// when it passed over the self descriptor `s`, every number in `min..r`
-/// but `s` is in use, so natively the guest would have got `s`.
-fn renumber(r: i64, min: i32, s: i32, flags: i32) -> i64 {
-    if r <= s as i64 || min > s {
+/// when it passed over hidden descriptors, every number in `min..r` but
+/// those is in use, so natively the guest would have got the lowest.
+fn renumber(r: i64, min: i32, flags: i32) -> i64 {
+    let Some(s) = selfexe::hidden()
+        .filter(|&s| s >= min && (s as i64) < r)
+        .min()
+    else {
         return r;
-    }
-    selfexe::vacate();
+    };
+    selfexe::vacate(s);
     // SAFETY: moving the guest's new descriptor onto the freed number.
     let moved = unsafe { libc::dup3(r as i32, s, flags) };
     if moved < 0 {
@@ -129,7 +131,7 @@ fn proc_fd_dir(path: &[u8]) -> Option<(&[u8], &[u8])> {
 
 /// Whether guest path `path` names the entry of a hidden descriptor in a
 /// /proc fd directory (`/proc/self/fd/N` and the like).
-fn names_hidden_entry(path: &[u8], s: i32) -> bool {
+fn names_hidden_entry(path: &[u8]) -> bool {
     let Some(slash) = path.iter().rposition(|&b| b == b'/') else {
         return false;
     };
@@ -143,18 +145,21 @@ fn names_hidden_entry(path: &[u8], s: i32) -> bool {
     else {
         return false;
     };
-    is_hidden(dir, who, n, s)
+    is_hidden(dir, who, n)
 }
 
 /// Whether descriptor `n` listed in /proc fd directory `dir` of process
-/// `who` is hidden: the self descriptor for this process, an `O_PATH`
+/// `who` is hidden: one of xarch's for this process, an `O_PATH`
 /// descriptor of the xarch binary for others.
-fn is_hidden(dir: &[u8], who: &[u8], n: i32, s: i32) -> bool {
+fn is_hidden(dir: &[u8], who: &[u8], n: i32) -> bool {
     // SAFETY: getpid cannot fail.
     let pid = unsafe { libc::getpid() }.to_string();
     if who == b"self" || who == b"thread-self" || who == pid.as_bytes() {
-        return n == s;
+        return selfexe::is_hidden(n as u64);
     }
+    let Some(s) = selfexe::fd() else {
+        return false;
+    };
     let Ok(dir) = std::str::from_utf8(dir) else {
         return false;
     };
@@ -182,7 +187,6 @@ fn filter_dents(a: &Args, mut r: i64) -> i64 {
     let Some((who, _)) = proc_fd_dir(&dir) else {
         return r;
     };
-    let Some(s) = selfexe::fd() else { return r };
     let buf = a[1] as *mut u8;
     loop {
         let mut off = 0usize;
@@ -200,7 +204,7 @@ fn filter_dents(a: &Args, mut r: i64) -> i64 {
             let hidden = std::str::from_utf8(name.to_bytes())
                 .ok()
                 .and_then(|n| n.parse::<i32>().ok())
-                .is_some_and(|n| is_hidden(&dir, who, n, s));
+                .is_some_and(|n| is_hidden(&dir, who, n));
             if hidden {
                 // SAFETY: moving the following records down within the buffer.
                 unsafe { std::ptr::copy(buf.add(off + reclen), buf.add(off), len - off - reclen) };
@@ -249,10 +253,13 @@ mod tests {
 
     #[test]
     fn own_entries_by_number() {
-        assert!(names_hidden_entry(b"/proc/self/fd/1000", 1000));
-        assert!(names_hidden_entry(b"/proc/thread-self/fdinfo/1000", 1000));
-        assert!(!names_hidden_entry(b"/proc/self/fd/3", 1000));
-        assert!(!names_hidden_entry(b"/proc/self/fd/1000x", 1000));
-        assert!(!names_hidden_entry(b"/tmp/fd/1000", 1000));
+        selfexe::init(None);
+        let s = selfexe::fd().expect("a self descriptor");
+        let path = |p: &str| p.replace("S", &s.to_string()).into_bytes();
+        assert!(names_hidden_entry(&path("/proc/self/fd/S")));
+        assert!(names_hidden_entry(&path("/proc/thread-self/fdinfo/S")));
+        assert!(!names_hidden_entry(b"/proc/self/fd/3"));
+        assert!(!names_hidden_entry(&path("/proc/self/fd/Sx")));
+        assert!(!names_hidden_entry(&path("/tmp/fd/S")));
     }
 }
