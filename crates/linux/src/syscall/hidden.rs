@@ -61,7 +61,9 @@ pub fn before(p: &Process, d: &Def, a: &Args) -> Option<Ret> {
         }
     }
     for &(i, _) in crate::paths::path_args(nr, a) {
-        if let Some(path) = read_guest(p, a[i], 4096, true)
+        // Most paths are not in /proc: look at the prefix first.
+        if read_guest(p, a[i], 6, true).is_some_and(|b| b == b"/proc/")
+            && let Some(path) = read_guest(p, a[i], 4096, true)
             && names_hidden_entry(&path)
         {
             return Some(err(libc::ENOENT));
