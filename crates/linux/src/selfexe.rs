@@ -22,9 +22,29 @@ static SELF_FD: AtomicI32 = AtomicI32::new(-1);
 /// descriptor.
 static VFORK_FD: AtomicI32 = AtomicI32::new(-1);
 
+/// The process-wide `--sysroot` directory (see `paths`).
+static SYSROOT_FD: AtomicI32 = AtomicI32::new(-1);
+
 /// xarch's descriptors the guest must not see.
-fn slots() -> [&'static AtomicI32; 2] {
-    [&SELF_FD, &VFORK_FD]
+fn slots() -> [&'static AtomicI32; 3] {
+    [&SELF_FD, &VFORK_FD, &SYSROOT_FD]
+}
+
+/// Takes over `fd` (the process-wide sysroot directory): moved high,
+/// close-on-exec and hidden like the self descriptor.
+pub fn set_sysroot_fd(fd: i32) {
+    let high = dup_high(fd);
+    if high >= 0 {
+        // SAFETY: closing the low duplicate we own.
+        unsafe { libc::close(fd) };
+    }
+    SYSROOT_FD.store(if high >= 0 { high } else { fd }, Ordering::Relaxed);
+}
+
+/// The sysroot descriptor set with [`set_sysroot_fd`] (its number changes
+/// when the guest takes it).
+pub fn sysroot_fd() -> i32 {
+    SYSROOT_FD.load(Ordering::Relaxed)
 }
 
 /// Lowest descriptor number used for the self descriptor.
