@@ -118,6 +118,13 @@ static void all_ebadf(void) {
 
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc >= 2 && strcmp(argv[1], "wait") == 0) {
+        /* Blocks until the parent closes the pipe on fd 0. */
+        char b;
+        while (read(0, &b, 1) > 0) {
+        }
+        return 0;
+    }
     if (argc >= 2 && strcmp(argv[1], "child") == 0) {
         list_fds("  child /proc/self/fd", "/proc/self/fd");
         return 7;
@@ -129,6 +136,40 @@ int main(int argc, char **argv) {
     list_all("start");
     all_ebadf();
     exec_self("start");
+
+    /* Another guest process's descriptors, as its parent sees them. */
+    int go[2];
+    CHECK(pipe(go) == 0);
+    fflush(stdout);
+    pid_t w = fork();
+    if (w == 0) {
+        dup2(go[0], 0);
+        close(go[0]);
+        close(go[1]);
+        char *av[] = {self, "wait", NULL};
+        execv(self, av);
+        _exit(127);
+    }
+    close(go[0]);
+    /* Wait until it has exec'd (its exe is no longer ours). */
+    char dir[64], exe[64];
+    snprintf(dir, sizeof dir, "/proc/%d/fd", w);
+    snprintf(exe, sizeof exe, "/proc/%d/cmdline", w);
+    for (int i = 0; i < 500; i++) {
+        char buf[256] = {0};
+        int fd = open(exe, O_RDONLY);
+        ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+        if (fd >= 0) close(fd);
+        for (ssize_t k = 0; k < n; k++)
+            if (buf[k] == 0) buf[k] = ' ';
+        if (n > 0 && strstr(buf, " wait") != NULL) break;
+        usleep(10000);
+    }
+    usleep(200000);
+    list_fds("exec'd child's /proc/pid/fd", dir);
+    close(go[1]);
+    int wst;
+    CHECK(waitpid(w, &wst, 0) == w);
 
     /* F_DUPFD from 1000 gets 1000. */
     int r = fcntl(0, F_DUPFD, 1000);
