@@ -5,6 +5,7 @@
 
 pub mod fd;
 pub mod fs;
+pub mod hidden;
 pub mod mem;
 pub mod names;
 pub mod proc;
@@ -164,7 +165,7 @@ table! {
     54 fchownat [DirFd, Path, Int, Int, Hex] pass::<{ l::SYS_fchownat }>;
     55 fchown [Fd, Int, Int] pass::<{ l::SYS_fchown }>;
     56 openat [DirFd, Path, OFlags, Mode] fs::openat;
-    57 close [Fd] fd::close;
+    57 close [Fd] pass::<{ l::SYS_close }>;
     58 vhangup [] pass::<{ l::SYS_vhangup }>;
     59 pipe2 [Hex, OFlags] fd::pipe2;
     61 getdents64 [Fd, Hex, Int] pass::<{ l::SYS_getdents64 }>;
@@ -315,12 +316,13 @@ table! {
     277 seccomp [Int, Hex, Hex] enosys;
     278 getrandom [Hex, Int, Hex] pass::<{ l::SYS_getrandom }>;
     279 memfd_create [Path, Hex] pass::<{ l::SYS_memfd_create }>;
+    281 execveat [DirFd, Path, Hex, Hex, Hex] proc::execveat;
     283 membarrier [Int, Hex, Int] pass::<{ l::SYS_membarrier }>;
     284 mlock2 [Hex, Int, Hex] ok0;
     285 copy_file_range [Fd, Hex, Fd, Hex, Int, Hex] pass::<{ l::SYS_copy_file_range }>;
     286 preadv2 [Fd, Hex, Int, Int, Int, Hex] pass::<{ l::SYS_preadv2 }>;
     287 pwritev2 [Fd, Hex, Int, Int, Int, Hex] pass::<{ l::SYS_pwritev2 }>;
-    291 statx [DirFd, Path, Hex, Hex, Hex] pass::<{ l::SYS_statx }>;
+    291 statx [DirFd, Path, Hex, Hex, Hex] fs::statx;
     293 rseq [Hex, Int, Hex, Hex] enosys;
     424 pidfd_send_signal [Fd, Sig, Hex, Hex] pass::<{ l::SYS_pidfd_send_signal }>;
     434 pidfd_open [Int, Hex] pass::<{ l::SYS_pidfd_open }>;
@@ -364,19 +366,22 @@ pub fn dispatch(p: &mut Process, state: &mut A64State) -> Option<GuestExit> {
     ];
     let def = lookup(nr);
     if p.opts.strace
-        && nr == 221
+        && (nr == 221 || nr == 281)
         && let Some(d) = def
     {
         // A successful execve does not come back to print its line.
         eprintln!("{} ...", format_call(p, d, &a, Ret::NoWrite));
     }
     let ret = match def {
-        Some(d) => {
-            let ta = crate::paths::translate_args(p, nr, &a);
-            let r = (d.handler)(p, state, &ta);
-            crate::paths::clear_scratch();
-            r
-        }
+        Some(d) => match hidden::before(p, d, &a) {
+            Some(r) => r,
+            None => {
+                let ta = crate::paths::translate_args(p, nr, &a);
+                let r = (d.handler)(p, state, &ta);
+                crate::paths::clear_scratch();
+                hidden::after(d, &a, r)
+            }
+        },
         None => {
             if p.opts.strace {
                 eprintln!(
