@@ -7,6 +7,7 @@ mod tier;
 #[cfg(test)]
 mod tier_tests;
 
+pub use host_fault::{SigHandler, set_sent_signal_handler};
 pub use tier::DEFAULT_HOT_THRESHOLD;
 
 use std::collections::{HashMap, VecDeque};
@@ -585,6 +586,9 @@ impl Engine {
 
     fn run_compiled(&mut self, entry: xarch_jit::baseline::EntryFn, state: &mut A64State) -> Step {
         self.jit_ctx.kind = KIND_NEXT;
+        if let Some(code) = &self.code {
+            code.activate();
+        }
         // SAFETY: the code (and every block chained from it) was compiled
         // for A64State from blocks kept alive by the cache, and the slot
         // array has MAX_SLOTS entries.
@@ -595,6 +599,7 @@ impl Engine {
                 &mut self.jit_ctx,
             )
         };
+        xarch_jit::CodeCache::deactivate();
         Step::Block(match self.jit_ctx.kind {
             KIND_NEXT => BlockResult::Next(next),
             KIND_HOT => return Step::Hot(next),
@@ -726,7 +731,10 @@ impl Engine {
     /// `uc` must be the `ucontext_t` the kernel passed to the handler.
     pub unsafe fn handle_host_fault(uc: *mut libc::ucontext_t, fault_addr: u64) -> bool {
         // SAFETY: forwarded from the caller.
-        unsafe { xarch_ir::guest_mem::fixup(uc, fault_addr) }
+        unsafe {
+            xarch_ir::guest_mem::fixup(uc, fault_addr)
+                || xarch_jit::cache::fixup_inline_access(uc, fault_addr)
+        }
     }
 
     /// Forgets every translation (after execve-like events).
