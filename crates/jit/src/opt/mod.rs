@@ -16,9 +16,14 @@
 //!   holds the state before the faulting instruction (as in the
 //!   interpreter) and `ctx` reports the fault like a baseline block.
 
+mod lower;
+mod stub;
+
 use crate::baseline::{ChainConfig, EntryFn};
 use crate::cache::CodeCache;
 use xarch_ir::Block;
+
+pub use stub::redirect_fault;
 
 /// One block of a region: its guest start address and IR.
 #[derive(Clone, Copy)]
@@ -38,6 +43,8 @@ pub struct CompiledRegion {
     pub body: u64,
     /// Guest address ranges `(start, len)` the region was compiled from.
     pub guest_ranges: Vec<(u64, u64)>,
+    /// Bytes of code (Cranelift function, stub and PC table) installed.
+    pub code_bytes: usize,
 }
 
 /// Why a region was not compiled (the engine keeps its baseline code).
@@ -69,8 +76,75 @@ pub fn compile_region(
     cache: &mut CodeCache,
     chain: ChainConfig,
 ) -> Result<CompiledRegion, OptError> {
-    let _ = (blocks, cache, chain);
-    Err(OptError::Unsupported(
-        "the optimizing tier is not built yet",
-    ))
+    let isa = isa()?;
+    let (code, pcs) = COMPILER.with(|c| {
+        let mut c = c.borrow_mut();
+        let Compiler { ctx, fctx } = &mut *c;
+        ctx.clear();
+        let lowered = lower::lower(&mut ctx.func, fctx, blocks, chain, isa.frontend_config())?;
+        let compiled = ctx
+            .compile(&*isa, &mut Default::default())
+            .map_err(|e| OptError::Codegen(format!("{:?}", e.inner)))?;
+        if !compiled.buffer.relocs().is_empty() {
+            return Err(OptError::Codegen("relocations in region code".into()));
+        }
+        Ok::<_, OptError>((compiled.code_buffer().to_vec(), lowered.pcs))
+    })?;
+    let region = stub::install(&code, &pcs, cache, chain)?;
+    let mut guest_ranges: Vec<(u64, u64)> = blocks
+        .iter()
+        .map(|rb| (rb.block.start, rb.block.end - rb.block.start))
+        .collect();
+    guest_ranges.sort_unstable();
+    guest_ranges.dedup();
+    Ok(CompiledRegion {
+        entry: region.entry,
+        body: region.body,
+        guest_ranges,
+        code_bytes: region.bytes,
+    })
+}
+
+struct Compiler {
+    ctx: cranelift_codegen::Context,
+    fctx: cranelift_frontend::FunctionBuilderContext,
+}
+
+thread_local! {
+    static COMPILER: core::cell::RefCell<Compiler> = core::cell::RefCell::new(Compiler {
+        ctx: cranelift_codegen::Context::new(),
+        fctx: cranelift_frontend::FunctionBuilderContext::new(),
+    });
+}
+
+type Isa = std::sync::Arc<dyn cranelift_codegen::isa::TargetIsa>;
+
+/// The host ISA with the settings this tier uses (built once).
+fn isa() -> Result<Isa, OptError> {
+    static ISA: std::sync::OnceLock<Result<Isa, String>> = std::sync::OnceLock::new();
+    ISA.get_or_init(|| {
+        use cranelift_codegen::settings::{self, Configurable};
+        let mut b = settings::builder();
+        let verify = if cfg!(debug_assertions) {
+            "true"
+        } else {
+            "false"
+        };
+        for (k, v) in [
+            ("opt_level", "speed"),
+            ("enable_verifier", verify),
+            ("unwind_info", "false"),
+            // The fault handler finds the region's frame through rbp.
+            ("preserve_frame_pointers", "true"),
+        ] {
+            b.set(k, v).map_err(|e| format!("{k}: {e}"))?;
+        }
+        let isa = cranelift_native::builder()
+            .map_err(|e| e.to_string())?
+            .finish(settings::Flags::new(b))
+            .map_err(|e| e.to_string())?;
+        Ok(isa)
+    })
+    .clone()
+    .map_err(OptError::Codegen)
 }

@@ -1,0 +1,400 @@
+//! Differential tests of the optimizing tier: regions compiled with
+//! Cranelift must leave the same guest state and memory, and report the
+//! same next PC, exit or fault, as the reference interpreter.
+
+use std::sync::Once;
+use xarch_a64::state::A64State;
+use xarch_ir::guest_mem::Fault;
+use xarch_ir::{Block, BlockResult, Builder, IntCC, Interpreter, Terminator, Type};
+use xarch_jit::baseline::{ChainConfig, KIND_EXIT, KIND_FAULT, KIND_NEXT, MAX_SLOTS};
+use xarch_jit::opt::{RegionBlock, compile_region};
+use xarch_jit::{CodeCache, JitCtx};
+
+// ---------------------------------------------------------------- harness
+
+extern "C" fn on_fault(_: libc::c_int, info: *mut libc::siginfo_t, uc: *mut libc::c_void) {
+    // SAFETY: the kernel passes valid siginfo and ucontext pointers.
+    unsafe {
+        let addr = (*info).si_addr() as u64;
+        let uc = uc as *mut libc::ucontext_t;
+        if xarch_ir::guest_mem::fixup(uc, addr) || xarch_jit::opt::redirect_fault(uc, addr) {
+            return;
+        }
+        libc::abort();
+    }
+}
+
+fn install_handler() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        for sig in [libc::SIGSEGV, libc::SIGBUS] {
+            // SAFETY: a handler that only redirects faults of guest accesses.
+            unsafe {
+                let mut sa: libc::sigaction = core::mem::zeroed();
+                sa.sa_sigaction = on_fault as *const () as usize;
+                sa.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER;
+                libc::sigaction(sig, &sa, core::ptr::null_mut());
+            }
+        }
+    });
+}
+
+/// State block of the hand-built IR tests: 256 words, the last two are
+/// the interrupt and exit-info flags.
+const WORDS: usize = 256;
+const INTERRUPT: i32 = 8 * 254;
+const EXIT_INFO: i32 = 8 * 255;
+
+fn chain(interrupt: i32, exit_info: i32) -> ChainConfig {
+    ChainConfig {
+        interrupt,
+        exit_info,
+        ibtc: 0,
+    }
+}
+
+/// Runs the region in the interpreter until control leaves it.
+fn interp_region(blocks: &[Block], state: *mut u8) -> BlockResult {
+    let mut interp = Interpreter::new();
+    let mut pc = blocks[0].start;
+    for _ in 0..10_000_000 {
+        let Some(b) = blocks.iter().find(|b| b.start == pc) else {
+            return BlockResult::Next(pc);
+        };
+        // SAFETY: tests build blocks for the state they pass.
+        match unsafe { interp.run(b, state) } {
+            BlockResult::Next(n) => pc = n,
+            r => return r,
+        }
+    }
+    panic!("region does not terminate in the interpreter");
+}
+
+struct Jit {
+    cache: CodeCache,
+    slots: Vec<u128>,
+}
+
+impl Jit {
+    fn new() -> Jit {
+        install_handler();
+        Jit {
+            cache: CodeCache::new(16 << 20).unwrap(),
+            slots: vec![0; MAX_SLOTS],
+        }
+    }
+
+    fn compile(&mut self, blocks: &[Block], chain: ChainConfig) -> xarch_jit::opt::CompiledRegion {
+        let rbs: Vec<RegionBlock<'_>> = blocks
+            .iter()
+            .map(|b| RegionBlock {
+                pc: b.start,
+                block: b,
+            })
+            .collect();
+        compile_region(&rbs, &mut self.cache, chain).expect("region compiles")
+    }
+
+    fn run(
+        &mut self,
+        r: &xarch_jit::opt::CompiledRegion,
+        blocks: &[Block],
+        state: *mut u8,
+    ) -> BlockResult {
+        let mut ctx = JitCtx {
+            kind: KIND_NEXT,
+            ..JitCtx::default()
+        };
+        // SAFETY: the region was compiled from `blocks` for this state.
+        let next = unsafe { r.entry.call(state, self.slots.as_mut_ptr(), &mut ctx) };
+        match ctx.kind {
+            KIND_NEXT => BlockResult::Next(next),
+            KIND_EXIT => {
+                let b = blocks
+                    .iter()
+                    .find(|b| b.start == ctx.fault_pc)
+                    .expect("exit reported at a region block");
+                match b.term {
+                    Terminator::Exit { reason, pc } => {
+                        assert_eq!(pc, next);
+                        BlockResult::Exit(reason, pc)
+                    }
+                    _ => panic!("KIND_EXIT from a block without an exit"),
+                }
+            }
+            KIND_FAULT => BlockResult::Fault {
+                pc: ctx.fault_pc,
+                fault: Fault {
+                    addr: ctx.fault_addr,
+                    write: ctx.fault_status & 2 != 0,
+                },
+            },
+            k => panic!("unexpected kind {k}"),
+        }
+    }
+}
+
+/// Compiles `blocks` and checks it against the interpreter on `states`.
+fn check_words(blocks: &[Block], states: &[[u64; WORDS]]) {
+    let mut jit = Jit::new();
+    let r = jit.compile(blocks, chain(INTERRUPT, EXIT_INFO));
+    for s in states {
+        let mut a = *s;
+        let mut b = *s;
+        let ra = interp_region(blocks, a.as_mut_ptr() as *mut u8);
+        let rb = jit.run(&r, blocks, b.as_mut_ptr() as *mut u8);
+        assert_eq!(ra, rb, "result for input {:x?}", &s[..4]);
+        for k in 0..WORDS {
+            assert_eq!(
+                a[k],
+                b[k],
+                "state word {k} for input {:x?}\n{}",
+                &s[..4],
+                blocks[0]
+            );
+        }
+    }
+}
+
+const EDGES: [u64; 20] = [
+    0,
+    1,
+    2,
+    3,
+    7,
+    31,
+    32,
+    33,
+    63,
+    64,
+    65,
+    0x7f,
+    0x80,
+    0xff,
+    0x7fff_ffff,
+    0x8000_0000,
+    0xffff_ffff,
+    0x7fff_ffff_ffff_ffff,
+    0x8000_0000_0000_0000,
+    u64::MAX,
+];
+
+fn edge_states() -> Vec<[u64; WORDS]> {
+    let mut out = Vec::new();
+    let extra = [0x1234_5678_9abc_def0u64, 0xfffe, 0xffff_ffff_0000_0001, 200];
+    for &a in EDGES.iter().chain(&extra) {
+        for &b in EDGES.iter().chain(&extra) {
+            let mut s = [0u64; WORDS];
+            s[0] = a;
+            s[1] = b;
+            s[2] = a ^ b;
+            s[3] = (a & 1) ^ (b >> 63);
+            out.push(s);
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------- IR tests
+
+/// Every integer op at every width, operands from the state (so
+/// Cranelift cannot fold them) and from constants (so it can).
+#[test]
+fn integer_ops_match_interpreter() {
+    for ty in [Type::I8, Type::I16, Type::I32, Type::I64] {
+        for konst in [false, true] {
+            let mut b = Builder::new();
+            b.guest_insn(0x1000);
+            let x = b.get_state(0, Type::I64);
+            let y = b.get_state(8, Type::I64);
+            let (x, y) = if konst {
+                (b.iconst(ty, 0x8000_0000_0000_0081), b.iconst(ty, 0x41))
+            } else {
+                (b.trunc(x, ty), b.trunc(y, ty))
+            };
+            let mut outs = Vec::new();
+            for f in [
+                Builder::add,
+                Builder::sub,
+                Builder::mul,
+                Builder::umulhi,
+                Builder::smulhi,
+                Builder::udiv,
+                Builder::sdiv,
+                Builder::and,
+                Builder::or,
+                Builder::xor,
+                Builder::shl,
+                Builder::lshr,
+                Builder::ashr,
+                Builder::ror,
+            ] {
+                outs.push(f(&mut b, x, y));
+            }
+            for f in [
+                Builder::not,
+                Builder::neg,
+                Builder::clz,
+                Builder::cls,
+                Builder::rbit,
+                Builder::bswap,
+                Builder::popcnt,
+            ] {
+                outs.push(f(&mut b, x));
+            }
+            for cc in [
+                IntCC::Eq,
+                IntCC::Ne,
+                IntCC::Ult,
+                IntCC::Ule,
+                IntCC::Ugt,
+                IntCC::Uge,
+                IntCC::Slt,
+                IntCC::Sle,
+                IntCC::Sgt,
+                IntCC::Sge,
+            ] {
+                let c = b.icmp(cc, x, y);
+                outs.push(c);
+                let s = b.select(c, x, y);
+                outs.push(s);
+            }
+            outs.push(b.sext(x, Type::I64));
+            let i1 = b.trunc(y, Type::I1);
+            outs.push(b.sext(i1, Type::I64));
+            outs.push(b.zext(i1, Type::I64));
+            let n1 = b.not(i1);
+            outs.push(n1);
+            // Shifts by a 64-bit amount of any size.
+            let y64 = b.get_state(8, Type::I64);
+            outs.push(b.push(xarch_ir::Op::Shl(x, y64), ty));
+            outs.push(b.push(xarch_ir::Op::AShr(x, y64), ty));
+            for (k, v) in outs.into_iter().enumerate() {
+                let w = b.zext(v, Type::I64);
+                b.set_state(8 * (4 + k as u32), w);
+            }
+            let blk = b.finish(0x1000, 0x1004, 1, Terminator::Jump(0x2000));
+            check_words(&[blk], &edge_states());
+        }
+    }
+}
+
+/// AddFlags/LogicFlags and all 16 conditions, directly and through the
+/// NZCV field, for SUBS, ADDS, ADCS, ANDS and CCMP-like patterns.
+#[test]
+fn flags_and_conditions_match_interpreter() {
+    const NZCV: u32 = 8 * 250;
+    for ty in [Type::I8, Type::I32, Type::I64] {
+        let mut b = Builder::new();
+        b.guest_insn(0x1000);
+        let x = b.get_state(0, Type::I64);
+        let y = b.get_state(8, Type::I64);
+        let c = b.get_state(24, Type::I64);
+        let (x, y) = (b.trunc(x, ty), b.trunc(y, ty));
+        let cin = b.trunc(c, Type::I1);
+        let one = b.iconst(Type::I1, 1);
+        let zero = b.iconst(Type::I1, 0);
+        let ny = b.not(y);
+        let sub = b.add_flags(x, ny, one);
+        let add = b.add_flags(x, y, zero);
+        let adc = b.add_flags(x, y, cin);
+        let sbc = b.add_flags(x, ny, cin);
+        let k = b.iconst(ty, 0xfffe); // CMP x, #imm: AddFlags(x, !imm, 1)
+        let cmpk = b.add_flags(x, k, one);
+        let a = b.and(x, y);
+        let logic = b.logic_flags(a);
+        let h = b.icmp(IntCC::Ult, x, y);
+        let imm = b.iconst(Type::I64, 0x6000_0000);
+        let ccmp = b.select(h, sub, imm);
+        let mut slot = 4u32;
+        let mut out = |b: &mut Builder, v| {
+            let w = b.zext(v, Type::I64);
+            b.set_state(8 * slot, w);
+            slot += 1;
+        };
+        for f in [sub, add, adc, sbc, cmpk, logic, ccmp] {
+            out(&mut b, f);
+            for cond in 0..16 {
+                let r = b.cond_holds(cond, f);
+                out(&mut b, r);
+            }
+        }
+        // Through the state field, as the lifter does.
+        b.set_state(NZCV, sub);
+        let f = b.get_state(NZCV, Type::I64);
+        let eq = b.cond_holds(0, f);
+        let hi = b.cond_holds(8, f);
+        let lt = b.cond_holds(11, f);
+        out(&mut b, eq);
+        out(&mut b, hi);
+        out(&mut b, lt);
+        let blk = b.finish(
+            0x1000,
+            0x1004,
+            1,
+            Terminator::Branch {
+                cond: lt,
+                taken: 0x3000,
+                not_taken: 0x4000,
+            },
+        );
+        check_words(&[blk], &edge_states());
+    }
+}
+
+/// Loads and stores of every size, unaligned, with sign/zero extension.
+#[test]
+fn loads_and_stores_match_interpreter() {
+    let mut mem = vec![0u8; 256];
+    for (i, m) in mem.iter_mut().enumerate() {
+        *m = (i as u8).wrapping_mul(37).wrapping_add(11);
+    }
+    let base = mem.as_mut_ptr() as u64;
+    let mut b = Builder::new();
+    b.guest_insn(0x1000);
+    let p = b.get_state(0, Type::I64);
+    let mut slot = 4u32;
+    for (k, ty) in [Type::I8, Type::I16, Type::I32, Type::I64, Type::I128]
+        .into_iter()
+        .enumerate()
+    {
+        let off = b.iconst(Type::I64, 3 + 17 * k as u64);
+        let a = b.add(p, off);
+        let v = b.load(a, ty);
+        if ty == Type::I128 {
+            b.set_state(8 * slot, v);
+            slot += 2;
+        } else {
+            let z = b.zext(v, Type::I64);
+            b.set_state(8 * slot, z);
+            let s = b.sext(v, Type::I64);
+            b.set_state(8 * (slot + 1), s);
+            slot += 2;
+        }
+        let off2 = b.iconst(Type::I64, 129 + 19 * k as u64);
+        let a2 = b.add(p, off2);
+        let x = if ty == Type::I128 {
+            b.const128(0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10)
+        } else {
+            let w = b.get_state(8, Type::I64);
+            b.trunc(w, ty)
+        };
+        b.store(a2, x);
+    }
+    let blk = b.finish(0x1000, 0x1004, 1, Terminator::Jump(0x2000));
+    let mut jit = Jit::new();
+    let r = jit.compile(std::slice::from_ref(&blk), chain(INTERRUPT, EXIT_INFO));
+    let mut s = [0u64; WORDS];
+    s[0] = base;
+    s[1] = 0xa1b2_c3d4_e5f6_0718;
+    let init = mem.clone();
+    let mut sa = s;
+    let ra = interp_region(std::slice::from_ref(&blk), sa.as_mut_ptr() as *mut u8);
+    let after_interp = mem.clone();
+    mem.copy_from_slice(&init);
+    let mut sb = s;
+    let rb = jit.run(&r, std::slice::from_ref(&blk), sb.as_mut_ptr() as *mut u8);
+    assert_eq!(ra, rb);
+    assert_eq!(sa, sb);
+    assert_eq!(after_interp, mem);
+}
