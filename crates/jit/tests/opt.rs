@@ -398,3 +398,330 @@ fn loads_and_stores_match_interpreter() {
     assert_eq!(sa, sb);
     assert_eq!(after_interp, mem);
 }
+
+// ---------------------------------------------------------------- A64 tests
+
+const A64_INTERRUPT: i32 = xarch_a64::state::INTERRUPT as i32;
+const A64_EXIT_INFO: i32 = xarch_a64::state::EXIT_INFO as i32;
+const SVC0: u32 = 0xd400_0001;
+
+/// Lifts every block of `code` (in order, each starting where the
+/// previous one ended).
+fn lift_seq(code: &[u32]) -> Vec<Block> {
+    let base = code.as_ptr() as u64;
+    let end = base + 4 * code.len() as u64;
+    let mut out: Vec<Block> = Vec::new();
+    let mut pc = base;
+    while pc < end {
+        let b = xarch_a64::lift_block(pc, |a| {
+            (a >= base && a < end).then(|| code[((a - base) / 4) as usize])
+        })
+        .expect("lifts");
+        pc = b.end;
+        out.push(b);
+    }
+    out
+}
+
+fn bytes(s: &A64State) -> &[u8] {
+    // SAFETY: A64State is plain data of integers; reading its bytes is fine.
+    unsafe {
+        core::slice::from_raw_parts(
+            s as *const A64State as *const u8,
+            core::mem::size_of::<A64State>(),
+        )
+    }
+}
+
+/// Runs the region in both engines from `init`, with `mem` restored in
+/// between, and checks they agree. Returns the interpreter's outcome.
+fn check_a64(blocks: &[Block], init: &A64State, mem: &mut [u8]) -> (BlockResult, A64State) {
+    let mut jit = Jit::new();
+    let r = jit.compile(blocks, chain(A64_INTERRUPT, A64_EXIT_INFO));
+    let mem_init = mem.to_vec();
+    let mut a = init.clone();
+    let ra = interp_region(blocks, &mut a as *mut A64State as *mut u8);
+    let mem_interp = mem.to_vec();
+    mem.copy_from_slice(&mem_init);
+    let mut b = init.clone();
+    let rb = jit.run(&r, blocks, &mut b as *mut A64State as *mut u8);
+    assert_eq!(ra, rb, "result\n{}", blocks[0]);
+    if bytes(&a) != bytes(&b) {
+        panic!(
+            "state differs\ninterp: {a:x?}\njit:    {b:x?}\n{}",
+            blocks.iter().map(|b| b.to_string()).collect::<String>()
+        );
+    }
+    assert!(mem == &mem_interp[..], "memory differs");
+    (ra, a)
+}
+
+/// The data-processing test table of the A64 lifter (instruction,
+/// registers, NZCV), re-run through the optimizing tier followed by CSET
+/// of every condition, with the table's operands and with edge values.
+#[test]
+fn a64_data_processing_table_matches_interpreter() {
+    let src = include_str!("../../a64/src/translate/dp_reg.rs");
+    let mut cases = 0;
+    for line in src.lines() {
+        let Some(rest) = line.trim().strip_prefix("t(0x") else {
+            continue;
+        };
+        let Some((insn, rest)) = rest.split_once(',') else {
+            continue;
+        };
+        let Ok(insn) = u32::from_str_radix(insn, 16) else {
+            continue;
+        };
+        let Some((regs, rest)) = rest.split_once("],") else {
+            continue;
+        };
+        let num = |s: &str| {
+            let s = s.trim().replace('_', "");
+            match s.strip_prefix("0x") {
+                Some(h) => u64::from_str_radix(h, 16).ok(),
+                None => s.parse::<u64>().ok(),
+            }
+        };
+        let mut pairs = Vec::new();
+        let mut ok = true;
+        for p in regs.split('(').skip(1) {
+            let p = p.split(')').next().unwrap_or("");
+            match p.split_once(',') {
+                Some((r, v)) => match (num(r), num(v)) {
+                    (Some(r), Some(v)) => pairs.push((r as usize, v)),
+                    _ => ok = false,
+                },
+                None => ok = false,
+            }
+        }
+        let Some(nzcv) = rest.split(',').next().and_then(num) else {
+            continue;
+        };
+        if !ok {
+            continue;
+        }
+        let mut code = vec![insn];
+        for cond in 0..14u32 {
+            // csinc x(10+cond), xzr, xzr, cond^1 = cset cond
+            code.push(0x9a9f_07e0 | ((cond ^ 1) << 12) | (10 + cond));
+        }
+        code.push(SVC0);
+        let blocks = lift_seq(&code);
+        let mut inputs = vec![pairs.clone()];
+        for (a, b) in [
+            (0u64, 0u64),
+            (u64::MAX, 1),
+            (0x8000_0000_0000_0000, 0x7fff_ffff_ffff_ffff),
+            (0x7fff_ffff, 0xffff_ffff),
+            (0x8000_0000, 0x8000_0000),
+            (5, u64::MAX),
+        ] {
+            inputs.push(vec![(1, a), (2, b), (3, a ^ b)]);
+        }
+        let mut jit = Jit::new();
+        let r = jit.compile(&blocks, chain(A64_INTERRUPT, A64_EXIT_INFO));
+        for regs in inputs {
+            for nz in [nzcv, 0xf, 0x6] {
+                let mut s = A64State::default();
+                for &(r, v) in &regs {
+                    if r == 31 {
+                        s.sp = v;
+                    } else {
+                        s.x[r] = v;
+                    }
+                }
+                s.nzcv = nz << 28;
+                let mut a = s.clone();
+                let mut b = s.clone();
+                let ra = interp_region(&blocks, &mut a as *mut A64State as *mut u8);
+                let rb = jit.run(&r, &blocks, &mut b as *mut A64State as *mut u8);
+                assert_eq!(ra, rb, "insn {insn:#010x}");
+                assert!(
+                    bytes(&a) == bytes(&b),
+                    "insn {insn:#010x} regs {regs:x?} nzcv {nz:x}\ninterp: {a:x?}\njit:    {b:x?}"
+                );
+            }
+        }
+        cases += 1;
+    }
+    assert!(cases > 100, "only {cases} table entries parsed");
+}
+
+/// Loop summing an array: ldr x2, [x0], #8; add x3, x3, x2; subs x1,
+/// x1, #1; b.ne loop; svc #0.
+const SUM_LOOP: [u32; 5] = [0xf840_8402, 0x8b02_0063, 0xf100_0421, 0x54ff_ffa1, SVC0];
+
+#[test]
+fn loop_region_matches_interpreter() {
+    let code = SUM_LOOP;
+    let blocks = lift_seq(&code);
+    assert_eq!(blocks.len(), 2, "loop body and exit block");
+    let data: Vec<u64> = (0..1000u64).map(|i| i * i + 7).collect();
+    let mut s = A64State::default();
+    s.x[0] = data.as_ptr() as u64;
+    s.x[1] = data.len() as u64;
+    s.x[3] = 5;
+    let (r, a) = check_a64(&blocks, &s, &mut []);
+    assert_eq!(
+        r,
+        BlockResult::Exit(xarch_ir::ExitReason::Syscall, blocks[1].start + 4)
+    );
+    assert_eq!(a.x[3], 5 + data.iter().sum::<u64>());
+}
+
+/// Maps two pages, the second inaccessible; returns the base address.
+fn guard_pages() -> *mut u8 {
+    // SAFETY: a fresh anonymous mapping; the second page is protected.
+    unsafe {
+        let p = libc::mmap(
+            core::ptr::null_mut(),
+            8192,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        assert_ne!(p, libc::MAP_FAILED);
+        libc::mprotect(
+            (p as *mut u8).add(4096) as *mut libc::c_void,
+            4096,
+            libc::PROT_NONE,
+        );
+        p as *mut u8
+    }
+}
+
+/// A load faulting in the sixth iteration: the state is the
+/// interpreter's at the faulting instruction.
+#[test]
+fn fault_in_loop_reports_exact_state() {
+    let code = SUM_LOOP;
+    let blocks = lift_seq(&code);
+    let page = guard_pages();
+    let mut s = A64State::default();
+    s.x[0] = page as u64 + 4096 - 5 * 8;
+    s.x[1] = 100;
+    s.nzcv = 0x9000_0000;
+    let (r, a) = check_a64(&blocks, &s, &mut []);
+    assert_eq!(
+        r,
+        BlockResult::Fault {
+            pc: code.as_ptr() as u64,
+            fault: Fault {
+                addr: page as u64 + 4096,
+                write: false
+            }
+        }
+    );
+    assert_eq!(a.x[1], 95);
+}
+
+/// A store to a read-only page after a register update in the same block.
+#[test]
+fn store_fault_reports_write_and_state() {
+    // add x5, x5, #1; str x1, [x0]; svc #0
+    let code = [0x9100_04a5, 0xf900_0001, SVC0];
+    let blocks = lift_seq(&code);
+    let page = guard_pages();
+    // SAFETY: the first page of the fresh mapping becomes read-only.
+    unsafe { libc::mprotect(page as *mut libc::c_void, 4096, libc::PROT_READ) };
+    for addr in [page as u64 + 8, page as u64 + 4096 + 8] {
+        let mut s = A64State::default();
+        s.x[0] = addr;
+        s.x[1] = 0x55;
+        s.x[5] = 41;
+        let (r, a) = check_a64(&blocks, &s, &mut []);
+        assert_eq!(
+            r,
+            BlockResult::Fault {
+                pc: code.as_ptr() as u64 + 4,
+                fault: Fault { addr, write: true }
+            }
+        );
+        assert_eq!(a.x[5], 42);
+    }
+}
+
+/// A pending interrupt makes a loop region leave at its first back-edge.
+#[test]
+fn interrupt_exits_at_back_edge() {
+    let code = SUM_LOOP;
+    let blocks = lift_seq(&code);
+    let data = [3u64; 8];
+    let mut s = A64State::default();
+    s.x[0] = data.as_ptr() as u64;
+    s.x[1] = 8;
+    s.interrupt = 1;
+    let mut jit = Jit::new();
+    let r = jit.compile(&blocks, chain(A64_INTERRUPT, A64_EXIT_INFO));
+    let mut b = s.clone();
+    let rb = jit.run(&r, &blocks, &mut b as *mut A64State as *mut u8);
+    // The interpreter's state after exactly one iteration.
+    let mut a = s.clone();
+    // SAFETY: the block was lifted for A64State.
+    let ra = unsafe { Interpreter::new().run(&blocks[0], &mut a as *mut A64State as *mut u8) };
+    assert_eq!(ra, BlockResult::Next(blocks[0].start));
+    assert_eq!(rb, ra);
+    assert!(bytes(&a) == bytes(&b));
+    assert_eq!(b.x[1], 7);
+}
+
+/// Sub-word loads and stores, 128-bit accesses, exclusives, CAS, FP and
+/// vector ops (helpers and interpreter fallbacks) in one region.
+#[test]
+fn mixed_memory_and_fallback_ops_match_interpreter() {
+    let code = [
+        0x3940_0c20, // ldrb w0, [x1, #3]
+        0x8b00_0063, // add x3, x3, x0
+        0x7980_0420, // ldrsh x0, [x1, #2]
+        0x8b00_0063, // add x3, x3, x0
+        0x3900_4422, // strb w2, [x1, #17]
+        0x3dc0_0420, // ldr q0, [x1, #16]
+        0x3d80_0820, // str q0, [x1, #32]
+        0xc85f_7c20, // ldxr x0, [x1]
+        0xc803_7c22, // stxr w3, x2, [x1]
+        0xc8a0_7c22, // cas x0, x2, [x1]
+        0x1e62_2820, // fadd d0, d1, d2
+        0x4ea2_8420, // add v0.4s, v1.4s, v2.4s
+        SVC0,
+    ];
+    let blocks = lift_seq(&code);
+    let mut mem = vec![0u8; 128];
+    for (i, m) in mem.iter_mut().enumerate() {
+        *m = (i as u8).wrapping_mul(91).wrapping_add(200);
+    }
+    // 16-byte alignment for the exclusive pair and CAS.
+    let off = (16 - (mem.as_ptr() as usize % 16)) % 16;
+    let mut s = A64State::default();
+    s.x[1] = mem.as_ptr() as u64 + off as u64;
+    s.x[2] = 0x1122_3344_5566_7788;
+    s.v[1] = 0x4000_0000_0000_0000_3ff8_0000_0000_0000;
+    s.v[2] = 0x0000_0001_0000_0002_4008_0000_0000_0000;
+    check_a64(&blocks, &s, &mut mem);
+}
+
+/// A compare-and-swap (run by the interpreter's routine) faulting on an
+/// unmapped page is reported like an inline access.
+#[test]
+fn cas_fault_reports_write_and_state() {
+    // add x5, x5, #1; cas x0, x2, [x1]; svc #0
+    let code = [0x9100_04a5, 0xc8a0_7c22, SVC0];
+    let blocks = lift_seq(&code);
+    let page = guard_pages();
+    let mut s = A64State::default();
+    s.x[1] = page as u64 + 4096;
+    s.x[5] = 1;
+    let (r, a) = check_a64(&blocks, &s, &mut []);
+    assert_eq!(
+        r,
+        BlockResult::Fault {
+            pc: code.as_ptr() as u64 + 4,
+            fault: Fault {
+                addr: page as u64 + 4096,
+                write: true
+            }
+        }
+    );
+    assert_eq!(a.x[5], 2);
+}

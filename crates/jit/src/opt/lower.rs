@@ -296,6 +296,7 @@ pub(crate) fn lower(
         }
         l.terminator(rb.block)?;
     }
+    l.finish_fault_block();
     l.b.seal_all_blocks();
     let pcs = std::mem::take(&mut l.pcs);
     l.b.finalize(isa_frontend);
@@ -442,18 +443,26 @@ impl Lower<'_, '_> {
     }
 
     /// The shared exit for faults reported by called routines: params
-    /// (status, addr, pc).
+    /// (status, addr, pc); its code is emitted by [`Self::finish_fault_block`].
     fn fault_block(&mut self) -> ir::Block {
         if let Some(b) = self.fault_block {
             return b;
         }
-        let cur = self.b.current_block().expect("in a block");
         let fb = self.b.create_block();
         self.b.set_cold_block(fb);
-        let st = self.b.append_block_param(fb, types::I64);
-        let addr = self.b.append_block_param(fb, types::I64);
-        let pc = self.b.append_block_param(fb, types::I64);
+        for _ in 0..3 {
+            self.b.append_block_param(fb, types::I64);
+        }
+        self.fault_block = Some(fb);
+        fb
+    }
+
+    fn finish_fault_block(&mut self) {
+        let Some(fb) = self.fault_block else {
+            return;
+        };
         self.b.switch_to_block(fb);
+        let p = self.b.block_params(fb).to_vec();
         let k = self
             .b
             .ins()
@@ -461,15 +470,12 @@ impl Lower<'_, '_> {
         self.b.ins().store(trusted(), k, self.ctx, CTX_KIND);
         self.b
             .ins()
-            .store(trusted(), st, self.ctx, CTX_FAULT_STATUS);
+            .store(trusted(), p[0], self.ctx, CTX_FAULT_STATUS);
         self.b
             .ins()
-            .store(trusted(), addr, self.ctx, CTX_FAULT_ADDR);
-        self.b.ins().store(trusted(), pc, self.ctx, CTX_FAULT_PC);
-        self.b.ins().return_(&[pc]);
-        self.b.switch_to_block(cur);
-        self.fault_block = Some(fb);
-        fb
+            .store(trusted(), p[1], self.ctx, CTX_FAULT_ADDR);
+        self.b.ins().store(trusted(), p[2], self.ctx, CTX_FAULT_PC);
+        self.b.ins().return_(&[p[2]]);
     }
 
     /// Runs instruction `i` through the interpreter's definition
@@ -821,10 +827,10 @@ impl Lower<'_, '_> {
             }
             Op::Call(h, args, n) => {
                 let mut a = vec![self.state];
-                for k in 0..4 {
+                for (k, &arg) in args.iter().enumerate() {
                     a.push(if k < *n as usize {
-                        let x = self.v(args[k]);
-                        if block.ty(args[k]) == Type::I128 {
+                        let x = self.v(arg);
+                        if block.ty(arg) == Type::I128 {
                             self.b.ins().ireduce(types::I64, x)
                         } else {
                             self.ext64(x)

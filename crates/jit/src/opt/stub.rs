@@ -192,7 +192,7 @@ pub unsafe fn redirect_fault(uc: *mut libc::ucontext_t, fault_addr: u64) -> bool
     // at its saved rbp, above it the return address into the stub, and
     // above that the stub's six saved registers (ctx = saved r13).
     let rbp = gregs[libc::REG_RBP as usize] as u64;
-    if rbp % 8 != 0 || rbp < 4096 {
+    if !rbp.is_multiple_of(8) || rbp < 4096 {
         return false;
     }
     let host_sp = rbp + 16;
@@ -207,7 +207,7 @@ pub unsafe fn redirect_fault(uc: *mut libc::ucontext_t, fault_addr: u64) -> bool
     // SAFETY: a non-null ctx saved by the stub is the running JitCtx;
     // the host_sp check rejects anything else.
     unsafe {
-        if ctx.is_null() || (ctx as usize) % 8 != 0 || (*ctx).host_sp != host_sp {
+        if ctx.is_null() || !(ctx as usize).is_multiple_of(8) || (*ctx).host_sp != host_sp {
             return false;
         }
         let err = gregs[libc::REG_ERR as usize] as u64;
