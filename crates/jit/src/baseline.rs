@@ -68,6 +68,11 @@ impl EntryFn {
         EntryFn(f)
     }
 
+    /// The code address (for diagnostics and disassembly).
+    pub fn addr(&self) -> usize {
+        self.0 as usize
+    }
+
     /// Runs the block (and the blocks chained from it).
     ///
     /// # Safety

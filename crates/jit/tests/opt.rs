@@ -725,3 +725,92 @@ fn cas_fault_reports_write_and_state() {
     );
     assert_eq!(a.x[5], 2);
 }
+
+/// Prints the compile time per guest instruction and the speed of the
+/// array-sum loop in the optimizing tier against the baseline tier
+/// (`cargo test --release -p xarch-jit --test opt report -- --nocapture`).
+/// Checks only that both tiers compute the same sum.
+#[test]
+fn report_compile_time_and_loop_speed() {
+    use std::time::Instant;
+    let mut jit = Jit::new();
+    // Compile time: the lifter's data-processing table as one region.
+    let src = include_str!("../../a64/src/translate/dp_reg.rs");
+    let mut code: Vec<u32> = src
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("t(0x"))
+        .filter_map(|r| u32::from_str_radix(r.split(',').next()?, 16).ok())
+        .collect();
+    code.push(SVC0);
+    for (name, code) in [("sum loop", &SUM_LOOP[..]), ("dp table", &code[..])] {
+        let blocks = lift_seq(code);
+        let insns: u32 = blocks.iter().map(|b| b.guest_insns).sum();
+        let t = Instant::now();
+        let reps = 5;
+        let mut bytes = 0;
+        for _ in 0..reps {
+            bytes = jit
+                .compile(&blocks, chain(A64_INTERRUPT, A64_EXIT_INFO))
+                .code_bytes;
+        }
+        let us = t.elapsed().as_secs_f64() * 1e6 / reps as f64;
+        eprintln!(
+            "opt: {name}: {} blocks, {insns} guest insns: {us:.0} us per region, {:.1} us per insn, {bytes} bytes",
+            blocks.len(),
+            us / insns as f64
+        );
+    }
+    // Speed: sum of 4M words.
+    let blocks = lift_seq(&SUM_LOOP);
+    let data: Vec<u64> = (0..4_000_000u64).collect();
+    let mut s = A64State::default();
+    s.x[0] = data.as_ptr() as u64;
+    s.x[1] = data.len() as u64;
+    let r = jit.compile(&blocks, chain(A64_INTERRUPT, A64_EXIT_INFO));
+    if let Ok(path) = std::env::var("XARCH_OPT_DUMP") {
+        let start = r.entry.addr();
+        // SAFETY: the region's code is `code_bytes` long from its entry.
+        let code = unsafe { core::slice::from_raw_parts(start as *const u8, r.code_bytes) };
+        std::fs::write(path, code).unwrap();
+    }
+    let mut a = s.clone();
+    let t = Instant::now();
+    let ra = jit.run(&r, &blocks, &mut a as *mut A64State as *mut u8);
+    let opt_ns = t.elapsed().as_secs_f64() * 1e9;
+    // Baseline: both blocks chained to each other.
+    let cfg = chain(A64_INTERRUPT, A64_EXIT_INFO);
+    let c0 = xarch_jit::compile(&blocks[0], &mut jit.cache, cfg).unwrap();
+    let c1 = xarch_jit::compile(&blocks[1], &mut jit.cache, cfg).unwrap();
+    for e in &c0.exits {
+        // SAFETY: both blocks live in the same cache.
+        unsafe {
+            e.link(if e.target == blocks[0].start {
+                c0.body
+            } else {
+                c1.body
+            })
+        };
+    }
+    let mut b = s.clone();
+    let mut ctx = JitCtx::default();
+    let t = Instant::now();
+    // SAFETY: compiled for A64State, slots has MAX_SLOTS entries.
+    let nb = unsafe {
+        c0.call(
+            &mut b as *mut A64State as *mut u8,
+            jit.slots.as_mut_ptr(),
+            &mut ctx,
+        )
+    };
+    let base_ns = t.elapsed().as_secs_f64() * 1e9;
+    assert_eq!(ctx.kind, KIND_EXIT);
+    assert_eq!(ra, BlockResult::Exit(xarch_ir::ExitReason::Syscall, nb));
+    assert_eq!(a.x[3], b.x[3]);
+    assert_eq!(a.x[3], data.iter().sum::<u64>());
+    let iters = data.len() as f64;
+    eprintln!(
+        "opt: sum loop: {:.2} ns/iteration optimizing, {:.2} ns/iteration baseline",
+        opt_ns / iters,
+        base_ns / iters
+    );
+}

@@ -778,7 +778,7 @@ impl Lower<'_, '_> {
                     (Op::Const(k), Op::Const(1)) => Some(self.iconst(t, !*k)),
                     _ => None,
                 };
-                let r = self.add_flags_packed(x, y, cin, at);
+                let r = self.add_flags_packed(x, y, cin, at, sub);
                 self.flags.insert(
                     r,
                     FlagsSrc::Add {
@@ -900,24 +900,72 @@ impl Lower<'_, '_> {
         (r, [n, z, cf, v])
     }
 
+    /// Moves the top bit of `x` (of width `w`) to bit `pos` of an `i64`,
+    /// all other bits zero.
+    fn top_bit_to(&mut self, x: ir::Value, w: u32, pos: u32) -> ir::Value {
+        let x = self.ext64(x);
+        let top = w - 1;
+        let y = if top > pos {
+            self.b.ins().ushr_imm_u(x, (top - pos) as i64)
+        } else if top < pos {
+            self.b.ins().ishl_imm_u(x, (pos - top) as i64)
+        } else {
+            x
+        };
+        self.b.ins().band_imm_u(y, 1i64 << pos)
+    }
+
+    /// Packed NZCV of AddWithCarry(a, b, cin); `sub` = Some(x) when the
+    /// operation is a - x (b = !x, cin = 1).
     fn add_flags_packed(
         &mut self,
         a: ir::Value,
         b: ir::Value,
         cin: ir::Value,
         at: Type,
+        sub: Option<ir::Value>,
     ) -> ir::Value {
-        let (_, parts) = self.add_parts(a, b, cin, cty(at));
-        let mut acc = None;
-        for (k, p) in parts.into_iter().enumerate() {
-            let x = self.b.ins().uextend(types::I64, p);
-            let x = self.b.ins().ishl_imm_u(x, 31 - k as i64);
-            acc = Some(match acc {
-                None => x,
-                Some(y) => self.b.ins().bor(y, x),
-            });
-        }
-        acc.expect("four parts")
+        let t = cty(at);
+        let w = at.bits();
+        let c = if t == types::I8 {
+            cin
+        } else {
+            self.b.ins().uextend(t, cin)
+        };
+        let r = match sub {
+            Some(x) => self.b.ins().isub(a, x),
+            None => {
+                let s = self.b.ins().iadd(a, b);
+                self.b.ins().iadd(s, c)
+            }
+        };
+        let n = self.top_bit_to(r, w, 31);
+        let z = self.b.ins().icmp_imm_u(CC::Equal, r, 0);
+        let z = self.b.ins().uextend(types::I64, z);
+        let z = self.b.ins().ishl_imm_u(z, 30);
+        let cf = match sub {
+            Some(x) => {
+                let c = self.b.ins().icmp(CC::UnsignedGreaterThanOrEqual, a, x);
+                let c = self.b.ins().uextend(types::I64, c);
+                self.b.ins().ishl_imm_u(c, 29)
+            }
+            None => {
+                // Carry out of the top bit: (a & b) | ((a ^ b) & !r).
+                let ab = self.b.ins().band(a, b);
+                let axb = self.b.ins().bxor(a, b);
+                let t1 = self.b.ins().band_not(axb, r);
+                let co = self.b.ins().bor(ab, t1);
+                self.top_bit_to(co, w, 29)
+            }
+        };
+        // Signed overflow: (a ^ r) & (b ^ r) has the top bit set.
+        let ar = self.b.ins().bxor(a, r);
+        let br = self.b.ins().bxor(b, r);
+        let o = self.b.ins().band(ar, br);
+        let v = self.top_bit_to(o, w, 28);
+        let nz = self.b.ins().bor(n, z);
+        let cv = self.b.ins().bor(cf, v);
+        self.b.ins().bor(nz, cv)
     }
 
     fn truth(&mut self, x: bool) -> ir::Value {
