@@ -351,14 +351,17 @@ impl Lower<'_, '_> {
         }
     }
 
-    /// Records the current guest instruction for the fault handler.
-    fn mark_pc(&mut self) {
+    /// Records the current guest instruction and the kind of access for
+    /// the fault handler:
+    /// `ctx.opt_scratch` = 2 * (index of the PC in the table) + write.
+    fn mark_pc(&mut self, write: bool) {
         let pc = self.cur_pc;
         let next = self.pcs.len() as u32;
         let idx = *self.pc_idx.entry(pc).or_insert(next);
         if idx == next {
             self.pcs.push(pc);
         }
+        let idx = 2 * idx + write as u32;
         if self.scratch != Some(idx) {
             let c = self.b.ins().iconst(types::I64, idx as i64);
             self.b.ins().store(trusted(), c, self.ctx, CTX_OPT_SCRATCH);
@@ -809,13 +812,13 @@ impl Lower<'_, '_> {
                 Some(self.cond(*cond, f))
             }
             Op::Load(a) => {
-                self.mark_pc();
+                self.mark_pc(false);
                 let addr = self.v(*a);
                 let x = self.b.ins().load(ct, guest_flags(), addr, 0);
                 Some(self.mask1(ty, x))
             }
             Op::Store(a, x) => {
-                self.mark_pc();
+                self.mark_pc(true);
                 let (addr, x) = (self.v(*a), self.v(*x));
                 self.b.ins().store(guest_flags(), x, addr, 0);
                 None
