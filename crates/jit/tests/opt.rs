@@ -925,3 +925,56 @@ fn random_instruction_sequences_match_interpreter() {
         "{faults} of {rounds} rounds faulted"
     );
 }
+
+/// Baseline block → region (through its body) → baseline block (through
+/// the region's link cell), as the engine chains them.
+#[test]
+fn region_chains_with_baseline_blocks() {
+    let mut code = vec![0xd280_0003, 0x1400_0001]; // movz x3, #0; b .+4
+    code.extend_from_slice(&SUM_LOOP);
+    let blocks = lift_seq(&code);
+    assert_eq!(blocks.len(), 3);
+    let data: Vec<u64> = (0..100u64).map(|i| i * 3 + 1).collect();
+    let mut s = A64State::default();
+    s.x[0] = data.as_ptr() as u64;
+    s.x[1] = data.len() as u64;
+    s.x[3] = 77;
+    let mut a = s.clone();
+    let ra = interp_region(&blocks, &mut a as *mut A64State as *mut u8);
+
+    let mut jit = Jit::new();
+    let cfg = chain(A64_INTERRUPT, A64_EXIT_INFO);
+    let region = jit.compile(&blocks[1..2], cfg);
+    let c0 = xarch_jit::compile(&blocks[0], &mut jit.cache, cfg).unwrap();
+    let c2 = xarch_jit::compile(&blocks[2], &mut jit.cache, cfg).unwrap();
+    assert_eq!(region.exits.len(), 1);
+    assert_eq!(region.exits[0].target, blocks[2].start);
+    // SAFETY: all code lives in the same cache.
+    unsafe {
+        region.exits[0].link(c2.body);
+        for e in &c0.exits {
+            e.link(region.body);
+        }
+    }
+    let mut b = s.clone();
+    let mut ctx = JitCtx::default();
+    // SAFETY: compiled for A64State, slots has MAX_SLOTS entries.
+    let next = unsafe {
+        c0.call(
+            &mut b as *mut A64State as *mut u8,
+            jit.slots.as_mut_ptr(),
+            &mut ctx,
+        )
+    };
+    assert_eq!(ctx.kind, KIND_EXIT);
+    assert_eq!(ctx.fault_pc, blocks[2].start);
+    assert_eq!(ra, BlockResult::Exit(xarch_ir::ExitReason::Syscall, next));
+    assert!(bytes(&a) == bytes(&b));
+    assert_eq!(b.x[3], data.iter().sum::<u64>());
+    // Unlinked again, the region returns the target to the dispatcher.
+    // SAFETY: as above.
+    unsafe { region.exits[0].unlink() };
+    let mut b = s.clone();
+    let rb = jit.run(&region, &blocks[1..2], &mut b as *mut A64State as *mut u8);
+    assert_eq!(rb, BlockResult::Next(blocks[2].start));
+}

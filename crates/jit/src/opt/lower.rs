@@ -117,8 +117,10 @@ enum FlagsSrc {
 }
 
 pub(crate) struct Lowered {
-    /// Guest PC per value of `ctx.opt_scratch`.
+    /// Guest PC per value of `ctx.opt_scratch` / 2.
     pub pcs: Vec<u64>,
+    /// Targets of the direct exits, by link cell index.
+    pub exits: Vec<u64>,
 }
 
 struct Lower<'a, 'f> {
@@ -143,6 +145,7 @@ struct Lower<'a, 'f> {
     sig_shim: ir::SigRef,
     sig_helper: ir::SigRef,
     fault_block: Option<ir::Block>,
+    exits: Vec<u64>,
 }
 
 fn trusted() -> MemFlagsData {
@@ -199,6 +202,9 @@ pub(crate) fn lower(
     for _ in 0..3 {
         func.signature.params.push(AbiParam::new(ptr));
     }
+    // Next guest PC, and the index of the direct exit taken (its link
+    // cell in the stub) or u64::MAX.
+    func.signature.returns.push(AbiParam::new(ptr));
     func.signature.returns.push(AbiParam::new(ptr));
 
     let mut b = FunctionBuilder::new(func, fctx);
@@ -281,6 +287,7 @@ pub(crate) fn lower(
         sig_shim,
         sig_helper,
         fault_block: None,
+        exits: Vec::new(),
     };
     for (k, rb) in blocks.iter().enumerate() {
         l.b.switch_to_block(l.clif_blocks[k]);
@@ -299,8 +306,9 @@ pub(crate) fn lower(
     l.finish_fault_block();
     l.b.seal_all_blocks();
     let pcs = std::mem::take(&mut l.pcs);
+    let exits = std::mem::take(&mut l.exits);
     l.b.finalize(isa_frontend);
-    Ok(Lowered { pcs })
+    Ok(Lowered { pcs, exits })
 }
 
 impl Lower<'_, '_> {
@@ -369,8 +377,9 @@ impl Lower<'_, '_> {
         }
     }
 
-    /// Leaves the region: write back, report `kind`, return `pc`.
-    fn exit(&mut self, pc: ir::Value, kind: u64) {
+    /// Leaves the region: write back, report `kind`, return `pc` (and
+    /// the index of the link cell for direct exits to `link`).
+    fn exit(&mut self, pc: ir::Value, kind: u64, link: Option<u64>) {
         self.flush();
         let k = self.b.ins().iconst(types::I64, kind as i64);
         self.b.ins().store(trusted(), k, self.ctx, CTX_KIND);
@@ -379,7 +388,18 @@ impl Lower<'_, '_> {
             let s = self.b.ins().iconst(types::I64, start as i64);
             self.b.ins().store(trusted(), s, self.ctx, CTX_FAULT_PC);
         }
-        self.b.ins().return_(&[pc]);
+        let cell = match link {
+            Some(t) => match self.exits.iter().position(|&x| x == t) {
+                Some(i) => i as u64,
+                None => {
+                    self.exits.push(t);
+                    self.exits.len() as u64 - 1
+                }
+            },
+            None => u64::MAX,
+        };
+        let cell = self.b.ins().iconst(types::I64, cell as i64);
+        self.b.ins().return_(&[pc, cell]);
     }
 
     /// Control flow to guest `target` at the end of the current block.
@@ -407,11 +427,11 @@ impl Lower<'_, '_> {
                 self.b.ins().brif(any, out, &[], blk, &[]);
                 self.b.switch_to_block(out);
                 let t = self.b.ins().iconst(types::I64, target as i64);
-                self.exit(t, KIND_NEXT);
+                self.exit(t, KIND_NEXT, None);
             }
             None => {
                 let t = self.b.ins().iconst(types::I64, target as i64);
-                self.exit(t, KIND_NEXT);
+                self.exit(t, KIND_NEXT, Some(target));
             }
         }
     }
@@ -421,7 +441,7 @@ impl Lower<'_, '_> {
             Terminator::Jump(t) => self.edge(*t),
             Terminator::JumpDyn(v, _) => {
                 let t = self.v(*v);
-                self.exit(t, KIND_NEXT);
+                self.exit(t, KIND_NEXT, None);
             }
             Terminator::Branch {
                 cond,
@@ -439,7 +459,7 @@ impl Lower<'_, '_> {
             }
             Terminator::Exit { pc, .. } => {
                 let t = self.b.ins().iconst(types::I64, *pc as i64);
-                self.exit(t, KIND_EXIT);
+                self.exit(t, KIND_EXIT, None);
             }
         }
         Ok(())
@@ -478,7 +498,8 @@ impl Lower<'_, '_> {
             .ins()
             .store(trusted(), p[1], self.ctx, CTX_FAULT_ADDR);
         self.b.ins().store(trusted(), p[2], self.ctx, CTX_FAULT_PC);
-        self.b.ins().return_(&[p[2]]);
+        let none = self.b.ins().iconst(types::I64, -1);
+        self.b.ins().return_(&[p[2], none]);
     }
 
     /// Runs instruction `i` through the interpreter's definition

@@ -45,6 +45,11 @@ pub struct CompiledRegion {
     pub guest_ranges: Vec<(u64, u64)>,
     /// Bytes of code (Cranelift function, stub and PC table) installed.
     pub code_bytes: usize,
+    /// The direct exits to guest code outside the region, to be linked
+    /// like a baseline block's ([`crate::baseline::Exit::link`]); an
+    /// unlinked exit returns the target PC to the dispatcher. Other
+    /// exits (indirect branches) go through the indirect-branch table.
+    pub exits: Vec<crate::baseline::Exit>,
 }
 
 /// Why a region was not compiled (the engine keeps its baseline code).
@@ -77,7 +82,7 @@ pub fn compile_region(
     chain: ChainConfig,
 ) -> Result<CompiledRegion, OptError> {
     let isa = isa()?;
-    let (code, pcs) = COMPILER.with(|c| {
+    let (code, lowered) = COMPILER.with(|c| {
         let mut c = c.borrow_mut();
         let Compiler { ctx, fctx } = &mut *c;
         ctx.clear();
@@ -88,9 +93,9 @@ pub fn compile_region(
         if !compiled.buffer.relocs().is_empty() {
             return Err(OptError::Codegen("relocations in region code".into()));
         }
-        Ok::<_, OptError>((compiled.code_buffer().to_vec(), lowered.pcs))
+        Ok::<_, OptError>((compiled.code_buffer().to_vec(), lowered))
     })?;
-    let region = stub::install(&code, &pcs, cache, chain)?;
+    let region = stub::install(&code, &lowered.pcs, &lowered.exits, cache, chain)?;
     let mut guest_ranges: Vec<(u64, u64)> = blocks
         .iter()
         .map(|rb| (rb.block.start, rb.block.end - rb.block.start))
@@ -102,6 +107,7 @@ pub fn compile_region(
         body: region.body,
         guest_ranges,
         code_bytes: region.bytes,
+        exits: region.exits,
     })
 }
 

@@ -22,7 +22,7 @@
 use super::OptError;
 use super::lower::{CTX_FAULT_PC, CTX_HOST_SP, CTX_KIND, CTX_OPT_SCRATCH};
 use crate::JitCtx;
-use crate::baseline::{BlockFn, ChainConfig, EntryFn, IBTC_ENTRIES, KIND_FAULT};
+use crate::baseline::{BlockFn, ChainConfig, EntryFn, Exit, IBTC_ENTRIES, KIND_FAULT};
 use crate::cache::CodeCache;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use dynasmrt::x64::X64Relocation;
@@ -36,6 +36,7 @@ pub(crate) struct Installed {
     pub entry: EntryFn,
     pub body: u64,
     pub bytes: usize,
+    pub exits: Vec<Exit>,
 }
 
 /// Code cache ranges that may hold region code (checked by the handler).
@@ -70,6 +71,7 @@ fn in_ranges(rip: usize) -> bool {
 pub(crate) fn install(
     code: &[u8],
     pcs: &[u64],
+    exit_targets: &[u64],
     cache: &mut CodeCache,
     chain: ChainConfig,
 ) -> Result<Installed, OptError> {
@@ -80,6 +82,8 @@ pub(crate) fn install(
     let not_next = ops.new_dynamic_label();
     let epilogue = ops.new_dynamic_label();
     let table = ops.new_dynamic_label();
+    let cells = ops.new_dynamic_label();
+    let indirect = ops.new_dynamic_label();
     let (int_off, info_off) = (chain.interrupt, chain.exit_info);
     dynasm!(ops
         ; .arch x64
@@ -113,6 +117,12 @@ pub(crate) fn install(
         ; mov rcx, QWORD [rbx + int_off]
         ; or rcx, QWORD [rbx + info_off]
         ; jnz =>epilogue
+        // A direct exit continues through its link cell.
+        ; cmp rdx, -1
+        ; je =>indirect
+        ; lea rcx, [=>cells]
+        ; jmp QWORD [rcx + rdx * 8]
+        ; =>indirect
     );
     if chain.ibtc != 0 {
         let mask = (IBTC_ENTRIES - 1) as i32;
@@ -154,7 +164,19 @@ pub(crate) fn install(
     for &pc in pcs {
         dynasm!(ops ; .arch x64 ; .u64 pc);
     }
+    dynasm!(ops ; .arch x64 ; =>cells);
+    for _ in exit_targets {
+        dynasm!(ops ; .arch x64 ; .u64 0);
+    }
     dynasm!(ops ; .arch x64 ; .align 16 ; =>func);
+    let resolve = |ops: &VecAssembler<X64Relocation>, l| {
+        ops.labels()
+            .resolve_dynamic(l)
+            .map(|o| o.0)
+            .map_err(|e| OptError::Codegen(e.to_string()))
+    };
+    let cells_off = resolve(&ops, cells)?;
+    let epilogue_off = resolve(&ops, epilogue)?;
     let body_off = ops
         .labels()
         .resolve_dynamic(body)
@@ -165,6 +187,22 @@ pub(crate) fn install(
         .finalize()
         .map_err(|e| OptError::Codegen(format!("{e:?}")))?;
     let start = cache.install(&bytes).ok_or(OptError::CacheFull)?;
+    let unlinked = start as u64 + epilogue_off as u64;
+    let exits = exit_targets
+        .iter()
+        .enumerate()
+        .map(|(k, &target)| {
+            let cell = start.wrapping_add(cells_off + 8 * k) as *mut u64;
+            // SAFETY: the cell is an aligned word of the code just
+            // installed, which nothing runs yet.
+            unsafe { cell.write(unlinked) };
+            Exit {
+                target,
+                cell,
+                unlinked,
+            }
+        })
+        .collect();
     // SAFETY: `start` is the stub just installed, which follows the
     // baseline block calling convention (System V, three pointers, u64).
     let f: BlockFn = unsafe { core::mem::transmute::<*const u8, BlockFn>(start) };
@@ -172,6 +210,7 @@ pub(crate) fn install(
         entry: EntryFn::from_fn(f),
         body: start as u64 + body_off as u64,
         bytes: bytes.len(),
+        exits,
     })
 }
 
