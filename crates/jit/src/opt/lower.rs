@@ -785,7 +785,17 @@ impl Lower<'_, '_> {
             }
             Op::Select(c, a, b) => {
                 let (cv, x, y) = (self.v(*c), self.v(*a), self.v(*b));
-                let r = self.b.ins().select(cv, x, y);
+                let r = if ty == Type::I128 {
+                    // Per half: Cranelift would turn a whole-width select
+                    // of a comparison into i128 min/max, which x64 lacks.
+                    let (xl, xh) = self.b.ins().isplit(x);
+                    let (yl, yh) = self.b.ins().isplit(y);
+                    let l = self.b.ins().select(cv, xl, yl);
+                    let h = self.b.ins().select(cv, xh, yh);
+                    self.b.ins().iconcat(l, h)
+                } else {
+                    self.b.ins().select(cv, x, y)
+                };
                 if self.flags.contains_key(&x)
                     && let Op::Const(k) = block.insts[b.0 as usize].op
                 {
