@@ -32,6 +32,14 @@ pub struct JitCtx {
     /// which guest instruction is running (an index into the region's
     /// table of PCs).
     pub opt_scratch: u64,
+    /// Optimizing-tier deferred flags: when `lazy_info` is non-zero, the
+    /// flags field of the guest state is stale and these describe it
+    /// (see `crate::opt`).
+    pub lazy_a: u64,
+    /// See `lazy_a`.
+    pub lazy_b: u64,
+    /// See `lazy_a`.
+    pub lazy_info: u64,
 }
 
 /// The block continues at the returned guest address.

@@ -24,6 +24,9 @@ pub(crate) const CTX_FAULT_ADDR: i32 = 16;
 pub(crate) const CTX_FAULT_PC: i32 = 24;
 pub(crate) const CTX_HOST_SP: i32 = 32;
 pub(crate) const CTX_OPT_SCRATCH: i32 = 40;
+pub(crate) const CTX_LAZY_A: i32 = 48;
+pub(crate) const CTX_LAZY_B: i32 = 56;
+pub(crate) const CTX_LAZY_INFO: i32 = 64;
 
 const _: () = {
     use crate::JitCtx;
@@ -34,6 +37,9 @@ const _: () = {
     assert!(offset_of!(JitCtx, fault_pc) == CTX_FAULT_PC as usize);
     assert!(offset_of!(JitCtx, host_sp) == CTX_HOST_SP as usize);
     assert!(offset_of!(JitCtx, opt_scratch) == CTX_OPT_SCRATCH as usize);
+    assert!(offset_of!(JitCtx, lazy_a) == CTX_LAZY_A as usize);
+    assert!(offset_of!(JitCtx, lazy_b) == CTX_LAZY_B as usize);
+    assert!(offset_of!(JitCtx, lazy_info) == CTX_LAZY_INFO as usize);
 };
 
 /// Most promoted state fields per region (a bit mask tracks dirtiness).
@@ -61,6 +67,46 @@ fn needs_flush(op: &Op) -> bool {
         op,
         Op::Load(_) | Op::Store(..) | Op::CmpXchg(..) | Op::AtomicRmw(..) | Op::Call(..)
     )
+}
+
+/// Whether the op is an inline guest access: its fault is recovered by
+/// the handler, which can complete deferred flags (a "light" write-back
+/// suffices); other flush points need the state block exact.
+fn is_light(op: &Op) -> bool {
+    matches!(op, Op::Load(_) | Op::Store(..))
+}
+
+/// Deferred flags kinds (`ctx.lazy_info` bits 0..3; bits 4..5 the width
+/// code, bits 8.. the state offset of the flags field).
+const LAZY_PACKED: u64 = 1;
+const LAZY_SUB: u64 = 2;
+const LAZY_ADD: u64 = 3;
+const LAZY_LOGIC: u64 = 4;
+
+/// The packed NZCV that a deferred-flags triple stands for (the
+/// interpreter's definitions).
+pub(crate) extern "C" fn pack_flags(a: u64, b: u64, info: u64) -> u64 {
+    let ty = [Type::I8, Type::I16, Type::I32, Type::I64][((info >> 4) & 3) as usize];
+    let m = ty.mask();
+    let (a, b) = (a as u128 & m, b as u128 & m);
+    match info & 15 {
+        LAZY_SUB => xarch_ir::interp::add_with_carry_flags(a, !b & m, 1, ty),
+        LAZY_ADD => xarch_ir::interp::add_with_carry_flags(a, b, 0, ty),
+        LAZY_LOGIC => {
+            let n = (a >> (ty.bits() - 1)) & 1;
+            ((n << 31) | (((a == 0) as u128) << 30)) as u64
+        }
+        _ => a as u64,
+    }
+}
+
+fn width_code(t: ir::Type) -> u64 {
+    match t.bits() {
+        8 => 0,
+        16 => 1,
+        32 => 2,
+        _ => 3,
+    }
 }
 
 /// The (offset, type) pairs of the guest state that can live in variables.
@@ -108,6 +154,7 @@ enum FlagsSrc {
         b: ir::Value,
         cin: ir::Value,
         sub: Option<ir::Value>,
+        cin0: bool,
         ty: ir::Type,
     },
     /// N and Z of `r`, C = V = 0.
@@ -146,6 +193,15 @@ struct Lower<'a, 'f> {
     sig_helper: ir::SigRef,
     fault_block: Option<ir::Block>,
     exits: Vec<u64>,
+    /// Promoted fields whose value is only in the ctx's deferred flags.
+    lazy: u128,
+    /// The flags field (promoted index), its deferred second operand and
+    /// info variables, and its current value when known in this block.
+    flags_k: Option<usize>,
+    fb_var: Variable,
+    fi_var: Variable,
+    cur_flags: Option<ir::Value>,
+    sig_pack: ir::SigRef,
 }
 
 fn trusted() -> MemFlagsData {
@@ -156,10 +212,21 @@ fn guest_flags() -> MemFlagsData {
     MemFlagsData::new().with_trap_code(Some(TrapCode::HEAP_OUT_OF_BOUNDS))
 }
 
-/// Dirty promoted fields after `block`, given those dirty on entry.
-fn transfer(block: &Block, by_off: &HashMap<u32, usize>, mut dirty: u128) -> u128 {
+/// Dirty and lazy promoted fields after `block`, given those on entry
+/// (`fbit`: the flags field, the only one that can be lazy).
+fn transfer(
+    block: &Block,
+    by_off: &HashMap<u32, usize>,
+    fbit: u128,
+    (mut dirty, mut lazy): (u128, u128),
+) -> (u128, u128) {
     for inst in &block.insts {
         if needs_flush(&inst.op) {
+            if is_light(&inst.op) {
+                lazy |= dirty & fbit;
+            } else {
+                lazy = 0;
+            }
             dirty = 0;
         }
         if let Op::SetState(off, _) = inst.op
@@ -168,7 +235,7 @@ fn transfer(block: &Block, by_off: &HashMap<u32, usize>, mut dirty: u128) -> u12
             dirty |= 1 << k;
         }
     }
-    dirty
+    (dirty, lazy)
 }
 
 fn successors(t: &Terminator) -> Vec<u64> {
@@ -238,6 +305,44 @@ pub(crate) fn lower(
         promoted.push((off, ty, var));
     }
 
+    // The flags field: an I64 field written with AddFlags/LogicFlags.
+    let mut flags_k = None;
+    'find: for rb in blocks {
+        for inst in &rb.block.insts {
+            if let Op::SetState(off, v) = inst.op
+                && let Some(&k) = by_off.get(&off)
+                && promoted[k].1 == Type::I64
+                && matches!(
+                    rb.block.insts[v.0 as usize].op,
+                    Op::AddFlags(..) | Op::LogicFlags(_)
+                )
+            {
+                flags_k = Some(k);
+                break 'find;
+            }
+        }
+    }
+    let fb_var = b.declare_var(types::I64);
+    let fi_var = b.declare_var(types::I64);
+    let zero = b.ins().iconst(types::I64, 0);
+    b.def_var(fb_var, zero);
+    let info = match flags_k {
+        Some(k) => LAZY_PACKED | 3 << 4 | (promoted[k].0 as u64) << 8,
+        None => 0,
+    };
+    let info = b.ins().iconst(types::I64, info as i64);
+    b.def_var(fi_var, info);
+    if flags_k.is_some() {
+        b.ins().store(trusted(), zero, ctx, CTX_LAZY_INFO);
+    }
+    let mut pack_sig = Signature::new(CallConv::SystemV);
+    for _ in 0..3 {
+        pack_sig.params.push(AbiParam::new(ptr));
+    }
+    pack_sig.returns.push(AbiParam::new(ptr));
+    let sig_pack = b.import_signature(pack_sig);
+    let fbit: u128 = flags_k.map_or(0, |k| 1 << k);
+
     let mut index_of = HashMap::new();
     for (k, rb) in blocks.iter().enumerate() {
         index_of.entry(rb.pc).or_insert(k);
@@ -245,18 +350,19 @@ pub(crate) fn lower(
     let clif_blocks: Vec<ir::Block> = blocks.iter().map(|_| b.create_block()).collect();
     b.ins().jump(clif_blocks[0], &[]);
 
-    // Dirty fields on entry to each block (may-be-dirty, fixed point).
-    let mut dirty_in = vec![0u128; blocks.len()];
+    // Dirty and lazy fields on entry to each block (may-be, fixed point).
+    let mut state_in = vec![(0u128, 0u128); blocks.len()];
     loop {
         let mut changed = false;
         for (k, rb) in blocks.iter().enumerate() {
-            let out = transfer(rb.block, &by_off, dirty_in[k]);
+            let (d, l) = transfer(rb.block, &by_off, fbit, state_in[k]);
             for t in successors(&rb.block.term) {
-                if let Some(&s) = index_of.get(&t)
-                    && dirty_in[s] | out != dirty_in[s]
-                {
-                    dirty_in[s] |= out;
-                    changed = true;
+                if let Some(&s) = index_of.get(&t) {
+                    let (sd, sl) = state_in[s];
+                    if (sd | d, sl | l) != (sd, sl) {
+                        state_in[s] = (sd | d, sl | l);
+                        changed = true;
+                    }
                 }
             }
         }
@@ -288,10 +394,17 @@ pub(crate) fn lower(
         sig_helper,
         fault_block: None,
         exits: Vec::new(),
+        lazy: 0,
+        flags_k,
+        fb_var,
+        fi_var,
+        cur_flags: None,
+        sig_pack,
     };
     for (k, rb) in blocks.iter().enumerate() {
         l.b.switch_to_block(l.clif_blocks[k]);
-        l.dirty = dirty_in[k];
+        (l.dirty, l.lazy) = state_in[k];
+        l.cur_flags = None;
         l.scratch = None;
         l.cur_pc = rb.pc;
         l.cur_idx = k;
@@ -330,20 +443,71 @@ impl Lower<'_, '_> {
         self.b.ins().iconst(t, (x & m) as i64)
     }
 
-    /// Writes the dirty promoted fields back to the state block.
+    /// The current packed value of the flags field.
+    fn flags_packed(&mut self) -> ir::Value {
+        if let Some(v) = self.cur_flags {
+            return v;
+        }
+        let k = self.flags_k.expect("flags field");
+        let a = self.b.use_var(self.promoted[k].2);
+        let bv = self.b.use_var(self.fb_var);
+        let i = self.b.use_var(self.fi_var);
+        let f = self
+            .b
+            .ins()
+            .iconst(types::I64, pack_flags as *const () as usize as i64);
+        let call = self.b.ins().call_indirect(self.sig_pack, f, &[a, bv, i]);
+        let v = self.b.inst_results(call)[0];
+        self.cur_flags = Some(v);
+        v
+    }
+
+    /// Writes the dirty and lazy promoted fields to the state block,
+    /// exactly (before helper calls and at exits).
     fn flush(&mut self) {
-        let mut d = self.dirty;
+        let mut d = self.dirty | self.lazy;
         while d != 0 {
             let k = d.trailing_zeros() as usize;
             d &= d - 1;
             let (off, _, var) = self.promoted[k];
-            let v = self.b.use_var(var);
+            let v = if Some(k) == self.flags_k {
+                let z = self.b.ins().iconst(types::I64, 0);
+                self.b.ins().store(trusted(), z, self.ctx, CTX_LAZY_INFO);
+                self.flags_packed()
+            } else {
+                self.b.use_var(var)
+            };
             self.b.ins().store(trusted(), v, self.state, off as i32);
         }
     }
 
     fn flush_clear(&mut self) {
         self.flush();
+        self.dirty = 0;
+        self.lazy = 0;
+    }
+
+    /// Before an inline guest access: like [`Self::flush_clear`], but the
+    /// flags field only has its deferred operands stored in the ctx (the
+    /// fault path packs them).
+    fn flush_light(&mut self) {
+        let mut d = self.dirty;
+        while d != 0 {
+            let k = d.trailing_zeros() as usize;
+            d &= d - 1;
+            let (off, _, var) = self.promoted[k];
+            let v = self.b.use_var(var);
+            if Some(k) == self.flags_k {
+                let bv = self.b.use_var(self.fb_var);
+                let i = self.b.use_var(self.fi_var);
+                self.b.ins().store(trusted(), v, self.ctx, CTX_LAZY_A);
+                self.b.ins().store(trusted(), bv, self.ctx, CTX_LAZY_B);
+                self.b.ins().store(trusted(), i, self.ctx, CTX_LAZY_INFO);
+                self.lazy |= 1 << k;
+            } else {
+                self.b.ins().store(trusted(), v, self.state, off as i32);
+            }
+        }
         self.dirty = 0;
     }
 
@@ -356,6 +520,12 @@ impl Lower<'_, '_> {
                 .ins()
                 .load(cty(ty), trusted(), self.state, off as i32);
             self.b.def_var(var, v);
+            if Some(k) == self.flags_k {
+                let info = LAZY_PACKED | 3 << 4 | (off as u64) << 8;
+                let i = self.b.ins().iconst(types::I64, info as i64);
+                self.b.def_var(self.fi_var, i);
+                self.cur_flags = Some(v);
+            }
         }
     }
 
@@ -563,6 +733,40 @@ impl Lower<'_, '_> {
         }
     }
 
+    /// Sets the flags field to `x`, as deferred operands when known.
+    fn set_flags(&mut self, off: u32, x: ir::Value) {
+        let zero = self.b.ins().iconst(types::I64, 0);
+        let (a, b, kind, t) = match self.flags.get(&x).copied() {
+            Some(FlagsSrc::Add {
+                a,
+                sub: Some(s),
+                ty,
+                ..
+            }) => (a, s, LAZY_SUB, ty),
+            Some(FlagsSrc::Add {
+                a,
+                b,
+                cin0: true,
+                ty,
+                ..
+            }) => (a, b, LAZY_ADD, ty),
+            Some(FlagsSrc::Logic { r }) => {
+                let t = self.b.func.dfg.value_type(r);
+                (r, zero, LAZY_LOGIC, t)
+            }
+            _ => (x, zero, LAZY_PACKED, types::I64),
+        };
+        let a = self.ext64(a);
+        let b = self.ext64(b);
+        let k = self.flags_k.expect("flags field");
+        self.b.def_var(self.promoted[k].2, a);
+        self.b.def_var(self.fb_var, b);
+        let info = kind | width_code(t) << 4 | (off as u64) << 8;
+        let i = self.b.ins().iconst(types::I64, info as i64);
+        self.b.def_var(self.fi_var, i);
+        self.cur_flags = Some(x);
+    }
+
     fn mask1(&mut self, ty: Type, x: ir::Value) -> ir::Value {
         if ty == Type::I1 {
             self.b.ins().band_imm_u(x, 1)
@@ -576,7 +780,11 @@ impl Lower<'_, '_> {
         let ty = inst.ty;
         let ct = cty(ty);
         if needs_flush(&inst.op) {
-            self.flush_clear();
+            if is_light(&inst.op) {
+                self.flush_light();
+            } else {
+                self.flush_clear();
+            }
         }
         let r = match &inst.op {
             Op::GuestInsn(pc) => {
@@ -590,6 +798,7 @@ impl Lower<'_, '_> {
                 Some(self.b.ins().iconcat(lo, hi))
             }
             Op::GetState(off) => match self.by_off.get(off) {
+                Some(&k) if Some(k) == self.flags_k => Some(self.flags_packed()),
                 Some(&k) => Some(self.b.use_var(self.promoted[k].2)),
                 None => {
                     let x = self.b.ins().load(ct, trusted(), self.state, *off as i32);
@@ -599,6 +808,10 @@ impl Lower<'_, '_> {
             Op::SetState(off, x) => {
                 let x = self.v(*x);
                 match self.by_off.get(off) {
+                    Some(&k) if Some(k) == self.flags_k => {
+                        self.set_flags(*off, x);
+                        self.dirty |= 1 << k;
+                    }
                     Some(&k) => {
                         self.b.def_var(self.promoted[k].2, x);
                         self.dirty |= 1 << k;
@@ -813,6 +1026,7 @@ impl Lower<'_, '_> {
                     _ => None,
                 };
                 let r = self.add_flags_packed(x, y, cin, at, sub);
+                let cin0 = matches!(block.insts[c.0 as usize].op, Op::Const(0));
                 self.flags.insert(
                     r,
                     FlagsSrc::Add {
@@ -820,6 +1034,7 @@ impl Lower<'_, '_> {
                         b: y,
                         cin,
                         sub,
+                        cin0,
                         ty: t,
                     },
                 );

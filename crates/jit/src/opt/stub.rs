@@ -20,7 +20,10 @@
 //! abandoned Cranelift frame may have clobbered.
 
 use super::OptError;
-use super::lower::{CTX_FAULT_PC, CTX_HOST_SP, CTX_KIND, CTX_OPT_SCRATCH};
+use super::lower::{
+    CTX_FAULT_PC, CTX_HOST_SP, CTX_KIND, CTX_LAZY_A, CTX_LAZY_B, CTX_LAZY_INFO, CTX_OPT_SCRATCH,
+    pack_flags,
+};
 use crate::JitCtx;
 use crate::baseline::{BlockFn, ChainConfig, EntryFn, Exit, IBTC_ENTRIES, KIND_FAULT};
 use crate::cache::CodeCache;
@@ -85,6 +88,7 @@ pub(crate) fn install(
     let cells = ops.new_dynamic_label();
     let indirect = ops.new_dynamic_label();
     let (int_off, info_off) = (chain.interrupt, chain.exit_info);
+    let pack = pack_flags as *const () as usize;
     dynasm!(ops
         ; .arch x64
         ; push rbx
@@ -153,6 +157,18 @@ pub(crate) fn install(
         ; lea rdx, [=>table]
         ; mov rax, QWORD [rdx + rcx * 8]
         ; mov QWORD [r13 + CTX_FAULT_PC], rax
+        // Deferred flags: pack them into the state's flags field.
+        ; mov rdx, QWORD [r13 + CTX_LAZY_INFO]
+        ; test rdx, rdx
+        ; jz =>epilogue
+        ; mov rdi, QWORD [r13 + CTX_LAZY_A]
+        ; mov rsi, QWORD [r13 + CTX_LAZY_B]
+        ; mov rax, QWORD pack as i64
+        ; call rax
+        ; mov rcx, QWORD [r13 + CTX_LAZY_INFO]
+        ; shr rcx, 8
+        ; mov QWORD [rbx + rcx], rax
+        ; mov QWORD [r13 + CTX_LAZY_INFO], 0
         ; =>epilogue
         ; pop r13
         ; pop r12
