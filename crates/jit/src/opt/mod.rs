@@ -15,6 +15,31 @@
 //! - When compiled code faults on a guest address, the guest state block
 //!   holds the state before the faulting instruction (as in the
 //!   interpreter) and `ctx` reports the fault like a baseline block.
+//! - The host SIGSEGV/SIGBUS handler must call [`redirect_fault`] (after
+//!   `xarch_ir::guest_mem::fixup`).
+//! - Direct exits to guest code outside the region have link cells
+//!   ([`CompiledRegion::exits`]); other exits use the indirect-branch
+//!   table. Back-edges inside the region, and every exit before chaining,
+//!   check the interrupt and exit-info words of the state.
+//!
+//! How (see `lower.rs` and `stub.rs`):
+//! - One Cranelift function per region; each IR block becomes Cranelift
+//!   blocks, direct branches between region blocks are jumps.
+//! - Guest state fields the region always accesses with the same offset
+//!   and type (the GPRs, SP, NZCV, ...) are Cranelift variables, loaded at
+//!   entry and written back when dirty (a may-be-dirty data flow over the
+//!   region) before every guest access, helper call and exit.
+//! - Flags: conditions on flags computed in the same block are lowered
+//!   from the operands (`CMP; B.cond` is one compare). The flags field is
+//!   kept as its operands (deferred); before a guest access only the
+//!   operands go to the `JitCtx`, and a fault packs them into the state.
+//! - Guest loads and stores are plain host accesses; a fault in region
+//!   code is redirected by [`redirect_fault`] to the stub, which restores
+//!   the callee-saved registers and reports the guest PC recorded in
+//!   `ctx.opt_scratch` before the access.
+//! - Ops without a native lowering (floating point, vector, atomics,
+//!   rare widths) run the interpreter's definition through the baseline
+//!   tier's `eval_shim`, so the semantics stay defined once.
 
 mod lower;
 mod stub;
