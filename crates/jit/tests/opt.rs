@@ -1134,3 +1134,54 @@ fn wide_and_boolean_ops_match_interpreter() {
     }
     check_words(&[blk], &states);
 }
+
+/// An indirect branch out of a region continues in compiled code found
+/// in the indirect-branch table, and returns to the dispatcher when the
+/// target is not there.
+#[test]
+fn indirect_exit_uses_the_branch_table() {
+    use xarch_jit::baseline::IBTC_ENTRIES;
+    // add x5, x5, #1; ret   (target: svc #0)
+    let code = [0x9100_04a5, 0xd65f_03c0, SVC0];
+    let base = code.as_ptr() as u64;
+    let blocks = lift_seq(&code[..2]);
+    let target = lift_seq(&code[2..]);
+    let mut table = vec![[u64::MAX, 0u64]; IBTC_ENTRIES];
+    let cfg = ChainConfig {
+        interrupt: A64_INTERRUPT,
+        exit_info: A64_EXIT_INFO,
+        ibtc: table.as_ptr() as u64,
+    };
+    let mut jit = Jit::new();
+    let region = jit.compile(&blocks, cfg);
+    let t = xarch_jit::compile(&target[0], &mut jit.cache, cfg).unwrap();
+    let mut s = A64State::default();
+    s.x[30] = base + 8;
+    // Not in the table: back to the dispatcher.
+    let mut a = s.clone();
+    let r = jit.run(&region, &blocks, &mut a as *mut A64State as *mut u8);
+    assert_eq!(r, BlockResult::Next(base + 8));
+    assert_eq!(a.x[5], 1);
+    // In the table: the target block runs and reports its exit.
+    table[((base + 8) >> 2) as usize % IBTC_ENTRIES] = [base + 8, t.body];
+    let mut b = s.clone();
+    let mut ctx = JitCtx::default();
+    // SAFETY: compiled for A64State, slots has MAX_SLOTS entries.
+    let next = unsafe {
+        region.entry.call(
+            &mut b as *mut A64State as *mut u8,
+            jit.slots.as_mut_ptr(),
+            &mut ctx,
+        )
+    };
+    assert_eq!(
+        (ctx.kind, ctx.fault_pc, next),
+        (KIND_EXIT, base + 8, base + 12)
+    );
+    assert_eq!(b.x[5], 1);
+    // A pending interrupt stops chaining.
+    let mut c = s.clone();
+    c.interrupt = 1;
+    let r = jit.run(&region, &blocks, &mut c as *mut A64State as *mut u8);
+    assert_eq!(r, BlockResult::Next(base + 8));
+}
