@@ -202,6 +202,7 @@ struct Lower<'a, 'f> {
     fi_var: Variable,
     cur_flags: Option<ir::Value>,
     sig_pack: ir::SigRef,
+    flag_infos: Vec<(u64, Type)>,
 }
 
 fn trusted() -> MemFlagsData {
@@ -342,6 +343,43 @@ pub(crate) fn lower(
     pack_sig.returns.push(AbiParam::new(ptr));
     let sig_pack = b.import_signature(pack_sig);
     let fbit: u128 = flags_k.map_or(0, |k| 1 << k);
+    // The deferred kinds the region can produce (packed inline where the
+    // kind is only known at run time; others go through `pack_flags`).
+    let mut flag_infos = Vec::new();
+    if let Some(k) = flags_k {
+        let off = promoted[k].0;
+        for rb in blocks {
+            let blk = rb.block;
+            for inst in &blk.insts {
+                let Op::SetState(o, v) = inst.op else {
+                    continue;
+                };
+                if o != off {
+                    continue;
+                }
+                let kind = match blk.insts[v.0 as usize].op {
+                    Op::AddFlags(a, x, c) if scalar(blk.ty(a)) => {
+                        let (xo, co) = (&blk.insts[x.0 as usize].op, &blk.insts[c.0 as usize].op);
+                        match (xo, co) {
+                            (Op::Not(_) | Op::Const(_), Op::Const(1)) => {
+                                Some((LAZY_SUB, blk.ty(a)))
+                            }
+                            (_, Op::Const(0)) => Some((LAZY_ADD, blk.ty(a))),
+                            _ => None,
+                        }
+                    }
+                    Op::LogicFlags(a) if scalar(blk.ty(a)) => Some((LAZY_LOGIC, blk.ty(a))),
+                    _ => None,
+                };
+                if let Some((kind, t)) = kind {
+                    let info = kind | width_code(cty(t)) << 4 | (off as u64) << 8;
+                    if !flag_infos.contains(&(info, t)) {
+                        flag_infos.push((info, t));
+                    }
+                }
+            }
+        }
+    }
 
     let mut index_of = HashMap::new();
     for (k, rb) in blocks.iter().enumerate() {
@@ -400,6 +438,7 @@ pub(crate) fn lower(
         fi_var,
         cur_flags: None,
         sig_pack,
+        flag_infos,
     };
     for (k, rb) in blocks.iter().enumerate() {
         l.b.switch_to_block(l.clif_blocks[k]);
@@ -452,14 +491,68 @@ impl Lower<'_, '_> {
         let a = self.b.use_var(self.promoted[k].2);
         let bv = self.b.use_var(self.fb_var);
         let i = self.b.use_var(self.fi_var);
+        // A switch on the deferred kinds of this region, packed inline.
+        let done = self.b.create_block();
+        let r = self.b.append_block_param(done, types::I64);
+        let packed = LAZY_PACKED | 3 << 4 | (self.promoted[k].0 as u64) << 8;
+        let cases: Vec<(u64, Option<Type>)> = std::iter::once((packed, None))
+            .chain(self.flag_infos.iter().map(|&(info, t)| (info, Some(t))))
+            .collect();
+        for (info, t) in cases {
+            let hit = self.b.create_block();
+            let next = self.b.create_block();
+            let c = self.iconst(types::I64, info);
+            let is = self.b.ins().icmp(CC::Equal, i, c);
+            self.b.ins().brif(is, hit, &[], next, &[]);
+            self.b.switch_to_block(hit);
+            let v = match t {
+                None => a,
+                Some(t) => self.pack_inline(info, t, a, bv),
+            };
+            self.b.ins().jump(done, &[BlockArg::Value(v)]);
+            self.b.switch_to_block(next);
+        }
         let f = self
             .b
             .ins()
             .iconst(types::I64, pack_flags as *const () as usize as i64);
         let call = self.b.ins().call_indirect(self.sig_pack, f, &[a, bv, i]);
         let v = self.b.inst_results(call)[0];
-        self.cur_flags = Some(v);
-        v
+        self.b.ins().jump(done, &[BlockArg::Value(v)]);
+        self.b.switch_to_block(done);
+        self.cur_flags = Some(r);
+        r
+    }
+
+    /// Packs deferred flags of known kind `info` and width `t`.
+    fn pack_inline(&mut self, info: u64, t: Type, a: ir::Value, b: ir::Value) -> ir::Value {
+        let ct = cty(t);
+        let narrow = |l: &mut Self, x: ir::Value| {
+            if ct == types::I64 {
+                x
+            } else {
+                l.b.ins().ireduce(ct, x)
+            }
+        };
+        let (a, b) = (narrow(self, a), narrow(self, b));
+        match info & 15 {
+            LAZY_SUB => {
+                let nb = self.b.ins().bnot(b);
+                let one = self.b.ins().iconst(types::I8, 1);
+                self.add_flags_packed(a, nb, one, t, Some(b))
+            }
+            LAZY_ADD => {
+                let zero = self.b.ins().iconst(types::I8, 0);
+                self.add_flags_packed(a, b, zero, t, None)
+            }
+            _ => {
+                let n = self.top_bit_to(a, t.bits(), 31);
+                let z = self.b.ins().icmp_imm_u(CC::Equal, a, 0);
+                let z = self.b.ins().uextend(types::I64, z);
+                let z = self.b.ins().ishl_imm_u(z, 30);
+                self.b.ins().bor(n, z)
+            }
+        }
     }
 
     /// Writes the dirty and lazy promoted fields to the state block,
