@@ -50,10 +50,6 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, uc: *mut li
     if unsafe { crate::Engine::handle_host_fault(uc as *mut libc::ucontext_t, addr) } {
         return;
     }
-    // SAFETY: as above (guest accesses inlined by the optimizing tier).
-    if unsafe { xarch_jit::opt::redirect_fault(uc as *mut libc::ucontext_t, addr) } {
-        return;
-    }
     // SAFETY: reading the interrupted context for the report.
     let rip =
         unsafe { (*(uc as *const libc::ucontext_t)).uc_mcontext.gregs[libc::REG_RIP as usize] };
