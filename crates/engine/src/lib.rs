@@ -734,6 +734,7 @@ impl Engine {
         unsafe {
             xarch_ir::guest_mem::fixup(uc, fault_addr)
                 || xarch_jit::cache::fixup_inline_access(uc, fault_addr)
+                || xarch_jit::opt::redirect_fault(uc, fault_addr)
         }
     }
 

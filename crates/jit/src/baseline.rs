@@ -25,6 +25,21 @@ pub struct JitCtx {
     /// Guest PC of the faulting instruction; for [`KIND_EXIT`], the start
     /// address of the block whose `Exit` terminator was reached.
     pub fault_pc: u64,
+    /// Host stack pointer saved by an optimizing-tier region before it
+    /// calls its Cranelift code (for fault recovery, see [`crate::opt`]).
+    pub host_sp: u64,
+    /// Set by optimizing-tier code before an access that may fault:
+    /// which guest instruction is running (an index into the region's
+    /// table of PCs).
+    pub opt_scratch: u64,
+    /// Optimizing-tier deferred flags: when `lazy_info` is non-zero, the
+    /// flags field of the guest state is stale and these describe it
+    /// (see `crate::opt`).
+    pub lazy_a: u64,
+    /// See `lazy_a`.
+    pub lazy_b: u64,
+    /// See `lazy_a`.
+    pub lazy_info: u64,
 }
 
 /// The block continues at the returned guest address.
@@ -38,7 +53,8 @@ pub const KIND_FAULT: u64 = 2;
 pub const KIND_HOT: u64 = 3;
 
 /// Signature of compiled code: returns the next guest PC.
-type BlockFn = unsafe extern "C" fn(state: *mut u8, slots: *mut u128, ctx: *mut JitCtx) -> u64;
+pub(crate) type BlockFn =
+    unsafe extern "C" fn(state: *mut u8, slots: *mut u128, ctx: *mut JitCtx) -> u64;
 
 /// A compiled block in the code cache.
 #[derive(Clone)]
@@ -64,6 +80,16 @@ pub struct HotCounter(pub *mut u32);
 pub struct EntryFn(BlockFn);
 
 impl EntryFn {
+    /// Wraps code with the [`BlockFn`] convention.
+    pub(crate) fn from_fn(f: BlockFn) -> EntryFn {
+        EntryFn(f)
+    }
+
+    /// The code address (for diagnostics and disassembly).
+    pub fn addr(&self) -> usize {
+        self.0 as usize
+    }
+
     /// Runs the block (and the blocks chained from it).
     ///
     /// # Safety
@@ -98,7 +124,7 @@ impl CompiledBlock {
 /// # Safety
 /// Called only by compiled code, with the block it was compiled from, its
 /// slot array and guest state.
-unsafe extern "C" fn eval_shim(
+pub(crate) unsafe extern "C" fn eval_shim(
     block: *const Block,
     i: usize,
     state: *mut u8,
