@@ -133,3 +133,38 @@ fn busybox_shell_and_text_tools_match_the_interpreter() {
                   seq 1 300 | sort -r | md5sum";
     against_interpreter(&bb, &["sh", "-c", script]);
 }
+
+/// The default tiered engine (default threshold) compiles regions for a
+/// hot loop: `XARCH_STATS=1` reports them.
+#[test]
+fn hot_loop_reaches_a_region() {
+    let Some(bb) = common::fixture(
+        common::cache_dir().join("busybox/arm64/busybox"),
+        "scripts/fixtures.sh",
+    ) else {
+        return;
+    };
+    let tmp = TempDir::new("tier-hot");
+    let argv: Vec<OsString> = vec![
+        env!("CARGO_BIN_EXE_xarch").into(),
+        "run".into(),
+        "--engine=tiered".into(),
+        "--".into(),
+        bb.into(),
+        "sh".into(),
+        "-c".into(),
+        "i=0; while [ $i -lt 5000 ]; do i=$((i+1)); done; echo $i".into(),
+    ];
+    let out = common::run(&argv, tmp.path(), &[("XARCH_STATS", "1")], b"");
+    assert_eq!(out.stdout, b"5000\n", "{out:?}");
+    let regions = out
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("xarch: regions compiled: "))
+        .filter_map(|l| l.split(' ').next()?.parse::<u64>().ok())
+        .max();
+    assert!(
+        regions.is_some_and(|n| n > 0),
+        "no region compiled for a hot loop:\n{out:?}"
+    );
+}
