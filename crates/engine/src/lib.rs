@@ -825,6 +825,14 @@ impl Engine {
         self.tier_stats.compiled += 1;
         self.tier_stats.blocks += blocks.len() as u64;
         let body = region.body;
+        for exit in &region.exits {
+            if let Some(t) = self.cache.get(&exit.target).and_then(Entry::body) {
+                // SAFETY: the cell is in the region just installed and the
+                // target is live in this engine's code cache.
+                unsafe { exit.link(t) };
+            }
+            self.links.entry(exit.target).or_default().push(*exit);
+        }
         let entry = self.cache.get_mut(&pc).expect("checked above");
         entry.tier = Tier::Region;
         entry.region = Some(Region {

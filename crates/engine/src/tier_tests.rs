@@ -32,6 +32,8 @@ fn entry_only(
     Ok(CompiledRegion {
         entry: c.entry_fn(),
         body: c.body,
+        code_bytes: 0,
+        exits: c.exits.clone(),
         guest_ranges: vec![(
             blocks[0].block.start,
             blocks[0].block.end - blocks[0].block.start,
