@@ -51,7 +51,8 @@ fn spinning_thread_sees_invalidation(backend: Backend) {
             };
             s.x[2] = cells[0].as_ptr() as u64;
             s.x[4] = cells[1].as_ptr() as u64;
-            engine.run(&mut s)
+            let exit = engine.run(&mut s);
+            (exit, engine.regions_compiled())
         })
     };
     assert!(wait_for(&cells[1], 1), "the loop never ran");
@@ -65,12 +66,15 @@ fn spinning_thread_sees_invalidation(backend: Backend) {
     engine.invalidate(code.as_ptr() as u64, 4);
     let seen = wait_for(&cells[1], 2);
     cells[0].store(1, Ordering::Release);
-    let exit = spinner.join().unwrap();
+    let (exit, regions) = spinner.join().unwrap();
     assert!(
         seen,
         "{backend:?}: the spinning thread kept running stale code"
     );
     assert_eq!(exit, Exit::Breakpoint { imm: 0 });
+    if backend == Backend::Opt {
+        assert!(regions > 0, "the loop never ran as a region");
+    }
 }
 
 #[test]
@@ -81,4 +85,10 @@ fn spinning_baseline_thread_sees_invalidation() {
 #[test]
 fn spinning_tiered_thread_sees_invalidation() {
     spinning_thread_sees_invalidation(Backend::Tiered);
+}
+
+#[test]
+fn spinning_region_thread_sees_invalidation() {
+    // The loop is a region from its first run.
+    spinning_thread_sees_invalidation(Backend::Opt);
 }
