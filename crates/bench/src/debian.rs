@@ -131,8 +131,9 @@ impl Runner {
         }
     }
 
-    /// Runs SCRIPT; on success its stdout and the wall time in seconds.
-    fn run(&self, args: &DebianArgs, script: &str) -> Result<(String, f64)> {
+    /// Runs SCRIPT; on success its stdout, the wall time and the CPU time
+    /// (user + system of the whole process tree) in seconds.
+    fn run(&self, args: &DebianArgs, script: &str) -> Result<(String, Timing)> {
         let mut cmd = self.command(args, script);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -154,8 +155,8 @@ impl Runner {
             .take()
             .context("stdout")?
             .read_to_end(&mut out)?;
-        let status = child.wait()?;
-        let secs = start.elapsed().as_secs_f64();
+        let (status, cpu) = wait_with_cpu(&child)?;
+        let wall = start.elapsed().as_secs_f64();
         let err = err_thread.join().unwrap_or_default();
         if !status.success() {
             let err = String::from_utf8_lossy(&err);
@@ -166,8 +167,47 @@ impl Runner {
                 tail.into_iter().rev().collect::<Vec<_>>().join("\n  ")
             );
         }
-        Ok((String::from_utf8_lossy(&out).into_owned(), secs))
+        Ok((
+            String::from_utf8_lossy(&out).into_owned(),
+            Timing { wall, cpu },
+        ))
     }
+}
+
+/// Wall-clock and CPU seconds of one command.
+#[derive(Clone, Copy, Debug)]
+struct Timing {
+    wall: f64,
+    cpu: f64,
+}
+
+/// Waits for `child` with wait4: its exit status and the user + system
+/// CPU seconds of it and of every descendant that was waited for (the
+/// runners' init processes reap orphans, so that is the whole tree).
+fn wait_with_cpu(child: &std::process::Child) -> Result<(std::process::ExitStatus, f64)> {
+    use std::os::unix::process::ExitStatusExt;
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value of that plain C struct;
+    // wait4 writes status and rusage, both live locals. `child` was never
+    // waited for by std, so the pid is still ours to reap.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        loop {
+            if libc::wait4(pid, &mut status, 0, &mut ru) == pid {
+                break ru;
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                bail!("wait4: {e}");
+            }
+        }
+    };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Ok((
+        std::process::ExitStatus::from_raw(status),
+        tv(ru.ru_utime) + tv(ru.ru_stime),
+    ))
 }
 
 /// One workload: a setup (untimed, same runner) and the timed command,
@@ -220,7 +260,7 @@ fn workloads(sz: &Sizes) -> Vec<Workload> {
     vec![
         Workload {
             key: "enter",
-            name: "entering the root (sh -c :), not in the geomean".into(),
+            name: "enter the root (sh -c :; not in geomean)".into(),
             setup: None,
             cmd: ":".into(),
             per_process: None,
@@ -671,6 +711,7 @@ pub fn run(args: DebianArgs) -> Result<()> {
         Vec::new()
     };
     let mut table = Table::new(labels.clone(), &engines);
+    let mut cpu_table = Table::new(labels.clone(), &engines);
     let mut notes = Vec::new();
     let wanted = |key: &str| args.only.is_empty() || args.only.iter().any(|k| k == key);
     for w in workloads(&sz) {
@@ -678,6 +719,7 @@ pub fn run(args: DebianArgs) -> Result<()> {
             continue;
         }
         let mut samples: Vec<Vec<f64>> = vec![Vec::new(); runners.len()];
+        let mut cpu_samples: Vec<Vec<f64>> = vec![Vec::new(); runners.len()];
         let mut failed = vec![false; runners.len()];
         let mut outputs: Vec<Option<String>> = vec![None; runners.len()];
         for run in 0..args.runs {
@@ -694,14 +736,17 @@ pub fn run(args: DebianArgs) -> Result<()> {
                     .map_or(Ok(()), |s| r.run(&args, s).map(|_| ()))
                     .and_then(|()| r.run(&args, &w.cmd));
                 match result {
-                    Ok((out, secs)) => {
+                    Ok((out, t)) => {
                         eprintln!(
-                            "bench: {} / {} run {}: {secs:.2} s",
+                            "bench: {} / {} run {}: {:.2} s ({:.2} s CPU)",
                             w.name,
                             r.label,
-                            run + 1
+                            run + 1,
+                            t.wall,
+                            t.cpu
                         );
-                        samples[k].push(secs);
+                        samples[k].push(t.wall);
+                        cpu_samples[k].push(t.cpu);
                         outputs[k] = Some(out);
                     }
                     Err(e) => {
@@ -733,13 +778,21 @@ pub fn run(args: DebianArgs) -> Result<()> {
                 ));
             }
         }
-        table.rows.push(Row {
-            name: w.name.clone(),
-            cells: samples
-                .iter()
+        let medians = |v: &[Vec<f64>]| -> Vec<Option<f64>> {
+            v.iter()
                 .zip(&failed)
                 .map(|(s, &f)| if f { None } else { median(s) })
-                .collect(),
+                .collect()
+        };
+        table.rows.push(Row {
+            name: w.name.clone(),
+            cells: medians(&samples),
+            per_process: w.per_process,
+            in_geomean: w.in_geomean,
+        });
+        cpu_table.rows.push(Row {
+            name: w.name.clone(),
+            cells: medians(&cpu_samples),
             per_process: w.per_process,
             in_geomean: w.in_geomean,
         });
@@ -770,9 +823,10 @@ pub fn run(args: DebianArgs) -> Result<()> {
         ));
     }
     let time_md = table.markdown();
+    let cpu_md = cpu_table.markdown();
     let rss_md = rss_markdown(&labels, &rss);
     let load_end = report::load_average();
-    println!("\n{time_md}\n");
+    println!("\nwall-clock:\n\n{time_md}\n\nCPU (user + system):\n\n{cpu_md}\n");
     if !rss.is_empty() {
         println!("{rss_md}\n");
     }
@@ -815,7 +869,9 @@ pub fn run(args: DebianArgs) -> Result<()> {
         if let Some(n) = &args.note {
             s.push_str(&format!("- {n}\n"));
         }
-        s.push_str(&format!("\n{time_md}\n"));
+        s.push_str(&format!(
+            "\nWall-clock time (median):\n\n{time_md}\n\nCPU time, user + system of the whole process tree (median; less sensitive to the machine's load than wall-clock time; includes the emulators' own threads):\n\n{cpu_md}\n"
+        ));
         if !rss.is_empty() {
             s.push_str(&format!(
                 "\nMaximum RSS (getrusage of the measured process: for the emulators that includes the emulator; both run with the arm64 root as `-L` sysroot, one process):\n\n{rss_md}\n"
