@@ -23,7 +23,7 @@ pub struct DebianArgs {
     runs: usize,
     /// A (workload, runner) whose first run takes longer than this many
     /// seconds is not repeated (its figure is that one run).
-    #[arg(long, default_value_t = 120.0)]
+    #[arg(long, default_value_t = 60.0)]
     once_over: f64,
     /// xarch engines to measure side by side (e.g. baseline,opt).
     #[arg(long, value_delimiter = ',', default_value = "baseline")]
@@ -57,6 +57,9 @@ pub struct DebianArgs {
     /// A sentence for the written section (e.g. about the machine's load).
     #[arg(long)]
     note: Option<String>,
+    /// The command line to record in the written section.
+    #[arg(long, hide = true)]
+    invocation: Option<String>,
     /// Where the generated inputs are cached.
     #[arg(long, env = "XARCH_CACHE", default_value = ".cache")]
     cache: PathBuf,
@@ -847,7 +850,7 @@ pub fn run(args: DebianArgs) -> Result<()> {
             .unwrap_or_else(|| "not measured".into());
         let mut s = format!(
             "{START}\n## Benchmark: Debian roots, native vs xarch vs qemu-user\n\n\
-             Produced by `scripts/bench.sh` (xarch-bench debian, median of {runs} runs{scale}) at commit {commit}, {date}.\n\n\
+             Produced by `{invocation}` (xarch-bench debian: median of {runs} runs, but a workload whose first run under a runner took over {once} s ran once under it{scale}) at commit {commit}, {date}.\n\n\
              - Machine: {machine}; load average {load_start} at the start, {load_end} at the end.\n\
              - native: the amd64 Debian bookworm root (chroot in private mount and pid namespaces).\n\
              - xarch: `xarch run --engine=E --rootfs` on the arm64 root of the same package versions; a statically linked release xarch ({xv}).\n\
@@ -855,6 +858,8 @@ pub fn run(args: DebianArgs) -> Result<()> {
              - Packages (both roots): {pkgs}.\n\
              - Times are wall-clock seconds of the whole command, including entering the root; /bin/true is shown per process.\n",
             runs = args.runs,
+            once = args.once_over,
+            invocation = args.invocation.as_deref().unwrap_or("scripts/bench.sh"),
             scale = if args.scale < 1.0 {
                 format!(", inputs scaled by {}", args.scale)
             } else {
