@@ -53,6 +53,13 @@ pub struct Container {
     /// Keep every capability (`xarch run --rootfs`, a chroot-like run as
     /// root) instead of podman's default bounding set.
     pub all_capabilities: bool,
+    /// Without a pty of its own (`tty` false) and with a terminal as
+    /// standard input, the first process stays in the caller's session with
+    /// that terminal as its controlling terminal and becomes its foreground
+    /// process group, as a program started by `chroot` would (`xarch run
+    /// --rootfs`: `bash -i` gets job control). Otherwise it starts a new
+    /// session without a controlling terminal, as podman's do.
+    pub keep_terminal: bool,
     /// When set, `rootfs` is an empty mount point on which this overlay is
     /// mounted inside the container's mount namespace.
     pub overlay: Option<Overlay>,
@@ -90,6 +97,7 @@ impl Container {
             state_dir: state_dir.into(),
             emulator: Emulator::default(),
             all_capabilities: false,
+            keep_terminal: false,
             overlay: None,
         })
     }
@@ -228,6 +236,7 @@ pub fn run(c: &Container, stdio: Stdio) -> Result<i32> {
             .map_err(|e| Error::io("opening", "/dev/null", e))?
             .into()
     };
+    let foreground = c.keep_terminal && !c.tty && c.interactive && in_foreground(&stdin);
     let (parent_sock, child_sock) = socketpair(
         AddressFamily::Unix,
         SockType::SeqPacket,
@@ -273,7 +282,7 @@ pub fn run(c: &Container, stdio: Stdio) -> Result<i32> {
             stdio.stdout.as_raw_fd(),
             stdio.stderr.as_raw_fd(),
         ];
-        let err = match child_main(c, &plan, &child_sock, fds, user_namespace) {
+        let err = match child_main(c, &plan, &child_sock, fds, user_namespace, foreground) {
             Err(e) => e,
             Ok(never) => match never {},
         };
@@ -305,7 +314,8 @@ pub fn run(c: &Container, stdio: Stdio) -> Result<i32> {
     let pid = Pid::from_raw(pid as i32);
     drop(child_sock);
     drop(stdin);
-    let result = supervise(c, pid, &parent_sock, stdio, user_namespace);
+    let terminal = foreground.then(|| stdio.stdin.as_raw_fd());
+    let result = supervise(c, pid, &parent_sock, stdio, user_namespace, terminal);
     if result.is_err() {
         let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
         let _ = waitpid(pid, None);
@@ -321,6 +331,7 @@ fn supervise(
     sock: &OwnedFd,
     stdio: Stdio,
     user_namespace: bool,
+    terminal: Option<RawFd>,
 ) -> Result<i32> {
     if user_namespace {
         write_id_maps(pid)?;
@@ -394,6 +405,14 @@ fn supervise(
             old.push((sig, prev));
         }
     }
+    // The terminal the child took as foreground (it is kept open here).
+    let terminal = terminal.and_then(|fd| {
+        // SAFETY: `fd` is stdio's stdin, open until `stdio` is dropped; the
+        // duplicate is ours.
+        unsafe { BorrowedFd::borrow_raw(fd) }
+            .try_clone_to_owned()
+            .ok()
+    });
     let copied = match (&master, c.tty) {
         (Some(m), true) => copy_tty(m, &stdio, c.interactive),
         _ => {
@@ -401,15 +420,28 @@ fn supervise(
             Ok(())
         }
     };
+    let wait_flags = terminal
+        .as_ref()
+        .map(|_| nix::sys::wait::WaitPidFlag::WUNTRACED);
     let status = loop {
-        match waitpid(pid, None) {
+        match waitpid(pid, wait_flags) {
             Err(Errno::EINTR) => continue,
             Err(e) => break Err(Error::sys("waitpid", e)),
             Ok(WaitStatus::Exited(_, code)) => break Ok(code),
             Ok(WaitStatus::Signaled(_, sig, _)) => break Ok(128 + sig as i32),
+            Ok(WaitStatus::Stopped(_, sig)) => {
+                if let Some(t) = &terminal {
+                    stop_with_child(t, pid, sig);
+                }
+                continue;
+            }
             Ok(_) => continue,
         }
     };
+    if let Some(t) = &terminal {
+        // The caller's group gets its terminal back.
+        set_foreground(t, nix::unistd::getpgrp());
+    }
     CHILD_PID.store(0, Ordering::SeqCst);
     for (sig, prev) in old {
         // SAFETY: restores the disposition that was in place before.
@@ -467,6 +499,7 @@ fn child_main(
     sock: &OwnedFd,
     stdio: [RawFd; 3],
     user_namespace: bool,
+    foreground: bool,
 ) -> Result<Infallible> {
     // SAFETY: prctl with integer arguments; the child dies with its supervisor.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
@@ -482,7 +515,21 @@ fn child_main(
     }
     plan.apply(&sys)?;
 
-    nix::unistd::setsid().map_err(|e| Error::sys("setsid", e))?;
+    if foreground {
+        // Stay in the caller's session, in a process group of our own
+        // that the terminal (our standard input) serves.
+        nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))
+            .map_err(|e| Error::sys("setpgid", e))?;
+        // SAFETY: the caller keeps `stdio[0]` open until we exec.
+        let tty = unsafe { BorrowedFd::borrow_raw(stdio[0]) };
+        if !set_foreground(&tty, nix::unistd::getpgrp()) {
+            return Err(Error::sys("tcsetpgrp", Errno::last()));
+        }
+    } else if !(c.keep_terminal && !c.tty && c.interactive && is_terminal(stdio[0])) {
+        // (A caller in the background keeps its group and session: the
+        // program is a background job of the caller's shell, as natively.)
+        nix::unistd::setsid().map_err(|e| Error::sys("setsid", e))?;
+    }
     if c.tty {
         let (master, slave) = open_pty()?;
         // SAFETY: TIOCSCTTY takes an integer argument; the slave is open.
@@ -544,6 +591,56 @@ fn child_main(
         Errno::EACCES | Errno::ENOEXEC | Errno::EPERM => Error::NotExecutable(p.args[0].clone()),
         e => Error::sys(format!("execve {}", exe.display()), e),
     })
+}
+
+/// Whether `fd` is a terminal.
+fn is_terminal(fd: RawFd) -> bool {
+    // SAFETY: isatty only inspects the descriptor.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+/// Whether `fd` is this process's controlling terminal and this process's
+/// group is its foreground group.
+fn in_foreground(fd: &impl AsFd) -> bool {
+    nix::unistd::tcgetpgrp(fd).is_ok_and(|g| g == nix::unistd::getpgrp())
+}
+
+/// Makes `pgrp` the foreground group of terminal `tty`, from the
+/// background too (SIGTTOU is blocked for the call, as shells do).
+fn set_foreground(tty: &impl AsFd, pgrp: Pid) -> bool {
+    let mut ttou = SigSet::empty();
+    ttou.add(Signal::SIGTTOU);
+    let mut old = SigSet::empty();
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_BLOCK,
+        Some(&ttou),
+        Some(&mut old),
+    );
+    let ok = nix::unistd::tcsetpgrp(tty, pgrp).is_ok();
+    let _ =
+        nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&old), None);
+    ok
+}
+
+/// The child (the foreground job on `tty`) was stopped by `sig` (Ctrl-Z):
+/// stop the supervisor too, so that the caller's shell sees its job stop
+/// and gets the terminal back; when continued in the foreground (`fg`),
+/// hand the terminal back to the child's group and continue it.
+fn stop_with_child(tty: &OwnedFd, child: Pid, sig: Signal) {
+    let own = nix::unistd::getpgrp();
+    set_foreground(tty, own);
+    // Stop signals other than SIGSTOP are discarded in an orphaned group.
+    let stop = if sig == Signal::SIGSTOP {
+        Signal::SIGSTOP
+    } else {
+        Signal::SIGTSTP
+    };
+    let _ = nix::sys::signal::kill(nix::unistd::getpid(), stop);
+    // Continued.
+    if in_foreground(tty) {
+        set_foreground(tty, child);
+    }
+    let _ = nix::sys::signal::killpg(child, Signal::SIGCONT);
 }
 
 /// A pty pair from the container's own devpts (so `tty` prints /dev/pts/0).

@@ -9,10 +9,41 @@
 //! guest.
 
 use std::sync::Once;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 static INSTALL: Once = Once::new();
 
+/// A host signal handler.
+pub type SigHandler = extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
+
+/// The handler for a SIGSEGV/SIGBUS that was sent rather than caused by a
+/// fault (0: none).
+static SENT: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets where a SIGSEGV/SIGBUS sent by kill/tgkill/sigqueue (si_code <= 0)
+/// goes: it is an ordinary asynchronous signal for the guest, not a fault.
+pub fn set_sent_signal_handler(h: SigHandler) {
+    SENT.store(h as usize, Ordering::Release);
+}
+
+/// Passes a sent (not fault-caused) signal to the handler set with
+/// [`set_sent_signal_handler`]; false when it is a fault or none is set.
+fn forward_sent(sig: libc::c_int, info: *mut libc::siginfo_t, uc: *mut libc::c_void) -> bool {
+    let h = SENT.load(Ordering::Acquire);
+    // SAFETY: the kernel passes a valid siginfo.
+    if h == 0 || unsafe { (*info).si_code } > 0 {
+        return false;
+    }
+    // SAFETY: SENT only ever holds a `SigHandler` (set above).
+    let h: SigHandler = unsafe { core::mem::transmute::<usize, SigHandler>(h) };
+    h(sig, info, uc);
+    true
+}
+
 extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, uc: *mut libc::c_void) {
+    if forward_sent(sig, info, uc) {
+        return;
+    }
     // SAFETY: the kernel passes valid siginfo and ucontext pointers.
     let addr = unsafe { (*info).si_addr() } as u64;
     // SAFETY: as above; `uc` is this handler's ucontext.

@@ -3,6 +3,7 @@
 //! handle happens (a system call, an exception, a pending signal).
 
 mod host_fault;
+pub use host_fault::{SigHandler, set_sent_signal_handler};
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};

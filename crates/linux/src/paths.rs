@@ -25,7 +25,15 @@ use std::sync::OnceLock;
 pub struct Sysroot {
     /// Its canonical host path.
     pub dir: PathBuf,
-    fd: OwnedFd,
+    fd: DirFd,
+}
+
+/// Where a sysroot's directory descriptor is.
+#[derive(Debug)]
+enum DirFd {
+    Owned(OwnedFd),
+    /// The process-wide sysroot's, hidden from the guest (see `selfexe`).
+    Hidden,
 }
 
 static SYSROOT: OnceLock<Option<Sysroot>> = OnceLock::new();
@@ -39,7 +47,7 @@ thread_local! {
 pub fn set_sysroot(dir: Option<&Path>) -> std::io::Result<()> {
     let root = match dir {
         None => None,
-        Some(d) => Some(Sysroot::open(d)?),
+        Some(d) => Some(Sysroot::open_hidden(d)?),
     };
     let _ = SYSROOT.set(root);
     Ok(())
@@ -81,7 +89,27 @@ impl Sysroot {
         }
         // SAFETY: a new descriptor we own.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(Sysroot { dir, fd })
+        Ok(Sysroot {
+            dir,
+            fd: DirFd::Owned(fd),
+        })
+    }
+
+    /// Opens DIR as the process-wide sysroot, whose descriptor the guest
+    /// must not see or close.
+    fn open_hidden(dir: &Path) -> std::io::Result<Sysroot> {
+        let mut r = Sysroot::open(dir)?;
+        if let DirFd::Owned(fd) = std::mem::replace(&mut r.fd, DirFd::Hidden) {
+            crate::selfexe::set_sysroot_fd(std::os::fd::IntoRawFd::into_raw_fd(fd));
+        }
+        Ok(r)
+    }
+
+    fn raw_fd(&self) -> i32 {
+        match &self.fd {
+            DirFd::Owned(fd) => fd.as_raw_fd(),
+            DirFd::Hidden => crate::selfexe::sysroot_fd(),
+        }
     }
 
     /// The host path for the absolute guest path `guest` when it exists
@@ -106,7 +134,7 @@ impl Sysroot {
         let fd = unsafe {
             libc::syscall(
                 libc::SYS_openat2,
-                self.fd.as_raw_fd(),
+                self.raw_fd(),
                 c.as_ptr(),
                 how.as_mut_ptr(),
                 size_of_val(&how),
@@ -163,6 +191,8 @@ pub fn path_args(nr: u64, a: &[u64; 6]) -> &'static [(usize, bool)] {
         38 | 276 => &[(1, false), (3, false)], // renameat, renameat2
         43 | 45 | 49 | 51 | 89 | 221 => &[(0, true)], // statfs truncate chdir chroot acct execve
         48 | 53 => &[(1, true)],               // faccessat, fchmodat
+        281 if a[4] & NOFOLLOW != 0 => &[(1, false)],
+        281 => &[(1, true)], // execveat
         439 | 79 | 88 if !unless(a[3], NOFOLLOW) => &[(1, false)],
         439 | 79 | 88 => &[(1, true)], // faccessat2, newfstatat, utimensat
         54 if !unless(a[4], NOFOLLOW) => &[(1, false)],
@@ -195,7 +225,7 @@ pub fn translate_args(p: &crate::process::Process, nr: u64, a: &[u64; 6]) -> [u6
         p.opts
             .sysroot
             .as_deref()
-            .and_then(|d| Sysroot::open(d).ok())
+            .and_then(|d| Sysroot::open_hidden(d).ok())
     });
     let Some(root) = root else {
         return out;

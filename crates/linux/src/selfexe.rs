@@ -6,12 +6,46 @@
 //! without it), so xarch keeps an `O_PATH` descriptor of its own binary,
 //! opened once at start-up, moved above the guest's usual descriptors
 //! and close-on-exec; the re-exec uses `execveat(fd, "", AT_EMPTY_PATH)`
-//! and passes the descriptor on (`--self-fd=N`). The guest cannot close
-//! it by accident: `close` and `close_range` leave it alone.
+//! and passes the descriptor on (`--self-fd=N`).
+//!
+//! The guest never sees the descriptor (see `syscall::hidden`): calls on
+//! it fail with EBADF, /proc listings omit it, and when the guest wants
+//! its number (`dup3` onto it, `F_DUPFD` or `dup` picking it) xarch moves
+//! its descriptor elsewhere first.
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
 static SELF_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// In the child of an emulated vfork: the write end of the pipe whose
+/// closing (on exec or exit) resumes the parent. Hidden like the self
+/// descriptor.
+static VFORK_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// The process-wide `--sysroot` directory (see `paths`).
+static SYSROOT_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// xarch's descriptors the guest must not see.
+fn slots() -> [&'static AtomicI32; 3] {
+    [&SELF_FD, &VFORK_FD, &SYSROOT_FD]
+}
+
+/// Takes over `fd` (the process-wide sysroot directory): moved high,
+/// close-on-exec and hidden like the self descriptor.
+pub fn set_sysroot_fd(fd: i32) {
+    let high = dup_high(fd);
+    if high >= 0 {
+        // SAFETY: closing the low duplicate we own.
+        unsafe { libc::close(fd) };
+    }
+    SYSROOT_FD.store(if high >= 0 { high } else { fd }, Ordering::Relaxed);
+}
+
+/// The sysroot descriptor set with [`set_sysroot_fd`] (its number changes
+/// when the guest takes it).
+pub fn sysroot_fd() -> i32 {
+    SYSROOT_FD.load(Ordering::Relaxed)
+}
 
 /// Lowest descriptor number used for the self descriptor.
 const HIGH_FD: i32 = 1000;
@@ -22,6 +56,40 @@ fn is_regular(fd: i32) -> bool {
         let mut st: libc::stat = core::mem::zeroed();
         libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFREG
     }
+}
+
+/// Duplicates `fd` close-on-exec to the lowest free number >= HIGH_FD.
+/// A guest may have lowered RLIMIT_NOFILE below that: the soft (and, if
+/// permitted, the hard) limit is raised for the duration of the call and
+/// restored. Returns the new descriptor or -1.
+fn dup_high(fd: i32) -> i32 {
+    // SAFETY: duplicating a descriptor we own.
+    let high = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, HIGH_FD) };
+    if high >= 0 {
+        return high;
+    }
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into our struct.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut old) } != 0 {
+        return -1;
+    }
+    let need = HIGH_FD as libc::rlim_t + 64;
+    let raised = libc::rlimit {
+        rlim_cur: need.max(old.rlim_cur),
+        rlim_max: need.max(old.rlim_max),
+    };
+    // SAFETY: setting a resource limit from a valid struct.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+        return -1;
+    }
+    // SAFETY: as above.
+    let high = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, HIGH_FD) };
+    // SAFETY: restoring the guest's limits (lowering is always allowed).
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &old) };
+    high
 }
 
 /// Sets up the self descriptor: the one inherited from the xarch that
@@ -36,9 +104,8 @@ pub fn init(inherited: Option<i32>) {
             if fd < 0 {
                 return;
             }
-            // SAFETY: duplicating and closing a descriptor we own.
-            let high = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, HIGH_FD) };
-            // SAFETY: as above.
+            let high = dup_high(fd);
+            // SAFETY: closing a descriptor we own.
             unsafe { libc::close(fd) };
             if high < 0 {
                 return;
@@ -57,12 +124,59 @@ pub fn fd() -> Option<i32> {
     (fd >= 0).then_some(fd)
 }
 
+/// Sets (or, with -1, closes) the vfork pipe descriptor, which is moved
+/// high, close-on-exec.
+pub fn set_vfork_fd(fd: i32) {
+    let old = VFORK_FD.swap(-1, Ordering::Relaxed);
+    if old >= 0 {
+        // SAFETY: closing our own descriptor (a vfork child's pipe, inherited
+        // by a child of its own, must not hold the first parent).
+        unsafe { libc::close(old) };
+    }
+    let high = if fd >= 0 { dup_high(fd) } else { -1 };
+    if fd >= 0 && high >= 0 {
+        // SAFETY: closing the low duplicate we own.
+        unsafe { libc::close(fd) };
+    }
+    VFORK_FD.store(if high >= 0 { high } else { fd }, Ordering::Relaxed);
+}
+
+/// xarch's hidden descriptors that are open.
+pub fn hidden() -> impl Iterator<Item = i32> {
+    slots()
+        .into_iter()
+        .map(|s| s.load(Ordering::Relaxed))
+        .filter(|&fd| fd >= 0)
+}
+
+/// Moves hidden descriptor `fd` off its number, which the guest is about
+/// to take. When no other number can be had, xarch gives it up (re-entry
+/// then goes through /proc/self/exe).
+pub fn vacate(fd: i32) {
+    for slot in slots() {
+        if slot.load(Ordering::Relaxed) == fd {
+            let new = dup_high(fd);
+            slot.store(new.max(-1), Ordering::Relaxed);
+            // SAFETY: closing our own old descriptor; the guest takes the number.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
 /// Re-executes xarch through the descriptor: `argv` must not yet contain
 /// `--self-fd` (it is inserted after `argv[1]`, the `run` subcommand).
 /// Returns only on failure, with the errno.
 pub fn reexec(argv: &[std::ffi::CString], envp: &[std::ffi::CString]) -> i32 {
-    let Some(fd) = fd() else {
-        return libc::ENOENT;
+    let fd = match fd() {
+        Some(fd) => fd,
+        // Given up earlier (see `vacate`): open a new one if /proc allows.
+        None => {
+            init(None);
+            match fd() {
+                Some(fd) => fd,
+                None => return libc::ENOENT,
+            }
+        }
     };
     let flag = std::ffi::CString::new(format!("--self-fd={fd}")).unwrap_or_default();
     let mut pa: Vec<*const libc::c_char> = Vec::with_capacity(argv.len() + 2);
@@ -96,10 +210,10 @@ pub fn reexec(argv: &[std::ffi::CString], envp: &[std::ffi::CString]) -> i32 {
     e
 }
 
-/// `close(fd)` for the guest: the self descriptor stays open (the guest
-/// never opened it; it is told the close succeeded).
-pub fn protects(fd: u64) -> bool {
-    self::fd().is_some_and(|s| s as u64 == fd)
+/// Whether the guest's descriptor argument `fd` (an `int`: the kernel
+/// reads the low 32 bits) names one of xarch's hidden descriptors.
+pub fn is_hidden(fd: u64) -> bool {
+    hidden().any(|s| s == fd as u32 as i32)
 }
 
 #[cfg(test)]
@@ -114,7 +228,8 @@ mod tests {
         // SAFETY: reading the flags of our own descriptor.
         let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
         assert_eq!(flags & libc::FD_CLOEXEC, libc::FD_CLOEXEC);
-        assert!(protects(fd as u64));
+        assert!(is_hidden(fd as u64));
+        assert!(is_hidden(fd as u64 | 0xffff_ffff_0000_0000));
         // An inherited descriptor is adopted as is.
         init(Some(fd));
         assert_eq!(super::fd(), Some(fd));

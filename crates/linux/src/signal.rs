@@ -372,6 +372,9 @@ impl Signals {
             }
         }
         drop(acts);
+        // A SIGSEGV/SIGBUS sent with kill/tgkill reaches the engine's fault
+        // handler, which passes it here, as for any other guest signal.
+        xarch_engine::set_sent_signal_handler(host_handler);
         if let Some(t) = trampoline {
             self.trampoline = t;
             return Ok(());

@@ -75,7 +75,8 @@ macro_rules! guest_tests {
 }
 
 guest_tests!(
-    loader, memory, procs, signals, fileio, timecheck, compute, threads
+    loader, memory, procs, signals, fileio, timecheck, compute, threads, fds, jobctl, sentsig,
+    execat, vfork
 );
 
 /// The runner passes the guest's exit status through.
@@ -96,6 +97,22 @@ fn death_by_signal_passes_through() {
     }
 }
 
+/// SIGSEGV/SIGBUS sent with kill (by the process itself or a child), not
+/// caused by a fault, kill a guest without a handler as they do natively.
+#[test]
+fn sent_fault_signals_kill_as_natively() {
+    for sig in [11, 7] {
+        for how in ["die", "die-from-child"] {
+            compare_args(
+                "sentsig",
+                "O0",
+                &[how, &sig.to_string()],
+                Some(Status::Signal(sig)),
+            );
+        }
+    }
+}
+
 /// Every source file in tests/guest has a test above: a new program cannot
 /// be silently left out.
 #[test]
@@ -109,6 +126,11 @@ fn every_guest_program_is_tested() {
         "timecheck",
         "compute",
         "threads",
+        "fds",
+        "jobctl",
+        "sentsig",
+        "execat",
+        "vfork",
     ];
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/guest");
     for entry in std::fs::read_dir(&src).unwrap() {

@@ -203,3 +203,48 @@ fn rootfs_rootless() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "uid: 0\nenv:PROBE_DEPTH: 1\n", "{err}");
 }
+
+/// With a terminal as standard input, the program keeps it as its
+/// controlling terminal and is the foreground group, so job control works
+/// as for a program a shell starts (`bash -i` inside the root). Runs
+/// tests/guest/jobctl.c's "tty" mode under `script` both natively and
+/// under `xarch run --rootfs`; the outputs must match.
+#[test]
+fn rootfs_program_keeps_the_callers_terminal() {
+    if !namespaces_available() {
+        return;
+    }
+    let Some(xarch) = static_xarch() else { return };
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipping: script (util-linux) is not installed");
+        return;
+    }
+    let guest = cache_dir().join("../guest");
+    let (arm, native) = (
+        guest.join("aarch64-O2/jobctl"),
+        guest.join("x86_64-O2/jobctl"),
+    );
+    if !arm.exists() || !native.exists() {
+        eprintln!("skipping: guest fixtures missing: run tests/guest/build.sh");
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("bin")).unwrap();
+    std::fs::copy(&arm, root.path().join("bin/jobctl")).unwrap();
+    let in_script = |cmd: String| {
+        let out = Command::new("script")
+            .args(["-qfc", &cmd, "/dev/null"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("running script");
+        String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n")
+    };
+    let want = in_script(format!("{} tty", native.display()));
+    assert!(want.ends_with("failures: 0\n"), "native run: {want}");
+    let got = in_script(format!(
+        "{} run --rootfs {} /bin/jobctl tty",
+        xarch.display(),
+        root.path().display()
+    ));
+    assert_eq!(got, want);
+}

@@ -272,3 +272,25 @@ fn pthreads_with_tls() {
     let (code, out, err) = run(c);
     assert_eq!((code, out.as_str()), (0, "total 1000000\n"), "{err}");
 }
+
+/// xarch's descriptor of the sysroot directory is not the guest's: it is
+/// not listed in /proc/self/fd, and a guest that closes every descriptor
+/// (daemons, CPython's close_fds) still has its paths looked up there.
+#[test]
+fn sysroot_descriptor_is_hidden_and_survives_close_range() {
+    if !have_cross() {
+        return;
+    }
+    let prog = cc("sysroot_fds", &["-O1", "sysroot_fds.c"]);
+    let mut c = xarch();
+    c.arg("run").arg("-L").arg(CROSS_SYSROOT).arg(&prog);
+    let (code, out, err) = run(c);
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            0,
+            "fds: 0 1 2; sysroot directories open: 0\nloader found after close_range: yes\n"
+        ),
+        "stderr: {err}"
+    );
+}

@@ -143,36 +143,39 @@ pub fn pselect6(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
     Ret::Val(r)
 }
 
-/// `close`: xarch's own descriptor (see `selfexe`) is not the guest's to
-/// close; pretend it was.
-pub fn close(_: &mut Process, _: &mut A64State, a: &Args) -> Ret {
-    if crate::selfexe::protects(a[0]) {
-        return Ret::Val(0);
-    }
-    Ret::Val(raw(libc::SYS_close, a))
-}
-
-/// `close_range`: as `close`, a range that covers xarch's own descriptor
-/// is split around it.
+/// `close_range`: a range that covers xarch's own descriptors is split
+/// around them (the guest does not see them; see `hidden`).
 pub fn close_range(_: &mut Process, _: &mut A64State, a: &Args) -> Ret {
     let (first, last, flags) = (a[0] as u32, a[1] as u32, a[2]);
-    let call = |lo: u32, hi: u32| {
-        raw(
-            libc::SYS_close_range,
-            &[lo as u64, hi as u64, flags, 0, 0, 0],
-        )
-    };
-    match crate::selfexe::fd() {
-        Some(s) if (first..=last).contains(&(s as u32)) => {
-            let mut r = 0;
-            if s as u32 > first {
-                r = call(first, s as u32 - 1);
-            }
-            if r == 0 && (s as u32) < last {
-                r = call(s as u32 + 1, last);
-            }
-            Ret::Val(r)
-        }
-        _ => Ret::Val(raw(libc::SYS_close_range, a)),
+    if first > last {
+        return err(libc::EINVAL);
     }
+    let mut inside: Vec<u32> = crate::selfexe::hidden()
+        .map(|s| s as u32)
+        .filter(|s| (first..=last).contains(s))
+        .collect();
+    inside.sort_unstable();
+    let mut lo = first;
+    for s in inside {
+        if s > lo {
+            let r = raw(
+                libc::SYS_close_range,
+                &[lo as u64, (s - 1) as u64, flags, 0, 0, 0],
+            );
+            if r != 0 {
+                return Ret::Val(r);
+            }
+        }
+        match s.checked_add(1) {
+            Some(n) => lo = n,
+            None => return Ret::Val(0),
+        }
+    }
+    if lo > last {
+        return Ret::Val(0);
+    }
+    Ret::Val(raw(
+        libc::SYS_close_range,
+        &[lo as u64, last as u64, flags, 0, 0, 0],
+    ))
 }

@@ -77,13 +77,34 @@ fn stat_out(p: &Process, r: i64, st: &libc::stat, addr: u64) -> Ret {
     }
 }
 
-/// `newfstatat(dirfd, path, statbuf, flags)` with the arm64 stat layout.
+/// The host path to use for guest path argument `addr`: the guest program
+/// for `/proc/self/exe` (when the link is followed), else `addr` itself.
+fn exe_or(p: &Process, addr: u64, follow: bool, keep: &mut Option<std::ffi::CString>) -> u64 {
+    if follow
+        && let Ok(path) = guest_cstr(p, addr)
+        && is_self_exe(&path)
+        && let Ok(c) = std::ffi::CString::new(p.exe.as_os_str().as_bytes())
+    {
+        return keep.insert(c).as_ptr() as u64;
+    }
+    addr
+}
+
+/// `newfstatat(dirfd, path, statbuf, flags)` with the arm64 stat layout;
+/// `/proc/self/exe` is the guest program.
 pub fn newfstatat(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
     // SAFETY: an all-zero stat is valid.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let mut keep = None;
+    let path = exe_or(
+        p,
+        a[1],
+        a[3] & libc::AT_SYMLINK_NOFOLLOW as u64 == 0,
+        &mut keep,
+    );
     let r = raw(
         libc::SYS_newfstatat,
-        &[a[0], a[1], &mut st as *mut _ as u64, a[3], 0, 0],
+        &[a[0], path, &mut st as *mut _ as u64, a[3], 0, 0],
     );
     stat_out(p, r, &st, a[2])
 }
@@ -97,4 +118,17 @@ pub fn fstat(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
         &[a[0], &mut st as *mut _ as u64, 0, 0, 0, 0],
     );
     stat_out(p, r, &st, a[1])
+}
+
+/// `statx(dirfd, path, flags, mask, buf)` (same layout on both);
+/// `/proc/self/exe` is the guest program.
+pub fn statx(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
+    let mut keep = None;
+    let path = exe_or(
+        p,
+        a[1],
+        a[2] & libc::AT_SYMLINK_NOFOLLOW as u64 == 0,
+        &mut keep,
+    );
+    Ret::Val(raw(libc::SYS_statx, &[a[0], path, a[2], a[3], a[4], 0]))
 }

@@ -5,6 +5,7 @@
 
 pub mod fd;
 pub mod fs;
+pub mod hidden;
 pub mod mem;
 pub mod names;
 pub mod proc;
@@ -102,6 +103,16 @@ fn enosys(_: &mut Process, _: &mut A64State, _: &Args) -> Ret {
     err(libc::ENOSYS)
 }
 
+/// Tracing is refused: every request would act on the host's (x86-64)
+/// view of a process (registers, memory layout, xarch's own signals), and
+/// PTRACE_TRACEME would stop the tracee at each of xarch's internal steps.
+/// EPERM, not ENOSYS, because it is what Linux itself answers when tracing
+/// is not permitted (Yama, seccomp, containers), and what programs such as
+/// Go's `SysProcAttr.Ptrace` and debuggers report cleanly.
+fn ptrace(_: &mut Process, _: &mut A64State, _: &Args) -> Ret {
+    err(libc::EPERM)
+}
+
 fn ok0(_: &mut Process, _: &mut A64State, _: &Args) -> Ret {
     Ret::Val(0)
 }
@@ -164,7 +175,7 @@ table! {
     54 fchownat [DirFd, Path, Int, Int, Hex] pass::<{ l::SYS_fchownat }>;
     55 fchown [Fd, Int, Int] pass::<{ l::SYS_fchown }>;
     56 openat [DirFd, Path, OFlags, Mode] fs::openat;
-    57 close [Fd] fd::close;
+    57 close [Fd] pass::<{ l::SYS_close }>;
     58 vhangup [] pass::<{ l::SYS_vhangup }>;
     59 pipe2 [Hex, OFlags] fd::pipe2;
     61 getdents64 [Fd, Hex, Int] pass::<{ l::SYS_getdents64 }>;
@@ -213,6 +224,7 @@ table! {
     114 clock_getres [Int, Hex] pass::<{ l::SYS_clock_getres }>;
     115 clock_nanosleep [Int, Hex, Hex, Hex] pass::<{ l::SYS_clock_nanosleep }>;
     116 syslog [Int, Hex, Int] pass::<{ l::SYS_syslog }>;
+    117 ptrace [Int, Int, Hex, Hex] ptrace;
     118 sched_setparam [Int, Hex] pass::<{ l::SYS_sched_setparam }>;
     119 sched_setscheduler [Int, Int, Hex] pass::<{ l::SYS_sched_setscheduler }>;
     120 sched_getscheduler [Int] pass::<{ l::SYS_sched_getscheduler }>;
@@ -315,12 +327,13 @@ table! {
     277 seccomp [Int, Hex, Hex] enosys;
     278 getrandom [Hex, Int, Hex] pass::<{ l::SYS_getrandom }>;
     279 memfd_create [Path, Hex] pass::<{ l::SYS_memfd_create }>;
+    281 execveat [DirFd, Path, Hex, Hex, Hex] proc::execveat;
     283 membarrier [Int, Hex, Int] pass::<{ l::SYS_membarrier }>;
     284 mlock2 [Hex, Int, Hex] ok0;
     285 copy_file_range [Fd, Hex, Fd, Hex, Int, Hex] pass::<{ l::SYS_copy_file_range }>;
     286 preadv2 [Fd, Hex, Int, Int, Int, Hex] pass::<{ l::SYS_preadv2 }>;
     287 pwritev2 [Fd, Hex, Int, Int, Int, Hex] pass::<{ l::SYS_pwritev2 }>;
-    291 statx [DirFd, Path, Hex, Hex, Hex] pass::<{ l::SYS_statx }>;
+    291 statx [DirFd, Path, Hex, Hex, Hex] fs::statx;
     293 rseq [Hex, Int, Hex, Hex] enosys;
     424 pidfd_send_signal [Fd, Sig, Hex, Hex] pass::<{ l::SYS_pidfd_send_signal }>;
     434 pidfd_open [Int, Hex] pass::<{ l::SYS_pidfd_open }>;
@@ -364,19 +377,22 @@ pub fn dispatch(p: &mut Process, state: &mut A64State) -> Option<GuestExit> {
     ];
     let def = lookup(nr);
     if p.opts.strace
-        && nr == 221
+        && (nr == 221 || nr == 281)
         && let Some(d) = def
     {
         // A successful execve does not come back to print its line.
         eprintln!("{} ...", format_call(p, d, &a, Ret::NoWrite));
     }
     let ret = match def {
-        Some(d) => {
-            let ta = crate::paths::translate_args(p, nr, &a);
-            let r = (d.handler)(p, state, &ta);
-            crate::paths::clear_scratch();
-            r
-        }
+        Some(d) => match hidden::before(p, d, &a) {
+            Some(r) => r,
+            None => {
+                let ta = crate::paths::translate_args(p, nr, &a);
+                let r = (d.handler)(p, state, &ta);
+                crate::paths::clear_scratch();
+                hidden::after(d, &a, r)
+            }
+        },
         None => {
             if p.opts.strace {
                 eprintln!(

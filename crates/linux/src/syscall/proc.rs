@@ -1,4 +1,5 @@
-//! Process calls: exit, fork (clone without CLONE_VM), execve, uname, prctl.
+//! Process calls: exit, fork (clone without CLONE_VM), vfork, execve,
+//! execveat, uname, prctl.
 
 use super::{Args, Ret, err, guest_cstr, raw, read_guest_val, write_guest};
 use crate::process::Process;
@@ -63,9 +64,11 @@ pub fn prctl(_: &mut Process, _: &mut A64State, a: &Args) -> Ret {
 }
 
 /// `clone(flags, newsp, parent_tid, tls, child_tid)` (arm64 argument
-/// order). Without CLONE_THREAD it is a fork: CLONE_VM/CLONE_VFORK are
-/// dropped (a vfork child gets a copy, which is what it may assume
-/// anyway); the child continues emulation with x0 = 0.
+/// order). Without CLONE_THREAD it is a fork: CLONE_VM is dropped (a vfork
+/// child gets a copy, which is what it may assume anyway); the child
+/// continues emulation with x0 = 0. CLONE_VFORK keeps its ordering: the
+/// parent waits until the child execs or exits, which closes the
+/// close-on-exec write end of a pipe the child holds (hidden from it).
 pub fn clone(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
     let flags = a[0];
     let (newsp, ptid, tls, ctid) = (a[1], a[2], a[3], a[4]);
@@ -75,6 +78,13 @@ pub fn clone(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
         ));
     }
     let exit_signal = flags & libc::CSIGNAL as u64;
+    let mut vfork_pipe = [-1i32; 2];
+    if flags & libc::CLONE_VFORK as u64 != 0 {
+        // SAFETY: pipe2 fills the two-element array.
+        if unsafe { libc::pipe2(vfork_pipe.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            vfork_pipe = [-1, -1];
+        }
+    }
     // Other guest threads may hold the shared locks: take them across the
     // fork so the child (which has only this thread) finds them free.
     let mm_guard = p.mm.lock();
@@ -94,6 +104,23 @@ pub fn clone(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
     };
     drop(sig_guard);
     drop(mm_guard);
+    if r != 0 && vfork_pipe[1] >= 0 {
+        // SAFETY: closing our write end; reading the pipe until the child's
+        // end closes (EOF). Only fatal signals end the wait, as for vfork.
+        unsafe {
+            libc::close(vfork_pipe[1]);
+            let mut b = 0u8;
+            if r > 0 {
+                loop {
+                    let n = libc::read(vfork_pipe[0], (&raw mut b).cast(), 1);
+                    if n == 0 || (n < 0 && super::errno() != libc::EINTR) {
+                        break;
+                    }
+                }
+            }
+            libc::close(vfork_pipe[0]);
+        }
+    }
     if r < 0 {
         return Ret::Val(r);
     }
@@ -106,6 +133,11 @@ pub fn clone(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
     // Child.
     p.forked = true;
     crate::thread::reset_after_fork();
+    if vfork_pipe[0] >= 0 {
+        // SAFETY: the read end is the parent's.
+        unsafe { libc::close(vfork_pipe[0]) };
+    }
+    crate::selfexe::set_vfork_fd(vfork_pipe[1]);
     let tid = raw(libc::SYS_gettid, &[0; 6]) as u32;
     if flags & libc::CLONE_CHILD_SETTID as u64 != 0 {
         let _ = write_guest(p, ctid, &tid);
@@ -313,36 +345,147 @@ pub fn execve(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
             Err(_) => err(libc::EINVAL),
         },
         Ok(ExecPlan::Emulate { prog, argv0, args }) => {
-            let argv = reexec_argv(p, &prog, &argv0, &args);
-            let (Ok(cargv), Ok(cenv)) = (cstrings(&argv), cstrings(&envp)) else {
-                return err(libc::EINVAL);
-            };
-            let mut pa: Vec<*const libc::c_char> = cargv.iter().map(|c| c.as_ptr()).collect();
-            pa.push(std::ptr::null());
-            let mut pe: Vec<*const libc::c_char> = cenv.iter().map(|c| c.as_ptr()).collect();
-            pe.push(std::ptr::null());
-            // Through xarch's own descriptor first (works without /proc),
-            // then the path.
-            crate::selfexe::reexec(&cargv, &cenv);
-            let exe = self_exe();
-            // SAFETY: NUL-terminated arrays of valid C strings.
-            unsafe { libc::execve(exe.as_ptr(), pa.as_ptr(), pe.as_ptr()) };
-            let e = super::errno();
-            // No way back to xarch (a chroot without /proc, as under a
-            // binfmt_misc F-flag handler): let the kernel execute the
-            // program itself; a registered binfmt_misc handler routes it
-            // back to xarch, and without one the guest sees ENOEXEC.
-            if (e == libc::ENOENT || e == libc::EACCES)
-                && let Ok(c) = CString::new(path)
-            {
-                return Ret::Val(raw(
-                    libc::SYS_execve,
-                    &[c.as_ptr() as u64, a[1], a[2], 0, 0, 0],
-                ));
-            }
-            err(e)
+            emulate(p, &prog, &argv0, &args, &envp, || {
+                match CString::new(path) {
+                    Ok(c) => Ret::Val(raw(
+                        libc::SYS_execve,
+                        &[c.as_ptr() as u64, a[1], a[2], 0, 0, 0],
+                    )),
+                    Err(_) => err(libc::EINVAL),
+                }
+            })
         }
     }
+}
+
+/// Re-enters xarch to run guest program `prog`. When there is no way back
+/// to xarch (a chroot without /proc, as under a binfmt_misc F-flag
+/// handler), `by_kernel` lets the kernel execute the program itself: a
+/// registered binfmt_misc handler routes it back to xarch, and without one
+/// the guest sees ENOEXEC.
+fn emulate(
+    p: &Process,
+    prog: &[u8],
+    argv0: &[u8],
+    args: &[Vec<u8>],
+    envp: &[Vec<u8>],
+    by_kernel: impl FnOnce() -> Ret,
+) -> Ret {
+    let argv = reexec_argv(p, prog, argv0, args);
+    let (Ok(cargv), Ok(cenv)) = (cstrings(&argv), cstrings(envp)) else {
+        return err(libc::EINVAL);
+    };
+    let mut pa: Vec<*const libc::c_char> = cargv.iter().map(|c| c.as_ptr()).collect();
+    pa.push(std::ptr::null());
+    let mut pe: Vec<*const libc::c_char> = cenv.iter().map(|c| c.as_ptr()).collect();
+    pe.push(std::ptr::null());
+    // Through xarch's own descriptor first (works without /proc), then the
+    // path.
+    crate::selfexe::reexec(&cargv, &cenv);
+    let exe = self_exe();
+    // SAFETY: NUL-terminated arrays of valid C strings.
+    unsafe { libc::execve(exe.as_ptr(), pa.as_ptr(), pe.as_ptr()) };
+    let e = super::errno();
+    if e == libc::ENOENT || e == libc::EACCES {
+        return by_kernel();
+    }
+    err(e)
+}
+
+/// `execveat(dirfd, path, argv, envp, flags)`: an absolute path, or one
+/// relative to the working directory, is `execve`. Otherwise the file is
+/// found through /proc/self/fd/DIRFD and planned as `execve` plans: a
+/// foreign ELF re-enters xarch by its real path; a script whose
+/// interpreter is foreign passes the interpreter `/dev/fd/DIRFD[/path]`,
+/// as the kernel does (so a close-on-exec descriptor fails with ENOENT);
+/// everything else, and everything when /proc is missing, goes to the
+/// kernel's execveat.
+pub fn execveat(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
+    let (dirfd, flags) = (a[0] as i32, a[4] as i32);
+    if flags & !(libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW) != 0 {
+        return err(libc::EINVAL);
+    }
+    let path = match guest_cstr(p, a[1]) {
+        Ok(s) => s,
+        Err(e) => return err(e),
+    };
+    let by_kernel = || Ret::Val(raw(libc::SYS_execveat, a));
+    let nofollow = flags & libc::AT_SYMLINK_NOFOLLOW != 0;
+    // SAFETY: an all-zero stat is valid; fstatat fills it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let Ok(cpath) = CString::new(path.clone()) else {
+        return err(libc::EINVAL);
+    };
+    let stat_flags = if nofollow {
+        libc::AT_SYMLINK_NOFOLLOW
+    } else {
+        0
+    } | (flags & libc::AT_EMPTY_PATH);
+    // SAFETY: a valid C string and stat buffer.
+    if unsafe { libc::fstatat(dirfd, cpath.as_ptr(), &mut st, stat_flags) } != 0 {
+        return err(super::errno());
+    }
+    if nofollow && st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+        return err(libc::ELOOP);
+    }
+    if path.starts_with(b"/") || (dirfd == libc::AT_FDCWD && !path.is_empty()) {
+        return execve(p, state, &[a[1], a[2], a[3], 0, 0, 0]);
+    }
+    if dirfd == libc::AT_FDCWD || !std::path::Path::new("/proc/self/fd").is_dir() {
+        return by_kernel();
+    }
+    let mut through = format!("/proc/self/fd/{dirfd}").into_bytes();
+    let mut devfd = format!("/dev/fd/{dirfd}").into_bytes();
+    if !path.is_empty() {
+        for v in [&mut through, &mut devfd] {
+            v.push(b'/');
+            v.extend_from_slice(&path);
+        }
+    }
+    let (argv, envp) = match (read_argv(p, a[2]), read_argv(p, a[3])) {
+        (Ok(x), Ok(y)) => (x, y),
+        (Err(e), _) | (_, Err(e)) => return err(e),
+    };
+    match plan_exec(&through, &argv) {
+        Err(e) => err(e),
+        Ok(ExecPlan::Host) => by_kernel(),
+        Ok(ExecPlan::Emulate { prog, argv0, args }) if prog == through => {
+            // A foreign ELF: its real path, when it still has one.
+            let Some(real) = real_path(dirfd, &path, &st) else {
+                return by_kernel();
+            };
+            emulate(p, &real, &argv0, &args, &envp, by_kernel)
+        }
+        Ok(ExecPlan::Emulate {
+            prog,
+            argv0,
+            mut args,
+        }) => {
+            // A script: its interpreter opens /dev/fd/N after the exec.
+            // SAFETY: F_GETFD only reads the descriptor's flags.
+            if unsafe { libc::fcntl(dirfd, libc::F_GETFD) } & libc::FD_CLOEXEC != 0 {
+                return err(libc::ENOENT);
+            }
+            for arg in args.iter_mut().filter(|x| **x == through) {
+                *arg = devfd.clone();
+            }
+            emulate(p, &prog, &argv0, &args, &envp, by_kernel)
+        }
+    }
+}
+
+/// The path of the file `path` relative to `dirfd` (the descriptor itself
+/// when `path` is empty), checked to still be the file `st` describes.
+fn real_path(dirfd: i32, path: &[u8], st: &libc::stat) -> Option<Vec<u8>> {
+    let dir = std::fs::read_link(format!("/proc/self/fd/{dirfd}")).ok()?;
+    let mut real = dir.into_os_string().into_vec();
+    if !path.is_empty() {
+        real.push(b'/');
+        real.extend_from_slice(path);
+    }
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(OsStr::from_bytes(&real)).ok()?;
+    (m.dev() == st.st_dev && m.ino() == st.st_ino).then_some(real)
 }
 
 /// The path that re-executes xarch.

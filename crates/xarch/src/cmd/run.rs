@@ -171,6 +171,7 @@ fn run_rootfs(root: &std::path::Path, args: RunArgs) -> anyhow::Result<ExitCode>
     .and_then(|mut c| {
         c.emulator.args = emulator_args;
         c.all_capabilities = true;
+        c.keep_terminal = true;
         xarch_container::run(&c, xarch_container::Stdio::inherit()?)
     });
     let _ = std::fs::remove_dir_all(&state);
