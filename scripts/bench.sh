@@ -93,6 +93,6 @@ for i in 0 1; do
 		tar -C "$WORK/$arch" -xf "${TARS[$i]}"
 	fi
 done
-target/debug/xarch-bench debian --cache "$XARCH_CACHE" --invocation "scripts/bench.sh $*" \
+target/debug/xarch-bench debian --cache "$XARCH_CACHE" --invocation "scripts/bench.sh$(printf ' %q' "$@")" \
 	--amd64-root "$WORK/amd64" --arm64-root "$WORK/arm64" \
 	--zlib "$ZLIB" --xarch "$XARCH_BIN" --qemu "$QEMU" "$@"
