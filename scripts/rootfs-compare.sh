@@ -13,6 +13,8 @@
 # XARCH_BIN: a statically linked xarch (scripts/rootfs-static-xarch.sh;
 #   PROFILE=release for speed), default $XARCH_CACHE/rootfs/xarch.
 # KEEP=1 keeps the extracted roots (paths printed) for inspection.
+# ROOTS_ONLY=1 only builds the cached root tarballs when absent, prints
+#   their paths and stops (scripts/bench.sh uses the same roots).
 # Prints one line per test, the diffs of the failing ones, the times, and
 # finally `rootfs-compare: N passed, M failed`; exits 1 when M > 0.
 set -euo pipefail
@@ -26,6 +28,14 @@ GUEST_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 AMD_TAR=$CACHE/compare-$SUITE-amd64.tar
 ARM_TAR=$CACHE/compare-$SUITE-arm64.tar
 mkdir -p "$CACHE"
+roots_done() {
+	if [ "${ROOTS_ONLY:-}" = 1 ]; then
+		echo "$AMD_TAR"
+		echo "$ARM_TAR"
+		exit 0
+	fi
+}
+if [ -s "$AMD_TAR" ] && [ -s "$ARM_TAR" ]; then roots_done; fi
 [ -x "$XARCH_BIN" ] || { echo "rootfs-compare: no xarch at $XARCH_BIN (set XARCH_BIN; see scripts/rootfs-static-xarch.sh)" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "rootfs-compare: needs root (chroot, debootstrap)" >&2; exit 2; }
 command -v debootstrap >/dev/null || apt-get install -y debootstrap >&2
@@ -95,6 +105,7 @@ if [ ! -s "$ARM_TAR" ]; then
 	tar -C "$R" --numeric-owner -cf "$ARM_TAR.tmp" . && mv "$ARM_TAR.tmp" "$ARM_TAR"
 	rm -rf "$R"
 fi
+roots_done
 mkdir "$WORK/arm64"
 tar -C "$WORK/arm64" -xf "$ARM_TAR"
 emulated "$WORK/arm64" "$versions" | sort >"$WORK/arm64.versions"
