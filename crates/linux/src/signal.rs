@@ -371,7 +371,15 @@ impl Signals {
                 acts[sig as usize].handler = libc::SIG_IGN as u64;
             }
         }
+        let defaults: Vec<i32> = (1..=NSIG as i32)
+            .filter(|&sig| acts[sig as usize].handler == 0)
+            .collect();
         drop(acts);
+        if namespace_init() {
+            for sig in defaults {
+                apply_host(sig, SigAction::default());
+            }
+        }
         // A SIGSEGV/SIGBUS sent with kill/tgkill reaches the engine's fault
         // handler, which passes it here, as for any other guest signal.
         xarch_engine::set_sent_signal_handler(host_handler);
@@ -669,12 +677,29 @@ impl Signals {
 }
 
 /// Installs the host disposition that mirrors guest action `act`.
+/// Whether xarch is the init process of a pid namespace (`xarch run
+/// --rootfs`, containers). The kernel drops signals an init process has
+/// left at SIG_DFL (even Ctrl-C and a supervisor's SIGTERM), which would
+/// make `timeout xarch run --rootfs DIR sleep 100` or ^C do nothing where
+/// `chroot DIR sleep 100` stops. So for an init, xarch catches the signals
+/// whose default action kills and carries that action out itself
+/// ([`die_with_signal`] ends with exit status 128+N, what the supervisor
+/// reports for death by signal N anyway).
+fn namespace_init() -> bool {
+    // SAFETY: getpid cannot fail.
+    unsafe { libc::getpid() == 1 }
+}
+
 fn apply_host(sig: i32, act: SigAction) {
-    if sig == libc::SIGSEGV || sig == libc::SIGBUS {
-        // The engine's fault handler owns them.
+    if sig == libc::SIGSEGV || sig == libc::SIGBUS || sig == libc::SIGKILL || sig == libc::SIGSTOP {
+        // The engine's fault handler owns the first two; the others
+        // cannot be caught.
         return;
     }
     let handler = match act.handler {
+        0 if namespace_init() && default_action(sig) == DefaultAction::Kill => {
+            host_handler as *const () as usize
+        }
         0 => libc::SIG_DFL,
         1 => libc::SIG_IGN,
         _ => host_handler as *const () as usize,
