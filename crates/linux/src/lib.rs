@@ -20,6 +20,7 @@ pub mod signal;
 pub mod stack;
 pub mod syscall;
 pub mod thread;
+pub mod vfork;
 
 pub use error::LoadError;
 pub use process::{GuestConfig, GuestExit, Program, run_guest};
