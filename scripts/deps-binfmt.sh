@@ -36,7 +36,9 @@ fi
 # The validators: a venv keyed by the requirements file, so a changed pin
 # reinstalls.
 stamp=$venv/.requirements
-if [ ! -x "$venv/bin/pip" ] || ! cmp -s "$req" "$stamp"; then
+# A venv copied or moved from elsewhere keeps scripts whose #! names the
+# old location: "pip --version" failing means it must be rebuilt.
+if [ ! -x "$venv/bin/pip" ] || ! "$venv/bin/pip" --version >/dev/null 2>&1 || ! cmp -s "$req" "$stamp"; then
     rm -rf "$venv"
     mkdir -p "$cache"
     python3 -m venv "$venv"

@@ -8,5 +8,6 @@ pub mod state;
 pub mod sysregs;
 pub mod testing;
 pub mod translate;
+pub mod vdso;
 
 pub use lift::{LiftError, lift_block};

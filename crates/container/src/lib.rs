@@ -20,6 +20,7 @@ pub mod options;
 pub mod paths;
 pub mod process;
 pub mod rootfs;
+pub mod rootfs_run;
 pub mod runtime;
 pub mod state;
 
@@ -30,4 +31,5 @@ pub use oci_spec;
 pub use options::{Network, RunOptions, UserSpec, Volume};
 pub use process::{ImageDefaults, ProcessSpec};
 pub use rootfs::Overlay;
+pub use rootfs_run::{RootfsRun, run_in_rootfs};
 pub use runtime::{Container, Stdio, new_id, run};

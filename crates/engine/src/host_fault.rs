@@ -1,7 +1,8 @@
 //! Host SIGSEGV/SIGBUS handling.
 //!
-//! Guest memory accesses run through the guarded routines of
-//! `xarch_ir::guest_mem`; a host fault inside them is redirected into a
+//! Guest memory accesses are plain host instructions in compiled code
+//! (listed by `xarch_jit::cache`) or run through the guarded routines of
+//! `xarch_ir::guest_mem`; a host fault in either is redirected into a
 //! fault status that the engine reports as [`crate::Exit::MemoryFault`].
 //! Any other host fault is a bug in xarch: it is reported with the host
 //! context and xarch dies of the signal, never silently passing it to the
@@ -46,7 +47,7 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, uc: *mut li
     // SAFETY: the kernel passes valid siginfo and ucontext pointers.
     let addr = unsafe { (*info).si_addr() } as u64;
     // SAFETY: as above; `uc` is this handler's ucontext.
-    if unsafe { xarch_ir::guest_mem::fixup(uc as *mut libc::ucontext_t, addr) } {
+    if unsafe { crate::Engine::handle_host_fault(uc as *mut libc::ucontext_t, addr) } {
         return;
     }
     // SAFETY: reading the interrupted context for the report.

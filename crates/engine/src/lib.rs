@@ -366,6 +366,9 @@ impl Engine {
         state: &mut A64State,
     ) -> BlockResult {
         self.jit_ctx.kind = KIND_NEXT;
+        if let Some(code) = &self.code {
+            code.activate();
+        }
         // SAFETY: the code (and every block chained from it) was compiled
         // for A64State from blocks kept alive by the cache, and the slot
         // array has MAX_SLOTS entries.
@@ -376,6 +379,7 @@ impl Engine {
                 &mut self.jit_ctx,
             )
         };
+        xarch_jit::CodeCache::deactivate();
         match self.jit_ctx.kind {
             KIND_NEXT => BlockResult::Next(next),
             // The block that exited may be a chained successor of the one
@@ -496,7 +500,11 @@ impl Engine {
     /// `uc` must be the `ucontext_t` the kernel passed to the handler.
     pub unsafe fn handle_host_fault(uc: *mut libc::ucontext_t, fault_addr: u64) -> bool {
         // SAFETY: forwarded from the caller.
-        unsafe { xarch_ir::guest_mem::fixup(uc, fault_addr) }
+        unsafe {
+            xarch_ir::guest_mem::fixup(uc, fault_addr)
+                || xarch_jit::cache::fixup_inline_access(uc, fault_addr)
+                || xarch_jit::opt::redirect_fault(uc, fault_addr)
+        }
     }
 
     /// Forgets every translation (after execve-like events).

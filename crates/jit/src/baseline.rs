@@ -9,7 +9,7 @@
 use crate::cache::CodeCache;
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler, dynasm};
-use xarch_ir::guest_mem::{self, MemStatus};
+use xarch_ir::guest_mem::MemStatus;
 use xarch_ir::{Block, IntCC, Op, Terminator, Type, Value};
 
 /// Per-thread communication area between compiled code and the engine.
@@ -25,6 +25,21 @@ pub struct JitCtx {
     /// Guest PC of the faulting instruction; for [`KIND_EXIT`], the start
     /// address of the block whose `Exit` terminator was reached.
     pub fault_pc: u64,
+    /// Host stack pointer saved by an optimizing-tier region before it
+    /// calls its Cranelift code (for fault recovery, see [`crate::opt`]).
+    pub host_sp: u64,
+    /// Set by optimizing-tier code before an access that may fault:
+    /// which guest instruction is running (an index into the region's
+    /// table of PCs).
+    pub opt_scratch: u64,
+    /// Optimizing-tier deferred flags: when `lazy_info` is non-zero, the
+    /// flags field of the guest state is stale and these describe it
+    /// (see `crate::opt`).
+    pub lazy_a: u64,
+    /// See `lazy_a`.
+    pub lazy_b: u64,
+    /// See `lazy_a`.
+    pub lazy_info: u64,
 }
 
 /// The block continues at the returned guest address.
@@ -38,7 +53,8 @@ pub const KIND_FAULT: u64 = 2;
 pub const KIND_HOT: u64 = 3;
 
 /// Signature of compiled code: returns the next guest PC.
-type BlockFn = unsafe extern "C" fn(state: *mut u8, slots: *mut u128, ctx: *mut JitCtx) -> u64;
+pub(crate) type BlockFn =
+    unsafe extern "C" fn(state: *mut u8, slots: *mut u128, ctx: *mut JitCtx) -> u64;
 
 /// A compiled block in the code cache.
 #[derive(Clone)]
@@ -55,6 +71,16 @@ pub struct CompiledBlock {
 pub struct EntryFn(BlockFn);
 
 impl EntryFn {
+    /// Wraps code with the [`BlockFn`] convention.
+    pub(crate) fn from_fn(f: BlockFn) -> EntryFn {
+        EntryFn(f)
+    }
+
+    /// The code address (for diagnostics and disassembly).
+    pub fn addr(&self) -> usize {
+        self.0 as usize
+    }
+
     /// Runs the block (and the blocks chained from it).
     ///
     /// # Safety
@@ -89,7 +115,7 @@ impl CompiledBlock {
 /// # Safety
 /// Called only by compiled code, with the block it was compiled from, its
 /// slot array and guest state.
-unsafe extern "C" fn eval_shim(
+pub(crate) unsafe extern "C" fn eval_shim(
     block: *const Block,
     i: usize,
     state: *mut u8,
@@ -128,6 +154,9 @@ fn slot(v: Value) -> i32 {
 struct Emitter {
     ops: VecAssembler<X64Relocation>,
     faults: Vec<(DynamicLabel, u64)>,
+    /// Inline guest accesses: the label at the access instruction, the
+    /// fault stub of its guest instruction, and whether it writes.
+    mem_sites: Vec<(DynamicLabel, DynamicLabel, bool)>,
     pc: u64,
     epilogue: DynamicLabel,
     chain: ChainConfig,
@@ -204,9 +233,25 @@ impl Emitter {
     /// After a call returning `MemStatus` in rax:rdx: branch to a fault
     /// stub for the current guest instruction if rax is non-zero.
     fn check_fault(&mut self) {
+        let l = self.fault_stub();
+        dynasm!(self.ops ; .arch x64 ; test rax, rax ; jnz =>l);
+    }
+
+    /// A fault stub for the current guest instruction, entered with the
+    /// fault status in rax and the address in rdx.
+    fn fault_stub(&mut self) -> DynamicLabel {
         let l = self.ops.new_dynamic_label();
         self.faults.push((l, self.pc));
-        dynasm!(self.ops ; .arch x64 ; test rax, rax ; jnz =>l);
+        l
+    }
+
+    /// Marks the next instruction as an inline guest access (address in
+    /// rdi) that [`crate::cache::fixup_inline_access`] redirects to a fault stub.
+    fn mem_site(&mut self, write: bool) {
+        let site = self.ops.new_dynamic_label();
+        let stub = self.fault_stub();
+        self.mem_sites.push((site, stub, write));
+        dynasm!(self.ops ; .arch x64 ; =>site);
     }
 
     fn shim(&mut self, block: &Block, i: usize) {
@@ -413,27 +458,43 @@ impl Emitter {
                 );
                 self.store_rax(i);
             }
+            // Guest memory is host memory: accesses are single host
+            // instructions; a fault in one is redirected to its guest
+            // instruction's fault stub by the host signal handler.
             Op::Load(a) => {
                 let oa = slot(*a);
-                dynasm!(self.ops
-                    ; .arch x64
-                    ; mov rdi, QWORD [r12 + oa]
-                    ; lea rsi, [r12 + o]
-                );
-                self.call_abs(guest_mem::load_routine(ty.bytes()));
-                self.check_fault();
+                dynasm!(self.ops ; .arch x64 ; mov rdi, QWORD [r12 + oa]);
+                self.mem_site(false);
+                match ty.bytes() {
+                    1 => dynasm!(self.ops ; .arch x64 ; movzx eax, BYTE [rdi]),
+                    2 => dynasm!(self.ops ; .arch x64 ; movzx eax, WORD [rdi]),
+                    4 => dynasm!(self.ops ; .arch x64 ; mov eax, DWORD [rdi]),
+                    8 => dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rdi]),
+                    _ => dynasm!(self.ops ; .arch x64 ; movdqu xmm0, [rdi]),
+                }
+                if ty.bytes() == 16 {
+                    dynasm!(self.ops ; .arch x64 ; movdqu [r12 + o], xmm0);
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; mov QWORD [r12 + o], rax);
+                }
             }
             Op::Store(a, x) => {
                 let (oa, ox) = (slot(*a), slot(*x));
                 let bytes = block.ty(*x).bytes();
                 if bytes == 16 {
-                    dynasm!(self.ops ; .arch x64 ; lea rsi, [r12 + ox]);
+                    dynasm!(self.ops ; .arch x64 ; movdqu xmm0, [r12 + ox]);
                 } else {
                     dynasm!(self.ops ; .arch x64 ; mov rsi, QWORD [r12 + ox]);
                 }
                 dynasm!(self.ops ; .arch x64 ; mov rdi, QWORD [r12 + oa]);
-                self.call_abs(guest_mem::store_routine(bytes));
-                self.check_fault();
+                self.mem_site(true);
+                match bytes {
+                    1 => dynasm!(self.ops ; .arch x64 ; mov BYTE [rdi], sil),
+                    2 => dynasm!(self.ops ; .arch x64 ; mov WORD [rdi], si),
+                    4 => dynasm!(self.ops ; .arch x64 ; mov DWORD [rdi], esi),
+                    8 => dynasm!(self.ops ; .arch x64 ; mov QWORD [rdi], rsi),
+                    _ => dynasm!(self.ops ; .arch x64 ; movdqu [rdi], xmm0),
+                }
             }
             Op::Fence => dynasm!(self.ops ; .arch x64 ; mfence),
             Op::AddFlags(a, b, c) if matches!(block.ty(*a), Type::I32 | Type::I64) => {
@@ -629,6 +690,7 @@ pub fn compile(block: &Block, cache: &mut CodeCache, chain: ChainConfig) -> Opti
     let mut e = Emitter {
         ops,
         faults: Vec::new(),
+        mem_sites: Vec::new(),
         pc: block.start,
         epilogue,
         chain,
@@ -684,10 +746,21 @@ pub fn compile(block: &Block, cache: &mut CodeCache, chain: ChainConfig) -> Opti
             )
         })
         .collect();
+    let sites: Vec<(usize, usize, bool)> = e
+        .mem_sites
+        .iter()
+        .map(|(site, stub, write)| {
+            let off = |l| e.ops.labels().resolve_dynamic(l).expect("site label").0;
+            (off(*site), off(*stub), *write)
+        })
+        .collect();
     let body_off = e.ops.labels().resolve_dynamic(body).ok()?.0;
     let epilogue_off = e.ops.labels().resolve_dynamic(epilogue).ok()?.0;
     let code = e.ops.finalize().ok()?;
     let start = cache.install(&code)?;
+    for (site, stub, write) in sites {
+        cache.add_fault_site(start as usize + site, start as usize + stub, write);
+    }
     let epilogue_addr = start as u64 + epilogue_off as u64;
     let mut exits = Vec::with_capacity(labels.len());
     for (target, off) in labels {

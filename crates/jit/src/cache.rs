@@ -1,6 +1,13 @@
 //! An executable code cache: one mapping, bump-allocated, flushed whole
 //! when full (translations are cheap to redo at the baseline tier).
+//!
+//! The cache also knows where its code touches guest memory: compiled
+//! code accesses guest memory with plain host instructions, and when one
+//! of them faults, the host signal handler asks
+//! [`fixup_inline_access`] to resume at the fault stub of the guest
+//! instruction (the kernel's exception-table technique).
 
+use std::cell::Cell;
 use std::io;
 
 /// Executable memory for translated code.
@@ -8,6 +15,51 @@ pub struct CodeCache {
     base: *mut u8,
     size: usize,
     used: usize,
+    /// Inline guest accesses: (host address of the access instruction,
+    /// its fault stub, whether it writes), in increasing address order
+    /// (code is only appended).
+    sites: Vec<(usize, usize, bool)>,
+}
+
+thread_local! {
+    /// The cache whose code this thread is running (see [`CodeCache::activate`]).
+    static ACTIVE: Cell<*const CodeCache> = const { Cell::new(core::ptr::null()) };
+}
+
+/// Called by the host SIGSEGV/SIGBUS handler: if the fault is at an
+/// inline guest access of the code cache this thread runs, sets rax to
+/// the fault status (bit 0, bit 1 for a write), rdx to the guest address
+/// and resumes at the access's fault stub; returns whether it did.
+///
+/// # Safety
+/// `uc` must be the `ucontext_t` the kernel passed to the handler, on the
+/// thread that faulted.
+pub unsafe fn fixup_inline_access(uc: *mut libc::ucontext_t, fault_addr: u64) -> bool {
+    let cache = ACTIVE.with(|a| a.get());
+    if cache.is_null() {
+        return false;
+    }
+    // SAFETY: `activate` registered a cache that outlives its running
+    // code, and only this thread mutates it, never while its code runs.
+    let cache = unsafe { &*cache };
+    // SAFETY: the caller passes the handler's ucontext, which is writable.
+    let gregs = unsafe { &mut (*uc).uc_mcontext.gregs };
+    let rip = gregs[libc::REG_RIP as usize] as usize;
+    let Ok(i) = cache.sites.binary_search_by_key(&rip, |s| s.0) else {
+        return false;
+    };
+    let (_, stub, write) = cache.sites[i];
+    // A non-canonical address raises #GP, reported with address 0: the
+    // access's address register (rdi) has the guest's address.
+    let addr = if fault_addr == 0 {
+        gregs[libc::REG_RDI as usize] as u64
+    } else {
+        fault_addr
+    };
+    gregs[libc::REG_RAX as usize] = 1 | ((write as i64) << 1);
+    gregs[libc::REG_RDX as usize] = addr as i64;
+    gregs[libc::REG_RIP as usize] = stub as i64;
+    true
 }
 
 // SAFETY: the cache is a plain memory region; callers serialise writes by
@@ -36,7 +88,29 @@ impl CodeCache {
             base: p as *mut u8,
             size,
             used: 0,
+            sites: Vec::new(),
         })
+    }
+
+    /// Makes this the cache whose inline accesses the fault handler
+    /// recognises on this thread. Call right before running its code and
+    /// [`CodeCache::deactivate`] right after; the cache must not move or
+    /// be dropped in between.
+    pub fn activate(&self) {
+        ACTIVE.with(|a| a.set(self));
+    }
+
+    /// Forgets this thread's active cache (so a later fault elsewhere
+    /// never looks at a cache that has moved).
+    pub fn deactivate() {
+        ACTIVE.with(|a| a.set(core::ptr::null()));
+    }
+
+    /// Records an inline guest access at host address `site` whose fault
+    /// stub is at `stub`. Sites must be added in increasing address order.
+    pub fn add_fault_site(&mut self, site: usize, stub: usize, write: bool) {
+        debug_assert!(self.sites.last().is_none_or(|s| s.0 < site));
+        self.sites.push((site, stub, write));
     }
 
     /// The address range of the cache (for fault attribution).
@@ -68,11 +142,17 @@ impl CodeCache {
     /// Forgets all code. Every previously returned pointer becomes invalid.
     pub fn reset(&mut self) {
         self.used = 0;
+        self.sites.clear();
     }
 }
 
 impl Drop for CodeCache {
     fn drop(&mut self) {
+        ACTIVE.with(|a| {
+            if std::ptr::eq(a.get(), self) {
+                a.set(core::ptr::null());
+            }
+        });
         // SAFETY: unmapping exactly the region mapped in `new`.
         unsafe { libc::munmap(self.base as *mut libc::c_void, self.size) };
     }

@@ -20,6 +20,7 @@ pub mod signal;
 pub mod stack;
 pub mod syscall;
 pub mod thread;
+pub mod vdso;
 pub mod vfork;
 
 pub use error::LoadError;

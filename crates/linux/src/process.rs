@@ -185,8 +185,9 @@ impl Process {
             what: what.into(),
             source,
         };
+        let vdso = crate::vdso::map(&mut p.mm).map_err(|e| map_err("vdso", e))?;
         p.signals
-            .init(&mut p.mm)
+            .init_with_trampoline(&mut p.mm, vdso.map(|v| v.sigreturn))
             .map_err(|e| map_err("signal trampoline", e))?;
         let aux = AuxInfo {
             phdr: main.phdr,
@@ -194,6 +195,7 @@ impl Process {
             phnum: main.phnum,
             base: interp.as_ref().map_or(0, |i| i.bias),
             entry: main.entry,
+            sysinfo_ehdr: vdso.map_or(0, |v| v.base),
         };
         let bytes = |v: &[OsString]| v.iter().map(|s| s.as_bytes().to_vec()).collect::<Vec<_>>();
         let execfn = path.as_os_str().as_bytes();

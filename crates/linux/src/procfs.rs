@@ -144,6 +144,13 @@ pub fn maps(p: &Process) -> String {
             );
             let o = if inode != "0" { hoff + (s - hs) } else { 0 };
             let prefix = format!("{s:08x}-{e:08x} {perms} {o:08x} {dev} {inode}");
+            // The guest vDSO is an anonymous mapping of ours: label it as
+            // the kernel labels its own.
+            let name = if name.is_empty() && inode == "0" && xarch_a64::vdso::contains(s) {
+                "[vdso]"
+            } else {
+                name
+            };
             if name.is_empty() {
                 let _ = writeln!(out, "{prefix}");
             } else {

@@ -341,6 +341,17 @@ impl Signals {
     /// Reads the current state from the host (inherited mask and ignored
     /// signals) and maps the sigreturn trampoline.
     pub fn init(&mut self, mm: &mut GuestMemory) -> std::io::Result<()> {
+        self.init_with_trampoline(mm, None)
+    }
+
+    /// As [`Signals::init`], returning through `trampoline` (the vDSO's
+    /// `__kernel_rt_sigreturn`, as Linux does) when given instead of
+    /// mapping a page for it.
+    pub fn init_with_trampoline(
+        &mut self,
+        mm: &mut GuestMemory,
+        trampoline: Option<u64>,
+    ) -> std::io::Result<()> {
         let mut m: u64 = 0;
         // SAFETY: reading the current mask into an 8-byte set.
         unsafe {
@@ -364,6 +375,10 @@ impl Signals {
         // A SIGSEGV/SIGBUS sent with kill/tgkill reaches the engine's fault
         // handler, which passes it here, as for any other guest signal.
         xarch_engine::set_sent_signal_handler(host_handler);
+        if let Some(t) = trampoline {
+            self.trampoline = t;
+            return Ok(());
+        }
         let rx = libc::PROT_READ | libc::PROT_EXEC;
         let page = mm
             .mmap(

@@ -23,6 +23,8 @@ pub struct AuxInfo {
     pub base: u64,
     /// `AT_ENTRY`: the program's (not the interpreter's) entry point.
     pub entry: u64,
+    /// `AT_SYSINFO_EHDR`: the guest vDSO's address, 0 without one.
+    pub sysinfo_ehdr: u64,
 }
 
 /// The guest stack after setup.
@@ -137,7 +139,7 @@ pub fn setup_stack(
             libc::getegid(),
         )
     };
-    let auxv: Vec<(u64, u64)> = vec![
+    let mut auxv: Vec<(u64, u64)> = vec![
         (at::MINSIGSTKSZ, abi::GUEST_MINSIGSTKSZ),
         (at::HWCAP, abi::GUEST_HWCAP),
         (at::PAGESZ, abi::PAGE_SIZE),
@@ -159,8 +161,12 @@ pub fn setup_stack(
         (at::HWCAP2, abi::GUEST_HWCAP2),
         (at::EXECFN, execfn_p),
         (at::PLATFORM, platform_p),
-        (at::NULL, 0),
     ];
+    if aux.sysinfo_ehdr != 0 {
+        // Where Linux puts it: first.
+        auxv.insert(0, (at::SYSINFO_EHDR, aux.sysinfo_ehdr));
+    }
+    auxv.push((at::NULL, 0));
     let mut words: Vec<u64> = Vec::with_capacity(3 + arg_p.len() + env_p.len() + 2 * auxv.len());
     words.push(argv.len() as u64);
     words.extend(&arg_p);
@@ -231,6 +237,7 @@ mod tests {
             phnum: 7,
             base: 0,
             entry: 0x401000,
+            sysinfo_ehdr: 0x7000_0000,
         };
         let st = setup_stack(&mut mm, &argv, &envp, b"/usr/bin/prog", &aux).unwrap();
         assert_eq!(st.sp % 16, 0);
@@ -264,7 +271,7 @@ mod tests {
         assert_eq!(auxv[&at::PAGESZ], 4096);
         assert_eq!(auxv[&at::HWCAP], xarch_a64::sysregs::HWCAP);
         assert_eq!(auxv[&at::MINSIGSTKSZ], 4720);
-        assert!(!auxv.contains_key(&at::SYSINFO_EHDR));
+        assert_eq!(auxv[&at::SYSINFO_EHDR], 0x7000_0000);
         // SAFETY: pointers written by setup_stack into the stack.
         unsafe {
             assert_eq!(read_cstr(auxv[&at::PLATFORM]), b"aarch64");

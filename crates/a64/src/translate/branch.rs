@@ -63,7 +63,14 @@ fn b_cond(c: &mut Ctx, i: u32) -> LiftResult {
     Ok(())
 }
 
-fn svc(c: &mut Ctx, _: u32) -> LiftResult {
+fn svc(c: &mut Ctx, i: u32) -> LiftResult {
+    if bits(i, 5, 16) as u16 == crate::vdso::VDSO_CALL_IMM && crate::vdso::contains(c.pc) {
+        // xarch's own vDSO: serve the time calls inline (see vdso.rs).
+        let args = [c.x(8), c.x(0), c.x(1)];
+        let r = c.b.call(&crate::vdso::VDSO_CALL, &args, Type::I64);
+        c.set_x(0, r);
+        return Ok(());
+    }
     c.end(Terminator::Exit {
         reason: ExitReason::Syscall,
         pc: c.pc + 4,

@@ -15,10 +15,40 @@
 //! - When compiled code faults on a guest address, the guest state block
 //!   holds the state before the faulting instruction (as in the
 //!   interpreter) and `ctx` reports the fault like a baseline block.
+//! - The host SIGSEGV/SIGBUS handler must call [`redirect_fault`] (after
+//!   `xarch_ir::guest_mem::fixup`).
+//! - Direct exits to guest code outside the region have link cells
+//!   ([`CompiledRegion::exits`]); other exits use the indirect-branch
+//!   table. Back-edges inside the region, and every exit before chaining,
+//!   check the interrupt and exit-info words of the state.
+//!
+//! How (see `lower.rs` and `stub.rs`):
+//! - One Cranelift function per region; each IR block becomes Cranelift
+//!   blocks, direct branches between region blocks are jumps.
+//! - Guest state fields the region always accesses with the same offset
+//!   and type (the GPRs, SP, NZCV, ...) are Cranelift variables, loaded at
+//!   entry and written back when dirty (a may-be-dirty data flow over the
+//!   region) before every guest access, helper call and exit.
+//! - Flags: conditions on flags computed in the same block are lowered
+//!   from the operands (`CMP; B.cond` is one compare). The flags field is
+//!   kept as its operands (deferred); before a guest access only the
+//!   operands go to the `JitCtx`, and a fault packs them into the state.
+//! - Guest loads and stores are plain host accesses; a fault in region
+//!   code is redirected by [`redirect_fault`] to the stub, which restores
+//!   the callee-saved registers and reports the guest PC recorded in
+//!   `ctx.opt_scratch` before the access.
+//! - Ops without a native lowering (floating point, vector, atomics,
+//!   rare widths) run the interpreter's definition through the baseline
+//!   tier's `eval_shim`, so the semantics stay defined once.
+
+mod lower;
+mod stub;
 
 use crate::baseline::{ChainConfig, EntryFn};
 use crate::cache::CodeCache;
 use xarch_ir::Block;
+
+pub use stub::redirect_fault;
 
 /// One block of a region: its guest start address and IR.
 #[derive(Clone, Copy)]
@@ -38,6 +68,13 @@ pub struct CompiledRegion {
     pub body: u64,
     /// Guest address ranges `(start, len)` the region was compiled from.
     pub guest_ranges: Vec<(u64, u64)>,
+    /// Bytes of code (Cranelift function, stub and PC table) installed.
+    pub code_bytes: usize,
+    /// The direct exits to guest code outside the region, to be linked
+    /// like a baseline block's ([`crate::baseline::Exit::link`]); an
+    /// unlinked exit returns the target PC to the dispatcher. Other
+    /// exits (indirect branches) go through the indirect-branch table.
+    pub exits: Vec<crate::baseline::Exit>,
 }
 
 /// Why a region was not compiled (the engine keeps its baseline code).
@@ -69,8 +106,76 @@ pub fn compile_region(
     cache: &mut CodeCache,
     chain: ChainConfig,
 ) -> Result<CompiledRegion, OptError> {
-    let _ = (blocks, cache, chain);
-    Err(OptError::Unsupported(
-        "the optimizing tier is not built yet",
-    ))
+    let isa = isa()?;
+    let (code, lowered) = COMPILER.with(|c| {
+        let mut c = c.borrow_mut();
+        let Compiler { ctx, fctx } = &mut *c;
+        ctx.clear();
+        let lowered = lower::lower(&mut ctx.func, fctx, blocks, chain, isa.frontend_config())?;
+        let compiled = ctx
+            .compile(&*isa, &mut Default::default())
+            .map_err(|e| OptError::Codegen(format!("{:?}", e.inner)))?;
+        if !compiled.buffer.relocs().is_empty() {
+            return Err(OptError::Codegen("relocations in region code".into()));
+        }
+        Ok::<_, OptError>((compiled.code_buffer().to_vec(), lowered))
+    })?;
+    let region = stub::install(&code, &lowered.pcs, &lowered.exits, cache, chain)?;
+    let mut guest_ranges: Vec<(u64, u64)> = blocks
+        .iter()
+        .map(|rb| (rb.block.start, rb.block.end - rb.block.start))
+        .collect();
+    guest_ranges.sort_unstable();
+    guest_ranges.dedup();
+    Ok(CompiledRegion {
+        entry: region.entry,
+        body: region.body,
+        guest_ranges,
+        code_bytes: region.bytes,
+        exits: region.exits,
+    })
+}
+
+struct Compiler {
+    ctx: cranelift_codegen::Context,
+    fctx: cranelift_frontend::FunctionBuilderContext,
+}
+
+thread_local! {
+    static COMPILER: core::cell::RefCell<Compiler> = core::cell::RefCell::new(Compiler {
+        ctx: cranelift_codegen::Context::new(),
+        fctx: cranelift_frontend::FunctionBuilderContext::new(),
+    });
+}
+
+type Isa = std::sync::Arc<dyn cranelift_codegen::isa::TargetIsa>;
+
+/// The host ISA with the settings this tier uses (built once).
+fn isa() -> Result<Isa, OptError> {
+    static ISA: std::sync::OnceLock<Result<Isa, String>> = std::sync::OnceLock::new();
+    ISA.get_or_init(|| {
+        use cranelift_codegen::settings::{self, Configurable};
+        let mut b = settings::builder();
+        let verify = if cfg!(debug_assertions) {
+            "true"
+        } else {
+            "false"
+        };
+        for (k, v) in [
+            ("opt_level", "speed"),
+            ("enable_verifier", verify),
+            ("unwind_info", "false"),
+            // The fault handler finds the region's frame through rbp.
+            ("preserve_frame_pointers", "true"),
+        ] {
+            b.set(k, v).map_err(|e| format!("{k}: {e}"))?;
+        }
+        let isa = cranelift_native::builder()
+            .map_err(|e| e.to_string())?
+            .finish(settings::Flags::new(b))
+            .map_err(|e| e.to_string())?;
+        Ok(isa)
+    })
+    .clone()
+    .map_err(OptError::Codegen)
 }

@@ -103,6 +103,16 @@ fn enosys(_: &mut Process, _: &mut A64State, _: &Args) -> Ret {
     err(libc::ENOSYS)
 }
 
+/// Tracing is refused: every request would act on the host's (x86-64)
+/// view of a process (registers, memory layout, xarch's own signals), and
+/// PTRACE_TRACEME would stop the tracee at each of xarch's internal steps.
+/// EPERM, not ENOSYS, because it is what Linux itself answers when tracing
+/// is not permitted (Yama, seccomp, containers), and what programs such as
+/// Go's `SysProcAttr.Ptrace` and debuggers report cleanly.
+fn ptrace(_: &mut Process, _: &mut A64State, _: &Args) -> Ret {
+    err(libc::EPERM)
+}
+
 fn ok0(_: &mut Process, _: &mut A64State, _: &Args) -> Ret {
     Ret::Val(0)
 }
@@ -214,6 +224,7 @@ table! {
     114 clock_getres [Int, Hex] pass::<{ l::SYS_clock_getres }>;
     115 clock_nanosleep [Int, Hex, Hex, Hex] pass::<{ l::SYS_clock_nanosleep }>;
     116 syslog [Int, Hex, Int] pass::<{ l::SYS_syslog }>;
+    117 ptrace [Int, Int, Hex, Hex] ptrace;
     118 sched_setparam [Int, Hex] pass::<{ l::SYS_sched_setparam }>;
     119 sched_setscheduler [Int, Int, Hex] pass::<{ l::SYS_sched_setscheduler }>;
     120 sched_getscheduler [Int] pass::<{ l::SYS_sched_getscheduler }>;

@@ -81,6 +81,31 @@ fn simple_calls_reach_the_host() {
     );
 }
 
+/// ptrace is refused with EPERM (as under Yama or seccomp), and
+/// PTRACE_TRACEME does not reach the host: the process stays untraced.
+#[test]
+fn ptrace_is_not_permitted() {
+    let mut p = process();
+    let mut st = A64State::default();
+    let tracer = || {
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("TracerPid:").map(|v| v.trim().to_owned()))
+            .unwrap()
+    };
+    let before = tracer();
+    // PTRACE_TRACEME = 0, PTRACE_PEEKDATA = 2, PTRACE_ATTACH = 16.
+    for req in [0, 2, 16] {
+        assert_eq!(
+            call(&mut p, &mut st, 117, &[req, 1, 0, 0]),
+            -(libc::EPERM as i64),
+            "request {req}"
+        );
+    }
+    assert_eq!(tracer(), before);
+}
+
 #[test]
 fn pipe_write_read() {
     let mut p = process();

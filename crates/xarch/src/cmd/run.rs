@@ -116,22 +116,6 @@ fn run_rootfs(root: &std::path::Path, args: RunArgs) -> anyhow::Result<ExitCode>
             root.display()
         );
     }
-    if !root.is_dir() {
-        anyhow::bail!("--rootfs {}: not a directory", root.display());
-    }
-    for d in ["proc", "sys", "dev"] {
-        let p = root.join(d);
-        if p.symlink_metadata()
-            .is_ok_and(|m| m.file_type().is_symlink())
-        {
-            anyhow::bail!(
-                "--rootfs {}: {d} is a symbolic link, but it must be a directory to mount {d} on \
-                 (`debootstrap --foreign` leaves such links when run in a container): replace it \
-                 with an empty directory",
-                root.display()
-            );
-        }
-    }
     let backend = args.engine.unwrap_or_else(default_backend);
     let mut emulator_args = vec!["run".to_string(), format!("--engine={}", backend.name())];
     if args.strace {
@@ -140,46 +124,17 @@ fn run_rootfs(root: &std::path::Path, args: RunArgs) -> anyhow::Result<ExitCode>
     emulator_args.push("--".into());
     let mut command = vec![args.program.to_string_lossy().into_owned()];
     command.extend(args.args.iter().map(|a| a.to_string_lossy().into_owned()));
-    let mut env = Vec::new();
-    if let Ok(term) = std::env::var("TERM") {
-        env.push(format!("TERM={term}"));
-    }
-    env.extend(args.env);
-    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty());
-    let opts = xarch_container::RunOptions {
+    let run = xarch_container::RootfsRun {
         command,
-        env,
+        env: args.env,
         workdir: args.workdir,
-        hostname,
-        network: xarch_container::Network::Host,
-        interactive: true,
-        ..xarch_container::RunOptions::default()
+        emulator_args,
     };
-    let id = xarch_container::new_id();
-    let state = xarch_container::runtime::default_state_root().join(&id);
-    let result = xarch_container::Container::new(
-        &id,
-        root,
-        &xarch_container::ImageDefaults::default(),
-        &opts,
-        &state,
-        |k| std::env::var(k).ok(),
-    )
-    .and_then(|mut c| {
-        c.emulator.args = emulator_args;
-        c.all_capabilities = true;
-        c.keep_terminal = true;
-        xarch_container::run(&c, xarch_container::Stdio::inherit()?)
-    });
-    let _ = std::fs::remove_dir_all(&state);
-    match result {
+    match xarch_container::run_in_rootfs(root, run) {
         // The container reports 128+N for a guest killed by signal N.
         Ok(code) => Ok(ExitCode::from(code.clamp(0, 255) as u8)),
         Err(e) => {
-            eprintln!("xarch: {e}");
+            eprintln!("xarch: --rootfs {}: {e}", root.display());
             Ok(ExitCode::from(e.exit_status()))
         }
     }

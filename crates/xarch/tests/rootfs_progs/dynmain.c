@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <unistd.h>
 #include <time.h>
 extern int bump(void);
 __thread int exe_tls = 3;                    /* local exec */
@@ -35,6 +38,22 @@ int main(int argc, char **argv) {
         for (long i = 0; i < n; i++) clock_gettime(CLOCK_MONOTONIC, &t);
         clock_gettime(CLOCK_MONOTONIC, &b);
         printf("clock_gettime %.0f ns/call\n", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / n);
+        /* Whatever served the call (vDSO or system call), it must agree
+           with the kernel's clocks and be monotonic. */
+        struct timespec k, r, res;
+        struct timeval tv;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &k);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        long long ta = a.tv_sec * 1000000000LL + a.tv_nsec, tk = k.tv_sec * 1000000000LL + k.tv_nsec,
+                  tb = b.tv_sec * 1000000000LL + b.tv_nsec;
+        clock_gettime(CLOCK_REALTIME, &r);
+        gettimeofday(&tv, 0);
+        long long dr = (tv.tv_sec - r.tv_sec) * 1000000LL + (tv.tv_usec - r.tv_nsec / 1000);
+        printf("vdso %d ordered %d realtime %d res %d bad %d\n", getauxval(AT_SYSINFO_EHDR) != 0,
+               ta <= tk && tk <= tb, dr >= 0 && dr < 1000000,
+               clock_getres(CLOCK_MONOTONIC, &res) == 0 && res.tv_sec == 0 && res.tv_nsec > 0,
+               clock_gettime(12345, &r) == -1);
     }
     return 0;
 }

@@ -1,0 +1,1418 @@
+//! IR region → one Cranelift function `(state, ctx, slots) -> next PC`.
+//!
+//! Guest state fields that the region always accesses with one offset and
+//! type are kept in Cranelift variables ("promoted"): loaded at region
+//! entry, written back when dirty before every op that may fault or look
+//! at the state block (loads, stores, atomics, helper calls) and at every
+//! region exit, so the state block is exact whenever anything can see it.
+
+use super::{OptError, RegionBlock};
+use crate::baseline::{ChainConfig, KIND_EXIT, KIND_NEXT};
+use cranelift_codegen::ir::condcodes::IntCC as CC;
+use cranelift_codegen::ir::{
+    self, AbiParam, BlockArg, InstBuilder, MemFlagsData, Signature, TrapCode, types,
+};
+use cranelift_codegen::isa::CallConv;
+use cranelift_frontend::{FunctionBuilder, Variable};
+use std::collections::HashMap;
+use xarch_ir::{Block, IntCC, Op, Terminator, Type, Value};
+
+/// Offsets in [`crate::JitCtx`].
+pub(crate) const CTX_KIND: i32 = 0;
+pub(crate) const CTX_FAULT_STATUS: i32 = 8;
+pub(crate) const CTX_FAULT_ADDR: i32 = 16;
+pub(crate) const CTX_FAULT_PC: i32 = 24;
+pub(crate) const CTX_HOST_SP: i32 = 32;
+pub(crate) const CTX_OPT_SCRATCH: i32 = 40;
+pub(crate) const CTX_LAZY_A: i32 = 48;
+pub(crate) const CTX_LAZY_B: i32 = 56;
+pub(crate) const CTX_LAZY_INFO: i32 = 64;
+
+const _: () = {
+    use crate::JitCtx;
+    use core::mem::offset_of;
+    assert!(offset_of!(JitCtx, kind) == CTX_KIND as usize);
+    assert!(offset_of!(JitCtx, fault_status) == CTX_FAULT_STATUS as usize);
+    assert!(offset_of!(JitCtx, fault_addr) == CTX_FAULT_ADDR as usize);
+    assert!(offset_of!(JitCtx, fault_pc) == CTX_FAULT_PC as usize);
+    assert!(offset_of!(JitCtx, host_sp) == CTX_HOST_SP as usize);
+    assert!(offset_of!(JitCtx, opt_scratch) == CTX_OPT_SCRATCH as usize);
+    assert!(offset_of!(JitCtx, lazy_a) == CTX_LAZY_A as usize);
+    assert!(offset_of!(JitCtx, lazy_b) == CTX_LAZY_B as usize);
+    assert!(offset_of!(JitCtx, lazy_info) == CTX_LAZY_INFO as usize);
+};
+
+/// Most promoted state fields per region (a bit mask tracks dirtiness).
+const MAX_PROMOTED: usize = 128;
+
+fn cty(t: Type) -> ir::Type {
+    match t {
+        Type::I1 | Type::I8 => types::I8,
+        Type::I16 => types::I16,
+        Type::I32 => types::I32,
+        Type::I64 => types::I64,
+        Type::I128 => types::I128,
+        Type::Void => types::I64,
+    }
+}
+
+fn scalar(t: Type) -> bool {
+    matches!(t, Type::I8 | Type::I16 | Type::I32 | Type::I64)
+}
+
+/// Whether the op may fault or read/write the state block behind the
+/// compiler's back: promoted fields are written back before it.
+fn needs_flush(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Load(_) | Op::Store(..) | Op::CmpXchg(..) | Op::AtomicRmw(..) | Op::Call(..)
+    )
+}
+
+/// Whether the op is an inline guest access: its fault is recovered by
+/// the handler, which can complete deferred flags (a "light" write-back
+/// suffices); other flush points need the state block exact.
+fn is_light(op: &Op) -> bool {
+    matches!(op, Op::Load(_) | Op::Store(..))
+}
+
+/// Deferred flags kinds (`ctx.lazy_info` bits 0..3; bits 4..5 the width
+/// code, bits 8.. the state offset of the flags field).
+const LAZY_PACKED: u64 = 1;
+const LAZY_SUB: u64 = 2;
+const LAZY_ADD: u64 = 3;
+const LAZY_LOGIC: u64 = 4;
+
+/// The packed NZCV that a deferred-flags triple stands for (the
+/// interpreter's definitions).
+pub(crate) extern "C" fn pack_flags(a: u64, b: u64, info: u64) -> u64 {
+    let ty = [Type::I8, Type::I16, Type::I32, Type::I64][((info >> 4) & 3) as usize];
+    let m = ty.mask();
+    let (a, b) = (a as u128 & m, b as u128 & m);
+    match info & 15 {
+        LAZY_SUB => xarch_ir::interp::add_with_carry_flags(a, !b & m, 1, ty),
+        LAZY_ADD => xarch_ir::interp::add_with_carry_flags(a, b, 0, ty),
+        LAZY_LOGIC => {
+            let n = (a >> (ty.bits() - 1)) & 1;
+            ((n << 31) | (((a == 0) as u128) << 30)) as u64
+        }
+        _ => a as u64,
+    }
+}
+
+fn width_code(t: ir::Type) -> u64 {
+    match t.bits() {
+        8 => 0,
+        16 => 1,
+        32 => 2,
+        _ => 3,
+    }
+}
+
+/// The (offset, type) pairs of the guest state that can live in variables.
+fn promotable(blocks: &[RegionBlock<'_>], chain: ChainConfig) -> Vec<(u32, Type)> {
+    let mut acc: Vec<(u32, Type)> = Vec::new();
+    for rb in blocks {
+        for inst in &rb.block.insts {
+            match inst.op {
+                Op::GetState(off) => acc.push((off, inst.ty)),
+                Op::SetState(off, v) => acc.push((off, rb.block.ty(v))),
+                _ => {}
+            }
+        }
+    }
+    acc.sort_by_key(|&(o, t)| (o, t.bits()));
+    acc.dedup();
+    let overlaps = |a: u32, an: u32, b: u32, bn: u32| a < b + bn && b < a + an;
+    let mut out = Vec::new();
+    for &(off, ty) in &acc {
+        if !scalar(ty) || out.len() >= MAX_PROMOTED {
+            continue;
+        }
+        let n = ty.bytes();
+        let conflict = acc
+            .iter()
+            .any(|&(o, t)| (o, t) != (off, ty) && overlaps(off, n, o, t.bytes().max(1)));
+        let special = [chain.interrupt, chain.exit_info]
+            .iter()
+            .any(|&s| s >= 0 && overlaps(off, n, s as u32, 8));
+        if !conflict && !special {
+            out.push((off, ty));
+        }
+    }
+    out
+}
+
+/// How a flags value was computed, so conditions on it can be lowered
+/// from the operands instead of from the packed NZCV.
+#[derive(Clone, Copy)]
+enum FlagsSrc {
+    /// AddWithCarry(a, b, cin) of type `ty`; `sub` = Some(x) when
+    /// b = !x and cin = 1 (a - x, the SUBS/CMP pattern).
+    Add {
+        a: ir::Value,
+        b: ir::Value,
+        cin: ir::Value,
+        sub: Option<ir::Value>,
+        cin0: bool,
+        ty: ir::Type,
+    },
+    /// N and Z of `r`, C = V = 0.
+    Logic { r: ir::Value },
+    /// `h ? f : k` where `f` is tracked and `k` a constant NZCV (CCMP).
+    Sel { h: ir::Value, f: ir::Value, k: u64 },
+}
+
+pub(crate) struct Lowered {
+    /// Guest PC per value of `ctx.opt_scratch` / 2.
+    pub pcs: Vec<u64>,
+    /// Targets of the direct exits, by link cell index.
+    pub exits: Vec<u64>,
+}
+
+struct Lower<'a, 'f> {
+    b: FunctionBuilder<'f>,
+    blocks: &'a [RegionBlock<'a>],
+    chain: ChainConfig,
+    state: ir::Value,
+    ctx: ir::Value,
+    slots: ir::Value,
+    promoted: Vec<(u32, Type, Variable)>,
+    by_off: HashMap<u32, usize>,
+    clif_blocks: Vec<ir::Block>,
+    index_of: HashMap<u64, usize>,
+    pcs: Vec<u64>,
+    pc_idx: HashMap<u64, u32>,
+    vals: Vec<Option<ir::Value>>,
+    flags: HashMap<ir::Value, FlagsSrc>,
+    dirty: u128,
+    scratch: Option<u32>,
+    cur_pc: u64,
+    cur_idx: usize,
+    sig_shim: ir::SigRef,
+    sig_helper: ir::SigRef,
+    fault_block: Option<ir::Block>,
+    exits: Vec<u64>,
+    /// Promoted fields whose value is only in the ctx's deferred flags.
+    lazy: u128,
+    /// The flags field (promoted index), its deferred second operand and
+    /// info variables, and its current value when known in this block.
+    flags_k: Option<usize>,
+    fb_var: Variable,
+    fi_var: Variable,
+    cur_flags: Option<ir::Value>,
+    sig_pack: ir::SigRef,
+    flag_infos: Vec<(u64, Type)>,
+}
+
+fn trusted() -> MemFlagsData {
+    MemFlagsData::trusted()
+}
+
+fn guest_flags() -> MemFlagsData {
+    MemFlagsData::new().with_trap_code(Some(TrapCode::HEAP_OUT_OF_BOUNDS))
+}
+
+/// Dirty and lazy promoted fields after `block`, given those on entry
+/// (`fbit`: the flags field, the only one that can be lazy).
+fn transfer(
+    block: &Block,
+    by_off: &HashMap<u32, usize>,
+    fbit: u128,
+    (mut dirty, mut lazy): (u128, u128),
+) -> (u128, u128) {
+    for inst in &block.insts {
+        if needs_flush(&inst.op) {
+            if is_light(&inst.op) {
+                lazy |= dirty & fbit;
+            } else {
+                lazy = 0;
+            }
+            dirty = 0;
+        }
+        if let Op::SetState(off, _) = inst.op
+            && let Some(&k) = by_off.get(&off)
+        {
+            dirty |= 1 << k;
+        }
+    }
+    (dirty, lazy)
+}
+
+fn successors(t: &Terminator) -> Vec<u64> {
+    match t {
+        Terminator::Jump(x) => vec![*x],
+        Terminator::Branch {
+            taken, not_taken, ..
+        } => vec![*taken, *not_taken],
+        _ => vec![],
+    }
+}
+
+/// Lowers `blocks` into `func` (which must be empty).
+pub(crate) fn lower(
+    func: &mut ir::Function,
+    fctx: &mut cranelift_frontend::FunctionBuilderContext,
+    blocks: &[RegionBlock<'_>],
+    chain: ChainConfig,
+    isa_frontend: cranelift_codegen::isa::TargetFrontendConfig,
+) -> Result<Lowered, OptError> {
+    if blocks.is_empty() {
+        return Err(OptError::Unsupported("empty region"));
+    }
+    for rb in blocks {
+        if rb.block.insts.len() > crate::baseline::MAX_SLOTS {
+            return Err(OptError::Unsupported("block too large"));
+        }
+    }
+    let ptr = types::I64;
+    func.signature = Signature::new(CallConv::SystemV);
+    for _ in 0..3 {
+        func.signature.params.push(AbiParam::new(ptr));
+    }
+    // Next guest PC, and the index of the direct exit taken (its link
+    // cell in the stub) or u64::MAX.
+    func.signature.returns.push(AbiParam::new(ptr));
+    func.signature.returns.push(AbiParam::new(ptr));
+
+    let mut b = FunctionBuilder::new(func, fctx);
+    let mut shim_sig = Signature::new(CallConv::SystemV);
+    for _ in 0..4 {
+        shim_sig.params.push(AbiParam::new(ptr));
+    }
+    shim_sig.returns.push(AbiParam::new(ptr));
+    shim_sig.returns.push(AbiParam::new(ptr));
+    let sig_shim = b.import_signature(shim_sig);
+    let mut helper_sig = Signature::new(CallConv::SystemV);
+    for _ in 0..5 {
+        helper_sig.params.push(AbiParam::new(ptr));
+    }
+    helper_sig.returns.push(AbiParam::new(ptr));
+    let sig_helper = b.import_signature(helper_sig);
+
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let params = b.block_params(entry).to_vec();
+    let (state, ctx, slots) = (params[0], params[1], params[2]);
+
+    let mut promoted = Vec::new();
+    let mut by_off = HashMap::new();
+    for (off, ty) in promotable(blocks, chain) {
+        let var = b.declare_var(cty(ty));
+        let v = b.ins().load(cty(ty), trusted(), state, off as i32);
+        b.def_var(var, v);
+        by_off.insert(off, promoted.len());
+        promoted.push((off, ty, var));
+    }
+
+    // The flags field: an I64 field written with AddFlags/LogicFlags.
+    let mut flags_k = None;
+    'find: for rb in blocks {
+        for inst in &rb.block.insts {
+            if let Op::SetState(off, v) = inst.op
+                && let Some(&k) = by_off.get(&off)
+                && promoted[k].1 == Type::I64
+                && matches!(
+                    rb.block.insts[v.0 as usize].op,
+                    Op::AddFlags(..) | Op::LogicFlags(_)
+                )
+            {
+                flags_k = Some(k);
+                break 'find;
+            }
+        }
+    }
+    let fb_var = b.declare_var(types::I64);
+    let fi_var = b.declare_var(types::I64);
+    let zero = b.ins().iconst(types::I64, 0);
+    b.def_var(fb_var, zero);
+    let info = match flags_k {
+        Some(k) => LAZY_PACKED | 3 << 4 | (promoted[k].0 as u64) << 8,
+        None => 0,
+    };
+    let info = b.ins().iconst(types::I64, info as i64);
+    b.def_var(fi_var, info);
+    if flags_k.is_some() {
+        b.ins().store(trusted(), zero, ctx, CTX_LAZY_INFO);
+    }
+    let mut pack_sig = Signature::new(CallConv::SystemV);
+    for _ in 0..3 {
+        pack_sig.params.push(AbiParam::new(ptr));
+    }
+    pack_sig.returns.push(AbiParam::new(ptr));
+    let sig_pack = b.import_signature(pack_sig);
+    let fbit: u128 = flags_k.map_or(0, |k| 1 << k);
+    // The deferred kinds the region can produce (packed inline where the
+    // kind is only known at run time; others go through `pack_flags`).
+    let mut flag_infos = Vec::new();
+    if let Some(k) = flags_k {
+        let off = promoted[k].0;
+        for rb in blocks {
+            let blk = rb.block;
+            for inst in &blk.insts {
+                let Op::SetState(o, v) = inst.op else {
+                    continue;
+                };
+                if o != off {
+                    continue;
+                }
+                let kind = match blk.insts[v.0 as usize].op {
+                    Op::AddFlags(a, x, c) if scalar(blk.ty(a)) => {
+                        let (xo, co) = (&blk.insts[x.0 as usize].op, &blk.insts[c.0 as usize].op);
+                        match (xo, co) {
+                            (Op::Not(_) | Op::Const(_), Op::Const(1)) => {
+                                Some((LAZY_SUB, blk.ty(a)))
+                            }
+                            (_, Op::Const(0)) => Some((LAZY_ADD, blk.ty(a))),
+                            _ => None,
+                        }
+                    }
+                    Op::LogicFlags(a) if scalar(blk.ty(a)) => Some((LAZY_LOGIC, blk.ty(a))),
+                    _ => None,
+                };
+                if let Some((kind, t)) = kind {
+                    let info = kind | width_code(cty(t)) << 4 | (off as u64) << 8;
+                    if !flag_infos.contains(&(info, t)) {
+                        flag_infos.push((info, t));
+                    }
+                }
+            }
+        }
+    }
+
+    let mut index_of = HashMap::new();
+    for (k, rb) in blocks.iter().enumerate() {
+        index_of.entry(rb.pc).or_insert(k);
+    }
+    let clif_blocks: Vec<ir::Block> = blocks.iter().map(|_| b.create_block()).collect();
+    b.ins().jump(clif_blocks[0], &[]);
+
+    // Dirty and lazy fields on entry to each block (may-be, fixed point).
+    let mut state_in = vec![(0u128, 0u128); blocks.len()];
+    loop {
+        let mut changed = false;
+        for (k, rb) in blocks.iter().enumerate() {
+            let (d, l) = transfer(rb.block, &by_off, fbit, state_in[k]);
+            for t in successors(&rb.block.term) {
+                if let Some(&s) = index_of.get(&t) {
+                    let (sd, sl) = state_in[s];
+                    if (sd | d, sl | l) != (sd, sl) {
+                        state_in[s] = (sd | d, sl | l);
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+
+    let mut l = Lower {
+        b,
+        blocks,
+        chain,
+        state,
+        ctx,
+        slots,
+        promoted,
+        by_off,
+        clif_blocks,
+        index_of,
+        pcs: Vec::new(),
+        pc_idx: HashMap::new(),
+        vals: Vec::new(),
+        flags: HashMap::new(),
+        dirty: 0,
+        scratch: None,
+        cur_pc: 0,
+        cur_idx: 0,
+        sig_shim,
+        sig_helper,
+        fault_block: None,
+        exits: Vec::new(),
+        lazy: 0,
+        flags_k,
+        fb_var,
+        fi_var,
+        cur_flags: None,
+        sig_pack,
+        flag_infos,
+    };
+    for (k, rb) in blocks.iter().enumerate() {
+        l.b.switch_to_block(l.clif_blocks[k]);
+        (l.dirty, l.lazy) = state_in[k];
+        l.cur_flags = None;
+        l.scratch = None;
+        l.cur_pc = rb.pc;
+        l.cur_idx = k;
+        l.vals.clear();
+        l.vals.resize(rb.block.insts.len(), None);
+        for i in 0..rb.block.insts.len() {
+            let v = l.inst(rb.block, i)?;
+            l.vals[i] = v;
+        }
+        l.terminator(rb.block)?;
+    }
+    l.finish_fault_block();
+    l.b.seal_all_blocks();
+    let pcs = std::mem::take(&mut l.pcs);
+    let exits = std::mem::take(&mut l.exits);
+    l.b.finalize(isa_frontend);
+    Ok(Lowered { pcs, exits })
+}
+
+impl Lower<'_, '_> {
+    fn v(&self, x: Value) -> ir::Value {
+        self.vals[x.0 as usize].expect("IR value defined before use")
+    }
+
+    fn iconst(&mut self, t: ir::Type, x: u64) -> ir::Value {
+        if t == types::I128 {
+            let lo = self.b.ins().iconst(types::I64, x as i64);
+            let hi = self.b.ins().iconst(types::I64, 0);
+            return self.b.ins().iconcat(lo, hi);
+        }
+        let m = if t.bits() >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << t.bits()) - 1
+        };
+        self.b.ins().iconst(t, (x & m) as i64)
+    }
+
+    /// The current packed value of the flags field.
+    fn flags_packed(&mut self) -> ir::Value {
+        if let Some(v) = self.cur_flags {
+            return v;
+        }
+        let k = self.flags_k.expect("flags field");
+        let a = self.b.use_var(self.promoted[k].2);
+        let bv = self.b.use_var(self.fb_var);
+        let i = self.b.use_var(self.fi_var);
+        // A switch on the deferred kinds of this region, packed inline.
+        let done = self.b.create_block();
+        let r = self.b.append_block_param(done, types::I64);
+        let packed = LAZY_PACKED | 3 << 4 | (self.promoted[k].0 as u64) << 8;
+        let cases: Vec<(u64, Option<Type>)> = std::iter::once((packed, None))
+            .chain(self.flag_infos.iter().map(|&(info, t)| (info, Some(t))))
+            .collect();
+        for (info, t) in cases {
+            let hit = self.b.create_block();
+            let next = self.b.create_block();
+            let c = self.iconst(types::I64, info);
+            let is = self.b.ins().icmp(CC::Equal, i, c);
+            self.b.ins().brif(is, hit, &[], next, &[]);
+            self.b.switch_to_block(hit);
+            let v = match t {
+                None => a,
+                Some(t) => self.pack_inline(info, t, a, bv),
+            };
+            self.b.ins().jump(done, &[BlockArg::Value(v)]);
+            self.b.switch_to_block(next);
+        }
+        let f = self
+            .b
+            .ins()
+            .iconst(types::I64, pack_flags as *const () as usize as i64);
+        let call = self.b.ins().call_indirect(self.sig_pack, f, &[a, bv, i]);
+        let v = self.b.inst_results(call)[0];
+        self.b.ins().jump(done, &[BlockArg::Value(v)]);
+        self.b.switch_to_block(done);
+        self.cur_flags = Some(r);
+        r
+    }
+
+    /// Packs deferred flags of known kind `info` and width `t`.
+    fn pack_inline(&mut self, info: u64, t: Type, a: ir::Value, b: ir::Value) -> ir::Value {
+        let ct = cty(t);
+        let narrow = |l: &mut Self, x: ir::Value| {
+            if ct == types::I64 {
+                x
+            } else {
+                l.b.ins().ireduce(ct, x)
+            }
+        };
+        let (a, b) = (narrow(self, a), narrow(self, b));
+        match info & 15 {
+            LAZY_SUB => {
+                let nb = self.b.ins().bnot(b);
+                let one = self.b.ins().iconst(types::I8, 1);
+                self.add_flags_packed(a, nb, one, t, Some(b))
+            }
+            LAZY_ADD => {
+                let zero = self.b.ins().iconst(types::I8, 0);
+                self.add_flags_packed(a, b, zero, t, None)
+            }
+            _ => {
+                let n = self.top_bit_to(a, t.bits(), 31);
+                let z = self.b.ins().icmp_imm_u(CC::Equal, a, 0);
+                let z = self.b.ins().uextend(types::I64, z);
+                let z = self.b.ins().ishl_imm_u(z, 30);
+                self.b.ins().bor(n, z)
+            }
+        }
+    }
+
+    /// Writes the dirty and lazy promoted fields to the state block,
+    /// exactly (before helper calls and at exits).
+    fn flush(&mut self) {
+        let mut d = self.dirty | self.lazy;
+        while d != 0 {
+            let k = d.trailing_zeros() as usize;
+            d &= d - 1;
+            let (off, _, var) = self.promoted[k];
+            let v = if Some(k) == self.flags_k {
+                let z = self.b.ins().iconst(types::I64, 0);
+                self.b.ins().store(trusted(), z, self.ctx, CTX_LAZY_INFO);
+                self.flags_packed()
+            } else {
+                self.b.use_var(var)
+            };
+            self.b.ins().store(trusted(), v, self.state, off as i32);
+        }
+    }
+
+    fn flush_clear(&mut self) {
+        self.flush();
+        self.dirty = 0;
+        self.lazy = 0;
+    }
+
+    /// Before an inline guest access: like [`Self::flush_clear`], but the
+    /// flags field only has its deferred operands stored in the ctx (the
+    /// fault path packs them).
+    fn flush_light(&mut self) {
+        let mut d = self.dirty;
+        while d != 0 {
+            let k = d.trailing_zeros() as usize;
+            d &= d - 1;
+            let (off, _, var) = self.promoted[k];
+            let v = self.b.use_var(var);
+            if Some(k) == self.flags_k {
+                let bv = self.b.use_var(self.fb_var);
+                let i = self.b.use_var(self.fi_var);
+                self.b.ins().store(trusted(), v, self.ctx, CTX_LAZY_A);
+                self.b.ins().store(trusted(), bv, self.ctx, CTX_LAZY_B);
+                self.b.ins().store(trusted(), i, self.ctx, CTX_LAZY_INFO);
+                self.lazy |= 1 << k;
+            } else {
+                self.b.ins().store(trusted(), v, self.state, off as i32);
+            }
+        }
+        self.dirty = 0;
+    }
+
+    /// Reloads every promoted field (after a helper may have changed them).
+    fn reload(&mut self) {
+        for k in 0..self.promoted.len() {
+            let (off, ty, var) = self.promoted[k];
+            let v = self
+                .b
+                .ins()
+                .load(cty(ty), trusted(), self.state, off as i32);
+            self.b.def_var(var, v);
+            if Some(k) == self.flags_k {
+                let info = LAZY_PACKED | 3 << 4 | (off as u64) << 8;
+                let i = self.b.ins().iconst(types::I64, info as i64);
+                self.b.def_var(self.fi_var, i);
+                self.cur_flags = Some(v);
+            }
+        }
+    }
+
+    /// Records the current guest instruction and the kind of access for
+    /// the fault handler:
+    /// `ctx.opt_scratch` = 2 * (index of the PC in the table) + write.
+    fn mark_pc(&mut self, write: bool) {
+        let pc = self.cur_pc;
+        let next = self.pcs.len() as u32;
+        let idx = *self.pc_idx.entry(pc).or_insert(next);
+        if idx == next {
+            self.pcs.push(pc);
+        }
+        let idx = 2 * idx + write as u32;
+        if self.scratch != Some(idx) {
+            let c = self.b.ins().iconst(types::I64, idx as i64);
+            self.b.ins().store(trusted(), c, self.ctx, CTX_OPT_SCRATCH);
+            self.scratch = Some(idx);
+        }
+    }
+
+    /// Leaves the region: write back, report `kind`, return `pc` (and
+    /// the index of the link cell for direct exits to `link`).
+    fn exit(&mut self, pc: ir::Value, kind: u64, link: Option<u64>) {
+        self.flush();
+        let k = self.b.ins().iconst(types::I64, kind as i64);
+        self.b.ins().store(trusted(), k, self.ctx, CTX_KIND);
+        if kind == KIND_EXIT {
+            let start = self.blocks[self.cur_idx].pc;
+            let s = self.b.ins().iconst(types::I64, start as i64);
+            self.b.ins().store(trusted(), s, self.ctx, CTX_FAULT_PC);
+        }
+        let cell = match link {
+            Some(t) => match self.exits.iter().position(|&x| x == t) {
+                Some(i) => i as u64,
+                None => {
+                    self.exits.push(t);
+                    self.exits.len() as u64 - 1
+                }
+            },
+            None => u64::MAX,
+        };
+        let cell = self.b.ins().iconst(types::I64, cell as i64);
+        self.b.ins().return_(&[pc, cell]);
+    }
+
+    /// Control flow to guest `target` at the end of the current block.
+    fn edge(&mut self, target: u64) {
+        match self.index_of.get(&target).copied() {
+            Some(k) if k > self.cur_idx => {
+                let blk = self.clif_blocks[k];
+                self.b.ins().jump(blk, &[]);
+            }
+            Some(k) => {
+                // A back-edge: leave the region when an interrupt or an
+                // invalidation is pending.
+                let i = self
+                    .b
+                    .ins()
+                    .load(types::I64, trusted(), self.state, self.chain.interrupt);
+                let e = self
+                    .b
+                    .ins()
+                    .load(types::I64, trusted(), self.state, self.chain.exit_info);
+                let any = self.b.ins().bor(i, e);
+                let out = self.b.create_block();
+                self.b.set_cold_block(out);
+                let blk = self.clif_blocks[k];
+                self.b.ins().brif(any, out, &[], blk, &[]);
+                self.b.switch_to_block(out);
+                let t = self.b.ins().iconst(types::I64, target as i64);
+                self.exit(t, KIND_NEXT, None);
+            }
+            None => {
+                let t = self.b.ins().iconst(types::I64, target as i64);
+                self.exit(t, KIND_NEXT, Some(target));
+            }
+        }
+    }
+
+    fn terminator(&mut self, block: &Block) -> Result<(), OptError> {
+        match &block.term {
+            Terminator::Jump(t) => self.edge(*t),
+            Terminator::JumpDyn(v, _) => {
+                let t = self.v(*v);
+                self.exit(t, KIND_NEXT, None);
+            }
+            Terminator::Branch {
+                cond,
+                taken,
+                not_taken,
+            } => {
+                let c = self.v(*cond);
+                let tb = self.b.create_block();
+                let nb = self.b.create_block();
+                self.b.ins().brif(c, tb, &[], nb, &[]);
+                self.b.switch_to_block(tb);
+                self.edge(*taken);
+                self.b.switch_to_block(nb);
+                self.edge(*not_taken);
+            }
+            Terminator::Exit { pc, .. } => {
+                let t = self.b.ins().iconst(types::I64, *pc as i64);
+                self.exit(t, KIND_EXIT, None);
+            }
+        }
+        Ok(())
+    }
+
+    /// The shared exit for faults reported by called routines: params
+    /// (status, addr, pc); its code is emitted by [`Self::finish_fault_block`].
+    fn fault_block(&mut self) -> ir::Block {
+        if let Some(b) = self.fault_block {
+            return b;
+        }
+        let fb = self.b.create_block();
+        self.b.set_cold_block(fb);
+        for _ in 0..3 {
+            self.b.append_block_param(fb, types::I64);
+        }
+        self.fault_block = Some(fb);
+        fb
+    }
+
+    fn finish_fault_block(&mut self) {
+        let Some(fb) = self.fault_block else {
+            return;
+        };
+        self.b.switch_to_block(fb);
+        let p = self.b.block_params(fb).to_vec();
+        let k = self
+            .b
+            .ins()
+            .iconst(types::I64, crate::baseline::KIND_FAULT as i64);
+        self.b.ins().store(trusted(), k, self.ctx, CTX_KIND);
+        self.b
+            .ins()
+            .store(trusted(), p[0], self.ctx, CTX_FAULT_STATUS);
+        self.b
+            .ins()
+            .store(trusted(), p[1], self.ctx, CTX_FAULT_ADDR);
+        self.b.ins().store(trusted(), p[2], self.ctx, CTX_FAULT_PC);
+        let none = self.b.ins().iconst(types::I64, -1);
+        self.b.ins().return_(&[p[2], none]);
+    }
+
+    /// Runs instruction `i` through the interpreter's definition
+    /// ([`crate::baseline::eval_shim`]) on the slot array.
+    fn shim(&mut self, block: &Block, i: usize, may_fault: bool) -> Option<ir::Value> {
+        let inst = &block.insts[i];
+        let mut ops = Vec::new();
+        inst.op.for_each_operand(|v| ops.push(v));
+        for v in ops {
+            let x = self.v(v);
+            let x = if block.ty(v) == Type::I128 || block.ty(v) == Type::I64 {
+                x
+            } else {
+                self.b.ins().uextend(types::I64, x)
+            };
+            self.b
+                .ins()
+                .store(trusted(), x, self.slots, (v.0 * 16) as i32);
+        }
+        let f = self.b.ins().iconst(
+            types::I64,
+            crate::baseline::eval_shim as *const () as usize as i64,
+        );
+        let bp = self
+            .b
+            .ins()
+            .iconst(types::I64, block as *const Block as i64);
+        let ic = self.b.ins().iconst(types::I64, i as i64);
+        let call = self
+            .b
+            .ins()
+            .call_indirect(self.sig_shim, f, &[bp, ic, self.state, self.slots]);
+        let r = self.b.inst_results(call).to_vec();
+        if may_fault {
+            let fb = self.fault_block();
+            let cont = self.b.create_block();
+            let pc = self.b.ins().iconst(types::I64, self.cur_pc as i64);
+            self.b.ins().brif(
+                r[0],
+                fb,
+                &[
+                    BlockArg::Value(r[0]),
+                    BlockArg::Value(r[1]),
+                    BlockArg::Value(pc),
+                ],
+                cont,
+                &[],
+            );
+            self.b.switch_to_block(cont);
+        }
+        let ty = inst.ty;
+        let off = (i * 16) as i32;
+        match ty {
+            Type::Void => None,
+            Type::I128 => Some(self.b.ins().load(types::I128, trusted(), self.slots, off)),
+            Type::I64 => Some(self.b.ins().load(types::I64, trusted(), self.slots, off)),
+            t => {
+                let x = self.b.ins().load(types::I64, trusted(), self.slots, off);
+                Some(self.b.ins().ireduce(cty(t), x))
+            }
+        }
+    }
+
+    /// Sets the flags field to `x`, as deferred operands when known.
+    fn set_flags(&mut self, off: u32, x: ir::Value) {
+        let zero = self.b.ins().iconst(types::I64, 0);
+        let (a, b, kind, t) = match self.flags.get(&x).copied() {
+            Some(FlagsSrc::Add {
+                a,
+                sub: Some(s),
+                ty,
+                ..
+            }) => (a, s, LAZY_SUB, ty),
+            Some(FlagsSrc::Add {
+                a,
+                b,
+                cin0: true,
+                ty,
+                ..
+            }) => (a, b, LAZY_ADD, ty),
+            Some(FlagsSrc::Logic { r }) => {
+                let t = self.b.func.dfg.value_type(r);
+                (r, zero, LAZY_LOGIC, t)
+            }
+            _ => (x, zero, LAZY_PACKED, types::I64),
+        };
+        let a = self.ext64(a);
+        let b = self.ext64(b);
+        let k = self.flags_k.expect("flags field");
+        self.b.def_var(self.promoted[k].2, a);
+        self.b.def_var(self.fb_var, b);
+        let info = kind | width_code(t) << 4 | (off as u64) << 8;
+        let i = self.b.ins().iconst(types::I64, info as i64);
+        self.b.def_var(self.fi_var, i);
+        self.cur_flags = Some(x);
+    }
+
+    fn mask1(&mut self, ty: Type, x: ir::Value) -> ir::Value {
+        if ty == Type::I1 {
+            self.b.ins().band_imm_u(x, 1)
+        } else {
+            x
+        }
+    }
+
+    fn inst(&mut self, block: &Block, i: usize) -> Result<Option<ir::Value>, OptError> {
+        let inst = &block.insts[i];
+        let ty = inst.ty;
+        let ct = cty(ty);
+        if needs_flush(&inst.op) {
+            if is_light(&inst.op) {
+                self.flush_light();
+            } else {
+                self.flush_clear();
+            }
+        }
+        let r = match &inst.op {
+            Op::GuestInsn(pc) => {
+                self.cur_pc = *pc;
+                None
+            }
+            Op::Const(x) => Some(self.iconst(ct, *x)),
+            Op::Const128(x) => {
+                let lo = self.b.ins().iconst(types::I64, *x as u64 as i64);
+                let hi = self.b.ins().iconst(types::I64, (*x >> 64) as u64 as i64);
+                Some(self.b.ins().iconcat(lo, hi))
+            }
+            Op::GetState(off) => match self.by_off.get(off) {
+                Some(&k) if Some(k) == self.flags_k => Some(self.flags_packed()),
+                Some(&k) => Some(self.b.use_var(self.promoted[k].2)),
+                None => {
+                    let x = self.b.ins().load(ct, trusted(), self.state, *off as i32);
+                    Some(self.mask1(ty, x))
+                }
+            },
+            Op::SetState(off, x) => {
+                let x = self.v(*x);
+                match self.by_off.get(off) {
+                    Some(&k) if Some(k) == self.flags_k => {
+                        self.set_flags(*off, x);
+                        self.dirty |= 1 << k;
+                    }
+                    Some(&k) => {
+                        self.b.def_var(self.promoted[k].2, x);
+                        self.dirty |= 1 << k;
+                    }
+                    None => {
+                        self.b.ins().store(trusted(), x, self.state, *off as i32);
+                    }
+                }
+                None
+            }
+            Op::Add(a, b) | Op::Sub(a, b) | Op::And(a, b) | Op::Or(a, b) | Op::Xor(a, b) => {
+                let (x, y) = (self.v(*a), self.v(*b));
+                let r = match &inst.op {
+                    Op::Add(..) => self.b.ins().iadd(x, y),
+                    Op::Sub(..) => self.b.ins().isub(x, y),
+                    Op::And(..) => self.b.ins().band(x, y),
+                    Op::Or(..) => self.b.ins().bor(x, y),
+                    _ => self.b.ins().bxor(x, y),
+                };
+                Some(self.mask1(ty, r))
+            }
+            Op::Mul(a, b) if ty != Type::I128 => {
+                let (x, y) = (self.v(*a), self.v(*b));
+                let r = self.b.ins().imul(x, y);
+                Some(self.mask1(ty, r))
+            }
+            Op::UMulHi(a, b) | Op::SMulHi(a, b) if scalar(ty) => {
+                let (x, y) = (self.v(*a), self.v(*b));
+                let signed = matches!(inst.op, Op::SMulHi(..));
+                Some(if ty == Type::I64 {
+                    if signed {
+                        self.b.ins().smulhi(x, y)
+                    } else {
+                        self.b.ins().umulhi(x, y)
+                    }
+                } else {
+                    let (x, y) = if signed {
+                        (
+                            self.b.ins().sextend(types::I64, x),
+                            self.b.ins().sextend(types::I64, y),
+                        )
+                    } else {
+                        (
+                            self.b.ins().uextend(types::I64, x),
+                            self.b.ins().uextend(types::I64, y),
+                        )
+                    };
+                    let p = self.b.ins().imul(x, y);
+                    let h = self.b.ins().ushr_imm_u(p, ty.bits() as i64);
+                    self.b.ins().ireduce(ct, h)
+                })
+            }
+            Op::UDiv(a, b) | Op::SDiv(a, b) if scalar(ty) => {
+                let (x, y) = (self.v(*a), self.v(*b));
+                let zero = self.b.ins().icmp_imm_u(CC::Equal, y, 0);
+                let one = self.iconst(ct, 1);
+                let z = self.iconst(ct, 0);
+                Some(if matches!(inst.op, Op::UDiv(..)) {
+                    let d = self.b.ins().select(zero, one, y);
+                    let q = self.b.ins().udiv(x, d);
+                    self.b.ins().select(zero, z, q)
+                } else {
+                    let min = 1u64 << (ty.bits() - 1);
+                    let minv = self.iconst(ct, min);
+                    let xmin = self.b.ins().icmp(CC::Equal, x, minv);
+                    let m1 = self.iconst(ct, u64::MAX);
+                    let ym1 = self.b.ins().icmp(CC::Equal, y, m1);
+                    let ovf = self.b.ins().band(xmin, ym1);
+                    let bad = self.b.ins().bor(zero, ovf);
+                    // MIN / 1 = MIN, the Arm result of MIN / -1.
+                    let d = self.b.ins().select(bad, one, y);
+                    let q = self.b.ins().sdiv(x, d);
+                    self.b.ins().select(zero, z, q)
+                })
+            }
+            Op::Shl(a, b) | Op::LShr(a, b) | Op::AShr(a, b) | Op::Ror(a, b) => {
+                let x = self.v(*a);
+                if ty == Type::I1 {
+                    return Ok(Some(x));
+                }
+                let mut n = self.v(*b);
+                if block.ty(*b) == Type::I128 {
+                    n = self.b.ins().ireduce(types::I64, n);
+                }
+                let n = self.b.ins().band_imm_u(n, (ty.bits() - 1) as i64);
+                Some(match &inst.op {
+                    Op::Shl(..) => self.b.ins().ishl(x, n),
+                    Op::LShr(..) => self.b.ins().ushr(x, n),
+                    Op::AShr(..) => self.b.ins().sshr(x, n),
+                    _ => self.b.ins().rotr(x, n),
+                })
+            }
+            Op::Not(a) => {
+                let x = self.v(*a);
+                Some(if ty == Type::I1 {
+                    self.b.ins().bxor_imm_u(x, 1)
+                } else {
+                    self.b.ins().bnot(x)
+                })
+            }
+            Op::Neg(a) => {
+                let x = self.v(*a);
+                Some(if ty == Type::I1 {
+                    x
+                } else {
+                    self.b.ins().ineg(x)
+                })
+            }
+            Op::Clz(a) if scalar(ty) => {
+                let x = self.v(*a);
+                Some(self.b.ins().clz(x))
+            }
+            Op::Cls(a) if scalar(ty) => {
+                let x = self.v(*a);
+                let s = self.b.ins().sshr_imm_u(x, (ty.bits() - 1) as i64);
+                let y = self.b.ins().bxor(x, s);
+                let c = self.b.ins().clz(y);
+                Some(self.b.ins().iadd_imm_s(c, -1))
+            }
+            Op::Rbit(a) if scalar(ty) => {
+                let x = self.v(*a);
+                Some(self.b.ins().bitrev(x))
+            }
+            Op::Bswap(a) if scalar(ty) => {
+                let x = self.v(*a);
+                Some(if ty == Type::I8 {
+                    x
+                } else {
+                    self.b.ins().bswap(x)
+                })
+            }
+            Op::Popcnt(a) if scalar(ty) => {
+                let x = self.v(*a);
+                Some(self.b.ins().popcnt(x))
+            }
+            Op::ZExt(a) => {
+                let x = self.v(*a);
+                Some(if cty(block.ty(*a)) == ct {
+                    x
+                } else {
+                    self.b.ins().uextend(ct, x)
+                })
+            }
+            Op::SExt(a) => {
+                let mut x = self.v(*a);
+                if block.ty(*a) == Type::I1 {
+                    x = self.b.ins().ineg(x);
+                }
+                Some(if cty(block.ty(*a)) == ct {
+                    x
+                } else {
+                    self.b.ins().sextend(ct, x)
+                })
+            }
+            Op::Trunc(a) => {
+                let x = self.v(*a);
+                let x = if cty(block.ty(*a)) == ct {
+                    x
+                } else {
+                    self.b.ins().ireduce(ct, x)
+                };
+                Some(self.mask1(ty, x))
+            }
+            Op::Icmp(cc, a, b) => {
+                let (mut x, mut y) = (self.v(*a), self.v(*b));
+                let signed = matches!(cc, IntCC::Slt | IntCC::Sle | IntCC::Sgt | IntCC::Sge);
+                if block.ty(*a) == Type::I1 && signed {
+                    x = self.b.ins().ineg(x);
+                    y = self.b.ins().ineg(y);
+                }
+                let c = match cc {
+                    IntCC::Eq => CC::Equal,
+                    IntCC::Ne => CC::NotEqual,
+                    IntCC::Ult => CC::UnsignedLessThan,
+                    IntCC::Ule => CC::UnsignedLessThanOrEqual,
+                    IntCC::Ugt => CC::UnsignedGreaterThan,
+                    IntCC::Uge => CC::UnsignedGreaterThanOrEqual,
+                    IntCC::Slt => CC::SignedLessThan,
+                    IntCC::Sle => CC::SignedLessThanOrEqual,
+                    IntCC::Sgt => CC::SignedGreaterThan,
+                    IntCC::Sge => CC::SignedGreaterThanOrEqual,
+                };
+                Some(self.b.ins().icmp(c, x, y))
+            }
+            Op::Select(c, a, b) => {
+                let (cv, x, y) = (self.v(*c), self.v(*a), self.v(*b));
+                let r = if ty == Type::I128 {
+                    // Per half: Cranelift would turn a whole-width select
+                    // of a comparison into i128 min/max, which x64 lacks.
+                    let (xl, xh) = self.b.ins().isplit(x);
+                    let (yl, yh) = self.b.ins().isplit(y);
+                    let l = self.b.ins().select(cv, xl, yl);
+                    let h = self.b.ins().select(cv, xh, yh);
+                    self.b.ins().iconcat(l, h)
+                } else {
+                    self.b.ins().select(cv, x, y)
+                };
+                if self.flags.contains_key(&x)
+                    && let Op::Const(k) = block.insts[b.0 as usize].op
+                {
+                    self.flags.insert(r, FlagsSrc::Sel { h: cv, f: x, k });
+                }
+                Some(r)
+            }
+            Op::AddFlags(a, b, c) if scalar(block.ty(*a)) => {
+                let at = block.ty(*a);
+                let t = cty(at);
+                let (x, y, cin) = (self.v(*a), self.v(*b), self.v(*c));
+                let sub = match (&block.insts[b.0 as usize].op, &block.insts[c.0 as usize].op) {
+                    (Op::Not(s), Op::Const(1)) => Some(self.v(*s)),
+                    (Op::Const(k), Op::Const(1)) => Some(self.iconst(t, !*k)),
+                    _ => None,
+                };
+                let r = self.add_flags_packed(x, y, cin, at, sub);
+                let cin0 = matches!(block.insts[c.0 as usize].op, Op::Const(0));
+                self.flags.insert(
+                    r,
+                    FlagsSrc::Add {
+                        a: x,
+                        b: y,
+                        cin,
+                        sub,
+                        cin0,
+                        ty: t,
+                    },
+                );
+                Some(r)
+            }
+            Op::LogicFlags(a) if scalar(block.ty(*a)) => {
+                let at = block.ty(*a);
+                let x = self.v(*a);
+                let n = self.b.ins().ushr_imm_u(x, (at.bits() - 1) as i64);
+                let n = self.ext64(n);
+                let n = self.b.ins().ishl_imm_u(n, 31);
+                let z = self.b.ins().icmp_imm_u(CC::Equal, x, 0);
+                let z = self.b.ins().uextend(types::I64, z);
+                let z = self.b.ins().ishl_imm_u(z, 30);
+                let r = self.b.ins().bor(n, z);
+                self.flags.insert(r, FlagsSrc::Logic { r: x });
+                Some(r)
+            }
+            Op::CondHolds(cond, f) => {
+                let f = self.v(*f);
+                Some(self.cond(*cond, f))
+            }
+            Op::Load(a) => {
+                self.mark_pc(false);
+                let addr = self.v(*a);
+                let x = self.b.ins().load(ct, guest_flags(), addr, 0);
+                Some(self.mask1(ty, x))
+            }
+            Op::Store(a, x) => {
+                self.mark_pc(true);
+                let (addr, x) = (self.v(*a), self.v(*x));
+                self.b.ins().store(guest_flags(), x, addr, 0);
+                None
+            }
+            Op::CmpXchg(..) | Op::AtomicRmw(..) => self.shim(block, i, true),
+            Op::Fence => {
+                self.b.ins().fence();
+                None
+            }
+            Op::Call(h, args, n) => {
+                let mut a = vec![self.state];
+                for (k, &arg) in args.iter().enumerate() {
+                    a.push(if k < *n as usize {
+                        let x = self.v(arg);
+                        if block.ty(arg) == Type::I128 {
+                            self.b.ins().ireduce(types::I64, x)
+                        } else {
+                            self.ext64(x)
+                        }
+                    } else {
+                        self.b.ins().iconst(types::I64, 0)
+                    });
+                }
+                let f = self
+                    .b
+                    .ins()
+                    .iconst(types::I64, h.func as *const () as usize as i64);
+                let call = self.b.ins().call_indirect(self.sig_helper, f, &a);
+                let r = self.b.inst_results(call)[0];
+                self.reload();
+                if ty == Type::Void {
+                    None
+                } else if ty == Type::I64 {
+                    Some(r)
+                } else {
+                    let x = self.b.ins().ireduce(ct, r);
+                    Some(self.mask1(ty, x))
+                }
+            }
+            _ => self.shim(block, i, false),
+        };
+        Ok(r)
+    }
+
+    fn ext64(&mut self, x: ir::Value) -> ir::Value {
+        if self.b.func.dfg.value_type(x) == types::I64 {
+            x
+        } else {
+            self.b.ins().uextend(types::I64, x)
+        }
+    }
+
+    /// Sum and N, Z, C, V (each an `i8` 0/1) of AddWithCarry(a, b, cin).
+    fn add_parts(
+        &mut self,
+        a: ir::Value,
+        b: ir::Value,
+        cin: ir::Value,
+        t: ir::Type,
+    ) -> (ir::Value, [ir::Value; 4]) {
+        let c = if t == types::I8 {
+            cin
+        } else {
+            self.b.ins().uextend(t, cin)
+        };
+        let s = self.b.ins().iadd(a, b);
+        let r = self.b.ins().iadd(s, c);
+        let n = self.b.ins().icmp_imm_u(CC::SignedLessThan, r, 0);
+        let z = self.b.ins().icmp_imm_u(CC::Equal, r, 0);
+        // Carry out of the top bit: (a & b) | ((a ^ b) & !r).
+        let ab = self.b.ins().band(a, b);
+        let axb = self.b.ins().bxor(a, b);
+        let nr = self.b.ins().bnot(r);
+        let t1 = self.b.ins().band(axb, nr);
+        let co = self.b.ins().bor(ab, t1);
+        let cf = self.b.ins().icmp_imm_u(CC::SignedLessThan, co, 0);
+        // Signed overflow: (a ^ r) & (b ^ r) has the top bit set.
+        let ar = self.b.ins().bxor(a, r);
+        let br = self.b.ins().bxor(b, r);
+        let o = self.b.ins().band(ar, br);
+        let v = self.b.ins().icmp_imm_u(CC::SignedLessThan, o, 0);
+        (r, [n, z, cf, v])
+    }
+
+    /// Moves the top bit of `x` (of width `w`) to bit `pos` of an `i64`,
+    /// all other bits zero.
+    fn top_bit_to(&mut self, x: ir::Value, w: u32, pos: u32) -> ir::Value {
+        let x = self.ext64(x);
+        let top = w - 1;
+        let y = if top > pos {
+            self.b.ins().ushr_imm_u(x, (top - pos) as i64)
+        } else if top < pos {
+            self.b.ins().ishl_imm_u(x, (pos - top) as i64)
+        } else {
+            x
+        };
+        self.b.ins().band_imm_u(y, 1i64 << pos)
+    }
+
+    /// Packed NZCV of AddWithCarry(a, b, cin); `sub` = Some(x) when the
+    /// operation is a - x (b = !x, cin = 1).
+    fn add_flags_packed(
+        &mut self,
+        a: ir::Value,
+        b: ir::Value,
+        cin: ir::Value,
+        at: Type,
+        sub: Option<ir::Value>,
+    ) -> ir::Value {
+        let t = cty(at);
+        let w = at.bits();
+        let c = if t == types::I8 {
+            cin
+        } else {
+            self.b.ins().uextend(t, cin)
+        };
+        let r = match sub {
+            Some(x) => self.b.ins().isub(a, x),
+            None => {
+                let s = self.b.ins().iadd(a, b);
+                self.b.ins().iadd(s, c)
+            }
+        };
+        let n = self.top_bit_to(r, w, 31);
+        let z = self.b.ins().icmp_imm_u(CC::Equal, r, 0);
+        let z = self.b.ins().uextend(types::I64, z);
+        let z = self.b.ins().ishl_imm_u(z, 30);
+        let cf = match sub {
+            Some(x) => {
+                let c = self.b.ins().icmp(CC::UnsignedGreaterThanOrEqual, a, x);
+                let c = self.b.ins().uextend(types::I64, c);
+                self.b.ins().ishl_imm_u(c, 29)
+            }
+            None => {
+                // Carry out of the top bit: (a & b) | ((a ^ b) & !r).
+                let ab = self.b.ins().band(a, b);
+                let axb = self.b.ins().bxor(a, b);
+                let t1 = self.b.ins().band_not(axb, r);
+                let co = self.b.ins().bor(ab, t1);
+                self.top_bit_to(co, w, 29)
+            }
+        };
+        // Signed overflow: (a ^ r) & (b ^ r) has the top bit set.
+        let ar = self.b.ins().bxor(a, r);
+        let br = self.b.ins().bxor(b, r);
+        let o = self.b.ins().band(ar, br);
+        let v = self.top_bit_to(o, w, 28);
+        let nz = self.b.ins().bor(n, z);
+        let cv = self.b.ins().bor(cf, v);
+        self.b.ins().bor(nz, cv)
+    }
+
+    fn truth(&mut self, x: bool) -> ir::Value {
+        self.b.ins().iconst(types::I8, x as i64)
+    }
+
+    /// Whether Arm condition `cond` holds for the flags value `f` (`i8`).
+    fn cond(&mut self, cond: u8, f: ir::Value) -> ir::Value {
+        if cond >= 14 {
+            return self.truth(true);
+        }
+        match self.flags.get(&f).copied() {
+            Some(FlagsSrc::Add {
+                a,
+                sub: Some(x),
+                ty,
+                ..
+            }) if cond >> 1 != 3 && cond >> 1 != 2 => {
+                let _ = ty;
+                let cc = match cond {
+                    0 => CC::Equal,
+                    1 => CC::NotEqual,
+                    2 => CC::UnsignedGreaterThanOrEqual,
+                    3 => CC::UnsignedLessThan,
+                    8 => CC::UnsignedGreaterThan,
+                    9 => CC::UnsignedLessThanOrEqual,
+                    10 => CC::SignedGreaterThanOrEqual,
+                    11 => CC::SignedLessThan,
+                    12 => CC::SignedGreaterThan,
+                    _ => CC::SignedLessThanOrEqual,
+                };
+                self.b.ins().icmp(cc, a, x)
+            }
+            Some(FlagsSrc::Add { a, b, cin, ty, .. }) => {
+                let (_, [n, z, c, v]) = self.add_parts(a, b, cin, ty);
+                self.combine(cond, n, z, c, v)
+            }
+            Some(FlagsSrc::Logic { r }) => {
+                let cc = match cond {
+                    0 => Some(CC::Equal),
+                    1 => Some(CC::NotEqual),
+                    4 | 11 => Some(CC::SignedLessThan),
+                    5 | 10 => Some(CC::SignedGreaterThanOrEqual),
+                    12 => Some(CC::SignedGreaterThan),
+                    13 => Some(CC::SignedLessThanOrEqual),
+                    _ => None,
+                };
+                match cc {
+                    Some(cc) => self.b.ins().icmp_imm_u(cc, r, 0),
+                    // C = V = 0: CS, VS, HI never; CC, VC, LS always.
+                    None => self.truth(matches!(cond, 3 | 7 | 9)),
+                }
+            }
+            Some(FlagsSrc::Sel { h, f, k }) => {
+                let t = self.cond(cond, f);
+                let kc = self.truth(xarch_ir::interp::cond_holds(cond, k));
+                self.b.ins().select(h, t, kc)
+            }
+            None => {
+                let table: u64 = (0..16)
+                    .filter(|&k| xarch_ir::interp::cond_holds(cond, (k as u64) << 28))
+                    .fold(0, |t, k| t | (1 << k));
+                let f = if self.b.func.dfg.value_type(f) == types::I64 {
+                    f
+                } else {
+                    self.b.ins().uextend(types::I64, f)
+                };
+                let s = self.b.ins().ushr_imm_u(f, 28);
+                let s = self.b.ins().band_imm_u(s, 15);
+                let t = self.b.ins().iconst(types::I64, table as i64);
+                let x = self.b.ins().ushr(t, s);
+                let x = self.b.ins().band_imm_u(x, 1);
+                self.b.ins().ireduce(types::I8, x)
+            }
+        }
+    }
+
+    fn combine(
+        &mut self,
+        cond: u8,
+        n: ir::Value,
+        z: ir::Value,
+        c: ir::Value,
+        v: ir::Value,
+    ) -> ir::Value {
+        let r = match cond >> 1 {
+            0 => z,
+            1 => c,
+            2 => n,
+            3 => v,
+            4 => {
+                let nz = self.b.ins().bxor_imm_u(z, 1);
+                self.b.ins().band(c, nz)
+            }
+            5 => self.b.ins().icmp(CC::Equal, n, v),
+            _ => {
+                let e = self.b.ins().icmp(CC::Equal, n, v);
+                let nz = self.b.ins().bxor_imm_u(z, 1);
+                self.b.ins().band(e, nz)
+            }
+        };
+        if cond & 1 == 1 {
+            self.b.ins().bxor_imm_u(r, 1)
+        } else {
+            r
+        }
+    }
+}

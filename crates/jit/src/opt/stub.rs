@@ -1,0 +1,385 @@
+//! The code around a region's Cranelift function, and fault recovery.
+//!
+//! Layout in the code cache: `[stub][PC table][Cranelift function]`.
+//!
+//! ```text
+//! entry:  push rbx; push r12; push r13       ; the baseline frame
+//!         mov rbx, rdi; mov r12, rsi; mov r13, rdx
+//! body:   push rbx, r12, r13, r14, r15, rbp  ; chained code jumps here
+//!         mov [r13 + host_sp], rsp
+//!         call func(state, ctx, slots)
+//! after:  pop rbp, r15, r14, r13, r12, rbx
+//!         kind == NEXT: interrupt check, IBTC lookup, jump to the target
+//!         kind == OPT_FAULT: kind = FAULT, fault_pc = table[opt_scratch]
+//! epilogue: pop r13; pop r12; pop rbx; ret
+//! ```
+//!
+//! A guest access in the Cranelift code that faults is redirected by
+//! [`redirect_fault`] to `after` with the stack pointer reset to
+//! `host_sp`: the six pops restore every callee-saved register the
+//! abandoned Cranelift frame may have clobbered.
+
+use super::OptError;
+use super::lower::{
+    CTX_FAULT_PC, CTX_HOST_SP, CTX_KIND, CTX_LAZY_A, CTX_LAZY_B, CTX_LAZY_INFO, CTX_OPT_SCRATCH,
+    pack_flags,
+};
+use crate::JitCtx;
+use crate::baseline::{BlockFn, ChainConfig, EntryFn, Exit, IBTC_ENTRIES, KIND_FAULT};
+use crate::cache::CodeCache;
+use core::sync::atomic::{AtomicUsize, Ordering};
+use dynasmrt::x64::X64Relocation;
+use dynasmrt::{DynasmApi, DynasmLabelApi, VecAssembler, dynasm};
+
+/// `ctx.kind` set by the fault handler; the stub turns it into
+/// [`KIND_FAULT`] after filling in the guest PC.
+const KIND_OPT_FAULT: u64 = 0x100;
+
+pub(crate) struct Installed {
+    pub entry: EntryFn,
+    pub body: u64,
+    pub bytes: usize,
+    pub exits: Vec<Exit>,
+}
+
+/// Code cache ranges that may hold region code (checked by the handler).
+static RANGES: [(AtomicUsize, AtomicUsize); 32] =
+    [const { (AtomicUsize::new(0), AtomicUsize::new(0)) }; 32];
+
+fn register(range: (usize, usize)) -> Result<(), OptError> {
+    for (s, e) in &RANGES {
+        if s.load(Ordering::Acquire) == range.0 && e.load(Ordering::Acquire) == range.1 {
+            return Ok(());
+        }
+    }
+    for (s, e) in &RANGES {
+        if s.compare_exchange(0, range.0, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            e.store(range.1, Ordering::Release);
+            return Ok(());
+        }
+    }
+    Err(OptError::Unsupported("too many code caches"))
+}
+
+fn in_ranges(rip: usize) -> bool {
+    RANGES.iter().any(|(s, e)| {
+        let s = s.load(Ordering::Acquire);
+        s != 0 && rip >= s && rip < e.load(Ordering::Acquire)
+    })
+}
+
+/// Installs the stub, the PC table and the Cranelift code.
+pub(crate) fn install(
+    code: &[u8],
+    pcs: &[u64],
+    exit_targets: &[u64],
+    cache: &mut CodeCache,
+    chain: ChainConfig,
+) -> Result<Installed, OptError> {
+    register(cache.range())?;
+    let mut ops = VecAssembler::<X64Relocation>::new(0);
+    let body = ops.new_dynamic_label();
+    let func = ops.new_dynamic_label();
+    let not_next = ops.new_dynamic_label();
+    let epilogue = ops.new_dynamic_label();
+    let table = ops.new_dynamic_label();
+    let cells = ops.new_dynamic_label();
+    let indirect = ops.new_dynamic_label();
+    let (int_off, info_off) = (chain.interrupt, chain.exit_info);
+    let pack = pack_flags as *const () as usize;
+    dynasm!(ops
+        ; .arch x64
+        ; push rbx
+        ; push r12
+        ; push r13
+        ; mov rbx, rdi
+        ; mov r12, rsi
+        ; mov r13, rdx
+        ; =>body
+        ; push rbx
+        ; push r12
+        ; push r13
+        ; push r14
+        ; push r15
+        ; push rbp
+        ; mov QWORD [r13 + CTX_HOST_SP], rsp
+        ; mov rdi, rbx
+        ; mov rsi, r13
+        ; mov rdx, r12
+        ; call =>func
+        ; pop rbp
+        ; pop r15
+        ; pop r14
+        ; pop r13
+        ; pop r12
+        ; pop rbx
+        ; mov rcx, QWORD [r13 + CTX_KIND]
+        ; test rcx, rcx
+        ; jnz =>not_next
+        ; mov rcx, QWORD [rbx + int_off]
+        ; or rcx, QWORD [rbx + info_off]
+        ; jnz =>epilogue
+        // A direct exit continues through its link cell.
+        ; cmp rdx, -1
+        ; je =>indirect
+        ; lea rcx, [=>cells]
+        ; jmp QWORD [rcx + rdx * 8]
+        ; =>indirect
+    );
+    if chain.ibtc != 0 {
+        let mask = (IBTC_ENTRIES - 1) as i32;
+        let t = chain.ibtc as i64;
+        dynasm!(ops
+            ; .arch x64
+            ; mov rcx, rax
+            ; shr rcx, 2
+            ; and ecx, mask
+            ; shl rcx, 4
+            ; mov rdx, QWORD t
+            ; add rdx, rcx
+            ; cmp QWORD [rdx], rax
+            ; jne =>epilogue
+            ; jmp QWORD [rdx + 8]
+        );
+    } else {
+        dynasm!(ops ; .arch x64 ; jmp =>epilogue);
+    }
+    dynasm!(ops
+        ; .arch x64
+        ; =>not_next
+        ; cmp rcx, KIND_OPT_FAULT as i32
+        ; jne =>epilogue
+        ; mov QWORD [r13 + CTX_KIND], KIND_FAULT as i32
+        ; mov rcx, QWORD [r13 + CTX_OPT_SCRATCH]
+        ; shr rcx, 1
+        ; lea rdx, [=>table]
+        ; mov rax, QWORD [rdx + rcx * 8]
+        ; mov QWORD [r13 + CTX_FAULT_PC], rax
+        // Deferred flags: pack them into the state's flags field.
+        ; mov rdx, QWORD [r13 + CTX_LAZY_INFO]
+        ; test rdx, rdx
+        ; jz =>epilogue
+        ; mov rdi, QWORD [r13 + CTX_LAZY_A]
+        ; mov rsi, QWORD [r13 + CTX_LAZY_B]
+        ; mov rax, QWORD pack as i64
+        ; call rax
+        ; mov rcx, QWORD [r13 + CTX_LAZY_INFO]
+        ; shr rcx, 8
+        ; mov QWORD [rbx + rcx], rax
+        ; mov QWORD [r13 + CTX_LAZY_INFO], 0
+        ; =>epilogue
+        ; pop r13
+        ; pop r12
+        ; pop rbx
+        ; ret
+        ; .align 8
+        ; =>table
+    );
+    for &pc in pcs {
+        dynasm!(ops ; .arch x64 ; .u64 pc);
+    }
+    dynasm!(ops ; .arch x64 ; =>cells);
+    for _ in exit_targets {
+        dynasm!(ops ; .arch x64 ; .u64 0);
+    }
+    dynasm!(ops ; .arch x64 ; .align 16 ; =>func);
+    let resolve = |ops: &VecAssembler<X64Relocation>, l| {
+        ops.labels()
+            .resolve_dynamic(l)
+            .map(|o| o.0)
+            .map_err(|e| OptError::Codegen(e.to_string()))
+    };
+    let cells_off = resolve(&ops, cells)?;
+    let epilogue_off = resolve(&ops, epilogue)?;
+    let body_off = ops
+        .labels()
+        .resolve_dynamic(body)
+        .map_err(|e| OptError::Codegen(e.to_string()))?
+        .0;
+    ops.extend(code.iter().copied());
+    let bytes = ops
+        .finalize()
+        .map_err(|e| OptError::Codegen(format!("{e:?}")))?;
+    let start = cache.install(&bytes).ok_or(OptError::CacheFull)?;
+    let unlinked = start as u64 + epilogue_off as u64;
+    let exits = exit_targets
+        .iter()
+        .enumerate()
+        .map(|(k, &target)| {
+            let cell = start.wrapping_add(cells_off + 8 * k) as *mut u64;
+            // SAFETY: the cell is an aligned word of the code just
+            // installed, which nothing runs yet.
+            unsafe { cell.write(unlinked) };
+            Exit {
+                target,
+                cell,
+                unlinked,
+            }
+        })
+        .collect();
+    // SAFETY: `start` is the stub just installed, which follows the
+    // baseline block calling convention (System V, three pointers, u64).
+    let f: BlockFn = unsafe { core::mem::transmute::<*const u8, BlockFn>(start) };
+    Ok(Installed {
+        entry: EntryFn::from_fn(f),
+        body: start as u64 + body_off as u64,
+        bytes: bytes.len(),
+        exits,
+    })
+}
+
+/// To be called by the host SIGSEGV/SIGBUS handler (async-signal-safe: no
+/// locks, no allocation). If the fault is a guest memory access of
+/// optimizing-tier code, makes the region return it as a guest fault
+/// (`ctx.kind` = [`KIND_FAULT`]) and returns true.
+///
+/// # Safety
+/// `uc` must be the `ucontext_t` the kernel passed to the handler.
+pub unsafe fn redirect_fault(uc: *mut libc::ucontext_t, fault_addr: u64) -> bool {
+    // SAFETY: the caller passes the handler's ucontext, which is writable.
+    let gregs = unsafe { &mut (*uc).uc_mcontext.gregs };
+    let rip = gregs[libc::REG_RIP as usize] as usize;
+    if !in_ranges(rip) {
+        return false;
+    }
+    // Region code keeps frame pointers: the Cranelift frame's rbp points
+    // at its saved rbp, above it the return address into the stub, and
+    // above that the stub's six saved registers (ctx = saved r13).
+    let rbp = gregs[libc::REG_RBP as usize] as u64;
+    if !rbp.is_multiple_of(8) || rbp < 4096 {
+        return false;
+    }
+    let host_sp = rbp + 16;
+    // SAFETY: when rip is in region code, rbp is its frame pointer and
+    // these words are the stub's frame on the same stack.
+    let (ret, ctx) = unsafe {
+        (
+            *((rbp + 8) as *const u64),
+            *((host_sp + 24) as *const *mut JitCtx),
+        )
+    };
+    // SAFETY: a non-null ctx saved by the stub is the running JitCtx;
+    // the host_sp check rejects anything else.
+    unsafe {
+        if ctx.is_null() || !(ctx as usize).is_multiple_of(8) || (*ctx).host_sp != host_sp {
+            return false;
+        }
+        // The region marks each access with its kind (bit 0 of
+        // opt_scratch): exact also for #GP, which has no error code.
+        (*ctx).fault_status = 1 | (((*ctx).opt_scratch & 1) << 1);
+        // A non-canonical address raises #GP, for which the kernel
+        // reports address 0: compute it from the faulting instruction.
+        (*ctx).fault_addr = if fault_addr == 0 {
+            effective_address(rip as *const u8, gregs).unwrap_or(0)
+        } else {
+            fault_addr
+        };
+        (*ctx).kind = KIND_OPT_FAULT;
+    }
+    gregs[libc::REG_RSP as usize] = host_sp as i64;
+    gregs[libc::REG_RIP as usize] = ret as i64;
+    true
+}
+
+/// The memory operand address of the x86-64 instruction at `ip` (the
+/// forms Cranelift emits for loads and stores: legacy/REX/VEX prefixes,
+/// one- to three-byte opcodes, ModRM with SIB and displacement), computed
+/// from the interrupted registers. `None` for forms it does not know.
+///
+/// # Safety
+/// `ip` must point at a readable instruction of at least 15 bytes.
+unsafe fn effective_address(ip: *const u8, gregs: &[i64; 23]) -> Option<u64> {
+    // SAFETY: the caller guarantees 15 readable bytes.
+    let code = unsafe { core::slice::from_raw_parts(ip, 15) };
+    let mut i = 0;
+    let (mut rex_x, mut rex_b) = (false, false);
+    let mut map = 0; // 0: one-byte opcodes, 1: 0F, 2: 0F 38, 3: 0F 3A
+    loop {
+        match code[i] {
+            0x66 | 0xf2 | 0xf3 | 0xf0 | 0x2e | 0x3e | 0x26 | 0x36 => i += 1,
+            0x40..=0x4f => {
+                rex_x = code[i] & 2 != 0;
+                rex_b = code[i] & 1 != 0;
+                i += 1;
+            }
+            0xc5 => {
+                map = 1;
+                i += 2;
+                break;
+            }
+            0xc4 => {
+                rex_x = code[i + 1] & 0x40 == 0;
+                rex_b = code[i + 1] & 0x20 == 0;
+                map = (code[i + 1] & 0x1f) as usize;
+                i += 3;
+                break;
+            }
+            _ => break,
+        }
+    }
+    if map == 0 && code[i] == 0x0f {
+        i += 1;
+        map = 1;
+        if code[i] == 0x38 || code[i] == 0x3a {
+            map = if code[i] == 0x38 { 2 } else { 3 };
+            i += 1;
+        }
+    }
+    let _ = map;
+    i += 1; // the opcode byte
+    let modrm = code[i];
+    i += 1;
+    let md = modrm >> 6;
+    let rm = modrm & 7;
+    if md == 3 {
+        return None;
+    }
+    // Register numbers to ucontext gregs indices.
+    const GREG: [i32; 16] = [
+        libc::REG_RAX,
+        libc::REG_RCX,
+        libc::REG_RDX,
+        libc::REG_RBX,
+        libc::REG_RSP,
+        libc::REG_RBP,
+        libc::REG_RSI,
+        libc::REG_RDI,
+        libc::REG_R8,
+        libc::REG_R9,
+        libc::REG_R10,
+        libc::REG_R11,
+        libc::REG_R12,
+        libc::REG_R13,
+        libc::REG_R14,
+        libc::REG_R15,
+    ];
+    let reg = |n: u8| gregs[GREG[n as usize] as usize] as u64;
+    let mut addr: u64;
+    if rm == 4 {
+        let sib = code[i];
+        i += 1;
+        let scale = sib >> 6;
+        let index = ((sib >> 3) & 7) | ((rex_x as u8) << 3);
+        let base = (sib & 7) | ((rex_b as u8) << 3);
+        addr = if index == 4 { 0 } else { reg(index) << scale };
+        if sib & 7 == 5 && md == 0 {
+            let d = i32::from_le_bytes(code[i..i + 4].try_into().ok()?);
+            i += 4;
+            addr = addr.wrapping_add(d as i64 as u64);
+        } else {
+            addr = addr.wrapping_add(reg(base));
+        }
+    } else if rm == 5 && md == 0 {
+        return None; // rip-relative: not a guest access
+    } else {
+        addr = reg(rm | ((rex_b as u8) << 3));
+    }
+    let disp = match md {
+        1 => code[i] as i8 as i64,
+        2 => i32::from_le_bytes(code[i..i + 4].try_into().ok()?) as i64,
+        _ => 0,
+    };
+    Some(addr.wrapping_add(disp as u64))
+}
