@@ -2,9 +2,9 @@
  * what the child does first happens before anything the parent does after
  * vfork returns (both write to one pipe; the order of the bytes shows it).
  * Covers a child that exits, execs a guest program, execs a native
- * program, fails to exec then exits, and posix_spawn. (The memory of a
- * vfork child is a copy under xarch, so posix_spawn's report of a failed
- * exec through shared memory is not checked here.)
+ * program, fails to exec then exits, and posix_spawn. What the child
+ * writes into the parent's stack frames (a volatile local, posix_spawn's
+ * error report) is seen by the parent, as the memory is shared.
  *
  *   vfork                 the checks
  *   vfork child           (exec'd) write "C" to fd 3 and exit 5 */
@@ -104,11 +104,29 @@ int main(int argc, char **argv) {
     write(pfd[1], "P", 1);
     show("exec fails", pid);
 
+    /* The child's writes to the parent's locals are the parent's. */
+    volatile int shared = 0, err = 0;
+    pid = vfork();
+    if (pid == 0) {
+        shared = 42;
+        char *av2[] = {"nothing", NULL};
+        execve("/nonexistent/xarch-vfork", av2, environ);
+        err = errno;
+        _exit(127);
+    }
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid);
+    printf("child's writes seen by the parent: shared %d, exec error %s\n", shared,
+           strerror(err));
+
     /* posix_spawn (clone with CLONE_VFORK in glibc). */
     char *av[] = {self, "child", NULL};
     CHECK(posix_spawn(&pid, self, NULL, NULL, av, environ) == 0);
     write(pfd[1], "P", 1);
     pause_ms(300);
     show("posix_spawn", pid);
+    int r = posix_spawn(&pid, "/nonexistent/xarch-vfork", NULL, NULL, av, environ);
+    printf("posix_spawn of a missing file: %s\n", strerror(r));
+    if (r == 0) waitpid(pid, &st, 0);
     FINISH();
 }

@@ -75,6 +75,9 @@ pub fn run_in_rootfs(root: &Path, run: RootfsRun) -> Result<i32> {
     .and_then(|mut c| {
         c.emulator.args = run.emulator_args;
         c.all_capabilities = true;
+        // The caller's terminal stays the program's (job control in
+        // `bash -i`), as for a program `chroot` starts.
+        c.keep_terminal = true;
         crate::run(&c, Stdio::inherit()?)
     });
     let _ = std::fs::remove_dir_all(&state);

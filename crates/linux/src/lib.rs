@@ -21,6 +21,7 @@ pub mod stack;
 pub mod syscall;
 pub mod thread;
 pub mod vdso;
+pub mod vfork;
 
 pub use error::LoadError;
 pub use process::{GuestConfig, GuestExit, Program, run_guest};

@@ -141,6 +141,12 @@ pub fn set_vfork_fd(fd: i32) {
     VFORK_FD.store(if high >= 0 { high } else { fd }, Ordering::Relaxed);
 }
 
+/// The vfork pipe's write end, in a vfork child.
+pub fn vfork_fd() -> Option<i32> {
+    let fd = VFORK_FD.load(Ordering::Relaxed);
+    (fd >= 0).then_some(fd)
+}
+
 /// xarch's hidden descriptors that are open.
 pub fn hidden() -> impl Iterator<Item = i32> {
     slots()

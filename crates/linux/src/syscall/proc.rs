@@ -10,11 +10,13 @@ use xarch_a64::state::A64State;
 /// `exit(code)`: the calling thread ends; the process ends with its last
 /// thread.
 pub fn exit(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
+    crate::vfork::send_back(p);
     crate::thread::exit_thread(p, (a[0] & 0xff) as i32)
 }
 
 /// `exit_group(code)`.
 pub fn exit_group(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
+    crate::vfork::send_back(p);
     crate::thread::exit_group(p, (a[0] & 0xff) as i32)
 }
 
@@ -64,11 +66,10 @@ pub fn prctl(_: &mut Process, _: &mut A64State, a: &Args) -> Ret {
 }
 
 /// `clone(flags, newsp, parent_tid, tls, child_tid)` (arm64 argument
-/// order). Without CLONE_THREAD it is a fork: CLONE_VM is dropped (a vfork
-/// child gets a copy, which is what it may assume anyway); the child
-/// continues emulation with x0 = 0. CLONE_VFORK keeps its ordering: the
-/// parent waits until the child execs or exits, which closes the
-/// close-on-exec write end of a pipe the child holds (hidden from it).
+/// order). Without CLONE_THREAD it is a fork: the child continues
+/// emulation with x0 = 0 on a copy of memory; CLONE_VFORK keeps its
+/// ordering and, with CLONE_VM, what the child writes into its caller's
+/// stack frames (see `crate::vfork`).
 pub fn clone(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
     let flags = a[0];
     let (newsp, ptid, tls, ctid) = (a[1], a[2], a[3], a[4]);
@@ -78,13 +79,11 @@ pub fn clone(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
         ));
     }
     let exit_signal = flags & libc::CSIGNAL as u64;
-    let mut vfork_pipe = [-1i32; 2];
-    if flags & libc::CLONE_VFORK as u64 != 0 {
-        // SAFETY: pipe2 fills the two-element array.
-        if unsafe { libc::pipe2(vfork_pipe.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-            vfork_pipe = [-1, -1];
-        }
-    }
+    let vfork_pipe = if flags & libc::CLONE_VFORK as u64 != 0 {
+        crate::vfork::pipe()
+    } else {
+        None
+    };
     // Other guest threads may hold the shared locks: take them across the
     // fork so the child (which has only this thread) finds them free.
     let mm_guard = p.mm.lock();
@@ -104,21 +103,17 @@ pub fn clone(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
     };
     drop(sig_guard);
     drop(mm_guard);
-    if r != 0 && vfork_pipe[1] >= 0 {
-        // SAFETY: closing our write end; reading the pipe until the child's
-        // end closes (EOF). Only fatal signals end the wait, as for vfork.
-        unsafe {
-            libc::close(vfork_pipe[1]);
-            let mut b = 0u8;
-            if r > 0 {
-                loop {
-                    let n = libc::read(vfork_pipe[0], (&raw mut b).cast(), 1);
-                    if n == 0 || (n < 0 && super::errno() != libc::EINTR) {
-                        break;
-                    }
-                }
+    if let Some(fds) = vfork_pipe
+        && r != 0
+    {
+        if r > 0 {
+            crate::vfork::parent_wait(p, fds);
+        } else {
+            // SAFETY: closing the pipe we made; no child.
+            unsafe {
+                libc::close(fds[0]);
+                libc::close(fds[1]);
             }
-            libc::close(vfork_pipe[0]);
         }
     }
     if r < 0 {
@@ -133,11 +128,7 @@ pub fn clone(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
     // Child.
     p.forked = true;
     crate::thread::reset_after_fork();
-    if vfork_pipe[0] >= 0 {
-        // SAFETY: the read end is the parent's.
-        unsafe { libc::close(vfork_pipe[0]) };
-    }
-    crate::selfexe::set_vfork_fd(vfork_pipe[1]);
+    crate::vfork::child(p, vfork_pipe, flags & libc::CLONE_VM as u64 != 0, state.sp);
     let tid = raw(libc::SYS_gettid, &[0; 6]) as u32;
     if flags & libc::CLONE_CHILD_SETTID as u64 != 0 {
         let _ = write_guest(p, ctid, &tid);
@@ -335,6 +326,7 @@ pub fn execve(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
         (Ok(x), Ok(y)) => (x, y),
         (Err(e), _) | (_, Err(e)) => return err(e),
     };
+    crate::vfork::send_back(p);
     match plan_exec(&path, &argv) {
         Err(e) => err(e),
         Ok(ExecPlan::Host) => match CString::new(path) {
@@ -409,6 +401,7 @@ pub fn execveat(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
         Ok(s) => s,
         Err(e) => return err(e),
     };
+    crate::vfork::send_back(p);
     let by_kernel = || Ret::Val(raw(libc::SYS_execveat, a));
     let nofollow = flags & libc::AT_SYMLINK_NOFOLLOW != 0;
     // SAFETY: an all-zero stat is valid; fstatat fills it.
