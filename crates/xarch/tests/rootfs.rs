@@ -131,6 +131,48 @@ fn rootfs_exit_status_and_missing_program() {
     assert!(err.contains("no-such-program"), "{err}");
 }
 
+/// The program is pid 1 of its namespace, where the kernel drops signals
+/// left at their default action: `timeout`'s SIGTERM (forwarded by the
+/// supervisor) must still end it, as it ends `chroot DIR sleep`.
+#[test]
+fn rootfs_program_dies_of_a_forwarded_sigterm() {
+    if !have_cross() || !namespaces_available() {
+        return;
+    }
+    let Some(xarch) = static_xarch() else { return };
+    let root = mini_rootfs();
+    let mut child = Command::new(&xarch)
+        .arg("run")
+        .arg("--rootfs")
+        .arg(root.path())
+        .args(["/bin/probe", "sleep:60"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "sleeping\n");
+    let started = std::time::Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("SIGTERM did not end the program");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(128 + 15), "SIGTERM is 15");
+}
+
 #[test]
 fn a_symlinked_proc_is_a_clear_error() {
     let Some(xarch) = static_xarch() else { return };

@@ -40,6 +40,11 @@ int main(int argc, char **argv) {
             printf("null: %zd %zd %d\n", write(w, "x", 1), read(z, &c, 1), c);
         } else if (!strcmp(a, "uid")) {
             printf("uid: %d\n", (int)getuid());
+        } else if (!strncmp(a, "sleep:", 6)) {
+            printf("sleeping\n");
+            fflush(stdout);
+            sleep(atoi(a + 6));
+            printf("slept\n");
         } else if (!strncmp(a, "exec:", 5)) {
             fflush(stdout);
             setenv("PROBE_DEPTH", "1", 1);
