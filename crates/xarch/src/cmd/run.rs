@@ -36,11 +36,11 @@ pub struct RunArgs {
     /// execve so re-entry works without /proc.
     #[arg(long, hide = true, value_name = "FD")]
     pub self_fd: Option<i32>,
-    /// Execution engine: `interp` (reference interpreter), `baseline`
-    /// (template JIT, the default), `tiered` (template JIT, hot code
-    /// recompiled by the optimizing tier after XARCH_HOT_THRESHOLD runs)
-    /// or `opt` (every block through the optimizing tier at its first
-    /// run). Also XARCH_ENGINE.
+    /// Execution engine: `tiered` (the default: template JIT, hot code
+    /// recompiled by the optimizing Cranelift tier after
+    /// XARCH_HOT_THRESHOLD runs), `baseline` (template JIT only), `opt`
+    /// (every block through the optimizing tier at its first run) or
+    /// `interp` (the reference interpreter). Also XARCH_ENGINE.
     #[arg(long, value_name = "ENGINE")]
     pub engine: Option<Backend>,
     /// Run the program with DIR as its root file system: private mount
@@ -204,7 +204,7 @@ fn default_backend() -> Backend {
     std::env::var("XARCH_ENGINE")
         .ok()
         .and_then(|e| e.parse().ok())
-        .unwrap_or(Backend::Baseline)
+        .unwrap_or(Backend::Tiered)
 }
 
 /// xarch's environment as `NAME=value` strings for the guest.
