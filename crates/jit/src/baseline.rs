@@ -115,7 +115,7 @@ impl CompiledBlock {
     /// alive in the code cache.
     pub unsafe fn call(&self, state: *mut u8, slots: *mut u128, ctx: *mut JitCtx) -> u64 {
         // SAFETY: forwarded from the caller.
-        unsafe { (self.entry)(state, slots, ctx) }
+        unsafe { self.entry_fn().call(state, slots, ctx) }
     }
 }
 
