@@ -15,8 +15,6 @@ declare -A SHA256=(
     ['zlib_1.2.13.dfsg.orig.tar.bz2']=71feb7947e3c00ef125f83b79a4e529bde31171e5babe48b391f06758d1ab0a1
     ['zlib_1.2.13.dfsg-1.debian.tar.xz']=f66cf3d4f2d7defcd4d1fd1fb0a11ee39f1e01b42ec7d059c9dc5c1695133c44
 )
-MIRROR="${XARCH_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-SECURITY_MIRROR="${XARCH_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
 OUT="$XARCH_CACHE/bench/zlib-${ZLIB_SRC_VERSION#*:}.tar.gz"
 DL="$XARCH_CACHE/downloads"
 if [ -s "$OUT" ]; then
@@ -31,28 +29,7 @@ all_verified() {
 }
 if ! all_verified; then
     command -v dpkg-source >/dev/null || apt-get install -y dpkg-dev >&2
-    APTDIR="$XARCH_CACHE/apt"
-    mkdir -p "$APTDIR/lists/partial" "$APTDIR/cache/archives/partial" "$APTDIR/preferences.d"
-    KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
-    cat >"$APTDIR/sources.list" <<SRC
-deb [arch=amd64,arm64 signed-by=$KEYRING] $MIRROR bookworm main
-deb-src [signed-by=$KEYRING] $MIRROR bookworm main
-deb [arch=amd64,arm64 signed-by=$KEYRING] $MIRROR bookworm-updates main
-deb [arch=amd64,arm64 signed-by=$KEYRING] $SECURITY_MIRROR bookworm-security main
-deb-src [signed-by=$KEYRING] $SECURITY_MIRROR bookworm-security main
-SRC
-    APTOPTS=(
-        -o "Dir::Etc::SourceList=$APTDIR/sources.list"
-        -o "Dir::Etc::SourceParts=/nonexistent"
-        -o "Dir::State::Lists=$APTDIR/lists"
-        -o "Dir::Cache=$APTDIR/cache"
-        -o "Dir::Etc::Preferences=/nonexistent"
-        -o "Dir::Etc::PreferencesParts=$APTDIR/preferences.d"
-        -o "APT::Architectures::=amd64" -o "APT::Architectures::=arm64"
-        -o "APT::Sandbox::User=root"
-        -o "Acquire::Retries=3"
-        -q
-    )
+    private_apt
     echo "bench-fixtures: fetching zlib source $ZLIB_SRC_VERSION" >&2
     (cd "$DL" && apt-get "${APTOPTS[@]}" source --download-only "zlib=$ZLIB_SRC_VERSION" >&2) || {
         apt-get "${APTOPTS[@]}" update >&2

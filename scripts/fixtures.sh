@@ -36,8 +36,6 @@ declare -A GO_SHA256=(
     ['gosu_1.14-1+b10_arm64.deb']=5ecbbf6e9204dcb71947804a5d3c4ba2e5b0c2581cc70da5b908043bfd8b00cd
     ['gosu_1.14-1+b10_amd64.deb']=c40cf280a915661337881a8665209285e9c557e21b35e3c8ab588f12f9860c42
 )
-MIRROR="${XARCH_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-SECURITY_MIRROR="${XARCH_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
 
 BB="$XARCH_CACHE/busybox"
 DL="$XARCH_CACHE/downloads"
@@ -55,28 +53,7 @@ apt_setup() { # sets APTOPTS and updates the private lists, once
     [ -n "$APT_READY" ] && return 0
     # A private apt setup: its own sources (binary + source indexes of
     # bookworm for amd64 and arm64), lists and cache.
-    APTDIR="$XARCH_CACHE/apt"
-    mkdir -p "$APTDIR/lists/partial" "$APTDIR/cache/archives/partial" "$APTDIR/preferences.d"
-    KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
-    cat >"$APTDIR/sources.list" <<SRC
-deb [arch=amd64,arm64 signed-by=$KEYRING] $MIRROR bookworm main
-deb-src [signed-by=$KEYRING] $MIRROR bookworm main
-deb [arch=amd64,arm64 signed-by=$KEYRING] $MIRROR bookworm-updates main
-deb [arch=amd64,arm64 signed-by=$KEYRING] $SECURITY_MIRROR bookworm-security main
-deb-src [signed-by=$KEYRING] $SECURITY_MIRROR bookworm-security main
-SRC
-    APTOPTS=(
-        -o "Dir::Etc::SourceList=$APTDIR/sources.list"
-        -o "Dir::Etc::SourceParts=/nonexistent"
-        -o "Dir::State::Lists=$APTDIR/lists"
-        -o "Dir::Cache=$APTDIR/cache"
-        -o "Dir::Etc::Preferences=/nonexistent"
-        -o "Dir::Etc::PreferencesParts=$APTDIR/preferences.d"
-        -o "APT::Architectures::=amd64" -o "APT::Architectures::=arm64"
-        -o "APT::Sandbox::User=root"
-        -o "Acquire::Retries=3"
-        -q
-    )
+    private_apt
     apt-get "${APTOPTS[@]}" update >/dev/null
     APT_READY=1
 }

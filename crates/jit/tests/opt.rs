@@ -603,6 +603,35 @@ fn loop_region_matches_interpreter() {
     assert_eq!(a.x[3], 5 + data.iter().sum::<u64>());
 }
 
+/// Flags set in one block and still unpacked when the next block leaves
+/// the region on both sides of a branch: each exit packs them on its own
+/// path (a value packed on one exit path does not dominate the other; the
+/// Cranelift verifier rejected the region before this was fixed).
+#[test]
+fn flags_packed_on_sibling_exits() {
+    // subs x0, x1, x2; b 1f; 1: cbz x3, 2f; nop; nop; 2: nop
+    let code: [u32; 6] = [
+        0xeb02_0020,
+        0x1400_0001,
+        0xb400_0063,
+        0xd503_201f,
+        0xd503_201f,
+        0xd503_201f,
+    ];
+    // The region: the SUBS block and the CBZ block; both CBZ targets are
+    // outside it.
+    let blocks = lift_seq(&code[..3]);
+    assert_eq!(blocks.len(), 2);
+    for (x1, x2, x3) in [(5, 7, 0), (7, 5, 1), (3, 3, 0), (u64::MAX, 1, 9)] {
+        let mut s = A64State::default();
+        s.x[1] = x1;
+        s.x[2] = x2;
+        s.x[3] = x3;
+        let (_, a) = check_a64(&blocks, &s, &mut []);
+        assert_eq!(a.x[0], x1.wrapping_sub(x2));
+    }
+}
+
 /// Maps two pages, the second inaccessible; returns the base address.
 fn guard_pages() -> *mut u8 {
     // SAFETY: a fresh anonymous mapping; the second page is protected.

@@ -643,7 +643,12 @@ impl Lower<'_, '_> {
     /// Leaves the region: write back, report `kind`, return `pc` (and
     /// the index of the link cell for direct exits to `link`).
     fn exit(&mut self, pc: ir::Value, kind: u64, link: Option<u64>) {
+        // Packing the flags here defines them in this exit path only: the
+        // code after it (a sibling exit, the loop body after a back-edge
+        // check) must not reuse that value, which does not dominate it.
+        let flags_before = self.cur_flags;
         self.flush();
+        self.cur_flags = flags_before;
         let k = self.b.ins().iconst(types::I64, kind as i64);
         self.b.ins().store(trusted(), k, self.ctx, CTX_KIND);
         if kind == KIND_EXIT {
