@@ -154,10 +154,10 @@ fn hot_loop_reaches_a_region() {
         bb.into(),
         "sh".into(),
         "-c".into(),
-        "i=0; while [ $i -lt 5000 ]; do i=$((i+1)); done; echo $i".into(),
+        "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; echo $i".into(),
     ];
     let out = common::run(&argv, tmp.path(), &[("XARCH_STATS", "1")], b"");
-    assert_eq!(out.stdout, b"5000\n", "{out:?}");
+    assert_eq!(out.stdout, b"20000\n", "{out:?}");
     let regions = out
         .stderr
         .lines()
