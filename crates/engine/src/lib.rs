@@ -133,7 +133,19 @@ pub struct EngineOptions {
     /// with successors lifted ahead of time (`XARCH_HOT_THRESHOLD`).
     /// `None`: the backend's default.
     pub hot_threshold: Option<u32>,
+    /// For the tiered backend: times a block is interpreted before the
+    /// template JIT compiles it (`XARCH_INTERP_RUNS`); `None`: the
+    /// backend's default ([`DEFAULT_INTERP_RUNS`] for `tiered`, 0 for the
+    /// others, which compile at the first run).
+    pub interp_runs: Option<u32>,
 }
+
+/// Runs in the interpreter before a block is compiled by the tiered
+/// engine. Most code of a process start-up or a compiler runs a handful
+/// of times: interpreting a block (~40 ns per guest instruction) is
+/// cheaper than translating it (several µs per block) until it has run
+/// this many times. Measured: see docs/ARCHITECTURE.md.
+pub const DEFAULT_INTERP_RUNS: u32 = 4;
 
 /// Decides whether guest code at an address may be fetched (mapped and
 /// executable). Supplied by the Linux layer, which owns the memory map.
@@ -225,6 +237,8 @@ pub struct Engine {
     started: std::time::Instant,
     /// Executions before a block tiers up; `None`: never.
     hot_threshold: Option<u32>,
+    /// Interpreted runs before a block is compiled (0: at once).
+    interp_runs: u32,
     /// Execution counters of baseline blocks.
     counters: Counters,
     /// What tiering did (for `stats`).
@@ -267,6 +281,8 @@ impl Drop for Engine {
 struct Entry {
     block: Arc<Block>,
     compiled: Option<CompiledBlock>,
+    /// Times the block was interpreted while waiting to be compiled.
+    runs: u32,
     /// The execution counter in the baseline code, if it counts.
     counter: Option<HotCounter>,
     tier: Tier,
@@ -349,6 +365,10 @@ impl Engine {
             .backend
             .default_hot_threshold()
             .map(|d| options.hot_threshold.unwrap_or(d));
+        let interp_runs = match options.backend {
+            Backend::Tiered => options.interp_runs.unwrap_or(DEFAULT_INTERP_RUNS),
+            _ => 0,
+        };
         Engine {
             options,
             cache: HashMap::default(),
@@ -363,6 +383,7 @@ impl Engine {
             started: std::time::Instant::now(),
             ibtc: vec![IBTC_EMPTY; IBTC_ENTRIES].into_boxed_slice(),
             hot_threshold,
+            interp_runs,
             counters: Counters::default(),
             tier_stats: TierStats::default(),
             resets: 0,
@@ -420,6 +441,22 @@ impl Engine {
             eprint!("{block}");
         }
         let block = Arc::new(block);
+        if self.interp_runs > 0 {
+            // Compiled later, if it runs again (see `promote`).
+            let result = (None, Arc::as_ptr(&block));
+            self.cache.insert(
+                pc,
+                Entry {
+                    block,
+                    compiled: None,
+                    runs: 0,
+                    counter: None,
+                    tier: Tier::Baseline,
+                    region: None,
+                },
+            );
+            return Some(result);
+        }
         let mut compiled = self.compile_baseline(&block);
         if compiled.is_none() && self.code.is_some() && block.insts.len() <= MAX_SLOTS {
             // Cache full: drop every translation and start over.
@@ -439,12 +476,43 @@ impl Engine {
             Entry {
                 block,
                 compiled,
+                runs: 0,
                 counter,
                 tier: Tier::Baseline,
                 region: None,
             },
         );
         Some(result)
+    }
+
+    /// Counts a run of the interpreted block at `pc` and compiles it with
+    /// the template JIT once it has run `interp_runs` times.
+    fn promote(&mut self, pc: u64) {
+        let Some(e) = self.cache.get_mut(&pc) else {
+            return;
+        };
+        if e.compiled.is_some() || e.region.is_some() || e.block.insts.len() > MAX_SLOTS {
+            return;
+        }
+        e.runs += 1;
+        if e.runs < self.interp_runs {
+            return;
+        }
+        let block = Arc::clone(&e.block);
+        let compiled = match self.compile_baseline(&block) {
+            Some(c) => c,
+            None => {
+                // Cache full: start over; the block is translated again
+                // when it next runs.
+                self.reset_code();
+                return;
+            }
+        };
+        self.link(pc, &compiled.0);
+        if let Some(e) = self.cache.get_mut(&pc) {
+            e.compiled = Some(compiled.0);
+            e.counter = compiled.1;
+        }
     }
 
     /// Compiles `block` with the template JIT, with an execution counter
@@ -496,6 +564,7 @@ impl Engine {
                 self.catch_up(generation);
             }
             let pc = state.pc;
+            let mut interpreted = false;
             let step = match self.cache.get(&pc) {
                 Some(Entry {
                     region: Some(r), ..
@@ -520,6 +589,7 @@ impl Engine {
                     ..
                 }) => {
                     self.insns += u64::from(block.guest_insns);
+                    interpreted = true;
                     let block = Arc::as_ptr(block);
                     // SAFETY: the block stays in the cache while it runs
                     // (invalidation happens between blocks); it was lifted
@@ -531,13 +601,19 @@ impl Engine {
                 }
                 None => match self.translate(pc) {
                     Some((Some(code), _)) => self.run_compiled(code.entry_fn(), state),
-                    // SAFETY: as above.
-                    Some((None, block)) => Step::Block(unsafe {
-                        self.interp.run(&*block, state as *mut A64State as *mut u8)
-                    }),
+                    Some((None, block)) => {
+                        interpreted = true;
+                        // SAFETY: as above.
+                        Step::Block(unsafe {
+                            self.interp.run(&*block, state as *mut A64State as *mut u8)
+                        })
+                    }
                     None => return Exit::FetchFault,
                 },
             };
+            if interpreted && self.interp_runs > 0 {
+                self.promote(pc);
+            }
             // SAFETY: `exit_info` is an aligned u64 that other threads
             // only access atomically (see `Running`).
             let info = unsafe { AtomicU64::from_ptr(&mut state.exit_info) };

@@ -97,6 +97,9 @@ pub fn engine_options(p: &Process) -> EngineOptions {
         hot_threshold: std::env::var("XARCH_HOT_THRESHOLD")
             .ok()
             .and_then(|t| t.parse().ok()),
+        interp_runs: std::env::var("XARCH_INTERP_RUNS")
+            .ok()
+            .and_then(|t| t.parse().ok()),
     }
 }
 
