@@ -606,23 +606,13 @@ impl Emitter {
                     // table and continue in its code when present.
                     let epilogue = self.epilogue;
                     let (int_off, info_off) = (self.chain.interrupt, self.chain.exit_info);
-                    let table = self.chain.ibtc as i64;
-                    let mask = (IBTC_ENTRIES - 1) as i32;
                     dynasm!(self.ops
                         ; .arch x64
                         ; mov rcx, QWORD [rbx + int_off]
                         ; or rcx, QWORD [rbx + info_off]
                         ; jnz =>epilogue
-                        ; mov rcx, rax
-                        ; shr rcx, 2
-                        ; and ecx, mask
-                        ; shl rcx, 4
-                        ; mov rdx, QWORD table
-                        ; add rdx, rcx
-                        ; cmp QWORD [rdx], rax
-                        ; jne =>epilogue
-                        ; jmp QWORD [rdx + 8]
                     );
+                    emit_ibtc_jump(&mut self.ops, self.chain, epilogue);
                     return;
                 }
             }
@@ -659,6 +649,48 @@ impl Emitter {
         let epilogue = self.epilogue;
         dynasm!(self.ops ; .arch x64 ; jmp =>epilogue);
     }
+}
+
+/// The entry sequence shared by baseline blocks and region stubs: saves
+/// the registers compiled code uses and loads state (rbx), slots (r12)
+/// and the context (r13) from the call's arguments; `body` marks where
+/// chained code jumps in (with that frame already in place). The
+/// epilogue (`pop r13; pop r12; pop rbx; ret`) must match it.
+pub(crate) fn emit_prologue(ops: &mut VecAssembler<X64Relocation>, body: DynamicLabel) {
+    dynasm!(ops
+        ; .arch x64
+        ; push rbx
+        ; push r12
+        ; push r13
+        ; mov rbx, rdi
+        ; mov r12, rsi
+        ; mov r13, rdx
+        ; =>body
+    );
+}
+
+/// With the guest target PC in rax: jumps to its compiled body through
+/// the engine's indirect-branch table (`chain.ibtc`, non-zero), or to
+/// `miss` when the entry holds another PC. Clobbers rcx and rdx.
+pub(crate) fn emit_ibtc_jump(
+    ops: &mut VecAssembler<X64Relocation>,
+    chain: ChainConfig,
+    miss: DynamicLabel,
+) {
+    let table = chain.ibtc as i64;
+    let mask = (IBTC_ENTRIES - 1) as i32;
+    dynasm!(ops
+        ; .arch x64
+        ; mov rcx, rax
+        ; shr rcx, 2
+        ; and ecx, mask
+        ; shl rcx, 4
+        ; mov rdx, QWORD table
+        ; add rdx, rcx
+        ; cmp QWORD [rdx], rax
+        ; jne =>miss
+        ; jmp QWORD [rdx + 8]
+    );
 }
 
 /// Where compiled code finds the flags that stop chaining (byte offsets
@@ -718,16 +750,7 @@ pub fn compile_counted(
         block_start: block.start,
         exits: Vec::new(),
     };
-    dynasm!(e.ops
-        ; .arch x64
-        ; push rbx
-        ; push r12
-        ; push r13
-        ; mov rbx, rdi
-        ; mov r12, rsi
-        ; mov r13, rdx
-        ; =>body
-    );
+    emit_prologue(&mut e.ops, body);
     let hot = counter.map(|HotCounter(addr)| {
         // rax, rcx and rdx are free at the body entry (they only carry
         // the target PC and table addresses of the exit jumping here).

@@ -25,7 +25,9 @@ use super::lower::{
     pack_flags,
 };
 use crate::JitCtx;
-use crate::baseline::{BlockFn, ChainConfig, EntryFn, Exit, IBTC_ENTRIES, KIND_FAULT};
+use crate::baseline::{
+    BlockFn, ChainConfig, EntryFn, Exit, KIND_FAULT, emit_ibtc_jump, emit_prologue,
+};
 use crate::cache::CodeCache;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use dynasmrt::x64::X64Relocation;
@@ -89,15 +91,10 @@ pub(crate) fn install(
     let indirect = ops.new_dynamic_label();
     let (int_off, info_off) = (chain.interrupt, chain.exit_info);
     let pack = pack_flags as *const () as usize;
+    // The baseline frame, so chained baseline code can jump to `body`.
+    emit_prologue(&mut ops, body);
     dynasm!(ops
         ; .arch x64
-        ; push rbx
-        ; push r12
-        ; push r13
-        ; mov rbx, rdi
-        ; mov r12, rsi
-        ; mov r13, rdx
-        ; =>body
         ; push rbx
         ; push r12
         ; push r13
@@ -129,20 +126,7 @@ pub(crate) fn install(
         ; =>indirect
     );
     if chain.ibtc != 0 {
-        let mask = (IBTC_ENTRIES - 1) as i32;
-        let t = chain.ibtc as i64;
-        dynasm!(ops
-            ; .arch x64
-            ; mov rcx, rax
-            ; shr rcx, 2
-            ; and ecx, mask
-            ; shl rcx, 4
-            ; mov rdx, QWORD t
-            ; add rdx, rcx
-            ; cmp QWORD [rdx], rax
-            ; jne =>epilogue
-            ; jmp QWORD [rdx + 8]
-        );
+        emit_ibtc_jump(&mut ops, chain, epilogue);
     } else {
         dynasm!(ops ; .arch x64 ; jmp =>epilogue);
     }
