@@ -352,13 +352,8 @@ fn workloads(sz: &Sizes) -> Vec<Workload> {
 /// now and then a block of skewed random bytes (compressible, but not
 /// trivially). xorshift64 with a fixed seed.
 pub fn mix_input(bytes: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut rng = crate::table::XorShift(0x9e37_79b9_7f4a_7c15);
+    let mut next = move || rng.next_u64();
     let words = [
         "emulate",
         "arm64",

@@ -93,13 +93,8 @@ fn workloads(dir: &Path) -> Vec<Workload> {
 /// Deterministic inputs, generated once into the cache.
 fn make_inputs(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)?;
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut next = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut rng = crate::table::XorShift(0x2545_f491_4f6c_dd1d);
+    let mut next = || rng.next_u64();
     let words = [
         "emulate",
         "arm64",

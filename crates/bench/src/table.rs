@@ -129,6 +129,21 @@ pub fn replace_section(doc: &str, start: &str, end: &str, section: &str) -> Stri
     }
 }
 
+/// xorshift64: the deterministic generator behind the benchmark inputs
+/// (both modes; their inputs must not change between runs or versions).
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    /// The next value.
+    pub fn next_u64(&mut self) -> u64 {
+        let x = &mut self.0;
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
