@@ -106,6 +106,44 @@ pub static VDSO_CALL: Helper = Helper {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use xarch_ir::{ExitReason, Op, Terminator};
+
+    /// `mov x8, #113; svc #0x5856; ret` lifted at `base`.
+    fn lift_at(code: &[u32; 3], base: u64) -> xarch_ir::Block {
+        crate::lift_block(base, |a| {
+            (a >= base && a < base + 12).then(|| code[((a - base) / 4) as usize])
+        })
+        .expect("lifts")
+    }
+
+    #[test]
+    fn fast_call_only_inside_the_vdso() {
+        let code = [0xd280_0e28, 0xd40b_0ac1, 0xd65f_03c0];
+        let base = 0x7000_0000_u64;
+        let calls = |b: &xarch_ir::Block| {
+            b.insts
+                .iter()
+                .filter(|i| matches!(i.op, Op::Call(h, ..) if core::ptr::eq(h, &VDSO_CALL)))
+                .count()
+        };
+        // Outside the vDSO it is an ordinary system call.
+        set_range(0, 0);
+        let b = lift_at(&code, base);
+        assert_eq!(calls(&b), 0);
+        assert!(matches!(
+            b.term,
+            Terminator::Exit {
+                reason: ExitReason::Syscall,
+                ..
+            }
+        ));
+        // Inside, an inline call, and the block goes on to the RET.
+        set_range(base, 4096);
+        let b = lift_at(&code, base);
+        set_range(0, 0);
+        assert_eq!(calls(&b), 1);
+        assert!(matches!(b.term, Terminator::JumpDyn(..)), "{b}");
+    }
 
     #[test]
     fn time_calls_match_the_host() {
