@@ -92,3 +92,50 @@ fn spinning_region_thread_sees_invalidation() {
     // The loop is a region from its first run.
     spinning_thread_sees_invalidation(Backend::Opt);
 }
+
+/// Every guest thread gets optimizing-tier code with precise faults, not
+/// only the first few: 40 engines live at once (one per thread) each run
+/// a region whose load faults.
+#[test]
+fn many_threads_run_regions_that_fault_precisely() {
+    const THREADS: usize = 40;
+    // ldr x1, [x2] ; brk #0
+    let code: Arc<[u32]> = Arc::from([0xf940_0041u32, 0xd420_0000]);
+    let barrier = Arc::new(std::sync::Barrier::new(THREADS));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|i| {
+            let (code, barrier) = (code.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let mut engine = Engine::new(EngineOptions {
+                    backend: Backend::Opt,
+                    ..Default::default()
+                });
+                let mut s = A64State {
+                    pc: code.as_ptr() as u64,
+                    ..Default::default()
+                };
+                // Unmapped: the first page is never mapped.
+                s.x[2] = 8 * i as u64;
+                // All engines (and their code caches) exist at once.
+                barrier.wait();
+                let exit = engine.run(&mut s);
+                let result = (exit, s.pc, engine.regions_compiled());
+                barrier.wait();
+                result
+            })
+        })
+        .collect();
+    for (i, t) in threads.into_iter().enumerate() {
+        let (exit, pc, regions) = t.join().unwrap();
+        assert_eq!(
+            exit,
+            Exit::MemoryFault {
+                addr: 8 * i as u64,
+                write: false
+            },
+            "thread {i}"
+        );
+        assert_eq!(pc, code.as_ptr() as u64, "thread {i}: faulting PC");
+        assert!(regions > 0, "thread {i} got no optimizing-tier code");
+    }
+}

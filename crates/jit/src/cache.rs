@@ -26,6 +26,15 @@ thread_local! {
     static ACTIVE: Cell<*const CodeCache> = const { Cell::new(core::ptr::null()) };
 }
 
+/// The address range of the code cache this thread is running, if any
+/// (async-signal-safe).
+pub(crate) fn active_range() -> Option<(usize, usize)> {
+    let cache = ACTIVE.with(|a| a.get());
+    // SAFETY: `activate` registered a cache that outlives its running
+    // code; its base and size never change.
+    (!cache.is_null()).then(|| unsafe { &*cache }.range())
+}
+
 /// Called by the host SIGSEGV/SIGBUS handler: if the fault is at an
 /// inline guest access of the code cache this thread runs, sets rax to
 /// the fault status (bit 0, bit 1 for a write), rdx to the guest address

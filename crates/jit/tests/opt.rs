@@ -105,8 +105,11 @@ impl Jit {
             kind: KIND_NEXT,
             ..JitCtx::default()
         };
+        // As the engine does: faults are attributed to the running cache.
+        self.cache.activate();
         // SAFETY: the region was compiled from `blocks` for this state.
         let next = unsafe { r.entry.call(state, self.slots.as_mut_ptr(), &mut ctx) };
+        xarch_jit::CodeCache::deactivate();
         match ctx.kind {
             KIND_NEXT => BlockResult::Next(next),
             KIND_EXIT => {

@@ -29,7 +29,6 @@ use crate::baseline::{
     BlockFn, ChainConfig, EntryFn, Exit, KIND_FAULT, emit_ibtc_jump, emit_prologue,
 };
 use crate::cache::CodeCache;
-use core::sync::atomic::{AtomicUsize, Ordering};
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{DynasmApi, DynasmLabelApi, VecAssembler, dynasm};
 
@@ -44,32 +43,11 @@ pub(crate) struct Installed {
     pub exits: Vec<Exit>,
 }
 
-/// Code cache ranges that may hold region code (checked by the handler).
-static RANGES: [(AtomicUsize, AtomicUsize); 32] =
-    [const { (AtomicUsize::new(0), AtomicUsize::new(0)) }; 32];
-
-fn register(range: (usize, usize)) -> Result<(), OptError> {
-    for (s, e) in &RANGES {
-        if s.load(Ordering::Acquire) == range.0 && e.load(Ordering::Acquire) == range.1 {
-            return Ok(());
-        }
-    }
-    for (s, e) in &RANGES {
-        if s.compare_exchange(0, range.0, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
-            e.store(range.1, Ordering::Release);
-            return Ok(());
-        }
-    }
-    Err(OptError::Unsupported("too many code caches"))
-}
-
-fn in_ranges(rip: usize) -> bool {
-    RANGES.iter().any(|(s, e)| {
-        let s = s.load(Ordering::Acquire);
-        s != 0 && rip >= s && rip < e.load(Ordering::Acquire)
-    })
+/// Whether `rip` is in the code cache this thread is running: only
+/// there can region code fault (a per-thread answer, so any number of
+/// guest threads can run regions).
+fn in_active_cache(rip: usize) -> bool {
+    crate::cache::active_range().is_some_and(|(s, e)| rip >= s && rip < e)
 }
 
 /// Installs the stub, the PC table and the Cranelift code.
@@ -80,7 +58,6 @@ pub(crate) fn install(
     cache: &mut CodeCache,
     chain: ChainConfig,
 ) -> Result<Installed, OptError> {
-    register(cache.range())?;
     let mut ops = VecAssembler::<X64Relocation>::new(0);
     let body = ops.new_dynamic_label();
     let func = ops.new_dynamic_label();
@@ -217,7 +194,8 @@ pub(crate) fn install(
 /// To be called by the host SIGSEGV/SIGBUS handler (async-signal-safe: no
 /// locks, no allocation). If the fault is a guest memory access of
 /// optimizing-tier code, makes the region return it as a guest fault
-/// (`ctx.kind` = [`KIND_FAULT`]) and returns true.
+/// (`ctx.kind` = [`KIND_FAULT`]) and returns true. Only code of the cache
+/// activated on this thread (`CodeCache::activate`) is recognised.
 ///
 /// # Safety
 /// `uc` must be the `ucontext_t` the kernel passed to the handler.
@@ -225,7 +203,7 @@ pub unsafe fn redirect_fault(uc: *mut libc::ucontext_t, fault_addr: u64) -> bool
     // SAFETY: the caller passes the handler's ucontext, which is writable.
     let gregs = unsafe { &mut (*uc).uc_mcontext.gregs };
     let rip = gregs[libc::REG_RIP as usize] as usize;
-    if !in_ranges(rip) {
+    if !in_active_cache(rip) {
         return false;
     }
     // Region code keeps frame pointers: the Cranelift frame's rbp points
