@@ -146,8 +146,17 @@ fn run_rootfs(root: &std::path::Path, args: RunArgs) -> anyhow::Result<ExitCode>
 /// Why this xarch is not statically linked (it has a program interpreter),
 /// or `None` when it is.
 fn not_static() -> Option<String> {
-    let exe = std::fs::read("/proc/self/exe").ok()?;
-    let interp = xarch_linux::loader::elf_interp(&exe)?;
+    use std::io::Read;
+    // The program headers and the interpreter path are at the start of
+    // the file (linkers put .interp first): do not read all of xarch's
+    // tens of MiB on every start.
+    let mut head = Vec::with_capacity(64 << 10);
+    std::fs::File::open("/proc/self/exe")
+        .ok()?
+        .take(64 << 10)
+        .read_to_end(&mut head)
+        .ok()?;
+    let interp = xarch_linux::loader::elf_interp(&head)?;
     Some(format!("it is dynamically linked against {interp}"))
 }
 
