@@ -270,6 +270,18 @@ impl Drop for Engine {
                 self.insns as f64 / s / 1e6
             );
         }
+        if self.options.stats {
+            let compiled = self.cache.values().filter(|e| e.compiled.is_some()).count();
+            let (insts, cap) = self.cache.values().fold((0, 0), |(n, c), e| {
+                (n + e.block.insts.len(), c + e.block.insts.capacity())
+            });
+            eprintln!(
+                "xarch: {} translations ({compiled} compiled), {insts} IR insts in {} KiB, code {} KiB",
+                self.cache.len(),
+                (cap * std::mem::size_of::<xarch_ir::Inst>()) >> 10,
+                self.code.as_ref().map_or(0, |c| c.used() >> 10)
+            );
+        }
         if self.options.stats && self.tier_stats.any() {
             eprintln!("{}", self.tier_stats.report());
         }

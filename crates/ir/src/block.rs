@@ -97,11 +97,15 @@ impl Builder {
 
     /// Finishes the block.
     pub fn finish(self, start: u64, end: u64, guest_insns: u32, term: Terminator) -> Block {
+        let mut insts = self.insts;
+        // Translations live as long as their code: keep only what is used
+        // (the builder's spare capacity tripled the IR's memory).
+        insts.shrink_to_fit();
         Block {
             start,
             end,
             guest_insns,
-            insts: self.insts,
+            insts,
             term,
         }
     }
@@ -119,7 +123,7 @@ impl Builder {
 
     /// A 128-bit constant.
     pub fn const128(&mut self, x: u128) -> Value {
-        self.push(Op::Const128(x), Type::I128)
+        self.push(Op::Const128(x.into()), Type::I128)
     }
 
     /// Reads the guest state at `offset` as `ty`.

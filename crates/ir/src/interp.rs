@@ -193,7 +193,7 @@ pub unsafe fn eval_inst(
     let r: u128 = match &inst.op {
         Op::GuestInsn(_) => 0,
         Op::Const(x) => *x as u128,
-        Op::Const128(x) => *x,
+        Op::Const128(x) => x.get(),
         // SAFETY: the caller guarantees offsets are inside the state.
         Op::GetState(off) => unsafe { read(state as usize + *off as usize, ty) },
         Op::SetState(off, x) => {

@@ -116,6 +116,31 @@ impl fmt::Debug for Helper {
     }
 }
 
+/// A 128-bit constant stored as two words: a `u128` field would align
+/// every [`Inst`] to 16 bytes (48 instead of 40), and translations keep
+/// their IR for as long as their code lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bits128 {
+    lo: u64,
+    hi: u64,
+}
+
+impl Bits128 {
+    /// The constant.
+    pub fn get(self) -> u128 {
+        ((self.hi as u128) << 64) | self.lo as u128
+    }
+}
+
+impl From<u128> for Bits128 {
+    fn from(x: u128) -> Self {
+        Bits128 {
+            lo: x as u64,
+            hi: (x >> 64) as u64,
+        }
+    }
+}
+
 /// One IR operation. Operand types are checked by [`crate::verify`]; the
 /// result type is the `ty` of the [`Inst`] holding the op.
 #[derive(Clone, Debug)]
@@ -126,7 +151,7 @@ pub enum Op {
     /// A scalar constant, truncated to the result type.
     Const(u64),
     /// A 128-bit constant.
-    Const128(u128),
+    Const128(Bits128),
     /// Read `ty` bytes of the guest state block at `offset`.
     GetState(u32),
     /// Write a value to the guest state block at `offset` (size of its type).

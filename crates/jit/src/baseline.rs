@@ -355,7 +355,8 @@ impl Emitter {
                 self.store_rax(i);
             }
             Op::Const128(x) => {
-                let (lo, hi) = (*x as u64 as i64, (*x >> 64) as u64 as i64);
+                let x = x.get();
+                let (lo, hi) = (x as u64 as i64, (x >> 64) as u64 as i64);
                 dynasm!(self.ops
                     ; .arch x64
                     ; mov rax, QWORD lo

@@ -891,6 +891,7 @@ impl Lower<'_, '_> {
             }
             Op::Const(x) => Some(self.iconst(ct, *x)),
             Op::Const128(x) => {
+                let x = &x.get();
                 let lo = self.b.ins().iconst(types::I64, *x as u64 as i64);
                 let hi = self.b.ins().iconst(types::I64, (*x >> 64) as u64 as i64);
                 Some(self.b.ins().iconcat(lo, hi))
