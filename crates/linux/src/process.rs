@@ -361,7 +361,17 @@ fn set_comm(exe: &Path) {
 pub fn run_guest(cfg: GuestConfig) -> Result<GuestExit, LoadError> {
     let (mut p, mut state) = Process::load(cfg)?;
     let mut engine = crate::thread::new_engine(&p);
-    Ok(p.run(&mut engine, &mut state))
+    let exit = p.run(&mut engine, &mut state);
+    // The process ends now: freeing every translation, block of code and
+    // guest mapping one by one would only cost time (milliseconds for a
+    // large program). The engine's report (XARCH_STATS) prints on drop.
+    if crate::thread::engine_options(&p).stats {
+        drop(engine);
+    } else {
+        std::mem::forget(engine);
+    }
+    std::mem::forget(p);
+    Ok(exit)
 }
 
 /// Whether a path names an arm64 ELF file (for execve and binfmt).
