@@ -33,6 +33,26 @@ pub struct Builder {
     insts: Vec<Inst>,
 }
 
+thread_local! {
+    /// The buffer builders of this thread lift into (one allocation kept
+    /// across blocks; a finished block gets an exact-size copy).
+    static SCRATCH: core::cell::Cell<Vec<Inst>> = const { core::cell::Cell::new(Vec::new()) };
+}
+
+impl Drop for Builder {
+    fn drop(&mut self) {
+        let mine = core::mem::take(&mut self.insts);
+        SCRATCH.with(|s| {
+            let other = s.take();
+            s.set(if mine.capacity() >= other.capacity() {
+                mine
+            } else {
+                other
+            });
+        });
+    }
+}
+
 impl Default for Builder {
     fn default() -> Self {
         Self::new()
@@ -62,9 +82,10 @@ macro_rules! unops {
 impl Builder {
     /// An empty builder.
     pub fn new() -> Self {
-        Builder {
-            insts: Vec::with_capacity(64),
-        }
+        let mut insts = SCRATCH.with(|s| s.take());
+        insts.clear();
+        insts.reserve(256);
+        Builder { insts }
     }
 
     /// Type of an already-built value.
@@ -97,10 +118,9 @@ impl Builder {
 
     /// Finishes the block.
     pub fn finish(self, start: u64, end: u64, guest_insns: u32, term: Terminator) -> Block {
-        let mut insts = self.insts;
         // Translations live as long as their code: keep only what is used
         // (the builder's spare capacity tripled the IR's memory).
-        insts.shrink_to_fit();
+        let insts = self.insts.to_vec();
         Block {
             start,
             end,

@@ -143,7 +143,7 @@ impl From<u128> for Bits128 {
 
 /// One IR operation. Operand types are checked by [`crate::verify`]; the
 /// result type is the `ty` of the [`Inst`] holding the op.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub enum Op {
     /// Marks the start of the guest instruction at this address: a fault in
     /// the following ops is reported at this PC.
@@ -391,7 +391,7 @@ pub enum Terminator {
 }
 
 /// One instruction: an op and the type of its result.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct Inst {
     /// The operation.
     pub op: Op,
