@@ -138,6 +138,9 @@ pub struct EngineOptions {
     /// backend's default ([`DEFAULT_INTERP_RUNS`] for `tiered`, 0 for the
     /// others, which compile at the first run).
     pub interp_runs: Option<u32>,
+    /// Run the lifter's IR as it is, without [`xarch_ir::simplify`]
+    /// (`XARCH_RAW_IR=1`; the differential tests' reference).
+    pub raw_ir: bool,
 }
 
 /// Runs in the interpreter before a block is compiled by the tiered
@@ -350,6 +353,16 @@ impl std::hash::Hasher for PcHasher {
     }
 }
 
+/// In debug builds, panics if `block` (just produced by `what`) is not
+/// valid IR.
+fn debug_verify(block: &Block, what: &str) {
+    if cfg!(debug_assertions)
+        && let Err(e) = xarch_ir::verify::verify(block)
+    {
+        panic!("{what} produced invalid IR: {e}\n{block}");
+    }
+}
+
 /// Where compiled code finds the flags that stop block chaining.
 fn chain_config(ibtc: &[[u64; 2]]) -> ChainConfig {
     ChainConfig {
@@ -428,7 +441,7 @@ impl Engine {
     fn translate(&mut self, pc: u64) -> Option<(Option<CompiledBlock>, *const Block)> {
         let validator = &self.validator;
         let mut checked_page = u64::MAX;
-        let block = xarch_a64::lift_block(pc, |addr| {
+        let mut block = xarch_a64::lift_block(pc, |addr| {
             if addr % 4 != 0 {
                 return None;
             }
@@ -448,6 +461,9 @@ impl Engine {
             && let Err(e) = xarch_ir::verify::verify(&block)
         {
             panic!("lifter produced invalid IR: {e}\n{block}");
+        }
+        if self.interp_runs == 0 {
+            self.simplify(&mut block);
         }
         if self.options.dump_ir {
             eprint!("{block}");
@@ -510,6 +526,13 @@ impl Engine {
         if e.runs < self.interp_runs {
             return;
         }
+        // Code that runs again is worth cleaning up before compiling (not
+        // before interpreting: most blocks run only a few times).
+        if !self.options.raw_ir {
+            let block = Arc::make_mut(&mut e.block);
+            xarch_ir::simplify::simplify(block);
+            debug_verify(block, "simplify");
+        }
         let block = Arc::clone(&e.block);
         let compiled = match self.compile_baseline(&block) {
             Some(c) => c,
@@ -524,6 +547,15 @@ impl Engine {
         if let Some(e) = self.cache.get_mut(&pc) {
             e.compiled = Some(compiled.0);
             e.counter = compiled.1;
+        }
+    }
+
+    /// Runs [`xarch_ir::simplify`] on a fresh translation (unless the
+    /// engine runs raw IR).
+    fn simplify(&self, block: &mut Block) {
+        if !self.options.raw_ir {
+            xarch_ir::simplify::simplify(block);
+            debug_verify(block, "simplify");
         }
     }
 

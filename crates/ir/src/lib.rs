@@ -9,6 +9,7 @@ pub mod guest_mem;
 pub mod interp;
 pub mod ops;
 mod print;
+pub mod simplify;
 pub mod types;
 pub mod vector;
 pub mod verify;

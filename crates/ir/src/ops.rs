@@ -320,6 +320,62 @@ impl Op {
         }
     }
 
+    /// Calls `f` on each value operand, in order, to replace it.
+    pub fn for_each_operand_mut(&mut self, mut f: impl FnMut(&mut Value)) {
+        use Op::*;
+        match self {
+            GuestInsn(_) | Const(_) | Const128(_) | GetState(_) | Fence => {}
+            SetState(_, a)
+            | Not(a)
+            | Neg(a)
+            | Clz(a)
+            | Cls(a)
+            | Rbit(a)
+            | Bswap(a)
+            | Popcnt(a)
+            | ZExt(a)
+            | SExt(a)
+            | Trunc(a)
+            | LogicFlags(a)
+            | CondHolds(_, a)
+            | Load(a)
+            | ExtractLane(a, _, _)
+            | Dup(a, _) => f(a),
+            Add(a, b)
+            | Sub(a, b)
+            | Mul(a, b)
+            | UMulHi(a, b)
+            | SMulHi(a, b)
+            | UDiv(a, b)
+            | SDiv(a, b)
+            | And(a, b)
+            | Or(a, b)
+            | Xor(a, b)
+            | Shl(a, b)
+            | LShr(a, b)
+            | AShr(a, b)
+            | Ror(a, b)
+            | Icmp(_, a, b)
+            | Store(a, b)
+            | AtomicRmw(_, a, b)
+            | InsertLane(a, b, _, _) => {
+                f(a);
+                f(b)
+            }
+            Select(a, b, c) | AddFlags(a, b, c) | CmpXchg(a, b, c) => {
+                f(a);
+                f(b);
+                f(c)
+            }
+            Call(_, args, n) => args[..*n as usize].iter_mut().for_each(f),
+            Vector(op, _, args) => args[..op.arity()].iter_mut().for_each(f),
+            Float(op, args, fpcr) | FloatFlags(op, _, args, fpcr) => {
+                args[..op.arity()].iter_mut().for_each(&mut f);
+                f(fpcr)
+            }
+        }
+    }
+
     /// Whether the op has an effect beyond producing its value (so dead
     /// code elimination must keep it).
     pub fn has_side_effect(&self) -> bool {

@@ -100,6 +100,7 @@ pub fn engine_options(p: &Process) -> EngineOptions {
         interp_runs: std::env::var("XARCH_INTERP_RUNS")
             .ok()
             .and_then(|t| t.parse().ok()),
+        raw_ir: std::env::var_os("XARCH_RAW_IR").is_some(),
     }
 }
 

@@ -1,0 +1,426 @@
+//! Block-local clean-up, run once on each lifted block before it is
+//! interpreted or compiled. Lifters emit each guest instruction on its
+//! own (read its registers from the state block, write them back); this
+//! pass removes what that leaves redundant, so every tier runs less:
+//!
+//! - a state read after a write or read of the same field in the block
+//!   reuses that value;
+//! - a state write overwritten later in the block is dropped, unless
+//!   something in between could observe it: a read of the field, a helper
+//!   call, or an op that may fault (a fault must see exact guest state);
+//! - integer ops on constants are folded, `x + 0` and the like are `x`;
+//! - pure values nothing uses are removed.
+//!
+//! Guest instruction markers, memory accesses, calls and the block's last
+//! write to each field stay, in order: faults and exits see the same
+//! state as without the pass.
+
+use crate::block::Block;
+use crate::ops::{Inst, Op, Terminator, Value};
+use crate::types::Type;
+
+/// State fields are tracked in a table of 8-byte slots (a field lives in
+/// the slot of its offset); fields past it, or not naturally aligned, are
+/// not tracked and make the pass forget everything it knows.
+const SLOTS: usize = 256;
+
+/// A tracked field: its offset, type and value, valid in generation
+/// `generation` only (so the table is never cleared).
+#[derive(Clone, Copy)]
+struct Known {
+    generation: u32,
+    off: u32,
+    ty: Type,
+    value: Value,
+}
+
+impl Default for Known {
+    fn default() -> Self {
+        Known {
+            generation: 0,
+            off: 0,
+            ty: Type::Void,
+            value: Value(0),
+        }
+    }
+}
+
+/// An unobserved write: the index of its `SetState` in the output.
+#[derive(Clone, Copy, Default)]
+struct Pending {
+    generation: u32,
+    off: u32,
+    bytes: u32,
+    at: u32,
+}
+
+/// Working memory of the pass, kept per thread (it runs once per
+/// compiled block: allocations would cost as much as the work).
+struct Scratch {
+    out: Vec<Inst>,
+    /// Old value -> new value.
+    map: Vec<Value>,
+    /// New value -> its constant, for scalar constants.
+    konst: Vec<Option<u64>>,
+    /// State fields whose current value is a block value.
+    known: Box<[Known; SLOTS]>,
+    /// State writes nothing has observed yet.
+    pending: Box<[Pending; SLOTS]>,
+    /// Entries of `known`/`pending` from other generations are empty.
+    known_gen: u32,
+    pending_gen: u32,
+    /// Writes of `out` overwritten before anything could observe them.
+    dead_store: Vec<bool>,
+    live: Vec<bool>,
+    renum: Vec<Value>,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch {
+            out: Vec::new(),
+            map: Vec::new(),
+            konst: Vec::new(),
+            known: Box::new([Known::default(); SLOTS]),
+            pending: Box::new([Pending::default(); SLOTS]),
+            known_gen: 1,
+            pending_gen: 1,
+            dead_store: Vec::new(),
+            live: Vec::new(),
+            renum: Vec::new(),
+        }
+    }
+}
+
+impl Scratch {
+    fn forget_known(&mut self) {
+        self.known_gen = self.known_gen.wrapping_add(1).max(1);
+    }
+
+    fn forget_pending(&mut self) {
+        self.pending_gen = self.pending_gen.wrapping_add(1).max(1);
+    }
+
+    /// The slots a field at `off` of `bytes` may share with tracked
+    /// fields (a 16-byte field starts in the slot before), or `None` if
+    /// the field cannot be tracked.
+    fn slots(off: u32, bytes: u32) -> Option<core::ops::RangeInclusive<usize>> {
+        let first = off as usize / 8;
+        let last = (off + bytes.max(1) - 1) as usize / 8;
+        let aligned = bytes.is_power_of_two() && off.is_multiple_of(bytes) && bytes <= 16;
+        (aligned && last < SLOTS).then(|| first.saturating_sub(1)..=last)
+    }
+
+    /// The field at `off` of type `ty` is read from the state block.
+    fn observe(&mut self, off: u32, ty: Type) {
+        match Self::slots(off, ty.bytes()) {
+            Some(r) => {
+                for k in r {
+                    let p = &mut self.pending[k];
+                    if p.generation == self.pending_gen
+                        && p.off < off + ty.bytes()
+                        && off < p.off + p.bytes
+                    {
+                        p.generation = 0;
+                    }
+                }
+            }
+            None => self.forget_pending(),
+        }
+    }
+
+    fn lookup(&self, off: u32, ty: Type) -> Option<Value> {
+        Self::slots(off, ty.bytes())?;
+        let k = &self.known[off as usize / 8];
+        (k.generation == self.known_gen && k.off == off && k.ty == ty).then_some(k.value)
+    }
+
+    fn remember(&mut self, off: u32, ty: Type, value: Value) {
+        if Self::slots(off, ty.bytes()).is_some() {
+            self.known[off as usize / 8] = Known {
+                generation: self.known_gen,
+                off,
+                ty,
+                value,
+            };
+        }
+    }
+
+    /// A write of `bytes` at `off` (output instruction `at`): returns the
+    /// earlier write it makes dead, if any.
+    fn write(&mut self, off: u32, bytes: u32, at: usize) -> Option<usize> {
+        let Some(r) = Self::slots(off, bytes) else {
+            self.forget_known();
+            self.forget_pending();
+            return None;
+        };
+        let mut dead = None;
+        for k in r {
+            let p = &mut self.pending[k];
+            if p.generation == self.pending_gen && p.off < off + bytes && off < p.off + p.bytes {
+                if p.off == off && p.bytes == bytes {
+                    dead = Some(p.at as usize);
+                }
+                p.generation = 0;
+            }
+            let e = &mut self.known[k];
+            if e.generation == self.known_gen && e.off < off + bytes && off < e.off + e.ty.bytes() {
+                e.generation = 0;
+            }
+        }
+        self.pending[off as usize / 8] = Pending {
+            generation: self.pending_gen,
+            off,
+            bytes,
+            at: at as u32,
+        };
+        dead
+    }
+}
+
+thread_local! {
+    static SCRATCH: core::cell::RefCell<Option<Scratch>> = const { core::cell::RefCell::new(None) };
+}
+
+/// Simplifies `block` in place (see the module documentation).
+pub fn simplify(block: &mut Block) {
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        let scratch = s.get_or_insert_with(Scratch::default);
+        run(block, scratch);
+    });
+}
+
+fn run(block: &mut Block, s: &mut Scratch) {
+    s.forget_known();
+    s.forget_pending();
+    s.out.clear();
+    s.map.clear();
+    s.konst.clear();
+    s.dead_store.clear();
+    s.live.clear();
+    s.renum.clear();
+    for inst in block.insts.iter() {
+        let mut op = inst.op;
+        let map = &s.map;
+        op.for_each_operand_mut(|v| *v = map[v.0 as usize]);
+        let ty = inst.ty;
+        let konst = &s.konst;
+        let c = |v: Value| konst[v.0 as usize];
+        let reuse = match op {
+            Op::GetState(off) => {
+                let found = s.lookup(off, ty);
+                if found.is_none() {
+                    // Read from the state block: earlier writes are seen.
+                    s.observe(off, ty);
+                }
+                found
+            }
+            Op::Add(a, b) | Op::Or(a, b) | Op::Xor(a, b) if c(b) == Some(0) => Some(a),
+            Op::Add(a, b) | Op::Or(a, b) | Op::Xor(a, b) if c(a) == Some(0) => Some(b),
+            Op::Sub(a, b) | Op::Shl(a, b) | Op::LShr(a, b) | Op::AShr(a, b) if c(b) == Some(0) => {
+                Some(a)
+            }
+            _ => None,
+        };
+        if let Some(v) = reuse {
+            s.map.push(v);
+            continue;
+        }
+        if let Some(x) = fold(&op, ty, &s.konst) {
+            op = Op::Const(x);
+        }
+        let new = Value(s.out.len() as u32);
+        match op {
+            Op::GetState(off) => s.remember(off, ty, new),
+            Op::SetState(off, v) => {
+                let vt = s.out[v.0 as usize].ty;
+                let at = s.out.len();
+                if let Some(dead) = s.write(off, vt.bytes(), at) {
+                    s.dead_store[dead] = true;
+                }
+                s.remember(off, vt, v);
+            }
+            // Helpers see and may change the whole state, and may fault.
+            Op::Call(..) => {
+                s.forget_known();
+                s.forget_pending();
+            }
+            // A fault must find every earlier write in place.
+            Op::Load(_) | Op::Store(..) | Op::CmpXchg(..) | Op::AtomicRmw(..) => s.forget_pending(),
+            _ => {}
+        }
+        s.konst.push(match op {
+            Op::Const(x) => Some(x),
+            _ => None,
+        });
+        s.dead_store.push(false);
+        s.out.push(Inst { op, ty });
+        s.map.push(new);
+    }
+    let map = &s.map;
+    let mut term = block.term.clone();
+    match &mut term {
+        Terminator::JumpDyn(v, _) => *v = map[v.0 as usize],
+        Terminator::Branch { cond, .. } => *cond = map[cond.0 as usize],
+        Terminator::Jump(_) | Terminator::Exit { .. } => {}
+    }
+    // Liveness, backwards: effects, the terminator's operand and what
+    // live instructions use.
+    let (out, live) = (&s.out, &mut s.live);
+    live.resize(out.len(), false);
+    match term {
+        Terminator::JumpDyn(v, _) => live[v.0 as usize] = true,
+        Terminator::Branch { cond, .. } => live[cond.0 as usize] = true,
+        _ => {}
+    }
+    for i in (0..out.len()).rev() {
+        if s.dead_store[i] {
+            continue;
+        }
+        if out[i].op.has_side_effect() {
+            live[i] = true;
+        }
+        if live[i] {
+            out[i].op.for_each_operand(|v| live[v.0 as usize] = true);
+        }
+    }
+    // Renumber the survivors.
+    let renum = &mut s.renum;
+    renum.resize(out.len(), Value(u32::MAX));
+    let mut insts = Vec::with_capacity(live.iter().filter(|&&l| l).count());
+    for (i, &inst) in out.iter().enumerate() {
+        if !live[i] {
+            continue;
+        }
+        let mut inst = inst;
+        inst.op.for_each_operand_mut(|v| *v = renum[v.0 as usize]);
+        renum[i] = Value(insts.len() as u32);
+        insts.push(inst);
+    }
+    match &mut term {
+        Terminator::JumpDyn(v, _) => *v = renum[v.0 as usize],
+        Terminator::Branch { cond, .. } => *cond = renum[cond.0 as usize],
+        _ => {}
+    }
+    block.insts = insts;
+    block.term = term;
+}
+
+/// The constant an integer op on constant operands gives, if it is one
+/// this pass folds.
+fn fold(op: &Op, ty: Type, konst: &[Option<u64>]) -> Option<u64> {
+    if ty == Type::I128 || ty == Type::Void {
+        return None;
+    }
+    let c = |v: &Value| konst[v.0 as usize];
+    let bits = ty.bits();
+    let r = match op {
+        Op::Add(a, b) => c(a)?.wrapping_add(c(b)?),
+        Op::Sub(a, b) => c(a)?.wrapping_sub(c(b)?),
+        Op::And(a, b) => c(a)? & c(b)?,
+        Op::Or(a, b) => c(a)? | c(b)?,
+        Op::Xor(a, b) => c(a)? ^ c(b)?,
+        Op::Shl(a, b) if c(b)? < bits as u64 => c(a)? << c(b)?,
+        Op::LShr(a, b) if c(b)? < bits as u64 => c(a)? >> c(b)?,
+        _ => return None,
+    };
+    Some(r & ty.mask() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::block::Builder;
+
+    fn ops(b: &Block) -> Vec<String> {
+        b.insts.iter().map(|i| format!("{:?}", i.op)).collect()
+    }
+
+    /// `mov x1, #5; add x2, x1, #0; mov x1, #6`: the state read reuses the
+    /// written value, `+ 0` goes, the first write of x1 is overwritten
+    /// with nothing in between that could see it.
+    #[test]
+    fn forwards_folds_and_drops_overwritten_writes() {
+        let mut b = Builder::new();
+        b.guest_insn(0x1000);
+        let five = b.iconst(Type::I64, 5);
+        b.set_state(8, five);
+        b.guest_insn(0x1004);
+        let x1 = b.get_state(8, Type::I64);
+        let zero = b.iconst(Type::I64, 0);
+        let sum = b.add(x1, zero);
+        b.set_state(16, sum);
+        b.guest_insn(0x1008);
+        let six = b.iconst(Type::I64, 6);
+        b.set_state(8, six);
+        let mut block = b.finish(0x1000, 0x100c, 3, Terminator::Jump(0x100c));
+        simplify(&mut block);
+        assert_eq!(
+            ops(&block),
+            [
+                "GuestInsn(4096)",
+                "Const(5)",
+                "GuestInsn(4100)",
+                "SetState(16, Value(1))",
+                "GuestInsn(4104)",
+                "Const(6)",
+                "SetState(8, Value(5))",
+            ]
+        );
+        crate::verify::verify(&block).unwrap();
+    }
+
+    /// A load between two writes of a field keeps the first: if the load
+    /// faults, the guest sees the state of the instructions before it.
+    #[test]
+    fn keeps_writes_a_fault_could_observe() {
+        let mut b = Builder::new();
+        b.guest_insn(0x1000);
+        let one = b.iconst(Type::I64, 1);
+        b.set_state(8, one);
+        b.guest_insn(0x1004);
+        let addr = b.iconst(Type::I64, 0x10);
+        let x = b.load(addr, Type::I64);
+        b.set_state(8, x);
+        let mut block = b.finish(0x1000, 0x1008, 2, Terminator::Jump(0x1008));
+        simplify(&mut block);
+        let sets = block
+            .insts
+            .iter()
+            .filter(|i| matches!(i.op, Op::SetState(8, _)))
+            .count();
+        assert_eq!(sets, 2, "{}", block);
+    }
+
+    /// Constants fold within their type; a branch condition survives.
+    #[test]
+    fn folds_in_the_result_type_and_keeps_the_condition() {
+        let mut b = Builder::new();
+        b.guest_insn(0x1000);
+        let a = b.iconst(Type::I32, 0xffff_fff0);
+        let c = b.iconst(Type::I32, 0x20);
+        let s = b.add(a, c);
+        b.set_state(8, s);
+        let x = b.get_state(16, Type::I64);
+        let z = b.iconst(Type::I64, 0);
+        let cond = b.icmp(crate::IntCC::Eq, x, z);
+        let mut block = b.finish(
+            0x1000,
+            0x1004,
+            1,
+            Terminator::Branch {
+                cond,
+                taken: 0x2000,
+                not_taken: 0x1004,
+            },
+        );
+        simplify(&mut block);
+        assert!(ops(&block).contains(&"Const(16)".to_string()), "{}", block);
+        let Terminator::Branch { cond, .. } = block.term else {
+            panic!("terminator changed");
+        };
+        assert!(matches!(block.insts[cond.0 as usize].op, Op::Icmp(..)));
+        crate::verify::verify(&block).unwrap();
+    }
+}
