@@ -2,6 +2,7 @@
 //! selection. It runs guest code until something the Linux layer must
 //! handle happens (a system call, an exception, a pending signal).
 
+mod background;
 mod host_fault;
 mod tier;
 #[cfg(test)]
@@ -10,6 +11,7 @@ mod tier_tests;
 pub use host_fault::{SigHandler, set_sent_signal_handler};
 pub use tier::DEFAULT_HOT_THRESHOLD;
 
+pub use background::{EXIT_INFO_REGION_READY, ForkGuard, fork_lock};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -141,6 +143,11 @@ pub struct EngineOptions {
     /// Run the lifter's IR as it is, without [`xarch_ir::simplify`]
     /// (`XARCH_RAW_IR=1`; the differential tests' reference).
     pub raw_ir: bool,
+    /// The tiered backend compiles regions on the compiler thread while
+    /// the guest goes on in baseline code (see `background.rs`); `false`
+    /// compiles them on the spot (deterministic, for tests;
+    /// `XARCH_SYNC_COMPILE=1`).
+    pub background_compile: bool,
 }
 
 /// Runs in the interpreter before a block is compiled by the tiered
@@ -254,6 +261,12 @@ pub struct Engine {
     region_compiler: RegionCompiler,
     /// The region compiler panicked in this thread: not called again.
     compiler_panicked: bool,
+    /// Where the compiler thread sends this engine's regions.
+    mailbox: Arc<background::Mailbox>,
+    /// Jobs queued and not collected yet.
+    outstanding: u32,
+    /// Whether the mailbox watches this engine's `exit_info`.
+    watching: bool,
 }
 
 /// The signature of `xarch_jit::opt::compile_region`.
@@ -265,6 +278,7 @@ type RegionCompiler = fn(
 
 impl Drop for Engine {
     fn drop(&mut self) {
+        self.mailbox.close();
         if self.options.stats && self.insns > 0 {
             let s = self.started.elapsed().as_secs_f64();
             eprintln!(
@@ -415,6 +429,9 @@ impl Engine {
             running: 0,
             region_compiler: xarch_jit::opt::compile_region,
             compiler_panicked: false,
+            mailbox: Arc::default(),
+            outstanding: 0,
+            watching: false,
         }
     }
 
@@ -426,6 +443,12 @@ impl Engine {
     /// Regions the optimizing tier declined so far.
     pub fn region_failures(&self) -> u64 {
         self.tier_stats.failures.values().sum()
+    }
+
+    /// Whether regions compiled in the background wait to be installed
+    /// (at the next [`Engine::run`]).
+    pub fn regions_ready(&self) -> bool {
+        self.mailbox.ready()
     }
 
     /// Regions dropped so far (invalidation, cache resets).
@@ -528,8 +551,11 @@ impl Engine {
         }
         // Code that runs again is worth cleaning up before compiling (not
         // before interpreting: most blocks run only a few times).
-        if !self.options.raw_ir {
-            let block = Arc::make_mut(&mut e.block);
+        // (Unless a region being compiled in the background holds the
+        // block: it must stay the same translation, see `collect`.)
+        if !self.options.raw_ir
+            && let Some(block) = Arc::get_mut(&mut e.block)
+        {
             xarch_ir::simplify::simplify(block);
             debug_verify(block, "simplify");
         }
@@ -591,7 +617,16 @@ impl Engine {
     pub fn run(&mut self, state: &mut A64State) -> Exit {
         let running = Running::enter(state);
         self.running = running.0;
+        if self.outstanding > 0 {
+            self.watch(true);
+            if self.mailbox.ready() {
+                self.collect();
+            }
+        }
         let exit = self.run_loop(state);
+        if self.watching {
+            self.watch(false);
+        }
         self.running = 0;
         exit
     }
@@ -661,11 +696,16 @@ impl Engine {
             // SAFETY: `exit_info` is an aligned u64 that other threads
             // only access atomically (see `Running`).
             let info = unsafe { AtomicU64::from_ptr(&mut state.exit_info) };
-            if info.load(Ordering::Acquire) & EXIT_INFO_INVALIDATE != 0 {
+            let bits = info.load(Ordering::Acquire);
+            if bits & EXIT_INFO_INVALIDATE != 0 {
                 info.fetch_and(!EXIT_INFO_INVALIDATE, Ordering::AcqRel);
                 for addr in take_pending_invalidations() {
                     self.invalidate(addr & !63, 64);
                 }
+            }
+            if bits & EXIT_INFO_REGION_READY != 0 {
+                info.fetch_and(!EXIT_INFO_REGION_READY, Ordering::AcqRel);
+                self.collect();
             }
             let result = match step {
                 Step::Block(r) => r,
@@ -895,6 +935,32 @@ impl Engine {
             // when the block gets hot again.
             return;
         }
+        if self.code.is_none() {
+            return;
+        }
+        if self.options.background_compile && self.options.backend == Backend::Tiered {
+            // The region's other blocks keep running as baseline code
+            // until it arrives: they must not start overlapping regions
+            // of their own meanwhile (see `collect`).
+            self.hold_counters(&blocks[1..], u32::MAX);
+            background::submit(background::Job {
+                pc,
+                blocks,
+                chain: chain_config(&self.ibtc),
+                mailbox: Arc::clone(&self.mailbox),
+            });
+            self.outstanding += 1;
+            if let Some(entry) = self.cache.get_mut(&pc) {
+                entry.tier = Tier::Pending;
+                if let Some(c) = entry.counter {
+                    tier::set_counter(c, u32::MAX);
+                }
+            }
+            if !self.watching && self.running != 0 {
+                self.watch(true);
+            }
+            return;
+        }
         let Some(code) = self.code.as_mut() else {
             return;
         };
@@ -926,6 +992,82 @@ impl Engine {
         });
         self.tier_stats.compile_time += t0.elapsed();
         drop(region_blocks);
+        self.finish_region(pc, blocks, result);
+    }
+
+    /// Sets the execution counters of the baseline entries of `blocks`
+    /// (those still current and not tiered up) to `value`.
+    fn hold_counters(&mut self, blocks: &[Arc<Block>], value: u32) {
+        for b in blocks {
+            if let Some(e) = self.cache.get(&b.start)
+                && Arc::ptr_eq(&e.block, b)
+                && e.tier == Tier::Baseline
+                && let Some(c) = e.counter
+            {
+                tier::set_counter(c, value);
+            }
+        }
+    }
+
+    /// Makes the mailbox set `EXIT_INFO_REGION_READY` in the running
+    /// guest state when regions arrive (`on`), or stop doing so.
+    fn watch(&mut self, on: bool) {
+        let exit_info = (self.running + xarch_a64::state::EXIT_INFO as usize) as *mut u64;
+        self.mailbox
+            .watch((on && self.running != 0).then_some(exit_info));
+        self.watching = on && self.running != 0;
+    }
+
+    /// Installs the regions the compiler thread finished, unless the code
+    /// they were compiled from has been dropped since (then the entry may
+    /// tier up again).
+    fn collect(&mut self) {
+        for done in self.mailbox.take() {
+            self.outstanding -= 1;
+            // Runs of the other blocks that do not enter the region
+            // through its entry count again.
+            if let Some(t) = self.hot_threshold {
+                self.hold_counters(&done.blocks[1..], t.max(1));
+            }
+            self.tier_stats.compile_time += done.compile_time;
+            let current = done.blocks.iter().all(|b| {
+                self.cache
+                    .get(&b.start)
+                    .is_some_and(|e| Arc::ptr_eq(&e.block, b))
+            });
+            if !current {
+                if let Some(e) = self.cache.get_mut(&done.pc)
+                    && e.tier == Tier::Pending
+                {
+                    e.tier = Tier::Baseline;
+                    if let (Some(c), Some(t)) = (e.counter, self.hot_threshold) {
+                        tier::set_counter(c, t.max(1));
+                    }
+                }
+                continue;
+            }
+            let result = match (done.result, self.code.as_mut()) {
+                (Ok(code), Some(cache)) => {
+                    xarch_jit::opt::install_region(&code, cache, chain_config(&self.ibtc))
+                }
+                (Ok(_), None) => continue,
+                (Err(e), _) => Err(e),
+            };
+            self.finish_region(done.pc, done.blocks, result);
+        }
+        if self.outstanding == 0 && self.watching {
+            self.watch(false);
+        }
+    }
+
+    /// Installs a compiled region for the entry at `pc` (or records why
+    /// there is none).
+    fn finish_region(
+        &mut self,
+        pc: u64,
+        blocks: Vec<Arc<Block>>,
+        result: Result<xarch_jit::opt::CompiledRegion, OptError>,
+    ) {
         let region = match result {
             Ok(r) => r,
             Err(OptError::CacheFull) => {
@@ -942,6 +1084,9 @@ impl Engine {
                 return;
             }
         };
+        if !self.cache.contains_key(&pc) {
+            return;
+        }
         self.tier_stats.compiled += 1;
         self.tier_stats.blocks += blocks.len() as u64;
         let body = region.body;

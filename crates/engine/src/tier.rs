@@ -96,6 +96,8 @@ pub enum Tier {
     Baseline,
     /// The region compiler declined this entry: baseline for good.
     Failed,
+    /// A region from this entry is being compiled in the background.
+    Pending,
     /// The entry runs a region.
     Region,
 }

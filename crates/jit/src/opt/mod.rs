@@ -106,6 +106,30 @@ pub fn compile_region(
     cache: &mut CodeCache,
     chain: ChainConfig,
 ) -> Result<CompiledRegion, OptError> {
+    install_region(&compile_region_code(blocks, chain)?, cache, chain)
+}
+
+/// A region compiled by Cranelift but not installed yet: plain bytes that
+/// any thread can produce ([`compile_region_code`]) and the thread owning
+/// the code cache installs ([`install_region`]).
+pub struct RegionCode {
+    /// The Cranelift function (position-independent: no relocations).
+    code: Vec<u8>,
+    /// Guest PCs of the region's fault sites.
+    pcs: Vec<u64>,
+    /// Targets of the direct exits.
+    exits: Vec<u64>,
+    /// Guest address ranges the region was compiled from.
+    guest_ranges: Vec<(u64, u64)>,
+}
+
+/// The Cranelift half of [`compile_region`]: needs no code cache, so it
+/// can run on a compiler thread. The blocks must stay alive (at the same
+/// addresses) as long as the installed code may run.
+pub fn compile_region_code(
+    blocks: &[RegionBlock<'_>],
+    chain: ChainConfig,
+) -> Result<RegionCode, OptError> {
     let isa = isa()?;
     let (code, lowered) = COMPILER.with(|c| {
         let mut c = c.borrow_mut();
@@ -120,17 +144,32 @@ pub fn compile_region(
         }
         Ok::<_, OptError>((compiled.code_buffer().to_vec(), lowered))
     })?;
-    let region = stub::install(&code, &lowered.pcs, &lowered.exits, cache, chain)?;
     let mut guest_ranges: Vec<(u64, u64)> = blocks
         .iter()
         .map(|rb| (rb.block.start, rb.block.end - rb.block.start))
         .collect();
     guest_ranges.sort_unstable();
     guest_ranges.dedup();
+    Ok(RegionCode {
+        code,
+        pcs: lowered.pcs,
+        exits: lowered.exits,
+        guest_ranges,
+    })
+}
+
+/// Installs compiled region code into `cache` (on the thread that owns
+/// it), with the stub that enters it.
+pub fn install_region(
+    code: &RegionCode,
+    cache: &mut CodeCache,
+    chain: ChainConfig,
+) -> Result<CompiledRegion, OptError> {
+    let region = stub::install(&code.code, &code.pcs, &code.exits, cache, chain)?;
     Ok(CompiledRegion {
         entry: region.entry,
         body: region.body,
-        guest_ranges,
+        guest_ranges: code.guest_ranges.clone(),
         code_bytes: region.bytes,
         exits: region.exits,
     })

@@ -88,6 +88,7 @@ pub fn clone(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
     // fork so the child (which has only this thread) finds them free.
     let mm_guard = p.mm.lock();
     let sig_guard = crate::signal::fork_lock();
+    let compiler_guard = xarch_engine::fork_lock();
     let r = if exit_signal == libc::SIGCHLD as u64 {
         // SAFETY: fork runs libc's handlers so the child's libc state
         // (cached tid, malloc locks) is right; the child only continues
@@ -101,6 +102,7 @@ pub fn clone(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
     } else {
         raw(libc::SYS_clone, &[exit_signal, 0, 0, 0, 0, 0])
     };
+    drop(compiler_guard);
     drop(sig_guard);
     drop(mm_guard);
     if let Some(fds) = vfork_pipe
