@@ -260,12 +260,10 @@ fn worker() {
         drop(region);
         let panicked = result.is_err();
         let result = result.unwrap_or_else(|p| {
-            let msg = p
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            Err(OptError::Codegen(format!("panic: {msg}")))
+            Err(OptError::Codegen(format!(
+                "panic: {}",
+                crate::panic_message(&*p)
+            )))
         });
         let done = Done {
             pc: job.pc,

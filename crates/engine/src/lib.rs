@@ -367,6 +367,14 @@ impl std::hash::Hasher for PcHasher {
     }
 }
 
+/// The message of a caught panic.
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
 /// In debug builds, panics if `block` (just produced by `what`) is not
 /// valid IR.
 fn debug_verify(block: &Block, what: &str) {
@@ -983,12 +991,7 @@ impl Engine {
             // Its state may be inconsistent now (Cranelift's builder
             // context is): do not call it again in this thread.
             self.compiler_panicked = true;
-            let msg = p
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            Err(OptError::Codegen(format!("panic: {msg}")))
+            Err(OptError::Codegen(format!("panic: {}", panic_message(&*p))))
         });
         self.tier_stats.compile_time += t0.elapsed();
         drop(region_blocks);

@@ -263,11 +263,13 @@ pub enum Op {
     FloatFlags(FpOp, Type, [Value; 3], Value),
 }
 
-impl Op {
-    /// Calls `f` on each value operand, in order.
-    pub fn for_each_operand(&self, mut f: impl FnMut(Value)) {
+/// The operands of an op, in order: `$f` is called with a reference to
+/// each (`&` or `&mut`, as `$op` is); `$iter` is `iter` or `iter_mut`.
+/// One list for [`Op::for_each_operand`] and [`Op::for_each_operand_mut`].
+macro_rules! operands {
+    ($op:expr, $f:ident, $iter:ident) => {{
         use Op::*;
-        match self {
+        match $op {
             GuestInsn(_) | Const(_) | Const128(_) | GetState(_) | Fence => {}
             SetState(_, a)
             | Not(a)
@@ -284,7 +286,7 @@ impl Op {
             | CondHolds(_, a)
             | Load(a)
             | ExtractLane(a, _, _)
-            | Dup(a, _) => f(*a),
+            | Dup(a, _) => $f(a),
             Add(a, b)
             | Sub(a, b)
             | Mul(a, b)
@@ -303,77 +305,34 @@ impl Op {
             | Store(a, b)
             | AtomicRmw(_, a, b)
             | InsertLane(a, b, _, _) => {
-                f(*a);
-                f(*b)
+                $f(a);
+                $f(b)
             }
             Select(a, b, c) | AddFlags(a, b, c) | CmpXchg(a, b, c) => {
-                f(*a);
-                f(*b);
-                f(*c)
+                $f(a);
+                $f(b);
+                $f(c)
             }
-            Call(_, args, n) => args[..*n as usize].iter().for_each(|v| f(*v)),
-            Vector(op, _, args) => args[..op.arity()].iter().for_each(|v| f(*v)),
+            Call(_, args, n) => args[..*n as usize].$iter().for_each(&mut $f),
+            Vector(op, _, args) => args[..op.arity()].$iter().for_each(&mut $f),
             Float(op, args, fpcr) | FloatFlags(op, _, args, fpcr) => {
-                args[..op.arity()].iter().for_each(|v| f(*v));
-                f(*fpcr)
+                args[..op.arity()].$iter().for_each(&mut $f);
+                $f(fpcr)
             }
         }
+    }};
+}
+
+impl Op {
+    /// Calls `f` on each value operand, in order.
+    pub fn for_each_operand(&self, mut f: impl FnMut(Value)) {
+        let mut f = |v: &Value| f(*v);
+        operands!(self, f, iter)
     }
 
     /// Calls `f` on each value operand, in order, to replace it.
     pub fn for_each_operand_mut(&mut self, mut f: impl FnMut(&mut Value)) {
-        use Op::*;
-        match self {
-            GuestInsn(_) | Const(_) | Const128(_) | GetState(_) | Fence => {}
-            SetState(_, a)
-            | Not(a)
-            | Neg(a)
-            | Clz(a)
-            | Cls(a)
-            | Rbit(a)
-            | Bswap(a)
-            | Popcnt(a)
-            | ZExt(a)
-            | SExt(a)
-            | Trunc(a)
-            | LogicFlags(a)
-            | CondHolds(_, a)
-            | Load(a)
-            | ExtractLane(a, _, _)
-            | Dup(a, _) => f(a),
-            Add(a, b)
-            | Sub(a, b)
-            | Mul(a, b)
-            | UMulHi(a, b)
-            | SMulHi(a, b)
-            | UDiv(a, b)
-            | SDiv(a, b)
-            | And(a, b)
-            | Or(a, b)
-            | Xor(a, b)
-            | Shl(a, b)
-            | LShr(a, b)
-            | AShr(a, b)
-            | Ror(a, b)
-            | Icmp(_, a, b)
-            | Store(a, b)
-            | AtomicRmw(_, a, b)
-            | InsertLane(a, b, _, _) => {
-                f(a);
-                f(b)
-            }
-            Select(a, b, c) | AddFlags(a, b, c) | CmpXchg(a, b, c) => {
-                f(a);
-                f(b);
-                f(c)
-            }
-            Call(_, args, n) => args[..*n as usize].iter_mut().for_each(f),
-            Vector(op, _, args) => args[..op.arity()].iter_mut().for_each(f),
-            Float(op, args, fpcr) | FloatFlags(op, _, args, fpcr) => {
-                args[..op.arity()].iter_mut().for_each(&mut f);
-                f(fpcr)
-            }
-        }
+        operands!(self, f, iter_mut)
     }
 
     /// Whether the op has an effect beyond producing its value (so dead
