@@ -36,8 +36,9 @@ pub const EXIT_INFO_REGION_READY: u64 = 2;
 pub(crate) struct Job {
     /// Entry PC.
     pub pc: u64,
-    /// The region's blocks, entry first.
-    pub blocks: Vec<Arc<Block>>,
+    /// The region's blocks, entry first, with the serial numbers of the
+    /// translations they came from.
+    pub blocks: Vec<(Arc<Block>, u64)>,
     pub chain: ChainConfig,
     pub mailbox: Arc<Mailbox>,
 }
@@ -45,7 +46,7 @@ pub(crate) struct Job {
 /// A finished job.
 pub(crate) struct Done {
     pub pc: u64,
-    pub blocks: Vec<Arc<Block>>,
+    pub blocks: Vec<(Arc<Block>, u64)>,
     pub result: Result<RegionCode, OptError>,
     pub compile_time: Duration,
 }
@@ -249,7 +250,7 @@ fn worker() {
         let region: Vec<RegionBlock<'_>> = job
             .blocks
             .iter()
-            .map(|b| RegionBlock {
+            .map(|(b, _)| RegionBlock {
                 pc: b.start,
                 block: b,
             })

@@ -239,6 +239,11 @@ pub struct Engine {
     links: HashMap<u64, Vec<xarch_jit::baseline::Exit>, PcHash>,
     /// Guest instructions run by the interpreter (for `stats`).
     insns: u64,
+    /// The next translation serial number.
+    next_serial: u64,
+    /// Dispatcher iterations by how the block ran: (interpreted, compiled
+    /// code entered, translations made), for `stats`.
+    dispatches: [u64; 3],
     /// Indirect-branch table read by compiled code (see
     /// `xarch_jit::baseline::ChainConfig::ibtc`); boxed so its address is
     /// stable.
@@ -293,6 +298,10 @@ impl Drop for Engine {
                 (n + e.block.insts.len(), c + e.block.insts.capacity())
             });
             eprintln!(
+                "xarch: dispatcher: {} interpreted blocks, {} calls into compiled code, {} translations",
+                self.dispatches[0], self.dispatches[1], self.dispatches[2]
+            );
+            eprintln!(
                 "xarch: {} translations ({compiled} compiled), {insts} IR insts in {} KiB, code {} KiB",
                 self.cache.len(),
                 (cap * std::mem::size_of::<xarch_ir::Inst>()) >> 10,
@@ -308,6 +317,10 @@ impl Drop for Engine {
 /// A translation: the IR (kept alive for compiled code that refers to it)
 /// and its native code, if compiled.
 struct Entry {
+    /// Which translation of its address this is (unique in the engine).
+    serial: u64,
+    /// The IR, or only its skeleton (no instructions) once compiled code
+    /// that does not need it exists (see `shed_ir`).
     block: Arc<Block>,
     compiled: Option<CompiledBlock>,
     /// Times the block was interpreted while waiting to be compiled.
@@ -427,6 +440,8 @@ impl Engine {
             seen_gen: INVAL_GEN.load(Ordering::Acquire),
             links: HashMap::default(),
             insns: 0,
+            next_serial: 0,
+            dispatches: [0; 3],
             started: std::time::Instant::now(),
             ibtc: vec![IBTC_EMPTY; IBTC_ENTRIES].into_boxed_slice(),
             hot_threshold,
@@ -469,10 +484,11 @@ impl Engine {
         self.validator = Some(v);
     }
 
-    fn translate(&mut self, pc: u64) -> Option<(Option<CompiledBlock>, *const Block)> {
+    /// Lifts the block at `pc` (`None`: the code cannot be fetched).
+    fn lift(&self, pc: u64) -> Option<Block> {
         let validator = &self.validator;
         let mut checked_page = u64::MAX;
-        let mut block = xarch_a64::lift_block(pc, |addr| {
+        let block = xarch_a64::lift_block(pc, |addr| {
             if addr % 4 != 0 {
                 return None;
             }
@@ -488,11 +504,13 @@ impl Engine {
             // A guarded read: unmapped code is a fetch fault, not a crash.
             xarch_ir::guest_mem::load(addr, 4).ok().map(|w| w as u32)
         })?;
-        if cfg!(debug_assertions)
-            && let Err(e) = xarch_ir::verify::verify(&block)
-        {
-            panic!("lifter produced invalid IR: {e}\n{block}");
-        }
+        debug_verify(&block, "the lifter");
+        Some(block)
+    }
+
+    fn translate(&mut self, pc: u64) -> Option<(Option<CompiledBlock>, *const Block)> {
+        self.dispatches[2] += 1;
+        let mut block = self.lift(pc)?;
         if self.interp_runs == 0 {
             self.simplify(&mut block);
         }
@@ -503,9 +521,11 @@ impl Engine {
         if self.interp_runs > 0 {
             // Compiled later, if it runs again (see `promote`).
             let result = (None, Arc::as_ptr(&block));
+            let serial = self.new_serial();
             self.cache.insert(
                 pc,
                 Entry {
+                    serial,
                     block,
                     compiled: None,
                     runs: 0,
@@ -530,9 +550,15 @@ impl Engine {
             self.link(pc, c);
         }
         let result = (compiled.clone(), Arc::as_ptr(&block));
+        let block = match &compiled {
+            Some(c) => self.shed_ir(block, c),
+            None => block,
+        };
+        let serial = self.new_serial();
         self.cache.insert(
             pc,
             Entry {
+                serial,
                 block,
                 compiled,
                 runs: 0,
@@ -578,10 +604,51 @@ impl Engine {
             }
         };
         self.link(pc, &compiled.0);
+        let block = self.shed_ir(block, &compiled.0);
         if let Some(e) = self.cache.get_mut(&pc) {
+            e.block = block;
             e.compiled = Some(compiled.0);
             e.counter = compiled.1;
         }
+    }
+
+    fn new_serial(&mut self) -> u64 {
+        self.next_serial += 1;
+        self.next_serial
+    }
+
+    /// What an entry keeps of `block` once `code` runs it: the whole IR if
+    /// the code refers to it, else a skeleton (bounds, instruction count,
+    /// terminator): translations are the bulk of xarch's memory (cc1:
+    /// 3M IR instructions, 120 MiB) and most compiled code stands alone.
+    /// Region formation lifts the block again if it gets hot.
+    fn shed_ir(&self, block: Arc<Block>, code: &CompiledBlock) -> Arc<Block> {
+        if code.refs_ir || self.hot_threshold == Some(0) {
+            // (Threshold 0 forms regions from everything at once.)
+            return block;
+        }
+        Arc::new(Block {
+            start: block.start,
+            end: block.end,
+            guest_insns: block.guest_insns,
+            insts: Vec::new(),
+            term: block.term.clone(),
+        })
+    }
+
+    /// The full IR of the current translation at `pc`: the entry's, or
+    /// lifted again if it only keeps a skeleton.
+    fn full_ir(&self, e: &Entry, pc: u64) -> Option<Arc<Block>> {
+        if !e.block.insts.is_empty() {
+            return Some(Arc::clone(&e.block));
+        }
+        // The guest code is unchanged: it would have been invalidated.
+        let mut block = self.lift(pc)?;
+        if block.end != e.block.end {
+            return None;
+        }
+        self.simplify(&mut block);
+        Some(Arc::new(block))
     }
 
     /// Runs [`xarch_ir::simplify`] on a fresh translation (unless the
@@ -676,6 +743,7 @@ impl Engine {
                     ..
                 }) => {
                     self.insns += u64::from(block.guest_insns);
+                    self.dispatches[0] += 1;
                     interpreted = true;
                     let block = Arc::as_ptr(block);
                     // SAFETY: the block stays in the cache while it runs
@@ -753,6 +821,7 @@ impl Engine {
     }
 
     fn run_compiled(&mut self, entry: xarch_jit::baseline::EntryFn, state: &mut A64State) -> Step {
+        self.dispatches[1] += 1;
         self.jit_ctx.kind = KIND_NEXT;
         if let Some(code) = &self.code {
             code.activate();
@@ -974,7 +1043,7 @@ impl Engine {
         };
         let region_blocks: Vec<RegionBlock<'_>> = blocks
             .iter()
-            .map(|b| RegionBlock {
+            .map(|(b, _)| RegionBlock {
                 pc: b.start,
                 block: b,
             })
@@ -1000,10 +1069,10 @@ impl Engine {
 
     /// Sets the execution counters of the baseline entries of `blocks`
     /// (those still current and not tiered up) to `value`.
-    fn hold_counters(&mut self, blocks: &[Arc<Block>], value: u32) {
-        for b in blocks {
+    fn hold_counters(&mut self, blocks: &[(Arc<Block>, u64)], value: u32) {
+        for (b, serial) in blocks {
             if let Some(e) = self.cache.get(&b.start)
-                && Arc::ptr_eq(&e.block, b)
+                && e.serial == *serial
                 && e.tier == Tier::Baseline
                 && let Some(c) = e.counter
             {
@@ -1033,10 +1102,10 @@ impl Engine {
                 self.hold_counters(&done.blocks[1..], t.max(1));
             }
             self.tier_stats.compile_time += done.compile_time;
-            let current = done.blocks.iter().all(|b| {
+            let current = done.blocks.iter().all(|(b, serial)| {
                 self.cache
                     .get(&b.start)
-                    .is_some_and(|e| Arc::ptr_eq(&e.block, b))
+                    .is_some_and(|e| e.serial == *serial)
             });
             if !current {
                 if let Some(e) = self.cache.get_mut(&done.pc)
@@ -1068,9 +1137,10 @@ impl Engine {
     fn finish_region(
         &mut self,
         pc: u64,
-        blocks: Vec<Arc<Block>>,
+        blocks: Vec<(Arc<Block>, u64)>,
         result: Result<xarch_jit::opt::CompiledRegion, OptError>,
     ) {
+        let blocks: Vec<Arc<Block>> = blocks.into_iter().map(|(b, _)| b).collect();
         let region = match result {
             Ok(r) => r,
             Err(OptError::CacheFull) => {
@@ -1137,16 +1207,19 @@ impl Engine {
     /// already (with a hot threshold of 0: lifted now), within the bounds
     /// of [`tier::MAX_REGION_BLOCKS`], [`tier::MAX_REGION_INSNS`] and
     /// [`tier::REGION_SPAN`].
-    fn form_region(&mut self, pc: u64) -> Vec<Arc<Block>> {
+    fn form_region(&mut self, pc: u64) -> Vec<(Arc<Block>, u64)> {
         let Some(entry) = self.cache.get(&pc) else {
+            return Vec::new();
+        };
+        let Some(first) = self.full_ir(entry, pc) else {
             return Vec::new();
         };
         let lift = self.hot_threshold == Some(0);
         let resets = self.resets;
-        let mut blocks = vec![entry.block.clone()];
-        let mut insns = entry.block.guest_insns;
+        let mut insns = first.guest_insns;
+        let mut queue: VecDeque<u64> = tier::successors(&first).collect();
+        let mut blocks = vec![(first, entry.serial)];
         let mut seen = std::collections::HashSet::from([pc]);
-        let mut queue: VecDeque<u64> = tier::successors(&entry.block).collect();
         while let Some(t) = queue.pop_front() {
             if blocks.len() >= tier::MAX_REGION_BLOCKS {
                 break;
@@ -1166,9 +1239,12 @@ impl Engine {
             if insns + e.block.guest_insns > tier::MAX_REGION_INSNS {
                 continue;
             }
-            insns += e.block.guest_insns;
-            queue.extend(tier::successors(&e.block));
-            blocks.push(e.block.clone());
+            let Some(block) = self.full_ir(e, t) else {
+                continue;
+            };
+            insns += block.guest_insns;
+            queue.extend(tier::successors(&block));
+            blocks.push((block, e.serial));
         }
         blocks
     }

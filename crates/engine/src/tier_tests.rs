@@ -188,3 +188,27 @@ fn region_blocks_invalidated_through_a_successor() {
     );
     assert_eq!(run(&mut e, &code), (1..=50).map(|k| 2 * k).sum::<u64>());
 }
+
+/// Compiled code that does not call back into the IR leaves only a
+/// skeleton in the cache; when it gets hot the region compiler still gets
+/// the whole IR (lifted again), and the region computes the same.
+#[test]
+fn skeleton_entries_are_lifted_again_for_regions() {
+    let code = sum_loop(1000, ADD_X0_X0_X1);
+    let loop_pc = code.as_ptr() as u64 + 8;
+    let mut e = engine(Backend::Baseline, None, entry_only);
+    assert_eq!(run(&mut e, &code), 500_500);
+    let entry = e.cache.get(&loop_pc).unwrap();
+    assert!(!entry.compiled.as_ref().unwrap().refs_ir);
+    assert!(entry.block.insts.is_empty(), "the IR was kept");
+    assert_eq!(entry.block.guest_insns, 3);
+
+    let mut e = engine(Backend::Tiered, Some(10), entry_only);
+    assert_eq!(run(&mut e, &code), 500_500);
+    assert_eq!(e.regions_compiled(), 1);
+    let region = e.cache.get(&loop_pc).unwrap().region.as_ref().unwrap();
+    assert!(
+        !region.blocks[0].insts.is_empty(),
+        "the region got a skeleton"
+    );
+}

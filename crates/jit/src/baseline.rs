@@ -64,6 +64,10 @@ pub struct CompiledBlock {
     pub body: u64,
     /// The direct exits, for linking.
     pub exits: Vec<Exit>,
+    /// Whether the code refers to its IR block (calls the interpreter's
+    /// definition of some op): the block must then live as long as the
+    /// code; otherwise the code stands alone.
+    pub refs_ir: bool,
 }
 
 /// An execution counter for [`compile_counted`]: a 32-bit word outside the
@@ -172,6 +176,8 @@ struct Emitter {
     block_start: u64,
     /// Direct exits: target guest PC and the label of its link cell.
     exits: Vec<(u64, DynamicLabel)>,
+    /// Some code refers to the IR block (see [`CompiledBlock::refs_ir`]).
+    refs_ir: bool,
 }
 
 impl Emitter {
@@ -264,6 +270,7 @@ impl Emitter {
     }
 
     fn shim(&mut self, block: &Block, i: usize) {
+        self.refs_ir = true;
         let block_addr = block as *const Block as i64;
         dynasm!(self.ops
             ; .arch x64
@@ -750,6 +757,7 @@ pub fn compile_counted(
         chain,
         block_start: block.start,
         exits: Vec::new(),
+        refs_ir: false,
     };
     emit_prologue(&mut e.ops, body);
     let hot = counter.map(|HotCounter(addr)| {
@@ -848,6 +856,7 @@ pub fn compile_counted(
         entry,
         body: start as u64 + body_off as u64,
         exits,
+        refs_ir: e.refs_ir,
     })
 }
 
