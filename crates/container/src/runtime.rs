@@ -10,7 +10,9 @@ use crate::error::{Error, Result};
 use crate::exec::{Emulator, exec_plan, find_program};
 use crate::options::{Network, RunOptions, Volume};
 use crate::process::{DEFAULT_PATH, ImageDefaults, ProcessSpec};
-use crate::rootfs::{MountPlan, Overlay, set_credentials, set_credentials_keeping_caps};
+use crate::rootfs::{
+    HostTerminal, MountPlan, Overlay, set_credentials, set_credentials_keeping_caps,
+};
 use crate::syscall::{LinuxSyscall, Syscall};
 use nix::errno::Errno;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
@@ -209,7 +211,7 @@ extern "C" fn note_winch(_sig: libc::c_int) {
 pub fn run(c: &Container, stdio: Stdio) -> Result<i32> {
     let user_namespace = !nix::unistd::geteuid().is_root();
     write_etc_files(c)?;
-    let plan = match &c.overlay {
+    let mut plan = match &c.overlay {
         Some(o) => MountPlan::on_overlay(
             o,
             &c.rootfs,
@@ -237,6 +239,10 @@ pub fn run(c: &Container, stdio: Stdio) -> Result<i32> {
             .into()
     };
     let foreground = c.keep_terminal && !c.tty && c.interactive && in_foreground(&stdin);
+    if c.keep_terminal && !c.tty {
+        let fds = [stdin.as_fd(), stdio.stdout.as_fd(), stdio.stderr.as_fd()];
+        plan.terminal = HostTerminal::of(&fds, user_namespace);
+    }
     let (parent_sock, child_sock) = socketpair(
         AddressFamily::Unix,
         SockType::SeqPacket,

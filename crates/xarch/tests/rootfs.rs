@@ -253,14 +253,10 @@ fn rootfs_rootless() {
 /// under `xarch run --rootfs`; the outputs must match.
 #[test]
 fn rootfs_program_keeps_the_callers_terminal() {
-    if !namespaces_available() {
+    if !namespaces_available() || !have_script() {
         return;
     }
     let Some(xarch) = static_xarch() else { return };
-    if Command::new("script").arg("--version").output().is_err() {
-        eprintln!("skipping: script (util-linux) is not installed");
-        return;
-    }
     let guest = cache_dir().join("../guest");
     let (arm, native) = (
         guest.join("aarch64-O2/jobctl"),
@@ -273,14 +269,6 @@ fn rootfs_program_keeps_the_callers_terminal() {
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(root.path().join("bin")).unwrap();
     std::fs::copy(&arm, root.path().join("bin/jobctl")).unwrap();
-    let in_script = |cmd: String| {
-        let out = Command::new("script")
-            .args(["-qfc", &cmd, "/dev/null"])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("running script");
-        String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n")
-    };
     let want = in_script(format!("{} tty", native.display()));
     assert!(want.ends_with("failures: 0\n"), "native run: {want}");
     let got = in_script(format!(
@@ -289,4 +277,63 @@ fn rootfs_program_keeps_the_callers_terminal() {
         root.path().display()
     ));
     assert_eq!(got, want);
+}
+
+fn have_script() -> bool {
+    let ok = Command::new("script").arg("--version").output().is_ok();
+    if !ok {
+        eprintln!("skipping: script (util-linux) is not installed");
+    }
+    ok
+}
+
+/// Runs the shell command `cmd` on a new pty (`script`), returns its output.
+fn in_script(cmd: String) -> String {
+    let out = Command::new("script")
+        .args(["-qfc", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("running script");
+    String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n")
+}
+
+/// A root holding Debian's arm64 busybox-static with `applets` linked to it.
+fn busybox_root(applets: &[&str]) -> Option<tempfile::TempDir> {
+    let bb = cache_dir().join("../busybox/arm64/busybox");
+    if !bb.exists() {
+        eprintln!(
+            "skipping: {} missing: run scripts/fixtures.sh",
+            bb.display()
+        );
+        return None;
+    }
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("bin")).unwrap();
+    std::fs::copy(&bb, root.path().join("bin/busybox")).unwrap();
+    for a in applets {
+        std::os::unix::fs::symlink("busybox", root.path().join("bin").join(a)).unwrap();
+    }
+    Some(root)
+}
+
+/// `tty` in the root names the caller's terminal as it does outside: the
+/// path the kernel reports for standard input (/dev/pts/N) is that device
+/// inside too, and /dev/console is the terminal.
+#[test]
+fn rootfs_tty_names_the_callers_terminal() {
+    if !namespaces_available() || !have_script() {
+        return;
+    }
+    let Some(xarch) = static_xarch() else { return };
+    let Some(root) = busybox_root(&["sh", "tty"]) else {
+        return;
+    };
+    let out = in_script(format!(
+        "tty; {} run --rootfs {} /bin/sh -c 'tty; tty </dev/console'",
+        xarch.display(),
+        root.path().display()
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("/dev/pts/"), "{out}");
+    assert_eq!(lines[1..], [lines[0], "/dev/console"], "{out}");
 }
