@@ -128,6 +128,9 @@ pub fn clone(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
     // Child.
     p.forked = true;
     crate::thread::reset_after_fork();
+    if flags & libc::CLONE_VM as u64 == 0 {
+        crate::signal::after_fork();
+    }
     crate::vfork::child(p, vfork_pipe, flags & libc::CLONE_VM as u64 != 0, state.sp);
     let tid = raw(libc::SYS_gettid, &[0; 6]) as u32;
     if flags & libc::CLONE_CHILD_SETTID as u64 != 0 {
@@ -298,6 +301,9 @@ pub fn reexec_argv(p: &Process, prog: &[u8], argv0: &[u8], args: &[Vec<u8>]) -> 
     if p.opts.strace {
         v.push(b"--strace".to_vec());
     }
+    if let Some(fd) = crate::selfexe::job_fd() {
+        v.push(format!("--job-control-fd={fd}").into_bytes());
+    }
     v.push([&b"--engine="[..], p.opts.backend.name().as_bytes()].concat());
     v.push(b"--".to_vec());
     v.push(prog.to_vec());
@@ -373,11 +379,13 @@ fn emulate(
     pe.push(std::ptr::null());
     // Through xarch's own descriptor first (works without /proc), then the
     // path.
+    crate::selfexe::pass_on_exec(true);
     crate::selfexe::reexec(&cargv, &cenv);
     let exe = self_exe();
     // SAFETY: NUL-terminated arrays of valid C strings.
     unsafe { libc::execve(exe.as_ptr(), pa.as_ptr(), pe.as_ptr()) };
     let e = super::errno();
+    crate::selfexe::pass_on_exec(false);
     if e == libc::ENOENT || e == libc::EACCES {
         return by_kernel();
     }

@@ -36,6 +36,10 @@ pub struct RunArgs {
     /// execve so re-entry works without /proc.
     #[arg(long, hide = true, value_name = "FD")]
     pub self_fd: Option<i32>,
+    /// The socket through which the first process of `--rootfs` (the init
+    /// of its pid namespace) has its supervisor stop it (Ctrl-Z).
+    #[arg(long, hide = true, value_name = "FD")]
+    pub job_control_fd: Option<i32>,
     /// Execution engine: `tiered` (the default: template JIT, hot code
     /// recompiled by the optimizing Cranelift tier after
     /// XARCH_HOT_THRESHOLD runs), `baseline` (template JIT only), `opt`
@@ -78,6 +82,9 @@ pub struct RunOptions {
 /// Runs `xarch run`.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     xarch_linux::selfexe::init(args.self_fd);
+    if let Some(fd) = args.job_control_fd {
+        xarch_linux::selfexe::set_job_fd(fd);
+    }
     if let Some(root) = args.rootfs.clone() {
         return run_rootfs(&root, args);
     }
