@@ -342,17 +342,21 @@ pub fn execve(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
             )),
             Err(_) => err(libc::EINVAL),
         },
-        Ok(ExecPlan::Emulate { prog, argv0, args }) => {
-            emulate(p, &prog, &argv0, &args, &envp, || {
-                match CString::new(path) {
-                    Ok(c) => Ret::Val(raw(
-                        libc::SYS_execve,
-                        &[c.as_ptr() as u64, a[1], a[2], 0, 0, 0],
-                    )),
-                    Err(_) => err(libc::EINVAL),
-                }
-            })
-        }
+        Ok(ExecPlan::Emulate { prog, argv0, args }) => emulate(
+            p,
+            &prog,
+            &argv0,
+            &args,
+            &envp,
+            None,
+            || match CString::new(path) {
+                Ok(c) => Ret::Val(raw(
+                    libc::SYS_execve,
+                    &[c.as_ptr() as u64, a[1], a[2], 0, 0, 0],
+                )),
+                Err(_) => err(libc::EINVAL),
+            },
+        ),
     }
 }
 
@@ -361,15 +365,24 @@ pub fn execve(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
 /// handler), `by_kernel` lets the kernel execute the program itself: a
 /// registered binfmt_misc handler routes it back to xarch, and without one
 /// the guest sees ENOEXEC.
+///
+/// With `exec_fd`, the new xarch loads the program from that descriptor
+/// (which must survive the exec) rather than from `prog`, only its name.
 fn emulate(
     p: &Process,
     prog: &[u8],
     argv0: &[u8],
     args: &[Vec<u8>],
     envp: &[Vec<u8>],
+    exec_fd: Option<i32>,
     by_kernel: impl FnOnce() -> Ret,
 ) -> Ret {
-    let argv = reexec_argv(p, prog, argv0, args);
+    let mut argv = reexec_argv(p, prog, argv0, args);
+    if let Some(fd) = exec_fd
+        && let Some(end) = argv.iter().position(|a| a == b"--")
+    {
+        argv.insert(end, format!("--exec-fd={fd}").into_bytes());
+    }
     let (Ok(cargv), Ok(cenv)) = (cstrings(&argv), cstrings(envp)) else {
         return err(libc::EINVAL);
     };
@@ -395,7 +408,8 @@ fn emulate(
 /// `execveat(dirfd, path, argv, envp, flags)`: an absolute path, or one
 /// relative to the working directory, is `execve`. Otherwise the file is
 /// found through /proc/self/fd/DIRFD and planned as `execve` plans: a
-/// foreign ELF re-enters xarch by its real path; a script whose
+/// foreign ELF re-enters xarch by its real path, or when it has none (a
+/// memfd: `fexecve`) with a descriptor of it; a script whose
 /// interpreter is foreign passes the interpreter `/dev/fd/DIRFD[/path]`,
 /// as the kernel does (so a close-on-exec descriptor fails with ENOENT);
 /// everything else, and everything when /proc is missing, goes to the
@@ -452,10 +466,27 @@ pub fn execveat(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
         Ok(ExecPlan::Host) => by_kernel(),
         Ok(ExecPlan::Emulate { prog, argv0, args }) if prog == through => {
             // A foreign ELF: its real path, when it still has one.
-            let Some(real) = real_path(dirfd, &path, &st) else {
-                return by_kernel();
+            if let Some(real) = real_path(dirfd, &path, &st) {
+                return emulate(p, &real, &argv0, &args, &envp, None, by_kernel);
+            }
+            // None (a memfd, a deleted file): the new xarch reads it from a
+            // descriptor of its own, named as the kernel names the file
+            // (/proc/self/exe of a memfd reads "/memfd:NAME (deleted)").
+            let Ok(cthrough) = CString::new(through.clone()) else {
+                return err(libc::EINVAL);
             };
-            emulate(p, &real, &argv0, &args, &envp, by_kernel)
+            // SAFETY: a valid C string; a new descriptor that survives the
+            // exec (the new xarch closes it once the program is loaded).
+            let fd = unsafe { libc::open(cthrough.as_ptr(), libc::O_RDONLY) };
+            if fd < 0 {
+                return by_kernel();
+            }
+            let name = std::fs::read_link(OsStr::from_bytes(&through))
+                .map_or(through, |l| l.into_os_string().into_vec());
+            let r = emulate(p, &name, &argv0, &args, &envp, Some(fd), by_kernel);
+            // SAFETY: the exec failed; the descriptor is ours.
+            unsafe { libc::close(fd) };
+            r
         }
         Ok(ExecPlan::Emulate {
             prog,
@@ -470,7 +501,7 @@ pub fn execveat(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
             for arg in args.iter_mut().filter(|x| **x == through) {
                 *arg = devfd.clone();
             }
-            emulate(p, &prog, &argv0, &args, &envp, by_kernel)
+            emulate(p, &prog, &argv0, &args, &envp, None, by_kernel)
         }
     }
 }
