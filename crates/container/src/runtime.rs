@@ -465,7 +465,11 @@ fn supervise(
                 if let Some(j) = &job {
                     // Continued: the requests of the child's init return.
                     for _ in 0..ACKS.swap(0, Ordering::SeqCst) {
-                        let _ = nix::unistd::write(j, b"c");
+                        let _ = nix::sys::socket::send(
+                            j.as_raw_fd(),
+                            b"c",
+                            MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
+                        );
                     }
                 }
                 continue;
