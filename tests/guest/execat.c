@@ -1,16 +1,20 @@
 /* execveat: by path, relative to a directory descriptor, AT_EMPTY_PATH on
  * a descriptor of this (guest) program, of a native program and of a #!
- * script whose interpreter is this program; AT_SYMLINK_NOFOLLOW; errors.
- * The exec'd program prints its arguments and whether /proc/self/exe is
- * the file that was executed.
+ * script whose interpreter is this program; fexecve of a copy of this
+ * program and of such a script in a memfd (no path), with and without
+ * MFD_CLOEXEC; AT_SYMLINK_NOFOLLOW; errors. The exec'd program prints its
+ * arguments and whether /proc/self/exe is the file that was executed.
  *
  *   execat                      the checks
  *   execat child EXPECT ARGS    print ARGS and check /proc/self/exe == EXPECT
+ *   execat memchild FD ARGS     print ARGS, /proc/self/exe, whether FD is open
  *   execat interp ARGS          the script interpreter: print ARGS */
 #define _GNU_SOURCE
 #include "check.h"
+#include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -35,6 +39,27 @@ static int child_mode(int argc, char **argv) {
     const char *e = getenv("XT_EXECAT");
     printf(" XT_EXECAT=%s\n", e ? e : "(unset)");
     return 7;
+}
+
+/* The program fexecve'd from memfd FD (argv[2]). */
+static int memchild_mode(int argc, char **argv) {
+    char exe[4096] = "";
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = 0;
+    int fd = atoi(argv[2]), others = 0;
+    DIR *d = opendir("/proc/self/fd");
+    CHECK(d != NULL);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        int f = atoi(e->d_name);
+        others += e->d_name[0] != '.' && f > 2 && f != fd && f != dirfd(d);
+    }
+    closedir(d);
+    printf("  memchild: argv0 %s, exe %s, memfd %s, other fds %d, args", argv[0], exe,
+           fcntl(fd, F_GETFD) >= 0 ? "open" : "closed", others);
+    for (int i = 3; i < argc; i++) printf(" [%s]", argv[i]);
+    const char *e = getenv("XT_EXECAT");
+    printf(" XT_EXECAT=%s\n", e ? e : "(unset)");
+    return 6;
 }
 
 static char script[4096];
@@ -123,6 +148,41 @@ static void script_path(void *arg) {
     xexecveat(AT_FDCWD, script, av, 0);
 }
 
+/* A memfd (flags: MFD_CLOEXEC or 0) holding this program, or with
+ * `script` set a #! script run by it, all other descriptors closed. */
+static int memfd_of(unsigned flags, int as_script) {
+    int fd = memfd_create("xarch-execat", flags);
+    CHECK(fd >= 0);
+    if (as_script) {
+        dprintf(fd, "#!%s interp\n", self);
+    } else {
+        int in = open("/proc/self/exe", O_RDONLY);
+        CHECK(in >= 0);
+        char buf[65536];
+        for (ssize_t n; (n = read(in, buf, sizeof buf)) > 0;) CHECK(write(fd, buf, n) == n);
+        close(in);
+    }
+    syscall(SYS_close_range, 3, fd - 1, 0);
+    syscall(SYS_close_range, fd + 1, ~0U, 0);
+    return fd;
+}
+
+static void memfd_elf(void *arg) {
+    int fd = memfd_of(*(unsigned *)arg, 0);
+    char n[16];
+    snprintf(n, sizeof n, "%d", fd);
+    char *av[] = {"from-memfd", "memchild", n, "m1", NULL};
+    char *env[] = {"XT_EXECAT=memfd", NULL};
+    fexecve(fd, av, env);
+}
+
+static void memfd_script(void *arg) {
+    int fd = memfd_of(*(unsigned *)arg, 1);
+    char *av[] = {"the-script", "ms1", NULL};
+    char *env[] = {NULL};
+    fexecve(fd, av, env);
+}
+
 static void errors(void) {
     char *av[] = {"x", NULL};
     struct {
@@ -160,6 +220,7 @@ static void errors(void) {
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc >= 3 && strcmp(argv[1], "child") == 0) return child_mode(argc, argv);
+    if (argc >= 3 && strcmp(argv[1], "memchild") == 0) return memchild_mode(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "interp") == 0) return interp_mode(argc, argv);
     CHECK(realpath(argv[0], self) != NULL);
 
@@ -186,6 +247,15 @@ int main(int argc, char **argv) {
     run("script, AT_EMPTY_PATH, close-on-exec fd", script_fd, &flags);
     run("script, relative to a directory fd", script_rel, NULL);
     run("script, by path", script_path, NULL);
+
+    /* fexecve of a memfd: no path names the program. */
+    unsigned mflags = 0;
+    run("memfd", memfd_elf, &mflags);
+    run("memfd script", memfd_script, &mflags);
+    mflags = MFD_CLOEXEC;
+    run("memfd, MFD_CLOEXEC", memfd_elf, &mflags);
+    /* The interpreter could not open /dev/fd/N: ENOENT, as Linux says. */
+    run("memfd script, MFD_CLOEXEC", memfd_script, &mflags);
 
     /* AT_SYMLINK_NOFOLLOW on a symbolic link. */
     char link[4096];

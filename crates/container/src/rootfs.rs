@@ -47,6 +47,90 @@ pub struct MountPlan {
     pub user_namespace: bool,
     /// A copy-on-write overlay mounted on `rootfs` first (see [`Overlay`]).
     pub overlay: Option<Overlay>,
+    /// The caller's terminal, when the program keeps it (see
+    /// [`HostTerminal`]).
+    pub terminal: Option<HostTerminal>,
+}
+
+/// The caller's terminal as a program that keeps it (`xarch run --rootfs`)
+/// must find it in its root: at the path the kernel reports for its
+/// descriptors (readlink of /proc/self/fd/0, e.g. /dev/pts/3, which is
+/// where ttyname(3) and `tty` look), as in a chroot whose /dev is the
+/// host's, and on /dev/console, as podman's and bubblewrap's terminals are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostTerminal {
+    /// The terminal devices of the standard streams (host paths under
+    /// /dev), each bound at the same path inside; the first is also bound
+    /// on /dev/console.
+    pub devices: Vec<PathBuf>,
+    /// The devpts instance holding the first device when it is the
+    /// caller's /dev/pts (host path of its root), bound on /dev/pts instead of a new instance, so the device
+    /// keeps its name; ptys the program opens come from it too, as in such
+    /// a chroot. `None` when the terminal is no pty, or when the instance's
+    /// ptmx is closed to the program (a user namespace cannot override
+    /// `ptmxmode=000`), which then gets a new instance and finds its
+    /// terminal on /dev/console only.
+    pub devpts: Option<PathBuf>,
+}
+
+impl HostTerminal {
+    /// The terminals among `fds` (the program's standard streams), `None`
+    /// when there is none reachable under /dev. `user_namespace`: the
+    /// program will not be able to open a ptmx closed to others.
+    pub fn of(fds: &[std::os::fd::BorrowedFd<'_>], user_namespace: bool) -> Option<Self> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::MetadataExt;
+        let mut devices: Vec<PathBuf> = Vec::new();
+        for fd in fds {
+            if !nix::unistd::isatty(fd).unwrap_or(false) {
+                continue;
+            }
+            let Ok(path) = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())) else {
+                continue;
+            };
+            // Only a device the kernel names under /dev that is that very
+            // device here (not a pty of another mount namespace's devpts).
+            let (Ok(named), Ok(open)) = (
+                std::fs::metadata(&path),
+                nix::sys::stat::fstat(fd).map_err(std::io::Error::from),
+            ) else {
+                continue;
+            };
+            let same = named.dev() == open.st_dev
+                && named.ino() == open.st_ino
+                && named.rdev() == open.st_rdev;
+            let under_dev = path.starts_with("/dev")
+                && path != Path::new("/dev")
+                && !path
+                    .components()
+                    .any(|c| c == std::path::Component::ParentDir);
+            if same && under_dev && !devices.contains(&path) {
+                devices.push(path);
+            }
+        }
+        let first = devices.first()?;
+        let devpts = first
+            .parent()
+            .filter(|dir| *dir == Path::new("/dev/pts") && is_devpts_root(dir))
+            .filter(|dir| !user_namespace || ptmx_open_to_all(dir))
+            .map(Path::to_path_buf);
+        Some(HostTerminal { devices, devpts })
+    }
+}
+
+/// Whether `dir` is the root of a devpts instance.
+fn is_devpts_root(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let devpts = nix::sys::statfs::statfs(dir)
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::DEVPTS_SUPER_MAGIC);
+    // devpts numbers its root directory 1.
+    devpts && std::fs::metadata(dir).is_ok_and(|m| m.ino() == 1)
+}
+
+/// Whether the `ptmx` of devpts root `dir` can be opened by anyone.
+fn ptmx_open_to_all(dir: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(dir.join("ptmx")).is_ok_and(|m| m.permissions().mode() & 0o006 == 0o006)
 }
 
 /// The directories of a per-container overlay: the image's read-only root
@@ -119,6 +203,7 @@ impl MountPlan {
             volumes: vols,
             user_namespace,
             overlay: None,
+            terminal: None,
         })
     }
 
@@ -218,19 +303,37 @@ impl MountPlan {
         }
         let pts = dev.join("pts");
         sys.mkdir_all(&pts)?;
-        let pts_opts = if self.user_namespace {
-            "newinstance,ptmxmode=0666,mode=0620"
+        let host_pts = self.terminal.as_ref().and_then(|t| t.devpts.as_deref());
+        if let Some(host_pts) = host_pts {
+            // The caller's terminal's own instance (see HostTerminal).
+            sys.mount(Some(host_pts), &pts, None, MsFlags::MS_BIND, None)?;
         } else {
-            "newinstance,ptmxmode=0666,mode=0620,gid=5"
-        };
-        sys.mount(
-            Some(Path::new("devpts")),
-            &pts,
-            Some("devpts"),
-            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-            Some(pts_opts),
-        )?;
-        sys.symlink(Path::new("pts/ptmx"), &dev.join("ptmx"))?;
+            let pts_opts = if self.user_namespace {
+                "newinstance,ptmxmode=0666,mode=0620"
+            } else {
+                "newinstance,ptmxmode=0666,mode=0620,gid=5"
+            };
+            sys.mount(
+                Some(Path::new("devpts")),
+                &pts,
+                Some("devpts"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+                Some(pts_opts),
+            )?;
+        }
+        // A host instance's ptmx may be closed to all but root
+        // (ptmxmode=000): as root, a ptmx device node (which opens the
+        // instance mounted on `pts` next to it) serves every user, as the
+        // host's /dev/ptmx does; in a user namespace (no mknod) the
+        // instance's own ptmx is open to all (HostTerminal checks).
+        let ptmx = dev.join("ptmx");
+        if host_pts.is_none() || self.user_namespace || sys.mknod_char(&ptmx, 5, 2, 0o666).is_err()
+        {
+            sys.symlink(Path::new("pts/ptmx"), &ptmx)?;
+        }
+        if let Some(t) = &self.terminal {
+            bind_terminal(sys, t, &dev)?;
+        }
         let shm = dev.join("shm");
         sys.mkdir_all(&shm)?;
         sys.mount(
@@ -289,6 +392,34 @@ impl MountPlan {
         sys.umount2(Path::new("."), MntFlags::MNT_DETACH)?;
         sys.chdir(Path::new("/"))
     }
+}
+
+/// Binds the caller's terminal devices at their own paths in the
+/// container's /dev (those on a bound host devpts are there already), and
+/// the first on /dev/console.
+fn bind_terminal(sys: &dyn Syscall, t: &HostTerminal, dev: &Path) -> Result<()> {
+    let mut binds = Vec::new();
+    for d in &t.devices {
+        let Ok(rel) = d.strip_prefix("/dev") else {
+            continue;
+        };
+        // Ptys are there with their devpts (or cannot be), the others
+        // already bound keep their binding.
+        let there = rel.starts_with("pts")
+            || rel == Path::new("console")
+            || DEVICES.iter().any(|n| rel == Path::new(n));
+        if !there {
+            binds.push((d.as_path(), dev.join(rel)));
+        }
+    }
+    if let Some(first) = t.devices.first() {
+        binds.push((first.as_path(), dev.join("console")));
+    }
+    for (source, target) in binds {
+        sys.create_file(&target)?;
+        sys.mount(Some(source), &target, None, MsFlags::MS_BIND, None)?;
+    }
+    Ok(())
 }
 
 /// Mounts the overlay on `root`. In a user namespace overlayfs may only
@@ -530,6 +661,87 @@ mod tests {
             assert_eq!(data.contains("gid=5"), !userns, "{data}");
             assert!(data.contains("newinstance"));
         }
+    }
+
+    #[test]
+    fn a_kept_terminal_is_found_at_its_own_path_and_on_console() {
+        let mounts = |userns: bool, t: HostTerminal| {
+            let (_d, mut p) = plan(userns, &[]);
+            p.terminal = Some(t);
+            let sys = RecordingSyscall::default();
+            p.apply(&sys).unwrap();
+            let dev = p.rootfs.join("dev");
+            (sys.calls(), dev)
+        };
+        let bind = |src: &str, target: PathBuf| Call::Mount {
+            source: Some(src.into()),
+            target,
+            fstype: None,
+            flags: MsFlags::MS_BIND,
+            data: None,
+        };
+        // A pty: the host's devpts instead of a new one, a ptmx node for
+        // every user (rootful), the pty also on /dev/console.
+        let pty = HostTerminal {
+            devices: vec!["/dev/pts/3".into()],
+            devpts: Some("/dev/pts".into()),
+        };
+        let (calls, dev) = mounts(false, pty.clone());
+        assert!(calls.contains(&bind("/dev/pts", dev.join("pts"))));
+        assert!(
+            !calls
+                .iter()
+                .any(|c| matches!(c, Call::Mount { fstype: Some(f), .. } if f == "devpts"))
+        );
+        assert!(calls.contains(&Call::MknodChar(dev.join("ptmx"), 5, 2, 0o666)));
+        assert!(calls.contains(&bind("/dev/pts/3", dev.join("console"))));
+        assert!(
+            !calls
+                .iter()
+                .any(|c| matches!(c, Call::Symlink(_, l) if *l == dev.join("ptmx")))
+        );
+        // No mknod in a user namespace: the instance's own ptmx.
+        let (calls, dev) = mounts(true, pty);
+        assert!(!calls.iter().any(|c| matches!(c, Call::MknodChar(..))));
+        assert!(calls.contains(&Call::Symlink("pts/ptmx".into(), dev.join("ptmx"))));
+        // Another terminal (a console, a serial line) at its own path; a pty
+        // whose devpts could not be bound only on /dev/console.
+        let other = HostTerminal {
+            devices: vec!["/dev/ttyS0".into(), "/dev/pts/1".into()],
+            devpts: None,
+        };
+        let (calls, dev) = mounts(false, other);
+        assert!(calls.contains(&bind("/dev/ttyS0", dev.join("ttyS0"))));
+        assert!(calls.contains(&bind("/dev/ttyS0", dev.join("console"))));
+        assert!(!calls.iter().any(
+            |c| matches!(c, Call::Mount { source: Some(s), .. } if s == Path::new("/dev/pts/1"))
+        ));
+        assert!(
+            calls
+                .iter()
+                .any(|c| matches!(c, Call::Mount { fstype: Some(f), .. } if f == "devpts"))
+        );
+    }
+
+    #[test]
+    fn a_pty_is_found_with_its_devpts() {
+        use nix::fcntl::OFlag;
+        use std::os::fd::AsFd;
+        let Ok(master) = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY) else {
+            eprintln!("skipping: no ptys here");
+            return;
+        };
+        nix::pty::grantpt(&master).unwrap();
+        nix::pty::unlockpt(&master).unwrap();
+        let name = nix::pty::ptsname_r(&master).unwrap();
+        let slave = std::fs::File::open(&name).unwrap();
+        let (r, _w) = nix::unistd::pipe().unwrap();
+        let t = HostTerminal::of(&[r.as_fd(), slave.as_fd(), slave.as_fd()], false).unwrap();
+        assert_eq!(t.devices, [PathBuf::from(&name)]);
+        if name.starts_with("/dev/pts/") {
+            assert_eq!(t.devpts.as_deref(), Some(Path::new("/dev/pts")));
+        }
+        assert_eq!(HostTerminal::of(&[r.as_fd()], false), None);
     }
 
     #[test]

@@ -10,7 +10,9 @@ use crate::error::{Error, Result};
 use crate::exec::{Emulator, exec_plan, find_program};
 use crate::options::{Network, RunOptions, Volume};
 use crate::process::{DEFAULT_PATH, ImageDefaults, ProcessSpec};
-use crate::rootfs::{MountPlan, Overlay, set_credentials, set_credentials_keeping_caps};
+use crate::rootfs::{
+    HostTerminal, MountPlan, Overlay, set_credentials, set_credentials_keeping_caps,
+};
 use crate::syscall::{LinuxSyscall, Syscall};
 use nix::errno::Errno;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
@@ -25,7 +27,7 @@ use std::ffi::CString;
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 /// A container ready to start.
 #[derive(Debug, Clone)]
@@ -209,7 +211,7 @@ extern "C" fn note_winch(_sig: libc::c_int) {
 pub fn run(c: &Container, stdio: Stdio) -> Result<i32> {
     let user_namespace = !nix::unistd::geteuid().is_root();
     write_etc_files(c)?;
-    let plan = match &c.overlay {
+    let mut plan = match &c.overlay {
         Some(o) => MountPlan::on_overlay(
             o,
             &c.rootfs,
@@ -237,6 +239,10 @@ pub fn run(c: &Container, stdio: Stdio) -> Result<i32> {
             .into()
     };
     let foreground = c.keep_terminal && !c.tty && c.interactive && in_foreground(&stdin);
+    if c.keep_terminal && !c.tty {
+        let fds = [stdin.as_fd(), stdio.stdout.as_fd(), stdio.stderr.as_fd()];
+        plan.terminal = HostTerminal::of(&fds, user_namespace);
+    }
     let (parent_sock, child_sock) = socketpair(
         AddressFamily::Unix,
         SockType::SeqPacket,
@@ -244,6 +250,22 @@ pub fn run(c: &Container, stdio: Stdio) -> Result<i32> {
         SockFlag::SOCK_CLOEXEC,
     )
     .map_err(|e| Error::sys("socketpair", e))?;
+    // Job control of a program that keeps the caller's terminal: its first
+    // process (a pid namespace's init, which the kernel never stops from
+    // inside) has the supervisor stop it through this socket (Ctrl-Z).
+    let job = if c.keep_terminal && !c.tty {
+        Some(
+            socketpair(
+                AddressFamily::Unix,
+                SockType::SeqPacket,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )
+            .map_err(|e| Error::sys("socketpair", e))?,
+        )
+    } else {
+        None
+    };
 
     let mut flags =
         libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
@@ -282,7 +304,8 @@ pub fn run(c: &Container, stdio: Stdio) -> Result<i32> {
             stdio.stdout.as_raw_fd(),
             stdio.stderr.as_raw_fd(),
         ];
-        let err = match child_main(c, &plan, &child_sock, fds, user_namespace, foreground) {
+        let job = job.as_ref().map(|(_, child)| child);
+        let err = match child_main(c, &plan, &child_sock, fds, job, user_namespace, foreground) {
             Err(e) => e,
             Ok(never) => match never {},
         };
@@ -314,8 +337,9 @@ pub fn run(c: &Container, stdio: Stdio) -> Result<i32> {
     let pid = Pid::from_raw(pid as i32);
     drop(child_sock);
     drop(stdin);
+    let job = job.map(|(parent, _)| parent);
     let terminal = foreground.then(|| stdio.stdin.as_raw_fd());
-    let result = supervise(c, pid, &parent_sock, stdio, user_namespace, terminal);
+    let result = supervise(c, pid, &parent_sock, stdio, user_namespace, terminal, job);
     if result.is_err() {
         let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
         let _ = waitpid(pid, None);
@@ -332,6 +356,7 @@ fn supervise(
     stdio: Stdio,
     user_namespace: bool,
     terminal: Option<RawFd>,
+    job: Option<OwnedFd>,
 ) -> Result<i32> {
     if user_namespace {
         write_id_maps(pid)?;
@@ -405,6 +430,9 @@ fn supervise(
             old.push((sig, prev));
         }
     }
+    if let Some(j) = &job {
+        start_job_control(j, pid, &mut old);
+    }
     // The terminal the child took as foreground (it is kept open here).
     let terminal = terminal.and_then(|fd| {
         // SAFETY: `fd` is stdio's stdin, open until `stdio` is dropped; the
@@ -420,9 +448,8 @@ fn supervise(
             Ok(())
         }
     };
-    let wait_flags = terminal
-        .as_ref()
-        .map(|_| nix::sys::wait::WaitPidFlag::WUNTRACED);
+    let wait_flags =
+        (terminal.is_some() || job.is_some()).then_some(nix::sys::wait::WaitPidFlag::WUNTRACED);
     let status = loop {
         match waitpid(pid, wait_flags) {
             Err(Errno::EINTR) => continue,
@@ -430,8 +457,20 @@ fn supervise(
             Ok(WaitStatus::Exited(_, code)) => break Ok(code),
             Ok(WaitStatus::Signaled(_, sig, _)) => break Ok(128 + sig as i32),
             Ok(WaitStatus::Stopped(_, sig)) => {
-                if let Some(t) = &terminal {
-                    stop_with_child(t, pid, sig);
+                // The stop signal the job got (the child itself was
+                // stopped with SIGSTOP for it), else the one reported.
+                let asked = STOP_SIG.swap(0, Ordering::SeqCst);
+                let sig = Signal::try_from(asked).unwrap_or(sig);
+                stop_with_child(terminal.as_ref(), pid, sig);
+                if let Some(j) = &job {
+                    // Continued: the requests of the child's init return.
+                    for _ in 0..ACKS.swap(0, Ordering::SeqCst) {
+                        let _ = nix::sys::socket::send(
+                            j.as_raw_fd(),
+                            b"c",
+                            MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
+                        );
+                    }
                 }
                 continue;
             }
@@ -443,6 +482,7 @@ fn supervise(
         set_foreground(t, nix::unistd::getpgrp());
     }
     CHILD_PID.store(0, Ordering::SeqCst);
+    JOB_FD.store(-1, Ordering::SeqCst);
     for (sig, prev) in old {
         // SAFETY: restores the disposition that was in place before.
         let _ = unsafe { sigaction(sig, &prev) };
@@ -498,6 +538,7 @@ fn child_main(
     plan: &MountPlan,
     sock: &OwnedFd,
     stdio: [RawFd; 3],
+    job: Option<&OwnedFd>,
     user_namespace: bool,
     foreground: bool,
 ) -> Result<Infallible> {
@@ -562,7 +603,12 @@ fn child_main(
 
     let path_var = p.env_var("PATH").unwrap_or(DEFAULT_PATH);
     let program = find_program(&p.args[0], path_var, Path::new("/"))?;
-    let (exe, argv) = exec_plan(&program, &p.args, &c.emulator, Path::new("/"));
+    let (exe, mut argv) = exec_plan(&program, &p.args, &c.emulator, Path::new("/"));
+    // The emulator (`xarch run ...`) gets the job control socket.
+    let job = job.filter(|_| exe != program && argv.get(1).is_some_and(|a| a == "run"));
+    if let Some(j) = job {
+        argv.insert(2, format!("--job-control-fd={}", j.as_raw_fd()));
+    }
     reset_signals();
     // SAFETY: CLOSE_RANGE_CLOEXEC only sets flags on our own fds >= 3 so
     // nothing of xarch leaks into the container.
@@ -574,6 +620,10 @@ fn child_main(
             libc::CLOSE_RANGE_CLOEXEC,
         )
     };
+    if let Some(j) = job {
+        // SAFETY: clearing close-on-exec on our own socket.
+        unsafe { libc::fcntl(j.as_raw_fd(), libc::F_SETFD, 0) };
+    }
     let cstr = |s: &str| {
         CString::new(s).map_err(|_| Error::Setup(format!("argument with a NUL byte: {s:?}")))
     };
@@ -622,25 +672,128 @@ fn set_foreground(tty: &impl AsFd, pgrp: Pid) -> bool {
     ok
 }
 
-/// The child (the foreground job on `tty`) was stopped by `sig` (Ctrl-Z):
-/// stop the supervisor too, so that the caller's shell sees its job stop
-/// and gets the terminal back; when continued in the foreground (`fg`),
-/// hand the terminal back to the child's group and continue it.
-fn stop_with_child(tty: &OwnedFd, child: Pid, sig: Signal) {
+/// The child was stopped for `sig` (Ctrl-Z): stop the supervisor too,
+/// with the same signal, so that the caller's shell sees its job stop (as
+/// "Stopped", "Stopped (tty input)"...) and, when the child is the
+/// foreground job on `tty`, gets the terminal back; when continued in the
+/// foreground (`fg`), hand the terminal back to the child's group; then
+/// continue the child and its group.
+fn stop_with_child(tty: Option<&OwnedFd>, child: Pid, sig: Signal) {
     let own = nix::unistd::getpgrp();
-    set_foreground(tty, own);
-    // Stop signals other than SIGSTOP are discarded in an orphaned group.
-    let stop = if sig == Signal::SIGSTOP {
-        Signal::SIGSTOP
-    } else {
-        Signal::SIGTSTP
-    };
-    let _ = nix::sys::signal::kill(nix::unistd::getpid(), stop);
+    if let Some(tty) = tty {
+        set_foreground(tty, own);
+    }
+    // With its default action (the job control handlers catch it). In an
+    // orphaned group the kernel discards a stop signal but SIGSTOP: we
+    // then go on at once, as the program would natively.
+    let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    // SAFETY: installing SIG_DFL, then putting back what was there.
+    let prev = (sig != Signal::SIGSTOP)
+        .then(|| unsafe { sigaction(sig, &dfl) }.ok())
+        .flatten();
+    let _ = nix::sys::signal::kill(nix::unistd::getpid(), sig);
     // Continued.
-    if in_foreground(tty) {
+    if let Some(prev) = prev {
+        // SAFETY: restores the handler replaced above.
+        let _ = unsafe { sigaction(sig, &prev) };
+    }
+    if let Some(tty) = tty
+        && in_foreground(tty)
+    {
         set_foreground(tty, child);
     }
-    let _ = nix::sys::signal::killpg(child, Signal::SIGCONT);
+    match nix::unistd::getpgid(Some(child)) {
+        // Our group was continued with us (and the child with it).
+        Ok(g) if g == own => {
+            let _ = nix::sys::signal::kill(child, Signal::SIGCONT);
+        }
+        _ => {
+            let _ = nix::sys::signal::killpg(child, Signal::SIGCONT);
+        }
+    }
+}
+
+/// The stop signal the job got, for which the supervisor stopped the
+/// child (0: none).
+static STOP_SIG: AtomicI32 = AtomicI32::new(0);
+/// The supervisor's end of the job control socket (-1: none).
+static JOB_FD: AtomicI32 = AtomicI32::new(-1);
+/// Stop requests of the child not answered yet.
+static ACKS: AtomicI32 = AtomicI32::new(0);
+/// The child is in the supervisor's process group (it then gets the
+/// terminal's stop signals the supervisor gets).
+static SHARED_GROUP: AtomicBool = AtomicBool::new(false);
+
+/// Stops the child for `sig`; the main loop then stops the supervisor
+/// (see `stop_with_child`). Async-signal-safe.
+fn stop_child_for(sig: libc::c_int) {
+    let pid = CHILD_PID.load(Ordering::SeqCst);
+    if pid > 0 {
+        STOP_SIG.store(sig, Ordering::SeqCst);
+        // SAFETY: kill(2) is async-signal-safe and takes plain integers.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+    }
+}
+
+/// SIGIO: the child's init asks to be stopped for the stop signal in each
+/// message (see xarch_linux's `signal::stop_namespace_init`).
+extern "C" fn on_job_request(_sig: libc::c_int) {
+    let fd = JOB_FD.load(Ordering::SeqCst);
+    if fd < 0 {
+        return;
+    }
+    let mut req = [0u8; 1];
+    // SAFETY: recv(2) into a live buffer, non-blocking; async-signal-safe.
+    while unsafe { libc::recv(fd, req.as_mut_ptr().cast(), 1, libc::MSG_DONTWAIT) } == 1 {
+        ACKS.fetch_add(1, Ordering::SeqCst);
+        stop_child_for(libc::c_int::from(req[0]));
+    }
+}
+
+/// SIGTSTP, SIGTTIN, SIGTTOU sent to the supervisor (`kill -TSTP %1`, or
+/// Ctrl-Z when the child is in a session of its own) stop the job. When
+/// the child shares our group it got the same signal and asks itself.
+extern "C" fn on_stop_signal(sig: libc::c_int) {
+    if !SHARED_GROUP.load(Ordering::SeqCst) {
+        stop_child_for(sig);
+    }
+}
+
+/// Installs the job control handlers (their previous dispositions are
+/// pushed on `old`) and starts taking requests on `job`.
+fn start_job_control(job: &OwnedFd, child: Pid, old: &mut Vec<(Signal, SigAction)>) {
+    let shared = nix::unistd::getpgid(Some(child)).is_ok_and(|g| g == nix::unistd::getpgrp());
+    SHARED_GROUP.store(shared, Ordering::SeqCst);
+    JOB_FD.store(job.as_raw_fd(), Ordering::SeqCst);
+    let handlers: [(Signal, extern "C" fn(libc::c_int)); 4] = [
+        (Signal::SIGIO, on_job_request),
+        (Signal::SIGTSTP, on_stop_signal),
+        (Signal::SIGTTIN, on_stop_signal),
+        (Signal::SIGTTOU, on_stop_signal),
+    ];
+    for (sig, handler) in handlers {
+        let action = SigAction::new(
+            SigHandler::Handler(handler),
+            SaFlags::SA_RESTART,
+            SigSet::all(),
+        );
+        // SAFETY: the handlers only use atomics, recv(2) and kill(2).
+        if let Ok(prev) = unsafe { sigaction(sig, &action) } {
+            old.push((sig, prev));
+        }
+    }
+    // SIGIO to us when a request arrives.
+    // SAFETY: fcntl on our own socket with integer arguments.
+    unsafe {
+        libc::fcntl(job.as_raw_fd(), libc::F_SETOWN, libc::getpid());
+        libc::fcntl(
+            job.as_raw_fd(),
+            libc::F_SETFL,
+            libc::O_ASYNC | libc::O_NONBLOCK,
+        );
+    }
+    // Requests sent before.
+    on_job_request(libc::SIGIO);
 }
 
 /// A pty pair from the container's own devpts (so `tty` prints /dev/pts/0).

@@ -35,6 +35,9 @@ pub trait Syscall {
     fn create_file(&self, path: &Path) -> Result<()>;
     /// symlink(2); an existing `link` is left alone.
     fn symlink(&self, target: &Path, link: &Path) -> Result<()>;
+    /// mknod(2) of a character device `major:minor` with permissions
+    /// `mode` (not allowed in a user namespace).
+    fn mknod_char(&self, path: &Path, major: u64, minor: u64, mode: u32) -> Result<()>;
     /// The mount flags (`MS_NOSUID`, `MS_NODEV`, `MS_NOEXEC`, `MS_RDONLY`...)
     /// of the mount holding `path`, from statvfs(2). A read-only remount in a
     /// user namespace must keep the locked ones.
@@ -124,6 +127,16 @@ impl Syscall for LinuxSyscall {
         }
     }
 
+    fn mknod_char(&self, path: &Path, major: u64, minor: u64, mode: u32) -> Result<()> {
+        use nix::sys::stat::{Mode, SFlag, makedev, mknod};
+        let perm = Mode::from_bits_truncate(mode);
+        mknod(path, SFlag::S_IFCHR, perm, makedev(major, minor))
+            .map_err(|e| Error::sys(describe("mknod", path), e))?;
+        // The umask may have narrowed the permissions.
+        let perm = std::os::unix::fs::PermissionsExt::from_mode(mode);
+        std::fs::set_permissions(path, perm).map_err(|e| Error::io("chmod", path, e))
+    }
+
     fn mount_flags(&self, path: &Path) -> Result<MsFlags> {
         use nix::sys::statvfs::{FsFlags, statvfs};
         let st = statvfs(path).map_err(|e| Error::sys(describe("statvfs", path), e))?;
@@ -198,6 +211,7 @@ pub enum Call {
     MkdirAll(PathBuf),
     CreateFile(PathBuf),
     Symlink(PathBuf, PathBuf),
+    MknodChar(PathBuf, u64, u64, u32),
     DropBoundingCaps(Vec<u32>),
     Setgroups(Vec<u32>),
     Setgid(u32),
@@ -278,6 +292,9 @@ impl Syscall for RecordingSyscall {
     }
     fn symlink(&self, target: &Path, link: &Path) -> Result<()> {
         self.push(Call::Symlink(target.into(), link.into()))
+    }
+    fn mknod_char(&self, path: &Path, major: u64, minor: u64, mode: u32) -> Result<()> {
+        self.push(Call::MknodChar(path.into(), major, minor, mode))
     }
     fn mount_flags(&self, _path: &Path) -> Result<MsFlags> {
         Ok(self.source_flags)

@@ -8,6 +8,7 @@ use crate::signal::{Delivery, Fault, Signals, esr};
 use crate::stack::{self, AuxInfo};
 use std::ffi::OsString;
 use std::fs::File;
+use std::os::fd::FromRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use xarch_a64::state::A64State;
@@ -25,6 +26,19 @@ pub enum Program {
     /// An already-open file (binfmt_misc `O` flag) and the name it was
     /// executed as.
     Fd(File, PathBuf),
+}
+
+/// Takes over descriptor `fd`, inherited for this process alone (the
+/// program of `xarch run --exec-fd`), close-on-exec from now on; `None`
+/// when it is not open.
+pub fn inherited_file(fd: i32) -> Option<File> {
+    // SAFETY: F_SETFD only sets a flag; it fails on a number not open.
+    if fd < 0 || unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
+        return None;
+    }
+    // SAFETY: the descriptor is open and was passed to this process for
+    // this use alone: nothing else owns it.
+    Some(File::from(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }))
 }
 
 /// Everything needed to start a guest.

@@ -25,9 +25,38 @@ static VFORK_FD: AtomicI32 = AtomicI32::new(-1);
 /// The process-wide `--sysroot` directory (see `paths`).
 static SYSROOT_FD: AtomicI32 = AtomicI32::new(-1);
 
+/// In the init of a pid namespace started by `xarch run --rootfs`: the
+/// socket to the supervisor that carries out its default stop actions
+/// (see `signal::stop_namespace_init`).
+static JOB_FD: AtomicI32 = AtomicI32::new(-1);
+
 /// xarch's descriptors the guest must not see.
-fn slots() -> [&'static AtomicI32; 3] {
-    [&SELF_FD, &VFORK_FD, &SYSROOT_FD]
+fn slots() -> [&'static AtomicI32; 4] {
+    [&SELF_FD, &VFORK_FD, &SYSROOT_FD, &JOB_FD]
+}
+
+/// Takes over `fd`, the job control socket the supervisor of `xarch run
+/// --rootfs` passes its first process (`--job-control-fd`): moved high,
+/// close-on-exec and hidden like the self descriptor. Only the init of
+/// the pid namespace keeps it (it is the process the supervisor waits
+/// for); anyone else closes it.
+pub fn set_job_fd(fd: i32) {
+    if fd < 0 || fd == JOB_FD.load(Ordering::Relaxed) {
+        return;
+    }
+    // SAFETY: getpid cannot fail.
+    let init = unsafe { libc::getpid() } == 1;
+    let high = if init { dup_high(fd) } else { -1 };
+    // SAFETY: closing the inherited descriptor, which is ours.
+    unsafe { libc::close(fd) };
+    JOB_FD.store(high.max(-1), Ordering::Relaxed);
+}
+
+/// The job control socket, in the init of a `--rootfs` pid namespace.
+pub fn job_fd() -> Option<i32> {
+    let fd = JOB_FD.load(Ordering::Relaxed);
+    // SAFETY: getpid cannot fail.
+    (fd >= 0 && unsafe { libc::getpid() } == 1).then_some(fd)
 }
 
 /// Takes over `fd` (the process-wide sysroot directory): moved high,
@@ -216,6 +245,17 @@ pub fn reexec(argv: &[std::ffi::CString], envp: &[std::ffi::CString]) -> i32 {
     e
 }
 
+/// Lets the descriptors that an emulated exec passes on by number
+/// (`--job-control-fd`) survive the exec (`inherit`), or makes them
+/// close-on-exec again after a failed one.
+pub fn pass_on_exec(inherit: bool) {
+    if let Some(fd) = job_fd() {
+        let flags = if inherit { 0 } else { libc::FD_CLOEXEC };
+        // SAFETY: setting a flag on our own descriptor.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, flags) };
+    }
+}
+
 /// Whether the guest's descriptor argument `fd` (an `int`: the kernel
 /// reads the low 32 bits) names one of xarch's hidden descriptors.
 pub fn is_hidden(fd: u64) -> bool {
@@ -223,11 +263,15 @@ pub fn is_hidden(fd: u64) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Serialises the tests that replace the self descriptor.
+    pub(crate) static TEST_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
     #[test]
     fn self_descriptor_is_high_and_close_on_exec() {
+        let _g = TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         init(None);
         let fd = fd().expect("a self descriptor");
         assert!(fd >= HIGH_FD);

@@ -525,6 +525,17 @@ impl Signals {
             0 => {
                 return match default_action(sig) {
                     DefaultAction::Kill => Delivery::Kill(sig),
+                    DefaultAction::Stop => {
+                        // Only a namespace init catches its stop signals
+                        // (or a child it forked, caught before
+                        // `after_fork`).
+                        if namespace_init() {
+                            stop_namespace_init(sig);
+                        } else {
+                            stop_self(sig);
+                        }
+                        Delivery::Continue
+                    }
                     _ => Delivery::Continue,
                 };
             }
@@ -676,7 +687,6 @@ impl Signals {
     }
 }
 
-/// Installs the host disposition that mirrors guest action `act`.
 /// Whether xarch is the init process of a pid namespace (`xarch run
 /// --rootfs`, containers). The kernel drops signals an init process has
 /// left at SIG_DFL (even Ctrl-C and a supervisor's SIGTERM), which would
@@ -684,12 +694,95 @@ impl Signals {
 /// `chroot DIR sleep 100` stops. So for an init, xarch catches the signals
 /// whose default action kills and carries that action out itself
 /// ([`die_with_signal`] ends with exit status 128+N, what the supervisor
-/// reports for death by signal N anyway).
+/// reports for death by signal N anyway), and those whose default action
+/// stops when its supervisor can stop it ([`stop_namespace_init`]).
 fn namespace_init() -> bool {
     // SAFETY: getpid cannot fail.
     unsafe { libc::getpid() == 1 }
 }
 
+/// The stop signals are caught too when a supervisor can stop the init
+/// ([`stop_namespace_init`]).
+fn init_carries_out(sig: i32) -> bool {
+    namespace_init()
+        && match default_action(sig) {
+            DefaultAction::Kill => true,
+            DefaultAction::Stop => sig != libc::SIGSTOP && crate::selfexe::job_fd().is_some(),
+            DefaultAction::Ignore => false,
+        }
+}
+
+/// Carries out the default action of stop signal `sig` for the init of a
+/// pid namespace, which the kernel never stops from inside (Ctrl-Z,
+/// SIGTTIN/SIGTTOU of a background read or write): the supervisor of
+/// `xarch run --rootfs`, in the parent namespace, is asked through the job
+/// control socket to stop this process (SIGSTOP, which it may send) and
+/// itself, so the caller's shell sees its job stop. Returns once the job
+/// has been continued (`fg`, `bg`, SIGCONT), when the supervisor answers,
+/// which makes the stop as synchronous as the kernel's. Without a
+/// supervisor the signal is discarded, as the kernel does.
+fn stop_namespace_init(sig: i32) {
+    let Some(fd) = crate::selfexe::job_fd() else {
+        return;
+    };
+    let req = [sig as u8];
+    // SAFETY: sending one byte from a live buffer on our own socket.
+    let sent = unsafe { libc::send(fd, req.as_ptr().cast(), 1, libc::MSG_NOSIGNAL) };
+    if sent != 1 {
+        return;
+    }
+    let mut ack = [0u8; 1];
+    loop {
+        // SAFETY: receiving into a live one-byte buffer.
+        let n = unsafe { libc::recv(fd, ack.as_mut_ptr().cast(), 1, 0) };
+        if n >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break;
+        }
+    }
+}
+
+/// Whether host handlers stand for default actions ([`init_carries_out`]).
+static INIT_HANDLERS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Stops this process (not a namespace init) with `sig`, as its host
+/// default action does.
+fn stop_self(sig: i32) {
+    let dfl = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    host_sigaction(sig, Some(&dfl));
+    // SAFETY: tgkill of our own thread; the stop happens before it returns.
+    unsafe {
+        libc::syscall(
+            libc::SYS_tgkill,
+            libc::getpid(),
+            libc::syscall(libc::SYS_gettid),
+            sig,
+        )
+    };
+    apply_host(sig, action(sig));
+}
+
+/// In a child the init of a pid namespace forked (which is no init): the
+/// signals the init carried out itself get their host default actions
+/// back, so the kernel stops (Ctrl-Z) or kills the child as any process.
+pub fn after_fork() {
+    if namespace_init() || !INIT_HANDLERS.swap(false, Ordering::Relaxed) {
+        return;
+    }
+    let acts = *actions();
+    for sig in 1..=NSIG as i32 {
+        let act = acts[sig as usize];
+        if act.handler == 0 && default_action(sig) != DefaultAction::Ignore {
+            apply_host(sig, act);
+        }
+    }
+}
+
+/// Installs the host disposition that mirrors guest action `act`.
 fn apply_host(sig: i32, act: SigAction) {
     if sig == libc::SIGSEGV || sig == libc::SIGBUS || sig == libc::SIGKILL || sig == libc::SIGSTOP {
         // The engine's fault handler owns the first two; the others
@@ -697,7 +790,8 @@ fn apply_host(sig: i32, act: SigAction) {
         return;
     }
     let handler = match act.handler {
-        0 if namespace_init() && default_action(sig) == DefaultAction::Kill => {
+        0 if init_carries_out(sig) => {
+            INIT_HANDLERS.store(true, Ordering::Relaxed);
             host_handler as *const () as usize
         }
         0 => libc::SIG_DFL,

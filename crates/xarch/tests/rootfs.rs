@@ -253,14 +253,10 @@ fn rootfs_rootless() {
 /// under `xarch run --rootfs`; the outputs must match.
 #[test]
 fn rootfs_program_keeps_the_callers_terminal() {
-    if !namespaces_available() {
+    if !namespaces_available() || !have_script() {
         return;
     }
     let Some(xarch) = static_xarch() else { return };
-    if Command::new("script").arg("--version").output().is_err() {
-        eprintln!("skipping: script (util-linux) is not installed");
-        return;
-    }
     let guest = cache_dir().join("../guest");
     let (arm, native) = (
         guest.join("aarch64-O2/jobctl"),
@@ -273,14 +269,6 @@ fn rootfs_program_keeps_the_callers_terminal() {
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(root.path().join("bin")).unwrap();
     std::fs::copy(&arm, root.path().join("bin/jobctl")).unwrap();
-    let in_script = |cmd: String| {
-        let out = Command::new("script")
-            .args(["-qfc", &cmd, "/dev/null"])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("running script");
-        String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n")
-    };
     let want = in_script(format!("{} tty", native.display()));
     assert!(want.ends_with("failures: 0\n"), "native run: {want}");
     let got = in_script(format!(
@@ -289,4 +277,162 @@ fn rootfs_program_keeps_the_callers_terminal() {
         root.path().display()
     ));
     assert_eq!(got, want);
+}
+
+fn have_script() -> bool {
+    let ok = Command::new("script").arg("--version").output().is_ok();
+    if !ok {
+        eprintln!("skipping: script (util-linux) is not installed");
+    }
+    ok
+}
+
+/// Runs the shell command `cmd` on a new pty (`script`), returns its output.
+fn in_script(cmd: String) -> String {
+    let out = Command::new("script")
+        .args(["-qfc", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("running script");
+    String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n")
+}
+
+/// A root holding Debian's arm64 busybox-static with `applets` linked to it.
+fn busybox_root(applets: &[&str]) -> Option<tempfile::TempDir> {
+    let bb = cache_dir().join("../busybox/arm64/busybox");
+    if !bb.exists() {
+        eprintln!(
+            "skipping: {} missing: run scripts/fixtures.sh",
+            bb.display()
+        );
+        return None;
+    }
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("bin")).unwrap();
+    std::fs::copy(&bb, root.path().join("bin/busybox")).unwrap();
+    for a in applets {
+        std::os::unix::fs::symlink("busybox", root.path().join("bin").join(a)).unwrap();
+    }
+    Some(root)
+}
+
+/// `tty` in the root names the caller's terminal as it does outside: the
+/// path the kernel reports for standard input (/dev/pts/N) is that device
+/// inside too, and /dev/console is the terminal.
+#[test]
+fn rootfs_tty_names_the_callers_terminal() {
+    if !namespaces_available() || !have_script() {
+        return;
+    }
+    let Some(xarch) = static_xarch() else { return };
+    let Some(root) = busybox_root(&["sh", "tty"]) else {
+        return;
+    };
+    let out = in_script(format!(
+        "tty; {} run --rootfs {} /bin/sh -c 'tty; tty </dev/console'",
+        xarch.display(),
+        root.path().display()
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("/dev/pts/"), "{out}");
+    assert_eq!(lines[1..], [lines[0], "/dev/console"], "{out}");
+}
+
+/// An interactive `bash` on a new pty (`script`), fed through a pipe.
+struct Shell {
+    child: std::process::Child,
+    out: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Shell {
+    fn start() -> Option<Shell> {
+        use std::io::Read;
+        if Command::new("bash").arg("--version").output().is_err() {
+            eprintln!("skipping: bash is not installed");
+            return None;
+        }
+        let mut child = Command::new("script")
+            .args(["-qfc", "bash --norc --noprofile -i", "/dev/null"])
+            .env("PS1", "$ ")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (mut stdout, sink) = (child.stdout.take().unwrap(), out.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = stdout.read(&mut buf) {
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Some(Shell { child, out })
+    }
+
+    fn send(&mut self, text: &str) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin.write_all(text.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Waits until the output holds `want` (`also` is sent each second
+    /// meanwhile); panics with the output after `secs`.
+    fn expect(&mut self, want: &str, also: &str, secs: u64) {
+        let start = std::time::Instant::now();
+        while !self.out.lock().unwrap().contains(want) {
+            if start.elapsed().as_secs() >= secs {
+                let out = self.out.lock().unwrap().clone();
+                let _ = self.child.kill();
+                panic!("no {want:?} after {secs} s in:\n{out}");
+            }
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            if !also.is_empty() {
+                self.send(also);
+            }
+        }
+    }
+}
+
+impl Drop for Shell {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Job control reaches the program, the init of its pid namespace (which
+/// the kernel never stops from inside): Ctrl-Z stops it and `fg` resumes
+/// it, and a background read of the terminal stops the job "(tty input)"
+/// until `fg`, as in an interactive shell natively.
+#[test]
+fn rootfs_job_stops_on_ctrl_z_and_resumes_with_fg() {
+    if !namespaces_available() || !have_script() {
+        return;
+    }
+    let Some(xarch) = static_xarch() else { return };
+    let Some(root) = busybox_root(&["sh", "sleep"]) else {
+        return;
+    };
+    let Some(mut sh) = Shell::start() else { return };
+    let run = format!("{} run --rootfs {}", xarch.display(), root.path().display());
+    // The quotes keep the echoed command line from matching.
+    sh.send(&format!(
+        "{run} /bin/sh -c 'echo sta''rted; sleep 1; echo fini''shed'\n"
+    ));
+    sh.expect("started", "", 60);
+    sh.send("\x1a");
+    sh.expect("Stopped", "", 20);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(!sh.out.lock().unwrap().contains("finished"), "did not stop");
+    sh.send("fg\n");
+    sh.expect("finished", "", 30);
+    sh.send(&format!("{run} /bin/sh -c 'read x; echo got$x' &\n"));
+    sh.expect("Stopped (tty input)", "jobs -l\n", 60);
+    sh.send("fg\n");
+    sh.send("line\n");
+    sh.expect("gotline", "", 30);
+    sh.send("exit\n");
 }

@@ -255,6 +255,9 @@ mod tests {
 
     #[test]
     fn own_entries_by_number() {
+        let _g = selfexe::tests::TEST_LOCK
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         selfexe::init(None);
         let s = selfexe::fd().expect("a self descriptor");
         let path = |p: &str| p.replace("S", &s.to_string()).into_bytes();

@@ -347,6 +347,21 @@ table! {
 /// them regardless of SA_RESTART).
 const NO_RESTART: &[u32] = &[22, 72, 73, 101, 115, 133, 137];
 
+/// Calls that fail with EINTR even when the signal that interrupted them
+/// runs no handler (a stop and SIGCONT; signal(7)).
+const EINTR_WITHOUT_HANDLER: &[u32] = &[22, 137, 192, 193];
+
+/// Whether call `nr`, interrupted by a signal about to be delivered with
+/// action `act`, is re-executed: after a handler with SA_RESTART, or when
+/// no handler runs (the default action of a stop signal the init of a pid
+/// namespace carries out), as the kernel restarts it.
+fn restarts(nr: u64, act: crate::abi::SigAction) -> bool {
+    if act.handler == 0 {
+        return !EINTR_WITHOUT_HANDLER.contains(&(nr as u32));
+    }
+    !NO_RESTART.contains(&(nr as u32)) && act.flags & crate::abi::sa::RESTART != 0
+}
+
 /// The table row for `nr`.
 pub fn lookup(nr: u64) -> Option<&'static Def> {
     static INDEX: OnceLock<Vec<Option<&'static Def>>> = OnceLock::new();
@@ -412,9 +427,8 @@ pub fn dispatch(p: &mut Process, state: &mut A64State) -> Option<GuestExit> {
     match ret {
         Ret::Val(v) => {
             if v == -(libc::EINTR as i64)
-                && !NO_RESTART.contains(&(nr as u32))
                 && let Some(sig) = p.signals.next_deliverable()
-                && p.signals.action(sig).flags & crate::abi::sa::RESTART != 0
+                && restarts(nr, p.signals.action(sig))
             {
                 // Re-execute the SVC after the handler returns.
                 state.pc -= 4;

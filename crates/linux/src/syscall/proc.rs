@@ -130,6 +130,9 @@ pub fn clone(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
     // Child.
     p.forked = true;
     crate::thread::reset_after_fork();
+    if flags & libc::CLONE_VM as u64 == 0 {
+        crate::signal::after_fork();
+    }
     crate::vfork::child(p, vfork_pipe, flags & libc::CLONE_VM as u64 != 0, state.sp);
     let tid = raw(libc::SYS_gettid, &[0; 6]) as u32;
     if flags & libc::CLONE_CHILD_SETTID as u64 != 0 {
@@ -300,6 +303,9 @@ pub fn reexec_argv(p: &Process, prog: &[u8], argv0: &[u8], args: &[Vec<u8>]) -> 
     if p.opts.strace {
         v.push(b"--strace".to_vec());
     }
+    if let Some(fd) = crate::selfexe::job_fd() {
+        v.push(format!("--job-control-fd={fd}").into_bytes());
+    }
     v.push([&b"--engine="[..], p.opts.backend.name().as_bytes()].concat());
     v.push(b"--".to_vec());
     v.push(prog.to_vec());
@@ -338,17 +344,21 @@ pub fn execve(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
             )),
             Err(_) => err(libc::EINVAL),
         },
-        Ok(ExecPlan::Emulate { prog, argv0, args }) => {
-            emulate(p, &prog, &argv0, &args, &envp, || {
-                match CString::new(path) {
-                    Ok(c) => Ret::Val(raw(
-                        libc::SYS_execve,
-                        &[c.as_ptr() as u64, a[1], a[2], 0, 0, 0],
-                    )),
-                    Err(_) => err(libc::EINVAL),
-                }
-            })
-        }
+        Ok(ExecPlan::Emulate { prog, argv0, args }) => emulate(
+            p,
+            &prog,
+            &argv0,
+            &args,
+            &envp,
+            None,
+            || match CString::new(path) {
+                Ok(c) => Ret::Val(raw(
+                    libc::SYS_execve,
+                    &[c.as_ptr() as u64, a[1], a[2], 0, 0, 0],
+                )),
+                Err(_) => err(libc::EINVAL),
+            },
+        ),
     }
 }
 
@@ -357,15 +367,24 @@ pub fn execve(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
 /// handler), `by_kernel` lets the kernel execute the program itself: a
 /// registered binfmt_misc handler routes it back to xarch, and without one
 /// the guest sees ENOEXEC.
+///
+/// With `exec_fd`, the new xarch loads the program from that descriptor
+/// (which must survive the exec) rather than from `prog`, only its name.
 fn emulate(
     p: &Process,
     prog: &[u8],
     argv0: &[u8],
     args: &[Vec<u8>],
     envp: &[Vec<u8>],
+    exec_fd: Option<i32>,
     by_kernel: impl FnOnce() -> Ret,
 ) -> Ret {
-    let argv = reexec_argv(p, prog, argv0, args);
+    let mut argv = reexec_argv(p, prog, argv0, args);
+    if let Some(fd) = exec_fd
+        && let Some(end) = argv.iter().position(|a| a == b"--")
+    {
+        argv.insert(end, format!("--exec-fd={fd}").into_bytes());
+    }
     let (Ok(cargv), Ok(cenv)) = (cstrings(&argv), cstrings(envp)) else {
         return err(libc::EINVAL);
     };
@@ -375,11 +394,13 @@ fn emulate(
     pe.push(std::ptr::null());
     // Through xarch's own descriptor first (works without /proc), then the
     // path.
+    crate::selfexe::pass_on_exec(true);
     crate::selfexe::reexec(&cargv, &cenv);
     let exe = self_exe();
     // SAFETY: NUL-terminated arrays of valid C strings.
     unsafe { libc::execve(exe.as_ptr(), pa.as_ptr(), pe.as_ptr()) };
     let e = super::errno();
+    crate::selfexe::pass_on_exec(false);
     if e == libc::ENOENT || e == libc::EACCES {
         return by_kernel();
     }
@@ -389,7 +410,8 @@ fn emulate(
 /// `execveat(dirfd, path, argv, envp, flags)`: an absolute path, or one
 /// relative to the working directory, is `execve`. Otherwise the file is
 /// found through /proc/self/fd/DIRFD and planned as `execve` plans: a
-/// foreign ELF re-enters xarch by its real path; a script whose
+/// foreign ELF re-enters xarch by its real path, or when it has none (a
+/// memfd: `fexecve`) with a descriptor of it; a script whose
 /// interpreter is foreign passes the interpreter `/dev/fd/DIRFD[/path]`,
 /// as the kernel does (so a close-on-exec descriptor fails with ENOENT);
 /// everything else, and everything when /proc is missing, goes to the
@@ -446,10 +468,27 @@ pub fn execveat(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
         Ok(ExecPlan::Host) => by_kernel(),
         Ok(ExecPlan::Emulate { prog, argv0, args }) if prog == through => {
             // A foreign ELF: its real path, when it still has one.
-            let Some(real) = real_path(dirfd, &path, &st) else {
-                return by_kernel();
+            if let Some(real) = real_path(dirfd, &path, &st) {
+                return emulate(p, &real, &argv0, &args, &envp, None, by_kernel);
+            }
+            // None (a memfd, a deleted file): the new xarch reads it from a
+            // descriptor of its own, named as the kernel names the file
+            // (/proc/self/exe of a memfd reads "/memfd:NAME (deleted)").
+            let Ok(cthrough) = CString::new(through.clone()) else {
+                return err(libc::EINVAL);
             };
-            emulate(p, &real, &argv0, &args, &envp, by_kernel)
+            // SAFETY: a valid C string; a new descriptor that survives the
+            // exec (the new xarch closes it once the program is loaded).
+            let fd = unsafe { libc::open(cthrough.as_ptr(), libc::O_RDONLY) };
+            if fd < 0 {
+                return by_kernel();
+            }
+            let name = std::fs::read_link(OsStr::from_bytes(&through))
+                .map_or(through, |l| l.into_os_string().into_vec());
+            let r = emulate(p, &name, &argv0, &args, &envp, Some(fd), by_kernel);
+            // SAFETY: the exec failed; the descriptor is ours.
+            unsafe { libc::close(fd) };
+            r
         }
         Ok(ExecPlan::Emulate {
             prog,
@@ -464,7 +503,7 @@ pub fn execveat(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
             for arg in args.iter_mut().filter(|x| **x == through) {
                 *arg = devfd.clone();
             }
-            emulate(p, &prog, &argv0, &args, &envp, by_kernel)
+            emulate(p, &prog, &argv0, &args, &envp, None, by_kernel)
         }
     }
 }

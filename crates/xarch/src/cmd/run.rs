@@ -36,6 +36,15 @@ pub struct RunArgs {
     /// execve so re-entry works without /proc.
     #[arg(long, hide = true, value_name = "FD")]
     pub self_fd: Option<i32>,
+    /// The socket through which the first process of `--rootfs` (the init
+    /// of its pid namespace) has its supervisor stop it (Ctrl-Z).
+    #[arg(long, hide = true, value_name = "FD")]
+    pub job_control_fd: Option<i32>,
+    /// The program as an open descriptor (an emulated `fexecve` of a file
+    /// no path names, such as a memfd), closed once it is loaded; the
+    /// program argument is then only its name (/proc/self/exe).
+    #[arg(long, hide = true, value_name = "FD", conflicts_with = "rootfs")]
+    pub exec_fd: Option<i32>,
     /// Execution engine: `tiered` (the default: template JIT, hot code
     /// recompiled by the optimizing Cranelift tier after
     /// XARCH_HOT_THRESHOLD runs), `baseline` (template JIT only), `opt`
@@ -78,6 +87,9 @@ pub struct RunOptions {
 /// Runs `xarch run`.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     xarch_linux::selfexe::init(args.self_fd);
+    if let Some(fd) = args.job_control_fd {
+        xarch_linux::selfexe::set_job_fd(fd);
+    }
     if let Some(root) = args.rootfs.clone() {
         return run_rootfs(&root, args);
     }
@@ -92,11 +104,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .or_else(|| std::env::var_os("QEMU_LD_PREFIX").map(PathBuf::from))
         .filter(|d| !d.as_os_str().is_empty());
     let mut program = args.program;
+    let exec_file = match args.exec_fd {
+        Some(fd) => Some(exec_file(fd)?),
+        None => None,
+    };
     if let Some(dir) = &sysroot {
         let root = xarch_linux::paths::Sysroot::open(dir)
             .with_context(|| format!("--sysroot {}", dir.display()))?;
         // The program itself is looked up under the sysroot too.
-        if program.is_absolute() {
+        if program.is_absolute() && exec_file.is_none() {
             program = root.to_host(&program);
         }
     }
@@ -105,7 +121,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         strace: args.strace,
         backend: args.engine.unwrap_or_else(default_backend),
     };
-    Ok(run_guest(Program::Path(program), argv, env, &opts))
+    let program = match exec_file {
+        Some(f) => Program::Fd(f, program),
+        None => Program::Path(program),
+    };
+    Ok(run_guest(program, argv, env, &opts))
+}
+
+/// Takes over descriptor `fd` of `--exec-fd`.
+fn exec_file(fd: i32) -> anyhow::Result<std::fs::File> {
+    xarch_linux::process::inherited_file(fd)
+        .with_context(|| format!("--exec-fd {fd}: not an open descriptor"))
 }
 
 /// `xarch run --rootfs DIR`: the program runs in a container whose root
