@@ -330,7 +330,7 @@ struct Entry {
     tier: Tier,
     /// The region run instead of the baseline code (`tier` is
     /// [`Tier::Region`]).
-    region: Option<Region>,
+    region: Option<Box<Region>>,
 }
 
 impl Entry {
@@ -1173,10 +1173,10 @@ impl Engine {
         }
         let entry = self.cache.get_mut(&pc).expect("checked above");
         entry.tier = Tier::Region;
-        entry.region = Some(Region {
+        entry.region = Some(Box::new(Region {
             code: region,
             blocks,
-        });
+        }));
         if let Some(c) = entry.counter {
             tier::set_counter(c, u32::MAX);
         }

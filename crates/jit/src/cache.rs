@@ -18,8 +18,20 @@ pub struct CodeCache {
     /// Inline guest accesses: (host address of the access instruction,
     /// its fault stub, whether it writes), in increasing address order
     /// (code is only appended).
-    sites: Vec<(usize, usize, bool)>,
+    sites: Vec<Site>,
 }
+
+/// An inline guest access in the cache: offsets from the cache base (8
+/// bytes per site: a large program has millions).
+#[derive(Clone, Copy)]
+struct Site {
+    /// Offset of the access instruction.
+    at: u32,
+    /// Offset of its fault stub; bit 31: the access writes.
+    stub: u32,
+}
+
+const SITE_WRITE: u32 = 1 << 31;
 
 thread_local! {
     /// The cache whose code this thread is running (see [`CodeCache::activate`]).
@@ -54,10 +66,18 @@ pub unsafe fn fixup_inline_access(uc: *mut libc::ucontext_t, fault_addr: u64) ->
     // SAFETY: the caller passes the handler's ucontext, which is writable.
     let gregs = unsafe { &mut (*uc).uc_mcontext.gregs };
     let rip = gregs[libc::REG_RIP as usize] as usize;
-    let Ok(i) = cache.sites.binary_search_by_key(&rip, |s| s.0) else {
+    let Some(off) = rip
+        .checked_sub(cache.base as usize)
+        .filter(|&o| o < cache.size)
+    else {
         return false;
     };
-    let (_, stub, write) = cache.sites[i];
+    let Ok(i) = cache.sites.binary_search_by_key(&(off as u32), |s| s.at) else {
+        return false;
+    };
+    let site = cache.sites[i];
+    let stub = cache.base as usize + (site.stub & !SITE_WRITE) as usize;
+    let write = site.stub & SITE_WRITE != 0;
     // A non-canonical address raises #GP, reported with address 0: the
     // access's address register (rdi) has the guest's address.
     let addr = if fault_addr == 0 {
@@ -78,6 +98,13 @@ unsafe impl Send for CodeCache {}
 impl CodeCache {
     /// Maps a cache of `size` bytes.
     pub fn new(size: usize) -> io::Result<CodeCache> {
+        if size > SITE_WRITE as usize {
+            // Fault sites are 31-bit offsets.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "code cache larger than 2 GiB",
+            ));
+        }
         // SAFETY: anonymous private mapping with no address hint; the result
         // is checked for MAP_FAILED.
         let p = unsafe {
@@ -118,8 +145,14 @@ impl CodeCache {
     /// Records an inline guest access at host address `site` whose fault
     /// stub is at `stub`. Sites must be added in increasing address order.
     pub fn add_fault_site(&mut self, site: usize, stub: usize, write: bool) {
-        debug_assert!(self.sites.last().is_none_or(|s| s.0 < site));
-        self.sites.push((site, stub, write));
+        let base = self.base as usize;
+        let (at, stub) = ((site - base) as u32, (stub - base) as u32);
+        debug_assert!(self.sites.last().is_none_or(|s| s.at < at));
+        debug_assert!(self.size <= SITE_WRITE as usize);
+        self.sites.push(Site {
+            at,
+            stub: stub | if write { SITE_WRITE } else { 0 },
+        });
     }
 
     /// The address range of the cache (for fault attribution).
