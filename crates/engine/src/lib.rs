@@ -407,9 +407,16 @@ fn chain_config(ibtc: &[[u64; 2]]) -> ChainConfig {
     }
 }
 
-/// Size of the baseline code cache; when full, all translations are
-/// dropped and rebuilt on demand.
-pub const CODE_CACHE_BYTES: usize = 64 << 20;
+/// Size of each thread's code cache (address space reserved without
+/// backing; pages are used as code is written); when full, all
+/// translations are dropped and rebuilt on demand. 64 MiB made gcc -O3
+/// of zlib's deflate.c reset its cache five times (535k translations for
+/// 102k blocks); cc1 keeps ~100 MiB of code for one file.
+pub const CODE_CACHE_BYTES: usize = 512 << 20;
+
+/// Smaller sizes tried if the system refuses the reservation (strict
+/// overcommit accounting, address-space limits).
+const CODE_CACHE_FALLBACKS: [usize; 2] = [128 << 20, 32 << 20];
 
 impl Engine {
     /// Creates an engine with an empty translation cache.
@@ -418,7 +425,9 @@ impl Engine {
         let code = match options.backend {
             Backend::Interpreter => None,
             Backend::Baseline | Backend::Tiered | Backend::Opt => {
-                CodeCache::new(CODE_CACHE_BYTES).ok()
+                std::iter::once(CODE_CACHE_BYTES)
+                    .chain(CODE_CACHE_FALLBACKS)
+                    .find_map(|size| CodeCache::new(size).ok())
             }
         };
         let hot_threshold = options
