@@ -4,6 +4,7 @@
 
 mod background;
 mod host_fault;
+mod links;
 mod tier;
 #[cfg(test)]
 mod tier_tests;
@@ -236,7 +237,7 @@ pub struct Engine {
     /// The last invalidation generation applied to this cache.
     seen_gen: u64,
     /// Exits of compiled blocks waiting for (or linked to) each target PC.
-    links: HashMap<u64, Vec<xarch_jit::baseline::Exit>, PcHash>,
+    links: links::Links,
     /// Guest instructions run by the interpreter (for `stats`).
     insns: u64,
     /// The next translation serial number.
@@ -354,7 +355,7 @@ enum Step {
 /// Hashing for guest addresses: a multiplicative hash is plenty (and much
 /// cheaper than SipHash on the dispatch path).
 #[derive(Clone, Copy, Default)]
-struct PcHash;
+pub(crate) struct PcHash;
 
 impl std::hash::BuildHasher for PcHash {
     type Hasher = PcHasher;
@@ -424,11 +425,9 @@ impl Engine {
         host_fault::install();
         let code = match options.backend {
             Backend::Interpreter => None,
-            Backend::Baseline | Backend::Tiered | Backend::Opt => {
-                std::iter::once(CODE_CACHE_BYTES)
-                    .chain(CODE_CACHE_FALLBACKS)
-                    .find_map(|size| CodeCache::new(size).ok())
-            }
+            Backend::Baseline | Backend::Tiered | Backend::Opt => std::iter::once(CODE_CACHE_BYTES)
+                .chain(CODE_CACHE_FALLBACKS)
+                .find_map(|size| CodeCache::new(size).ok()),
         };
         let hot_threshold = options
             .backend
@@ -447,7 +446,7 @@ impl Engine {
             slots: vec![0; MAX_SLOTS],
             jit_ctx: JitCtx::default(),
             seen_gen: INVAL_GEN.load(Ordering::Acquire),
-            links: HashMap::default(),
+            links: links::Links::default(),
             insns: 0,
             next_serial: 0,
             dispatches: [0; 3],
@@ -886,13 +885,11 @@ impl Engine {
                 // SAFETY: the target is live in this engine's code cache.
                 unsafe { exit.link(body) };
             }
-            self.links.entry(exit.target).or_default().push(*exit);
+            self.links.add(*exit);
         }
-        if let Some(waiting) = self.links.get(&pc) {
-            for exit in waiting {
-                // SAFETY: as above; `code` was just installed.
-                unsafe { exit.link(code.body) };
-            }
+        for exit in self.links.to(pc) {
+            // SAFETY: as above; `code` was just installed.
+            unsafe { exit.link(code.body) };
         }
     }
 
@@ -928,7 +925,7 @@ impl Engine {
                 && !e.region.as_ref().is_some_and(|r| r.overlaps(start, end));
             if !keep {
                 dropped += e.region.is_some() as u64;
-                for exit in links.get(pc).into_iter().flatten() {
+                for exit in links.to(*pc) {
                     // SAFETY: the cells live in this engine's code cache.
                     unsafe { exit.unlink() };
                 }
@@ -987,7 +984,7 @@ impl Engine {
     /// Forgets every translation (after execve-like events).
     pub fn flush(&mut self) {
         self.ibtc.fill(IBTC_EMPTY);
-        for exit in self.links.values().flatten() {
+        for exit in self.links.all() {
             // SAFETY: the cells live in this engine's code cache.
             unsafe { exit.unlink() };
         }
@@ -1178,7 +1175,7 @@ impl Engine {
                 // target is live in this engine's code cache.
                 unsafe { exit.link(t) };
             }
-            self.links.entry(exit.target).or_default().push(*exit);
+            self.links.add(*exit);
         }
         let entry = self.cache.get_mut(&pc).expect("checked above");
         entry.tier = Tier::Region;
@@ -1189,7 +1186,7 @@ impl Engine {
         if let Some(c) = entry.counter {
             tier::set_counter(c, u32::MAX);
         }
-        for exit in self.links.get(&pc).into_iter().flatten() {
+        for exit in self.links.to(pc) {
             // SAFETY: the cells live in this engine's code cache and the
             // region was just installed in it.
             unsafe { exit.link(body) };
