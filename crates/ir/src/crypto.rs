@@ -131,7 +131,7 @@ fn aes_mix(x: u128, inverse: bool) -> u128 {
 /// it), used when the CPU has them. Arm and x86 lay the AES state out
 /// the same way (byte `r + 4c` is row r, column c).
 #[cfg(target_arch = "x86_64")]
-pub(crate) mod host {
+pub mod host {
     use core::arch::x86_64::*;
 
     /// Whether the host has AES-NI (std caches the CPUID answer).

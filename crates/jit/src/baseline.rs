@@ -6,7 +6,10 @@
 //! 8 bytes of their slot. Ops without a template call [`eval_shim`], which
 //! runs the interpreter's definition of that one op on the same slots.
 
+mod vector;
+
 use crate::cache::CodeCache;
+pub use crate::vector::HostFeatures;
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler, dynasm};
 use xarch_ir::guest_mem::MemStatus;
@@ -172,6 +175,10 @@ struct Emitter {
     block_start: u64,
     /// Direct exits: target guest PC and the label of its link cell.
     exits: Vec<(u64, DynamicLabel)>,
+    /// The optional instruction sets templates may use.
+    feat: HostFeatures,
+    /// 16-byte constants emitted after the code (see `vector.rs`).
+    consts: Vec<(DynamicLabel, u128)>,
 }
 
 impl Emitter {
@@ -348,6 +355,9 @@ impl Emitter {
         let inst = &block.insts[i];
         let ty = inst.ty;
         let o = (i as i32) * 16;
+        if self.vector(block, i) {
+            return true;
+        }
         match &inst.op {
             Op::GuestInsn(pc) => self.pc = *pc,
             Op::Const(x) => {
@@ -733,6 +743,19 @@ pub fn compile_counted(
     chain: ChainConfig,
     counter: Option<HotCounter>,
 ) -> Option<CompiledBlock> {
+    compile_with(block, cache, chain, counter, HostFeatures::detect())
+}
+
+/// [`compile_counted`] with the optional instruction sets templates may
+/// use given (at most what the CPU has; tests pass fewer to cover the
+/// fallbacks).
+pub fn compile_with(
+    block: &Block,
+    cache: &mut CodeCache,
+    chain: ChainConfig,
+    counter: Option<HotCounter>,
+    feat: HostFeatures,
+) -> Option<CompiledBlock> {
     if block.insts.len() > MAX_SLOTS {
         return None;
     }
@@ -749,6 +772,8 @@ pub fn compile_counted(
         chain,
         block_start: block.start,
         exits: Vec::new(),
+        feat,
+        consts: Vec::new(),
     };
     emit_prologue(&mut e.ops, body);
     let hot = counter.map(|HotCounter(addr)| {
@@ -802,6 +827,7 @@ pub fn compile_counted(
         ; pop rbx
         ; ret
     );
+    e.emit_consts();
     let labels: Vec<(u64, usize)> = e
         .exits
         .iter()

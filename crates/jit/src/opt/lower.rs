@@ -6,6 +6,8 @@
 //! at the state block (loads, stores, atomics, helper calls) and at every
 //! region exit, so the state block is exact whenever anything can see it.
 
+mod vector;
+
 use super::{OptError, RegionBlock};
 use crate::baseline::{ChainConfig, KIND_EXIT, KIND_NEXT};
 use cranelift_codegen::ir::condcodes::IntCC as CC;
@@ -203,6 +205,12 @@ struct Lower<'a, 'f> {
     cur_flags: Option<ir::Value>,
     sig_pack: ir::SigRef,
     flag_infos: Vec<(u64, Type)>,
+    /// Vector forms of the current block's `I128` values (see `vector.rs`).
+    vecs: Vec<Option<ir::Value>>,
+    /// Signatures of calls returning 128 bits, by argument count.
+    sigs: HashMap<usize, ir::SigRef>,
+    /// The optional instruction sets of the host.
+    feat: crate::vector::HostFeatures,
 }
 
 fn trusted() -> MemFlagsData {
@@ -439,6 +447,9 @@ pub(crate) fn lower(
         cur_flags: None,
         sig_pack,
         flag_infos,
+        vecs: Vec::new(),
+        sigs: HashMap::new(),
+        feat: crate::vector::HostFeatures::detect(),
     };
     for (k, rb) in blocks.iter().enumerate() {
         l.b.switch_to_block(l.clif_blocks[k]);
@@ -449,6 +460,8 @@ pub(crate) fn lower(
         l.cur_idx = k;
         l.vals.clear();
         l.vals.resize(rb.block.insts.len(), None);
+        l.vecs.clear();
+        l.vecs.resize(rb.block.insts.len(), None);
         for i in 0..rb.block.insts.len() {
             let v = l.inst(rb.block, i)?;
             l.vals[i] = v;
@@ -891,6 +904,15 @@ impl Lower<'_, '_> {
             }
             Op::Const(x) => Some(self.iconst(ct, *x)),
             Op::Const128(x) => {
+                // Both forms: the unused one is dead code.
+                let c = self
+                    .b
+                    .func
+                    .dfg
+                    .constants
+                    .insert(x.to_le_bytes().to_vec().into());
+                let v = self.b.ins().vconst(types::I8X16, c);
+                self.vecs[i] = Some(v);
                 let lo = self.b.ins().iconst(types::I64, *x as u64 as i64);
                 let hi = self.b.ins().iconst(types::I64, (*x >> 64) as u64 as i64);
                 Some(self.b.ins().iconcat(lo, hi))
@@ -898,13 +920,23 @@ impl Lower<'_, '_> {
             Op::GetState(off) => match self.by_off.get(off) {
                 Some(&k) if Some(k) == self.flags_k => Some(self.flags_packed()),
                 Some(&k) => Some(self.b.use_var(self.promoted[k].2)),
+                None if ty == Type::I128 => {
+                    let v = self
+                        .b
+                        .ins()
+                        .load(types::I8X16, trusted(), self.state, *off as i32);
+                    Some(self.vec_result(i, v))
+                }
                 None => {
                     let x = self.b.ins().load(ct, trusted(), self.state, *off as i32);
                     Some(self.mask1(ty, x))
                 }
             },
             Op::SetState(off, x) => {
-                let x = self.v(*x);
+                let x = match self.vecs[x.0 as usize] {
+                    Some(v) if !self.by_off.contains_key(off) => v,
+                    _ => self.v(*x),
+                };
                 match self.by_off.get(off) {
                     Some(&k) if Some(k) == self.flags_k => {
                         self.set_flags(*off, x);
@@ -1163,7 +1195,8 @@ impl Lower<'_, '_> {
             }
             Op::Store(a, x) => {
                 self.mark_pc(true);
-                let (addr, x) = (self.v(*a), self.v(*x));
+                let addr = self.v(*a);
+                let x = self.vecs[x.0 as usize].unwrap_or_else(|| self.v(*x));
                 self.b.ins().store(guest_flags(), x, addr, 0);
                 None
             }
@@ -1200,6 +1233,13 @@ impl Lower<'_, '_> {
                 } else {
                     let x = self.b.ins().ireduce(ct, r);
                     Some(self.mask1(ty, x))
+                }
+            }
+            Op::Vector(..) => Some(self.vector(block, i)),
+            Op::ExtractLane(..) | Op::InsertLane(..) | Op::Dup(..) => {
+                match self.lane_move(block, i) {
+                    Some(r) => Some(r),
+                    None => self.shim(block, i, false),
                 }
             }
             _ => self.shim(block, i, false),

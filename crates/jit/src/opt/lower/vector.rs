@@ -1,0 +1,385 @@
+//! Vector ops in the optimizing tier: Cranelift SIMD instructions where
+//! Cranelift has the same lane operation, the host's AES-NI/PCLMULQDQ
+//! through [`xarch_ir::crypto::host`], and a direct call of
+//! [`xarch_ir::vector::eval`] for the rest. IR `I128` values are
+//! Cranelift `i128`s; a vector op's result is also kept as a vector
+//! (`Lower::vecs`) so chains of vector ops, `GetState`/`SetState` and
+//! stores stay in XMM registers (the unused `i128` forms are dead code).
+
+use super::Lower;
+use crate::vector::{self as jv, byte_permutation, uniform_shift};
+use cranelift_codegen::ir::condcodes::IntCC as CC;
+use cranelift_codegen::ir::{self, AbiParam, InstBuilder, MemFlagsData, Signature, types};
+use cranelift_codegen::isa::CallConv;
+use xarch_ir::{Block, CryptoOp, Op, Type, Value, VecOp};
+
+fn lane_ty(e: u8) -> ir::Type {
+    match e {
+        8 => types::I8X16,
+        16 => types::I16X8,
+        32 => types::I32X4,
+        _ => types::I64X2,
+    }
+}
+
+fn scalar_ty(e: u8) -> ir::Type {
+    match e {
+        8 => types::I8,
+        16 => types::I16,
+        32 => types::I32,
+        _ => types::I64,
+    }
+}
+
+/// Bitcasts between `i128` and vectors (lane order = byte order).
+fn le() -> MemFlagsData {
+    MemFlagsData::new().with_endianness(ir::Endianness::Little)
+}
+
+/// The lane op behind a pairwise op (pair i = UZP1 lane i op UZP2 lane i).
+fn unpaired(op: VecOp) -> Option<VecOp> {
+    Some(match op {
+        VecOp::AddP => VecOp::Add,
+        VecOp::UMaxP => VecOp::UMax,
+        VecOp::UMinP => VecOp::UMin,
+        VecOp::SMaxP => VecOp::SMax,
+        VecOp::SMinP => VecOp::SMin,
+        _ => return None,
+    })
+}
+
+impl Lower<'_, '_> {
+    /// IR value `x` (an `I128`) as a Cranelift vector of type `t`.
+    pub(super) fn vec_of(&mut self, x: Value, t: ir::Type) -> ir::Value {
+        let v = match self.vecs[x.0 as usize] {
+            Some(v) => v,
+            None => {
+                let w = self.v(x);
+                let v = self.b.ins().bitcast(t, le(), w);
+                self.vecs[x.0 as usize] = Some(v);
+                return v;
+            }
+        };
+        if self.b.func.dfg.value_type(v) == t {
+            v
+        } else {
+            self.b.ins().bitcast(t, le(), v)
+        }
+    }
+
+    /// Records the vector form `r` of instruction `i`; returns its `i128`.
+    pub(super) fn vec_result(&mut self, i: usize, r: ir::Value) -> ir::Value {
+        self.vecs[i] = Some(r);
+        self.b.ins().bitcast(types::I128, le(), r)
+    }
+
+    /// Calls `f` (System V, `n` i64 arguments, a 128-bit result in
+    /// rax:rdx); returns the result as an `i128`.
+    fn call_pair(&mut self, f: usize, args: &[ir::Value]) -> ir::Value {
+        let n = args.len();
+        let sig = match self.sigs.get(&n) {
+            Some(&s) => s,
+            None => {
+                let mut sig = Signature::new(CallConv::SystemV);
+                for _ in 0..n {
+                    sig.params.push(AbiParam::new(types::I64));
+                }
+                sig.returns.push(AbiParam::new(types::I64));
+                sig.returns.push(AbiParam::new(types::I64));
+                let s = self.b.import_signature(sig);
+                self.sigs.insert(n, s);
+                s
+            }
+        };
+        let fv = self.b.ins().iconst(types::I64, f as i64);
+        let call = self.b.ins().call_indirect(sig, fv, args);
+        let r = self.b.inst_results(call).to_vec();
+        self.b.ins().iconcat(r[0], r[1])
+    }
+
+    fn halves(&mut self, x: Value) -> [ir::Value; 2] {
+        let v = self.v(x);
+        let (lo, hi) = self.b.ins().isplit(v);
+        [lo, hi]
+    }
+
+    /// `Op::Vector` (instruction `i` of `block`).
+    pub(super) fn vector(&mut self, block: &Block, i: usize) -> ir::Value {
+        let Op::Vector(op, e, args) = &block.insts[i].op else {
+            unreachable!("caller checks the op")
+        };
+        let (op, e) = (*op, *e);
+        if self.feat.sse41
+            && self.feat.ssse3
+            && let Some(r) = self.vec_native(block, op, e, args)
+        {
+            return self.vec_result(i, r);
+        }
+        let [a, b, _] = *args;
+        let host: Option<usize> = match op {
+            VecOp::Crypto(CryptoOp::AesE) if self.feat.aes => Some(jv::aese as *const () as usize),
+            VecOp::Crypto(CryptoOp::AesD) if self.feat.aes => Some(jv::aesd as *const () as usize),
+            VecOp::Crypto(CryptoOp::AesMc) if self.feat.aes => {
+                Some(jv::aesmc as *const () as usize)
+            }
+            VecOp::Crypto(CryptoOp::AesImc) if self.feat.aes => {
+                Some(jv::aesimc as *const () as usize)
+            }
+            _ => None,
+        };
+        if let Some(f) = host {
+            let mut xs = self.halves(a).to_vec();
+            if op.arity() == 2 {
+                xs.extend(self.halves(b));
+            }
+            return self.call_pair(f, &xs);
+        }
+        if op == VecOp::PMull && e == 64 && self.feat.pclmul {
+            let [x, _] = self.halves(a);
+            let [y, _] = self.halves(b);
+            return self.call_pair(jv::pmull64 as *const () as usize, &[x, y]);
+        }
+        // The reference semantics, called directly.
+        let Op::Vector(opref, ..) = &block.insts[i].op else {
+            unreachable!()
+        };
+        let p = self
+            .b
+            .ins()
+            .iconst(types::I64, opref as *const VecOp as usize as i64);
+        let es = self.b.ins().iconst(types::I64, e as i64);
+        let mut xs = vec![p, es];
+        for (k, &x) in args.iter().enumerate() {
+            if k < op.arity() {
+                xs.extend(self.halves(x));
+            } else {
+                let z = self.b.ins().iconst(types::I64, 0);
+                xs.extend([z, z]);
+            }
+        }
+        self.call_pair(jv::vec_vals as *const () as usize, &xs)
+    }
+
+    /// A binary lane op on vectors of lane type `lane_ty(e)`.
+    fn lane2(&mut self, op: VecOp, e: u8, x: ir::Value, y: ir::Value) -> Option<ir::Value> {
+        let ins = self.b.ins();
+        let small = matches!(e, 8 | 16);
+        Some(match op {
+            VecOp::Add => ins.iadd(x, y),
+            VecOp::Sub => ins.isub(x, y),
+            VecOp::Mul if matches!(e, 16 | 32) => ins.imul(x, y),
+            VecOp::CmEq => ins.icmp(CC::Equal, x, y),
+            VecOp::CmGt => ins.icmp(CC::SignedGreaterThan, x, y),
+            VecOp::CmGe => ins.icmp(CC::SignedGreaterThanOrEqual, x, y),
+            VecOp::CmHi => ins.icmp(CC::UnsignedGreaterThan, x, y),
+            VecOp::CmHs => ins.icmp(CC::UnsignedGreaterThanOrEqual, x, y),
+            VecOp::UMax if e != 64 => ins.umax(x, y),
+            VecOp::UMin if e != 64 => ins.umin(x, y),
+            VecOp::SMax if e != 64 => ins.smax(x, y),
+            VecOp::SMin if e != 64 => ins.smin(x, y),
+            VecOp::UQAdd if small => ins.uadd_sat(x, y),
+            VecOp::UQSub if small => ins.usub_sat(x, y),
+            VecOp::SQAdd if small => ins.sadd_sat(x, y),
+            VecOp::SQSub if small => ins.ssub_sat(x, y),
+            VecOp::URHAdd if small => ins.avg_round(x, y),
+            _ => return None,
+        })
+    }
+
+    /// `shuffle` by a byte map of [`byte_permutation`]; zero bytes come
+    /// from a zero vector in place of `b` (unary ops only).
+    fn permute(
+        &mut self,
+        perm: &[u8; 16],
+        a: ir::Value,
+        b: Option<ir::Value>,
+    ) -> Option<ir::Value> {
+        let zeros = perm.contains(&0x80);
+        let b = match b {
+            Some(b) if !zeros => b,
+            Some(_) => return None,
+            None => {
+                let z = self.b.ins().iconst(types::I8, 0);
+                self.b.ins().splat(types::I8X16, z)
+            }
+        };
+        let mask: Vec<u8> = perm
+            .iter()
+            .map(|&s| if s == 0x80 { 16 } else { s })
+            .collect();
+        let imm = self.b.func.dfg.immediates.push(mask.into());
+        Some(self.b.ins().shuffle(a, b, imm))
+    }
+
+    /// Cranelift SIMD for `op`, when it has the same lane operation.
+    fn vec_native(
+        &mut self,
+        block: &Block,
+        op: VecOp,
+        e: u8,
+        args: &[Value; 3],
+    ) -> Option<ir::Value> {
+        let t = lane_ty(e);
+        let n = op.arity();
+        let [a, b, c] = *args;
+        // Every operand is an I128 (the verifier checks).
+        let x = |l: &mut Self, v: Value, t: ir::Type| l.vec_of(v, t);
+        match op {
+            VecOp::And | VecOp::Or | VecOp::Xor | VecOp::Bic | VecOp::Orn | VecOp::Not => {
+                let va = x(self, a, types::I64X2);
+                if op == VecOp::Not {
+                    return Some(self.b.ins().bnot(va));
+                }
+                let vb = x(self, b, types::I64X2);
+                return Some(match op {
+                    VecOp::And => self.b.ins().band(va, vb),
+                    VecOp::Or => self.b.ins().bor(va, vb),
+                    VecOp::Xor => self.b.ins().bxor(va, vb),
+                    VecOp::Bic => self.b.ins().band_not(va, vb),
+                    _ => {
+                        let nb = self.b.ins().bnot(vb);
+                        self.b.ins().bor(va, nb)
+                    }
+                });
+            }
+            VecOp::Bsl | VecOp::Eor3 | VecOp::Bcax => {
+                let va = x(self, a, types::I64X2);
+                let vb = x(self, b, types::I64X2);
+                let vc = x(self, c, types::I64X2);
+                return Some(match op {
+                    VecOp::Bsl => self.b.ins().bitselect(vc, va, vb),
+                    VecOp::Eor3 => {
+                        let t = self.b.ins().bxor(va, vb);
+                        self.b.ins().bxor(t, vc)
+                    }
+                    _ => {
+                        let t = self.b.ins().band_not(vb, vc);
+                        self.b.ins().bxor(va, t)
+                    }
+                });
+            }
+            _ => {}
+        }
+        if !matches!(e, 8 | 16 | 32 | 64) {
+            return None;
+        }
+        match op {
+            VecOp::Neg => {
+                let va = x(self, a, t);
+                Some(self.b.ins().ineg(va))
+            }
+            VecOp::CmTst => {
+                let (va, vb) = (x(self, a, t), x(self, b, t));
+                let m = self.b.ins().band(va, vb);
+                let z = self.b.ins().iconst(scalar_ty(e), 0);
+                let z = self.b.ins().splat(t, z);
+                Some(self.b.ins().icmp(CC::NotEqual, m, z))
+            }
+            VecOp::UShl | VecOp::SShl => {
+                let Op::Const128(k) = block.insts[b.0 as usize].op else {
+                    return None;
+                };
+                let sh = uniform_shift(k, e)?;
+                let (esize, signed) = (e as i32, op == VecOp::SShl);
+                let va = x(self, a, t);
+                if sh >= esize || (sh <= -esize && !signed) {
+                    let z = self.b.ins().iconst(scalar_ty(e), 0);
+                    return Some(self.b.ins().splat(t, z));
+                }
+                if sh == 0 {
+                    return Some(va);
+                }
+                let k = sh.unsigned_abs().min(esize as u32 - 1);
+                let amt = self.b.ins().iconst(types::I32, k as i64);
+                Some(match (sh < 0, signed) {
+                    (false, _) => self.b.ins().ishl(va, amt),
+                    (true, false) => self.b.ins().ushr(va, amt),
+                    (true, true) => self.b.ins().sshr(va, amt),
+                })
+            }
+            VecOp::Tbx if e == 8 => {
+                let va = x(self, a, types::I8X16);
+                let vb = x(self, b, types::I8X16);
+                let vc = x(self, c, types::I8X16);
+                let sw = self.b.ins().swizzle(vb, vc);
+                let k = self.b.ins().iconst(types::I8, 16);
+                let k = self.b.ins().splat(types::I8X16, k);
+                let out = self.b.ins().icmp(CC::UnsignedGreaterThanOrEqual, vc, k);
+                Some(self.b.ins().bitselect(out, va, sw))
+            }
+            _ => {
+                if let Some(lop) = unpaired(op) {
+                    let p1 = byte_permutation(VecOp::Uzp1, e)?;
+                    let p2 = byte_permutation(VecOp::Uzp2, e)?;
+                    // (Unused if the lane op has no lowering: dead code.)
+                    let va = x(self, a, types::I8X16);
+                    let vb = x(self, b, types::I8X16);
+                    let u1 = self.permute(&p1, va, Some(vb))?;
+                    let u2 = self.permute(&p2, va, Some(vb))?;
+                    let u1 = self.b.ins().bitcast(t, le(), u1);
+                    let u2 = self.b.ins().bitcast(t, le(), u2);
+                    return self.lane2(lop, e, u1, u2);
+                }
+                if let Some(p) = byte_permutation(op, e) {
+                    let va = x(self, a, types::I8X16);
+                    let vb = if n > 1 {
+                        Some(x(self, b, types::I8X16))
+                    } else {
+                        None
+                    };
+                    return self.permute(&p, va, vb);
+                }
+                if n == 2 {
+                    let (va, vb) = (x(self, a, t), x(self, b, t));
+                    return self.lane2(op, e, va, vb);
+                }
+                None
+            }
+        }
+    }
+
+    /// `ExtractLane`, `InsertLane` and `Dup` as vector lane moves; `None`
+    /// for the forms left to the interpreter's definition.
+    pub(super) fn lane_move(&mut self, block: &Block, i: usize) -> Option<ir::Value> {
+        let inst = &block.insts[i];
+        let ct = super::cty(inst.ty);
+        // Converts a scalar IR value to the lane type of `e`.
+        let to_lane = |l: &mut Self, s: Value, e: u8| -> ir::Value {
+            let v = l.v(s);
+            let st = l.b.func.dfg.value_type(v);
+            let lt = scalar_ty(e);
+            if st.bits() > lt.bits() {
+                l.b.ins().ireduce(lt, v)
+            } else if st.bits() < lt.bits() {
+                l.b.ins().uextend(lt, v)
+            } else {
+                v
+            }
+        };
+        match inst.op {
+            Op::ExtractLane(x, e, idx) if e <= 64 => {
+                let v = self.vec_of(x, lane_ty(e));
+                let r = self.b.ins().extractlane(v, idx);
+                Some(if ct.bits() > e as u32 {
+                    self.b.ins().uextend(ct, r)
+                } else {
+                    r
+                })
+            }
+            Op::ExtractLane(x, _, _) => Some(self.v(x)),
+            Op::InsertLane(x, s, e, idx) if e <= 64 => {
+                let v = self.vec_of(x, lane_ty(e));
+                let s = to_lane(self, s, e);
+                let r = self.b.ins().insertlane(v, s, idx);
+                Some(self.vec_result(i, r))
+            }
+            Op::InsertLane(_, s, _, _) if block.ty(s) == Type::I128 => Some(self.v(s)),
+            Op::Dup(s, e) => {
+                let s = to_lane(self, s, e);
+                let r = self.b.ins().splat(lane_ty(e), s);
+                Some(self.vec_result(i, r))
+            }
+            _ => None,
+        }
+    }
+}
