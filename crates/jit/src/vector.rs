@@ -5,6 +5,8 @@
 //! [`xarch_ir::crypto::host`]), so every tier agrees with the
 //! interpreter by construction.
 
+use core::arch::x86_64::__m128i;
+use xarch_ir::crypto::host;
 use xarch_ir::vector::{self, VecOp};
 
 /// The optional x86 instruction sets inline vector templates may use.
@@ -118,49 +120,98 @@ pub(crate) unsafe extern "C" fn vec_vals(
     ))
 }
 
-/// Arm AESE through AES-NI.
+// The crypto entry points below take and return `__m128i`: C's type of
+// the same name, which the System V ABI passes in XMM registers, as
+// Cranelift passes `i8x16` (rustc's FFI lint does not know SIMD types;
+// tests/vector.rs runs these calls).
+
+fn u(x: __m128i) -> u128 {
+    // SAFETY: both are 16 plain bytes; little-endian u128 byte i is
+    // vector byte i.
+    unsafe { core::mem::transmute::<__m128i, u128>(x) }
+}
+
+fn m(x: u128) -> __m128i {
+    // SAFETY: as in `u`.
+    unsafe { core::mem::transmute::<u128, __m128i>(x) }
+}
+
+/// Arm AESE for compiled code (operands and result in XMM registers).
 ///
 /// # Safety
 /// The CPU must have AES-NI.
-pub(crate) unsafe extern "C" fn aese(alo: u64, ahi: u64, blo: u64, bhi: u64) -> Pair {
+#[target_feature(enable = "aes")]
+#[allow(improper_ctypes_definitions)] // __m128i: see above
+pub(crate) unsafe extern "C" fn aese(a: __m128i, b: __m128i) -> __m128i {
     // SAFETY: forwarded from the caller.
-    pair(unsafe { xarch_ir::crypto::host::sub_shift(join(alo, ahi) ^ join(blo, bhi)) })
+    m(unsafe { host::sub_shift(u(a) ^ u(b)) })
 }
 
-/// Arm AESD through AES-NI.
+/// Arm AESD, as [`aese`].
 ///
 /// # Safety
 /// As [`aese`].
-pub(crate) unsafe extern "C" fn aesd(alo: u64, ahi: u64, blo: u64, bhi: u64) -> Pair {
+#[target_feature(enable = "aes")]
+#[allow(improper_ctypes_definitions)] // __m128i: see above
+pub(crate) unsafe extern "C" fn aesd(a: __m128i, b: __m128i) -> __m128i {
     // SAFETY: forwarded from the caller.
-    pair(unsafe { xarch_ir::crypto::host::inv_sub_shift(join(alo, ahi) ^ join(blo, bhi)) })
+    m(unsafe { host::inv_sub_shift(u(a) ^ u(b)) })
 }
 
-/// Arm AESMC through AES-NI.
+/// Arm AESMC, as [`aese`].
 ///
 /// # Safety
 /// As [`aese`].
-pub(crate) unsafe extern "C" fn aesmc(alo: u64, ahi: u64) -> Pair {
+#[target_feature(enable = "aes")]
+#[allow(improper_ctypes_definitions)] // __m128i: see above
+pub(crate) unsafe extern "C" fn aesmc(a: __m128i) -> __m128i {
     // SAFETY: forwarded from the caller.
-    pair(unsafe { xarch_ir::crypto::host::mix(join(alo, ahi)) })
+    m(unsafe { host::mix(u(a)) })
 }
 
-/// Arm AESIMC through AES-NI.
+/// Arm AESIMC, as [`aese`].
 ///
 /// # Safety
 /// As [`aese`].
-pub(crate) unsafe extern "C" fn aesimc(alo: u64, ahi: u64) -> Pair {
+#[target_feature(enable = "aes")]
+#[allow(improper_ctypes_definitions)] // __m128i: see above
+pub(crate) unsafe extern "C" fn aesimc(a: __m128i) -> __m128i {
     // SAFETY: forwarded from the caller.
-    pair(unsafe { xarch_ir::crypto::host::inv_mix(join(alo, ahi)) })
+    m(unsafe { host::inv_mix(u(a)) })
 }
 
-/// Arm PMULL (64-bit lanes) of the low halves through PCLMULQDQ.
+/// Arm AESE then AESMC on its result, as [`aese`].
+///
+/// # Safety
+/// As [`aese`].
+#[target_feature(enable = "aes")]
+#[allow(improper_ctypes_definitions)] // __m128i: see above
+pub(crate) unsafe extern "C" fn aese_mc(a: __m128i, b: __m128i) -> __m128i {
+    // SAFETY: forwarded from the caller.
+    m(unsafe { host::sub_shift_mix(u(a) ^ u(b)) })
+}
+
+/// Arm AESD then AESIMC on its result, as [`aese`].
+///
+/// # Safety
+/// As [`aese`].
+#[target_feature(enable = "aes")]
+#[allow(improper_ctypes_definitions)] // __m128i: see above
+pub(crate) unsafe extern "C" fn aesd_imc(a: __m128i, b: __m128i) -> __m128i {
+    // SAFETY: forwarded from the caller.
+    m(unsafe { host::inv_sub_shift_mix(u(a) ^ u(b)) })
+}
+
+/// Arm PMULL (64-bit lanes: the low halves) through PCLMULQDQ, as
+/// [`aese`].
 ///
 /// # Safety
 /// The CPU must have PCLMULQDQ.
-pub(crate) unsafe extern "C" fn pmull64(a: u64, b: u64) -> Pair {
+#[target_feature(enable = "pclmulqdq")]
+#[allow(improper_ctypes_definitions)] // __m128i: see above
+pub(crate) unsafe extern "C" fn pmull64(a: __m128i, b: __m128i) -> __m128i {
     // SAFETY: forwarded from the caller.
-    pair(unsafe { xarch_ir::crypto::host::clmul(a, b) })
+    m(unsafe { host::clmul(u(a) as u64, u(b) as u64) })
 }
 
 /// For a byte permutation `op` (each result byte a copy of one operand

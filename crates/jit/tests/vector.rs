@@ -78,9 +78,23 @@ fn inputs(seed: u64) -> Vec<State> {
         set128(&mut s, 2, b);
         set128(&mut s, 4, c);
         s[6] = rng.next();
+        s[7] = memory() as u64;
         out.push(s);
     }
     out
+}
+
+/// Guest memory of the memory test: 16 pattern bytes, then room for a
+/// 16-byte result at +32 (every engine writes the same value there).
+fn memory() -> *mut u8 {
+    static MEM: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *MEM.get_or_init(|| {
+        let m: &'static mut [u8; 64] = Box::leak(Box::new([0u8; 64]));
+        for (k, x) in m.iter_mut().enumerate() {
+            *x = (k as u8).wrapping_mul(37) ^ 0x5a;
+        }
+        m.as_mut_ptr() as usize
+    }) as *mut u8
 }
 
 fn interp(block: &Block, s: &mut State) -> BlockResult {
@@ -340,6 +354,25 @@ fn crypto_ops_match_interpreter() {
     });
 }
 
+/// 128-bit guest loads and stores feeding and taking vector ops.
+#[test]
+fn wide_memory_ops_match_interpreter() {
+    check("memory", 600, |b, [x, _, _, _]| {
+        let addr = b.get_state(56, Type::I64);
+        let v = b.load(addr, Type::I128);
+        let r = b.vector(VecOp::Add, 8, &[v, x]);
+        let k = b.iconst(Type::I64, 32);
+        let dst = b.add(addr, k);
+        b.store(dst, r);
+        let back = b.load(dst, Type::I128);
+        vec![
+            ("load".into(), v),
+            ("sum".into(), r),
+            ("stored".into(), back),
+        ]
+    });
+}
+
 /// Lane moves and the 128-bit integer ops the lifter uses for EXT,
 /// halves and concatenations.
 #[test]
@@ -373,6 +406,16 @@ fn lane_moves_and_wide_ops_match_interpreter() {
         outs.push(("or".into(), b.or(x, y)));
         outs.push(("xor".into(), b.xor(x, y)));
         outs.push(("not".into(), b.not(x)));
+        // Halves and concatenations, as the lifter builds them.
+        let lo = b.trunc(x, Type::I64);
+        outs.push(("trunc".into(), b.zext(lo, Type::I128)));
+        let lo = b.zext(lo, Type::I128);
+        let k = b.iconst(Type::I64, 64);
+        let hi = b.shl(y, k);
+        let cat = b.or(lo, hi);
+        outs.push(("concat".into(), b.vector(VecOp::Add, 32, &[cat, x])));
+        let hx = b.lshr(x, k);
+        outs.push(("hi-xor".into(), b.xor(hx, cat)));
         for n in [0u64, 3, 8, 56, 64, 67, 72, 120, 127, 128, 200] {
             let k = b.iconst(Type::I64, n);
             outs.push((format!("shl {n}"), b.shl(x, k)));

@@ -211,6 +211,8 @@ struct Lower<'a, 'f> {
     sigs: HashMap<usize, ir::SigRef>,
     /// The optional instruction sets of the host.
     feat: crate::vector::HostFeatures,
+    /// AESE/AESD results lowered with the AESMC/AESIMC using them.
+    fused: Vec<bool>,
 }
 
 fn trusted() -> MemFlagsData {
@@ -450,6 +452,7 @@ pub(crate) fn lower(
         vecs: Vec::new(),
         sigs: HashMap::new(),
         feat: crate::vector::HostFeatures::detect(),
+        fused: Vec::new(),
     };
     for (k, rb) in blocks.iter().enumerate() {
         l.b.switch_to_block(l.clif_blocks[k]);
@@ -462,6 +465,7 @@ pub(crate) fn lower(
         l.vals.resize(rb.block.insts.len(), None);
         l.vecs.clear();
         l.vecs.resize(rb.block.insts.len(), None);
+        l.find_fused(rb.block);
         for i in 0..rb.block.insts.len() {
             let v = l.inst(rb.block, i)?;
             l.vals[i] = v;
@@ -896,6 +900,13 @@ impl Lower<'_, '_> {
             } else {
                 self.flush_clear();
             }
+        }
+        if self.fused[i] {
+            // Computed by the AESMC/AESIMC that uses it (see vector.rs).
+            return Ok(None);
+        }
+        if let Some(r) = self.wide_vec(block, i) {
+            return Ok(Some(r));
         }
         let r = match &inst.op {
             Op::GuestInsn(pc) => {

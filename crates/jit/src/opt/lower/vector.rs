@@ -97,6 +97,57 @@ impl Lower<'_, '_> {
         self.b.ins().iconcat(r[0], r[1])
     }
 
+    /// Calls `f` (System V, vector arguments and result in XMM
+    /// registers).
+    fn call_vec(&mut self, f: usize, args: &[ir::Value]) -> ir::Value {
+        let key = 100 + args.len();
+        let sig = match self.sigs.get(&key) {
+            Some(&s) => s,
+            None => {
+                let mut sig = Signature::new(CallConv::SystemV);
+                for _ in args {
+                    sig.params.push(AbiParam::new(types::I8X16));
+                }
+                sig.returns.push(AbiParam::new(types::I8X16));
+                let s = self.b.import_signature(sig);
+                self.sigs.insert(key, s);
+                s
+            }
+        };
+        let fv = self.b.ins().iconst(types::I64, f as i64);
+        let call = self.b.ins().call_indirect(sig, fv, args);
+        self.b.inst_results(call)[0]
+    }
+
+    /// Marks the AESE (AESD) results of `block` used only by an AESMC
+    /// (AESIMC): the pair is lowered as one call.
+    pub(super) fn find_fused(&mut self, block: &Block) {
+        let mut uses = vec![0u32; block.insts.len()];
+        for inst in &block.insts {
+            inst.op.for_each_operand(|v| uses[v.0 as usize] += 1);
+        }
+        self.fused.clear();
+        self.fused.resize(block.insts.len(), false);
+        if !self.feat.aes {
+            return;
+        }
+        for inst in &block.insts {
+            let Op::Vector(VecOp::Crypto(second), _, [a, ..]) = inst.op else {
+                continue;
+            };
+            let first = match second {
+                CryptoOp::AesMc => CryptoOp::AesE,
+                CryptoOp::AesImc => CryptoOp::AesD,
+                _ => continue,
+            };
+            if uses[a.0 as usize] == 1
+                && matches!(block.insts[a.0 as usize].op, Op::Vector(VecOp::Crypto(c), ..) if c == first)
+            {
+                self.fused[a.0 as usize] = true;
+            }
+        }
+    }
+
     fn halves(&mut self, x: Value) -> [ir::Value; 2] {
         let v = self.v(x);
         let (lo, hi) = self.b.ins().isplit(v);
@@ -116,28 +167,37 @@ impl Lower<'_, '_> {
             return self.vec_result(i, r);
         }
         let [a, b, _] = *args;
-        let host: Option<usize> = match op {
-            VecOp::Crypto(CryptoOp::AesE) if self.feat.aes => Some(jv::aese as *const () as usize),
-            VecOp::Crypto(CryptoOp::AesD) if self.feat.aes => Some(jv::aesd as *const () as usize),
-            VecOp::Crypto(CryptoOp::AesMc) if self.feat.aes => {
-                Some(jv::aesmc as *const () as usize)
-            }
-            VecOp::Crypto(CryptoOp::AesImc) if self.feat.aes => {
-                Some(jv::aesimc as *const () as usize)
-            }
+        let fused = |l: &Self, v: Value| match block.insts[v.0 as usize].op {
+            Op::Vector(op, _, [x, y, _]) if l.fused[v.0 as usize] => Some((op, x, y)),
             _ => None,
         };
-        if let Some(f) = host {
-            let mut xs = self.halves(a).to_vec();
-            if op.arity() == 2 {
-                xs.extend(self.halves(b));
+        let host: Option<(usize, Value, Option<Value>)> = match op {
+            _ if !self.feat.aes => None,
+            VecOp::Crypto(CryptoOp::AesE) => Some((jv::aese as *const () as usize, a, Some(b))),
+            VecOp::Crypto(CryptoOp::AesD) => Some((jv::aesd as *const () as usize, a, Some(b))),
+            VecOp::Crypto(CryptoOp::AesMc) => match fused(self, a) {
+                Some((_, x, y)) => Some((jv::aese_mc as *const () as usize, x, Some(y))),
+                None => Some((jv::aesmc as *const () as usize, a, None)),
+            },
+            VecOp::Crypto(CryptoOp::AesImc) => match fused(self, a) {
+                Some((_, x, y)) => Some((jv::aesd_imc as *const () as usize, x, Some(y))),
+                None => Some((jv::aesimc as *const () as usize, a, None)),
+            },
+            _ => None,
+        };
+        let host = match host {
+            None if op == VecOp::PMull && e == 64 && self.feat.pclmul => {
+                Some((jv::pmull64 as *const () as usize, a, Some(b)))
             }
-            return self.call_pair(f, &xs);
-        }
-        if op == VecOp::PMull && e == 64 && self.feat.pclmul {
-            let [x, _] = self.halves(a);
-            let [y, _] = self.halves(b);
-            return self.call_pair(jv::pmull64 as *const () as usize, &[x, y]);
+            h => h,
+        };
+        if let Some((f, x, y)) = host {
+            let mut xs = vec![self.vec_of(x, types::I8X16)];
+            if let Some(y) = y {
+                xs.push(self.vec_of(y, types::I8X16));
+            }
+            let r = self.call_vec(f, &xs);
+            return self.vec_result(i, r);
         }
         // The reference semantics, called directly.
         let Op::Vector(opref, ..) = &block.insts[i].op else {
@@ -336,6 +396,73 @@ impl Lower<'_, '_> {
                 None
             }
         }
+    }
+
+    /// 128-bit integer ops on values that already have a vector form
+    /// (the lifter's EXT, halves and concatenations of vector registers)
+    /// and 128-bit loads, done in XMM registers; `None` for the others.
+    pub(super) fn wide_vec(&mut self, block: &Block, i: usize) -> Option<ir::Value> {
+        let inst = &block.insts[i];
+        let has = |l: &Self, v: Value| l.vecs[v.0 as usize].is_some();
+        let r = match inst.op {
+            Op::And(a, b) | Op::Or(a, b) | Op::Xor(a, b)
+                if inst.ty == Type::I128 && (has(self, a) || has(self, b)) =>
+            {
+                let x = self.vec_of(a, types::I64X2);
+                let y = self.vec_of(b, types::I64X2);
+                match inst.op {
+                    Op::And(..) => self.b.ins().band(x, y),
+                    Op::Or(..) => self.b.ins().bor(x, y),
+                    _ => self.b.ins().bxor(x, y),
+                }
+            }
+            Op::Not(a) if inst.ty == Type::I128 && has(self, a) => {
+                let x = self.vec_of(a, types::I64X2);
+                self.b.ins().bnot(x)
+            }
+            Op::Shl(a, n) | Op::LShr(a, n) if inst.ty == Type::I128 && has(self, a) => {
+                let Op::Const(k) = block.insts[n.0 as usize].op else {
+                    return None;
+                };
+                let k = k % 128;
+                if k % 8 != 0 {
+                    return None;
+                }
+                // A byte shift: a shuffle with a zero vector (index 16).
+                let k = (k / 8) as usize;
+                let left = matches!(inst.op, Op::Shl(..));
+                let mut perm = [0x80u8; 16];
+                for (j, p) in perm.iter_mut().enumerate() {
+                    if left && j >= k {
+                        *p = (j - k) as u8;
+                    } else if !left && j + k < 16 {
+                        *p = (j + k) as u8;
+                    }
+                }
+                let x = self.vec_of(a, types::I8X16);
+                self.permute(&perm, x, None)?
+            }
+            Op::ZExt(a) if inst.ty == Type::I128 && block.ty(a) == Type::I64 => {
+                // Both forms; the unused one is dead code.
+                let x = self.v(a);
+                let v = self.b.ins().scalar_to_vector(types::I64X2, x);
+                self.vecs[i] = Some(v);
+                return Some(self.b.ins().uextend(types::I128, x));
+            }
+            Op::Trunc(a) if inst.ty == Type::I64 && has(self, a) => {
+                let x = self.vec_of(a, types::I64X2);
+                return Some(self.b.ins().extractlane(x, 0));
+            }
+            Op::Load(a) if inst.ty == Type::I128 => {
+                self.mark_pc(false);
+                let addr = self.v(a);
+                self.b
+                    .ins()
+                    .load(types::I8X16, super::guest_flags(), addr, 0)
+            }
+            _ => return None,
+        };
+        Some(self.vec_result(i, r))
     }
 
     /// `ExtractLane`, `InsertLane` and `Dup` as vector lane moves; `None`
