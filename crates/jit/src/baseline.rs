@@ -850,6 +850,7 @@ pub fn compile_with(
     let epilogue_off = e.ops.labels().resolve_dynamic(epilogue).ok()?.0;
     let code = e.ops.finalize().ok()?;
     let start = cache.install(&code)?;
+    crate::perfmap::record(start, code.len(), format_args!("baseline_{:x}", block.start));
     for (site, stub, write) in sites {
         cache.add_fault_site(start as usize + site, start as usize + stub, write);
     }

@@ -9,6 +9,7 @@
 pub mod baseline;
 pub mod cache;
 pub mod opt;
+mod perfmap;
 pub mod vector;
 
 pub use baseline::{CompiledBlock, JitCtx, compile};

@@ -121,6 +121,11 @@ pub fn compile_region(
         Ok::<_, OptError>((compiled.code_buffer().to_vec(), lowered))
     })?;
     let region = stub::install(&code, &lowered.pcs, &lowered.exits, cache, chain)?;
+    crate::perfmap::record(
+        region.entry.addr() as *const u8,
+        region.bytes,
+        format_args!("region_{:x}", blocks[0].pc),
+    );
     let mut guest_ranges: Vec<(u64, u64)> = blocks
         .iter()
         .map(|rb| (rb.block.start, rb.block.end - rb.block.start))
