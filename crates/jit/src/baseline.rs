@@ -430,6 +430,44 @@ impl Emitter {
             {
                 return self.shift(&inst.op, ty, *a, *b, i);
             }
+            Op::UMulHi(a, b) | Op::SMulHi(a, b) if ty == Type::I64 => {
+                let ob = slot(*b);
+                self.load_rax(*a);
+                if matches!(inst.op, Op::UMulHi(..)) {
+                    dynasm!(self.ops ; .arch x64 ; mul QWORD [r12 + ob]);
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; imul QWORD [r12 + ob]);
+                }
+                dynasm!(self.ops ; .arch x64 ; mov QWORD [r12 + o], rdx);
+            }
+            Op::Bswap(a) if matches!(ty, Type::I16 | Type::I32 | Type::I64) => {
+                self.load_rax(*a);
+                match ty {
+                    Type::I64 => dynasm!(self.ops ; .arch x64 ; bswap rax),
+                    Type::I32 => dynasm!(self.ops ; .arch x64 ; bswap eax),
+                    _ => dynasm!(self.ops ; .arch x64 ; rol ax, 8 ; movzx eax, ax),
+                }
+                self.store_rax(i);
+            }
+            Op::Clz(a) if matches!(ty, Type::I32 | Type::I64) => {
+                // clz = (width - 1) - index of the top set bit; BSR sets
+                // ZF (and leaves the destination) for 0: use -1, giving
+                // the width.
+                let oa = slot(*a);
+                let top = ty.bits() as i32 - 1;
+                dynasm!(self.ops ; .arch x64 ; mov rcx, -1);
+                if ty == Type::I64 {
+                    dynasm!(self.ops ; .arch x64 ; bsr rax, QWORD [r12 + oa] ; cmovz rax, rcx);
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; bsr eax, DWORD [r12 + oa] ; cmovz rax, rcx);
+                }
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov edx, top
+                    ; sub rdx, rax
+                    ; mov QWORD [r12 + o], rdx
+                );
+            }
             Op::Not(a) if ty != Type::I128 => {
                 self.load_rax(*a);
                 dynasm!(self.ops ; .arch x64 ; not rax);
@@ -850,7 +888,11 @@ pub fn compile_with(
     let epilogue_off = e.ops.labels().resolve_dynamic(epilogue).ok()?.0;
     let code = e.ops.finalize().ok()?;
     let start = cache.install(&code)?;
-    crate::perfmap::record(start, code.len(), format_args!("baseline_{:x}", block.start));
+    crate::perfmap::record(
+        start,
+        code.len(),
+        format_args!("baseline_{:x}", block.start),
+    );
     for (site, stub, write) in sites {
         cache.add_fault_site(start as usize + site, start as usize + stub, write);
     }

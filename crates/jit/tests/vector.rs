@@ -242,7 +242,7 @@ fn lane_arithmetic_matches_interpreter() {
         (Add, ALL),
         (Sub, ALL),
         (Neg, ALL),
-        (Mul, NOT64),
+        (Mul, ALL),
         (CmEq, ALL),
         (CmGt, ALL),
         (CmTst, ALL),
@@ -351,6 +351,34 @@ fn crypto_ops_match_interpreter() {
             ("ghash".into(), r),
             ("rev".into(), rev),
         ]
+    });
+}
+
+/// The scalar templates the vector code around bignum and byte-order
+/// code needs (UMULH, SMULH, REV, CLZ), at each width.
+#[test]
+fn scalar_templates_match_interpreter() {
+    check("scalar", 700, |b, [x, y, _, s]| {
+        let mut outs = Vec::new();
+        for (k, ty) in [Type::I16, Type::I32, Type::I64].into_iter().enumerate() {
+            let p = b.trunc(x, ty);
+            let q = b.trunc(y, ty);
+            let r = b.trunc(s, ty);
+            for (name, v) in [
+                ("umulhi", b.push(xarch_ir::Op::UMulHi(p, q), ty)),
+                ("smulhi", b.push(xarch_ir::Op::SMulHi(p, r), ty)),
+                ("bswap", b.bswap(p)),
+                ("clz", b.clz(q)),
+                ("clz0", {
+                    let sh = b.iconst(ty, 4 + 5 * k as u64);
+                    let z = b.lshr(r, sh);
+                    b.clz(z)
+                }),
+            ] {
+                outs.push((format!("{name}.{ty}"), b.zext(v, Type::I128)));
+            }
+        }
+        outs
     });
 }
 

@@ -274,6 +274,13 @@ impl Emitter {
             ),
             (VecOp::Mul, 16) => one!(pmullw xmm0, xmm1),
             (VecOp::Mul, 32) if f.sse41 => one!(pmulld xmm0, xmm1),
+            // a * b mod 2^64 = alo*blo + ((ahi*blo + alo*bhi) << 32).
+            (VecOp::Mul, 64) => one!(
+                movdqa xmm2, xmm0 ; psrlq xmm2, 32 ; pmuludq xmm2, xmm1
+                ; movdqa xmm3, xmm1 ; psrlq xmm3, 32 ; pmuludq xmm3, xmm0
+                ; paddq xmm2, xmm3 ; psllq xmm2, 32
+                ; pmuludq xmm0, xmm1 ; paddq xmm0, xmm2
+            ),
             (VecOp::UMax | VecOp::UMaxP, 8) => one!(pmaxub xmm0, xmm1),
             (VecOp::UMin | VecOp::UMinP, 8) => one!(pminub xmm0, xmm1),
             (VecOp::SMax | VecOp::SMaxP, 16) => one!(pmaxsw xmm0, xmm1),

@@ -227,7 +227,7 @@ impl Lower<'_, '_> {
         Some(match op {
             VecOp::Add => ins.iadd(x, y),
             VecOp::Sub => ins.isub(x, y),
-            VecOp::Mul if matches!(e, 16 | 32) => ins.imul(x, y),
+            VecOp::Mul if e != 8 => ins.imul(x, y),
             VecOp::CmEq => ins.icmp(CC::Equal, x, y),
             VecOp::CmGt => ins.icmp(CC::SignedGreaterThan, x, y),
             VecOp::CmGe => ins.icmp(CC::SignedGreaterThanOrEqual, x, y),
