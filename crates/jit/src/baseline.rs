@@ -3,8 +3,10 @@
 //! Register use inside a compiled block: `rbx` = guest state block,
 //! `r12` = value slots (16 bytes per IR value, index = value number),
 //! `r13` = the [`JitCtx`]. Scalar values are kept zero-extended in the low
-//! 8 bytes of their slot. Ops without a template call [`eval_shim`], which
-//! runs the interpreter's definition of that one op on the same slots.
+//! 8 bytes of their slot. Vector ops have SSE templates or call
+//! `xarch_ir::vector::eval` directly (see `baseline/vector.rs`); other ops
+//! without a template call [`eval_shim`], which runs the interpreter's
+//! definition of that one op on the same slots.
 
 mod vector;
 

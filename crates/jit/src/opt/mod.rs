@@ -37,8 +37,12 @@
 //!   code is redirected by [`redirect_fault`] to the stub, which restores
 //!   the callee-saved registers and reports the guest PC recorded in
 //!   `ctx.opt_scratch` before the access.
-//! - Ops without a native lowering (floating point, vector, atomics,
-//!   rare widths) run the interpreter's definition through the baseline
+//! - Vector ops: Cranelift SIMD where it has the lane operation, 128-bit
+//!   values kept in XMM registers between them; AES and PMULL.1Q through
+//!   calls of `xarch_ir::crypto::host` (AES-NI, PCLMULQDQ); other vector
+//!   ops call `xarch_ir::vector::eval` directly (see `lower/vector.rs`).
+//! - Ops without a native lowering (floating point, atomics, rare
+//!   widths) run the interpreter's definition through the baseline
 //!   tier's `eval_shim`, so the semantics stay defined once.
 
 mod lower;
