@@ -58,6 +58,16 @@ fn cty(t: Type) -> ir::Type {
     }
 }
 
+/// The Cranelift type of a promoted state field: 128-bit fields (vector
+/// registers) live in XMM registers.
+fn var_ty(t: Type) -> ir::Type {
+    if t == Type::I128 {
+        types::I8X16
+    } else {
+        cty(t)
+    }
+}
+
 fn scalar(t: Type) -> bool {
     matches!(t, Type::I8 | Type::I16 | Type::I32 | Type::I64)
 }
@@ -128,7 +138,7 @@ fn promotable(blocks: &[RegionBlock<'_>], chain: ChainConfig) -> Vec<(u32, Type)
     let overlaps = |a: u32, an: u32, b: u32, bn: u32| a < b + bn && b < a + an;
     let mut out = Vec::new();
     for &(off, ty) in &acc {
-        if !scalar(ty) || out.len() >= MAX_PROMOTED {
+        if !(scalar(ty) || ty == Type::I128) || out.len() >= MAX_PROMOTED {
             continue;
         }
         let n = ty.bytes();
@@ -309,8 +319,8 @@ pub(crate) fn lower(
     let mut promoted = Vec::new();
     let mut by_off = HashMap::new();
     for (off, ty) in promotable(blocks, chain) {
-        let var = b.declare_var(cty(ty));
-        let v = b.ins().load(cty(ty), trusted(), state, off as i32);
+        let var = b.declare_var(var_ty(ty));
+        let v = b.ins().load(var_ty(ty), trusted(), state, off as i32);
         b.def_var(var, v);
         by_off.insert(off, promoted.len());
         promoted.push((off, ty, var));
@@ -628,7 +638,7 @@ impl Lower<'_, '_> {
             let v = self
                 .b
                 .ins()
-                .load(cty(ty), trusted(), self.state, off as i32);
+                .load(var_ty(ty), trusted(), self.state, off as i32);
             self.b.def_var(var, v);
             if Some(k) == self.flags_k {
                 let info = LAZY_PACKED | 3 << 4 | (off as u64) << 8;
@@ -930,6 +940,10 @@ impl Lower<'_, '_> {
             }
             Op::GetState(off) => match self.by_off.get(off) {
                 Some(&k) if Some(k) == self.flags_k => Some(self.flags_packed()),
+                Some(&k) if ty == Type::I128 => {
+                    let v = self.b.use_var(self.promoted[k].2);
+                    Some(self.vec_result(i, v))
+                }
                 Some(&k) => Some(self.b.use_var(self.promoted[k].2)),
                 None if ty == Type::I128 => {
                     let v = self
@@ -944,9 +958,10 @@ impl Lower<'_, '_> {
                 }
             },
             Op::SetState(off, x) => {
-                let x = match self.vecs[x.0 as usize] {
-                    Some(v) if !self.by_off.contains_key(off) => v,
-                    _ => self.v(*x),
+                let x = if block.ty(*x) == Type::I128 {
+                    self.vec_of(*x, types::I8X16)
+                } else {
+                    self.v(*x)
                 };
                 match self.by_off.get(off) {
                     Some(&k) if Some(k) == self.flags_k => {
