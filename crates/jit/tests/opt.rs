@@ -722,6 +722,20 @@ fn vector_loop_region_and_fault_match_interpreter() {
         }
     );
     assert_eq!(a.x[1], 97);
+    // A load between AESE and AESMC: the AESE result must reach the
+    // state before the load (which faults here).
+    let code = [
+        0x4e28_4822, // aese v2.16b, v1.16b
+        0x3cc1_0401, // ldr q1, [x0], #16
+        0x4e28_6842, // aesmc v2.16b, v2.16b
+        SVC0,
+    ];
+    let blocks = lift_seq(&code);
+    s.v[1] = 0x0f1e_2d3c_4b5a_6978_8796_a5b4_c3d2_e1f0;
+    s.x[0] = page as u64 + 4096;
+    let (r, a) = check_a64(&blocks, &s, &mut []);
+    assert!(matches!(r, BlockResult::Fault { .. }), "{r:?}");
+    assert_ne!(a.v[2], s.v[2], "the AESE result is in the state");
 }
 
 /// A store to a read-only page after a register update in the same block.

@@ -221,8 +221,13 @@ struct Lower<'a, 'f> {
     sigs: HashMap<usize, ir::SigRef>,
     /// The optional instruction sets of the host.
     feat: crate::vector::HostFeatures,
-    /// AESE/AESD results lowered with the AESMC/AESIMC using them.
-    fused: Vec<bool>,
+    /// Instructions of the current block not lowered: AESE/AESD results
+    /// computed with the AESMC/AESIMC using them, and their dead
+    /// register writes (see `vector.rs`).
+    skip: Vec<bool>,
+    /// For an AESMC/AESIMC lowered with the AESE/AESD before it: that
+    /// instruction.
+    fuse_src: Vec<Option<Value>>,
 }
 
 fn trusted() -> MemFlagsData {
@@ -462,7 +467,8 @@ pub(crate) fn lower(
         vecs: Vec::new(),
         sigs: HashMap::new(),
         feat: crate::vector::HostFeatures::detect(),
-        fused: Vec::new(),
+        skip: Vec::new(),
+        fuse_src: Vec::new(),
     };
     for (k, rb) in blocks.iter().enumerate() {
         l.b.switch_to_block(l.clif_blocks[k]);
@@ -911,8 +917,9 @@ impl Lower<'_, '_> {
                 self.flush_clear();
             }
         }
-        if self.fused[i] {
-            // Computed by the AESMC/AESIMC that uses it (see vector.rs).
+        if self.skip[i] {
+            // Computed by the AESMC/AESIMC that uses it, or a dead write
+            // of it (see vector.rs).
             return Ok(None);
         }
         if let Some(r) = self.wide_vec(block, i) {

@@ -119,20 +119,32 @@ impl Lower<'_, '_> {
         self.b.inst_results(call)[0]
     }
 
-    /// Marks the AESE (AESD) results of `block` used only by an AESMC
-    /// (AESIMC): the pair is lowered as one call.
+    /// Finds the AESE (AESD) whose result only feeds an AESMC (AESIMC),
+    /// directly or through a guest register the pair overwrites (`aese
+    /// v0, k; aesmc v0, v0`): the pair is lowered as one AESENC (AESDEC)
+    /// call, and the AESE and its dead register write are skipped.
     pub(super) fn find_fused(&mut self, block: &Block) {
-        let mut uses = vec![0u32; block.insts.len()];
+        let n = block.insts.len();
+        let mut uses = vec![0u32; n];
         for inst in &block.insts {
             inst.op.for_each_operand(|v| uses[v.0 as usize] += 1);
         }
-        self.fused.clear();
-        self.fused.resize(block.insts.len(), false);
+        self.skip.clear();
+        self.skip.resize(n, false);
+        self.fuse_src.clear();
+        self.fuse_src.resize(n, None);
         if !self.feat.aes {
             return;
         }
-        for inst in &block.insts {
-            let Op::Vector(VecOp::Crypto(second), _, [a, ..]) = inst.op else {
+        let near = |a: u32, b: u32| a.abs_diff(b) < 16;
+        // Whether instruction j may read or write the 16 bytes at `off`
+        // (or make the state visible).
+        let touches = |j: usize, off: u32| {
+            matches!(block.insts[j].op, Op::SetState(o, _) | Op::GetState(o) if near(o, off))
+                || super::needs_flush(&block.insts[j].op)
+        };
+        for k in 0..n {
+            let Op::Vector(VecOp::Crypto(second), _, [g, ..]) = block.insts[k].op else {
                 continue;
             };
             let first = match second {
@@ -140,10 +152,40 @@ impl Lower<'_, '_> {
                 CryptoOp::AesImc => CryptoOp::AesD,
                 _ => continue,
             };
-            if uses[a.0 as usize] == 1
-                && matches!(block.insts[a.0 as usize].op, Op::Vector(VecOp::Crypto(c), ..) if c == first)
+            let is_first = |v: Value| matches!(block.insts[v.0 as usize].op, Op::Vector(VecOp::Crypto(c), ..) if c == first);
+            if uses[g.0 as usize] != 1 {
+                continue;
+            }
+            if is_first(g) {
+                self.skip[g.0 as usize] = true;
+                self.fuse_src[k] = Some(g);
+                continue;
+            }
+            // Through the state: g = GetState(off), the last access of
+            // off before it is SetState(off, e) at s with e = AESE, and
+            // off is written again at t > k with nothing between s and t
+            // that could read the state (so the write at s is dead).
+            let Op::GetState(off) = block.insts[g.0 as usize].op else {
+                continue;
+            };
+            let Some(s) = (0..g.0 as usize).rev().find(|&j| touches(j, off)) else {
+                continue;
+            };
+            let Op::SetState(o, e) = block.insts[s].op else {
+                continue;
+            };
+            if o != off || !is_first(e) || uses[e.0 as usize] != 1 {
+                continue;
+            }
+            let Some(t) = (s + 1..n).find(|&j| j != g.0 as usize && touches(j, off)) else {
+                continue;
+            };
+            if t > k
+                && matches!(block.insts[t].op, Op::SetState(o, v) if o == off && block.ty(v) == Type::I128)
             {
-                self.fused[a.0 as usize] = true;
+                self.skip[e.0 as usize] = true;
+                self.skip[s] = true;
+                self.fuse_src[k] = Some(e);
             }
         }
     }
@@ -167,8 +209,9 @@ impl Lower<'_, '_> {
             return self.vec_result(i, r);
         }
         let [a, b, _] = *args;
-        let fused = |l: &Self, v: Value| match block.insts[v.0 as usize].op {
-            Op::Vector(op, _, [x, y, _]) if l.fused[v.0 as usize] => Some((op, x, y)),
+        let fused = |l: &Self, _: Value| match l.fuse_src[i].map(|e| &block.insts[e.0 as usize].op)
+        {
+            Some(Op::Vector(op, _, [x, y, _])) => Some((*op, *x, *y)),
             _ => None,
         };
         let host: Option<(usize, Value, Option<Value>)> = match op {
