@@ -131,7 +131,7 @@ fn aes_mix(x: u128, inverse: bool) -> u128 {
 /// it), used when the CPU has them. Arm and x86 lay the AES state out
 /// the same way (byte `r + 4c` is row r, column c).
 #[cfg(target_arch = "x86_64")]
-pub(crate) mod host {
+pub mod host {
     use core::arch::x86_64::*;
 
     /// Whether the host has AES-NI (std caches the CPUID answer).
@@ -144,12 +144,14 @@ pub(crate) mod host {
         std::is_x86_feature_detected!("pclmulqdq")
     }
 
+    #[inline(always)]
     fn v(x: u128) -> __m128i {
         // SAFETY: both are 16 plain bytes; little-endian u128 byte i is
         // vector byte i.
         unsafe { core::mem::transmute::<u128, __m128i>(x) }
     }
 
+    #[inline(always)]
     fn u(x: __m128i) -> u128 {
         // SAFETY: as in `v`.
         unsafe { core::mem::transmute::<__m128i, u128>(x) }
@@ -160,6 +162,7 @@ pub(crate) mod host {
     /// # Safety
     /// The CPU must have AES-NI ([`has_aes`]).
     #[target_feature(enable = "aes")]
+    #[inline]
     pub unsafe fn sub_shift(x: u128) -> u128 {
         u(_mm_aesenclast_si128(v(x), _mm_setzero_si128()))
     }
@@ -169,6 +172,7 @@ pub(crate) mod host {
     /// # Safety
     /// As [`sub_shift`].
     #[target_feature(enable = "aes")]
+    #[inline]
     pub unsafe fn inv_sub_shift(x: u128) -> u128 {
         u(_mm_aesdeclast_si128(v(x), _mm_setzero_si128()))
     }
@@ -180,6 +184,7 @@ pub(crate) mod host {
     /// # Safety
     /// As [`sub_shift`].
     #[target_feature(enable = "aes")]
+    #[inline]
     pub unsafe fn mix(x: u128) -> u128 {
         let z = _mm_setzero_si128();
         u(_mm_aesenc_si128(_mm_aesdeclast_si128(v(x), z), z))
@@ -190,8 +195,31 @@ pub(crate) mod host {
     /// # Safety
     /// As [`sub_shift`].
     #[target_feature(enable = "aes")]
+    #[inline]
     pub unsafe fn inv_mix(x: u128) -> u128 {
         u(_mm_aesimc_si128(v(x)))
+    }
+
+    /// Arm AESE then AESMC (one AES round without the key addition):
+    /// MixColumns(SubBytes(ShiftRows(x))) = AESENC(x, 0).
+    ///
+    /// # Safety
+    /// As [`sub_shift`].
+    #[target_feature(enable = "aes")]
+    #[inline]
+    pub unsafe fn sub_shift_mix(x: u128) -> u128 {
+        u(_mm_aesenc_si128(v(x), _mm_setzero_si128()))
+    }
+
+    /// Arm AESD then AESIMC: InvMixColumns(InvSubBytes(InvShiftRows(x)))
+    /// = AESDEC(x, 0).
+    ///
+    /// # Safety
+    /// As [`sub_shift`].
+    #[target_feature(enable = "aes")]
+    #[inline]
+    pub unsafe fn inv_sub_shift_mix(x: u128) -> u128 {
+        u(_mm_aesdec_si128(v(x), _mm_setzero_si128()))
     }
 
     /// Carry-less product of two 64-bit polynomials.
@@ -199,6 +227,7 @@ pub(crate) mod host {
     /// # Safety
     /// The CPU must have PCLMULQDQ ([`has_clmul`]).
     #[target_feature(enable = "pclmulqdq")]
+    #[inline]
     pub unsafe fn clmul(a: u64, b: u64) -> u128 {
         u(_mm_clmulepi64_si128(v(a as u128), v(b as u128), 0x00))
     }
@@ -455,6 +484,14 @@ mod tests {
                         "{op:?} {a:#x} {b:#x}"
                     );
                 }
+                // The fused rounds are the two steps in sequence.
+                let e = aes_portable(CryptoOp::AesE, a, b);
+                let d = aes_portable(CryptoOp::AesD, a, b);
+                // SAFETY: the host has AES-NI (checked above).
+                let (em, di) =
+                    unsafe { (host::sub_shift_mix(a ^ b), host::inv_sub_shift_mix(a ^ b)) };
+                assert_eq!(em, aes_portable(CryptoOp::AesMc, e, 0), "{a:#x} {b:#x}");
+                assert_eq!(di, aes_portable(CryptoOp::AesImc, d, 0), "{a:#x} {b:#x}");
             }
         }
     }

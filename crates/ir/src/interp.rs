@@ -323,31 +323,9 @@ pub unsafe fn eval_inst(
             let (r, f) = float::eval(*op, in_bits, out, v(*fpcr) as u64, a);
             (if flags { f } else { r }) as u128
         }
-        Op::ExtractLane(x, esize, idx) => {
-            let e = *esize as u32;
-            let m = if e == 128 {
-                u128::MAX
-            } else {
-                (1u128 << e) - 1
-            };
-            (v(*x) >> (e * *idx as u32)) & m
-        }
-        Op::InsertLane(x, s, esize, idx) => {
-            let e = *esize as u32;
-            let m = if e == 128 {
-                u128::MAX
-            } else {
-                (1u128 << e) - 1
-            };
-            let sh = e * *idx as u32;
-            (v(*x) & !(m << sh)) | ((v(*s) & m) << sh)
-        }
-        Op::Dup(x, esize) => {
-            let e = *esize as u32;
-            let m = (1u128 << e) - 1;
-            let s = v(*x) & m;
-            (0..128 / e).fold(0u128, |acc, i| acc | (s << (i * e)))
-        }
+        Op::ExtractLane(x, esize, idx) => vector::extract_lane(v(*x), *esize, *idx),
+        Op::InsertLane(x, s, esize, idx) => vector::insert_lane(v(*x), v(*s), *esize, *idx),
+        Op::Dup(x, esize) => vector::dup(v(*x), *esize),
     };
     Ok(r & ty.mask())
 }

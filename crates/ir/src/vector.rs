@@ -597,6 +597,30 @@ pub fn eval(op: VecOp, esize: u8, a: u128, b: u128, c: u128) -> u128 {
     out
 }
 
+/// Lane `idx` of `esize` bits (8..=128) of `x`, zero-extended (the
+/// semantics of [`crate::Op::ExtractLane`]).
+pub fn extract_lane(x: u128, esize: u8, idx: u8) -> u128 {
+    let e = esize as u32;
+    (x >> (e * idx as u32)) & mask(e)
+}
+
+/// `x` with lane `idx` of `esize` bits replaced by the low bits of `s`
+/// (the semantics of [`crate::Op::InsertLane`]).
+pub fn insert_lane(x: u128, s: u128, esize: u8, idx: u8) -> u128 {
+    let e = esize as u32;
+    let m = mask(e);
+    let sh = e * idx as u32;
+    (x & !(m << sh)) | ((s & m) << sh)
+}
+
+/// The low `esize` bits (8..=64) of `s` in every lane (the semantics of
+/// [`crate::Op::Dup`]).
+pub fn dup(s: u128, esize: u8) -> u128 {
+    let e = esize as u32;
+    let s = s & mask(e);
+    (0..128 / e).fold(0u128, |acc, i| acc | (s << (i * e)))
+}
+
 /// Carry-less product of two 64-bit polynomials (the host's PCLMULQDQ
 /// when it has one).
 pub fn clmul(a: u64, b: u64) -> u128 {

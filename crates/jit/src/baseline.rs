@@ -3,10 +3,15 @@
 //! Register use inside a compiled block: `rbx` = guest state block,
 //! `r12` = value slots (16 bytes per IR value, index = value number),
 //! `r13` = the [`JitCtx`]. Scalar values are kept zero-extended in the low
-//! 8 bytes of their slot. Ops without a template call [`eval_shim`], which
-//! runs the interpreter's definition of that one op on the same slots.
+//! 8 bytes of their slot. Vector ops have SSE templates or call
+//! `xarch_ir::vector::eval` directly (see `baseline/vector.rs`); other ops
+//! without a template call [`eval_shim`], which runs the interpreter's
+//! definition of that one op on the same slots.
+
+mod vector;
 
 use crate::cache::CodeCache;
+pub use crate::vector::HostFeatures;
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler, dynasm};
 use xarch_ir::guest_mem::MemStatus;
@@ -178,6 +183,10 @@ struct Emitter {
     exits: Vec<(u64, DynamicLabel)>,
     /// Some code refers to the IR block (see [`CompiledBlock::refs_ir`]).
     refs_ir: bool,
+    /// The optional instruction sets templates may use.
+    feat: HostFeatures,
+    /// 16-byte constants emitted after the code (see `vector.rs`).
+    consts: Vec<(DynamicLabel, u128)>,
 }
 
 impl Emitter {
@@ -355,6 +364,9 @@ impl Emitter {
         let inst = &block.insts[i];
         let ty = inst.ty;
         let o = (i as i32) * 16;
+        if self.vector(block, i) {
+            return true;
+        }
         match &inst.op {
             Op::GuestInsn(pc) => self.pc = *pc,
             Op::Const(x) => {
@@ -427,6 +439,44 @@ impl Emitter {
                 if matches!(ty, Type::I32 | Type::I64) =>
             {
                 return self.shift(&inst.op, ty, *a, *b, i);
+            }
+            Op::UMulHi(a, b) | Op::SMulHi(a, b) if ty == Type::I64 => {
+                let ob = slot(*b);
+                self.load_rax(*a);
+                if matches!(inst.op, Op::UMulHi(..)) {
+                    dynasm!(self.ops ; .arch x64 ; mul QWORD [r12 + ob]);
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; imul QWORD [r12 + ob]);
+                }
+                dynasm!(self.ops ; .arch x64 ; mov QWORD [r12 + o], rdx);
+            }
+            Op::Bswap(a) if matches!(ty, Type::I16 | Type::I32 | Type::I64) => {
+                self.load_rax(*a);
+                match ty {
+                    Type::I64 => dynasm!(self.ops ; .arch x64 ; bswap rax),
+                    Type::I32 => dynasm!(self.ops ; .arch x64 ; bswap eax),
+                    _ => dynasm!(self.ops ; .arch x64 ; rol ax, 8 ; movzx eax, ax),
+                }
+                self.store_rax(i);
+            }
+            Op::Clz(a) if matches!(ty, Type::I32 | Type::I64) => {
+                // clz = (width - 1) - index of the top set bit; BSR sets
+                // ZF (and leaves the destination) for 0: use -1, giving
+                // the width.
+                let oa = slot(*a);
+                let top = ty.bits() as i32 - 1;
+                dynasm!(self.ops ; .arch x64 ; mov rcx, -1);
+                if ty == Type::I64 {
+                    dynasm!(self.ops ; .arch x64 ; bsr rax, QWORD [r12 + oa] ; cmovz rax, rcx);
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; bsr eax, DWORD [r12 + oa] ; cmovz rax, rcx);
+                }
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov edx, top
+                    ; sub rdx, rax
+                    ; mov QWORD [r12 + o], rdx
+                );
             }
             Op::Not(a) if ty != Type::I128 => {
                 self.load_rax(*a);
@@ -741,6 +791,19 @@ pub fn compile_counted(
     chain: ChainConfig,
     counter: Option<HotCounter>,
 ) -> Option<CompiledBlock> {
+    compile_with(block, cache, chain, counter, HostFeatures::detect())
+}
+
+/// [`compile_counted`] with the optional instruction sets templates may
+/// use given (at most what the CPU has; tests pass fewer to cover the
+/// fallbacks).
+pub fn compile_with(
+    block: &Block,
+    cache: &mut CodeCache,
+    chain: ChainConfig,
+    counter: Option<HotCounter>,
+    feat: HostFeatures,
+) -> Option<CompiledBlock> {
     if block.insts.len() > MAX_SLOTS {
         return None;
     }
@@ -758,6 +821,8 @@ pub fn compile_counted(
         block_start: block.start,
         exits: Vec::new(),
         refs_ir: false,
+        feat,
+        consts: Vec::new(),
     };
     emit_prologue(&mut e.ops, body);
     let hot = counter.map(|HotCounter(addr)| {
@@ -811,6 +876,7 @@ pub fn compile_counted(
         ; pop rbx
         ; ret
     );
+    e.emit_consts();
     let labels: Vec<(u64, usize)> = e
         .exits
         .iter()
@@ -833,6 +899,11 @@ pub fn compile_counted(
     let epilogue_off = e.ops.labels().resolve_dynamic(epilogue).ok()?.0;
     let code = e.ops.finalize().ok()?;
     let start = cache.install(&code)?;
+    crate::perfmap::record(
+        start,
+        code.len(),
+        format_args!("baseline_{:x}", block.start),
+    );
     for (site, stub, write) in sites {
         cache.add_fault_site(start as usize + site, start as usize + stub, write);
     }

@@ -2,13 +2,17 @@
 //!
 //! The baseline tier ([`baseline`]) translates one IR block to x86-64 in
 //! about a microsecond with templates: every IR value lives in a 16-byte
-//! slot, simple integer ops and guest memory accesses are inline, and
-//! every other op calls the interpreter's `eval_inst`, so the semantics
-//! stay defined once. Compiled code lives in a [`CodeCache`] of our own.
+//! slot, simple integer ops, guest memory accesses and the common vector
+//! ops (SSE, AES-NI, PCLMULQDQ) are inline, other vector ops call
+//! `xarch_ir::vector::eval` directly ([`vector`]), and every other op
+//! calls the interpreter's `eval_inst`, so the semantics stay defined
+//! once. Compiled code lives in a [`CodeCache`] of our own.
 
 pub mod baseline;
 pub mod cache;
 pub mod opt;
+mod perfmap;
+pub mod vector;
 
 pub use baseline::{CompiledBlock, JitCtx, compile};
 pub use cache::CodeCache;

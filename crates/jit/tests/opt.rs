@@ -682,6 +682,65 @@ fn fault_in_loop_reports_exact_state() {
     assert_eq!(a.x[1], 95);
 }
 
+/// A vector loop (LDR Q post-index, ADD .16B, AESE+AESMC, SUBS, B.NE)
+/// whose vector registers live in host registers across iterations: the
+/// state after the loop, and at a load faulting in the fourth iteration,
+/// is the interpreter's.
+#[test]
+fn vector_loop_region_and_fault_match_interpreter() {
+    let code = [
+        0x3cc1_0401, // ldr q1, [x0], #16
+        0x4e21_8400, // add v0.16b, v0.16b, v1.16b
+        0x4e28_4822, // aese v2.16b, v1.16b
+        0x4e28_6842, // aesmc v2.16b, v2.16b
+        0xf100_0421, // subs x1, x1, #1
+        0x54ff_ff61, // b.ne loop
+        SVC0,
+    ];
+    let blocks = lift_cfg(&code);
+    let page = guard_pages();
+    for k in 0..4096 {
+        // SAFETY: the first page of the mapping is writable.
+        unsafe { *page.add(k) = (k * 7 + 3) as u8 };
+    }
+    let mut s = A64State::default();
+    s.v[0] = 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210;
+    s.v[2] = 0x5555_aaaa_0f0f_f0f0_1234_5678_9abc_def0;
+    s.x[0] = page as u64;
+    s.x[1] = 5;
+    let (r, a) = check_a64(&blocks, &s, &mut []);
+    assert!(matches!(r, BlockResult::Exit(..)), "{r:?}");
+    assert_eq!(a.x[1], 0);
+    s.x[0] = page as u64 + 4096 - 3 * 16;
+    s.x[1] = 100;
+    let (r, a) = check_a64(&blocks, &s, &mut []);
+    assert_eq!(
+        r,
+        BlockResult::Fault {
+            pc: code.as_ptr() as u64,
+            fault: Fault {
+                addr: page as u64 + 4096,
+                write: false
+            }
+        }
+    );
+    assert_eq!(a.x[1], 97);
+    // A load between AESE and AESMC: the AESE result must reach the
+    // state before the load (which faults here).
+    let code = [
+        0x4e28_4822, // aese v2.16b, v1.16b
+        0x3cc1_0401, // ldr q1, [x0], #16
+        0x4e28_6842, // aesmc v2.16b, v2.16b
+        SVC0,
+    ];
+    let blocks = lift_seq(&code);
+    s.v[1] = 0x0f1e_2d3c_4b5a_6978_8796_a5b4_c3d2_e1f0;
+    s.x[0] = page as u64 + 4096;
+    let (r, a) = check_a64(&blocks, &s, &mut []);
+    assert!(matches!(r, BlockResult::Fault { .. }), "{r:?}");
+    assert_ne!(a.v[2], s.v[2], "the AESE result is in the state");
+}
+
 /// A store to a read-only page after a register update in the same block.
 #[test]
 fn store_fault_reports_write_and_state() {

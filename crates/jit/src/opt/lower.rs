@@ -6,6 +6,8 @@
 //! at the state block (loads, stores, atomics, helper calls) and at every
 //! region exit, so the state block is exact whenever anything can see it.
 
+mod vector;
+
 use super::{OptError, RegionBlock};
 use crate::baseline::{ChainConfig, KIND_EXIT, KIND_NEXT};
 use cranelift_codegen::ir::condcodes::IntCC as CC;
@@ -53,6 +55,16 @@ fn cty(t: Type) -> ir::Type {
         Type::I64 => types::I64,
         Type::I128 => types::I128,
         Type::Void => types::I64,
+    }
+}
+
+/// The Cranelift type of a promoted state field: 128-bit fields (vector
+/// registers) live in XMM registers.
+fn var_ty(t: Type) -> ir::Type {
+    if t == Type::I128 {
+        types::I8X16
+    } else {
+        cty(t)
     }
 }
 
@@ -126,7 +138,7 @@ fn promotable(blocks: &[RegionBlock<'_>], chain: ChainConfig) -> Vec<(u32, Type)
     let overlaps = |a: u32, an: u32, b: u32, bn: u32| a < b + bn && b < a + an;
     let mut out = Vec::new();
     for &(off, ty) in &acc {
-        if !scalar(ty) || out.len() >= MAX_PROMOTED {
+        if !(scalar(ty) || ty == Type::I128) || out.len() >= MAX_PROMOTED {
             continue;
         }
         let n = ty.bytes();
@@ -203,6 +215,19 @@ struct Lower<'a, 'f> {
     cur_flags: Option<ir::Value>,
     sig_pack: ir::SigRef,
     flag_infos: Vec<(u64, Type)>,
+    /// Vector forms of the current block's `I128` values (see `vector.rs`).
+    vecs: Vec<Option<ir::Value>>,
+    /// Signatures of calls returning 128 bits, by argument count.
+    sigs: HashMap<usize, ir::SigRef>,
+    /// The optional instruction sets of the host.
+    feat: crate::vector::HostFeatures,
+    /// Instructions of the current block not lowered: AESE/AESD results
+    /// computed with the AESMC/AESIMC using them, and their dead
+    /// register writes (see `vector.rs`).
+    skip: Vec<bool>,
+    /// For an AESMC/AESIMC lowered with the AESE/AESD before it: that
+    /// instruction.
+    fuse_src: Vec<Option<Value>>,
 }
 
 fn trusted() -> MemFlagsData {
@@ -299,8 +324,8 @@ pub(crate) fn lower(
     let mut promoted = Vec::new();
     let mut by_off = HashMap::new();
     for (off, ty) in promotable(blocks, chain) {
-        let var = b.declare_var(cty(ty));
-        let v = b.ins().load(cty(ty), trusted(), state, off as i32);
+        let var = b.declare_var(var_ty(ty));
+        let v = b.ins().load(var_ty(ty), trusted(), state, off as i32);
         b.def_var(var, v);
         by_off.insert(off, promoted.len());
         promoted.push((off, ty, var));
@@ -439,6 +464,11 @@ pub(crate) fn lower(
         cur_flags: None,
         sig_pack,
         flag_infos,
+        vecs: Vec::new(),
+        sigs: HashMap::new(),
+        feat: crate::vector::HostFeatures::detect(),
+        skip: Vec::new(),
+        fuse_src: Vec::new(),
     };
     for (k, rb) in blocks.iter().enumerate() {
         l.b.switch_to_block(l.clif_blocks[k]);
@@ -449,6 +479,9 @@ pub(crate) fn lower(
         l.cur_idx = k;
         l.vals.clear();
         l.vals.resize(rb.block.insts.len(), None);
+        l.vecs.clear();
+        l.vecs.resize(rb.block.insts.len(), None);
+        l.find_fused(rb.block);
         for i in 0..rb.block.insts.len() {
             let v = l.inst(rb.block, i)?;
             l.vals[i] = v;
@@ -611,7 +644,7 @@ impl Lower<'_, '_> {
             let v = self
                 .b
                 .ins()
-                .load(cty(ty), trusted(), self.state, off as i32);
+                .load(var_ty(ty), trusted(), self.state, off as i32);
             self.b.def_var(var, v);
             if Some(k) == self.flags_k {
                 let info = LAZY_PACKED | 3 << 4 | (off as u64) << 8;
@@ -884,6 +917,14 @@ impl Lower<'_, '_> {
                 self.flush_clear();
             }
         }
+        if self.skip[i] {
+            // Computed by the AESMC/AESIMC that uses it, or a dead write
+            // of it (see vector.rs).
+            return Ok(None);
+        }
+        if let Some(r) = self.wide_vec(block, i) {
+            return Ok(Some(r));
+        }
         let r = match &inst.op {
             Op::GuestInsn(pc) => {
                 self.cur_pc = *pc;
@@ -892,20 +933,44 @@ impl Lower<'_, '_> {
             Op::Const(x) => Some(self.iconst(ct, *x)),
             Op::Const128(x) => {
                 let x = &x.get();
+                // Both forms: the unused one is dead code.
+                let c = self
+                    .b
+                    .func
+                    .dfg
+                    .constants
+                    .insert(x.to_le_bytes().to_vec().into());
+                let v = self.b.ins().vconst(types::I8X16, c);
+                self.vecs[i] = Some(v);
                 let lo = self.b.ins().iconst(types::I64, *x as u64 as i64);
                 let hi = self.b.ins().iconst(types::I64, (*x >> 64) as u64 as i64);
                 Some(self.b.ins().iconcat(lo, hi))
             }
             Op::GetState(off) => match self.by_off.get(off) {
                 Some(&k) if Some(k) == self.flags_k => Some(self.flags_packed()),
+                Some(&k) if ty == Type::I128 => {
+                    let v = self.b.use_var(self.promoted[k].2);
+                    Some(self.vec_result(i, v))
+                }
                 Some(&k) => Some(self.b.use_var(self.promoted[k].2)),
+                None if ty == Type::I128 => {
+                    let v = self
+                        .b
+                        .ins()
+                        .load(types::I8X16, trusted(), self.state, *off as i32);
+                    Some(self.vec_result(i, v))
+                }
                 None => {
                     let x = self.b.ins().load(ct, trusted(), self.state, *off as i32);
                     Some(self.mask1(ty, x))
                 }
             },
             Op::SetState(off, x) => {
-                let x = self.v(*x);
+                let x = if block.ty(*x) == Type::I128 {
+                    self.vec_of(*x, types::I8X16)
+                } else {
+                    self.v(*x)
+                };
                 match self.by_off.get(off) {
                     Some(&k) if Some(k) == self.flags_k => {
                         self.set_flags(*off, x);
@@ -1164,7 +1229,8 @@ impl Lower<'_, '_> {
             }
             Op::Store(a, x) => {
                 self.mark_pc(true);
-                let (addr, x) = (self.v(*a), self.v(*x));
+                let addr = self.v(*a);
+                let x = self.vecs[x.0 as usize].unwrap_or_else(|| self.v(*x));
                 self.b.ins().store(guest_flags(), x, addr, 0);
                 None
             }
@@ -1201,6 +1267,13 @@ impl Lower<'_, '_> {
                 } else {
                     let x = self.b.ins().ireduce(ct, r);
                     Some(self.mask1(ty, x))
+                }
+            }
+            Op::Vector(..) => Some(self.vector(block, i)),
+            Op::ExtractLane(..) | Op::InsertLane(..) | Op::Dup(..) => {
+                match self.lane_move(block, i) {
+                    Some(r) => Some(r),
+                    None => self.shim(block, i, false),
                 }
             }
             _ => self.shim(block, i, false),

@@ -37,8 +37,12 @@
 //!   code is redirected by [`redirect_fault`] to the stub, which restores
 //!   the callee-saved registers and reports the guest PC recorded in
 //!   `ctx.opt_scratch` before the access.
-//! - Ops without a native lowering (floating point, vector, atomics,
-//!   rare widths) run the interpreter's definition through the baseline
+//! - Vector ops: Cranelift SIMD where it has the lane operation, 128-bit
+//!   values kept in XMM registers between them; AES and PMULL.1Q through
+//!   calls of `xarch_ir::crypto::host` (AES-NI, PCLMULQDQ); other vector
+//!   ops call `xarch_ir::vector::eval` directly (see `lower/vector.rs`).
+//! - Ops without a native lowering (floating point, atomics, rare
+//!   widths) run the interpreter's definition through the baseline
 //!   tier's `eval_shim`, so the semantics stay defined once.
 
 mod lower;
@@ -113,6 +117,8 @@ pub fn compile_region(
 /// any thread can produce ([`compile_region_code`]) and the thread owning
 /// the code cache installs ([`install_region`]).
 pub struct RegionCode {
+    /// Guest PC of the region's entry.
+    entry_pc: u64,
     /// The Cranelift function (position-independent: no relocations).
     code: Vec<u8>,
     /// Guest PCs of the region's fault sites.
@@ -151,6 +157,7 @@ pub fn compile_region_code(
     guest_ranges.sort_unstable();
     guest_ranges.dedup();
     Ok(RegionCode {
+        entry_pc: blocks.first().map_or(0, |b| b.pc),
         code,
         pcs: lowered.pcs,
         exits: lowered.exits,
@@ -166,6 +173,11 @@ pub fn install_region(
     chain: ChainConfig,
 ) -> Result<CompiledRegion, OptError> {
     let region = stub::install(&code.code, &code.pcs, &code.exits, cache, chain)?;
+    crate::perfmap::record(
+        region.entry.addr() as *const u8,
+        region.bytes,
+        format_args!("region_{:x}", code.entry_pc),
+    );
     Ok(CompiledRegion {
         entry: region.entry,
         body: region.body,

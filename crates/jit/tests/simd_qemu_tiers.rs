@@ -1,0 +1,108 @@
+//! The SIMD&FP instructions recorded under qemu-aarch64 (the table of
+//! `crates/a64/tests/simd_qemu.rs`), each lifted and run through the
+//! baseline tier (with this CPU's instruction sets and with SSE2 only)
+//! and the optimizing tier: registers, NZCV and FPSR must be what qemu
+//! recorded.
+
+use xarch_a64::state::A64State;
+use xarch_ir::Block;
+use xarch_jit::baseline::{ChainConfig, HostFeatures, KIND_NEXT, MAX_SLOTS, compile_with};
+use xarch_jit::opt::{RegionBlock, compile_region};
+use xarch_jit::{CodeCache, JitCtx};
+
+/// One recorded instruction execution (the fields of the a64 test).
+pub struct Case {
+    asm: &'static str,
+    insn: u32,
+    v_in: [u128; 4],
+    x_in: [u64; 4],
+    nzcv_in: u64,
+    fpcr: u64,
+    v_out: [u128; 4],
+    x_out: [u64; 4],
+    nzcv_out: u64,
+    fpsr_out: u64,
+}
+
+#[path = "../../a64/tests/simd/cases.rs"]
+mod cases;
+
+const CHAIN: ChainConfig = ChainConfig {
+    interrupt: xarch_a64::state::INTERRUPT as i32,
+    exit_info: xarch_a64::state::EXIT_INFO as i32,
+    ibtc: 0,
+};
+
+enum Engine {
+    Baseline(HostFeatures),
+    Opt,
+}
+
+/// Runs `block` once from `s` on `engine`; the next PC.
+fn run(engine: &Engine, block: &Block, s: &mut A64State) -> u64 {
+    let mut cache = CodeCache::new(1 << 20).unwrap();
+    let mut slots = vec![0u128; MAX_SLOTS];
+    let mut ctx = JitCtx::default();
+    let st = s as *mut A64State as *mut u8;
+    // SAFETY: the block was lifted for A64State; the cache, slots and
+    // block outlive the call.
+    let next = unsafe {
+        match engine {
+            Engine::Baseline(f) => compile_with(block, &mut cache, CHAIN, None, *f)
+                .expect("compiles")
+                .call(st, slots.as_mut_ptr(), &mut ctx),
+            Engine::Opt => {
+                let rb = [RegionBlock {
+                    pc: block.start,
+                    block,
+                }];
+                compile_region(&rb, &mut cache, CHAIN)
+                    .expect("region compiles")
+                    .entry
+                    .call(st, slots.as_mut_ptr(), &mut ctx)
+            }
+        }
+    };
+    assert_eq!(ctx.kind, KIND_NEXT, "{block}");
+    next
+}
+
+#[test]
+fn simd_and_fp_match_qemu_in_both_tiers() {
+    let engines = [
+        ("baseline", Engine::Baseline(HostFeatures::detect())),
+        (
+            "baseline (SSE2 only)",
+            Engine::Baseline(HostFeatures::sse2_only()),
+        ),
+        ("opt", Engine::Opt),
+    ];
+    let mut failures = Vec::new();
+    for c in cases::CASES {
+        let code = [c.insn];
+        let base = code.as_ptr() as u64;
+        let block = xarch_a64::lift_block(base, |a| (a == base).then_some(c.insn)).expect("lifts");
+        for (name, engine) in &engines {
+            let mut s = A64State::default();
+            s.v[..4].copy_from_slice(&c.v_in);
+            s.x[..4].copy_from_slice(&c.x_in);
+            s.nzcv = c.nzcv_in;
+            s.fpcr = c.fpcr;
+            let next = run(engine, &block, &mut s);
+            let got = (&s.v[..4], &s.x[..4], s.nzcv, s.fpsr, next);
+            let want = (&c.v_out[..], &c.x_out[..], c.nzcv_out, c.fpsr_out, base + 4);
+            if got != want {
+                failures.push(format!(
+                    "{} ({:#010x}) {name}: got {got:x?}, want {want:x?}",
+                    c.asm, c.insn
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} differences from qemu:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
