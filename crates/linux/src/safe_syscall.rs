@@ -8,10 +8,13 @@
 //! closes that window the way QEMU does: it tests the interrupt word right
 //! before the `syscall` instruction, and the host signal handler calls
 //! [`rewind`], which moves a thread interrupted between the test and the
-//! `syscall` instruction to a path returning `-EINTR`. Either the call
-//! did not start (EINTR, restarted or not by the guest's SA_RESTART) or it
-//! completed (its result kept, the signal delivered after): a signal never
-//! loses or repeats a call.
+//! `syscall` instruction to a path returning [`NOT_STARTED`]. Either the
+//! call did not start or it completed (its result kept, the signal
+//! delivered after): a signal never loses or repeats a call. A call that
+//! did not start is, for calls that may block, `-EINTR` to the guest
+//! (restarted or not by its SA_RESTART, as if the signal had interrupted
+//! the wait); any other call is made at once (`syscall::raw`): getpid or
+//! kill must never fail with EINTR.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -58,7 +61,7 @@ core::arch::global_asm!(
     "xarch_safe_syscall_end:",
     "ret",
     "xarch_safe_syscall_eintr:",
-    "mov rax, -4",
+    "mov rax, -513",
     "ret",
     ".p2align 4",
     "xarch_host_restorer:",
@@ -69,8 +72,13 @@ core::arch::global_asm!(
 
 static NEVER: AtomicU64 = AtomicU64::new(0);
 
+/// What [`safe_syscall`] returns when a signal came first and the call
+/// was not made (Linux's internal ERESTARTNOINTR number: never a real
+/// system call result).
+pub const NOT_STARTED: i64 = -513;
+
 /// Runs host system call `nr`, returning its result or `-errno`; returns
-/// `-EINTR` without entering the kernel when `*flag` is (or becomes,
+/// [`NOT_STARTED`] without entering the kernel when `*flag` is (or becomes,
 /// through a host signal handler) non-zero first. A null `flag` means no
 /// guest state is attached to this thread.
 pub fn safe_syscall(flag: *const u64, nr: i64, a: &[u64; 6]) -> i64 {
@@ -87,7 +95,7 @@ pub fn safe_syscall(flag: *const u64, nr: i64, a: &[u64; 6]) -> i64 {
 
 /// Called by host signal handlers with their `ucontext`: a thread stopped
 /// between the interrupt test and the `syscall` instruction is moved to
-/// the `-EINTR` return.
+/// the [`NOT_STARTED`] return.
 ///
 /// # Safety
 /// `uc` must be the ucontext the kernel passed to the running handler.
@@ -141,7 +149,7 @@ mod tests {
             libc::SYS_read,
             &[fds[0] as u64, &mut b as *mut u8 as u64, 1, 0, 0, 0],
         );
-        assert_eq!(r, -(libc::EINTR as i64));
+        assert_eq!(r, NOT_STARTED);
         // SAFETY: closing our fds.
         unsafe {
             libc::close(fds[0]);

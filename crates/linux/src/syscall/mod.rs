@@ -73,13 +73,87 @@ pub struct Def {
 
 /// Calls the host system call `nr` with the raw arguments and returns the
 /// result or a negative errno.
-/// A guest signal arriving before the call enters the kernel makes it
-/// return `-EINTR` instead of sleeping (see [`crate::safe_syscall`]).
+/// A guest signal arriving before a call that may block enters the
+/// kernel makes it return `-EINTR` instead of sleeping (see
+/// [`crate::safe_syscall`]); other calls are made anyway.
 pub fn raw(nr: libc::c_long, a: &Args) -> i64 {
     // The guest's arguments are valid (or the kernel reports EFAULT);
     // guest pointers are host pointers. Callers only pass calls whose ABI
     // is the same for arm64 and x86_64.
-    crate::safe_syscall::safe_syscall(crate::signal::interrupt_flag(), nr, a)
+    let r = crate::safe_syscall::safe_syscall(crate::signal::interrupt_flag(), nr, a);
+    if r != crate::safe_syscall::NOT_STARTED {
+        return r;
+    }
+    if may_block(nr, a) {
+        return -(libc::EINTR as i64);
+    }
+    // A call that cannot wait for long: as if the signal had come just
+    // after it (it is delivered when the call returns).
+    // SAFETY: as above.
+    let r = unsafe { libc::syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]) };
+    if r < 0 { -(errno() as i64) } else { r }
+}
+
+/// Host calls that may wait indefinitely (for input, a child, a lock, a
+/// timeout, a signal): a signal that arrives before one starts must
+/// interrupt it. Interrupting any other call with EINTR would be wrong
+/// (getpid, kill and most calls never fail with EINTR); those that block
+/// only rarely (opening a FIFO, some terminal ioctls) are made, and a
+/// later signal interrupts them in the kernel.
+fn may_block(nr: libc::c_long, a: &Args) -> bool {
+    match nr {
+        libc::SYS_fcntl => matches!(a[1] as i32, libc::F_SETLKW | libc::F_OFD_SETLKW),
+        libc::SYS_read
+        | libc::SYS_write
+        | libc::SYS_readv
+        | libc::SYS_writev
+        | libc::SYS_pread64
+        | libc::SYS_pwrite64
+        | libc::SYS_preadv
+        | libc::SYS_pwritev
+        | libc::SYS_preadv2
+        | libc::SYS_pwritev2
+        | libc::SYS_recvfrom
+        | libc::SYS_recvmsg
+        | libc::SYS_recvmmsg
+        | libc::SYS_sendto
+        | libc::SYS_sendmsg
+        | libc::SYS_sendmmsg
+        | libc::SYS_accept
+        | libc::SYS_accept4
+        | libc::SYS_connect
+        | libc::SYS_wait4
+        | libc::SYS_waitid
+        | libc::SYS_nanosleep
+        | libc::SYS_clock_nanosleep
+        | libc::SYS_futex
+        | libc::SYS_futex_waitv
+        | libc::SYS_epoll_wait
+        | libc::SYS_epoll_pwait
+        | libc::SYS_epoll_pwait2
+        | libc::SYS_poll
+        | libc::SYS_ppoll
+        | libc::SYS_select
+        | libc::SYS_pselect6
+        | libc::SYS_rt_sigsuspend
+        | libc::SYS_rt_sigtimedwait
+        | libc::SYS_pause
+        | libc::SYS_msgrcv
+        | libc::SYS_msgsnd
+        | libc::SYS_semop
+        | libc::SYS_semtimedop
+        | libc::SYS_mq_timedreceive
+        | libc::SYS_mq_timedsend
+        | libc::SYS_flock
+        | libc::SYS_splice
+        | libc::SYS_tee
+        | libc::SYS_vmsplice
+        | libc::SYS_sendfile
+        | libc::SYS_copy_file_range
+        | libc::SYS_io_getevents
+        | libc::SYS_io_uring_enter => true,
+        _ => false,
+    }
 }
 
 /// The current host errno.
