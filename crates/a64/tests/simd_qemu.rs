@@ -6,19 +6,9 @@
 use xarch_a64::state::A64State;
 use xarch_a64::testing::run;
 
-/// One recorded instruction execution.
-pub struct Case {
-    asm: &'static str,
-    insn: u32,
-    v_in: [u128; 4],
-    x_in: [u64; 4],
-    nzcv_in: u64,
-    fpcr: u64,
-    v_out: [u128; 4],
-    x_out: [u64; 4],
-    nzcv_out: u64,
-    fpsr_out: u64,
-}
+#[path = "simd/case.rs"]
+mod case;
+use case::Case;
 
 #[path = "simd/cases.rs"]
 mod cases;

@@ -10,19 +10,9 @@ use xarch_jit::baseline::{ChainConfig, HostFeatures, KIND_NEXT, MAX_SLOTS, compi
 use xarch_jit::opt::{RegionBlock, compile_region};
 use xarch_jit::{CodeCache, JitCtx};
 
-/// One recorded instruction execution (the fields of the a64 test).
-pub struct Case {
-    asm: &'static str,
-    insn: u32,
-    v_in: [u128; 4],
-    x_in: [u64; 4],
-    nzcv_in: u64,
-    fpcr: u64,
-    v_out: [u128; 4],
-    x_out: [u64; 4],
-    nzcv_out: u64,
-    fpsr_out: u64,
-}
+#[path = "../../a64/tests/simd/case.rs"]
+mod case;
+use case::Case;
 
 #[path = "../../a64/tests/simd/cases.rs"]
 mod cases;

@@ -747,13 +747,7 @@ static INIT_HANDLERS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicB
 /// Stops this process (not a namespace init) with `sig`, as its host
 /// default action does.
 fn stop_self(sig: i32) {
-    let dfl = KernelSigaction {
-        handler: libc::SIG_DFL,
-        flags: 0,
-        restorer: 0,
-        mask: 0,
-    };
-    host_sigaction(sig, Some(&dfl));
+    reset_host_default(sig);
     // SAFETY: tgkill of our own thread; the stop happens before it returns.
     unsafe {
         libc::syscall(
