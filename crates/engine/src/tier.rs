@@ -19,11 +19,11 @@ use xarch_jit::baseline::HotCounter;
 use xarch_jit::opt::CompiledRegion;
 
 /// Executions of a baseline block before it is compiled as a region by
-/// the tiered engine (`XARCH_HOT_THRESHOLD` overrides it). Measured
-/// (docs/ARCHITECTURE.md): lower thresholds cost processes that run much
-/// code a few thousand times (gcc's cc1: 2.3x slower at 2000) compile
-/// time they do not win back; hot loops gain the same at 2000 or 100000.
-pub const DEFAULT_HOT_THRESHOLD: u32 = 50_000;
+/// the tiered engine (`XARCH_HOT_THRESHOLD` overrides it). Measured with
+/// regions compiled in the background (docs/ARCHITECTURE.md): gcc -O3 of
+/// zlib's deflate.c 8.2-8.6 s at 50000, 7.1 s at 10000, 6.7-6.9 s at
+/// 5000, 6.9 s at 2000; loops gain about the same at any of them.
+pub const DEFAULT_HOT_THRESHOLD: u32 = 5_000;
 
 /// At most this many blocks in one region.
 pub const MAX_REGION_BLOCKS: usize = 32;
