@@ -526,42 +526,31 @@ impl Engine {
             eprint!("{block}");
         }
         let block = Arc::new(block);
-        if self.interp_runs > 0 {
-            // Compiled later, if it runs again (see `promote`).
-            let result = (None, Arc::as_ptr(&block));
-            let serial = self.new_serial();
-            self.cache.insert(
-                pc,
-                Entry {
-                    serial,
-                    block,
-                    compiled: None,
-                    runs: 0,
-                    counter: None,
-                    tier: Tier::Baseline,
-                    region: None,
-                },
-            );
-            return Some(result);
-        }
-        let mut compiled = self.compile_baseline(&block);
-        if compiled.is_none() && self.code.is_some() && block.insts.len() <= MAX_SLOTS {
-            // Cache full: drop every translation and start over.
-            self.reset_code();
-            compiled = self.compile_baseline(&block);
-        }
-        let (compiled, counter) = match compiled {
-            Some((c, counter)) => (Some(c), counter),
-            None => (None, None),
+        // With interpret-first, compiled later if it runs again (see
+        // `promote`).
+        let (compiled, counter) = if self.interp_runs > 0 {
+            (None, None)
+        } else {
+            let mut compiled = self.compile_baseline(&block);
+            if compiled.is_none() && self.code.is_some() && block.insts.len() <= MAX_SLOTS {
+                // Cache full: drop every translation and start over.
+                self.reset_code();
+                compiled = self.compile_baseline(&block);
+            }
+            match compiled {
+                Some((c, counter)) => (Some(c), counter),
+                None => (None, None),
+            }
         };
         if let Some(c) = &compiled {
             self.link(pc, c);
         }
-        let result = (compiled.clone(), Arc::as_ptr(&block));
         let block = match &compiled {
             Some(c) => self.shed_ir(block, c),
             None => block,
         };
+        // (The IR pointer is only for running an uncompiled block.)
+        let result = (compiled.clone(), Arc::as_ptr(&block));
         let serial = self.new_serial();
         self.cache.insert(
             pc,
@@ -593,8 +582,8 @@ impl Engine {
         }
         // Code that runs again is worth cleaning up before compiling (not
         // before interpreting: most blocks run only a few times).
-        // (Unless a region being compiled in the background holds the
-        // block: it must stay the same translation, see `collect`.)
+        // (A region being compiled in the background may share the
+        // block: then it is compiled as lifted, rather than copied.)
         if !self.options.raw_ir
             && let Some(block) = Arc::get_mut(&mut e.block)
         {

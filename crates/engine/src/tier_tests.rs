@@ -212,3 +212,29 @@ fn skeleton_entries_are_lifted_again_for_regions() {
         "the region got a skeleton"
     );
 }
+
+/// Compiled code that calls the interpreter for an op (here a floating
+/// point add, which has no template) keeps its whole IR, and runs right
+/// when called again.
+#[test]
+fn code_calling_back_into_its_ir_keeps_it() {
+    // fadd d0, d1, d2 ; brk #0
+    let code = [0x1e62_2820u32, 0xd420_0000];
+    let mut e = engine(Backend::Baseline, None, entry_only);
+    for _ in 0..2 {
+        let mut s = A64State {
+            pc: code.as_ptr() as u64,
+            ..Default::default()
+        };
+        s.v[1] = 1.5f64.to_bits() as u128;
+        s.v[2] = 2.25f64.to_bits() as u128;
+        assert_eq!(e.run(&mut s), Exit::Breakpoint { imm: 0 });
+        assert_eq!(s.v[0], 3.75f64.to_bits() as u128);
+    }
+    let entry = e.cache.get(&(code.as_ptr() as u64)).unwrap();
+    assert!(entry.compiled.as_ref().unwrap().refs_ir);
+    assert!(
+        !entry.block.insts.is_empty(),
+        "the IR the code uses was shed"
+    );
+}
