@@ -198,25 +198,41 @@ impl Drop for ForkGuard {
     }
 }
 
-/// Queues a job, starting the compiler thread if this process has none.
-pub(crate) fn submit(job: Job) {
+/// Queues a job, starting the compiler thread if this process has none;
+/// gives the job back if no thread could be started (the caller then
+/// compiles on its own thread).
+pub(crate) fn submit(job: Job) -> Result<(), Job> {
     let pid = std::process::id();
+    let mut job = Some(job);
     let wake = SHARED.with(|s| {
-        s.queue.push_back(job);
-        match &s.worker {
+        let wake = match &s.worker {
             Some((t, p)) if *p == pid => Some(t.clone()),
             _ => {
-                s.worker = spawn_worker().map(|t| (t, pid));
+                s.worker = Some((spawn_worker()?, pid));
                 None
             }
-        }
+        };
+        s.queue.extend(job.take());
+        Some(wake)
     });
-    if let Some(t) = wake {
-        t.unpark();
+    match (wake, job) {
+        (Some(Some(t)), _) => t.unpark(),
+        (Some(None), _) => {}
+        (None, Some(job)) => return Err(job),
+        (None, None) => unreachable!("the job is queued only with a thread"),
     }
+    Ok(())
 }
 
+/// Tests: make starting the compiler thread fail.
+#[cfg(test)]
+pub(crate) static REFUSE_THREAD: AtomicBool = AtomicBool::new(false);
+
 fn spawn_worker() -> Option<std::thread::Thread> {
+    #[cfg(test)]
+    if REFUSE_THREAD.load(Ordering::Relaxed) {
+        return None;
+    }
     // The thread inherits this mask: block everything while spawning it.
     // SAFETY: plain signal-mask calls on this thread.
     let old = unsafe {

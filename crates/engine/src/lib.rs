@@ -273,6 +273,8 @@ pub struct Engine {
     outstanding: u32,
     /// Whether the mailbox watches this engine's `exit_info`.
     watching: bool,
+    /// Starting the compiler thread failed: regions are compiled here.
+    no_compiler_thread: bool,
 }
 
 /// The signature of `xarch_jit::opt::compile_region`.
@@ -463,6 +465,7 @@ impl Engine {
             mailbox: Arc::default(),
             outstanding: 0,
             watching: false,
+            no_compiler_thread: false,
         }
     }
 
@@ -1010,29 +1013,10 @@ impl Engine {
         if self.code.is_none() {
             return;
         }
-        if self.options.background_compile && self.options.backend == Backend::Tiered {
-            // The region's other blocks keep running as baseline code
-            // until it arrives: they must not start overlapping regions
-            // of their own meanwhile (see `collect`).
-            self.hold_counters(&blocks[1..], u32::MAX);
-            background::submit(background::Job {
-                pc,
-                blocks,
-                chain: chain_config(&self.ibtc),
-                mailbox: Arc::clone(&self.mailbox),
-            });
-            self.outstanding += 1;
-            if let Some(entry) = self.cache.get_mut(&pc) {
-                entry.tier = Tier::Pending;
-                if let Some(c) = entry.counter {
-                    tier::set_counter(c, u32::MAX);
-                }
-            }
-            if !self.watching && self.running != 0 {
-                self.watch(true);
-            }
-            return;
-        }
+        let blocks = match self.queue_region(pc, blocks) {
+            None => return,
+            Some(blocks) => blocks,
+        };
         let Some(code) = self.code.as_mut() else {
             return;
         };
@@ -1060,6 +1044,57 @@ impl Engine {
         self.tier_stats.compile_time += t0.elapsed();
         drop(region_blocks);
         self.finish_region(pc, blocks, result);
+    }
+
+    /// Hands the region at `pc` to the compiler thread and marks the entry
+    /// pending; gives the blocks back when the region is to be compiled
+    /// here (no background compilation, or no thread could be started).
+    fn queue_region(
+        &mut self,
+        pc: u64,
+        blocks: Vec<(Arc<Block>, u64)>,
+    ) -> Option<Vec<(Arc<Block>, u64)>> {
+        if !self.options.background_compile
+            || self.options.backend != Backend::Tiered
+            || self.no_compiler_thread
+        {
+            return Some(blocks);
+        }
+        // The region's other blocks keep running as baseline code until
+        // it arrives: they must not start overlapping regions of their
+        // own meanwhile (see `collect`).
+        self.hold_counters(&blocks[1..], u32::MAX);
+        let job = background::Job {
+            pc,
+            blocks,
+            chain: chain_config(&self.ibtc),
+            mailbox: Arc::clone(&self.mailbox),
+        };
+        if let Err(job) = background::submit(job) {
+            // No thread to compile on (resource limits): compile here from
+            // now on, and say so in the statistics.
+            self.no_compiler_thread = true;
+            *self
+                .tier_stats
+                .failures
+                .entry("no compiler thread (compiled on the guest thread)".into())
+                .or_default() += 1;
+            if let Some(t) = self.hot_threshold {
+                self.hold_counters(&job.blocks[1..], t.max(1));
+            }
+            return Some(job.blocks);
+        }
+        self.outstanding += 1;
+        if let Some(entry) = self.cache.get_mut(&pc) {
+            entry.tier = Tier::Pending;
+            if let Some(c) = entry.counter {
+                tier::set_counter(c, u32::MAX);
+            }
+        }
+        if !self.watching && self.running != 0 {
+            self.watch(true);
+        }
+        None
     }
 
     /// Sets the execution counters of the baseline entries of `blocks`

@@ -238,3 +238,30 @@ fn code_calling_back_into_its_ir_keeps_it() {
         "the IR the code uses was shed"
     );
 }
+
+/// When no compiler thread can be started, hot regions are compiled on
+/// the guest thread (and the statistics say why), not left pending.
+#[test]
+fn regions_compile_here_without_a_compiler_thread() {
+    background::REFUSE_THREAD.store(true, std::sync::atomic::Ordering::Relaxed);
+    let code = sum_loop(1000, ADD_X0_X0_X1);
+    let mut e = Engine::new(EngineOptions {
+        backend: Backend::Tiered,
+        hot_threshold: Some(10),
+        background_compile: true,
+        ..Default::default()
+    });
+    e.region_compiler = entry_only;
+    seen();
+    assert_eq!(run(&mut e, &code), 500_500);
+    assert_eq!(e.regions_compiled(), 1);
+    assert_eq!(e.outstanding, 0);
+    assert!(
+        e.tier_stats
+            .failures
+            .keys()
+            .any(|k| k.contains("no compiler thread")),
+        "{:?}",
+        e.tier_stats.failures
+    );
+}
