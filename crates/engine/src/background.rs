@@ -23,7 +23,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use xarch_ir::Block;
 use xarch_jit::baseline::ChainConfig;
@@ -126,64 +126,28 @@ struct Shared {
     worker: Option<(std::thread::Thread, u32)>,
 }
 
-/// A lock that can be held across `fork` ([`fork_lock`]): a spin lock,
-/// so the child can release it whatever thread held it in the parent.
-struct SpinLock<T> {
-    held: AtomicBool,
-    value: std::cell::UnsafeCell<T>,
+static SHARED: Mutex<Shared> = Mutex::new(Shared {
+    queue: VecDeque::new(),
+    worker: None,
+});
+
+fn shared() -> MutexGuard<'static, Shared> {
+    SHARED.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-// SAFETY: access to `value` is serialised by `held`.
-unsafe impl<T: Send> Sync for SpinLock<T> {}
-
-impl<T> SpinLock<T> {
-    fn acquire(&self) {
-        let mut spins = 0u32;
-        while self
-            .held
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            spins += 1;
-            if spins < 64 {
-                core::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-        }
-    }
-
-    fn release(&self) {
-        self.held.store(false, Ordering::Release);
-    }
-
-    fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        self.acquire();
-        // SAFETY: the lock is held; no other reference to `value` exists.
-        let r = f(unsafe { &mut *self.value.get() });
-        self.release();
-        r
-    }
-}
-
-static SHARED: SpinLock<Shared> = SpinLock {
-    held: AtomicBool::new(false),
-    value: std::cell::UnsafeCell::new(Shared {
-        queue: VecDeque::new(),
-        worker: None,
-    }),
-};
-
-/// Held across a guest `fork` (see the module documentation).
+/// Held across a guest `fork` (see the module documentation), like the
+/// Linux layer's own locks: the child, with only the forking thread,
+/// then finds the queue consistent and releases it.
 pub struct ForkGuard {
+    shared: MutexGuard<'static, Shared>,
     pid: u32,
 }
 
 /// Takes the compiler queue's lock for a fork; dropping the guard in
 /// the child forgets the parent's compiler thread.
 pub fn fork_lock() -> ForkGuard {
-    SHARED.acquire();
     ForkGuard {
+        shared: shared(),
         pid: std::process::id(),
     }
 }
@@ -191,10 +155,8 @@ pub fn fork_lock() -> ForkGuard {
 impl Drop for ForkGuard {
     fn drop(&mut self) {
         if std::process::id() != self.pid {
-            // SAFETY: this thread holds the lock (taken in `fork_lock`).
-            unsafe { (*SHARED.value.get()).worker = None };
+            self.shared.worker = None;
         }
-        SHARED.release();
     }
 }
 
@@ -204,7 +166,8 @@ impl Drop for ForkGuard {
 pub(crate) fn submit(job: Job) -> Result<(), Job> {
     let pid = std::process::id();
     let mut job = Some(job);
-    let wake = SHARED.with(|s| {
+    let wake = (|| {
+        let mut s = shared();
         let wake = match &s.worker {
             Some((t, p)) if *p == pid => Some(t.clone()),
             _ => {
@@ -214,7 +177,7 @@ pub(crate) fn submit(job: Job) -> Result<(), Job> {
         };
         s.queue.extend(job.take());
         Some(wake)
-    });
+    })();
     match (wake, job) {
         (Some(Some(t)), _) => t.unpark(),
         (Some(None), _) => {}
@@ -253,7 +216,8 @@ fn spawn_worker() -> Option<std::thread::Thread> {
 
 fn worker() {
     loop {
-        let Some(job) = SHARED.with(|s| s.queue.pop_front()) else {
+        let next = shared().queue.pop_front();
+        let Some(job) = next else {
             // `submit` unparks after queueing; a wake-up between the
             // check and the park is kept by the park token.
             std::thread::park();
@@ -291,16 +255,17 @@ fn worker() {
         if panicked {
             // Cranelift's contexts in this thread may be inconsistent:
             // hand over to a fresh thread (the next job starts one).
-            SHARED.with(|s| {
-                job.mailbox.deliver(done);
-                s.worker = if s.queue.is_empty() {
-                    None
-                } else {
-                    spawn_worker().map(|t| (t, std::process::id()))
-                };
-            });
+            let mut s = shared();
+            job.mailbox.deliver(done);
+            s.worker = if s.queue.is_empty() {
+                None
+            } else {
+                spawn_worker().map(|t| (t, std::process::id()))
+            };
             return;
         }
-        SHARED.with(|_| job.mailbox.deliver(done));
+        // Under the queue's lock: a fork never sees a delivery half done.
+        let _queue = shared();
+        job.mailbox.deliver(done);
     }
 }
