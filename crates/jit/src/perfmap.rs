@@ -5,24 +5,36 @@
 //! which tier.
 
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
-static MAP: Mutex<Option<Option<std::fs::File>>> = Mutex::new(None);
+/// The open map and the process it is for (a forked child writes its
+/// own).
+/// `None` inside: it could not be opened (said once).
+static MAP: Mutex<Option<(u32, Option<std::fs::File>)>> = Mutex::new(None);
+
+fn enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("XARCH_PERF_MAP").is_some())
+}
 
 /// Records `len` bytes of code at `addr` under `name`.
 pub(crate) fn record(addr: *const u8, len: usize, name: core::fmt::Arguments<'_>) {
-    let Ok(mut map) = MAP.lock() else {
+    if !enabled() {
         return;
-    };
-    let file = map.get_or_insert_with(|| {
-        std::env::var_os("XARCH_PERF_MAP")?;
-        std::fs::OpenOptions::new()
+    }
+    let mut map = MAP.lock().unwrap_or_else(|e| e.into_inner());
+    let pid = std::process::id();
+    if map.as_ref().is_none_or(|(p, _)| *p != pid) {
+        let path = format!("/tmp/perf-{pid}.map");
+        let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(format!("/tmp/perf-{}.map", std::process::id()))
-            .ok()
-    });
-    if let Some(f) = file {
+            .open(&path)
+            .inspect_err(|e| eprintln!("xarch: XARCH_PERF_MAP: {path}: {e}"))
+            .ok();
+        *map = Some((pid, file));
+    }
+    if let Some((_, Some(f))) = map.as_mut() {
         // A failed write only loses a symbol.
         let _ = writeln!(f, "{:x} {:x} {}", addr as usize, len, name);
     }
