@@ -2,13 +2,19 @@
 //!
 //! Register use inside a compiled block: `rbx` = guest state block,
 //! `r12` = value slots (16 bytes per IR value, index = value number),
-//! `r13` = the [`JitCtx`]. Scalar values are kept zero-extended in the low
-//! 8 bytes of their slot. Vector ops have SSE templates or call
-//! `xarch_ir::vector::eval` directly (see `baseline/vector.rs`); other ops
-//! without a template call [`eval_shim`], which runs the interpreter's
-//! definition of that one op on the same slots.
+//! `r13` = the [`JitCtx`]; r8-r11, r14 and r15 hold IR values within the
+//! block (`regs.rs`: constants become immediates, computed values stay in
+//! registers until their last use). Scalar values are always
+//! zero-extended to 64 bits, in registers and in the low 8 bytes of their
+//! slot. Vector ops have SSE templates or call `xarch_ir::vector::eval`
+//! directly on slots (see `baseline/vector.rs`); other ops without a
+//! template call [`eval_shim`], which runs the interpreter's definition of
+//! that one op on the same slots.
 
+mod regs;
 mod vector;
+
+use regs::{Loc, POOL, RAX, RCX, RDI, RDX, RSI, Regs, Src, imm32};
 
 use crate::cache::CodeCache;
 pub use crate::vector::HostFeatures;
@@ -187,17 +193,31 @@ struct Emitter {
     feat: HostFeatures,
     /// 16-byte constants emitted after the code (see `vector.rs`).
     consts: Vec<(DynamicLabel, u128)>,
+    /// Where each IR value is (see `regs.rs`).
+    regs: Regs,
+    /// Scratch list of operands (kept to reuse its allocation).
+    pending: Vec<Value>,
+}
+
+/// Two-operand x86 ALU instructions the templates use.
+#[derive(Clone, Copy)]
+enum Alu {
+    Add,
+    Sub,
+    And,
+    Or,
+    Xor,
+    Mul,
+    Cmp,
+    Adc,
 }
 
 impl Emitter {
+    /// Loads a slot-resident value (templates run after
+    /// [`Self::prepare_slot_op`]).
     fn load_rax(&mut self, v: Value) {
         let o = slot(v);
         dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [r12 + o]);
-    }
-
-    fn load_rcx(&mut self, v: Value) {
-        let o = slot(v);
-        dynasm!(self.ops ; .arch x64 ; mov rcx, QWORD [r12 + o]);
     }
 
     fn store_rax(&mut self, i: usize) {
@@ -217,9 +237,9 @@ impl Emitter {
     }
 
     /// Converts the host flags of the last operation into Arm NZCV (bits
-    /// 31..28) in slot `i`: N = SF, Z = ZF, and with `carry_overflow`
-    /// C = CF, V = OF, else C = V = 0.
-    fn flags_to_nzcv(&mut self, carry_overflow: bool, i: usize) {
+    /// 31..28) in rax: N = SF, Z = ZF, and with `carry_overflow` C = CF,
+    /// V = OF, else C = V = 0. Clobbers rcx and rdx.
+    fn flags_to_nzcv(&mut self, carry_overflow: bool) {
         dynasm!(self.ops
             ; .arch x64
             ; lahf
@@ -247,7 +267,6 @@ impl Emitter {
                 ; mov eax, ecx
             );
         }
-        self.store_rax(i);
     }
 
     fn call_abs(&mut self, addr: usize) {
@@ -292,55 +311,135 @@ impl Emitter {
         self.check_fault();
     }
 
-    fn binop(&mut self, op: &Op, ty: Type, a: Value, b: Value, i: usize) -> bool {
-        let ob = slot(b);
-        self.load_rax(a);
-        match op {
-            Op::Add(..) => dynasm!(self.ops ; .arch x64 ; add rax, QWORD [r12 + ob]),
-            Op::Sub(..) => dynasm!(self.ops ; .arch x64 ; sub rax, QWORD [r12 + ob]),
-            Op::And(..) => dynasm!(self.ops ; .arch x64 ; and rax, QWORD [r12 + ob]),
-            Op::Or(..) => dynasm!(self.ops ; .arch x64 ; or rax, QWORD [r12 + ob]),
-            Op::Xor(..) => dynasm!(self.ops ; .arch x64 ; xor rax, QWORD [r12 + ob]),
-            Op::Mul(..) => dynasm!(self.ops ; .arch x64 ; imul rax, QWORD [r12 + ob]),
-            _ => return false,
+    /// Emits instruction `i`: a register template if it has one, else a
+    /// template on slots or the interpreter shim.
+    fn emit(&mut self, block: &Block, i: usize) {
+        if self.scalar(block, i) {
+            return;
         }
-        self.mask_rax(ty);
-        self.store_rax(i);
-        true
+        self.prepare_slot_op(block, i);
+        if !self.vector(block, i) && !self.slot_op(block, i) {
+            self.shim(block, i);
+        }
+        self.release_dead(i);
     }
 
-    fn shift(&mut self, op: &Op, ty: Type, a: Value, b: Value, i: usize) -> bool {
-        self.load_rcx(b);
-        self.load_rax(a);
+    /// `OP rax, b` for a two-operand ALU op on 64 bits (`low32`: only the
+    /// low 32 bits of the result matter).
+    fn alu_rax(&mut self, op: Alu, b: Value, low32: bool) {
+        let s = self.src(b, RCX, low32);
+        macro_rules! alu {
+            ($ins:ident) => {
+                match s {
+                    Src::Reg(r) => dynasm!(self.ops ; .arch x64 ; $ins rax, Rq(r)),
+                    Src::Mem(o) => dynasm!(self.ops ; .arch x64 ; $ins rax, QWORD [r12 + o]),
+                    Src::Imm(x) => dynasm!(self.ops ; .arch x64 ; $ins rax, x),
+                }
+            };
+        }
+        match op {
+            Alu::Add => alu!(add),
+            Alu::Sub => alu!(sub),
+            Alu::And => alu!(and),
+            Alu::Or => alu!(or),
+            Alu::Xor => alu!(xor),
+            Alu::Cmp => alu!(cmp),
+            Alu::Adc => alu!(adc),
+            Alu::Mul => match s {
+                Src::Reg(r) => dynasm!(self.ops ; .arch x64 ; imul rax, Rq(r)),
+                Src::Mem(o) => dynasm!(self.ops ; .arch x64 ; imul rax, QWORD [r12 + o]),
+                Src::Imm(x) => dynasm!(self.ops ; .arch x64 ; imul rax, rax, x),
+            },
+        }
+    }
+
+    /// `OP eax, b` on 32 bits (compare and add-with-carry).
+    fn alu_eax(&mut self, op: Alu, b: Value) {
+        let s = self.src(b, RCX, true);
+        macro_rules! alu {
+            ($ins:ident) => {
+                match s {
+                    Src::Reg(r) => dynasm!(self.ops ; .arch x64 ; $ins eax, Rd(r)),
+                    Src::Mem(o) => dynasm!(self.ops ; .arch x64 ; $ins eax, DWORD [r12 + o]),
+                    Src::Imm(x) => dynasm!(self.ops ; .arch x64 ; $ins eax, x),
+                }
+            };
+        }
+        match op {
+            Alu::Cmp => alu!(cmp),
+            Alu::Adc => alu!(adc),
+            _ => unreachable!("only compare and add-with-carry have 32-bit forms here"),
+        }
+    }
+
+    fn shift(&mut self, op: &Op, ty: Type, a: Value, b: Value, i: usize) {
         // x86 masks the count to 5 or 6 bits: exactly "modulo the width"
         // for 32- and 64-bit values.
-        match (op, ty) {
-            (Op::Shl(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; shl rax, cl),
-            (Op::LShr(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; shr rax, cl),
-            (Op::AShr(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; sar rax, cl),
-            (Op::Ror(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; ror rax, cl),
-            (Op::Shl(..), Type::I32) => dynasm!(self.ops ; .arch x64 ; shl eax, cl),
-            (Op::LShr(..), Type::I32) => dynasm!(self.ops ; .arch x64 ; shr eax, cl),
-            (Op::AShr(..), Type::I32) => dynasm!(self.ops ; .arch x64 ; sar eax, cl),
-            (Op::Ror(..), Type::I32) => dynasm!(self.ops ; .arch x64 ; ror eax, cl),
-            _ => unreachable!("caller checks the type"),
+        if let Loc::Imm(n) = self.regs.loc(b) {
+            let n = (n % ty.bits() as u64) as i8;
+            self.get(a, RAX);
+            match (op, ty) {
+                (Op::Shl(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; shl rax, n),
+                (Op::LShr(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; shr rax, n),
+                (Op::AShr(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; sar rax, n),
+                (Op::Ror(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; ror rax, n),
+                (Op::Shl(..), _) => dynasm!(self.ops ; .arch x64 ; shl eax, n),
+                (Op::LShr(..), _) => dynasm!(self.ops ; .arch x64 ; shr eax, n),
+                (Op::AShr(..), _) => dynasm!(self.ops ; .arch x64 ; sar eax, n),
+                (Op::Ror(..), _) => dynasm!(self.ops ; .arch x64 ; ror eax, n),
+                _ => unreachable!("caller checks the op"),
+            }
+            // A 32-bit shift by 0 leaves the upper half alone: clear it.
+            if ty == Type::I32 && n == 0 {
+                dynasm!(self.ops ; .arch x64 ; mov eax, eax);
+            }
+        } else {
+            self.get(b, RCX);
+            self.get(a, RAX);
+            match (op, ty) {
+                (Op::Shl(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; shl rax, cl),
+                (Op::LShr(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; shr rax, cl),
+                (Op::AShr(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; sar rax, cl),
+                (Op::Ror(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; ror rax, cl),
+                (Op::Shl(..), _) => dynasm!(self.ops ; .arch x64 ; shl eax, cl),
+                (Op::LShr(..), _) => dynasm!(self.ops ; .arch x64 ; shr eax, cl),
+                (Op::AShr(..), _) => dynasm!(self.ops ; .arch x64 ; sar eax, cl),
+                (Op::Ror(..), _) => dynasm!(self.ops ; .arch x64 ; ror eax, cl),
+                _ => unreachable!("caller checks the op"),
+            }
+            // A 32-bit shift by a count of 0 (mod 32) does not write eax,
+            // so the upper half may be stale: values are canonical, and
+            // the source was, so nothing to do.
         }
-        self.store_rax(i);
+        self.def(i, RAX);
+    }
+
+    /// Compares `a` with `b` (of type `aty`) leaving the host flags set;
+    /// false if `aty` has no template.
+    fn compare(&mut self, a: Value, b: Value, aty: Type, signed: bool) -> bool {
+        match aty {
+            Type::I64 => {
+                self.get(a, RAX);
+                self.alu_rax(Alu::Cmp, b, false);
+            }
+            Type::I32 => {
+                self.get(a, RAX);
+                self.alu_eax(Alu::Cmp, b);
+            }
+            // Canonical zero-extended values compare correctly unsigned.
+            Type::I1 | Type::I8 | Type::I16 if !signed => {
+                self.get(a, RAX);
+                self.alu_rax(Alu::Cmp, b, false);
+            }
+            _ => return false,
+        }
         true
     }
 
     fn icmp(&mut self, cc: IntCC, a: Value, b: Value, aty: Type, i: usize) -> bool {
         let signed = matches!(cc, IntCC::Slt | IntCC::Sle | IntCC::Sgt | IntCC::Sge);
-        let ob = slot(b);
-        self.load_rax(a);
-        match aty {
-            Type::I64 => dynasm!(self.ops ; .arch x64 ; cmp rax, QWORD [r12 + ob]),
-            Type::I32 => dynasm!(self.ops ; .arch x64 ; cmp eax, DWORD [r12 + ob]),
-            // Canonical zero-extended values compare correctly unsigned.
-            Type::I1 | Type::I8 | Type::I16 if !signed => {
-                dynasm!(self.ops ; .arch x64 ; cmp rax, QWORD [r12 + ob])
-            }
-            _ => return false,
+        if !self.compare(a, b, aty, signed) {
+            return false;
         }
         match cc {
             IntCC::Eq => dynasm!(self.ops ; .arch x64 ; sete al),
@@ -355,24 +454,288 @@ impl Emitter {
             IntCC::Sge => dynasm!(self.ops ; .arch x64 ; setge al),
         }
         dynasm!(self.ops ; .arch x64 ; movzx eax, al);
-        self.store_rax(i);
+        self.def(i, RAX);
         true
     }
 
-    /// Emits the template for instruction `i`; false if it has none.
-    fn inline(&mut self, block: &Block, i: usize) -> bool {
+    /// `test v, 1` (sets ZF when the boolean `v` is false); `v` must not
+    /// be a constant.
+    fn test_bool(&mut self, v: Value) {
+        match self.regs.loc(v) {
+            Loc::Reg(k) => {
+                let r = POOL[k];
+                dynasm!(self.ops ; .arch x64 ; test Rb(r), 1);
+            }
+            Loc::Slot => {
+                let o = slot(v);
+                dynasm!(self.ops ; .arch x64 ; test BYTE [r12 + o], 1);
+            }
+            Loc::Imm(_) => unreachable!("constant conditions are decided at compile time"),
+        }
+    }
+
+    /// Register templates for scalar ops; false (having emitted nothing)
+    /// if instruction `i` has none.
+    fn scalar(&mut self, block: &Block, i: usize) -> bool {
         let inst = &block.insts[i];
         let ty = inst.ty;
-        let o = (i as i32) * 16;
-        if self.vector(block, i) {
-            return true;
+        if ty == Type::I128 {
+            return false;
         }
         match &inst.op {
             Op::GuestInsn(pc) => self.pc = *pc,
-            Op::Const(x) => {
-                dynasm!(self.ops ; .arch x64 ; mov rax, QWORD *x as i64);
-                self.store_rax(i);
+            Op::Const(x) => self.def_const(i, *x, ty),
+            Op::GetState(off) => {
+                let off = *off as i32;
+                match ty {
+                    Type::I1 | Type::I8 => {
+                        dynasm!(self.ops ; .arch x64 ; movzx eax, BYTE [rbx + off])
+                    }
+                    Type::I16 => dynasm!(self.ops ; .arch x64 ; movzx eax, WORD [rbx + off]),
+                    Type::I32 => dynasm!(self.ops ; .arch x64 ; mov eax, DWORD [rbx + off]),
+                    Type::I64 => dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rbx + off]),
+                    _ => return false,
+                }
+                self.def(i, RAX);
             }
+            Op::SetState(off, x) => {
+                let off = *off as i32;
+                let xt = block.ty(*x);
+                if xt == Type::I128 {
+                    return false;
+                }
+                let r = match self.regs.loc(*x) {
+                    Loc::Reg(k) => POOL[k],
+                    Loc::Imm(v) if xt != Type::I64 || imm32(v).is_some() => {
+                        let v = v as i32;
+                        match xt {
+                            Type::I1 | Type::I8 => {
+                                dynasm!(self.ops ; .arch x64 ; mov BYTE [rbx + off], v as i8)
+                            }
+                            Type::I16 => {
+                                dynasm!(self.ops ; .arch x64 ; mov WORD [rbx + off], v as i16)
+                            }
+                            Type::I32 => dynasm!(self.ops ; .arch x64 ; mov DWORD [rbx + off], v),
+                            _ => dynasm!(self.ops ; .arch x64 ; mov QWORD [rbx + off], v),
+                        }
+                        self.release_dead(i);
+                        return true;
+                    }
+                    _ => {
+                        self.get(*x, RAX);
+                        RAX
+                    }
+                };
+                match xt {
+                    Type::I1 | Type::I8 => {
+                        dynasm!(self.ops ; .arch x64 ; mov BYTE [rbx + off], Rb(r))
+                    }
+                    Type::I16 => dynasm!(self.ops ; .arch x64 ; mov WORD [rbx + off], Rw(r)),
+                    Type::I32 => dynasm!(self.ops ; .arch x64 ; mov DWORD [rbx + off], Rd(r)),
+                    _ => dynasm!(self.ops ; .arch x64 ; mov QWORD [rbx + off], Rq(r)),
+                }
+                self.release_dead(i);
+            }
+            Op::Add(a, b)
+            | Op::Sub(a, b)
+            | Op::And(a, b)
+            | Op::Or(a, b)
+            | Op::Xor(a, b)
+            | Op::Mul(a, b) => {
+                let alu = match inst.op {
+                    Op::Add(..) => Alu::Add,
+                    Op::Sub(..) => Alu::Sub,
+                    Op::And(..) => Alu::And,
+                    Op::Or(..) => Alu::Or,
+                    Op::Xor(..) => Alu::Xor,
+                    _ => Alu::Mul,
+                };
+                self.get(*a, RAX);
+                self.alu_rax(alu, *b, ty != Type::I64);
+                self.mask_rax(ty);
+                self.def(i, RAX);
+            }
+            Op::Shl(a, b) | Op::LShr(a, b) | Op::AShr(a, b) | Op::Ror(a, b)
+                if matches!(ty, Type::I32 | Type::I64) =>
+            {
+                self.shift(&inst.op, ty, *a, *b, i);
+            }
+            Op::UMulHi(a, b) | Op::SMulHi(a, b) if ty == Type::I64 => {
+                self.get(*b, RCX);
+                self.get(*a, RAX);
+                if matches!(inst.op, Op::UMulHi(..)) {
+                    dynasm!(self.ops ; .arch x64 ; mul rcx ; mov rax, rdx);
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; imul rcx ; mov rax, rdx);
+                }
+                self.def(i, RAX);
+            }
+            Op::Bswap(a) if matches!(ty, Type::I16 | Type::I32 | Type::I64) => {
+                self.get(*a, RAX);
+                match ty {
+                    Type::I64 => dynasm!(self.ops ; .arch x64 ; bswap rax),
+                    Type::I32 => dynasm!(self.ops ; .arch x64 ; bswap eax),
+                    _ => dynasm!(self.ops ; .arch x64 ; rol ax, 8 ; movzx eax, ax),
+                }
+                self.def(i, RAX);
+            }
+            Op::Clz(a) if matches!(ty, Type::I32 | Type::I64) => {
+                // clz = (width - 1) - index of the top set bit; BSR sets
+                // ZF (and leaves the destination) for 0: use -1, giving
+                // the width.
+                let top = ty.bits() as i32 - 1;
+                self.get(*a, RDX);
+                dynasm!(self.ops ; .arch x64 ; mov rcx, -1);
+                if ty == Type::I64 {
+                    dynasm!(self.ops ; .arch x64 ; bsr rdx, rdx ; cmovz rdx, rcx);
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; bsr edx, edx ; cmovz rdx, rcx);
+                }
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov eax, top
+                    ; sub rax, rdx
+                );
+                self.def(i, RAX);
+            }
+            Op::Not(a) | Op::Neg(a) => {
+                self.get(*a, RAX);
+                if matches!(inst.op, Op::Not(..)) {
+                    dynasm!(self.ops ; .arch x64 ; not rax);
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; neg rax);
+                }
+                self.mask_rax(ty);
+                self.def(i, RAX);
+            }
+            Op::ZExt(a) | Op::Trunc(a) => {
+                if let Loc::Imm(x) = self.regs.loc(*a) {
+                    self.def_const(i, x, ty);
+                    self.release_dead(i);
+                    return true;
+                }
+                self.get(*a, RAX);
+                if matches!(inst.op, Op::Trunc(..)) {
+                    self.mask_rax(ty);
+                }
+                self.def(i, RAX);
+            }
+            Op::SExt(a) if matches!(block.ty(*a), Type::I8 | Type::I16 | Type::I32) => {
+                self.get(*a, RAX);
+                match block.ty(*a) {
+                    Type::I8 => dynasm!(self.ops ; .arch x64 ; movsx rax, al),
+                    Type::I16 => dynasm!(self.ops ; .arch x64 ; movsx rax, ax),
+                    _ => dynasm!(self.ops ; .arch x64 ; movsxd rax, eax),
+                }
+                self.mask_rax(ty);
+                self.def(i, RAX);
+            }
+            Op::Icmp(cc, a, b) => return self.icmp(*cc, *a, *b, block.ty(*a), i),
+            Op::Select(c, a, b) => {
+                if let Loc::Imm(c) = self.regs.loc(*c) {
+                    self.get(if c & 1 != 0 { *a } else { *b }, RAX);
+                } else {
+                    self.get(*a, RAX);
+                    self.get(*b, RCX);
+                    self.test_bool(*c);
+                    dynasm!(self.ops ; .arch x64 ; cmovz rax, rcx);
+                }
+                self.def(i, RAX);
+            }
+            // Guest memory is host memory: accesses are single host
+            // instructions; a fault in one is redirected to its guest
+            // instruction's fault stub by the host signal handler.
+            Op::Load(a) if ty.bytes() <= 8 => {
+                self.get(*a, RDI);
+                self.mem_site(false);
+                match ty.bytes() {
+                    1 => dynasm!(self.ops ; .arch x64 ; movzx eax, BYTE [rdi]),
+                    2 => dynasm!(self.ops ; .arch x64 ; movzx eax, WORD [rdi]),
+                    4 => dynasm!(self.ops ; .arch x64 ; mov eax, DWORD [rdi]),
+                    _ => dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rdi]),
+                }
+                self.def(i, RAX);
+            }
+            Op::Store(a, x) if block.ty(*x) != Type::I128 => {
+                self.get(*x, RSI);
+                self.get(*a, RDI);
+                self.mem_site(true);
+                match block.ty(*x).bytes() {
+                    1 => dynasm!(self.ops ; .arch x64 ; mov BYTE [rdi], sil),
+                    2 => dynasm!(self.ops ; .arch x64 ; mov WORD [rdi], si),
+                    4 => dynasm!(self.ops ; .arch x64 ; mov DWORD [rdi], esi),
+                    _ => dynasm!(self.ops ; .arch x64 ; mov QWORD [rdi], rsi),
+                }
+                self.release_dead(i);
+            }
+            Op::Fence => dynasm!(self.ops ; .arch x64 ; mfence),
+            Op::AddFlags(a, b, c) if matches!(block.ty(*a), Type::I32 | Type::I64) => {
+                // x86 ADC computes exactly Arm's AddWithCarry flags. The
+                // loads between BT and ADC leave CF alone.
+                self.get(*c, RDX);
+                let wide = block.ty(*a) == Type::I64;
+                let s = if wide {
+                    self.src(*b, RCX, false)
+                } else {
+                    Src::Imm(0)
+                };
+                self.get(*a, RAX);
+                dynasm!(self.ops ; .arch x64 ; bt edx, 0);
+                if wide {
+                    match s {
+                        Src::Reg(r) => dynasm!(self.ops ; .arch x64 ; adc rax, Rq(r)),
+                        Src::Mem(o) => dynasm!(self.ops ; .arch x64 ; adc rax, QWORD [r12 + o]),
+                        Src::Imm(x) => dynasm!(self.ops ; .arch x64 ; adc rax, x),
+                    }
+                } else {
+                    self.alu_eax(Alu::Adc, *b);
+                }
+                self.flags_to_nzcv(true);
+                self.def(i, RAX);
+            }
+            Op::LogicFlags(a) if matches!(block.ty(*a), Type::I32 | Type::I64) => {
+                self.get(*a, RAX);
+                if block.ty(*a) == Type::I64 {
+                    dynasm!(self.ops ; .arch x64 ; test rax, rax);
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; test eax, eax);
+                }
+                self.flags_to_nzcv(false);
+                self.def(i, RAX);
+            }
+            Op::CondHolds(cond, nzcv) => {
+                if let Loc::Imm(f) = self.regs.loc(*nzcv) {
+                    let holds = xarch_ir::interp::cond_holds(*cond, f);
+                    self.def_const(i, holds as u64, ty);
+                    self.release_dead(i);
+                    return true;
+                }
+                // Bit k of the table: whether `cond` holds for NZCV = k.
+                let table: i32 = (0..16)
+                    .filter(|&k| xarch_ir::interp::cond_holds(*cond, (k as u64) << 28))
+                    .fold(0, |t, k| t | (1 << k));
+                self.get(*nzcv, RCX);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; shr ecx, 28
+                    ; mov eax, table
+                    ; shr eax, cl
+                    ; and eax, 1
+                );
+                self.def(i, RAX);
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// Templates that work on slots (run after [`Self::prepare_slot_op`]);
+    /// false if instruction `i` has none.
+    fn slot_op(&mut self, block: &Block, i: usize) -> bool {
+        let inst = &block.insts[i];
+        let ty = inst.ty;
+        let o = (i as i32) * 16;
+        match &inst.op {
             Op::Const128(x) => {
                 let x = x.get();
                 let (lo, hi) = (x as u64 as i64, (x >> 64) as u64 as i64);
@@ -384,226 +747,47 @@ impl Emitter {
                     ; mov QWORD [r12 + o + 8], rax
                 );
             }
-            Op::GetState(off) => {
+            Op::GetState(off) if ty == Type::I128 => {
                 let off = *off as i32;
-                match ty {
-                    Type::I1 | Type::I8 => {
-                        dynasm!(self.ops ; .arch x64 ; movzx eax, BYTE [rbx + off])
-                    }
-                    Type::I16 => dynasm!(self.ops ; .arch x64 ; movzx eax, WORD [rbx + off]),
-                    Type::I32 => dynasm!(self.ops ; .arch x64 ; mov eax, DWORD [rbx + off]),
-                    Type::I64 => dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rbx + off]),
-                    Type::I128 => {
-                        dynasm!(self.ops
-                            ; .arch x64
-                            ; movdqu xmm0, [rbx + off]
-                            ; movdqu [r12 + o], xmm0
-                        );
-                        return true;
-                    }
-                    Type::Void => return false,
-                }
-                self.store_rax(i);
-            }
-            Op::SetState(off, x) => {
-                let off = *off as i32;
-                let xt = block.ty(*x);
-                if xt == Type::I128 {
-                    let ox = slot(*x);
-                    dynasm!(self.ops
-                        ; .arch x64
-                        ; movdqu xmm0, [r12 + ox]
-                        ; movdqu [rbx + off], xmm0
-                    );
-                    return true;
-                }
-                self.load_rax(*x);
-                match xt {
-                    Type::I1 | Type::I8 => dynasm!(self.ops ; .arch x64 ; mov BYTE [rbx + off], al),
-                    Type::I16 => dynasm!(self.ops ; .arch x64 ; mov WORD [rbx + off], ax),
-                    Type::I32 => dynasm!(self.ops ; .arch x64 ; mov DWORD [rbx + off], eax),
-                    _ => dynasm!(self.ops ; .arch x64 ; mov QWORD [rbx + off], rax),
-                }
-            }
-            Op::Add(a, b)
-            | Op::Sub(a, b)
-            | Op::And(a, b)
-            | Op::Or(a, b)
-            | Op::Xor(a, b)
-            | Op::Mul(a, b)
-                if ty != Type::I128 =>
-            {
-                return self.binop(&inst.op, ty, *a, *b, i);
-            }
-            Op::Shl(a, b) | Op::LShr(a, b) | Op::AShr(a, b) | Op::Ror(a, b)
-                if matches!(ty, Type::I32 | Type::I64) =>
-            {
-                return self.shift(&inst.op, ty, *a, *b, i);
-            }
-            Op::UMulHi(a, b) | Op::SMulHi(a, b) if ty == Type::I64 => {
-                let ob = slot(*b);
-                self.load_rax(*a);
-                if matches!(inst.op, Op::UMulHi(..)) {
-                    dynasm!(self.ops ; .arch x64 ; mul QWORD [r12 + ob]);
-                } else {
-                    dynasm!(self.ops ; .arch x64 ; imul QWORD [r12 + ob]);
-                }
-                dynasm!(self.ops ; .arch x64 ; mov QWORD [r12 + o], rdx);
-            }
-            Op::Bswap(a) if matches!(ty, Type::I16 | Type::I32 | Type::I64) => {
-                self.load_rax(*a);
-                match ty {
-                    Type::I64 => dynasm!(self.ops ; .arch x64 ; bswap rax),
-                    Type::I32 => dynasm!(self.ops ; .arch x64 ; bswap eax),
-                    _ => dynasm!(self.ops ; .arch x64 ; rol ax, 8 ; movzx eax, ax),
-                }
-                self.store_rax(i);
-            }
-            Op::Clz(a) if matches!(ty, Type::I32 | Type::I64) => {
-                // clz = (width - 1) - index of the top set bit; BSR sets
-                // ZF (and leaves the destination) for 0: use -1, giving
-                // the width.
-                let oa = slot(*a);
-                let top = ty.bits() as i32 - 1;
-                dynasm!(self.ops ; .arch x64 ; mov rcx, -1);
-                if ty == Type::I64 {
-                    dynasm!(self.ops ; .arch x64 ; bsr rax, QWORD [r12 + oa] ; cmovz rax, rcx);
-                } else {
-                    dynasm!(self.ops ; .arch x64 ; bsr eax, DWORD [r12 + oa] ; cmovz rax, rcx);
-                }
                 dynasm!(self.ops
                     ; .arch x64
-                    ; mov edx, top
-                    ; sub rdx, rax
-                    ; mov QWORD [r12 + o], rdx
+                    ; movdqu xmm0, [rbx + off]
+                    ; movdqu [r12 + o], xmm0
                 );
             }
-            Op::Not(a) if ty != Type::I128 => {
-                self.load_rax(*a);
-                dynasm!(self.ops ; .arch x64 ; not rax);
-                self.mask_rax(ty);
-                self.store_rax(i);
-            }
-            Op::Neg(a) if ty != Type::I128 => {
-                self.load_rax(*a);
-                dynasm!(self.ops ; .arch x64 ; neg rax);
-                self.mask_rax(ty);
-                self.store_rax(i);
-            }
-            Op::ZExt(a) => {
-                self.load_rax(*a);
-                self.store_rax(i);
-                if ty == Type::I128 {
-                    dynasm!(self.ops ; .arch x64 ; mov QWORD [r12 + o + 8], 0);
-                }
-            }
-            Op::Trunc(a) => {
-                self.load_rax(*a);
-                self.mask_rax(ty);
-                self.store_rax(i);
-            }
-            Op::SExt(a) if ty != Type::I128 => {
-                self.load_rax(*a);
-                match block.ty(*a) {
-                    Type::I8 => dynasm!(self.ops ; .arch x64 ; movsx rax, al),
-                    Type::I16 => dynasm!(self.ops ; .arch x64 ; movsx rax, ax),
-                    Type::I32 => dynasm!(self.ops ; .arch x64 ; movsxd rax, eax),
-                    _ => return false,
-                }
-                self.mask_rax(ty);
-                self.store_rax(i);
-            }
-            Op::Icmp(cc, a, b) => return self.icmp(*cc, *a, *b, block.ty(*a), i),
-            Op::Select(c, a, b) if ty != Type::I128 => {
-                let oc = slot(*c);
-                self.load_rax(*a);
-                self.load_rcx(*b);
+            Op::SetState(off, x) if block.ty(*x) == Type::I128 => {
+                let off = *off as i32;
+                let ox = slot(*x);
                 dynasm!(self.ops
                     ; .arch x64
-                    ; test BYTE [r12 + oc], 1
-                    ; cmovz rax, rcx
+                    ; movdqu xmm0, [r12 + ox]
+                    ; movdqu [rbx + off], xmm0
                 );
-                self.store_rax(i);
             }
-            // Guest memory is host memory: accesses are single host
-            // instructions; a fault in one is redirected to its guest
-            // instruction's fault stub by the host signal handler.
-            Op::Load(a) => {
+            Op::ZExt(a) if ty == Type::I128 => {
+                self.load_rax(*a);
+                self.store_rax(i);
+                dynasm!(self.ops ; .arch x64 ; mov QWORD [r12 + o + 8], 0);
+            }
+            Op::Load(a) if ty.bytes() == 16 => {
                 let oa = slot(*a);
                 dynasm!(self.ops ; .arch x64 ; mov rdi, QWORD [r12 + oa]);
                 self.mem_site(false);
-                match ty.bytes() {
-                    1 => dynasm!(self.ops ; .arch x64 ; movzx eax, BYTE [rdi]),
-                    2 => dynasm!(self.ops ; .arch x64 ; movzx eax, WORD [rdi]),
-                    4 => dynasm!(self.ops ; .arch x64 ; mov eax, DWORD [rdi]),
-                    8 => dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rdi]),
-                    _ => dynasm!(self.ops ; .arch x64 ; movdqu xmm0, [rdi]),
-                }
-                if ty.bytes() == 16 {
-                    dynasm!(self.ops ; .arch x64 ; movdqu [r12 + o], xmm0);
-                } else {
-                    dynasm!(self.ops ; .arch x64 ; mov QWORD [r12 + o], rax);
-                }
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; movdqu xmm0, [rdi]
+                    ; movdqu [r12 + o], xmm0
+                );
             }
-            Op::Store(a, x) => {
+            Op::Store(a, x) if block.ty(*x) == Type::I128 => {
                 let (oa, ox) = (slot(*a), slot(*x));
-                let bytes = block.ty(*x).bytes();
-                if bytes == 16 {
-                    dynasm!(self.ops ; .arch x64 ; movdqu xmm0, [r12 + ox]);
-                } else {
-                    dynasm!(self.ops ; .arch x64 ; mov rsi, QWORD [r12 + ox]);
-                }
-                dynasm!(self.ops ; .arch x64 ; mov rdi, QWORD [r12 + oa]);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; movdqu xmm0, [r12 + ox]
+                    ; mov rdi, QWORD [r12 + oa]
+                );
                 self.mem_site(true);
-                match bytes {
-                    1 => dynasm!(self.ops ; .arch x64 ; mov BYTE [rdi], sil),
-                    2 => dynasm!(self.ops ; .arch x64 ; mov WORD [rdi], si),
-                    4 => dynasm!(self.ops ; .arch x64 ; mov DWORD [rdi], esi),
-                    8 => dynasm!(self.ops ; .arch x64 ; mov QWORD [rdi], rsi),
-                    _ => dynasm!(self.ops ; .arch x64 ; movdqu [rdi], xmm0),
-                }
-            }
-            Op::Fence => dynasm!(self.ops ; .arch x64 ; mfence),
-            Op::AddFlags(a, b, c) if matches!(block.ty(*a), Type::I32 | Type::I64) => {
-                let (oa, ob, oc) = (slot(*a), slot(*b), slot(*c));
-                dynasm!(self.ops
-                    ; .arch x64
-                    ; movzx edx, BYTE [r12 + oc]
-                    ; mov rax, QWORD [r12 + oa]
-                    ; bt edx, 0
-                );
-                // x86 ADC computes exactly Arm's AddWithCarry flags.
-                if block.ty(*a) == Type::I64 {
-                    dynasm!(self.ops ; .arch x64 ; adc rax, QWORD [r12 + ob]);
-                } else {
-                    dynasm!(self.ops ; .arch x64 ; adc eax, DWORD [r12 + ob]);
-                }
-                self.flags_to_nzcv(true, i);
-            }
-            Op::LogicFlags(a) if matches!(block.ty(*a), Type::I32 | Type::I64) => {
-                self.load_rax(*a);
-                if block.ty(*a) == Type::I64 {
-                    dynasm!(self.ops ; .arch x64 ; test rax, rax);
-                } else {
-                    dynasm!(self.ops ; .arch x64 ; test eax, eax);
-                }
-                self.flags_to_nzcv(false, i);
-            }
-            Op::CondHolds(cond, nzcv) => {
-                // Bit k of the table: whether `cond` holds for NZCV = k.
-                let table: i32 = (0..16)
-                    .filter(|&k| xarch_ir::interp::cond_holds(*cond, (k as u64) << 28))
-                    .fold(0, |t, k| t | (1 << k));
-                let on = slot(*nzcv);
-                dynasm!(self.ops
-                    ; .arch x64
-                    ; mov ecx, DWORD [r12 + on]
-                    ; shr ecx, 28
-                    ; mov eax, table
-                    ; shr eax, cl
-                    ; and eax, 1
-                );
-                self.store_rax(i);
+                dynasm!(self.ops ; .arch x64 ; movdqu [rdi], xmm0);
             }
             Op::Call(h, args, n) => {
                 let n = *n as usize;
@@ -627,7 +811,6 @@ impl Emitter {
         }
         true
     }
-
     /// A direct exit to guest `target`: continues in the target's compiled
     /// code through a link cell once the engine patches it, unless an
     /// interrupt or invalidation is pending; otherwise returns `target`
@@ -657,7 +840,7 @@ impl Emitter {
                 return;
             }
             Terminator::JumpDyn(v, _) => {
-                self.load_rax(*v);
+                self.get(*v, RAX);
                 if self.chain.ibtc != 0 {
                     // Indirect branch (returns, calls through registers,
                     // switch tables): look the target up in the engine's
@@ -679,13 +862,13 @@ impl Emitter {
                 taken,
                 not_taken,
             } => {
-                let oc = slot(*cond);
+                if let Loc::Imm(c) = self.regs.loc(*cond) {
+                    self.direct_exit(if c & 1 != 0 { *taken } else { *not_taken });
+                    return;
+                }
                 let not = self.ops.new_dynamic_label();
-                dynasm!(self.ops
-                    ; .arch x64
-                    ; test BYTE [r12 + oc], 1
-                    ; jz =>not
-                );
+                self.test_bool(*cond);
+                dynasm!(self.ops ; .arch x64 ; jz =>not);
                 self.direct_exit(*taken);
                 dynasm!(self.ops ; .arch x64 ; =>not);
                 self.direct_exit(*not_taken);
@@ -710,20 +893,37 @@ impl Emitter {
 }
 
 /// The entry sequence shared by baseline blocks and region stubs: saves
-/// the registers compiled code uses and loads state (rbx), slots (r12)
+/// the callee-saved registers compiled code uses (five pushes: the stack
+/// stays 16-byte aligned for calls) and loads state (rbx), slots (r12)
 /// and the context (r13) from the call's arguments; `body` marks where
-/// chained code jumps in (with that frame already in place). The
-/// epilogue (`pop r13; pop r12; pop rbx; ret`) must match it.
+/// chained code jumps in (with that frame already in place).
+/// [`emit_epilogue`] undoes it.
 pub(crate) fn emit_prologue(ops: &mut VecAssembler<X64Relocation>, body: DynamicLabel) {
     dynasm!(ops
         ; .arch x64
         ; push rbx
         ; push r12
         ; push r13
+        ; push r14
+        ; push r15
         ; mov rbx, rdi
         ; mov r12, rsi
         ; mov r13, rdx
         ; =>body
+    );
+}
+
+/// Returns from compiled code to the engine (rax: the next guest PC),
+/// matching [`emit_prologue`].
+pub(crate) fn emit_epilogue(ops: &mut VecAssembler<X64Relocation>) {
+    dynasm!(ops
+        ; .arch x64
+        ; pop r15
+        ; pop r14
+        ; pop r13
+        ; pop r12
+        ; pop rbx
+        ; ret
     );
 }
 
@@ -768,7 +968,7 @@ pub struct ChainConfig {
 }
 
 /// Entries in the indirect-branch table (a power of two).
-pub const IBTC_ENTRIES: usize = 4096;
+pub const IBTC_ENTRIES: usize = 65536;
 
 /// Blocks with more IR values than this are not compiled (the interpreter
 /// runs them): chained blocks share one slot array of this size.
@@ -807,7 +1007,18 @@ pub fn compile_with(
     if block.insts.len() > MAX_SLOTS {
         return None;
     }
-    let mut ops = VecAssembler::<X64Relocation>::new(0);
+    // Sized for typical code (about 16 bytes and a third of a label per
+    // IR instruction) so that emitting rarely reallocates.
+    let n = block.insts.len();
+    let mut ops = VecAssembler::<X64Relocation>::new_with_capacity(
+        0,
+        128 + n * 20,
+        0,
+        0,
+        8 + n / 2,
+        0,
+        8 + n / 2,
+    );
     let fault_common = ops.new_dynamic_label();
     let epilogue = ops.new_dynamic_label();
     let body = ops.new_dynamic_label();
@@ -823,6 +1034,8 @@ pub fn compile_with(
         refs_ir: false,
         feat,
         consts: Vec::new(),
+        regs: Regs::new(block),
+        pending: Vec::new(),
     };
     emit_prologue(&mut e.ops, body);
     let hot = counter.map(|HotCounter(addr)| {
@@ -838,9 +1051,7 @@ pub fn compile_with(
         hot
     });
     for i in 0..block.insts.len() {
-        if !e.inline(block, i) {
-            e.shim(block, i);
-        }
+        e.emit(block, i);
     }
     e.terminator(&block.term);
     if let Some(hot) = hot {
@@ -871,11 +1082,8 @@ pub fn compile_with(
         ; mov QWORD [r13 + 24], rcx
         ; mov QWORD [r13], KIND_FAULT as i32
         ; =>epilogue
-        ; pop r13
-        ; pop r12
-        ; pop rbx
-        ; ret
     );
+    emit_epilogue(&mut e.ops);
     e.emit_consts();
     let labels: Vec<(u64, usize)> = e
         .exits

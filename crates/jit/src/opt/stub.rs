@@ -3,7 +3,7 @@
 //! Layout in the code cache: `[stub][PC table][Cranelift function]`.
 //!
 //! ```text
-//! entry:  push rbx; push r12; push r13       ; the baseline frame
+//! entry:  push rbx, r12, r13, r14, r15        ; the baseline frame
 //!         mov rbx, rdi; mov r12, rsi; mov r13, rdx
 //! body:   push rbx, r12, r13, r14, r15, rbp  ; chained code jumps here
 //!         mov [r13 + host_sp], rsp
@@ -11,7 +11,7 @@
 //! after:  pop rbp, r15, r14, r13, r12, rbx
 //!         kind == NEXT: interrupt check, IBTC lookup, jump to the target
 //!         kind == OPT_FAULT: kind = FAULT, fault_pc = table[opt_scratch]
-//! epilogue: pop r13; pop r12; pop rbx; ret
+//! epilogue: `emit_epilogue`
 //! ```
 //!
 //! A guest access in the Cranelift code that faults is redirected by
@@ -26,7 +26,7 @@ use super::lower::{
 };
 use crate::JitCtx;
 use crate::baseline::{
-    BlockFn, ChainConfig, EntryFn, Exit, KIND_FAULT, emit_ibtc_jump, emit_prologue,
+    BlockFn, ChainConfig, EntryFn, Exit, KIND_FAULT, emit_epilogue, emit_ibtc_jump, emit_prologue,
 };
 use crate::cache::CodeCache;
 use dynasmrt::x64::X64Relocation;
@@ -131,10 +131,10 @@ pub(crate) fn install(
         ; mov QWORD [rbx + rcx], rax
         ; mov QWORD [r13 + CTX_LAZY_INFO], 0
         ; =>epilogue
-        ; pop r13
-        ; pop r12
-        ; pop rbx
-        ; ret
+    );
+    emit_epilogue(&mut ops);
+    dynasm!(ops
+        ; .arch x64
         ; .align 8
         ; =>table
     );

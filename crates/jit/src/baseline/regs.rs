@@ -1,0 +1,256 @@
+//! Where the values of a baseline block live while its code runs.
+//!
+//! Every IR value has a 16-byte home slot (`[r12 + 16 * value]`), but the
+//! scalar templates keep values in host registers while they can: a
+//! constant is folded into the instructions that use it (no code at its
+//! definition), and a computed value goes to one of [`POOL`]'s registers
+//! until its last use, reaching its slot only when something must read it
+//! there. The templates that read operands from slots (vector ops, the
+//! interpreter shim, helper calls) run after [`Emitter::prepare_slot_op`],
+//! which writes their operands home and, as such an op may call out,
+//! spills the caller-saved part of the pool.
+//!
+//! Nothing is kept in a register across blocks: each block's code starts
+//! with every value unset and ends with a jump, so chained blocks need no
+//! agreement. A faulting access abandons the block, whose values are then
+//! dead (guest state is written by `SetState` as the IR says).
+
+use super::{Emitter, slot};
+use dynasmrt::x64::Rq;
+use dynasmrt::{DynasmApi, dynasm};
+use xarch_ir::{Block, Terminator, Type, Value};
+
+/// Host registers that hold IR values: first those calls clobber, then
+/// callee-saved ones (saved by the block prologue) that survive calls.
+pub(super) const POOL: [Rq; 6] = [Rq::R8, Rq::R9, Rq::R10, Rq::R11, Rq::R14, Rq::R15];
+
+/// Pool entries below this index are caller-saved.
+const CALLER_SAVED: usize = 4;
+
+/// The scratch registers templates may use freely (never in the pool).
+pub(super) const RAX: Rq = Rq::RAX;
+pub(super) const RCX: Rq = Rq::RCX;
+pub(super) const RDX: Rq = Rq::RDX;
+pub(super) const RSI: Rq = Rq::RSI;
+pub(super) const RDI: Rq = Rq::RDI;
+
+/// Where a value is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Loc {
+    /// In its slot (or not defined yet, or never used).
+    Slot,
+    /// In pool register `POOL[k]`; also in its slot unless dirty.
+    Reg(usize),
+    /// A constant not materialised anywhere (canonical: zero-extended).
+    Imm(u64),
+}
+
+/// A second operand as an x86 instruction can take it.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Src {
+    Reg(Rq),
+    /// Offset of the slot from r12.
+    Mem(i32),
+    /// A sign-extended 32-bit immediate.
+    Imm(i32),
+}
+
+/// What the emitter knows of one value.
+#[derive(Clone, Copy)]
+struct ValueInfo {
+    loc: Loc,
+    /// The register copy is newer than the slot.
+    dirty: bool,
+    /// Index of the last instruction using the value (`insts.len()` for
+    /// the terminator); 0 if unused (uses always come after the
+    /// definition, so 0 never marks a real use).
+    last_use: u32,
+}
+
+/// The value-location state of the block being compiled.
+pub(super) struct Regs {
+    vals: Vec<ValueInfo>,
+    /// The value each pool register holds.
+    held: [Option<u32>; POOL.len()],
+}
+
+impl Regs {
+    pub(super) fn new(block: &Block) -> Regs {
+        let n = block.insts.len();
+        let unset = ValueInfo {
+            loc: Loc::Slot,
+            dirty: false,
+            last_use: 0,
+        };
+        let mut vals = vec![unset; n];
+        for (i, inst) in block.insts.iter().enumerate() {
+            inst.op
+                .for_each_operand(|v| vals[v.0 as usize].last_use = i as u32);
+        }
+        match &block.term {
+            Terminator::JumpDyn(v, _) => vals[v.0 as usize].last_use = n as u32,
+            Terminator::Branch { cond, .. } => vals[cond.0 as usize].last_use = n as u32,
+            Terminator::Jump(_) | Terminator::Exit { .. } => {}
+        }
+        Regs {
+            vals,
+            held: [None; POOL.len()],
+        }
+    }
+
+    pub(super) fn loc(&self, v: Value) -> Loc {
+        self.vals[v.0 as usize].loc
+    }
+
+    /// Whether value `i` is used after its definition.
+    fn used(&self, i: usize) -> bool {
+        self.vals[i].last_use as usize > i
+    }
+
+    fn last_use(&self, v: u32) -> usize {
+        self.vals[v as usize].last_use as usize
+    }
+}
+
+/// `x` as a sign-extended 32-bit immediate standing for the 64-bit `x`.
+pub(super) fn imm32(x: u64) -> Option<i32> {
+    i32::try_from(x as i64).ok()
+}
+
+impl Emitter {
+    /// Loads value `v` (zero-extended to 64 bits) into scratch register
+    /// `dst`. Never changes the host flags.
+    pub(super) fn get(&mut self, v: Value, dst: Rq) {
+        match self.regs.loc(v) {
+            Loc::Reg(k) => {
+                let r = POOL[k];
+                if r != dst {
+                    dynasm!(self.ops ; .arch x64 ; mov Rq(dst), Rq(r));
+                }
+            }
+            Loc::Slot => {
+                let o = slot(v);
+                dynasm!(self.ops ; .arch x64 ; mov Rq(dst), QWORD [r12 + o]);
+            }
+            Loc::Imm(x) => self.mov_imm(dst, x),
+        }
+    }
+
+    /// `mov dst, x` in its shortest form that leaves the flags alone.
+    fn mov_imm(&mut self, dst: Rq, x: u64) {
+        if let Ok(x32) = u32::try_from(x) {
+            dynasm!(self.ops ; .arch x64 ; mov Rd(dst), x32 as i32);
+        } else if let Some(s) = imm32(x) {
+            dynasm!(self.ops ; .arch x64 ; mov Rq(dst), s);
+        } else {
+            dynasm!(self.ops ; .arch x64 ; mov Rq(dst), QWORD x as i64);
+        }
+    }
+
+    /// Value `v` as the source operand of a 64-bit instruction. A constant
+    /// that does not fit a sign-extended immediate is loaded into
+    /// `scratch` unless `low32` says only the low 32 bits of the result
+    /// matter (then any 32-bit pattern will do).
+    pub(super) fn src(&mut self, v: Value, scratch: Rq, low32: bool) -> Src {
+        match self.regs.loc(v) {
+            Loc::Reg(k) => Src::Reg(POOL[k]),
+            Loc::Slot => Src::Mem(slot(v)),
+            Loc::Imm(x) => match imm32(x) {
+                Some(s) => Src::Imm(s),
+                None if low32 => Src::Imm(x as u32 as i32),
+                None => {
+                    self.mov_imm(scratch, x);
+                    Src::Reg(scratch)
+                }
+            },
+        }
+    }
+
+    /// Value `i`, just computed into scratch register `from` (canonical),
+    /// is defined: kept in a free pool register if it is used later
+    /// (else in its slot). Registers of operands whose last use was
+    /// instruction `i` are free again first.
+    pub(super) fn def(&mut self, i: usize, from: Rq) {
+        self.release_dead(i);
+        if !self.regs.used(i) {
+            return;
+        }
+        if let Some(k) = self.regs.held.iter().position(Option::is_none) {
+            let r = POOL[k];
+            dynasm!(self.ops ; .arch x64 ; mov Rq(r), Rq(from));
+            self.regs.held[k] = Some(i as u32);
+            self.regs.vals[i].loc = Loc::Reg(k);
+            self.regs.vals[i].dirty = true;
+        } else {
+            let o = (i as i32) * 16;
+            dynasm!(self.ops ; .arch x64 ; mov QWORD [r12 + o], Rq(from));
+            self.regs.vals[i].loc = Loc::Slot;
+        }
+    }
+
+    /// Value `i` is the constant `x` (of type `ty`): no code.
+    pub(super) fn def_const(&mut self, i: usize, x: u64, ty: Type) {
+        self.regs.vals[i].loc = Loc::Imm((x as u128 & ty.mask()) as u64);
+    }
+
+    /// Frees the registers of values last used by instruction `i`.
+    pub(super) fn release_dead(&mut self, i: usize) {
+        for k in 0..POOL.len() {
+            if let Some(v) = self.regs.held[k]
+                && self.regs.last_use(v) <= i
+            {
+                self.regs.held[k] = None;
+                self.regs.vals[v as usize].loc = Loc::Slot;
+            }
+        }
+    }
+
+    /// Writes value `v` to its slot if the slot is stale.
+    fn write_home(&mut self, v: Value) {
+        let o = slot(v);
+        match self.regs.loc(v) {
+            Loc::Slot => {}
+            Loc::Reg(k) => {
+                if self.regs.vals[v.0 as usize].dirty {
+                    let r = POOL[k];
+                    dynasm!(self.ops ; .arch x64 ; mov QWORD [r12 + o], Rq(r));
+                    self.regs.vals[v.0 as usize].dirty = false;
+                }
+            }
+            Loc::Imm(x) => {
+                match imm32(x) {
+                    Some(s) => dynasm!(self.ops ; .arch x64 ; mov QWORD [r12 + o], s),
+                    None => dynasm!(self.ops
+                        ; .arch x64
+                        ; mov rax, QWORD x as i64
+                        ; mov QWORD [r12 + o], rax
+                    ),
+                }
+                self.regs.vals[v.0 as usize].loc = Loc::Slot;
+            }
+        }
+    }
+
+    /// Before a template that reads its operands from their slots and may
+    /// call out (clobbering caller-saved registers): operands go home, and
+    /// values in caller-saved registers still needed later are spilled.
+    /// The template then writes its result to its slot.
+    pub(super) fn prepare_slot_op(&mut self, block: &Block, i: usize) {
+        block.insts[i].op.for_each_operand(|v| self.pending.push(v));
+        let operands = std::mem::take(&mut self.pending);
+        for &v in &operands {
+            self.write_home(v);
+        }
+        self.pending = operands;
+        self.pending.clear();
+        for k in 0..CALLER_SAVED {
+            if let Some(v) = self.regs.held[k] {
+                if self.regs.last_use(v) > i {
+                    self.write_home(Value(v));
+                }
+                self.regs.held[k] = None;
+                self.regs.vals[v as usize].loc = Loc::Slot;
+            }
+        }
+    }
+}
