@@ -321,6 +321,12 @@ fn fold(op: &Op, ty: Type, konst: &[Option<u64>]) -> Option<u64> {
         Op::And(a, b) => c(a)? & c(b)?,
         Op::Or(a, b) => c(a)? | c(b)?,
         Op::Xor(a, b) => c(a)? ^ c(b)?,
+        Op::Mul(a, b) => c(a)?.wrapping_mul(c(b)?),
+        // `cmp`/`subs` with an immediate add its complement.
+        Op::Not(a) => !c(a)?,
+        Op::Neg(a) => c(a)?.wrapping_neg(),
+        // Operands are canonical: both are the value, masked below.
+        Op::ZExt(a) | Op::Trunc(a) => c(a)?,
         Op::Shl(a, b) if c(b)? < bits as u64 => c(a)? << c(b)?,
         Op::LShr(a, b) if c(b)? < bits as u64 => c(a)? >> c(b)?,
         _ => return None,
@@ -391,6 +397,43 @@ mod tests {
             .filter(|i| matches!(i.op, Op::SetState(8, _)))
             .count();
         assert_eq!(sets, 2, "{}", block);
+    }
+
+    /// `cmp w1, #5` adds the complement of 5: it folds (in 32 bits), and
+    /// so do negation, multiplication and width changes of constants.
+    #[test]
+    fn folds_unary_ops_and_products_of_constants() {
+        let mut b = Builder::new();
+        b.guest_insn(0x1000);
+        let five = b.iconst(Type::I32, 5);
+        let not = b.push(Op::Not(five), Type::I32);
+        b.set_state(8, not);
+        let neg = b.push(Op::Neg(five), Type::I32);
+        b.set_state(16, neg);
+        let seven = b.iconst(Type::I32, 7);
+        let prod = b.push(Op::Mul(five, seven), Type::I32);
+        let wide = b.zext(prod, Type::I64);
+        b.set_state(24, wide);
+        let big = b.iconst(Type::I64, 0x1_0000_0003);
+        let low = b.trunc(big, Type::I32);
+        b.set_state(32, low);
+        let mut block = b.finish(0x1000, 0x1004, 1, Terminator::Jump(0x1004));
+        simplify(&mut block);
+        let ops = ops(&block);
+        for c in [
+            "Const(4294967290)",
+            "Const(4294967291)",
+            "Const(35)",
+            "Const(3)",
+        ] {
+            assert!(ops.contains(&c.to_string()), "{c} missing in {block}");
+        }
+        assert!(
+            !ops.iter()
+                .any(|o| o.starts_with("Not") || o.starts_with("Neg") || o.starts_with("Mul")),
+            "{block}"
+        );
+        crate::verify::verify(&block).unwrap();
     }
 
     /// Constants fold within their type; a branch condition survives.
