@@ -122,6 +122,78 @@ fn baseline_matches_interpreter_on_random_register_code() {
     assert!(checked >= 9000);
 }
 
+/// A random flag-setting compare (`cmp`/`cmn`/`tst`, register or
+/// immediate, 32 or 64 bits) of random registers.
+fn random_compare(rng: &mut Rng) -> u32 {
+    let sf = (rng.next() as u32 & 1) << 31;
+    let (rn, rm) = (rng.next() as u32 % 31, rng.next() as u32 % 31);
+    let imm12 = rng.next() as u32 % 4096;
+    sf | match rng.next() % 5 {
+        0 => 0x6b00_001f | rm << 16 | rn << 5, // cmp (shifted register)
+        1 => 0x2b00_001f | rm << 16 | rn << 5, // cmn (shifted register)
+        2 => 0x6a00_001f | rm << 16 | rn << 5, // tst (shifted register)
+        3 => 0x7100_001f | imm12 << 10 | rn << 5, // cmp (immediate)
+        _ => 0x3100_001f | imm12 << 10 | rn << 5, // cmn (immediate)
+    }
+}
+
+/// A random conditional branch 12 bytes forward: b.cond (all 16
+/// conditions), cbz/cbnz or tbz/tbnz of a random register.
+fn random_branch(rng: &mut Rng) -> u32 {
+    let rt = rng.next() as u32 % 32;
+    match rng.next() % 4 {
+        0 | 1 => 0x5400_0000 | 3 << 5 | (rng.next() as u32 % 16),
+        2 => {
+            let sf = (rng.next() as u32 & 1) << 31;
+            sf | 0x3400_0000 | (rng.next() as u32 & 1) << 24 | 3 << 5 | rt
+        }
+        _ => {
+            let bit = rng.next() as u32 % 64;
+            (bit >> 5) << 31
+                | 0x3600_0000
+                | (rng.next() as u32 & 1) << 24
+                | (bit & 31) << 19
+                | 3 << 5
+                | rt
+        }
+    }
+}
+
+/// Blocks ending in a conditional branch: the baseline tier compiles the
+/// comparison into the branch (a host compare-and-jump). Which way it went
+/// shows in the PC of the breakpoint reached.
+#[test]
+fn baseline_matches_interpreter_on_random_branches() {
+    let mut rng = Rng(0x5eed_b4a1_c4e5_0003);
+    let mut taken = 0;
+    for _ in 0..600 {
+        let mut code = Vec::new();
+        while code.len() < 6 {
+            let w = rng.next() as u32;
+            if register_only(w) {
+                code.push(w);
+            }
+        }
+        if !rng.next().is_multiple_of(4) {
+            code.push(random_compare(&mut rng));
+        }
+        code.push(random_branch(&mut rng));
+        code.push(0xd280_2460); // mov x0, #0x123 (skipped when taken)
+        code.push(0xd420_0000); // brk #0: not taken
+        code.push(0xd420_0000); // brk #0: taken
+        let init = random_state(&mut rng);
+        let a = run(ENGINES[0], &code, init.clone());
+        if a.pc == code.as_ptr() as u64 + 4 * (code.len() as u64 - 1) {
+            taken += 1;
+        }
+        for engine in &ENGINES[1..] {
+            let b = run(*engine, &code, init.clone());
+            assert_same(&a, &b, &code);
+        }
+    }
+    assert!((100..500).contains(&taken), "branches taken {taken} of 600");
+}
+
 extern "C" fn on_segv(_: libc::c_int, info: *mut libc::siginfo_t, uc: *mut libc::c_void) {
     // SAFETY: the kernel passes valid siginfo and ucontext pointers.
     let ours =

@@ -14,11 +14,11 @@
 mod regs;
 mod vector;
 
-use regs::{Loc, POOL, RAX, RCX, RDI, RDX, RSI, Regs, Src, imm32};
+use regs::{Loc, POOL, RAX, RCX, RDI, RDX, RSI, Regs, Src, compare_fits, imm32};
 
 use crate::cache::CodeCache;
 pub use crate::vector::HostFeatures;
-use dynasmrt::x64::X64Relocation;
+use dynasmrt::x64::{Rq, X64Relocation};
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler, dynasm};
 use xarch_ir::guest_mem::MemStatus;
 use xarch_ir::{Block, IntCC, Op, Terminator, Type, Value};
@@ -225,13 +225,13 @@ impl Emitter {
         dynasm!(self.ops ; .arch x64 ; mov QWORD [r12 + o], rax);
     }
 
-    /// Zero-extends rax from `ty` (keeps values canonical).
-    fn mask_rax(&mut self, ty: Type) {
+    /// Zero-extends register `r` from `ty` (keeps values canonical).
+    fn mask(&mut self, r: Rq, ty: Type) {
         match ty {
-            Type::I1 => dynasm!(self.ops ; .arch x64 ; and eax, 1),
-            Type::I8 => dynasm!(self.ops ; .arch x64 ; movzx eax, al),
-            Type::I16 => dynasm!(self.ops ; .arch x64 ; movzx eax, ax),
-            Type::I32 => dynasm!(self.ops ; .arch x64 ; mov eax, eax),
+            Type::I1 => dynasm!(self.ops ; .arch x64 ; and Rd(r), 1),
+            Type::I8 => dynasm!(self.ops ; .arch x64 ; movzx Rd(r), Rb(r)),
+            Type::I16 => dynasm!(self.ops ; .arch x64 ; movzx Rd(r), Rw(r)),
+            Type::I32 => dynasm!(self.ops ; .arch x64 ; mov Rd(r), Rd(r)),
             _ => {}
         }
     }
@@ -324,16 +324,14 @@ impl Emitter {
         self.release_dead(i);
     }
 
-    /// `OP rax, b` for a two-operand ALU op on 64 bits (`low32`: only the
-    /// low 32 bits of the result matter).
-    fn alu_rax(&mut self, op: Alu, b: Value, low32: bool) {
-        let s = self.src(b, RCX, low32);
+    /// `OP d, s` for a two-operand ALU op on 64 bits.
+    fn alu(&mut self, op: Alu, d: Rq, s: Src) {
         macro_rules! alu {
             ($ins:ident) => {
                 match s {
-                    Src::Reg(r) => dynasm!(self.ops ; .arch x64 ; $ins rax, Rq(r)),
-                    Src::Mem(o) => dynasm!(self.ops ; .arch x64 ; $ins rax, QWORD [r12 + o]),
-                    Src::Imm(x) => dynasm!(self.ops ; .arch x64 ; $ins rax, x),
+                    Src::Reg(r) => dynasm!(self.ops ; .arch x64 ; $ins Rq(d), Rq(r)),
+                    Src::Mem(o) => dynasm!(self.ops ; .arch x64 ; $ins Rq(d), QWORD [r12 + o]),
+                    Src::Imm(x) => dynasm!(self.ops ; .arch x64 ; $ins Rq(d), x),
                 }
             };
         }
@@ -346,9 +344,9 @@ impl Emitter {
             Alu::Cmp => alu!(cmp),
             Alu::Adc => alu!(adc),
             Alu::Mul => match s {
-                Src::Reg(r) => dynasm!(self.ops ; .arch x64 ; imul rax, Rq(r)),
-                Src::Mem(o) => dynasm!(self.ops ; .arch x64 ; imul rax, QWORD [r12 + o]),
-                Src::Imm(x) => dynasm!(self.ops ; .arch x64 ; imul rax, rax, x),
+                Src::Reg(r) => dynasm!(self.ops ; .arch x64 ; imul Rq(d), Rq(r)),
+                Src::Mem(o) => dynasm!(self.ops ; .arch x64 ; imul Rq(d), QWORD [r12 + o]),
+                Src::Imm(x) => dynasm!(self.ops ; .arch x64 ; imul Rq(d), Rq(d), x),
             },
         }
     }
@@ -374,88 +372,144 @@ impl Emitter {
 
     fn shift(&mut self, op: &Op, ty: Type, a: Value, b: Value, i: usize) {
         // x86 masks the count to 5 or 6 bits: exactly "modulo the width"
-        // for 32- and 64-bit values.
-        if let Loc::Imm(n) = self.regs.loc(b) {
-            let n = (n % ty.bits() as u64) as i8;
-            self.get(a, RAX);
-            match (op, ty) {
-                (Op::Shl(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; shl rax, n),
-                (Op::LShr(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; shr rax, n),
-                (Op::AShr(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; sar rax, n),
-                (Op::Ror(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; ror rax, n),
-                (Op::Shl(..), _) => dynasm!(self.ops ; .arch x64 ; shl eax, n),
-                (Op::LShr(..), _) => dynasm!(self.ops ; .arch x64 ; shr eax, n),
-                (Op::AShr(..), _) => dynasm!(self.ops ; .arch x64 ; sar eax, n),
-                (Op::Ror(..), _) => dynasm!(self.ops ; .arch x64 ; ror eax, n),
-                _ => unreachable!("caller checks the op"),
+        // for 32- and 64-bit values. Operands are canonical, so a 32-bit
+        // shift by 0 (which writes nothing) leaves a canonical value too.
+        let count = match self.regs.loc(b) {
+            Loc::Imm(n) => Some((n % ty.bits() as u64) as i8),
+            _ => {
+                self.get(b, RCX);
+                None
             }
-            // A 32-bit shift by 0 leaves the upper half alone: clear it.
-            if ty == Type::I32 && n == 0 {
-                dynasm!(self.ops ; .arch x64 ; mov eax, eax);
-            }
-        } else {
-            self.get(b, RCX);
-            self.get(a, RAX);
-            match (op, ty) {
-                (Op::Shl(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; shl rax, cl),
-                (Op::LShr(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; shr rax, cl),
-                (Op::AShr(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; sar rax, cl),
-                (Op::Ror(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; ror rax, cl),
-                (Op::Shl(..), _) => dynasm!(self.ops ; .arch x64 ; shl eax, cl),
-                (Op::LShr(..), _) => dynasm!(self.ops ; .arch x64 ; shr eax, cl),
-                (Op::AShr(..), _) => dynasm!(self.ops ; .arch x64 ; sar eax, cl),
-                (Op::Ror(..), _) => dynasm!(self.ops ; .arch x64 ; ror eax, cl),
-                _ => unreachable!("caller checks the op"),
-            }
-            // A 32-bit shift by a count of 0 (mod 32) does not write eax,
-            // so the upper half may be stale: values are canonical, and
-            // the source was, so nothing to do.
+        };
+        let d = self.dest(i, Some(a));
+        self.get(a, d);
+        match (count, op, ty) {
+            (Some(n), Op::Shl(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; shl Rq(d), n),
+            (Some(n), Op::LShr(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; shr Rq(d), n),
+            (Some(n), Op::AShr(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; sar Rq(d), n),
+            (Some(n), Op::Ror(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; ror Rq(d), n),
+            (Some(n), Op::Shl(..), _) => dynasm!(self.ops ; .arch x64 ; shl Rd(d), n),
+            (Some(n), Op::LShr(..), _) => dynasm!(self.ops ; .arch x64 ; shr Rd(d), n),
+            (Some(n), Op::AShr(..), _) => dynasm!(self.ops ; .arch x64 ; sar Rd(d), n),
+            (Some(n), Op::Ror(..), _) => dynasm!(self.ops ; .arch x64 ; ror Rd(d), n),
+            (None, Op::Shl(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; shl Rq(d), cl),
+            (None, Op::LShr(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; shr Rq(d), cl),
+            (None, Op::AShr(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; sar Rq(d), cl),
+            (None, Op::Ror(..), Type::I64) => dynasm!(self.ops ; .arch x64 ; ror Rq(d), cl),
+            (None, Op::Shl(..), _) => dynasm!(self.ops ; .arch x64 ; shl Rd(d), cl),
+            (None, Op::LShr(..), _) => dynasm!(self.ops ; .arch x64 ; shr Rd(d), cl),
+            (None, Op::AShr(..), _) => dynasm!(self.ops ; .arch x64 ; sar Rd(d), cl),
+            (None, Op::Ror(..), _) => dynasm!(self.ops ; .arch x64 ; ror Rd(d), cl),
+            _ => unreachable!("caller checks the op"),
         }
-        self.def(i, RAX);
+        self.finish(i, d);
     }
 
     /// Compares `a` with `b` (of type `aty`) leaving the host flags set;
     /// false if `aty` has no template.
-    fn compare(&mut self, a: Value, b: Value, aty: Type, signed: bool) -> bool {
-        match aty {
-            Type::I64 => {
-                self.get(a, RAX);
-                self.alu_rax(Alu::Cmp, b, false);
-            }
-            Type::I32 => {
-                self.get(a, RAX);
-                self.alu_eax(Alu::Cmp, b);
-            }
-            // Canonical zero-extended values compare correctly unsigned.
-            Type::I1 | Type::I8 | Type::I16 if !signed => {
-                self.get(a, RAX);
-                self.alu_rax(Alu::Cmp, b, false);
-            }
-            _ => return false,
+    fn compare(&mut self, a: Value, b: Value, aty: Type, cc: IntCC) -> bool {
+        if !compare_fits(cc, aty) {
+            return false;
+        }
+        if aty == Type::I32 {
+            self.get(a, RAX);
+            self.alu_eax(Alu::Cmp, b);
+        } else {
+            let s = self.src(b, RCX, false);
+            self.get(a, RAX);
+            self.alu(Alu::Cmp, RAX, s);
         }
         true
     }
 
     fn icmp(&mut self, cc: IntCC, a: Value, b: Value, aty: Type, i: usize) -> bool {
-        let signed = matches!(cc, IntCC::Slt | IntCC::Sle | IntCC::Sgt | IntCC::Sge);
-        if !self.compare(a, b, aty, signed) {
+        if !self.compare(a, b, aty, cc) {
             return false;
         }
+        let d = self.dest(i, None);
         match cc {
-            IntCC::Eq => dynasm!(self.ops ; .arch x64 ; sete al),
-            IntCC::Ne => dynasm!(self.ops ; .arch x64 ; setne al),
-            IntCC::Ult => dynasm!(self.ops ; .arch x64 ; setb al),
-            IntCC::Ule => dynasm!(self.ops ; .arch x64 ; setbe al),
-            IntCC::Ugt => dynasm!(self.ops ; .arch x64 ; seta al),
-            IntCC::Uge => dynasm!(self.ops ; .arch x64 ; setae al),
-            IntCC::Slt => dynasm!(self.ops ; .arch x64 ; setl al),
-            IntCC::Sle => dynasm!(self.ops ; .arch x64 ; setle al),
-            IntCC::Sgt => dynasm!(self.ops ; .arch x64 ; setg al),
-            IntCC::Sge => dynasm!(self.ops ; .arch x64 ; setge al),
+            IntCC::Eq => dynasm!(self.ops ; .arch x64 ; sete Rb(d)),
+            IntCC::Ne => dynasm!(self.ops ; .arch x64 ; setne Rb(d)),
+            IntCC::Ult => dynasm!(self.ops ; .arch x64 ; setb Rb(d)),
+            IntCC::Ule => dynasm!(self.ops ; .arch x64 ; setbe Rb(d)),
+            IntCC::Ugt => dynasm!(self.ops ; .arch x64 ; seta Rb(d)),
+            IntCC::Uge => dynasm!(self.ops ; .arch x64 ; setae Rb(d)),
+            IntCC::Slt => dynasm!(self.ops ; .arch x64 ; setl Rb(d)),
+            IntCC::Sle => dynasm!(self.ops ; .arch x64 ; setle Rb(d)),
+            IntCC::Sgt => dynasm!(self.ops ; .arch x64 ; setg Rb(d)),
+            IntCC::Sge => dynasm!(self.ops ; .arch x64 ; setge Rb(d)),
         }
-        dynasm!(self.ops ; .arch x64 ; movzx eax, al);
-        self.def(i, RAX);
+        dynasm!(self.ops ; .arch x64 ; movzx Rd(d), Rb(d));
+        self.finish(i, d);
         true
+    }
+
+    /// The branch condition `c` (a comparison or condition test that
+    /// only the branch uses) as a host compare-and-jump to `not` when it
+    /// is false; `Some(holds)` when it is known now.
+    fn fused_branch(&mut self, block: &Block, c: usize, not: DynamicLabel) -> Option<bool> {
+        match block.insts[c].op {
+            Op::Icmp(cc, a, b) => {
+                let fits = self.compare(a, b, block.ty(a), cc);
+                debug_assert!(fits, "Regs::new fuses only comparisons with templates");
+                match cc {
+                    IntCC::Eq => dynasm!(self.ops ; .arch x64 ; jne =>not),
+                    IntCC::Ne => dynasm!(self.ops ; .arch x64 ; je =>not),
+                    IntCC::Ult => dynasm!(self.ops ; .arch x64 ; jae =>not),
+                    IntCC::Ule => dynasm!(self.ops ; .arch x64 ; ja =>not),
+                    IntCC::Ugt => dynasm!(self.ops ; .arch x64 ; jbe =>not),
+                    IntCC::Uge => dynasm!(self.ops ; .arch x64 ; jb =>not),
+                    IntCC::Slt => dynasm!(self.ops ; .arch x64 ; jge =>not),
+                    IntCC::Sle => dynasm!(self.ops ; .arch x64 ; jg =>not),
+                    IntCC::Sgt => dynasm!(self.ops ; .arch x64 ; jle =>not),
+                    IntCC::Sge => dynasm!(self.ops ; .arch x64 ; jl =>not),
+                }
+                None
+            }
+            Op::CondHolds(cond, nzcv) => {
+                if let Loc::Imm(f) = self.regs.loc(nzcv) {
+                    return Some(xarch_ir::interp::cond_holds(cond, f));
+                }
+                if cond >= 14 {
+                    // AL and NV: always.
+                    return Some(true);
+                }
+                if cond < 8 {
+                    // One flag: EQ/NE test Z, CS/CC C, MI/PL N, VS/VC V.
+                    let bit = [30i8, 29, 31, 28][(cond >> 1) as usize];
+                    match self.regs.loc(nzcv) {
+                        Loc::Reg(k) => {
+                            let r = POOL[k];
+                            dynasm!(self.ops ; .arch x64 ; bt Rd(r), bit);
+                        }
+                        _ => {
+                            let o = slot(nzcv);
+                            dynasm!(self.ops ; .arch x64 ; bt DWORD [r12 + o], bit);
+                        }
+                    }
+                    if cond & 1 == 0 {
+                        dynasm!(self.ops ; .arch x64 ; jnc =>not);
+                    } else {
+                        dynasm!(self.ops ; .arch x64 ; jc =>not);
+                    }
+                    return None;
+                }
+                // Bit k of the table: whether `cond` holds for NZCV = k.
+                let table: i32 = (0..16)
+                    .filter(|&k| xarch_ir::interp::cond_holds(cond, (k as u64) << 28))
+                    .fold(0, |t, k| t | (1 << k));
+                self.get(nzcv, RCX);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; shr ecx, 28
+                    ; mov eax, table
+                    ; bt eax, ecx
+                    ; jnc =>not
+                );
+                None
+            }
+            _ => unreachable!("only comparisons and condition tests are fused"),
+        }
     }
 
     /// `test v, 1` (sets ZF when the boolean `v` is false); `v` must not
@@ -483,20 +537,25 @@ impl Emitter {
             return false;
         }
         match &inst.op {
+            // Emitted with the branch (see `Regs::fused`).
+            _ if self.regs.fused == Some(i) => {}
             Op::GuestInsn(pc) => self.pc = *pc,
             Op::Const(x) => self.def_const(i, *x, ty),
             Op::GetState(off) => {
                 let off = *off as i32;
+                if ty == Type::Void {
+                    return false;
+                }
+                let d = self.dest(i, None);
                 match ty {
                     Type::I1 | Type::I8 => {
-                        dynasm!(self.ops ; .arch x64 ; movzx eax, BYTE [rbx + off])
+                        dynasm!(self.ops ; .arch x64 ; movzx Rd(d), BYTE [rbx + off])
                     }
-                    Type::I16 => dynasm!(self.ops ; .arch x64 ; movzx eax, WORD [rbx + off]),
-                    Type::I32 => dynasm!(self.ops ; .arch x64 ; mov eax, DWORD [rbx + off]),
-                    Type::I64 => dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rbx + off]),
-                    _ => return false,
+                    Type::I16 => dynasm!(self.ops ; .arch x64 ; movzx Rd(d), WORD [rbx + off]),
+                    Type::I32 => dynasm!(self.ops ; .arch x64 ; mov Rd(d), DWORD [rbx + off]),
+                    _ => dynasm!(self.ops ; .arch x64 ; mov Rq(d), QWORD [rbx + off]),
                 }
-                self.def(i, RAX);
+                self.finish(i, d);
             }
             Op::SetState(off, x) => {
                 let off = *off as i32;
@@ -550,10 +609,12 @@ impl Emitter {
                     Op::Xor(..) => Alu::Xor,
                     _ => Alu::Mul,
                 };
-                self.get(*a, RAX);
-                self.alu_rax(alu, *b, ty != Type::I64);
-                self.mask_rax(ty);
-                self.def(i, RAX);
+                let d = self.dest(i, Some(*a));
+                let s = self.src(*b, RCX, ty != Type::I64);
+                self.get(*a, d);
+                self.alu(alu, d, s);
+                self.mask(d, ty);
+                self.finish(i, d);
             }
             Op::Shl(a, b) | Op::LShr(a, b) | Op::AShr(a, b) | Op::Ror(a, b)
                 if matches!(ty, Type::I32 | Type::I64) =>
@@ -599,14 +660,15 @@ impl Emitter {
                 self.def(i, RAX);
             }
             Op::Not(a) | Op::Neg(a) => {
-                self.get(*a, RAX);
+                let d = self.dest(i, Some(*a));
+                self.get(*a, d);
                 if matches!(inst.op, Op::Not(..)) {
-                    dynasm!(self.ops ; .arch x64 ; not rax);
+                    dynasm!(self.ops ; .arch x64 ; not Rq(d));
                 } else {
-                    dynasm!(self.ops ; .arch x64 ; neg rax);
+                    dynasm!(self.ops ; .arch x64 ; neg Rq(d));
                 }
-                self.mask_rax(ty);
-                self.def(i, RAX);
+                self.mask(d, ty);
+                self.finish(i, d);
             }
             Op::ZExt(a) | Op::Trunc(a) => {
                 if let Loc::Imm(x) = self.regs.loc(*a) {
@@ -614,21 +676,23 @@ impl Emitter {
                     self.release_dead(i);
                     return true;
                 }
-                self.get(*a, RAX);
+                let d = self.dest(i, Some(*a));
+                self.get(*a, d);
                 if matches!(inst.op, Op::Trunc(..)) {
-                    self.mask_rax(ty);
+                    self.mask(d, ty);
                 }
-                self.def(i, RAX);
+                self.finish(i, d);
             }
             Op::SExt(a) if matches!(block.ty(*a), Type::I8 | Type::I16 | Type::I32) => {
-                self.get(*a, RAX);
+                let d = self.dest(i, Some(*a));
+                self.get(*a, d);
                 match block.ty(*a) {
-                    Type::I8 => dynasm!(self.ops ; .arch x64 ; movsx rax, al),
-                    Type::I16 => dynasm!(self.ops ; .arch x64 ; movsx rax, ax),
-                    _ => dynasm!(self.ops ; .arch x64 ; movsxd rax, eax),
+                    Type::I8 => dynasm!(self.ops ; .arch x64 ; movsx Rq(d), Rb(d)),
+                    Type::I16 => dynasm!(self.ops ; .arch x64 ; movsx Rq(d), Rw(d)),
+                    _ => dynasm!(self.ops ; .arch x64 ; movsxd Rq(d), Rd(d)),
                 }
-                self.mask_rax(ty);
-                self.def(i, RAX);
+                self.mask(d, ty);
+                self.finish(i, d);
             }
             Op::Icmp(cc, a, b) => return self.icmp(*cc, *a, *b, block.ty(*a), i),
             Op::Select(c, a, b) => {
@@ -647,14 +711,15 @@ impl Emitter {
             // instruction's fault stub by the host signal handler.
             Op::Load(a) if ty.bytes() <= 8 => {
                 self.get(*a, RDI);
+                let d = self.dest(i, None);
                 self.mem_site(false);
                 match ty.bytes() {
-                    1 => dynasm!(self.ops ; .arch x64 ; movzx eax, BYTE [rdi]),
-                    2 => dynasm!(self.ops ; .arch x64 ; movzx eax, WORD [rdi]),
-                    4 => dynasm!(self.ops ; .arch x64 ; mov eax, DWORD [rdi]),
-                    _ => dynasm!(self.ops ; .arch x64 ; mov rax, QWORD [rdi]),
+                    1 => dynasm!(self.ops ; .arch x64 ; movzx Rd(d), BYTE [rdi]),
+                    2 => dynasm!(self.ops ; .arch x64 ; movzx Rd(d), WORD [rdi]),
+                    4 => dynasm!(self.ops ; .arch x64 ; mov Rd(d), DWORD [rdi]),
+                    _ => dynasm!(self.ops ; .arch x64 ; mov Rq(d), QWORD [rdi]),
                 }
-                self.def(i, RAX);
+                self.finish(i, d);
             }
             Op::Store(a, x) if block.ty(*x) != Type::I128 => {
                 self.get(*x, RSI);
@@ -833,7 +898,7 @@ impl Emitter {
         self.exits.push((target, cell));
     }
 
-    fn terminator(&mut self, term: &Terminator) {
+    fn terminator(&mut self, block: &Block, term: &Terminator) {
         match term {
             Terminator::Jump(t) => {
                 self.direct_exit(*t);
@@ -862,13 +927,20 @@ impl Emitter {
                 taken,
                 not_taken,
             } => {
-                if let Loc::Imm(c) = self.regs.loc(*cond) {
-                    self.direct_exit(if c & 1 != 0 { *taken } else { *not_taken });
+                let not = self.ops.new_dynamic_label();
+                let decided = if self.regs.fused == Some(cond.0 as usize) {
+                    self.fused_branch(block, cond.0 as usize, not)
+                } else if let Loc::Imm(c) = self.regs.loc(*cond) {
+                    Some(c & 1 != 0)
+                } else {
+                    self.test_bool(*cond);
+                    dynasm!(self.ops ; .arch x64 ; jz =>not);
+                    None
+                };
+                if let Some(holds) = decided {
+                    self.direct_exit(if holds { *taken } else { *not_taken });
                     return;
                 }
-                let not = self.ops.new_dynamic_label();
-                self.test_bool(*cond);
-                dynasm!(self.ops ; .arch x64 ; jz =>not);
                 self.direct_exit(*taken);
                 dynasm!(self.ops ; .arch x64 ; =>not);
                 self.direct_exit(*not_taken);
@@ -1053,7 +1125,7 @@ pub fn compile_with(
     for i in 0..block.insts.len() {
         e.emit(block, i);
     }
-    e.terminator(&block.term);
+    e.terminator(block, &block.term);
     if let Some(hot) = hot {
         let start = block.start as i64;
         dynasm!(e.ops

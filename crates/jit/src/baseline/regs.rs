@@ -18,7 +18,7 @@
 use super::{Emitter, slot};
 use dynasmrt::x64::Rq;
 use dynasmrt::{DynasmApi, dynasm};
-use xarch_ir::{Block, Terminator, Type, Value};
+use xarch_ir::{Block, IntCC, Op, Terminator, Type, Value};
 
 /// Host registers that hold IR values: first those calls clobber, then
 /// callee-saved ones (saved by the block prologue) that survive calls.
@@ -65,6 +65,8 @@ struct ValueInfo {
     /// the terminator); 0 if unused (uses always come after the
     /// definition, so 0 never marks a real use).
     last_use: u32,
+    /// How many operands (and the terminator) use the value.
+    uses: u32,
 }
 
 /// The value-location state of the block being compiled.
@@ -72,6 +74,10 @@ pub(super) struct Regs {
     vals: Vec<ValueInfo>,
     /// The value each pool register holds.
     held: [Option<u32>; POOL.len()],
+    /// A comparison or condition test used only by the block's branch:
+    /// emitted with the branch as a host compare-and-jump (its operands
+    /// live until then).
+    pub(super) fused: Option<usize>,
 }
 
 impl Regs {
@@ -81,20 +87,44 @@ impl Regs {
             loc: Loc::Slot,
             dirty: false,
             last_use: 0,
+            uses: 0,
         };
         let mut vals = vec![unset; n];
         for (i, inst) in block.insts.iter().enumerate() {
-            inst.op
-                .for_each_operand(|v| vals[v.0 as usize].last_use = i as u32);
+            inst.op.for_each_operand(|v| {
+                let info = &mut vals[v.0 as usize];
+                info.last_use = i as u32;
+                info.uses += 1;
+            });
         }
+        let mut fused = None;
         match &block.term {
             Terminator::JumpDyn(v, _) => vals[v.0 as usize].last_use = n as u32,
-            Terminator::Branch { cond, .. } => vals[cond.0 as usize].last_use = n as u32,
+            Terminator::Branch { cond, .. } => {
+                let c = cond.0 as usize;
+                vals[c].last_use = n as u32;
+                if vals[c].uses == 0 {
+                    let mut keep = |v: Value| vals[v.0 as usize].last_use = n as u32;
+                    match block.insts[c].op {
+                        Op::CondHolds(_, nzcv) => {
+                            keep(nzcv);
+                            fused = Some(c);
+                        }
+                        Op::Icmp(cc, a, b) if compare_fits(cc, block.ty(a)) => {
+                            keep(a);
+                            keep(b);
+                            fused = Some(c);
+                        }
+                        _ => {}
+                    }
+                }
+            }
             Terminator::Jump(_) | Terminator::Exit { .. } => {}
         }
         Regs {
             vals,
             held: [None; POOL.len()],
+            fused,
         }
     }
 
@@ -109,6 +139,17 @@ impl Regs {
 
     fn last_use(&self, v: u32) -> usize {
         self.vals[v as usize].last_use as usize
+    }
+}
+
+/// Whether [`Emitter::compare`] has a template for `cc` on `ty`.
+pub(super) fn compare_fits(cc: IntCC, ty: Type) -> bool {
+    let signed = matches!(cc, IntCC::Slt | IntCC::Sle | IntCC::Sgt | IntCC::Sge);
+    match ty {
+        Type::I32 | Type::I64 => true,
+        // Canonical zero-extended values compare correctly unsigned.
+        Type::I1 | Type::I8 | Type::I16 => !signed,
+        _ => false,
     }
 }
 
@@ -186,6 +227,45 @@ impl Emitter {
             dynasm!(self.ops ; .arch x64 ; mov QWORD [r12 + o], Rq(from));
             self.regs.vals[i].loc = Loc::Slot;
         }
+    }
+
+    /// Where to compute value `i`: the register of `reuse` when that
+    /// value dies here (the op then works in place), else a free pool
+    /// register, else rax (then [`Self::finish`] stores it to its slot).
+    /// A pool register is reserved for `i` at once, so it never holds an
+    /// operand the template still reads.
+    pub(super) fn dest(&mut self, i: usize, reuse: Option<Value>) -> Rq {
+        if !self.regs.used(i) {
+            return RAX;
+        }
+        if let Some(a) = reuse
+            && let Loc::Reg(k) = self.regs.loc(a)
+            && self.regs.last_use(a.0) == i
+        {
+            // `a` keeps pointing at the register (the template reads it
+            // there first); it is dead once the op is done.
+            self.regs.held[k] = Some(i as u32);
+            self.regs.vals[i].loc = Loc::Reg(k);
+            return POOL[k];
+        }
+        match self.regs.held.iter().position(Option::is_none) {
+            Some(k) => {
+                self.regs.held[k] = Some(i as u32);
+                self.regs.vals[i].loc = Loc::Reg(k);
+                POOL[k]
+            }
+            None => RAX,
+        }
+    }
+
+    /// Value `i` is complete in `r`, the register [`Self::dest`] gave.
+    pub(super) fn finish(&mut self, i: usize, r: Rq) {
+        if r == RAX {
+            self.def(i, RAX);
+            return;
+        }
+        self.regs.vals[i].dirty = true;
+        self.release_dead(i);
     }
 
     /// Value `i` is the constant `x` (of type `ty`): no code.
