@@ -19,11 +19,12 @@ use xarch_jit::baseline::HotCounter;
 use xarch_jit::opt::CompiledRegion;
 
 /// Executions of a baseline block before it is compiled as a region by
-/// the tiered engine (`XARCH_HOT_THRESHOLD` overrides it). Measured with
-/// regions compiled in the background (docs/ARCHITECTURE.md): gcc -O3 of
-/// zlib's deflate.c 8.2-8.6 s at 50000, 7.1 s at 10000, 6.7-6.9 s at
-/// 5000, 6.9 s at 2000; loops gain about the same at any of them.
-pub const DEFAULT_HOT_THRESHOLD: u32 = 5_000;
+/// the tiered engine (`XARCH_HOT_THRESHOLD` overrides it). Since baseline
+/// code keeps values in registers, regions gain little on compiler-like
+/// code and the compiler thread's work is wasted there (zlib's make -j1:
+/// 59.9 s wall / 98 s user at 5000, 56.1 s / 58 s at 50000); loops gain
+/// the same at either (docs/ARCHITECTURE.md).
+pub const DEFAULT_HOT_THRESHOLD: u32 = 50_000;
 
 /// At most this many blocks in one region.
 pub const MAX_REGION_BLOCKS: usize = 32;
