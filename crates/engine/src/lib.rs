@@ -4,6 +4,7 @@
 
 mod background;
 mod host_fault;
+mod ibtc;
 mod links;
 mod tier;
 #[cfg(test)]
@@ -20,13 +21,10 @@ use tier::{Counters, Region, Tier, TierStats};
 use xarch_a64::helpers::{EXIT_INFO_INVALIDATE, take_pending_invalidations};
 use xarch_a64::state::A64State;
 use xarch_ir::{Block, BlockResult, ExitReason, Interpreter, Terminator};
-use xarch_jit::baseline::{
-    ChainConfig, HotCounter, IBTC_ENTRIES, KIND_EXIT, KIND_HOT, KIND_NEXT, MAX_SLOTS,
-};
+use xarch_jit::baseline::{ChainConfig, HotCounter, KIND_EXIT, KIND_HOT, KIND_NEXT, MAX_SLOTS};
 use xarch_jit::opt::{OptError, RegionBlock};
 
 /// An empty indirect-branch table entry (no guest PC is `u64::MAX`).
-const IBTC_EMPTY: [u64; 2] = [u64::MAX, 0];
 use xarch_jit::{CodeCache, CompiledBlock, JitCtx};
 
 /// Why [`Engine::run`] returned to its caller.
@@ -453,7 +451,7 @@ impl Engine {
             next_serial: 0,
             dispatches: [0; 3],
             started: std::time::Instant::now(),
-            ibtc: vec![IBTC_EMPTY; IBTC_ENTRIES].into_boxed_slice(),
+            ibtc: ibtc::new_table(),
             hot_threshold,
             interp_runs,
             counters: Counters::default(),
@@ -683,7 +681,7 @@ impl Engine {
         if let Some(code) = &mut self.code {
             code.reset();
         }
-        self.ibtc.fill(IBTC_EMPTY);
+        ibtc::clear_all(&mut self.ibtc);
         self.counters.reset();
         self.resets += 1;
     }
@@ -724,7 +722,7 @@ impl Engine {
                     region: Some(r), ..
                 }) => {
                     let entry = r.code.entry;
-                    self.ibtc[((pc >> 2) as usize) % IBTC_ENTRIES] = [pc, r.code.body];
+                    ibtc::set(&mut self.ibtc, pc, r.code.body);
                     self.run_compiled(entry, state)
                 }
                 Some(Entry {
@@ -734,7 +732,7 @@ impl Engine {
                     let entry = code.entry_fn();
                     // Keep the indirect-branch table on the code that
                     // actually runs (entries are overwritten by collisions).
-                    self.ibtc[((pc >> 2) as usize) % IBTC_ENTRIES] = [pc, code.body];
+                    ibtc::set(&mut self.ibtc, pc, code.body);
                     self.run_compiled(entry, state)
                 }
                 Some(Entry {
@@ -871,7 +869,7 @@ impl Engine {
     /// successors, and exits waiting for `pc` to it; makes it a target of
     /// indirect branches.
     fn link(&mut self, pc: u64, code: &CompiledBlock) {
-        self.ibtc[((pc >> 2) as usize) % IBTC_ENTRIES] = [pc, code.body];
+        ibtc::set(&mut self.ibtc, pc, code.body);
         for exit in &code.exits {
             if let Some(body) = self.cache.get(&exit.target).and_then(Entry::body) {
                 // SAFETY: the target is live in this engine's code cache.
@@ -910,7 +908,7 @@ impl Engine {
     fn drop_range(&mut self, start: u64, len: u64) {
         let end = start.saturating_add(len);
         let links = &self.links;
-        let ibtc = &mut self.ibtc;
+        let table = &mut self.ibtc;
         let mut dropped = 0;
         self.cache.retain(|pc, e| {
             let keep = (e.block.end <= start || e.block.start >= end)
@@ -921,10 +919,7 @@ impl Engine {
                     // SAFETY: the cells live in this engine's code cache.
                     unsafe { exit.unlink() };
                 }
-                let slot = &mut ibtc[((*pc >> 2) as usize) % IBTC_ENTRIES];
-                if slot[0] == *pc {
-                    *slot = IBTC_EMPTY;
-                }
+                ibtc::remove(table, *pc);
             }
             keep
         });
@@ -975,7 +970,7 @@ impl Engine {
 
     /// Forgets every translation (after execve-like events).
     pub fn flush(&mut self) {
-        self.ibtc.fill(IBTC_EMPTY);
+        ibtc::clear_all(&mut self.ibtc);
         for exit in self.links.all() {
             // SAFETY: the cells live in this engine's code cache.
             unsafe { exit.unlink() };
@@ -1215,10 +1210,7 @@ impl Engine {
             // region was just installed in it.
             unsafe { exit.link(body) };
         }
-        let slot = &mut self.ibtc[((pc >> 2) as usize) % IBTC_ENTRIES];
-        if slot[0] == pc {
-            slot[1] = body;
-        }
+        ibtc::repoint(&mut self.ibtc, pc, body);
     }
 
     /// Keeps the baseline code of the entry at `pc` for good.

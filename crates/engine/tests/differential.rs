@@ -348,3 +348,29 @@ fn baseline_matches_interpreter_on_random_memory_code() {
         "every sequence faulted: the test checks nothing"
     );
 }
+
+/// Indirect branches to addresses no translation can have, `u64::MAX`
+/// among them (its inverted key is the zero of an empty branch-table
+/// entry): every engine reports a fetch fault there; the baseline
+/// engine's compiled branch looks the target up inline first.
+#[test]
+fn indirect_branch_to_impossible_targets_faults() {
+    for target in [u64::MAX, u64::MAX - 3, 0, 2] {
+        let code = [
+            0xd63f_0020u32, // blr x1
+        ];
+        for engine in ENGINES {
+            let mut init = A64State::default();
+            init.x[1] = target;
+            let mut e = Engine::new(EngineOptions {
+                backend: engine.0,
+                raw_ir: engine.1,
+                ..Default::default()
+            });
+            init.pc = code.as_ptr() as u64;
+            let exit = e.run(&mut init);
+            assert_eq!(exit, Exit::FetchFault, "{engine:?} target {target:#x}");
+            assert_eq!(init.pc, target, "{engine:?}");
+        }
+    }
+}

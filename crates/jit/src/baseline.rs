@@ -1001,7 +1001,8 @@ pub(crate) fn emit_epilogue(ops: &mut VecAssembler<X64Relocation>) {
 
 /// With the guest target PC in rax: jumps to its compiled body through
 /// the engine's indirect-branch table (`chain.ibtc`, non-zero), or to
-/// `miss` when the entry holds another PC. Clobbers rcx and rdx.
+/// `miss` when the entry holds another PC (keys are stored inverted, see
+/// [`ChainConfig::ibtc`]). Clobbers rcx and rdx.
 pub(crate) fn emit_ibtc_jump(
     ops: &mut VecAssembler<X64Relocation>,
     chain: ChainConfig,
@@ -1017,7 +1018,9 @@ pub(crate) fn emit_ibtc_jump(
         ; shl rcx, 4
         ; mov rdx, QWORD table
         ; add rdx, rcx
-        ; cmp QWORD [rdx], rax
+        ; mov rcx, rax
+        ; not rcx
+        ; cmp QWORD [rdx], rcx
         ; jne =>miss
         ; jmp QWORD [rdx + 8]
     );
@@ -1033,14 +1036,34 @@ pub struct ChainConfig {
     /// Offset of the exit-info flags.
     pub exit_info: i32,
     /// Address of the engine's indirect-branch table: [`IBTC_ENTRIES`]
-    /// pairs of (guest PC, compiled body), indexed by `(pc >> 2) %
-    /// IBTC_ENTRIES`; a PC of `u64::MAX` marks an empty entry. 0 disables
-    /// the inline lookup.
+    /// pairs of (`!pc`, compiled body), indexed by `(pc >> 2) %
+    /// IBTC_ENTRIES`. Keys are inverted so that an all-zero table (fresh
+    /// zero pages, touched only where used) is empty; the one PC whose
+    /// key is 0 (`u64::MAX`) indexes the last entry, which therefore never
+    /// holds 0 (see [`ibtc_empty`]). 0 disables the inline lookup.
     pub ibtc: u64,
 }
 
 /// Entries in the indirect-branch table (a power of two).
 pub const IBTC_ENTRIES: usize = 65536;
+
+/// The indirect-branch table entry for `pc`: its index and its content
+/// when it sends `pc` to `body`.
+pub fn ibtc_entry(pc: u64, body: u64) -> (usize, [u64; 2]) {
+    ((pc >> 2) as usize % IBTC_ENTRIES, [!pc, body])
+}
+
+/// What an empty entry at `index` holds: zero, except in the last entry,
+/// where a lookup of `u64::MAX` (a target a guest can branch to) would
+/// match a zero key: it holds the key of PC 0, which indexes entry 0 and
+/// so never matches there.
+pub fn ibtc_empty(index: usize) -> [u64; 2] {
+    if index == IBTC_ENTRIES - 1 {
+        [!0, 0]
+    } else {
+        [0, 0]
+    }
+}
 
 /// Blocks with more IR values than this are not compiled (the interpreter
 /// runs them): chained blocks share one slot array of this size.

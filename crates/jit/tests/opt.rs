@@ -1231,13 +1231,13 @@ fn wide_and_boolean_ops_match_interpreter() {
 /// target is not there.
 #[test]
 fn indirect_exit_uses_the_branch_table() {
-    use xarch_jit::baseline::IBTC_ENTRIES;
+    use xarch_jit::baseline::{IBTC_ENTRIES, ibtc_empty, ibtc_entry};
     // add x5, x5, #1; ret   (target: svc #0)
     let code = [0x9100_04a5, 0xd65f_03c0, SVC0];
     let base = code.as_ptr() as u64;
     let blocks = lift_seq(&code[..2]);
     let target = lift_seq(&code[2..]);
-    let mut table = vec![[u64::MAX, 0u64]; IBTC_ENTRIES];
+    let mut table: Vec<[u64; 2]> = (0..IBTC_ENTRIES).map(ibtc_empty).collect();
     let cfg = ChainConfig {
         interrupt: A64_INTERRUPT,
         exit_info: A64_EXIT_INFO,
@@ -1254,7 +1254,8 @@ fn indirect_exit_uses_the_branch_table() {
     assert_eq!(r, BlockResult::Next(base + 8));
     assert_eq!(a.x[5], 1);
     // In the table: the target block runs and reports its exit.
-    table[((base + 8) >> 2) as usize % IBTC_ENTRIES] = [base + 8, t.body];
+    let (i, entry) = ibtc_entry(base + 8, t.body);
+    table[i] = entry;
     let mut b = s.clone();
     let mut ctx = JitCtx::default();
     // SAFETY: compiled for A64State, slots has MAX_SLOTS entries.
