@@ -238,33 +238,29 @@ impl Emitter {
 
     /// Converts the host flags of the last operation into Arm NZCV (bits
     /// 31..28) in rax: N = SF, Z = ZF, and with `carry_overflow` C = CF,
-    /// V = OF, else C = V = 0. Clobbers rcx and rdx.
+    /// V = OF, else C = V = 0.
     fn flags_to_nzcv(&mut self, carry_overflow: bool) {
-        dynasm!(self.ops
-            ; .arch x64
-            ; lahf
-            ; seto al
-            ; movzx ecx, ah
-        );
         if carry_overflow {
+            // ax = SF ZF - AF - PF 1 CF : 0000000 OF. One multiply moves
+            // the four bits to 31..28 at once: SF (15) and ZF (14) by 16,
+            // CF (8) by 21, OF (0) by 28; the other products land on
+            // distinct bits below 28 (no carries), masked off.
             dynasm!(self.ops
                 ; .arch x64
-                ; movzx eax, al
-                ; shl eax, 28
-                ; mov edx, ecx
-                ; and edx, 1
-                ; shl edx, 29
-                ; or eax, edx
-                ; and ecx, 0xc0
-                ; shl ecx, 24
-                ; or eax, ecx
+                ; lahf
+                ; seto al
+                ; movzx eax, ax
+                ; and eax, 0xc101
+                ; imul eax, eax, 0x1021_0000
+                ; and eax, 0xf000_0000_u32 as i32
             );
         } else {
             dynasm!(self.ops
                 ; .arch x64
-                ; and ecx, 0xc0
-                ; shl ecx, 24
-                ; mov eax, ecx
+                ; lahf
+                ; movzx eax, ah
+                ; and eax, 0xc0
+                ; shl eax, 24
             );
         }
     }
