@@ -185,8 +185,10 @@ struct Emitter {
     epilogue: DynamicLabel,
     chain: ChainConfig,
     block_start: u64,
-    /// Direct exits: target guest PC and the label of its link cell.
-    exits: Vec<(u64, DynamicLabel)>,
+    /// Direct exits: target guest PC, the label of its link cell and of
+    /// its return path (which loads the target PC: kept out of the
+    /// chained path).
+    exits: Vec<(u64, DynamicLabel, DynamicLabel)>,
     /// Some code refers to the IR block (see [`CompiledBlock::refs_ir`]).
     refs_ir: bool,
     /// The optional instruction sets templates may use.
@@ -878,20 +880,19 @@ impl Emitter {
     /// to the dispatcher.
     fn direct_exit(&mut self, target: u64) {
         let cell = self.ops.new_dynamic_label();
-        let epilogue = self.epilogue;
+        let back = self.ops.new_dynamic_label();
         let (int_off, info_off) = (self.chain.interrupt, self.chain.exit_info);
         dynasm!(self.ops
             ; .arch x64
-            ; mov rax, QWORD target as i64
             ; mov rcx, QWORD [rbx + int_off]
             ; or rcx, QWORD [rbx + info_off]
-            ; jnz =>epilogue
+            ; jnz =>back
             ; jmp QWORD [=>cell]
             ; .align 8
             ; =>cell
             ; .u64 0
         );
-        self.exits.push((target, cell));
+        self.exits.push((target, cell, back));
     }
 
     fn terminator(&mut self, block: &Block, term: &Terminator) {
@@ -1155,6 +1156,16 @@ pub fn compile_with(
             ; jmp =>epilogue
         );
     }
+    // The exits' way back to the dispatcher (also where an unlinked cell
+    // points): the target PC in rax.
+    for &(target, _, back) in &e.exits {
+        dynasm!(e.ops
+            ; .arch x64
+            ; =>back
+            ; mov rax, QWORD target as i64
+            ; jmp =>epilogue
+        );
+    }
     // Fault stubs: record the guest PC of the faulting instruction.
     let faults = std::mem::take(&mut e.faults);
     for (label, pc) in faults {
@@ -1176,14 +1187,12 @@ pub fn compile_with(
     );
     emit_epilogue(&mut e.ops);
     e.emit_consts();
-    let labels: Vec<(u64, usize)> = e
+    let labels: Vec<(u64, usize, usize)> = e
         .exits
         .iter()
-        .map(|(t, l)| {
-            (
-                *t,
-                e.ops.labels().resolve_dynamic(*l).expect("cell label").0,
-            )
+        .map(|&(t, cell, back)| {
+            let off = |l| e.ops.labels().resolve_dynamic(l).expect("exit label").0;
+            (t, off(cell), off(back))
         })
         .collect();
     let sites: Vec<(usize, usize, bool)> = e
@@ -1195,7 +1204,6 @@ pub fn compile_with(
         })
         .collect();
     let body_off = e.ops.labels().resolve_dynamic(body).ok()?.0;
-    let epilogue_off = e.ops.labels().resolve_dynamic(epilogue).ok()?.0;
     let code = e.ops.finalize().ok()?;
     let start = cache.install(&code)?;
     crate::perfmap::record(
@@ -1206,17 +1214,17 @@ pub fn compile_with(
     for (site, stub, write) in sites {
         cache.add_fault_site(start as usize + site, start as usize + stub, write);
     }
-    let epilogue_addr = start as u64 + epilogue_off as u64;
     let mut exits = Vec::with_capacity(labels.len());
-    for (target, off) in labels {
+    for (target, off, back) in labels {
         let cell = start.wrapping_add(off) as *mut u64;
+        let unlinked = start as u64 + back as u64;
         // SAFETY: the cell is an 8-byte aligned word inside the code just
         // installed; nothing runs this code yet.
-        unsafe { cell.write(epilogue_addr) };
+        unsafe { cell.write(unlinked) };
         exits.push(Exit {
             target,
             cell,
-            unlinked: epilogue_addr,
+            unlinked,
         });
     }
     // SAFETY: `start` points at code just generated with the BlockFn
