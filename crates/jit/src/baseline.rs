@@ -14,7 +14,7 @@
 mod regs;
 mod vector;
 
-use regs::{Loc, POOL, RAX, RCX, RDI, RDX, RSI, Regs, Src, compare_fits, imm32};
+use regs::{Loc, POOL, RAX, RCX, RDX, RSI, Regs, Src, compare_fits, imm32};
 
 use crate::cache::CodeCache;
 pub use crate::vector::HostFeatures;
@@ -535,8 +535,9 @@ impl Emitter {
             return false;
         }
         match &inst.op {
-            // Emitted with the branch (see `Regs::fused`).
-            _ if self.regs.fused == Some(i) => {}
+            // Emitted with the branch (see `Regs::fused`), or computed by
+            // the one access that uses it.
+            _ if self.regs.fused == Some(i) || self.regs.addr(i).is_some() => {}
             Op::GuestInsn(pc) => self.pc = *pc,
             Op::Const(x) => self.def_const(i, *x, ty),
             Op::GetState(off) => {
@@ -708,7 +709,7 @@ impl Emitter {
             // instructions; a fault in one is redirected to its guest
             // instruction's fault stub by the host signal handler.
             Op::Load(a) if ty.bytes() <= 8 => {
-                self.get(*a, RDI);
+                self.get_addr(*a);
                 let d = self.dest(i, None);
                 self.mem_site(false);
                 match ty.bytes() {
@@ -721,7 +722,7 @@ impl Emitter {
             }
             Op::Store(a, x) if block.ty(*x) != Type::I128 => {
                 self.get(*x, RSI);
-                self.get(*a, RDI);
+                self.get_addr(*a);
                 self.mem_site(true);
                 match block.ty(*x).bytes() {
                     1 => dynasm!(self.ops ; .arch x64 ; mov BYTE [rdi], sil),

@@ -190,3 +190,41 @@ fn many_live_values_survive_slot_ops() {
     b.set_state(56, ge64);
     check(&branch_on(b, ge));
 }
+
+/// Addresses `base + constant` used by one access are computed by the
+/// access (`lea`): with the base in a register, spilled to its slot
+/// across a vector op, and a constant; positive and negative offsets.
+#[test]
+fn fused_addresses_match_interpreter() {
+    static MEM: [u64; 8] = [11, 22, 33, 44, 55, 66, 77, 88];
+    let mid = MEM.as_ptr() as u64 + 32;
+    let mut b = Builder::new();
+    b.guest_insn(0x1000);
+    let base = b.iconst(Type::I64, mid);
+    let s = b.get_state(0, Type::I64);
+    let zero = b.push(Op::And(s, base), Type::I64);
+    let zero = b.push(Op::Xor(zero, zero), Type::I64);
+    let reg_base = b.push(Op::Add(zero, base), Type::I64); // in a register
+    let mut outs = Vec::new();
+    for (k, disp) in [(0u32, 8i64), (1, -16)] {
+        let d = b.iconst(Type::I64, disp as u64);
+        let a = b.push(Op::Add(reg_base, d), Type::I64);
+        outs.push((k, b.load(a, Type::I64)));
+    }
+    // Spill everything caller-saved, then use the base again.
+    let wide = b.zext(s, Type::I128);
+    let v = b.vector(VecOp::Add, 8, &[wide, wide]);
+    b.set_state(256, v);
+    let d = b.iconst(Type::I64, 24);
+    let a = b.push(Op::Add(reg_base, d), Type::I64);
+    outs.push((2, b.load(a, Type::I32)));
+    // A constant base.
+    let d = b.iconst(Type::I64, (-32i64) as u64);
+    let a = b.push(Op::Add(base, d), Type::I64);
+    outs.push((3, b.load(a, Type::I16)));
+    for (k, v) in outs {
+        let w = b.zext(v, Type::I64);
+        b.set_state(64 + 8 * k, w);
+    }
+    check(&b.finish(0x1000, 0x1004, 1, Terminator::Jump(0x1004)));
+}

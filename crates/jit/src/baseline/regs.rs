@@ -67,6 +67,9 @@ struct ValueInfo {
     last_use: u32,
     /// How many operands (and the terminator) use the value.
     uses: u32,
+    /// For an address `base + disp` used only by one scalar load or store:
+    /// `(base, disp)`, computed by the access itself (`lea`).
+    addr: Option<(u32, i32)>,
 }
 
 /// The value-location state of the block being compiled.
@@ -88,6 +91,7 @@ impl Regs {
             dirty: false,
             last_use: 0,
             uses: 0,
+            addr: None,
         };
         let mut vals = vec![unset; n];
         for (i, inst) in block.insts.iter().enumerate() {
@@ -96,6 +100,33 @@ impl Regs {
                 info.last_use = i as u32;
                 info.uses += 1;
             });
+        }
+        // Addresses `base + constant` that only one scalar access uses.
+        for (i, inst) in block.insts.iter().enumerate() {
+            let a = match inst.op {
+                Op::Load(a) if inst.ty.bytes() <= 8 => a,
+                Op::Store(a, x) if block.ty(x) != Type::I128 => a,
+                _ => continue,
+            };
+            let ai = a.0 as usize;
+            if vals[ai].uses != 1 || block.ty(a) != Type::I64 {
+                continue;
+            }
+            let Op::Add(x, y) = block.insts[ai].op else {
+                continue;
+            };
+            let konst = |v: Value| match block.insts[v.0 as usize].op {
+                Op::Const(c) => imm32(c),
+                _ => None,
+            };
+            let (base, disp) = match (konst(y), konst(x)) {
+                (Some(d), _) => (x, d),
+                (None, Some(d)) => (y, d),
+                _ => continue,
+            };
+            vals[ai].addr = Some((base.0, disp));
+            let b = &mut vals[base.0 as usize];
+            b.last_use = b.last_use.max(i as u32);
         }
         let mut fused = None;
         match &block.term {
@@ -130,6 +161,11 @@ impl Regs {
 
     pub(super) fn loc(&self, v: Value) -> Loc {
         self.vals[v.0 as usize].loc
+    }
+
+    /// `(base, disp)` if value `v` is an address its access computes.
+    pub(super) fn addr(&self, v: usize) -> Option<(Value, i32)> {
+        self.vals[v].addr.map(|(b, d)| (Value(b), d))
     }
 
     /// Whether value `i` is used after its definition.
@@ -174,6 +210,30 @@ impl Emitter {
                 dynasm!(self.ops ; .arch x64 ; mov Rq(dst), QWORD [r12 + o]);
             }
             Loc::Imm(x) => self.mov_imm(dst, x),
+        }
+    }
+
+    /// Loads guest address `v` into rdi (where the fault handler looks
+    /// for it), computing a fused `base + disp` with one `lea`.
+    pub(super) fn get_addr(&mut self, v: Value) {
+        let Some((base, disp)) = self.regs.addr(v.0 as usize) else {
+            self.get(v, RDI);
+            return;
+        };
+        match self.regs.loc(base) {
+            Loc::Reg(k) => {
+                let r = POOL[k];
+                dynasm!(self.ops ; .arch x64 ; lea rdi, [Rq(r) + disp]);
+            }
+            Loc::Slot => {
+                let o = slot(base);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov rdi, QWORD [r12 + o]
+                    ; lea rdi, [rdi + disp]
+                );
+            }
+            Loc::Imm(x) => self.mov_imm(RDI, x.wrapping_add(disp as i64 as u64)),
         }
     }
 
