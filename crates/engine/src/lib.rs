@@ -135,8 +135,9 @@ pub struct EngineOptions {
     /// `None`: the backend's default.
     pub hot_threshold: Option<u32>,
     /// For the tiered backend: times a block is interpreted before the
-    /// template JIT compiles it (`XARCH_INTERP_RUNS`); `None`: the
-    /// backend's default ([`DEFAULT_INTERP_RUNS`] for `tiered`, 0 for the
+    /// template JIT compiles it (`XARCH_INTERP_RUNS`, the same throughout);
+    /// `None`: the backend's default ([`DEFAULT_INTERP_RUNS`], then
+    /// [`DEFAULT_INTERP_RUNS_AFTER_STARTUP`], for `tiered`; 0 for the
     /// others, which compile at the first run).
     pub interp_runs: Option<u32>,
     /// Run the lifter's IR as it is, without [`xarch_ir::simplify`]
@@ -150,11 +151,24 @@ pub struct EngineOptions {
 }
 
 /// Runs in the interpreter before a block is compiled by the tiered
-/// engine. Most code of a process start-up or a compiler runs a handful
-/// of times: interpreting a block (~40 ns per guest instruction) is
-/// cheaper than translating it (several µs per block) until it has run
-/// this many times. Measured: see docs/ARCHITECTURE.md.
+/// engine, during a thread's first [`STARTUP_TRANSLATIONS`] translations:
+/// the start-up of a dynamically linked program (ld.so relocating, libc
+/// initialising) is mostly code that runs a few times, and interpreting
+/// a block (~40 ns per guest instruction) costs less than translating it
+/// (a few µs) until it has run this many times. Measured: see
+/// docs/ARCHITECTURE.md.
 pub const DEFAULT_INTERP_RUNS: u32 = 4;
+
+/// Runs in the interpreter before a block is compiled once the thread has
+/// made [`STARTUP_TRANSLATIONS`] translations: after start-up, code that
+/// runs twice usually runs many times (gcc's cc1 on one file: 4.6 s with
+/// 4 runs throughout, 4.2 s with 1).
+pub const DEFAULT_INTERP_RUNS_AFTER_STARTUP: u32 = 1;
+
+/// Translations after which the default interpretation count drops to
+/// [`DEFAULT_INTERP_RUNS_AFTER_STARTUP`] (`/bin/true` makes ~1800,
+/// `python3 -c pass` ~33000, cc1 ~195000).
+pub const STARTUP_TRANSLATIONS: u64 = 4000;
 
 /// Decides whether guest code at an address may be fetched (mapped and
 /// executable). Supplied by the Linux layer, which owns the memory map.
@@ -253,6 +267,8 @@ pub struct Engine {
     hot_threshold: Option<u32>,
     /// Interpreted runs before a block is compiled (0: at once).
     interp_runs: u32,
+    /// `interp_runs` after [`STARTUP_TRANSLATIONS`] translations.
+    interp_runs_later: u32,
     /// Execution counters of baseline blocks.
     counters: Counters,
     /// What tiering did (for `stats`).
@@ -433,9 +449,14 @@ impl Engine {
             .backend
             .default_hot_threshold()
             .map(|d| options.hot_threshold.unwrap_or(d));
-        let interp_runs = match options.backend {
-            Backend::Tiered => options.interp_runs.unwrap_or(DEFAULT_INTERP_RUNS),
-            _ => 0,
+        let (interp_runs, interp_runs_later) = match options.backend {
+            Backend::Tiered => (
+                options.interp_runs.unwrap_or(DEFAULT_INTERP_RUNS),
+                options
+                    .interp_runs
+                    .unwrap_or(DEFAULT_INTERP_RUNS_AFTER_STARTUP),
+            ),
+            _ => (0, 0),
         };
         Engine {
             options,
@@ -454,6 +475,7 @@ impl Engine {
             ibtc: ibtc::new_table(),
             hot_threshold,
             interp_runs,
+            interp_runs_later,
             counters: Counters::default(),
             tier_stats: TierStats::default(),
             resets: 0,
@@ -519,6 +541,9 @@ impl Engine {
 
     fn translate(&mut self, pc: u64) -> Option<(Option<CompiledBlock>, *const Block)> {
         self.dispatches[2] += 1;
+        if self.dispatches[2] == STARTUP_TRANSLATIONS {
+            self.interp_runs = self.interp_runs_later;
+        }
         let mut block = self.lift(pc)?;
         if self.interp_runs == 0 {
             self.simplify(&mut block);
@@ -568,17 +593,25 @@ impl Engine {
         Some(result)
     }
 
-    /// Counts a run of the interpreted block at `pc` and compiles it with
-    /// the template JIT once it has run `interp_runs` times.
+    /// Whether the interpreted block at `pc`, about to run again, has run
+    /// in the interpreter `interp_runs` times and should be compiled
+    /// first (a block that never runs again is never compiled).
+    fn due_for_compile(&self, pc: u64) -> bool {
+        self.interp_runs > 0
+            && self.cache.get(&pc).is_some_and(|e| {
+                e.compiled.is_none()
+                    && e.region.is_none()
+                    && e.runs >= self.interp_runs
+                    && e.block.insts.len() <= MAX_SLOTS
+            })
+    }
+
+    /// Compiles the interpreted block at `pc` with the template JIT.
     fn promote(&mut self, pc: u64) {
         let Some(e) = self.cache.get_mut(&pc) else {
             return;
         };
         if e.compiled.is_some() || e.region.is_some() || e.block.insts.len() > MAX_SLOTS {
-            return;
-        }
-        e.runs += 1;
-        if e.runs < self.interp_runs {
             return;
         }
         // Code that runs again is worth cleaning up before compiling (not
@@ -716,6 +749,9 @@ impl Engine {
                 self.catch_up(generation);
             }
             let pc = state.pc;
+            if self.due_for_compile(pc) {
+                self.promote(pc);
+            }
             let mut interpreted = false;
             let step = match self.cache.get(&pc) {
                 Some(Entry {
@@ -764,8 +800,11 @@ impl Engine {
                     None => return Exit::FetchFault,
                 },
             };
-            if interpreted && self.interp_runs > 0 {
-                self.promote(pc);
+            if interpreted
+                && self.interp_runs > 0
+                && let Some(e) = self.cache.get_mut(&pc)
+            {
+                e.runs += 1;
             }
             // SAFETY: `exit_info` is an aligned u64 that other threads
             // only access atomically (see `Running`).
