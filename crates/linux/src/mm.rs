@@ -64,7 +64,16 @@ pub struct MemMap {
     pub brk_cur: u64,
     /// End of the address range reserved for the break.
     pub brk_limit: u64,
+    /// Ranges the guest unmapped, still reserved in the host as
+    /// inaccessible memory (oldest first, at most [`MAX_HOLES`]): xarch's
+    /// own allocations (the compiler thread's, the translator's) could
+    /// otherwise land there, and a guest that unmaps code and maps new
+    /// code at the same address with MAP_FIXED (as JITs do) would fail.
+    holes: std::collections::VecDeque<(u64, u64)>,
 }
+
+/// Unmapped guest ranges kept reserved; older ones are released.
+const MAX_HOLES: usize = 32;
 
 /// Converts a guest protection into the host's: no execute, and readable
 /// when the guest may execute (the translator reads the code).
@@ -246,6 +255,7 @@ impl MemMap {
     /// Records `[start, end)` as guest-owned with protection `prot`,
     /// replacing what was recorded there.
     pub fn record(&mut self, start: u64, end: u64, prot: i32) {
+        self.fill_holes(start, end);
         let old = self.remove(start, end);
         if old.iter().any(|&(_, _, p)| p & libc::PROT_EXEC != 0) {
             self.invalidate(start, end);
@@ -305,14 +315,82 @@ impl MemMap {
         true
     }
 
+    /// Whether every page of `[start, end)` is guest-owned or a hole the
+    /// guest left.
+    fn owned_or_hole(&self, start: u64, end: u64) -> bool {
+        let mut at = start;
+        while at < end {
+            if let Some((_, r)) = self.regions.range(..=at).next_back()
+                && r.end > at
+            {
+                at = r.end;
+            } else if let Some(&(_, e)) = self.holes.iter().find(|&&(s, e)| s <= at && at < e) {
+                at = e;
+            } else {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Whether all of `[start, end)` is holes the guest left.
+    fn in_holes(&self, start: u64, end: u64) -> bool {
+        let mut at = start;
+        while at < end {
+            match self.holes.iter().find(|&&(s, e)| s <= at && at < e) {
+                Some(&(_, e)) => at = e,
+                None => return false,
+            }
+        }
+        start < end
+    }
+
+    /// Releases the parts of `[start, end)` that are holes, for a host
+    /// call that must find them free (MAP_FIXED_NOREPLACE, growth in
+    /// place).
+    fn release_holes(&mut self, start: u64, end: u64) {
+        let parts: Vec<(u64, u64)> = self
+            .holes
+            .iter()
+            .map(|&(s, e)| (s.max(start), e.min(end)))
+            .filter(|&(s, e)| s < e)
+            .collect();
+        for (s, e) in parts {
+            // SAFETY: a hole is xarch's own reservation.
+            unsafe { libc::munmap(s as *mut _, (e - s) as usize) };
+        }
+        self.fill_holes(start, end);
+    }
+
+    /// `[start, end)` is the guest's again: no longer a hole.
+    fn fill_holes(&mut self, start: u64, end: u64) {
+        if self.holes.iter().all(|&(s, e)| e <= start || s >= end) {
+            return;
+        }
+        let old = std::mem::take(&mut self.holes);
+        for (s, e) in old {
+            if e <= start || s >= end {
+                self.holes.push_back((s, e));
+                continue;
+            }
+            if s < start {
+                self.holes.push_back((s, start));
+            }
+            if e > end {
+                self.holes.push_back((end, e));
+            }
+        }
+    }
+
     /// Whether a guest mapping at `[start, end)` may replace what is there:
-    /// every page is guest-owned or unmapped in the host. Reads
-    /// `/proc/self/maps` only when some page is not guest-owned.
+    /// every page is guest-owned, a hole the guest left, or unmapped in
+    /// the host. Reads `/proc/self/maps` only when some page is neither of
+    /// the first two.
     pub fn may_map_fixed(&self, start: u64, end: u64) -> bool {
         if end > TASK_SIZE || start >= end {
             return false;
         }
-        if self.covered(start, end) {
+        if self.owned_or_hole(start, end) {
             return true;
         }
         let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
@@ -320,7 +398,7 @@ impl MemMap {
         };
         for (s, e) in parse_maps(&maps) {
             let (lo, hi) = (s.max(start), e.min(end));
-            if lo < hi && !self.covered(lo, hi) {
+            if lo < hi && !self.owned_or_hole(lo, hi) {
                 return false;
             }
         }
@@ -358,8 +436,18 @@ impl MemMap {
             if addr.saturating_add(len) > TASK_SIZE {
                 return Err(libc::ENOMEM);
             }
+            // Free as far as the guest can tell: the kernel would map it.
+            if self.in_holes(addr, addr + len) {
+                hflags = (hflags & !libc::MAP_FIXED_NOREPLACE) | libc::MAP_FIXED;
+            }
         } else {
             hflags &= !libc::MAP_FIXED_NOREPLACE;
+            // A hint at a range the guest unmapped gets that range, as
+            // the kernel would give it.
+            if addr & (PAGE - 1) == 0 && addr != 0 && self.in_holes(addr, addr.saturating_add(len))
+            {
+                hflags |= libc::MAP_FIXED;
+            }
         }
         // SAFETY: a fixed mapping only replaces guest-owned or unmapped
         // pages (checked above); other mappings are placed by the kernel.
@@ -393,9 +481,32 @@ impl MemMap {
         }
         let end = addr.checked_add(page_up(len)).ok_or(libc::EINVAL)?;
         for (s, e, _) in self.remove(addr, end) {
-            // SAFETY: the range is guest-owned.
-            unsafe { libc::munmap(s as *mut _, (e - s) as usize) };
+            // Keep the range reserved (see `holes`); its memory is freed.
+            // SAFETY: the range is guest-owned; an inaccessible, unbacked
+            // mapping replaces it.
+            let p = unsafe {
+                libc::mmap(
+                    s as *mut _,
+                    (e - s) as usize,
+                    libc::PROT_NONE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+                    -1,
+                    0,
+                )
+            };
+            if p == libc::MAP_FAILED {
+                // SAFETY: as above.
+                unsafe { libc::munmap(s as *mut _, (e - s) as usize) };
+            } else {
+                self.holes.push_back((s, e));
+            }
             self.invalidate(s, e);
+        }
+        while self.holes.len() > MAX_HOLES {
+            let (s, e) = self.holes.pop_front().expect("more holes than the limit");
+            // SAFETY: a hole is xarch's reservation of a range nothing else
+            // uses (the guest mapping anything there removed it from the list).
+            unsafe { libc::munmap(s as *mut _, (e - s) as usize) };
         }
         Ok(0)
     }
@@ -458,6 +569,12 @@ impl MemMap {
                 return Err(libc::ENOMEM);
             }
         }
+        // Growing in place into a range the guest unmapped: release that
+        // part of the hole, as the kernel would find it free.
+        let grown = old.saturating_add(new_len);
+        if flags & libc::MREMAP_FIXED == 0 && grown > old_end && self.in_holes(old_end, grown) {
+            self.release_holes(old_end, grown);
+        }
         let prot = self.prot_at(old).unwrap_or(libc::PROT_NONE);
         // SAFETY: the old range is guest-owned; a fixed destination was
         // checked to be guest-owned or free.
@@ -488,6 +605,10 @@ impl MemMap {
         for (s, e, _) in all {
             let _ = self.munmap(s, e - s);
         }
+        for (s, e) in std::mem::take(&mut self.holes) {
+            // SAFETY: holes are xarch's own reservations.
+            unsafe { libc::munmap(s as *mut _, (e - s) as usize) };
+        }
     }
 
     /// Sets up the program break just above `end` (end of the highest
@@ -509,6 +630,7 @@ impl MemMap {
             self.brk_limit = start + len;
             return;
         }
+        self.release_holes(start, start + len);
         // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping.
         let p = unsafe {
             libc::mmap(
@@ -550,6 +672,7 @@ impl MemMap {
             // our PROT_NONE pages; beyond it nothing may be replaced.
             let mid = new_top.min(self.brk_limit).max(old_top);
             if new_top > mid {
+                self.release_holes(mid, new_top);
                 // SAFETY: MAP_FIXED_NOREPLACE never replaces a mapping.
                 let p = unsafe {
                     libc::mmap(
@@ -680,6 +803,41 @@ mod tests {
         assert_eq!(mm.munmap(code, PAGE), Ok(0));
         assert_eq!(mm.mprotect(code, PAGE, 0), Err(libc::ENOMEM));
         assert_eq!(v[100], 0);
+    }
+
+    /// A range the guest unmaps stays reserved: a host mapping asked for
+    /// at that address goes elsewhere, and the guest can map it again
+    /// with MAP_FIXED, MAP_FIXED_NOREPLACE or a plain hint; only the
+    /// newest holes are kept.
+    #[test]
+    fn unmapped_guest_ranges_stay_reserved_for_the_guest() {
+        let mut mm = GuestMemory::new();
+        let a = mm.mmap(0, 3 * PAGE, RW, ANON, -1, 0).unwrap();
+        mm.munmap(a, 3 * PAGE).unwrap();
+        assert!(!mm.covered(a, a + PAGE));
+        // What xarch's own allocator would get when asking for it.
+        // SAFETY: a plain anonymous mapping, unmapped below.
+        let host = unsafe { libc::mmap(a as *mut _, PAGE as usize, RW, ANON, -1, 0) };
+        assert_ne!(host as u64, a, "the host took a hole");
+        // SAFETY: just mapped above.
+        unsafe { libc::munmap(host, PAGE as usize) };
+        let b = mm.mmap(a, PAGE, RX, ANON | libc::MAP_FIXED, -1, 0).unwrap();
+        assert_eq!(b, a);
+        let c = mm
+            .mmap(a + PAGE, PAGE, RW, ANON | libc::MAP_FIXED_NOREPLACE, -1, 0)
+            .unwrap();
+        assert_eq!(c, a + PAGE);
+        let d = mm.mmap(a + 2 * PAGE, PAGE, RW, ANON, -1, 0).unwrap();
+        assert_eq!(d, a + 2 * PAGE, "a hint at a hole");
+        assert!(mm.covered(a, a + 3 * PAGE));
+        // Holes are bounded: the oldest are released.
+        for _ in 0..2 * MAX_HOLES {
+            let x = mm.mmap(0, PAGE, RW, ANON, -1, 0).unwrap();
+            mm.munmap(x, PAGE).unwrap();
+        }
+        assert_eq!(mm.lock().holes.len(), MAX_HOLES);
+        mm.unmap_all();
+        assert!(mm.lock().holes.is_empty());
     }
 
     #[test]
