@@ -697,8 +697,11 @@ impl Engine {
     fn compile_baseline(&mut self, block: &Block) -> Option<(CompiledBlock, Option<HotCounter>)> {
         let code = self.code.as_mut()?;
         // Threshold 0 and 1 both make the first run hot; 0 also forms
-        // regions from blocks not run yet.
-        let counter = self.hot_threshold.map(|t| self.counters.alloc(t.max(1)));
+        // regions from blocks not run yet (from every block: `opt`).
+        let counter = self
+            .hot_threshold
+            .filter(|&t| t == 0 || tier::counts(block))
+            .map(|t| self.counters.alloc(t.max(1)));
         let c =
             xarch_jit::baseline::compile_counted(block, code, chain_config(&self.ibtc), counter)?;
         Some((c, counter))

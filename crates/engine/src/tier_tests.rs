@@ -265,3 +265,48 @@ fn regions_compile_here_without_a_compiler_thread() {
         e.tier_stats.failures
     );
 }
+
+/// Only blocks that can close a loop count their runs: a branch back
+/// (to itself or earlier), an indirect jump or call; not forward
+/// branches, returns or exits.
+#[test]
+fn only_blocks_that_can_close_a_loop_count() {
+    use crate::tier::counts;
+    use xarch_ir::{BranchHint, Builder, ExitReason, Terminator};
+    let block = |term: Terminator| {
+        let mut b = Builder::new();
+        b.guest_insn(0x2000);
+        let v = b.get_state(0, xarch_ir::Type::I64);
+        let term = match term {
+            Terminator::JumpDyn(_, h) => Terminator::JumpDyn(v, h),
+            Terminator::Branch {
+                taken, not_taken, ..
+            } => Terminator::Branch {
+                cond: v,
+                taken,
+                not_taken,
+            },
+            t => t,
+        };
+        b.finish(0x2000, 0x2004, 1, term)
+    };
+    let v0 = xarch_ir::Value(0);
+    let branch = |taken, not_taken| Terminator::Branch {
+        cond: v0,
+        taken,
+        not_taken,
+    };
+    assert!(counts(&block(Terminator::Jump(0x2000))));
+    assert!(counts(&block(Terminator::Jump(0x1000))));
+    assert!(!counts(&block(Terminator::Jump(0x2004))));
+    assert!(counts(&block(branch(0x1ff0, 0x2004))));
+    assert!(counts(&block(branch(0x3000, 0x1000))));
+    assert!(!counts(&block(branch(0x3000, 0x2004))));
+    assert!(counts(&block(Terminator::JumpDyn(v0, BranchHint::Jump))));
+    assert!(counts(&block(Terminator::JumpDyn(v0, BranchHint::Call))));
+    assert!(!counts(&block(Terminator::JumpDyn(v0, BranchHint::Return))));
+    assert!(!counts(&block(Terminator::Exit {
+        reason: ExitReason::Syscall,
+        pc: 0x2004,
+    })));
+}
