@@ -35,6 +35,18 @@ fn register_only(insn: u32) -> bool {
         })
 }
 
+/// `n` random instructions that lift to register-only code.
+fn random_register_code(rng: &mut Rng, n: usize) -> Vec<u32> {
+    let mut code = Vec::with_capacity(n + 4);
+    while code.len() < n {
+        let w = rng.next() as u32;
+        if register_only(w) {
+            code.push(w);
+        }
+    }
+    code
+}
+
 fn random_state(rng: &mut Rng) -> A64State {
     let mut s = A64State::default();
     for x in s.x.iter_mut() {
@@ -103,13 +115,7 @@ fn baseline_matches_interpreter_on_random_register_code() {
     let mut rng = Rng(0x5eed_1234_abcd_0001);
     let mut checked = 0;
     for _ in 0..400 {
-        let mut code = Vec::new();
-        while code.len() < 24 {
-            let w = rng.next() as u32;
-            if register_only(w) {
-                code.push(w);
-            }
-        }
+        let mut code = random_register_code(&mut rng, 24);
         code.push(0xd420_0000); // brk #0
         let init = random_state(&mut rng);
         let a = run(ENGINES[0], &code, init.clone());
@@ -167,13 +173,7 @@ fn baseline_matches_interpreter_on_random_branches() {
     let mut rng = Rng(0x5eed_b4a1_c4e5_0003);
     let mut taken = 0;
     for _ in 0..600 {
-        let mut code = Vec::new();
-        while code.len() < 6 {
-            let w = rng.next() as u32;
-            if register_only(w) {
-                code.push(w);
-            }
-        }
+        let mut code = random_register_code(&mut rng, 6);
         if !rng.next().is_multiple_of(4) {
             code.push(random_compare(&mut rng));
         }

@@ -44,6 +44,22 @@ pub enum IntCC {
     Sge,
 }
 
+impl IntCC {
+    /// Every condition (for tests that cover them all).
+    pub const ALL: [IntCC; 10] = [
+        IntCC::Eq,
+        IntCC::Ne,
+        IntCC::Ult,
+        IntCC::Ule,
+        IntCC::Ugt,
+        IntCC::Uge,
+        IntCC::Slt,
+        IntCC::Sle,
+        IntCC::Sgt,
+        IntCC::Sge,
+    ];
+}
+
 /// The operation of an [`Op::AtomicRmw`] (the Arm LSE atomics).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RmwOp {

@@ -92,20 +92,8 @@ fn branch_on(b: Builder, cond: Value) -> Block {
 /// a constant that needs 64 bits.
 #[test]
 fn compare_and_branch_matches_interpreter() {
-    let ccs = [
-        IntCC::Eq,
-        IntCC::Ne,
-        IntCC::Ult,
-        IntCC::Ule,
-        IntCC::Ugt,
-        IntCC::Uge,
-        IntCC::Slt,
-        IntCC::Sle,
-        IntCC::Sgt,
-        IntCC::Sge,
-    ];
     for ty in [Type::I8, Type::I16, Type::I32, Type::I64] {
-        for cc in ccs {
+        for cc in IntCC::ALL {
             for rhs in 0..3 {
                 let mut b = Builder::new();
                 b.guest_insn(0x1000);

@@ -245,18 +245,7 @@ fn integer_ops_match_interpreter() {
             ] {
                 outs.push(f(&mut b, x));
             }
-            for cc in [
-                IntCC::Eq,
-                IntCC::Ne,
-                IntCC::Ult,
-                IntCC::Ule,
-                IntCC::Ugt,
-                IntCC::Uge,
-                IntCC::Slt,
-                IntCC::Sle,
-                IntCC::Sgt,
-                IntCC::Sge,
-            ] {
+            for cc in IntCC::ALL {
                 let c = b.icmp(cc, x, y);
                 outs.push(c);
                 let s = b.select(c, x, y);
