@@ -197,8 +197,6 @@ struct Emitter {
     consts: Vec<(DynamicLabel, u128)>,
     /// Where each IR value is (see `regs.rs`).
     regs: Regs,
-    /// Scratch list of operands (kept to reuse its allocation).
-    pending: Vec<Value>,
 }
 
 /// Two-operand x86 ALU instructions the templates use.
@@ -448,8 +446,10 @@ impl Emitter {
     fn fused_branch(&mut self, block: &Block, c: usize, not: DynamicLabel) -> Option<bool> {
         match block.insts[c].op {
             Op::Icmp(cc, a, b) => {
+                // Regs::new fuses only comparisons `compare` has a
+                // template for; anything else would branch wrongly.
                 let fits = self.compare(a, b, block.ty(a), cc);
-                debug_assert!(fits, "Regs::new fuses only comparisons with templates");
+                assert!(fits, "fused a comparison without a template: {cc:?}");
                 match cc {
                     IntCC::Eq => dynasm!(self.ops ; .arch x64 ; jne =>not),
                     IntCC::Ne => dynasm!(self.ops ; .arch x64 ; je =>not),
@@ -1128,7 +1128,6 @@ pub fn compile_with(
         feat,
         consts: Vec::new(),
         regs: Regs::new(block),
-        pending: Vec::new(),
     };
     emit_prologue(&mut e.ops, body);
     let hot = counter.map(|HotCounter(addr)| {

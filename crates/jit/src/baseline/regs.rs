@@ -376,13 +376,7 @@ impl Emitter {
     /// values in caller-saved registers still needed later are spilled.
     /// The template then writes its result to its slot.
     pub(super) fn prepare_slot_op(&mut self, block: &Block, i: usize) {
-        block.insts[i].op.for_each_operand(|v| self.pending.push(v));
-        let operands = std::mem::take(&mut self.pending);
-        for &v in &operands {
-            self.write_home(v);
-        }
-        self.pending = operands;
-        self.pending.clear();
+        block.insts[i].op.for_each_operand(|v| self.write_home(v));
         for k in 0..CALLER_SAVED {
             if let Some(v) = self.regs.held[k] {
                 if self.regs.last_use(v) > i {
