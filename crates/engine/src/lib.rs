@@ -9,12 +9,13 @@ mod links;
 mod tier;
 #[cfg(test)]
 mod tier_tests;
+mod translations;
 
 pub use host_fault::{SigHandler, set_sent_signal_handler};
 pub use tier::DEFAULT_HOT_THRESHOLD;
 
 pub use background::{EXIT_INFO_REGION_READY, ForkGuard, fork_lock};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tier::{Counters, Region, Tier, TierStats};
@@ -240,7 +241,7 @@ fn running() -> std::sync::MutexGuard<'static, Vec<usize>> {
 /// invalidations reach every engine of the process.
 pub struct Engine {
     options: EngineOptions,
-    cache: HashMap<u64, Entry, PcHash>,
+    cache: translations::Translations,
     interp: Interpreter,
     validator: Option<FetchValidator>,
     code: Option<CodeCache>,
@@ -460,7 +461,7 @@ impl Engine {
         };
         Engine {
             options,
-            cache: HashMap::default(),
+            cache: translations::Translations::default(),
             interp: Interpreter::new(),
             validator: None,
             code,
@@ -949,6 +950,9 @@ impl Engine {
     /// them are unlinked and their indirect-branch table entries cleared.
     fn drop_range(&mut self, start: u64, len: u64) {
         let end = start.saturating_add(len);
+        if !self.cache.may_have_code(start, end) {
+            return;
+        }
         let links = &self.links;
         let table = &mut self.ibtc;
         let mut dropped = 0;
