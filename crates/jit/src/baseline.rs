@@ -39,9 +39,10 @@ pub struct JitCtx {
     /// Host stack pointer saved by an optimizing-tier region before it
     /// calls its Cranelift code (for fault recovery, see [`crate::opt`]).
     pub host_sp: u64,
-    /// Set by optimizing-tier code before an access that may fault:
-    /// which guest instruction is running (an index into the region's
-    /// table of PCs).
+    /// The mark of an optimizing-tier access that faulted (2 * index into
+    /// the region's table of PCs + write): set by the fault handler from
+    /// the code cache's trap sites, or stored by the region code before
+    /// each access where it has none (see [`crate::opt`]).
     pub opt_scratch: u64,
     /// Optimizing-tier deferred flags: when `lazy_info` is non-zero, the
     /// flags field of the guest state is stale and these describe it

@@ -19,6 +19,9 @@ pub struct CodeCache {
     /// its fault stub, whether it writes), in increasing address order
     /// (code is only appended).
     sites: Vec<Site>,
+    /// Guest accesses of region code: (offset of the access instruction,
+    /// its mark, see `opt::fault_sites`), in increasing offset order.
+    region_sites: Vec<(u32, u32)>,
 }
 
 /// An inline guest access in the cache: offsets from the cache base (8
@@ -45,6 +48,25 @@ pub(crate) fn active_range() -> Option<(usize, usize)> {
     // SAFETY: `activate` registered a cache that outlives its running
     // code; its base and size never change.
     (!cache.is_null()).then(|| unsafe { &*cache }.range())
+}
+
+/// The access mark of the region code guest access at host address
+/// `rip` in the code cache this thread runs (async-signal-safe).
+pub(crate) fn active_region_site(rip: usize) -> Option<u32> {
+    let cache = ACTIVE.with(|a| a.get());
+    if cache.is_null() {
+        return None;
+    }
+    // SAFETY: as in `fixup_inline_access`.
+    let cache = unsafe { &*cache };
+    let off = rip
+        .checked_sub(cache.base as usize)
+        .filter(|&o| o < cache.size)? as u32;
+    let i = cache
+        .region_sites
+        .binary_search_by_key(&off, |&(at, _)| at)
+        .ok()?;
+    Some(cache.region_sites[i].1)
 }
 
 /// Called by the host SIGSEGV/SIGBUS handler: if the fault is at an
@@ -125,6 +147,7 @@ impl CodeCache {
             size,
             used: 0,
             sites: Vec::new(),
+            region_sites: Vec::new(),
         })
     }
 
@@ -153,6 +176,14 @@ impl CodeCache {
             at,
             stub: stub | if write { SITE_WRITE } else { 0 },
         });
+    }
+
+    /// Records a guest access of region code at host address `site` with
+    /// access mark `mark`. Sites must be added in increasing address order.
+    pub(crate) fn add_region_site(&mut self, site: usize, mark: u32) {
+        let at = (site - self.base as usize) as u32;
+        debug_assert!(self.region_sites.last().is_none_or(|&(a, _)| a < at));
+        self.region_sites.push((at, mark));
     }
 
     /// The address range of the cache (for fault attribution).
@@ -185,6 +216,7 @@ impl CodeCache {
     pub fn reset(&mut self) {
         self.used = 0;
         self.sites.clear();
+        self.region_sites.clear();
     }
 }
 

@@ -671,6 +671,83 @@ fn fault_in_loop_reports_exact_state() {
     assert_eq!(a.x[1], 95);
 }
 
+/// A load after a store of another guest instruction (accesses are told
+/// apart by their Cranelift source locations), whose value only an ADD
+/// uses (the register is overwritten right after; Cranelift may fold such
+/// a load into its user): a fault at the load in the sixth iteration
+/// reports the load's PC and the interpreter's state.
+#[test]
+fn fault_in_load_after_a_store_reports_its_pc() {
+    let code = [
+        0xf900_0083, // str x3, [x4]
+        0xf840_8402, // ldr x2, [x0], #8
+        0x8b02_0063, // add x3, x3, x2
+        0xd280_0002, // movz x2, #0
+        0xf100_0421, // subs x1, x1, #1
+        0x54ff_ff61, // b.ne 0
+        SVC0,
+    ];
+    let blocks = lift_seq(&code);
+    let page = guard_pages();
+    let mut mem = [0u8; 8];
+    let mut s = A64State::default();
+    s.x[0] = page as u64 + 4096 - 5 * 8;
+    s.x[1] = 100;
+    s.x[3] = 1;
+    s.x[4] = mem.as_mut_ptr() as u64;
+    let (r, a) = check_a64(&blocks, &s, &mut mem);
+    assert_eq!(
+        r,
+        BlockResult::Fault {
+            pc: code.as_ptr() as u64 + 4,
+            fault: Fault {
+                addr: page as u64 + 4096,
+                write: false
+            }
+        }
+    );
+    assert_eq!(a.x[1], 95);
+}
+
+/// A byte load whose zero extension and subtraction Cranelift's optimizer
+/// rewrites, the load merged into an instruction of the optimizer's own
+/// (without the access's source location: the region is compiled again
+/// with stored marks): a fault at the load reports its PC and state.
+#[test]
+fn fault_in_load_merged_by_the_optimizer_reports_its_pc() {
+    let code = [
+        0xf900_0083, // str x3, [x4]
+        0x3840_14c5, // ldrb w5, [x6], #1
+        0x5101_c4a5, // sub w5, w5, #0x71
+        0x1b08_1463, // madd w3, w3, w8, w5
+        0xeb07_00df, // cmp x6, x7
+        0x54ff_ff61, // b.ne 0
+        SVC0,
+    ];
+    // As the engine compiles them: simplified (x5's first write dropped).
+    let mut blocks = lift_seq(&code);
+    blocks.iter_mut().for_each(xarch_ir::simplify::simplify);
+    let page = guard_pages();
+    let mut mem = [0u8; 8];
+    let mut s = A64State::default();
+    s.x[6] = page as u64 + 4096 - 5;
+    s.x[7] = u64::MAX;
+    s.x[8] = 31;
+    s.x[4] = mem.as_mut_ptr() as u64;
+    let (r, a) = check_a64(&blocks, &s, &mut mem);
+    assert_eq!(
+        r,
+        BlockResult::Fault {
+            pc: code.as_ptr() as u64 + 4,
+            fault: Fault {
+                addr: page as u64 + 4096,
+                write: false
+            }
+        }
+    );
+    assert_eq!(a.x[6], page as u64 + 4096);
+}
+
 /// A vector loop (LDR Q post-index, ADD .16B, AESE+AESMC, SUBS, B.NE)
 /// whose vector registers live in host registers across iterations: the
 /// state after the loop, and at a load faulting in the fourth iteration,

@@ -176,7 +176,7 @@ enum FlagsSrc {
 }
 
 pub(crate) struct Lowered {
-    /// Guest PC per value of `ctx.opt_scratch` / 2.
+    /// Guest PC per source location / 2 of a guest access.
     pub pcs: Vec<u64>,
     /// Targets of the direct exits, by link cell index.
     pub exits: Vec<u64>,
@@ -198,6 +198,9 @@ struct Lower<'a, 'f> {
     vals: Vec<Option<ir::Value>>,
     flags: HashMap<ir::Value, FlagsSrc>,
     dirty: u128,
+    /// Also store each access's mark in `ctx.opt_scratch` (see `mark_pc`).
+    explicit_marks: bool,
+    /// The mark last stored in this block.
     scratch: Option<u32>,
     cur_pc: u64,
     cur_idx: usize,
@@ -281,6 +284,7 @@ pub(crate) fn lower(
     blocks: &[RegionBlock<'_>],
     chain: ChainConfig,
     isa_frontend: cranelift_codegen::isa::TargetFrontendConfig,
+    explicit_marks: bool,
 ) -> Result<Lowered, OptError> {
     if blocks.is_empty() {
         return Err(OptError::Unsupported("empty region"));
@@ -450,6 +454,7 @@ pub(crate) fn lower(
         vals: Vec::new(),
         flags: HashMap::new(),
         dirty: 0,
+        explicit_marks,
         scratch: None,
         cur_pc: 0,
         cur_idx: 0,
@@ -655,9 +660,14 @@ impl Lower<'_, '_> {
         }
     }
 
-    /// Records the current guest instruction and the kind of access for
-    /// the fault handler:
-    /// `ctx.opt_scratch` = 2 * (index of the PC in the table) + write.
+    /// Tags the guest access built next (and what follows it up to the next
+    /// access, which covers a load merged into its user) with its mark:
+    /// 2 * (index of the PC in the table) + write, as its source location.
+    /// The compiled code's trap sites map to it (see `super::fault_sites`),
+    /// so a fault finds its guest PC without a store before every access.
+    /// Where Cranelift merged a load into an instruction of its own making
+    /// (no source location), the region is lowered again with
+    /// `explicit_marks`: each mark is also stored in `ctx.opt_scratch`.
     fn mark_pc(&mut self, write: bool) {
         let pc = self.cur_pc;
         let next = self.pcs.len() as u32;
@@ -665,11 +675,12 @@ impl Lower<'_, '_> {
         if idx == next {
             self.pcs.push(pc);
         }
-        let idx = 2 * idx + write as u32;
-        if self.scratch != Some(idx) {
-            let c = self.b.ins().iconst(types::I64, idx as i64);
+        let mark = 2 * idx + write as u32;
+        self.b.set_srcloc(ir::SourceLoc::new(mark));
+        if self.explicit_marks && self.scratch != Some(mark) {
+            let c = self.b.ins().iconst(types::I64, mark as i64);
             self.b.ins().store(trusted(), c, self.ctx, CTX_OPT_SCRATCH);
-            self.scratch = Some(idx);
+            self.scratch = Some(mark);
         }
     }
 

@@ -35,8 +35,13 @@
 //!   operands go to the `JitCtx`, and a fault packs them into the state.
 //! - Guest loads and stores are plain host accesses; a fault in region
 //!   code is redirected by [`redirect_fault`] to the stub, which restores
-//!   the callee-saved registers and reports the guest PC recorded in
-//!   `ctx.opt_scratch` before the access.
+//!   the callee-saved registers and reports the access's guest PC. Each
+//!   access carries a Cranelift source location naming its guest PC and
+//!   kind; the trap sites of the compiled code, mapped to those, are kept
+//!   by the code cache for the fault handler (no store before accesses).
+//!   Where a trap site lacks one (a load merged into an instruction the
+//!   optimizer made), the region is compiled again with each mark stored
+//!   in `ctx.opt_scratch` before its access.
 //! - Vector ops: Cranelift SIMD where it has the lane operation, 128-bit
 //!   values kept in XMM registers between them; AES and PMULL.1Q through
 //!   calls of `xarch_ir::crypto::host` (AES-NI, PCLMULQDQ); other vector
@@ -123,6 +128,9 @@ pub struct RegionCode {
     code: Vec<u8>,
     /// Guest PCs of the region's fault sites.
     pcs: Vec<u64>,
+    /// Guest accesses: (offset in `code`, mark), see [`fault_sites`];
+    /// empty when the code stores each mark in `ctx.opt_scratch`.
+    fault_sites: Vec<(u32, u32)>,
     /// Targets of the direct exits.
     exits: Vec<u64>,
     /// Guest address ranges the region was compiled from.
@@ -137,19 +145,38 @@ pub fn compile_region_code(
     chain: ChainConfig,
 ) -> Result<RegionCode, OptError> {
     let isa = isa()?;
-    let (code, lowered) = COMPILER.with(|c| {
-        let mut c = c.borrow_mut();
-        let Compiler { ctx, fctx } = &mut *c;
-        ctx.clear();
-        let lowered = lower::lower(&mut ctx.func, fctx, blocks, chain, isa.frontend_config())?;
-        let compiled = ctx
-            .compile(&*isa, &mut Default::default())
-            .map_err(|e| OptError::Codegen(format!("{:?}", e.inner)))?;
-        if !compiled.buffer.relocs().is_empty() {
-            return Err(OptError::Codegen("relocations in region code".into()));
+    let compile = |explicit_marks: bool| {
+        COMPILER.with(|c| {
+            let mut c = c.borrow_mut();
+            let Compiler { ctx, fctx } = &mut *c;
+            ctx.clear();
+            let lowered = lower::lower(
+                &mut ctx.func,
+                fctx,
+                blocks,
+                chain,
+                isa.frontend_config(),
+                explicit_marks,
+            )?;
+            let compiled = ctx
+                .compile(&*isa, &mut Default::default())
+                .map_err(|e| OptError::Codegen(format!("{:?}", e.inner)))?;
+            if !compiled.buffer.relocs().is_empty() {
+                return Err(OptError::Codegen("relocations in region code".into()));
+            }
+            let sites = fault_sites(compiled);
+            let code = compiled.code_buffer().to_vec();
+            Ok::<_, OptError>((code, lowered, sites))
+        })
+    };
+    let (code, lowered, fault_sites) = match compile(false)? {
+        (code, lowered, Some(sites)) => (code, lowered, sites),
+        // A guest access without its mark: store the marks instead.
+        (..) => {
+            let (code, lowered, _) = compile(true)?;
+            (code, lowered, Vec::new())
         }
-        Ok::<_, OptError>((compiled.code_buffer().to_vec(), lowered))
-    })?;
+    };
     let mut guest_ranges: Vec<(u64, u64)> = blocks
         .iter()
         .map(|rb| (rb.block.start, rb.block.end - rb.block.start))
@@ -160,9 +187,32 @@ pub fn compile_region_code(
         entry_pc: blocks.first().map_or(0, |b| b.pc),
         code,
         pcs: lowered.pcs,
+        fault_sites,
         exits: lowered.exits,
         guest_ranges,
     })
+}
+
+/// The guest accesses of compiled region code: (offset of the host
+/// instruction that may fault, its access mark: twice its index in the PC
+/// table, plus 1 for a write), in offset order. `None` if an instruction Cranelift records
+/// as a guest access trap site lacks the mark `lower` gave the access (a
+/// load merged into an instruction the optimizer made).
+fn fault_sites(compiled: &cranelift_codegen::CompiledCode) -> Option<Vec<(u32, u32)>> {
+    let locs = compiled.buffer.get_srclocs_sorted();
+    let mut sites = Vec::new();
+    for trap in compiled.buffer.traps() {
+        if trap.code != cranelift_codegen::ir::TrapCode::HEAP_OUT_OF_BOUNDS {
+            continue;
+        }
+        let l = locs.get(locs.partition_point(|l| l.end <= trap.offset))?;
+        if l.start > trap.offset || l.loc.is_default() {
+            return None;
+        }
+        sites.push((trap.offset, l.loc.bits()));
+    }
+    sites.sort_unstable();
+    Some(sites)
 }
 
 /// Installs compiled region code into `cache` (on the thread that owns
@@ -172,7 +222,14 @@ pub fn install_region(
     cache: &mut CodeCache,
     chain: ChainConfig,
 ) -> Result<CompiledRegion, OptError> {
-    let region = stub::install(&code.code, &code.pcs, &code.exits, cache, chain)?;
+    let region = stub::install(
+        &code.code,
+        &code.pcs,
+        &code.fault_sites,
+        &code.exits,
+        cache,
+        chain,
+    )?;
     crate::perfmap::record(
         region.entry.addr() as *const u8,
         region.bytes,

@@ -10,7 +10,7 @@
 //!         call func(state, ctx, slots)
 //! after:  pop rbp, r15, r14, r13, r12, rbx
 //!         kind == NEXT: interrupt check, IBTC lookup, jump to the target
-//!         kind == OPT_FAULT: kind = FAULT, fault_pc = table[opt_scratch]
+//!         kind == OPT_FAULT: kind = FAULT, fault_pc = table[opt_scratch / 2]
 //! epilogue: `emit_epilogue`
 //! ```
 //!
@@ -54,6 +54,7 @@ fn in_active_cache(rip: usize) -> bool {
 pub(crate) fn install(
     code: &[u8],
     pcs: &[u64],
+    fault_sites: &[(u32, u32)],
     exit_targets: &[u64],
     cache: &mut CodeCache,
     chain: ChainConfig,
@@ -153,6 +154,7 @@ pub(crate) fn install(
             .map_err(|e| OptError::Codegen(e.to_string()))
     };
     let cells_off = resolve(&ops, cells)?;
+    let func_off = resolve(&ops, func)?;
     let epilogue_off = resolve(&ops, epilogue)?;
     let body_off = ops
         .labels()
@@ -164,6 +166,9 @@ pub(crate) fn install(
         .finalize()
         .map_err(|e| OptError::Codegen(format!("{e:?}")))?;
     let start = cache.install(&bytes).ok_or(OptError::CacheFull)?;
+    for &(at, mark) in fault_sites {
+        cache.add_region_site(start as usize + func_off + at as usize, mark);
+    }
     let unlinked = start as u64 + epilogue_off as u64;
     let exits = exit_targets
         .iter()
@@ -206,6 +211,7 @@ pub unsafe fn redirect_fault(uc: *mut libc::ucontext_t, fault_addr: u64) -> bool
     if !in_active_cache(rip) {
         return false;
     }
+
     // Region code keeps frame pointers: the Cranelift frame's rbp points
     // at its saved rbp, above it the return address into the stub, and
     // above that the stub's six saved registers (ctx = saved r13).
@@ -228,8 +234,12 @@ pub unsafe fn redirect_fault(uc: *mut libc::ucontext_t, fault_addr: u64) -> bool
         if ctx.is_null() || !(ctx as usize).is_multiple_of(8) || (*ctx).host_sp != host_sp {
             return false;
         }
-        // The region marks each access with its kind (bit 0 of
-        // opt_scratch): exact also for #GP, which has no error code.
+        // The access's mark: its guest PC (index in the stub's table)
+        // and kind, exact also for #GP, which has no error code. Regions
+        // without trap sites in the cache stored it before the access.
+        if let Some(mark) = crate::cache::active_region_site(rip) {
+            (*ctx).opt_scratch = u64::from(mark);
+        }
         (*ctx).fault_status = 1 | (((*ctx).opt_scratch & 1) << 1);
         // A non-canonical address raises #GP, for which the kernel
         // reports address 0: compute it from the faulting instruction.
