@@ -748,6 +748,57 @@ fn fault_in_load_merged_by_the_optimizer_reports_its_pc() {
     assert_eq!(a.x[6], page as u64 + 4096);
 }
 
+/// Registers used both as W and X in a loop live in 64-bit variables (a W
+/// read takes the low half, a W write zero-extends): with high halves set
+/// on entry, the state after the loop and at a fault in it is the
+/// interpreter's.
+#[test]
+fn w_and_x_views_of_registers_in_a_loop_match_interpreter() {
+    let code = [
+        0x0b01_0042, // add w2, w2, w1
+        0x8b02_0063, // add x3, x3, x2
+        0x1100_0421, // add w1, w1, #1
+        0xf840_8405, // ldr x5, [x0], #8
+        0xca05_0063, // eor x3, x3, x5
+        0x7100_04c6, // subs w6, w6, #1
+        0x54ff_ff41, // b.ne 0
+        SVC0,
+    ];
+    let mut blocks = lift_seq(&code);
+    blocks.iter_mut().for_each(xarch_ir::simplify::simplify);
+    let data: Vec<u64> = (0..64u64)
+        .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        .collect();
+    let mut s = A64State::default();
+    s.x[0] = data.as_ptr() as u64;
+    s.x[1] = 0xffff_fff0_ffff_fffe;
+    s.x[2] = 0x1234_5678_9abc_def0;
+    s.x[3] = 0x8000_0000_0000_0001;
+    s.x[6] = 0xdead_beef_0000_0040;
+    let (r, a) = check_a64(&blocks, &s, &mut []);
+    assert_eq!(
+        r,
+        BlockResult::Exit(xarch_ir::ExitReason::Syscall, code.as_ptr() as u64 + 32)
+    );
+    assert_eq!(a.x[6], 0);
+    assert_eq!(a.x[1], 0x3e);
+    // And a fault in the ninth iteration.
+    let page = guard_pages();
+    s.x[0] = page as u64 + 4096 - 8 * 8;
+    let (r, a) = check_a64(&blocks, &s, &mut []);
+    assert_eq!(
+        r,
+        BlockResult::Fault {
+            pc: code.as_ptr() as u64 + 12,
+            fault: Fault {
+                addr: page as u64 + 4096,
+                write: false
+            }
+        }
+    );
+    assert_eq!(a.x[6], 0x38);
+}
+
 /// A vector loop (LDR Q post-index, ADD .16B, AESE+AESMC, SUBS, B.NE)
 /// whose vector registers live in host registers across iterations: the
 /// state after the loop, and at a load faulting in the fourth iteration,
