@@ -237,6 +237,61 @@ fn baseline_reports_memory_faults_like_the_interpreter() {
     }
 }
 
+/// Accesses at non-canonical addresses raise #GP, which carries no fault
+/// address: the handler decodes the faulting instruction (base register
+/// and displacement, loads and stores of every width) and reports the
+/// same address and direction as the interpreter.
+#[test]
+fn baseline_reports_non_canonical_faults_like_the_interpreter() {
+    // SAFETY: as above.
+    unsafe {
+        let mut sa: libc::sigaction = core::mem::zeroed();
+        sa.sa_sigaction = on_segv as *const () as usize;
+        sa.sa_flags = libc::SA_SIGINFO;
+        libc::sigaction(libc::SIGSEGV, &sa, core::ptr::null_mut());
+        libc::sigaction(libc::SIGBUS, &sa, core::ptr::null_mut());
+    }
+    let cases: [(u32, u64, bool); 6] = [
+        (0xf940_0820, 16, false), // ldr x0, [x1, #16]
+        (0x3940_1c20, 7, false),  // ldrb w0, [x1, #7]
+        (0xb900_0422, 4, true),   // str w2, [x1, #4]
+        (0x7900_0022, 0, true),   // strh w2, [x1]
+        (0x3900_3c3f, 15, true),  // strb wzr, [x1, #15]
+        (0xf900_2022, 64, true),  // str x2, [x1, #64]
+    ];
+    for (insn, disp, write) in cases {
+        let code = [insn, 0xd420_0000];
+        for base in [
+            0x8000_0000_0000_0000u64,
+            0x0000_9000_0000_0000,
+            0xffff_0000_0000_0000,
+        ] {
+            let mut exits = Vec::new();
+            for backend in [Backend::Interpreter, Backend::Baseline] {
+                let mut engine = Engine::new(EngineOptions {
+                    backend,
+                    ..Default::default()
+                });
+                let mut s = A64State::default();
+                s.x[1] = base;
+                s.x[2] = 0x1122_3344_5566_7788;
+                s.pc = code.as_ptr() as u64;
+                let exit = engine.run(&mut s);
+                assert_eq!(s.pc, code.as_ptr() as u64, "{insn:#x} {backend:?}");
+                exits.push(format!("{exit:?}"));
+            }
+            let want = format!(
+                "{:?}",
+                Exit::MemoryFault {
+                    addr: base + disp,
+                    write
+                }
+            );
+            assert_eq!(exits, [want.clone(), want], "{insn:#x} at {base:#x}");
+        }
+    }
+}
+
 /// A fixed low region for memory tests, so that register values can be
 /// valid addresses and sums of two addresses are not.
 const REGION: u64 = 0x1000_0000;

@@ -14,7 +14,7 @@
 mod regs;
 mod vector;
 
-use regs::{Loc, POOL, RAX, RCX, RDX, RSI, Regs, Src, compare_fits, imm32};
+use regs::{Loc, POOL, RAX, RCX, RDX, Regs, Src, compare_fits, imm32};
 
 use crate::cache::CodeCache;
 pub use crate::vector::HostFeatures;
@@ -285,8 +285,8 @@ impl Emitter {
         l
     }
 
-    /// Marks the next instruction as an inline guest access (address in
-    /// rdi) that [`crate::cache::fixup_inline_access`] redirects to a fault stub.
+    /// Marks the next instruction as an inline guest access that
+    /// [`crate::cache::fixup_inline_access`] redirects to a fault stub.
     fn mem_site(&mut self, write: bool) {
         let site = self.ops.new_dynamic_label();
         let stub = self.fault_stub();
@@ -710,26 +710,40 @@ impl Emitter {
             // instructions; a fault in one is redirected to its guest
             // instruction's fault stub by the host signal handler.
             Op::Load(a) if ty.bytes() <= 8 => {
-                self.get_addr(*a);
+                let (b, o) = self.addr_operand(*a);
                 let d = self.dest(i, None);
                 self.mem_site(false);
                 match ty.bytes() {
-                    1 => dynasm!(self.ops ; .arch x64 ; movzx Rd(d), BYTE [rdi]),
-                    2 => dynasm!(self.ops ; .arch x64 ; movzx Rd(d), WORD [rdi]),
-                    4 => dynasm!(self.ops ; .arch x64 ; mov Rd(d), DWORD [rdi]),
-                    _ => dynasm!(self.ops ; .arch x64 ; mov Rq(d), QWORD [rdi]),
+                    1 => dynasm!(self.ops ; .arch x64 ; movzx Rd(d), BYTE [Rq(b) + o]),
+                    2 => dynasm!(self.ops ; .arch x64 ; movzx Rd(d), WORD [Rq(b) + o]),
+                    4 => dynasm!(self.ops ; .arch x64 ; mov Rd(d), DWORD [Rq(b) + o]),
+                    _ => dynasm!(self.ops ; .arch x64 ; mov Rq(d), QWORD [Rq(b) + o]),
                 }
                 self.finish(i, d);
             }
             Op::Store(a, x) if block.ty(*x) != Type::I128 => {
-                self.get(*x, RSI);
-                self.get_addr(*a);
+                let bytes = block.ty(*x).bytes();
+                let v = self.store_src(*x, bytes);
+                let (b, o) = self.addr_operand(*a);
                 self.mem_site(true);
-                match block.ty(*x).bytes() {
-                    1 => dynasm!(self.ops ; .arch x64 ; mov BYTE [rdi], sil),
-                    2 => dynasm!(self.ops ; .arch x64 ; mov WORD [rdi], si),
-                    4 => dynasm!(self.ops ; .arch x64 ; mov DWORD [rdi], esi),
-                    _ => dynasm!(self.ops ; .arch x64 ; mov QWORD [rdi], rsi),
+                match (bytes, v) {
+                    (1, Src::Reg(r)) => dynasm!(self.ops ; .arch x64 ; mov BYTE [Rq(b) + o], Rb(r)),
+                    (2, Src::Reg(r)) => dynasm!(self.ops ; .arch x64 ; mov WORD [Rq(b) + o], Rw(r)),
+                    (4, Src::Reg(r)) => {
+                        dynasm!(self.ops ; .arch x64 ; mov DWORD [Rq(b) + o], Rd(r))
+                    }
+                    (_, Src::Reg(r)) => {
+                        dynasm!(self.ops ; .arch x64 ; mov QWORD [Rq(b) + o], Rq(r))
+                    }
+                    (1, Src::Imm(x)) => {
+                        dynasm!(self.ops ; .arch x64 ; mov BYTE [Rq(b) + o], x as i8)
+                    }
+                    (2, Src::Imm(x)) => {
+                        dynasm!(self.ops ; .arch x64 ; mov WORD [Rq(b) + o], x as i16)
+                    }
+                    (4, Src::Imm(x)) => dynasm!(self.ops ; .arch x64 ; mov DWORD [Rq(b) + o], x),
+                    (_, Src::Imm(x)) => dynasm!(self.ops ; .arch x64 ; mov QWORD [Rq(b) + o], x),
+                    (_, Src::Mem(_)) => unreachable!("store_src never gives a slot"),
                 }
                 self.release_dead(i);
             }

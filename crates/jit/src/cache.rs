@@ -100,10 +100,12 @@ pub unsafe fn fixup_inline_access(uc: *mut libc::ucontext_t, fault_addr: u64) ->
     let site = cache.sites[i];
     let stub = cache.base as usize + (site.stub & !SITE_WRITE) as usize;
     let write = site.stub & SITE_WRITE != 0;
-    // A non-canonical address raises #GP, reported with address 0: the
-    // access's address register (rdi) has the guest's address.
+    // A non-canonical address raises #GP, reported with address 0:
+    // compute it from the faulting instruction.
     let addr = if fault_addr == 0 {
-        gregs[libc::REG_RDI as usize] as u64
+        // SAFETY: rip is a recorded access instruction of installed code,
+        // which its block's exits and fault stubs follow.
+        unsafe { crate::x86_addr::effective_address(rip as *const u8, gregs) }.unwrap_or(0)
     } else {
         fault_addr
     };

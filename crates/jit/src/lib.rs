@@ -13,6 +13,7 @@ pub mod cache;
 pub mod opt;
 mod perfmap;
 pub mod vector;
+mod x86_addr;
 
 pub use baseline::{CompiledBlock, JitCtx, compile};
 pub use cache::CodeCache;

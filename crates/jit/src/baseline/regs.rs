@@ -213,27 +213,35 @@ impl Emitter {
         }
     }
 
-    /// Loads guest address `v` into rdi (where the fault handler looks
-    /// for it), computing a fused `base + disp` with one `lea`.
-    pub(super) fn get_addr(&mut self, v: Value) {
-        let Some((base, disp)) = self.regs.addr(v.0 as usize) else {
-            self.get(v, RDI);
-            return;
-        };
-        match self.regs.loc(base) {
-            Loc::Reg(k) => {
-                let r = POOL[k];
-                dynasm!(self.ops ; .arch x64 ; lea rdi, [Rq(r) + disp]);
-            }
+    /// Guest address `v` as a `[base + disp]` operand: the register that
+    /// holds it (or the base of a fused `base + disp`), else rdi loaded
+    /// with it. (The fault handler decodes the access for its address.)
+    pub(super) fn addr_operand(&mut self, v: Value) -> (Rq, i32) {
+        let (val, disp) = self.regs.addr(v.0 as usize).unwrap_or((v, 0));
+        match self.regs.loc(val) {
+            Loc::Reg(k) => (POOL[k], disp),
             Loc::Slot => {
-                let o = slot(base);
-                dynasm!(self.ops
-                    ; .arch x64
-                    ; mov rdi, QWORD [r12 + o]
-                    ; lea rdi, [rdi + disp]
-                );
+                let o = slot(val);
+                dynasm!(self.ops ; .arch x64 ; mov rdi, QWORD [r12 + o]);
+                (RDI, disp)
             }
-            Loc::Imm(x) => self.mov_imm(RDI, x.wrapping_add(disp as i64 as u64)),
+            Loc::Imm(x) => {
+                self.mov_imm(RDI, x.wrapping_add(disp as i64 as u64));
+                (RDI, 0)
+            }
+        }
+    }
+
+    /// Value `v` as the source of a store of `bytes`: its register, an
+    /// immediate the store can take, else rsi loaded with it.
+    pub(super) fn store_src(&mut self, v: Value, bytes: u32) -> Src {
+        match self.regs.loc(v) {
+            Loc::Reg(k) => Src::Reg(POOL[k]),
+            Loc::Imm(x) if bytes < 8 || imm32(x).is_some() => Src::Imm(x as i32),
+            _ => {
+                self.get(v, RSI);
+                Src::Reg(RSI)
+            }
         }
     }
 
