@@ -207,43 +207,88 @@ fn bitfield(c: &mut Ctx, i: u32) -> LiftResult {
     let Some((wmask, tmask)) = decode_bit_masks(n, imms, immr, false, datasize) else {
         return c.unallocated();
     };
-    let (inzero, extend) = match opc {
-        0 => (true, true),   // SBFM
-        1 => (false, false), // BFM
-        _ => (true, false),  // UBFM
-    };
     let ty = Ctx::wty(sf);
     let src = c.reg(sf, rn(i));
-    let dst = if inzero {
-        c.cw(sf, 0)
-    } else {
-        c.reg(sf, rd(i))
-    };
+    if opc != 1 {
+        // SBFM (opc 0) and UBFM, whose aliases are LSR, LSL, ASR, UBFX,
+        // SBFX, UBFIZ, SBFIZ, UXT* and SXT*: the shifts they are, rather
+        // than the rotate and four masks of the general form.
+        let res = shift_alias(c, sf, opc == 0, src, immr, imms, datasize);
+        debug_assert_eq!(c.b.ty(res), ty);
+        c.set_x(rd(i), res);
+        return Ok(());
+    }
+    // BFM: bot = (dst AND NOT(wmask)) OR (ROR(src, R) AND wmask); the
+    // bits outside tmask keep dst.
+    let dst = c.reg(sf, rd(i));
     let r = c.cw(sf, immr as u64);
     let rot = c.b.ror(src, r);
-    // bot = (dst AND NOT(wmask)) OR (ROR(src, R) AND wmask)
     let nw = c.cw(sf, !wmask);
     let w = c.cw(sf, wmask);
     let d1 = c.b.and(dst, nw);
     let s1 = c.b.and(rot, w);
     let bot = c.b.or(d1, s1);
-    // top = extend ? Replicate(src<S>) : dst
-    let top = if extend {
-        let up = c.cw(sf, (datasize - 1 - imms) as u64);
-        let t = c.b.shl(src, up);
-        let down = c.cw(sf, (datasize - 1) as u64);
-        c.b.ashr(t, down)
-    } else {
-        dst
-    };
     let nt = c.cw(sf, !tmask);
     let t = c.cw(sf, tmask);
-    let top = c.b.and(top, nt);
+    let top = c.b.and(dst, nt);
     let bot = c.b.and(bot, t);
     let res = c.b.or(top, bot);
     debug_assert_eq!(c.b.ty(res), ty);
     c.set_x(rd(i), res);
     Ok(())
+}
+
+/// SBFM/UBFM (`signed`) of `src` with rotation `immr` and top bit `imms`
+/// in a `w`-bit register: the field `src<imms:immr>` (or, when imms <
+/// immr, `src<imms:0>` placed at bit `w - immr`), sign- or zero-extended.
+fn shift_alias(
+    c: &mut Ctx,
+    sf: bool,
+    signed: bool,
+    src: Value,
+    immr: u32,
+    imms: u32,
+    w: u32,
+) -> Value {
+    let k = |c: &mut Ctx, x: u32| c.cw(sf, x as u64);
+    if imms >= immr {
+        // Extract: bits imms..immr of src, at bit 0.
+        if imms == w - 1 {
+            let r = k(c, immr);
+            return if signed {
+                c.b.ashr(src, r)
+            } else {
+                c.b.lshr(src, r)
+            };
+        }
+        let width = imms - immr + 1;
+        if signed {
+            let up = k(c, w - 1 - imms);
+            let t = c.b.shl(src, up);
+            let down = k(c, w - width);
+            return c.b.ashr(t, down);
+        }
+        let r = k(c, immr);
+        let t = c.b.lshr(src, r);
+        let m = c.cw(sf, (1u64 << width) - 1);
+        return c.b.and(t, m);
+    }
+    // Insert at zero: bits imms..0 of src, at bit w - immr.
+    let width = imms + 1;
+    let lsb = w - immr;
+    let field = if signed {
+        let up = k(c, w - width);
+        let t = c.b.shl(src, up);
+        c.b.ashr(t, up)
+    } else if width + lsb == w {
+        // LSL: the bits above the field shift out.
+        src
+    } else {
+        let m = c.cw(sf, (1u64 << width) - 1);
+        c.b.and(src, m)
+    };
+    let l = k(c, lsb);
+    c.b.shl(field, l)
 }
 
 fn extr(c: &mut Ctx, i: u32) -> LiftResult {
