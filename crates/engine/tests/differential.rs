@@ -201,16 +201,22 @@ extern "C" fn on_segv(_: libc::c_int, info: *mut libc::siginfo_t, uc: *mut libc:
     assert!(ours, "host fault outside guest memory accesses");
 }
 
-#[test]
-fn baseline_reports_memory_faults_like_the_interpreter() {
+/// Installs [`on_segv`] for SIGSEGV and SIGBUS.
+fn install_fault_handler() {
     // SAFETY: a process-wide handler that only redirects faults inside the
-    // guarded guest-memory routines.
+    // guarded guest-memory routines and compiled guest accesses.
     unsafe {
         let mut sa: libc::sigaction = core::mem::zeroed();
         sa.sa_sigaction = on_segv as *const () as usize;
         sa.sa_flags = libc::SA_SIGINFO;
         libc::sigaction(libc::SIGSEGV, &sa, core::ptr::null_mut());
+        libc::sigaction(libc::SIGBUS, &sa, core::ptr::null_mut());
     }
+}
+
+#[test]
+fn baseline_reports_memory_faults_like_the_interpreter() {
+    install_fault_handler();
     // ldr x0, [x1] with x1 = 8 (unmapped) — only once the load/store group
     // is lifted; until then this exercises the undefined-instruction path.
     let code = [0xf940_0020u32, 0xd420_0000];
@@ -243,14 +249,7 @@ fn baseline_reports_memory_faults_like_the_interpreter() {
 /// same address and direction as the interpreter.
 #[test]
 fn baseline_reports_non_canonical_faults_like_the_interpreter() {
-    // SAFETY: as above.
-    unsafe {
-        let mut sa: libc::sigaction = core::mem::zeroed();
-        sa.sa_sigaction = on_segv as *const () as usize;
-        sa.sa_flags = libc::SA_SIGINFO;
-        libc::sigaction(libc::SIGSEGV, &sa, core::ptr::null_mut());
-        libc::sigaction(libc::SIGBUS, &sa, core::ptr::null_mut());
-    }
+    install_fault_handler();
     let cases: [(u32, u64, bool); 6] = [
         (0xf940_0820, 16, false), // ldr x0, [x1, #16]
         (0x3940_1c20, 7, false),  // ldrb w0, [x1, #7]
@@ -347,13 +346,7 @@ fn run_any(
 
 #[test]
 fn baseline_matches_interpreter_on_random_memory_code() {
-    // SAFETY: as in the fault test above.
-    unsafe {
-        let mut sa: libc::sigaction = core::mem::zeroed();
-        sa.sa_sigaction = on_segv as *const () as usize;
-        sa.sa_flags = libc::SA_SIGINFO;
-        libc::sigaction(libc::SIGSEGV, &sa, core::ptr::null_mut());
-    }
+    install_fault_handler();
     let region = map_region();
     let mut rng = Rng(0x5eed_0000_0000_0042);
     let mut faults = 0;

@@ -415,6 +415,18 @@ fn lift_seq(code: &[u32]) -> Vec<Block> {
     out
 }
 
+/// The result of a load at `pc` faulting on the first byte of the
+/// inaccessible page after `page` (see [`guard_pages`]).
+fn load_fault_at_guard(pc: u64, page: *mut u8) -> BlockResult {
+    BlockResult::Fault {
+        pc,
+        fault: Fault {
+            addr: page as u64 + 4096,
+            write: false,
+        },
+    }
+}
+
 /// Lifts the blocks of `code` reachable from its start through direct
 /// branches inside it (blocks may overlap).
 fn lift_cfg(code: &[u32]) -> Vec<Block> {
@@ -658,16 +670,7 @@ fn fault_in_loop_reports_exact_state() {
     s.x[1] = 100;
     s.nzcv = 0x9000_0000;
     let (r, a) = check_a64(&blocks, &s, &mut []);
-    assert_eq!(
-        r,
-        BlockResult::Fault {
-            pc: code.as_ptr() as u64,
-            fault: Fault {
-                addr: page as u64 + 4096,
-                write: false
-            }
-        }
-    );
+    assert_eq!(r, load_fault_at_guard(code.as_ptr() as u64, page));
     assert_eq!(a.x[1], 95);
 }
 
@@ -696,16 +699,7 @@ fn fault_in_load_after_a_store_reports_its_pc() {
     s.x[3] = 1;
     s.x[4] = mem.as_mut_ptr() as u64;
     let (r, a) = check_a64(&blocks, &s, &mut mem);
-    assert_eq!(
-        r,
-        BlockResult::Fault {
-            pc: code.as_ptr() as u64 + 4,
-            fault: Fault {
-                addr: page as u64 + 4096,
-                write: false
-            }
-        }
-    );
+    assert_eq!(r, load_fault_at_guard(code.as_ptr() as u64 + 4, page));
     assert_eq!(a.x[1], 95);
 }
 
@@ -735,16 +729,7 @@ fn fault_in_load_merged_by_the_optimizer_reports_its_pc() {
     s.x[8] = 31;
     s.x[4] = mem.as_mut_ptr() as u64;
     let (r, a) = check_a64(&blocks, &s, &mut mem);
-    assert_eq!(
-        r,
-        BlockResult::Fault {
-            pc: code.as_ptr() as u64 + 4,
-            fault: Fault {
-                addr: page as u64 + 4096,
-                write: false
-            }
-        }
-    );
+    assert_eq!(r, load_fault_at_guard(code.as_ptr() as u64 + 4, page));
     assert_eq!(a.x[6], page as u64 + 4096);
 }
 
@@ -786,16 +771,7 @@ fn w_and_x_views_of_registers_in_a_loop_match_interpreter() {
     let page = guard_pages();
     s.x[0] = page as u64 + 4096 - 8 * 8;
     let (r, a) = check_a64(&blocks, &s, &mut []);
-    assert_eq!(
-        r,
-        BlockResult::Fault {
-            pc: code.as_ptr() as u64 + 12,
-            fault: Fault {
-                addr: page as u64 + 4096,
-                write: false
-            }
-        }
-    );
+    assert_eq!(r, load_fault_at_guard(code.as_ptr() as u64 + 12, page));
     assert_eq!(a.x[6], 0x38);
 }
 
@@ -831,16 +807,7 @@ fn vector_loop_region_and_fault_match_interpreter() {
     s.x[0] = page as u64 + 4096 - 3 * 16;
     s.x[1] = 100;
     let (r, a) = check_a64(&blocks, &s, &mut []);
-    assert_eq!(
-        r,
-        BlockResult::Fault {
-            pc: code.as_ptr() as u64,
-            fault: Fault {
-                addr: page as u64 + 4096,
-                write: false
-            }
-        }
-    );
+    assert_eq!(r, load_fault_at_guard(code.as_ptr() as u64, page));
     assert_eq!(a.x[1], 97);
     // A load between AESE and AESMC: the AESE result must reach the
     // state before the load (which faults here).
