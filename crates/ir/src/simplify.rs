@@ -130,25 +130,18 @@ impl Scratch {
         }
     }
 
-    fn lookup(&self, off: u32, ty: Type) -> Option<Value> {
-        Self::slots(off, ty.bytes())?;
-        let k = &self.known[off as usize / 8];
-        (k.generation == self.known_gen && k.off == off && k.ty == ty).then_some(k.value)
-    }
-
-    /// A known value of a wider integer field at `off`, whose low bits a
-    /// read of `ty` there gives (the state block is little-endian: a W
-    /// register read after an X register write).
-    fn lookup_wider(&self, off: u32, ty: Type) -> Option<Value> {
+    /// What the block already has for a read of `ty` at `off`: the known
+    /// value itself, or the low bits of a known wider integer (the state
+    /// block is little-endian: a W register read after an X register
+    /// write).
+    fn lookup(&self, off: u32, ty: Type) -> Option<Known> {
         let int = |t: Type| matches!(t, Type::I8 | Type::I16 | Type::I32 | Type::I64);
         Self::slots(off, ty.bytes())?;
-        let k = &self.known[off as usize / 8];
+        let k = self.known[off as usize / 8];
         (k.generation == self.known_gen
             && k.off == off
-            && int(ty)
-            && int(k.ty)
-            && k.ty.bits() > ty.bits())
-        .then_some(k.value)
+            && (k.ty == ty || (int(ty) && int(k.ty) && k.ty.bits() > ty.bits())))
+        .then_some(k)
     }
 
     fn remember(&mut self, off: u32, ty: Type, value: Value) {
@@ -224,19 +217,19 @@ fn run(block: &mut Block, s: &mut Scratch) {
         let konst = &s.konst;
         let c = |v: Value| konst[v.0 as usize];
         let reuse = match op {
-            Op::GetState(off) => {
-                let found = s.lookup(off, ty);
-                if found.is_none() {
-                    if let Some(wide) = s.lookup_wider(off, ty) {
-                        // The low bits of a value the block already has.
-                        op = Op::Trunc(wide);
-                    } else {
-                        // Read from the state block: earlier writes are seen.
-                        s.observe(off, ty);
-                    }
+            Op::GetState(off) => match s.lookup(off, ty) {
+                Some(k) if k.ty == ty => Some(k.value),
+                Some(k) => {
+                    // The low bits of a wider value the block has.
+                    op = Op::Trunc(k.value);
+                    None
                 }
-                found
-            }
+                None => {
+                    // Read from the state block: earlier writes are seen.
+                    s.observe(off, ty);
+                    None
+                }
+            },
             Op::Add(a, b) | Op::Or(a, b) | Op::Xor(a, b) if c(b) == Some(0) => Some(a),
             Op::Add(a, b) | Op::Or(a, b) | Op::Xor(a, b) if c(a) == Some(0) => Some(b),
             Op::Sub(a, b) | Op::Shl(a, b) | Op::LShr(a, b) | Op::AShr(a, b) if c(b) == Some(0) => {

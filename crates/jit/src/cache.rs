@@ -41,27 +41,28 @@ thread_local! {
     static ACTIVE: Cell<*const CodeCache> = const { Cell::new(core::ptr::null()) };
 }
 
-/// The address range of the code cache this thread is running, if any
-/// (async-signal-safe).
-pub(crate) fn active_range() -> Option<(usize, usize)> {
-    let cache = ACTIVE.with(|a| a.get());
-    // SAFETY: `activate` registered a cache that outlives its running
-    // code; its base and size never change.
-    (!cache.is_null()).then(|| unsafe { &*cache }.range())
-}
-
-/// The access mark of the region code guest access at host address
-/// `rip` in the code cache this thread runs (async-signal-safe).
-pub(crate) fn active_region_site(rip: usize) -> Option<u32> {
+/// The code cache this thread is running and the offset of `rip` in it,
+/// if `rip` is inside it (async-signal-safe; a per-thread answer, so any
+/// number of guest threads can run compiled code).
+fn active_offset(rip: usize) -> Option<(&'static CodeCache, u32)> {
     let cache = ACTIVE.with(|a| a.get());
     if cache.is_null() {
         return None;
     }
-    // SAFETY: as in `fixup_inline_access`.
+    // SAFETY: `activate` registered a cache that outlives its running
+    // code, and only this thread mutates it, never while its code runs.
     let cache = unsafe { &*cache };
     let off = rip
         .checked_sub(cache.base as usize)
-        .filter(|&o| o < cache.size)? as u32;
+        .filter(|&o| o < cache.size)?;
+    Some((cache, off as u32))
+}
+
+/// The mark of the region-code guest access at host address `rip` in the
+/// code cache this thread runs (see `opt::fault_sites`), if it is one
+/// (async-signal-safe).
+pub(crate) fn active_region_site(rip: usize) -> Option<u32> {
+    let (cache, off) = active_offset(rip)?;
     let i = cache
         .region_sites
         .binary_search_by_key(&off, |&(at, _)| at)
@@ -78,23 +79,13 @@ pub(crate) fn active_region_site(rip: usize) -> Option<u32> {
 /// `uc` must be the `ucontext_t` the kernel passed to the handler, on the
 /// thread that faulted.
 pub unsafe fn fixup_inline_access(uc: *mut libc::ucontext_t, fault_addr: u64) -> bool {
-    let cache = ACTIVE.with(|a| a.get());
-    if cache.is_null() {
-        return false;
-    }
-    // SAFETY: `activate` registered a cache that outlives its running
-    // code, and only this thread mutates it, never while its code runs.
-    let cache = unsafe { &*cache };
     // SAFETY: the caller passes the handler's ucontext, which is writable.
     let gregs = unsafe { &mut (*uc).uc_mcontext.gregs };
     let rip = gregs[libc::REG_RIP as usize] as usize;
-    let Some(off) = rip
-        .checked_sub(cache.base as usize)
-        .filter(|&o| o < cache.size)
-    else {
+    let Some((cache, off)) = active_offset(rip) else {
         return false;
     };
-    let Ok(i) = cache.sites.binary_search_by_key(&(off as u32), |s| s.at) else {
+    let Ok(i) = cache.sites.binary_search_by_key(&off, |s| s.at) else {
         return false;
     };
     let site = cache.sites[i];
@@ -186,11 +177,6 @@ impl CodeCache {
         let at = (site - self.base as usize) as u32;
         debug_assert!(self.region_sites.last().is_none_or(|&(a, _)| a < at));
         self.region_sites.push((at, mark));
-    }
-
-    /// The address range of the cache (for fault attribution).
-    pub fn range(&self) -> (usize, usize) {
-        (self.base as usize, self.base as usize + self.size)
     }
 
     /// Copies `code` into the cache, returning its address, or `None` when

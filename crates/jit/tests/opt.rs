@@ -7,7 +7,7 @@ use xarch_a64::state::A64State;
 use xarch_ir::guest_mem::Fault;
 use xarch_ir::{Block, BlockResult, Builder, IntCC, Interpreter, Terminator, Type};
 use xarch_jit::baseline::{ChainConfig, KIND_EXIT, KIND_FAULT, KIND_NEXT, MAX_SLOTS};
-use xarch_jit::opt::{RegionBlock, compile_region};
+use xarch_jit::opt::{FaultMarks, RegionBlock, compile_region_with_marks};
 use xarch_jit::{CodeCache, JitCtx};
 
 // ---------------------------------------------------------------- harness
@@ -73,6 +73,7 @@ fn interp_region(blocks: &[Block], state: *mut u8) -> BlockResult {
 struct Jit {
     cache: CodeCache,
     slots: Vec<u128>,
+    marks: FaultMarks,
 }
 
 impl Jit {
@@ -81,6 +82,7 @@ impl Jit {
         Jit {
             cache: CodeCache::new(16 << 20).unwrap(),
             slots: vec![0; MAX_SLOTS],
+            marks: FaultMarks::SourceLocations,
         }
     }
 
@@ -92,7 +94,8 @@ impl Jit {
                 block: b,
             })
             .collect();
-        compile_region(&rbs, &mut self.cache, chain).expect("region compiles")
+        compile_region_with_marks(&rbs, &mut self.cache, chain, self.marks)
+            .expect("region compiles")
     }
 
     fn run(
@@ -473,7 +476,18 @@ fn bytes(s: &A64State) -> &[u8] {
 /// Runs the region in both engines from `init`, with `mem` restored in
 /// between, and checks they agree. Returns the interpreter's outcome.
 fn check_a64(blocks: &[Block], init: &A64State, mem: &mut [u8]) -> (BlockResult, A64State) {
+    check_a64_marks(blocks, init, mem, FaultMarks::SourceLocations)
+}
+
+/// [`check_a64`] with the way region faults find their access chosen.
+fn check_a64_marks(
+    blocks: &[Block],
+    init: &A64State,
+    mem: &mut [u8],
+    marks: FaultMarks,
+) -> (BlockResult, A64State) {
     let mut jit = Jit::new();
+    jit.marks = marks;
     let r = jit.compile(blocks, chain(A64_INTERRUPT, A64_EXIT_INFO));
     let mem_init = mem.to_vec();
     let mut a = init.clone();
@@ -704,9 +718,11 @@ fn fault_in_load_after_a_store_reports_its_pc() {
 }
 
 /// A byte load whose zero extension and subtraction Cranelift's optimizer
-/// rewrites, the load merged into an instruction of the optimizer's own
-/// (without the access's source location: the region is compiled again
-/// with stored marks): a fault at the load reports its PC and state.
+/// may rewrite, merging the load into an instruction of its own (without
+/// the access's source location: the region is then compiled with each
+/// access's mark stored before it; this one merged before W/X registers
+/// were promoted): a fault at the load reports its PC and state with
+/// source-location marks and with stored marks alike.
 #[test]
 fn fault_in_load_merged_by_the_optimizer_reports_its_pc() {
     let code = [
@@ -728,9 +744,11 @@ fn fault_in_load_merged_by_the_optimizer_reports_its_pc() {
     s.x[7] = u64::MAX;
     s.x[8] = 31;
     s.x[4] = mem.as_mut_ptr() as u64;
-    let (r, a) = check_a64(&blocks, &s, &mut mem);
-    assert_eq!(r, load_fault_at_guard(code.as_ptr() as u64 + 4, page));
-    assert_eq!(a.x[6], page as u64 + 4096);
+    for marks in [FaultMarks::SourceLocations, FaultMarks::Stored] {
+        let (r, a) = check_a64_marks(&blocks, &s, &mut mem, marks);
+        assert_eq!(r, load_fault_at_guard(code.as_ptr() as u64 + 4, page));
+        assert_eq!(a.x[6], page as u64 + 4096);
+    }
 }
 
 /// Registers used both as W and X in a loop live in 64-bit variables (a W

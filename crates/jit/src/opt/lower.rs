@@ -134,56 +134,57 @@ fn width_code(t: ir::Type) -> u64 {
 /// registers: a W register write zero-extends, a W read takes the low
 /// half), which live in one 64-bit variable.
 fn promotable(blocks: &[RegionBlock<'_>], chain: ChainConfig) -> Vec<(u32, Type)> {
-    let mut acc: Vec<(u32, Type)> = Vec::new();
-    let mut narrow_writes: Vec<u32> = Vec::new();
-    let mut uses: HashMap<u32, u32> = HashMap::new();
+    /// How the region accesses one state offset.
+    #[derive(Default)]
+    struct Field {
+        /// The distinct types it is read or written with.
+        types: Vec<Type>,
+        /// Written with a type narrower than 64 bits.
+        narrow_write: bool,
+        /// Reads and writes.
+        uses: u32,
+    }
+    let mut fields: std::collections::BTreeMap<u32, Field> = Default::default();
     for rb in blocks {
         for inst in &rb.block.insts {
-            if let Op::GetState(off) | Op::SetState(off, _) = inst.op {
-                *uses.entry(off).or_default() += 1;
-            }
-            match inst.op {
-                Op::GetState(off) => acc.push((off, inst.ty)),
-                Op::SetState(off, v) => {
-                    let ty = rb.block.ty(v);
-                    acc.push((off, ty));
-                    if ty != Type::I64 {
-                        narrow_writes.push(off);
-                    }
-                }
-                _ => {}
+            let (off, ty, write) = match inst.op {
+                Op::GetState(off) => (off, inst.ty, false),
+                Op::SetState(off, v) => (off, rb.block.ty(v), true),
+                _ => continue,
+            };
+            let f = fields.entry(off).or_default();
+            f.uses += 1;
+            f.narrow_write |= write && ty != Type::I64;
+            if !f.types.contains(&ty) {
+                f.types.push(ty);
             }
         }
     }
-    acc.sort_by_key(|&(o, t)| (o, t.bits()));
-    acc.dedup();
+    // The variable's type: the one type, or I64 for an integer field
+    // written whole and read narrower too.
+    let var_type = |f: &Field| match f.types[..] {
+        [t] => (scalar(t) || t == Type::I128).then_some(t),
+        _ => {
+            (f.types.iter().all(|&t| scalar(t)) && f.types.contains(&Type::I64) && !f.narrow_write)
+                .then_some(Type::I64)
+        }
+    };
     let overlaps = |a: u32, an: u32, b: u32, bn: u32| a < b + bn && b < a + an;
     let mut out = Vec::new();
-    for (i, &(off, ty)) in acc.iter().enumerate() {
-        if !(scalar(ty) || ty == Type::I128) || out.len() >= MAX_PROMOTED {
+    for (&off, f) in &fields {
+        let Some(ty) = var_type(f) else {
             continue;
-        }
-        // Sorted by width: a field's widest access is its last.
-        if acc.get(i + 1).is_some_and(|&(o, _)| o == off) {
-            continue;
-        }
-        let narrower = acc[..i]
-            .iter()
-            .rev()
-            .take_while(|&&(o, _)| o == off)
-            .map(|&(_, t)| t);
-        let mixed = narrower.clone().next().is_some();
-        if mixed
-            && (ty != Type::I64
-                || narrower.clone().any(|t| !scalar(t))
-                || narrow_writes.contains(&off))
-        {
-            continue;
+        };
+        if out.len() >= MAX_PROMOTED {
+            break;
         }
         let n = ty.bytes();
-        let conflict = acc
-            .iter()
-            .any(|&(o, t)| o != off && overlaps(off, n, o, t.bytes().max(1)));
+        let conflict = fields.iter().any(|(&o, g)| {
+            o != off
+                && g.types
+                    .iter()
+                    .any(|t| overlaps(off, n, o, t.bytes().max(1)))
+        });
         let special = [chain.interrupt, chain.exit_info]
             .iter()
             .any(|&s| s >= 0 && overlaps(off, n, s as u32, 8));
@@ -196,7 +197,7 @@ fn promotable(blocks: &[RegionBlock<'_>], chain: ChainConfig) -> Vec<(u32, Type)
     // store on top of its write-back.
     let mut ints: Vec<(u32, Type)> = out.iter().copied().filter(|&(_, t)| scalar(t)).collect();
     if ints.len() > MAX_PROMOTED_INTS {
-        ints.sort_by_key(|&(o, _)| (std::cmp::Reverse(uses[&o]), o));
+        ints.sort_by_key(|&(o, _)| (std::cmp::Reverse(fields[&o].uses), o));
         let dropped = &ints[MAX_PROMOTED_INTS..];
         out.retain(|f| !dropped.contains(f));
     }
@@ -247,7 +248,7 @@ struct Lower<'a, 'f> {
     flags: HashMap<ir::Value, FlagsSrc>,
     dirty: u128,
     /// Also store each access's mark in `ctx.opt_scratch` (see `mark_pc`).
-    explicit_marks: bool,
+    stored_marks: bool,
     /// The mark last stored in this block.
     scratch: Option<u32>,
     cur_pc: u64,
@@ -332,7 +333,7 @@ pub(crate) fn lower(
     blocks: &[RegionBlock<'_>],
     chain: ChainConfig,
     isa_frontend: cranelift_codegen::isa::TargetFrontendConfig,
-    explicit_marks: bool,
+    stored_marks: bool,
 ) -> Result<Lowered, OptError> {
     if blocks.is_empty() {
         return Err(OptError::Unsupported("empty region"));
@@ -502,7 +503,7 @@ pub(crate) fn lower(
         vals: Vec::new(),
         flags: HashMap::new(),
         dirty: 0,
-        explicit_marks,
+        stored_marks,
         scratch: None,
         cur_pc: 0,
         cur_idx: 0,
@@ -715,7 +716,7 @@ impl Lower<'_, '_> {
     /// so a fault finds its guest PC without a store before every access.
     /// Where Cranelift merged a load into an instruction of its own making
     /// (no source location), the region is lowered again with
-    /// `explicit_marks`: each mark is also stored in `ctx.opt_scratch`.
+    /// `stored_marks`: each mark is also stored in `ctx.opt_scratch`.
     fn mark_pc(&mut self, write: bool) {
         let pc = self.cur_pc;
         let next = self.pcs.len() as u32;
@@ -725,7 +726,7 @@ impl Lower<'_, '_> {
         }
         let mark = 2 * idx + write as u32;
         self.b.set_srcloc(ir::SourceLoc::new(mark));
-        if self.explicit_marks && self.scratch != Some(mark) {
+        if self.stored_marks && self.scratch != Some(mark) {
             let c = self.b.ins().iconst(types::I64, mark as i64);
             self.b.ins().store(trusted(), c, self.ctx, CTX_OPT_SCRATCH);
             self.scratch = Some(mark);

@@ -41,7 +41,9 @@
 //!   by the code cache for the fault handler (no store before accesses).
 //!   Where a trap site lacks one (a load merged into an instruction the
 //!   optimizer made), the region is compiled again with each mark stored
-//!   in `ctx.opt_scratch` before its access.
+//!   in `ctx.opt_scratch` before its access (its sites say so). A fault
+//!   in region code anywhere else is not a guest access: it is left to
+//!   the host handler as an xarch bug.
 //! - Vector ops: Cranelift SIMD where it has the lane operation, 128-bit
 //!   values kept in XMM registers between them; AES and PMULL.1Q through
 //!   calls of `xarch_ir::crypto::host` (AES-NI, PCLMULQDQ); other vector
@@ -115,7 +117,30 @@ pub fn compile_region(
     cache: &mut CodeCache,
     chain: ChainConfig,
 ) -> Result<CompiledRegion, OptError> {
-    install_region(&compile_region_code(blocks, chain)?, cache, chain)
+    compile_region_with_marks(blocks, cache, chain, FaultMarks::SourceLocations)
+}
+
+/// How region code lets a fault find the guest access that made it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultMarks {
+    /// Each access's Cranelift source location, kept with the trap sites;
+    /// `Stored` for a region where Cranelift loses one (what the tiers
+    /// use).
+    SourceLocations,
+    /// A store of each access's mark into the `JitCtx` before the access
+    /// (the fallback, forced by tests that cover it).
+    Stored,
+}
+
+/// [`compile_region`] with the way faults find their access chosen.
+pub fn compile_region_with_marks(
+    blocks: &[RegionBlock<'_>],
+    cache: &mut CodeCache,
+    chain: ChainConfig,
+    marks: FaultMarks,
+) -> Result<CompiledRegion, OptError> {
+    let code = compile_region_code_with_marks(blocks, chain, marks)?;
+    install_region(&code, cache, chain)
 }
 
 /// A region compiled by Cranelift but not installed yet: plain bytes that
@@ -128,8 +153,7 @@ pub struct RegionCode {
     code: Vec<u8>,
     /// Guest PCs of the region's fault sites.
     pcs: Vec<u64>,
-    /// Guest accesses: (offset in `code`, mark), see [`fault_sites`];
-    /// empty when the code stores each mark in `ctx.opt_scratch`.
+    /// Guest accesses: (offset in `code`, mark), see [`fault_sites`].
     fault_sites: Vec<(u32, u32)>,
     /// Targets of the direct exits.
     exits: Vec<u64>,
@@ -144,8 +168,16 @@ pub fn compile_region_code(
     blocks: &[RegionBlock<'_>],
     chain: ChainConfig,
 ) -> Result<RegionCode, OptError> {
+    compile_region_code_with_marks(blocks, chain, FaultMarks::SourceLocations)
+}
+
+fn compile_region_code_with_marks(
+    blocks: &[RegionBlock<'_>],
+    chain: ChainConfig,
+    marks: FaultMarks,
+) -> Result<RegionCode, OptError> {
     let isa = isa()?;
-    let compile = |explicit_marks: bool| {
+    let compile = |stored_marks: bool| {
         COMPILER.with(|c| {
             let mut c = c.borrow_mut();
             let Compiler { ctx, fctx } = &mut *c;
@@ -156,7 +188,7 @@ pub fn compile_region_code(
                 blocks,
                 chain,
                 isa.frontend_config(),
-                explicit_marks,
+                stored_marks,
             )?;
             let compiled = ctx
                 .compile(&*isa, &mut Default::default())
@@ -164,18 +196,22 @@ pub fn compile_region_code(
             if !compiled.buffer.relocs().is_empty() {
                 return Err(OptError::Codegen("relocations in region code".into()));
             }
-            let sites = fault_sites(compiled);
+            let sites = fault_sites(compiled, stored_marks);
             let code = compiled.code_buffer().to_vec();
             Ok::<_, OptError>((code, lowered, sites))
         })
     };
-    let (code, lowered, fault_sites) = match compile(false)? {
-        (code, lowered, Some(sites)) => (code, lowered, sites),
+    let first = match marks {
+        FaultMarks::SourceLocations => Some(compile(false)?),
+        FaultMarks::Stored => None,
+    };
+    let (code, lowered, fault_sites) = match first {
+        Some((code, lowered, Some(sites))) => (code, lowered, sites),
         // A guest access without its mark: store the marks instead.
-        (..) => {
-            let (code, lowered, _) = compile(true)?;
-            (code, lowered, Vec::new())
-        }
+        _ => match compile(true)? {
+            (code, lowered, Some(sites)) => (code, lowered, sites),
+            _ => unreachable!("with stored marks every trap site has one"),
+        },
     };
     let mut guest_ranges: Vec<(u64, u64)> = blocks
         .iter()
@@ -193,16 +229,29 @@ pub fn compile_region_code(
     })
 }
 
+/// The mark of a guest access in region code that stores its mark in
+/// `ctx.opt_scratch` before the access (see [`fault_sites`]).
+pub(crate) const STORED_MARK: u32 = u32::MAX;
+
 /// The guest accesses of compiled region code: (offset of the host
-/// instruction that may fault, its access mark: twice its index in the PC
-/// table, plus 1 for a write), in offset order. `None` if an instruction Cranelift records
-/// as a guest access trap site lacks the mark `lower` gave the access (a
-/// load merged into an instruction the optimizer made).
-fn fault_sites(compiled: &cranelift_codegen::CompiledCode) -> Option<Vec<(u32, u32)>> {
+/// instruction that may fault, its mark: twice its index in the PC table,
+/// plus 1 for a write), in offset order. With `stored_marks` (the code
+/// stores each mark before its access) every site's mark is
+/// [`STORED_MARK`]; otherwise `None` if an instruction Cranelift records
+/// as a guest access trap site lacks the source location `lower` gave
+/// the access (a load merged into an instruction the optimizer made).
+fn fault_sites(
+    compiled: &cranelift_codegen::CompiledCode,
+    stored_marks: bool,
+) -> Option<Vec<(u32, u32)>> {
     let locs = compiled.buffer.get_srclocs_sorted();
     let mut sites = Vec::new();
     for trap in compiled.buffer.traps() {
         if trap.code != cranelift_codegen::ir::TrapCode::HEAP_OUT_OF_BOUNDS {
+            continue;
+        }
+        if stored_marks {
+            sites.push((trap.offset, STORED_MARK));
             continue;
         }
         let l = locs.get(locs.partition_point(|l| l.end <= trap.offset))?;

@@ -43,13 +43,6 @@ pub(crate) struct Installed {
     pub exits: Vec<Exit>,
 }
 
-/// Whether `rip` is in the code cache this thread is running: only
-/// there can region code fault (a per-thread answer, so any number of
-/// guest threads can run regions).
-fn in_active_cache(rip: usize) -> bool {
-    crate::cache::active_range().is_some_and(|(s, e)| rip >= s && rip < e)
-}
-
 /// Installs the stub, the PC table and the Cranelift code.
 pub(crate) fn install(
     code: &[u8],
@@ -208,10 +201,11 @@ pub unsafe fn redirect_fault(uc: *mut libc::ucontext_t, fault_addr: u64) -> bool
     // SAFETY: the caller passes the handler's ucontext, which is writable.
     let gregs = unsafe { &mut (*uc).uc_mcontext.gregs };
     let rip = gregs[libc::REG_RIP as usize] as usize;
-    if !in_active_cache(rip) {
+    // Only guest accesses fault in region code (their sites are in the
+    // code cache); anything else there is an xarch bug, not redirected.
+    let Some(mark) = crate::cache::active_region_site(rip) else {
         return false;
-    }
-
+    };
     // Region code keeps frame pointers: the Cranelift frame's rbp points
     // at its saved rbp, above it the return address into the stub, and
     // above that the stub's six saved registers (ctx = saved r13).
@@ -235,9 +229,9 @@ pub unsafe fn redirect_fault(uc: *mut libc::ucontext_t, fault_addr: u64) -> bool
             return false;
         }
         // The access's mark: its guest PC (index in the stub's table)
-        // and kind, exact also for #GP, which has no error code. Regions
-        // without trap sites in the cache stored it before the access.
-        if let Some(mark) = crate::cache::active_region_site(rip) {
+        // and kind, exact also for #GP, which has no error code; unless
+        // the region stored it before the access.
+        if mark != super::STORED_MARK {
             (*ctx).opt_scratch = u64::from(mark);
         }
         (*ctx).fault_status = 1 | (((*ctx).opt_scratch & 1) << 1);
