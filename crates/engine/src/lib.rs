@@ -6,6 +6,7 @@ mod background;
 mod host_fault;
 mod ibtc;
 mod links;
+pub mod persist;
 mod tier;
 #[cfg(test)]
 mod tier_tests;
@@ -149,6 +150,9 @@ pub struct EngineOptions {
     /// compiles them on the spot (deterministic, for tests;
     /// `XARCH_SYNC_COMPILE=1`).
     pub background_compile: bool,
+    /// The program's persistent code cache (see [`persist`]), opened by
+    /// the Linux layer for the settings [`Engine::code_settings`] names.
+    pub code_store: Option<Arc<persist::CodeStore>>,
 }
 
 /// Runs in the interpreter before a block is compiled by the tiered
@@ -290,7 +294,28 @@ pub struct Engine {
     watching: bool,
     /// Starting the compiler thread failed: regions are compiled here.
     no_compiler_thread: bool,
+    /// The persistent code cache, if the engine uses one.
+    store: Option<Arc<persist::CodeStore>>,
+    /// What the code store did (for `stats`).
+    store_stats: StoreStats,
 }
+
+/// Blocks the engine installed from its code store, found there but
+/// stale (other guest bytes at the address) or unusable, and saved.
+#[derive(Default)]
+struct StoreStats {
+    hits: u64,
+    stale: u64,
+    saved: Option<(usize, usize)>,
+}
+
+/// A process saves its new blocks to the code store only if it has at
+/// least this many (a fork that runs a few blocks and exits leaves the
+/// file alone) and at least one per [`SAVE_GROWTH`] blocks in the file (a
+/// save rewrites the whole file: cc1's is ~100 MiB).
+const MIN_BLOCKS_TO_SAVE: usize = 32;
+/// See [`MIN_BLOCKS_TO_SAVE`].
+const SAVE_GROWTH: usize = 64;
 
 /// The signature of `xarch_jit::opt::compile_region`.
 type RegionCompiler = fn(
@@ -326,6 +351,20 @@ impl Drop for Engine {
                 self.code.as_ref().map_or(0, |c| c.used() >> 10)
             );
         }
+        if self.options.stats
+            && let Some(store) = &self.store
+        {
+            let saved = match self.store_stats.saved {
+                Some((new, all)) => format!("{new} saved ({all} in the file)"),
+                None => "none saved".into(),
+            };
+            eprintln!(
+                "xarch: code store {}: {} blocks installed, {} stale, {saved}",
+                store.path().display(),
+                self.store_stats.hits,
+                self.store_stats.stale,
+            );
+        }
         if self.options.stats && self.tier_stats.any() {
             eprintln!("{}", self.tier_stats.report());
         }
@@ -349,6 +388,20 @@ struct Entry {
     /// The region run instead of the baseline code (`tier` is
     /// [`Tier::Region`]).
     region: Option<Box<Region>>,
+    /// Where the translation came from: lifted here (with the hash of
+    /// its guest code then, when there is a code store to save it to) or
+    /// loaded from the code store.
+    origin: Origin,
+}
+
+/// See [`Entry::origin`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// Lifted here; the hash of the guest code it was lifted from if the
+    /// engine has a code store.
+    Lifted(Option<u64>),
+    /// Installed from the code store.
+    Stored,
 }
 
 impl Entry {
@@ -440,6 +493,10 @@ impl Engine {
     /// Creates an engine with an empty translation cache.
     pub fn new(options: EngineOptions) -> Self {
         host_fault::install();
+        let store = options
+            .code_store
+            .clone()
+            .filter(|_| Engine::code_settings(&options).is_some());
         let code = match options.backend {
             Backend::Interpreter => None,
             Backend::Baseline | Backend::Tiered | Backend::Opt => std::iter::once(CODE_CACHE_BYTES)
@@ -487,7 +544,30 @@ impl Engine {
             outstanding: 0,
             watching: false,
             no_compiler_thread: false,
+            store,
+            store_stats: StoreStats::default(),
         }
+    }
+
+    /// What a code store for an engine with `options` must be keyed by
+    /// besides the program (the settings that change compiled code), or
+    /// `None` if such an engine does not use one: the interpreter, and
+    /// threshold 0, which keeps every block's IR to form regions from.
+    pub fn code_settings(options: &EngineOptions) -> Option<String> {
+        let threshold = options
+            .backend
+            .default_hot_threshold()
+            .map(|d| options.hot_threshold.unwrap_or(d));
+        if options.backend == Backend::Interpreter || threshold == Some(0) || options.dump_ir {
+            return None;
+        }
+        Some(format!(
+            "{} counted={} raw_ir={} {:?}",
+            options.backend.name(),
+            threshold.is_some(),
+            options.raw_ir,
+            xarch_jit::baseline::HostFeatures::detect()
+        ))
     }
 
     /// Regions compiled by the optimizing tier so far.
@@ -545,7 +625,18 @@ impl Engine {
         if self.dispatches[2] == STARTUP_TRANSLATIONS {
             self.interp_runs = self.interp_runs_later;
         }
+        if let Some(found) = self.install_stored(pc) {
+            return Some(found);
+        }
         let mut block = self.lift(pc)?;
+        // The guest code as lifted, to save the block's code only while
+        // the guest still has it.
+        let guest_hash = if self.store.is_some() {
+            self.guest_code(pc, block.end)
+                .map(|b| persist::hash_bytes(&b))
+        } else {
+            None
+        };
         if self.interp_runs == 0 {
             self.simplify(&mut block);
         }
@@ -576,6 +667,18 @@ impl Engine {
             Some(c) => self.shed_ir(block, c),
             None => block,
         };
+        Some(self.add_translation(pc, block, compiled, counter, Origin::Lifted(guest_hash)))
+    }
+
+    /// Enters a new translation at `pc`; returns what `translate` does.
+    fn add_translation(
+        &mut self,
+        pc: u64,
+        block: Arc<Block>,
+        compiled: Option<CompiledBlock>,
+        counter: Option<HotCounter>,
+        origin: Origin,
+    ) -> (Option<CompiledBlock>, *const Block) {
         // (The IR pointer is only for running an uncompiled block.)
         let result = (compiled.clone(), Arc::as_ptr(&block));
         let serial = self.new_serial();
@@ -589,9 +692,146 @@ impl Engine {
                 counter,
                 tier: Tier::Baseline,
                 region: None,
+                origin,
             },
         );
-        Some(result)
+        result
+    }
+
+    /// The guest code in `[pc, end)` if it can be fetched (mapped and
+    /// executable), as the lifter would read it.
+    fn guest_code(&self, pc: u64, end: u64) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(end.checked_sub(pc)? as usize);
+        let mut checked_page = u64::MAX;
+        for addr in (pc..end).step_by(4) {
+            let page = addr & !0xfff;
+            if page != checked_page {
+                if let Some(v) = &self.validator
+                    && !v(addr)
+                {
+                    return None;
+                }
+                checked_page = page;
+            }
+            let w = xarch_ir::guest_mem::load(addr, 4).ok()? as u32;
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        Some(out)
+    }
+
+    /// Installs the code store's block at `pc` if it has one compiled
+    /// from the guest code now at `pc`; returns what `translate` does.
+    fn install_stored(&mut self, pc: u64) -> Option<(Option<CompiledBlock>, *const Block)> {
+        let store = Arc::clone(self.store.as_ref()?);
+        let rec = store.get(pc)?;
+        if self.guest_code(pc, rec.end).as_deref() != Some(rec.guest) {
+            self.store_stats.stale += 1;
+            return None;
+        }
+        let counter = match (rec.code.counts(), self.hot_threshold) {
+            (false, _) => None,
+            (true, Some(t)) => Some(self.counters.alloc(t.max(1))),
+            (true, None) => {
+                self.store_stats.stale += 1;
+                return None;
+            }
+        };
+        let code = self.code.as_mut()?;
+        let compiled =
+            match xarch_jit::portable::import(code, &rec.code, chain_config(&self.ibtc), counter) {
+                Ok(c) => c,
+                Err(e) => {
+                    if e == xarch_jit::portable::ImportError::CacheFull {
+                        self.reset_code();
+                    }
+                    self.store_stats.stale += 1;
+                    return None;
+                }
+            };
+        self.store_stats.hits += 1;
+        self.link(pc, &compiled);
+        let block = Arc::new(Block {
+            start: pc,
+            end: rec.end,
+            guest_insns: rec.guest_insns,
+            insts: Vec::new(),
+            term: rec.term,
+        });
+        Some(self.add_translation(pc, block, Some(compiled), counter, Origin::Stored))
+    }
+
+    /// Saves the blocks translated here that the code store does not have
+    /// yet (compiling those only interpreted so far: the next run then
+    /// starts with all of them compiled), if there are at least
+    /// [`MIN_BLOCKS_TO_SAVE`]. Call when the process ends; it takes a few
+    /// milliseconds per thousand blocks.
+    pub fn save_code(&mut self) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        if self.code.is_none() {
+            return;
+        }
+        let disk = store.on_disk();
+        let fresh: Vec<u64> = self
+            .cache
+            .values()
+            .filter(|e| {
+                matches!(e.origin, Origin::Lifted(Some(_))) && !disk.has(e.block.start, e.block.end)
+            })
+            .map(|e| e.block.start)
+            .collect();
+        if fresh.len() < MIN_BLOCKS_TO_SAVE.max(disk.records() / SAVE_GROWTH) {
+            return;
+        }
+        let mut records = Vec::with_capacity(fresh.len());
+        for pc in fresh {
+            let Some(e) = self.cache.get(&pc) else {
+                continue;
+            };
+            let (Origin::Lifted(Some(hash)), end) = (e.origin, e.block.end) else {
+                continue;
+            };
+            let Some(guest) = self
+                .guest_code(pc, end)
+                .filter(|g| persist::hash_bytes(g) == hash)
+            else {
+                continue;
+            };
+            let (compiled, block) = match &e.compiled {
+                Some(c) => (c.clone(), Arc::clone(&e.block)),
+                None => {
+                    if e.region.is_some() || e.block.insts.len() > MAX_SLOTS {
+                        continue;
+                    }
+                    // (Simplifying simplified IR again changes nothing.)
+                    let mut block = (*e.block).clone();
+                    self.simplify(&mut block);
+                    match self.compile_baseline(&block) {
+                        Some((c, _)) => (c, Arc::new(block)),
+                        None => break,
+                    }
+                }
+            };
+            let Some(code) = self.code.as_ref() else {
+                break;
+            };
+            let Some(portable) = xarch_jit::portable::export(code, &compiled) else {
+                continue;
+            };
+            if let Some(r) =
+                persist::encode_record(pc, block.guest_insns, &block.term, &guest, &portable)
+            {
+                records.push((pc, r));
+            }
+        }
+        if records.len() < MIN_BLOCKS_TO_SAVE.max(disk.records() / SAVE_GROWTH) {
+            return;
+        }
+        let new = records.len();
+        if let Ok(all) = store.save(records) {
+            self.store_stats.saved = Some((new, all));
+        }
     }
 
     /// Whether the interpreted block at `pc`, about to run again, has run

@@ -134,6 +134,7 @@ impl Translations {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Origin;
     use crate::Tier;
     use std::sync::Arc;
     use xarch_ir::{Block, Terminator};
@@ -153,6 +154,7 @@ mod tests {
             counter: None,
             tier: Tier::Baseline,
             region: None,
+            origin: Origin::Lifted(None),
         }
     }
 

@@ -17,6 +17,7 @@ mod vector;
 use regs::{Loc, POOL, RAX, RCX, RDX, Regs, Src, compare_fits, imm32};
 
 use crate::cache::CodeCache;
+use crate::portable::RelocKind;
 pub use crate::vector::HostFeatures;
 use dynasmrt::x64::{Rq, X64Relocation};
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler, dynasm};
@@ -80,6 +81,11 @@ pub struct CompiledBlock {
     /// definition of some op): the block must then live as long as the
     /// code; otherwise the code stands alone.
     pub refs_ir: bool,
+    /// Length of the code in bytes (from `entry`).
+    pub len: u32,
+    /// The process-specific addresses in the code (for
+    /// [`crate::portable::export`]; empty when `refs_ir`).
+    pub relocs: Box<[crate::portable::Reloc]>,
 }
 
 /// An execution counter for [`compile_counted`]: a 32-bit word outside the
@@ -117,6 +123,25 @@ impl EntryFn {
 }
 
 impl CompiledBlock {
+    /// A block of code installed by other means than [`compile_with`]
+    /// (see [`crate::portable::import`]).
+    pub(crate) fn from_parts(
+        entry: BlockFn,
+        body: u64,
+        exits: Vec<Exit>,
+        len: u32,
+        relocs: Box<[crate::portable::Reloc]>,
+    ) -> CompiledBlock {
+        CompiledBlock {
+            entry,
+            body,
+            exits,
+            refs_ir: false,
+            len,
+            relocs,
+        }
+    }
+
     /// The entry point.
     pub fn entry_fn(&self) -> EntryFn {
         EntryFn(self.entry)
@@ -194,6 +219,8 @@ struct Emitter {
     refs_ir: bool,
     /// The optional instruction sets templates may use.
     feat: HostFeatures,
+    /// Where the code holds process-specific addresses.
+    relocs: Vec<crate::portable::Reloc>,
     /// 16-byte constants emitted after the code (see `vector.rs`).
     consts: Vec<(DynamicLabel, u128)>,
     /// Where each IR value is (see `regs.rs`).
@@ -266,8 +293,18 @@ impl Emitter {
         }
     }
 
+    /// Calls a function of xarch's own (at a process-specific address).
     fn call_abs(&mut self, addr: usize) {
-        dynasm!(self.ops ; .arch x64 ; mov rax, QWORD addr as i64 ; call rax);
+        dynasm!(self.ops ; .arch x64 ; mov rax, QWORD addr as i64);
+        self.reloc_here(RelocKind::Helper);
+        dynasm!(self.ops ; .arch x64 ; call rax);
+    }
+
+    /// Records that the 8 bytes just emitted (the immediate of a `mov r64,
+    /// imm64`) hold a process-specific address of `kind`.
+    fn reloc_here(&mut self, kind: RelocKind) {
+        let at = (self.ops.offset().0 - 8) as u32;
+        self.relocs.push(crate::portable::Reloc { at, kind });
     }
 
     /// After a call returning `MemStatus` in rax:rdx: branch to a fault
@@ -931,7 +968,11 @@ impl Emitter {
                         ; or rcx, QWORD [rbx + info_off]
                         ; jnz =>epilogue
                     );
-                    emit_ibtc_jump(&mut self.ops, self.chain, epilogue);
+                    let at = emit_ibtc_jump(&mut self.ops, self.chain, epilogue);
+                    self.relocs.push(crate::portable::Reloc {
+                        at,
+                        kind: RelocKind::Ibtc,
+                    });
                     return;
                 }
             }
@@ -1015,12 +1056,13 @@ pub(crate) fn emit_epilogue(ops: &mut VecAssembler<X64Relocation>) {
 /// With the guest target PC in rax: jumps to its compiled body through
 /// the engine's indirect-branch table (`chain.ibtc`, non-zero), or to
 /// `miss` when the entry holds another PC (keys are stored inverted, see
-/// [`ChainConfig::ibtc`]). Clobbers rcx and rdx.
+/// [`ChainConfig::ibtc`]). Clobbers rcx and rdx. Returns the offset of
+/// the table's address in the code.
 pub(crate) fn emit_ibtc_jump(
     ops: &mut VecAssembler<X64Relocation>,
     chain: ChainConfig,
     miss: DynamicLabel,
-) {
+) -> u32 {
     let table = chain.ibtc as i64;
     let mask = (IBTC_ENTRIES - 1) as i32;
     dynasm!(ops
@@ -1030,6 +1072,10 @@ pub(crate) fn emit_ibtc_jump(
         ; and ecx, mask
         ; shl rcx, 4
         ; mov rdx, QWORD table
+    );
+    let table_at = (ops.offset().0 - 8) as u32;
+    dynasm!(ops
+        ; .arch x64
         ; add rdx, rcx
         ; mov rcx, rax
         ; not rcx
@@ -1037,6 +1083,7 @@ pub(crate) fn emit_ibtc_jump(
         ; jne =>miss
         ; jmp QWORD [rdx + 8]
     );
+    table_at
 }
 
 /// Where compiled code finds the flags that stop chaining (byte offsets
@@ -1141,6 +1188,7 @@ pub fn compile_with(
         exits: Vec::new(),
         refs_ir: false,
         feat,
+        relocs: Vec::new(),
         consts: Vec::new(),
         regs: Regs::new(block),
     };
@@ -1149,9 +1197,10 @@ pub fn compile_with(
         // rax, rcx and rdx are free at the body entry (they only carry
         // the target PC and table addresses of the exit jumping here).
         let hot = e.ops.new_dynamic_label();
+        dynasm!(e.ops ; .arch x64 ; mov rax, QWORD addr as i64);
+        e.reloc_here(RelocKind::Counter);
         dynasm!(e.ops
             ; .arch x64
-            ; mov rax, QWORD addr as i64
             ; sub DWORD [rax], 1
             ; jz =>hot
         );
@@ -1245,11 +1294,18 @@ pub fn compile_with(
     // SAFETY: `start` points at code just generated with the BlockFn
     // calling convention (System V, three pointer arguments, u64 result).
     let entry: BlockFn = unsafe { core::mem::transmute::<*const u8, BlockFn>(start) };
+    let relocs = if e.refs_ir {
+        Box::default()
+    } else {
+        e.relocs.into_boxed_slice()
+    };
     Some(CompiledBlock {
         entry,
         body: start as u64 + body_off as u64,
         exits,
         refs_ir: e.refs_ir,
+        len: code.len() as u32,
+        relocs,
     })
 }
 

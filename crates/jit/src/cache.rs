@@ -171,6 +171,29 @@ impl CodeCache {
         });
     }
 
+    /// The inline guest accesses in the `len` bytes of code at host
+    /// address `start`: (access, fault stub, writes), in address order.
+    pub fn fault_sites_in(
+        &self,
+        start: usize,
+        len: usize,
+    ) -> impl Iterator<Item = (usize, usize, bool)> + '_ {
+        let base = self.base as usize;
+        let from = start.saturating_sub(base) as u32;
+        let to = (start + len).saturating_sub(base) as u32;
+        let first = self.sites.partition_point(|s| s.at < from);
+        self.sites[first..]
+            .iter()
+            .take_while(move |s| s.at < to)
+            .map(move |s| {
+                (
+                    base + s.at as usize,
+                    base + (s.stub & !SITE_WRITE) as usize,
+                    s.stub & SITE_WRITE != 0,
+                )
+            })
+    }
+
     /// Records a guest access of region code at host address `site` with
     /// access mark `mark`. Sites must be added in increasing address order.
     pub(crate) fn add_region_site(&mut self, site: usize, mark: u32) {

@@ -12,6 +12,7 @@ pub mod baseline;
 pub mod cache;
 pub mod opt;
 mod perfmap;
+pub mod portable;
 pub mod vector;
 mod x86_addr;
 

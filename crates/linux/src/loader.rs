@@ -221,7 +221,27 @@ pub fn load_elf(
     // Reserve the whole span so that the segments and the gaps between them
     // belong to the guest.
     let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
-    let base = if pie {
+    let placed = if pie {
+        let size = (span + reserve_after) as usize;
+        mm.lock().place(0, span + reserve_after, max_align, |at| {
+            // SAFETY: MAP_FIXED_NOREPLACE never replaces a mapping.
+            unsafe {
+                libc::mmap(
+                    at as *mut _,
+                    size,
+                    libc::PROT_NONE,
+                    flags | libc::MAP_FIXED_NOREPLACE,
+                    -1,
+                    0,
+                )
+            }
+        })
+    } else {
+        None
+    };
+    let base = if let Some(at) = placed {
+        at
+    } else if pie {
         // SAFETY: a new reservation placed by the kernel.
         let p = unsafe {
             libc::mmap(

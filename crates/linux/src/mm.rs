@@ -34,6 +34,22 @@ pub fn page_down(x: u64) -> u64 {
 /// gives user space 47 bits).
 pub const TASK_SIZE: u64 = 1 << 47;
 
+/// Guest mappings placed by xarch (mmap without an address, libraries and
+/// position-independent programs) go top-down from here. The host kernel
+/// would place them at randomized addresses among xarch's own mappings;
+/// placing them here makes a program's layout the same at every run (its
+/// persistent code cache is only valid at the addresses it was compiled
+/// for) and keeps them away from xarch's allocations (top-down from near
+/// 128 TiB). A range the host has taken anyway is skipped.
+pub const GUEST_MMAP_TOP: u64 = 0x4000_0000_0000;
+
+/// The lowest address xarch places a guest mapping at (below: the
+/// program, its break, xarch itself).
+const GUEST_MMAP_BOTTOM: u64 = 1 << 32;
+
+/// Attempts at placing a mapping before leaving it to the kernel.
+const PLACE_ATTEMPTS: usize = 16;
+
 /// A guest-owned range of pages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Region {
@@ -447,6 +463,21 @@ impl MemMap {
             if addr & (PAGE - 1) == 0 && addr != 0 && self.in_holes(addr, addr.saturating_add(len))
             {
                 hflags |= libc::MAP_FIXED;
+            } else if let Some(p) = self.place(addr, len, 0, |at| {
+                // SAFETY: MAP_FIXED_NOREPLACE never replaces a mapping.
+                unsafe {
+                    libc::mmap(
+                        at as *mut _,
+                        len as usize,
+                        host_prot(prot),
+                        hflags | libc::MAP_FIXED_NOREPLACE,
+                        fd,
+                        off as i64,
+                    )
+                }
+            }) {
+                self.record(p, p + len, prot);
+                return Ok(p);
             }
         }
         // SAFETY: a fixed mapping only replaces guest-owned or unmapped
@@ -472,6 +503,95 @@ impl MemMap {
         }
         self.record(p, p + len, prot);
         Ok(p)
+    }
+
+    /// Maps a guest range of `len` bytes aligned to `align` (a power of
+    /// two, or 0 for a page) with `map(address)` (an mmap with
+    /// MAP_FIXED_NOREPLACE): at `hint` if that is free for the guest, else
+    /// top-down below [`GUEST_MMAP_TOP`] in the first gap free for the
+    /// guest (not its mappings, not its holes) that the host has free
+    /// too. Returns the address, or `None` after [`PLACE_ATTEMPTS`] (the
+    /// caller lets the kernel choose). Does not record the mapping.
+    pub fn place(
+        &self,
+        hint: u64,
+        len: u64,
+        align: u64,
+        mut map: impl FnMut(u64) -> *mut libc::c_void,
+    ) -> Option<u64> {
+        let align = align.max(PAGE);
+        let mut try_at = |at: u64| {
+            let p = map(at);
+            if p == libc::MAP_FAILED {
+                return false;
+            }
+            if p as u64 != at {
+                // An old kernel took NOREPLACE for a hint.
+                // SAFETY: unmapping what we just mapped elsewhere.
+                unsafe { libc::munmap(p, len as usize) };
+                return false;
+            }
+            true
+        };
+        if hint != 0
+            && hint.is_multiple_of(align)
+            && hint.checked_add(len).is_some_and(|e| e <= TASK_SIZE)
+            && self.free_for_guest(hint, hint + len)
+            && try_at(hint)
+        {
+            return Some(hint);
+        }
+        let mut below = GUEST_MMAP_TOP;
+        for _ in 0..PLACE_ATTEMPTS {
+            let at = self.gap_below(below, len, align)?;
+            if try_at(at) {
+                return Some(at);
+            }
+            // The host has something there: look further down.
+            below = at;
+        }
+        None
+    }
+
+    /// Whether no guest mapping or hole overlaps `[start, end)`.
+    fn free_for_guest(&self, start: u64, end: u64) -> bool {
+        let mapped = self
+            .regions
+            .range(..end)
+            .next_back()
+            .is_some_and(|(_, r)| r.end > start);
+        !mapped && self.holes.iter().all(|&(s, e)| e <= start || s >= end)
+    }
+
+    /// The highest `align`-aligned start of `len` bytes ending at most at
+    /// `top` that no guest mapping or hole overlaps.
+    fn gap_below(&self, top: u64, len: u64, align: u64) -> Option<u64> {
+        let fits = |hi: u64| {
+            hi.checked_sub(len)
+                .map(|s| s & !(align - 1))
+                .filter(|&s| s >= GUEST_MMAP_BOTTOM)
+        };
+        let mut hi = top;
+        loop {
+            let start = fits(hi)?;
+            // The highest guest mapping or hole overlapping the candidate.
+            let region = self
+                .regions
+                .range(..start + len)
+                .next_back()
+                .filter(|(_, r)| r.end > start)
+                .map(|(&s, _)| s);
+            let hole = self
+                .holes
+                .iter()
+                .filter(|&&(s, e)| s < start + len && e > start)
+                .map(|&(s, _)| s)
+                .max();
+            match region.max(hole) {
+                None => return Some(start),
+                Some(s) => hi = s,
+            }
+        }
     }
 
     /// Guest `munmap`: only guest-owned pages are unmapped.
@@ -777,6 +897,41 @@ mod tests {
         assert_eq!(mm.take_invalidations(), vec![(a + PAGE, PAGE)]);
         mm.munmap(a, 3 * PAGE).unwrap();
         assert_eq!(mm.regions().len(), 0);
+    }
+
+    #[test]
+    fn placement_is_top_down_reuses_gaps_and_skips_what_the_host_has() {
+        let mut m = MemMap::default();
+        // Pretend the host maps whatever is asked.
+        let host = |at: u64| at as *mut libc::c_void;
+        let a = m.place(0, 3 * PAGE, 0, host).unwrap();
+        assert_eq!(a, GUEST_MMAP_TOP - 3 * PAGE);
+        m.record(a, a + 3 * PAGE, RW);
+        let b = m.place(0, PAGE, 0, host).unwrap();
+        assert_eq!(b, a - PAGE);
+        m.record(b, b + PAGE, RW);
+        let c = m.place(0, PAGE, 1 << 21, host).unwrap();
+        assert_eq!(c, (b - PAGE) & !((1 << 21) - 1));
+        m.record(c, c + PAGE, RW);
+        // The gap left above `c` is used first, from its top; a range the
+        // host refuses is skipped.
+        let mut refused = false;
+        let d = m
+            .place(0, PAGE, 0, |at| {
+                if refused {
+                    at as *mut libc::c_void
+                } else {
+                    refused = true;
+                    libc::MAP_FAILED
+                }
+            })
+            .unwrap();
+        assert_eq!(d, b - 2 * PAGE);
+        // A free hint is taken; a hint over guest memory is not.
+        assert_eq!(m.place(1 << 40, PAGE, 0, host), Some(1 << 40));
+        assert_eq!(m.place(a + PAGE, PAGE, 0, host), Some(b - PAGE));
+        // A host that refuses everything: the kernel decides.
+        assert_eq!(m.place(0, PAGE, 0, |_| libc::MAP_FAILED), None);
     }
 
     #[test]

@@ -122,6 +122,9 @@ pub struct Process {
     pub auxv: Vec<u8>,
     /// The guest's argv, NUL-terminated strings (`/proc/self/cmdline`).
     pub cmdline: Vec<u8>,
+    /// The program's persistent code cache, if there is one (see
+    /// [`code_store`]).
+    pub code_store: Option<std::sync::Arc<xarch_engine::persist::CodeStore>>,
 }
 
 impl Process {
@@ -140,6 +143,7 @@ impl Process {
             thread_exited: false,
             auxv: Vec::new(),
             cmdline: Vec::new(),
+            code_store: None,
         }
     }
 
@@ -156,6 +160,7 @@ impl Process {
             thread_exited: false,
             auxv: self.auxv.clone(),
             cmdline: self.cmdline.clone(),
+            code_store: self.code_store.clone(),
         }
     }
 
@@ -182,6 +187,7 @@ impl Process {
             .or_else(|_| std::path::absolute(&path))
             .unwrap_or_else(|_| path.clone());
         let main = loader::load_elf(&file, &path, &mut p.mm, BRK_RESERVE)?;
+        p.code_store = code_store(&p, &file).map(std::sync::Arc::new);
         drop(file);
         let interp: Option<LoadedElf> = match &main.interp {
             Some(i) => Some(loader::load_interpreter(
@@ -361,6 +367,55 @@ fn read_auxv(at: u64) -> Vec<u8> {
     }
 }
 
+/// Where persistent code caches live: `$XARCH_CODE_CACHE` (`off` or
+/// empty: none), else `$XDG_CACHE_HOME/xarch/code`, else
+/// `$HOME/.cache/xarch/code`.
+pub fn code_cache_dir() -> Option<PathBuf> {
+    match std::env::var_os("XARCH_CODE_CACHE") {
+        Some(v) if v.is_empty() || v == "off" || v == "0" => None,
+        Some(v) => Some(PathBuf::from(v)),
+        None => std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(|h| PathBuf::from(h).join(".cache"))
+            })
+            .map(|c| c.join("xarch").join("code")),
+    }
+}
+
+/// The persistent code cache of the program `file` that `p` runs (keyed
+/// by its path and file identity: a rebuilt program gets a new cache),
+/// if the engine uses one and the cache directory can be made. Its size
+/// is bounded by `$XARCH_CODE_CACHE_MAX_MB` (default 1024).
+fn code_store(p: &Process, file: &File) -> Option<xarch_engine::persist::CodeStore> {
+    use std::os::unix::fs::MetadataExt;
+    let settings = Engine::code_settings(&crate::thread::engine_options(p))?;
+    let dir = code_cache_dir()?;
+    let m = file.metadata().ok()?;
+    let program = format!(
+        "{} {} {} {} {}.{}",
+        p.exe.display(),
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec()
+    );
+    let store = xarch_engine::persist::CodeStore::open(&dir, &program, &settings)?;
+    Some(
+        match std::env::var("XARCH_CODE_CACHE_MAX_MB")
+            .ok()
+            .and_then(|m| m.parse::<u64>().ok())
+        {
+            Some(mb) => store.with_max_dir_bytes(mb << 20),
+            None => store,
+        },
+    )
+}
+
 /// Names the host thread after the guest program, as the kernel names a
 /// process after the file it executes (`/proc/self/comm`, `ps`).
 fn set_comm(exe: &Path) {
@@ -376,6 +431,7 @@ pub fn run_guest(cfg: GuestConfig) -> Result<GuestExit, LoadError> {
     let (mut p, mut state) = Process::load(cfg)?;
     let mut engine = crate::thread::new_engine(&p);
     let exit = p.run(&mut engine, &mut state);
+    engine.save_code();
     // The process ends now: freeing every translation, block of code and
     // guest mapping one by one would only cost time (milliseconds for a
     // large program). The engine's report (XARCH_STATS) prints on drop.

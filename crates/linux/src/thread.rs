@@ -102,6 +102,7 @@ pub fn engine_options(p: &Process) -> EngineOptions {
             .and_then(|t| t.parse().ok()),
         raw_ir: std::env::var_os("XARCH_RAW_IR").is_some(),
         background_compile: std::env::var_os("XARCH_SYNC_COMPILE").is_none(),
+        code_store: p.code_store.clone(),
     }
 }
 

@@ -14,20 +14,12 @@ mod common;
 use common::{Outcome, Status, TempDir};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// The tiering configurations: engine and `XARCH_HOT_THRESHOLD`.
 const TIERED: [(&str, &str); 3] = [("opt", "0"), ("opt", "1"), ("tiered", "3")];
 
 fn xarch(engine: &str, threshold: &str, prog: &Path, args: &[&str], dir: &Path) -> Outcome {
-    let mut argv: Vec<OsString> = vec![
-        env!("CARGO_BIN_EXE_xarch").into(),
-        "run".into(),
-        format!("--engine={engine}").into(),
-        "--".into(),
-        prog.into(),
-    ];
-    argv.extend(args.iter().map(OsString::from));
+    let argv = common::xarch_argv(engine, prog, args);
     let env = [
         ("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
         ("LC_ALL", "C"),
@@ -43,18 +35,7 @@ fn build(name: &str) -> Option<PathBuf> {
         .join(format!("{name}.c"));
     let dir = std::env::temp_dir().join(format!("xarch-tiering-{}", std::process::id()));
     std::fs::create_dir_all(&dir).ok()?;
-    let out = dir.join(name);
-    let Ok(status) = Command::new("aarch64-linux-gnu-gcc")
-        .args(["-O1", "-static", "-pthread", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .status()
-    else {
-        eprintln!("SKIP: aarch64-linux-gnu-gcc is not available");
-        return None;
-    };
-    assert!(status.success(), "compiling {}", src.display());
-    Some(out)
+    common::cross_compile_static(&src, &dir.join(name))
 }
 
 /// A self-checking C program (prints "<name> ok") under tiering

@@ -134,6 +134,37 @@ impl Drop for TempDir {
     }
 }
 
+/// Compiles `src` into the static arm64 program `out` with
+/// `aarch64-linux-gnu-gcc -O1 -static` (and `-pthread`); `None` (a SKIP
+/// message) when the cross compiler is missing.
+pub fn cross_compile_static(src: &Path, out: &Path) -> Option<PathBuf> {
+    let Ok(status) = Command::new("aarch64-linux-gnu-gcc")
+        .args(["-O1", "-static", "-pthread", "-o"])
+        .arg(out)
+        .arg(src)
+        .status()
+    else {
+        eprintln!("SKIP: aarch64-linux-gnu-gcc is not available");
+        return None;
+    };
+    assert!(status.success(), "compiling {}", src.display());
+    Some(out.to_path_buf())
+}
+
+/// The command line of `xarch run --engine=ENGINE -- PROG ARGS...` with the
+/// xarch cargo built.
+pub fn xarch_argv(engine: &str, prog: &Path, args: &[&str]) -> Vec<OsString> {
+    let mut argv: Vec<OsString> = vec![
+        env!("CARGO_BIN_EXE_xarch").into(),
+        "run".into(),
+        format!("--engine={engine}").into(),
+        "--".into(),
+        prog.into(),
+    ];
+    argv.extend(args.iter().map(OsString::from));
+    argv
+}
+
 /// Runs `argv` in `dir` with exactly `env`, feeding `stdin`; kills the whole
 /// process group after the timeout.
 pub fn run(argv: &[OsString], dir: &Path, env: &[(&str, &str)], stdin: &[u8]) -> Outcome {

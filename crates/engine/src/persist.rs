@@ -1,0 +1,813 @@
+//! The persistent code cache: baseline blocks kept on disk between runs
+//! of the same program, so that a process starts with the code its
+//! predecessors compiled instead of lifting, interpreting and compiling
+//! it again (process-heavy work, a configure script or a build, is mostly
+//! translation otherwise).
+//!
+//! One file per program (its path and identity, xarch's own binary and
+//! the engine settings that change the code: [`CodeStore::open`]). A
+//! stored block is used only at the guest address it was compiled for and
+//! only over the same guest bytes, compared on every use: a program that
+//! maps its libraries elsewhere, or a library that changed, just misses.
+//! Files are replaced whole (written aside, then renamed), so readers
+//! never see a partial file, and each record carries a checksum: a
+//! damaged file is ignored, never run.
+//!
+//! Layout (little-endian): a header (magic, version, record count), an
+//! index of (guest PC, record offset, record length) sorted by PC, then
+//! the records (see [`encode_record`]).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use xarch_ir::{BranchHint, ExitReason, Terminator, Value};
+use xarch_jit::portable::{EXIT_BYTES, Portable, PortableRef, RELOC_BYTES, SITE_BYTES};
+
+const MAGIC: &[u8; 8] = b"XARCHCC\0";
+/// Bumped whenever the record layout or the meaning of stored code
+/// changes.
+const VERSION: u32 = 1;
+const HEADER: usize = 16;
+const INDEX_ENTRY: usize = 16;
+const RECORD_HEADER: usize = 56;
+/// A file is not grown past this (a program that generates endless code
+/// keeps what it has).
+const MAX_FILE_BYTES: usize = 256 << 20;
+/// The default bound on a cache directory: when a new file would take it
+/// past this, the files used least recently are removed.
+pub const DEFAULT_MAX_DIR_BYTES: u64 = 1 << 30;
+/// A file used is marked used (its modification time set) at most this
+/// often, so that most starts cost no write.
+const TOUCH_EVERY_SECS: u64 = 3600;
+
+/// A mapped cache file (read-only).
+struct Mapping {
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: a read-only private mapping that is never written and lives as
+// long as the `Mapping`; any thread may read it.
+unsafe impl Send for Mapping {}
+// SAFETY: as above.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    fn open(path: &Path) -> Option<Mapping> {
+        let file = std::fs::File::open(path).ok()?;
+        let len = file.metadata().ok()?.len() as usize;
+        if len < HEADER {
+            return None;
+        }
+        use std::os::fd::AsRawFd;
+        // SAFETY: a fresh private read-only mapping of an open file; the
+        // result is checked. Cache files are replaced by rename, never
+        // truncated in place, so the mapped pages stay backed.
+        let p = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return None;
+        }
+        Some(Mapping {
+            ptr: p as *const u8,
+            len,
+        })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: `len` bytes mapped readable at `ptr` for our lifetime.
+        unsafe { core::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly what `open` mapped.
+        unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.len) };
+    }
+}
+
+/// A cache file's records, looked up by guest PC.
+struct StoreFile {
+    map: Mapping,
+    count: usize,
+}
+
+impl StoreFile {
+    /// The file at `path` if it is a cache file of this version with an
+    /// index that fits.
+    fn open(path: &Path) -> Option<StoreFile> {
+        let map = Mapping::open(path)?;
+        let b = map.bytes();
+        if &b[..8] != MAGIC || u32_at(b, 8) != VERSION {
+            return None;
+        }
+        let count = u32_at(b, 12) as usize;
+        if HEADER + count * INDEX_ENTRY > b.len() {
+            return None;
+        }
+        Some(StoreFile { map, count })
+    }
+
+    fn index(&self, i: usize) -> (u64, usize, usize) {
+        let b = self.map.bytes();
+        let at = HEADER + i * INDEX_ENTRY;
+        (
+            u64_at(b, at),
+            u32_at(b, at + 8) as usize,
+            u32_at(b, at + 12) as usize,
+        )
+    }
+
+    /// The raw record at `pc`.
+    fn raw(&self, pc: u64) -> Option<&[u8]> {
+        let (mut lo, mut hi) = (0, self.count);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            let (p, off, len) = self.index(mid);
+            match p.cmp(&pc) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => {
+                    return self.map.bytes().get(off..off.checked_add(len)?);
+                }
+            }
+        }
+        None
+    }
+
+    fn records(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        (0..self.count).filter_map(|i| {
+            let (pc, off, len) = self.index(i);
+            Some((pc, self.map.bytes().get(off..off.checked_add(len)?)?))
+        })
+    }
+}
+
+/// A stored block, read in place.
+pub(crate) struct Record<'a> {
+    /// End of the guest code (exclusive).
+    pub end: u64,
+    /// Guest instructions in the block.
+    pub guest_insns: u32,
+    /// How the block ends (its values refer to no instructions: the
+    /// engine keeps only a skeleton of compiled blocks).
+    pub term: Terminator,
+    /// The guest code the block was compiled from.
+    pub guest: &'a [u8],
+    /// The code.
+    pub code: PortableRef<'a>,
+}
+
+/// Parses and checks a record of the block at `pc`.
+fn parse(pc: u64, r: &[u8]) -> Option<Record<'_>> {
+    if r.len() < RECORD_HEADER || checksum(r) != u64_at(r, 48) {
+        return None;
+    }
+    let end = u64_at(r, 0);
+    let guest_len = usize::try_from(end.checked_sub(pc)?).ok()?;
+    // Whole instructions, at least one, as many as the record says.
+    if guest_len == 0 || guest_len % 4 != 0 || u32_at(r, 8) as usize != guest_len / 4 {
+        return None;
+    }
+    let code_len = u32_at(r, 12) as usize;
+    let (n_exits, n_sites, n_relocs) = (
+        u16_at(r, 20) as usize,
+        u16_at(r, 22) as usize,
+        u16_at(r, 24) as usize,
+    );
+    let mut at = RECORD_HEADER;
+    let mut take = |n: usize| -> Option<&[u8]> {
+        let s = r.get(at..at.checked_add(n)?)?;
+        at += n;
+        Some(s)
+    };
+    let guest = take(guest_len)?;
+    let code = take(code_len)?;
+    let exits = take(n_exits * EXIT_BYTES)?;
+    let sites = take(n_sites * SITE_BYTES)?;
+    let relocs = take(n_relocs * RELOC_BYTES)?;
+    Some(Record {
+        end,
+        guest_insns: u32_at(r, 8),
+        term: decode_term(r[26], u32_at(r, 28), u64_at(r, 32), u64_at(r, 40))?,
+        guest,
+        code: PortableRef {
+            code,
+            body: u32_at(r, 16),
+            exits,
+            sites,
+            relocs,
+        },
+    })
+}
+
+/// The record of a compiled block at `pc` whose guest code is `guest`.
+pub(crate) fn encode_record(
+    pc: u64,
+    guest_insns: u32,
+    term: &Terminator,
+    guest: &[u8],
+    code: &Portable,
+) -> Option<Vec<u8>> {
+    let (tag, c, a, b) = encode_term(term);
+    let n = |x: usize| u16::try_from(x).ok();
+    let (n_exits, n_sites, n_relocs) = (
+        n(code.exits.len())?,
+        n(code.sites.len())?,
+        n(code.relocs.len())?,
+    );
+    let mut r = Vec::with_capacity(RECORD_HEADER + guest.len() + code.code.len() + 64);
+    r.extend_from_slice(&(pc + guest.len() as u64).to_le_bytes());
+    r.extend_from_slice(&guest_insns.to_le_bytes());
+    r.extend_from_slice(&u32::try_from(code.code.len()).ok()?.to_le_bytes());
+    r.extend_from_slice(&code.body.to_le_bytes());
+    r.extend_from_slice(&n_exits.to_le_bytes());
+    r.extend_from_slice(&n_sites.to_le_bytes());
+    r.extend_from_slice(&n_relocs.to_le_bytes());
+    r.extend_from_slice(&[tag, 0]);
+    r.extend_from_slice(&c.to_le_bytes());
+    r.extend_from_slice(&a.to_le_bytes());
+    r.extend_from_slice(&b.to_le_bytes());
+    r.extend_from_slice(&[0; 8]);
+    r.extend_from_slice(guest);
+    r.extend_from_slice(&code.code);
+    let (mut exits, mut sites, mut relocs) = (Vec::new(), Vec::new(), Vec::new());
+    code.encode_tables(&mut exits, &mut sites, &mut relocs);
+    r.extend_from_slice(&exits);
+    r.extend_from_slice(&sites);
+    r.extend_from_slice(&relocs);
+    let sum = checksum(&r);
+    r[48..56].copy_from_slice(&sum.to_le_bytes());
+    Some(r)
+}
+
+/// A terminator as (tag, value, a, b).
+fn encode_term(t: &Terminator) -> (u8, u32, u64, u64) {
+    let hint = |h: BranchHint| match h {
+        BranchHint::Jump => 0,
+        BranchHint::Call => 1,
+        BranchHint::Return => 2,
+    };
+    match *t {
+        Terminator::Jump(target) => (0, 0, target, 0),
+        Terminator::JumpDyn(v, h) => (1, v.0, 0, hint(h)),
+        Terminator::Branch {
+            cond,
+            taken,
+            not_taken,
+        } => (2, cond.0, taken, not_taken),
+        Terminator::Exit { reason, pc } => {
+            let why = match reason {
+                ExitReason::Syscall => 0,
+                ExitReason::Breakpoint(imm) => 1 | u64::from(imm) << 8,
+                ExitReason::Undefined { insn, unallocated } => {
+                    2 | u64::from(unallocated) << 8 | u64::from(insn) << 32
+                }
+            };
+            (3, 0, pc, why)
+        }
+    }
+}
+
+fn decode_term(tag: u8, v: u32, a: u64, b: u64) -> Option<Terminator> {
+    Some(match tag {
+        0 => Terminator::Jump(a),
+        1 => Terminator::JumpDyn(
+            Value(v),
+            match b {
+                0 => BranchHint::Jump,
+                1 => BranchHint::Call,
+                2 => BranchHint::Return,
+                _ => return None,
+            },
+        ),
+        2 => Terminator::Branch {
+            cond: Value(v),
+            taken: a,
+            not_taken: b,
+        },
+        3 => Terminator::Exit {
+            pc: a,
+            reason: match b & 0xff {
+                0 => ExitReason::Syscall,
+                1 => ExitReason::Breakpoint((b >> 8) as u16),
+                2 => ExitReason::Undefined {
+                    insn: (b >> 32) as u32,
+                    unallocated: (b >> 8) & 1 != 0,
+                },
+                _ => return None,
+            },
+        },
+        _ => return None,
+    })
+}
+
+/// A record's checksum: over everything but its own 8 bytes (at 48).
+fn checksum(r: &[u8]) -> u64 {
+    hash_bytes(&r[..48]) ^ hash_bytes(&r[56..]).rotate_left(17)
+}
+
+/// A 64-bit hash of `b` (detects damage and changed guest code; not a
+/// defence against someone who can write the cache, who can also
+/// replace xarch itself).
+pub(crate) fn hash_bytes(b: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = (b.len() as u64).wrapping_mul(K);
+    let mut words = b.chunks_exact(8);
+    for w in &mut words {
+        let x = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+        h = (h ^ x).wrapping_mul(K).rotate_left(31);
+    }
+    for (i, &byte) in words.remainder().iter().enumerate() {
+        h = (h ^ (u64::from(byte) << (i * 8))).wrapping_mul(K);
+    }
+    (h ^ (h >> 29)).wrapping_mul(K) ^ (h >> 32)
+}
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes(b[at..at + 2].try_into().expect("2 bytes"))
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// One program's persistent code cache: the file as it was when the
+/// process started (or last saved), and where to save.
+pub struct CodeStore {
+    path: PathBuf,
+    file: Option<StoreFile>,
+    /// Bound on the directory's size (see [`DEFAULT_MAX_DIR_BYTES`]).
+    max_dir_bytes: u64,
+    /// Whether creating this program's file checks that bound (one
+    /// program in [`EVICT_ONE_IN`], by its key: a scan of a directory of
+    /// thousands of files costs milliseconds, and a test suite creates a
+    /// file per test program).
+    checks_bound: bool,
+}
+
+/// See [`CodeStore::checks_bound`].
+const EVICT_ONE_IN: u64 = 8;
+
+impl std::fmt::Debug for CodeStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CodeStore")
+            .field("path", &self.path)
+            .field("records", &self.file.as_ref().map_or(0, |f| f.count))
+            .finish()
+    }
+}
+
+/// What identifies xarch's own code: helpers are called at fixed
+/// distances inside this binary, so another build must not reuse its
+/// blocks. The linker's build id (a hash of the binary's contents; also
+/// readable in a chroot without /proc), else the file identity of
+/// /proc/self/exe; `None`: nothing can be shared safely.
+fn own_build() -> Option<String> {
+    if let Some(id) = build_id() {
+        return Some(format!("build-id {id}"));
+    }
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata("/proc/self/exe").ok()?;
+    Some(format!(
+        "exe {} {} {} {} {}",
+        env!("CARGO_PKG_VERSION"),
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime_nsec() + m.mtime() * 1_000_000_000
+    ))
+}
+
+/// The GNU build id of the running executable, in hex.
+fn build_id() -> Option<String> {
+    unsafe extern "C" fn first_object(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        out: *mut libc::c_void,
+    ) -> libc::c_int {
+        // SAFETY: the loader passes a valid info for each object, and
+        // `out` is the `Option<String>` given to dl_iterate_phdr below.
+        let (info, out) = unsafe { (&*info, &mut *(out as *mut Option<String>)) };
+        for i in 0..info.dlpi_phnum as usize {
+            // SAFETY: `dlpi_phdr` has `dlpi_phnum` headers.
+            let ph = unsafe { &*info.dlpi_phdr.add(i) };
+            if ph.p_type != libc::PT_NOTE {
+                continue;
+            }
+            let start = (info.dlpi_addr + ph.p_vaddr) as *const u8;
+            // SAFETY: a PT_NOTE segment of a loaded object is mapped
+            // readable for its memory size.
+            let notes = unsafe { core::slice::from_raw_parts(start, ph.p_memsz as usize) };
+            if let Some(id) = gnu_build_id(notes) {
+                *out = Some(id);
+                break;
+            }
+        }
+        1 // the executable is the first object: stop
+    }
+    let mut out: Option<String> = None;
+    // SAFETY: the callback only reads the loader's structures and writes
+    // `out`, which outlives the call.
+    unsafe { libc::dl_iterate_phdr(Some(first_object), &mut out as *mut _ as *mut libc::c_void) };
+    out
+}
+
+/// The NT_GNU_BUILD_ID note in a note segment, in hex.
+fn gnu_build_id(mut notes: &[u8]) -> Option<String> {
+    const NT_GNU_BUILD_ID: u32 = 3;
+    while notes.len() >= 12 {
+        let (namesz, descsz, kind) = (
+            u32_at(notes, 0) as usize,
+            u32_at(notes, 4) as usize,
+            u32_at(notes, 8),
+        );
+        let name_end = 12 + namesz.next_multiple_of(4);
+        let desc_end = name_end.checked_add(descsz.next_multiple_of(4))?;
+        if desc_end > notes.len() {
+            return None;
+        }
+        if kind == NT_GNU_BUILD_ID && notes[12..12 + namesz].starts_with(b"GNU") && descsz > 0 {
+            let desc = &notes[name_end..name_end + descsz];
+            return Some(desc.iter().map(|b| format!("{b:02x}")).collect());
+        }
+        notes = &notes[desc_end..];
+    }
+    None
+}
+
+impl CodeStore {
+    /// The cache of the program whose identity is `program` (its path and
+    /// file identity, given by the Linux layer) for an engine with
+    /// `settings` (what changes the code it compiles), in `dir` (created
+    /// if missing). `None` if the directory cannot be made.
+    pub fn open(dir: &Path, program: &str, settings: &str) -> Option<CodeStore> {
+        std::fs::create_dir_all(dir).ok()?;
+        let key = format!("{VERSION}\n{}\n{program}\n{settings}", own_build()?);
+        let key_hash = hash_bytes(key.as_bytes());
+        let name = format!("{key_hash:016x}.xcc");
+        let path = dir.join(name);
+        let file = StoreFile::open(&path);
+        if file.is_some() {
+            touch_if_old(&path);
+        }
+        Some(CodeStore {
+            path,
+            file,
+            max_dir_bytes: DEFAULT_MAX_DIR_BYTES,
+            checks_bound: key_hash.is_multiple_of(EVICT_ONE_IN),
+        })
+    }
+
+    /// Bounds the directory's size to `bytes` (see
+    /// [`DEFAULT_MAX_DIR_BYTES`]; overshot by a few files at most, see
+    /// [`EVICT_ONE_IN`]).
+    pub fn with_max_dir_bytes(mut self, bytes: u64) -> CodeStore {
+        self.max_dir_bytes = bytes;
+        self
+    }
+
+    /// Makes the creation of this program's file always check the bound.
+    #[cfg(test)]
+    fn checking_bound(mut self) -> CodeStore {
+        self.checks_bound = true;
+        self
+    }
+
+    /// Where the cache is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Blocks in the file as loaded.
+    pub fn records(&self) -> usize {
+        self.file.as_ref().map_or(0, |f| f.count)
+    }
+
+    /// The stored block at `pc`, if its record is intact.
+    pub(crate) fn get(&self, pc: u64) -> Option<Record<'_>> {
+        parse(pc, self.file.as_ref()?.raw(pc)?)
+    }
+
+    /// Adds `new` records (guest PC, [`encode_record`]) to the file on
+    /// disk (which another process may have replaced since this one
+    /// loaded it) and replaces it. Records of the file at the same PCs
+    /// are replaced. Returns how many records the file now has.
+    pub(crate) fn save(&self, new: Vec<(u64, Vec<u8>)>) -> std::io::Result<usize> {
+        let current = StoreFile::open(&self.path);
+        let mut all: Vec<(u64, &[u8])> = new.iter().map(|(pc, r)| (*pc, r.as_slice())).collect();
+        all.sort_by_key(|&(pc, _)| pc);
+        all.dedup_by_key(|&mut (pc, _)| pc);
+        if let Some(f) = &current {
+            let fresh: std::collections::HashSet<u64> = all.iter().map(|&(pc, _)| pc).collect();
+            all.extend(f.records().filter(|(pc, _)| !fresh.contains(pc)));
+            all.sort_by_key(|&(pc, _)| pc);
+        }
+        let size =
+            HEADER + all.len() * INDEX_ENTRY + all.iter().map(|(_, r)| r.len()).sum::<usize>();
+        if size > MAX_FILE_BYTES || all.len() > u32::MAX as usize {
+            return Err(std::io::Error::other("code cache file would be too large"));
+        }
+        let mut out = Vec::with_capacity(size);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&(all.len() as u32).to_le_bytes());
+        let mut off = HEADER + all.len() * INDEX_ENTRY;
+        for (pc, r) in &all {
+            out.extend_from_slice(&pc.to_le_bytes());
+            out.extend_from_slice(&(off as u32).to_le_bytes());
+            out.extend_from_slice(&(r.len() as u32).to_le_bytes());
+            off += r.len();
+        }
+        for (_, r) in &all {
+            out.extend_from_slice(r);
+        }
+        if current.is_none() && self.checks_bound {
+            // A new file: make room for it first.
+            if let Some(dir) = self.path.parent() {
+                evict(dir, self.max_dir_bytes.saturating_sub(out.len() as u64));
+            }
+        }
+        let tmp = self
+            .path
+            .with_extension(format!("tmp{}", std::process::id()));
+        let written = std::fs::File::create(&tmp)
+            .and_then(|mut f| f.write_all(&out))
+            .and_then(|()| std::fs::rename(&tmp, &self.path));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written.map(|()| all.len())
+    }
+
+    /// Whether the file on disk now (not the one loaded) has a record at
+    /// each of `pcs` ending at the given address: a fresh view, so that
+    /// the processes forked from one parent do not each save the blocks
+    /// they inherited.
+    pub(crate) fn on_disk(&self) -> OnDisk {
+        OnDisk(StoreFile::open(&self.path))
+    }
+}
+
+/// Marks a cache file used (for [`evict`]) unless it was within the last
+/// [`TOUCH_EVERY_SECS`].
+fn touch_if_old(path: &Path) {
+    let old = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age.as_secs() >= TOUCH_EVERY_SECS);
+    if old && let Ok(f) = std::fs::File::options().append(true).open(path) {
+        let _ = f.set_modified(std::time::SystemTime::now());
+    }
+}
+
+/// Removes the cache files of `dir` used least recently (oldest
+/// modification time) until the rest take at most `max` bytes; also
+/// removes temporary files a crashed writer left behind an hour ago.
+fn evict(dir: &Path, max: u64) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = Vec::new();
+    for e in entries.flatten() {
+        let path = e.path();
+        let Ok(m) = e.metadata() else { continue };
+        let Ok(when) = m.modified() else { continue };
+        match path.extension().and_then(|x| x.to_str()) {
+            Some("xcc") => files.push((when, m.len(), path)),
+            Some(x) if x.starts_with("tmp") && when.elapsed().is_ok_and(|a| a.as_secs() > 3600) => {
+                let _ = std::fs::remove_file(&path);
+            }
+            _ => {}
+        }
+    }
+    let mut total: u64 = files.iter().map(|f| f.1).sum();
+    files.sort();
+    for (_, len, path) in files {
+        if total <= max {
+            break;
+        }
+        if std::fs::remove_file(&path).is_ok() {
+            total -= len;
+        }
+    }
+}
+
+/// The cache file as it is on disk now (see [`CodeStore::on_disk`]).
+pub(crate) struct OnDisk(Option<StoreFile>);
+
+impl OnDisk {
+    /// Records in the file.
+    pub fn records(&self) -> usize {
+        self.0.as_ref().map_or(0, |f| f.count)
+    }
+
+    /// Whether the file has a record of the block `[pc, end)`.
+    pub fn has(&self, pc: u64, end: u64) -> bool {
+        self.0
+            .as_ref()
+            .and_then(|f| f.raw(pc))
+            .is_some_and(|r| r.len() >= 8 && u64_at(r, 0) == end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xarch_knows_its_own_build() {
+        let id = build_id().expect("test binaries are linked with a build id");
+        assert!(
+            id.len() >= 16 && id.chars().all(|c| c.is_ascii_hexdigit()),
+            "{id}"
+        );
+        assert_eq!(build_id(), Some(id));
+    }
+
+    #[test]
+    fn terminators_round_trip() {
+        let terms = [
+            Terminator::Jump(0x4000_1234),
+            Terminator::JumpDyn(Value(7), BranchHint::Return),
+            Terminator::JumpDyn(Value(3), BranchHint::Call),
+            Terminator::Branch {
+                cond: Value(9),
+                taken: 0x10,
+                not_taken: 0x20,
+            },
+            Terminator::Exit {
+                reason: ExitReason::Syscall,
+                pc: 0x44,
+            },
+            Terminator::Exit {
+                reason: ExitReason::Breakpoint(0xf000),
+                pc: 0x48,
+            },
+            Terminator::Exit {
+                reason: ExitReason::Undefined {
+                    insn: 0xdead_beef,
+                    unallocated: true,
+                },
+                pc: 0x4c,
+            },
+        ];
+        for t in terms {
+            let (tag, v, a, b) = encode_term(&t);
+            let back = decode_term(tag, v, a, b).expect("decodes");
+            assert_eq!(format!("{t:?}"), format!("{back:?}"));
+        }
+        assert!(decode_term(9, 0, 0, 0).is_none());
+        assert!(decode_term(3, 0, 0, 7).is_none());
+    }
+
+    fn sample() -> Portable {
+        Portable {
+            code: (0..64u8).collect(),
+            body: 5,
+            exits: vec![xarch_jit::portable::StoredExit {
+                target: 0x1000,
+                cell: 40,
+                back: 50,
+            }],
+            sites: vec![xarch_jit::portable::StoredSite {
+                at: 12,
+                stub: 52,
+                write: true,
+            }],
+            relocs: vec![xarch_jit::portable::StoredReloc {
+                at: 20,
+                kind: xarch_jit::portable::RelocKind::Helper,
+                addend: -4096,
+            }],
+        }
+    }
+
+    #[test]
+    fn records_round_trip_and_damage_is_refused() {
+        let guest = [1u8, 2, 3, 4, 5, 6, 7, 8];
+        let term = Terminator::Jump(0x2008);
+        let r = encode_record(0x2000, 2, &term, &guest, &sample()).expect("encodes");
+        let rec = parse(0x2000, &r).expect("parses");
+        assert_eq!(
+            (rec.end, rec.guest_insns, rec.guest),
+            (0x2008, 2, &guest[..])
+        );
+        assert_eq!(rec.code.code, &sample().code[..]);
+        assert_eq!(rec.code.body, 5);
+        // Any flipped bit anywhere is caught by the checksum.
+        for i in 0..r.len() {
+            let mut bad = r.clone();
+            bad[i] ^= 0x10;
+            assert!(parse(0x2000, &bad).is_none(), "byte {i} flipped");
+        }
+        // Truncated records are refused, not read past.
+        for n in 0..r.len() {
+            assert!(parse(0x2000, &r[..n]).is_none());
+        }
+    }
+
+    #[test]
+    fn files_merge_replace_and_survive_garbage() {
+        let dir = std::env::temp_dir().join(format!("xarch-persist-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = CodeStore::open(&dir, "prog", "s").expect("opens");
+        assert_eq!(store.records(), 0);
+        let rec = |pc: u64, g: u8| {
+            encode_record(pc, 1, &Terminator::Jump(pc + 4), &[g; 4], &sample()).expect("encodes")
+        };
+        assert_eq!(
+            store
+                .save(vec![(0x3000, rec(0x3000, 1)), (0x1000, rec(0x1000, 1))])
+                .unwrap(),
+            2
+        );
+        // A second writer adds one and replaces one.
+        assert_eq!(
+            store
+                .save(vec![(0x2000, rec(0x2000, 2)), (0x1000, rec(0x1000, 3))])
+                .unwrap(),
+            3
+        );
+        let again = CodeStore::open(&dir, "prog", "s").expect("opens");
+        assert_eq!(again.records(), 3);
+        assert_eq!(again.get(0x1000).expect("stored").guest, &[3; 4]);
+        assert_eq!(again.get(0x3000).expect("stored").guest, &[1; 4]);
+        assert!(again.get(0x1004).is_none());
+        assert!(again.on_disk().has(0x2000, 0x2004));
+        assert!(!again.on_disk().has(0x2000, 0x2008));
+        // Other programs and settings have other files.
+        assert_eq!(CodeStore::open(&dir, "prog", "t").unwrap().records(), 0);
+        assert_eq!(CodeStore::open(&dir, "other", "s").unwrap().records(), 0);
+        // A damaged file is no cache at all, and is replaced by the next
+        // save.
+        let bytes = std::fs::read(again.path()).unwrap();
+        for cut in [3, HEADER + 5] {
+            std::fs::write(again.path(), &bytes[..cut]).unwrap();
+            let s = CodeStore::open(&dir, "prog", "s").expect("opens");
+            assert!(
+                s.get(0x1000).is_none() && s.get(0x3000).is_none(),
+                "cut at {cut}"
+            );
+        }
+        // Cut inside the last record: that record is gone, the others
+        // stay usable.
+        std::fs::write(again.path(), &bytes[..bytes.len() - 1]).unwrap();
+        let s = CodeStore::open(&dir, "prog", "s").expect("opens");
+        assert!(s.get(0x3000).is_none() && s.get(0x1000).is_some());
+        std::fs::write(again.path(), b"garbage that is not a cache file").unwrap();
+        let s = CodeStore::open(&dir, "prog", "s").expect("opens");
+        assert_eq!(s.records(), 0);
+        assert_eq!(s.save(vec![(0x1000, rec(0x1000, 4))]).unwrap(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn new_files_evict_the_least_recently_used() {
+        let dir = std::env::temp_dir().join(format!("xarch-evict-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let rec = |pc: u64| {
+            encode_record(pc, 1, &Terminator::Jump(pc + 4), &[1; 4], &sample()).expect("encodes")
+        };
+        let mut paths = Vec::new();
+        for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
+            let s = CodeStore::open(&dir, name, "s")
+                .unwrap()
+                .with_max_dir_bytes(1 << 20)
+                .checking_bound();
+            s.save(vec![(0x1000, rec(0x1000))]).unwrap();
+            // Oldest first: a, then b, then c.
+            let f = std::fs::File::options()
+                .append(true)
+                .open(s.path())
+                .unwrap();
+            let t = std::time::SystemTime::now() - std::time::Duration::from_secs(100 - i as u64);
+            f.set_modified(t).unwrap();
+            paths.push(s.path().to_path_buf());
+        }
+        let one = std::fs::metadata(&paths[0]).unwrap().len();
+        // Room for two files: a new one evicts the oldest (a) only.
+        let d = CodeStore::open(&dir, "d", "s")
+            .unwrap()
+            .with_max_dir_bytes(3 * one)
+            .checking_bound();
+        d.save(vec![(0x1000, rec(0x1000))]).unwrap();
+        let alive: Vec<bool> = paths.iter().map(|p| p.exists()).collect();
+        assert_eq!(alive, [false, true, true]);
+        assert!(d.path().exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,354 @@
+//! Baseline blocks in a form that outlives the process, for the engine's
+//! persistent code cache: the code bytes, with the offsets of everything
+//! in them particular to one process (addresses of xarch's helpers, of
+//! the block's execution counter, of the thread's indirect-branch table,
+//! the link cells), so that another process can install the block again
+//! without lifting or compiling it. Guest addresses in the code need no
+//! relocation: a block is only reused at the guest address it was
+//! compiled for, over the same guest bytes (the engine checks them).
+
+use crate::baseline::{BlockFn, ChainConfig, CompiledBlock, Exit, HotCounter};
+use crate::cache::CodeCache;
+
+/// What a process-specific 8-byte address in the code is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum RelocKind {
+    /// A function of xarch's own (kept relative to [`helper_base`]: a
+    /// position-independent xarch loads at a different address each run).
+    Helper = 0,
+    /// The block's execution counter.
+    Counter = 1,
+    /// The thread's indirect-branch table ([`ChainConfig::ibtc`]).
+    Ibtc = 2,
+}
+
+impl RelocKind {
+    /// The kind with this number (as stored).
+    pub fn from_u8(x: u8) -> Option<RelocKind> {
+        match x {
+            0 => Some(RelocKind::Helper),
+            1 => Some(RelocKind::Counter),
+            2 => Some(RelocKind::Ibtc),
+            _ => None,
+        }
+    }
+}
+
+/// A process-specific address in a compiled block: the offset of its 8
+/// bytes from the block's start.
+#[derive(Clone, Copy, Debug)]
+pub struct Reloc {
+    /// Offset of the 8-byte value.
+    pub at: u32,
+    /// What it is.
+    pub kind: RelocKind,
+}
+
+/// A relocation as stored: helpers carry their offset from
+/// [`helper_base`], other kinds 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredReloc {
+    /// Offset of the 8-byte value in the code.
+    pub at: u32,
+    /// What it is.
+    pub kind: RelocKind,
+    /// For [`RelocKind::Helper`], the function's address minus
+    /// [`helper_base`].
+    pub addend: i64,
+}
+
+/// A direct exit as stored: its target and the offsets of its link cell
+/// and of its way back to the dispatcher.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredExit {
+    /// The guest target.
+    pub target: u64,
+    /// Offset of the 8-byte link cell.
+    pub cell: u32,
+    /// Offset of the return path (the cell's unlinked value).
+    pub back: u32,
+}
+
+/// An inline guest access as stored (see [`CodeCache::add_fault_site`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredSite {
+    /// Offset of the access instruction.
+    pub at: u32,
+    /// Offset of its fault stub.
+    pub stub: u32,
+    /// Whether it writes.
+    pub write: bool,
+}
+
+/// A compiled block detached from its process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Portable {
+    /// The code, with zeros at every relocation and link cell.
+    pub code: Vec<u8>,
+    /// Offset of the body (where chained code enters).
+    pub body: u32,
+    /// The direct exits.
+    pub exits: Vec<StoredExit>,
+    /// The inline guest accesses, in increasing offset order.
+    pub sites: Vec<StoredSite>,
+    /// The process-specific addresses.
+    pub relocs: Vec<StoredReloc>,
+}
+
+/// The address helper relocations are relative to: a function of this
+/// crate, so that every helper linked into the same xarch binary is at a
+/// fixed distance from it.
+pub fn helper_base() -> u64 {
+    crate::baseline::eval_shim as *const () as u64
+}
+
+/// The portable form of `block`, compiled into `cache`; `None` if its
+/// code refers to its IR block (which another process would not have).
+pub fn export(cache: &CodeCache, block: &CompiledBlock) -> Option<Portable> {
+    if block.refs_ir {
+        return None;
+    }
+    let start = block.entry_fn().addr();
+    // SAFETY: the block's code is `len` bytes at `start` inside the cache,
+    // which is alive (borrowed); nothing writes it while we read (the
+    // engine owns both and is not running guest code).
+    let mut code =
+        unsafe { core::slice::from_raw_parts(start as *const u8, block.len as usize) }.to_vec();
+    fn put(code: &mut [u8], at: u32, x: u64) {
+        code[at as usize..at as usize + 8].copy_from_slice(&x.to_le_bytes());
+    }
+    let mut exits = Vec::with_capacity(block.exits.len());
+    for e in &block.exits {
+        let cell = (e.cell as usize - start) as u32;
+        put(&mut code, cell, 0);
+        exits.push(StoredExit {
+            target: e.target,
+            cell,
+            back: (e.unlinked as usize - start) as u32,
+        });
+    }
+    let mut relocs = Vec::with_capacity(block.relocs.len());
+    for r in block.relocs.iter() {
+        let at = r.at as usize;
+        let value = u64::from_le_bytes(code[at..at + 8].try_into().expect("8 bytes"));
+        let addend = match r.kind {
+            RelocKind::Helper => value.wrapping_sub(helper_base()) as i64,
+            RelocKind::Counter | RelocKind::Ibtc => 0,
+        };
+        put(&mut code, r.at, 0);
+        relocs.push(StoredReloc {
+            at: r.at,
+            kind: r.kind,
+            addend,
+        });
+    }
+    let sites = cache
+        .fault_sites_in(start, block.len as usize)
+        .map(|(at, stub, write)| StoredSite {
+            at: (at - start) as u32,
+            stub: (stub - start) as u32,
+            write,
+        })
+        .collect();
+    Some(Portable {
+        code,
+        body: (block.body as usize - start) as u32,
+        exits,
+        sites,
+        relocs,
+    })
+}
+
+/// Why a stored block could not be installed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ImportError {
+    /// An offset lies outside the code, or a cell is misaligned.
+    Malformed,
+    /// The block counts its executions and no counter was given, or the
+    /// reverse.
+    CounterMismatch,
+    /// The code cache is full.
+    CacheFull,
+}
+
+/// Installs a stored block into `cache`, with `chain`'s branch table and
+/// `counter` when the block counts its executions (see
+/// [`Portable::counts`]). The code must come from [`export`] by the same
+/// xarch binary (helpers are found by their distance from
+/// [`helper_base`]).
+pub fn import(
+    cache: &mut CodeCache,
+    p: &PortableRef<'_>,
+    chain: ChainConfig,
+    counter: Option<HotCounter>,
+) -> Result<CompiledBlock, ImportError> {
+    let len = p.code.len();
+    let fits = |at: u32, n: usize| (at as usize).checked_add(n).is_some_and(|e| e <= len);
+    let sites: Vec<StoredSite> = p.sites().collect();
+    let exits: Vec<StoredExit> = p.exits().collect();
+    let relocs: Vec<StoredReloc> = p
+        .relocs()
+        .collect::<Option<_>>()
+        .ok_or(ImportError::Malformed)?;
+    let sorted = sites.windows(2).all(|w| w[0].at < w[1].at);
+    if !fits(p.body, 1)
+        || !sorted
+        || sites.iter().any(|s| !fits(s.at, 1) || !fits(s.stub, 1))
+        || exits
+            .iter()
+            .any(|e| !fits(e.cell, 8) || e.cell % 8 != 0 || !fits(e.back, 1))
+        || relocs.iter().any(|r| !fits(r.at, 8))
+    {
+        return Err(ImportError::Malformed);
+    }
+    let counts = relocs.iter().any(|r| r.kind == RelocKind::Counter);
+    if counts != counter.is_some() {
+        return Err(ImportError::CounterMismatch);
+    }
+    let start = cache.install(p.code).ok_or(ImportError::CacheFull)?;
+    let base = start as usize;
+    let put = |at: u32, x: u64| {
+        // SAFETY: `at + 8 <= len` (checked above), inside the code just
+        // installed, which nothing runs yet.
+        unsafe { ((base + at as usize) as *mut u64).write_unaligned(x) };
+    };
+    for r in &relocs {
+        put(
+            r.at,
+            match r.kind {
+                RelocKind::Helper => helper_base().wrapping_add(r.addend as u64),
+                RelocKind::Counter => counter.map_or(0, |HotCounter(c)| c as u64),
+                RelocKind::Ibtc => chain.ibtc,
+            },
+        );
+    }
+    for s in &sites {
+        cache.add_fault_site(base + s.at as usize, base + s.stub as usize, s.write);
+    }
+    let exits = exits
+        .iter()
+        .map(|e| {
+            let unlinked = (base + e.back as usize) as u64;
+            put(e.cell, unlinked);
+            Exit {
+                target: e.target,
+                cell: (base + e.cell as usize) as *mut u64,
+                unlinked,
+            }
+        })
+        .collect();
+    crate::perfmap::record(start, len, format_args!("cached_{start:p}"));
+    // SAFETY: the code was compiled by `compile_with` with the BlockFn
+    // convention and is relocated for this process above.
+    let entry: BlockFn = unsafe { core::mem::transmute::<*const u8, BlockFn>(start) };
+    Ok(CompiledBlock::from_parts(
+        entry,
+        (base + p.body as usize) as u64,
+        exits,
+        len as u32,
+        relocs
+            .iter()
+            .map(|r| Reloc {
+                at: r.at,
+                kind: r.kind,
+            })
+            .collect(),
+    ))
+}
+
+/// A stored block read in place (from a mapped file): fixed-size records
+/// in little-endian byte slices.
+#[derive(Clone, Copy, Debug)]
+pub struct PortableRef<'a> {
+    /// The code.
+    pub code: &'a [u8],
+    /// Offset of the body.
+    pub body: u32,
+    /// [`StoredExit`]s, 16 bytes each: target, cell, back.
+    pub exits: &'a [u8],
+    /// [`StoredSite`]s, 8 bytes each: at, stub | write << 31.
+    pub sites: &'a [u8],
+    /// [`StoredReloc`]s, 16 bytes each: at, kind (u32), addend.
+    pub relocs: &'a [u8],
+}
+
+/// Bytes per stored exit, site and relocation.
+pub const EXIT_BYTES: usize = 16;
+/// See [`EXIT_BYTES`].
+pub const SITE_BYTES: usize = 8;
+/// See [`EXIT_BYTES`].
+pub const RELOC_BYTES: usize = 16;
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+impl<'a> PortableRef<'a> {
+    /// Whether the block counts its executions (needs a [`HotCounter`]
+    /// when imported).
+    pub fn counts(&self) -> bool {
+        self.relocs()
+            .any(|r| r.is_some_and(|r| r.kind == RelocKind::Counter))
+    }
+
+    fn exits(&self) -> impl Iterator<Item = StoredExit> + 'a {
+        self.exits.chunks_exact(EXIT_BYTES).map(|c| StoredExit {
+            target: u64_at(c, 0),
+            cell: u32_at(c, 8),
+            back: u32_at(c, 12),
+        })
+    }
+
+    fn sites(&self) -> impl Iterator<Item = StoredSite> + 'a {
+        self.sites.chunks_exact(SITE_BYTES).map(|c| {
+            let stub = u32_at(c, 4);
+            StoredSite {
+                at: u32_at(c, 0),
+                stub: stub & !(1 << 31),
+                write: stub >> 31 != 0,
+            }
+        })
+    }
+
+    fn relocs(&self) -> impl Iterator<Item = Option<StoredReloc>> + 'a {
+        self.relocs.chunks_exact(RELOC_BYTES).map(|c| {
+            Some(StoredReloc {
+                at: u32_at(c, 0),
+                kind: RelocKind::from_u8(u8::try_from(u32_at(c, 4)).ok()?)?,
+                addend: u64_at(c, 8) as i64,
+            })
+        })
+    }
+}
+
+impl Portable {
+    /// Whether the block counts its executions (needs a [`HotCounter`]
+    /// when imported).
+    pub fn counts(&self) -> bool {
+        self.relocs.iter().any(|r| r.kind == RelocKind::Counter)
+    }
+
+    /// Appends the exits, sites and relocations in [`PortableRef`]'s
+    /// layout to `exits`, `sites` and `relocs`.
+    pub fn encode_tables(&self, exits: &mut Vec<u8>, sites: &mut Vec<u8>, relocs: &mut Vec<u8>) {
+        for e in &self.exits {
+            exits.extend_from_slice(&e.target.to_le_bytes());
+            exits.extend_from_slice(&e.cell.to_le_bytes());
+            exits.extend_from_slice(&e.back.to_le_bytes());
+        }
+        for s in &self.sites {
+            sites.extend_from_slice(&s.at.to_le_bytes());
+            sites.extend_from_slice(&(s.stub | (s.write as u32) << 31).to_le_bytes());
+        }
+        for r in &self.relocs {
+            relocs.extend_from_slice(&r.at.to_le_bytes());
+            relocs.extend_from_slice(&(r.kind as u32).to_le_bytes());
+            relocs.extend_from_slice(&r.addend.to_le_bytes());
+        }
+    }
+}
