@@ -32,6 +32,13 @@ pub struct DebianArgs {
     /// sqlite, perl, true, python-c, rss) is in this list.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// xarch's persistent code cache: `warm` (emptied once at the start:
+    /// the first run of a program fills it, later runs and later
+    /// programs of the same files use it, as a user's repeated runs do)
+    /// or `cold` (emptied before every run: every process translates
+    /// all its code, as with no cache).
+    #[arg(long, default_value = "warm", value_parser = ["warm", "cold"])]
+    code_cache: String,
     /// Shrinks inputs and loop counts by this factor (e.g. 0.05 for a quick
     /// check while developing; figures are then not comparable).
     #[arg(long, default_value_t = 1.0)]
@@ -68,6 +75,8 @@ pub struct DebianArgs {
 const GUEST_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// Inside each root: inputs and scratch files of the workloads.
 const BENCH_DIR: &str = "tmp/bench";
+/// Inside the arm64 root: xarch's persistent code cache.
+const CODE_CACHE_DIR: &str = "var/cache/xarch-bench-code";
 /// binfmt_misc rule for aarch64 ELF executables (magic and mask as in
 /// Debian's qemu-user), interpreter appended. F: the interpreter is opened
 /// at registration, so it works inside the chroot; P: argv[0] preserved;
@@ -89,6 +98,15 @@ struct Runner {
 }
 
 impl Runner {
+    /// Empties xarch's code cache in the root.
+    fn empty_code_cache(&self) -> Result<()> {
+        let dir = self.root.join(CODE_CACHE_DIR);
+        if matches!(self.kind, Kind::Xarch(_)) && dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("emptying {}", dir.display()))?;
+        }
+        Ok(())
+    }
+
     /// `sh -c SCRIPT` in the root, working directory /tmp/bench, a clean
     /// environment with PATH and HOME.
     fn command(&self, args: &DebianArgs, script: &str) -> Command {
@@ -109,7 +127,8 @@ impl Runner {
             }
             Kind::Xarch(engine) => {
                 let mut c = Command::new(&args.xarch);
-                c.args(["run", &format!("--engine={engine}"), "--rootfs", &root])
+                c.env("XARCH_CODE_CACHE", format!("/{CODE_CACHE_DIR}"))
+                    .args(["run", &format!("--engine={engine}"), "--rootfs", &root])
                     .args(["--workdir", &format!("/{BENCH_DIR}")])
                     .args(["/bin/sh", "-c", script]);
                 c
@@ -137,6 +156,9 @@ impl Runner {
     /// Runs SCRIPT; on success its stdout, the wall time and the CPU time
     /// (user + system of the whole process tree) in seconds.
     fn run(&self, args: &DebianArgs, script: &str) -> Result<(String, Timing)> {
+        if args.code_cache == "cold" {
+            self.empty_code_cache()?;
+        }
         let mut cmd = self.command(args, script);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -693,6 +715,9 @@ pub fn run(args: DebianArgs) -> Result<()> {
         }
     }
     let runners = usable;
+    for r in &runners {
+        r.empty_code_cache()?;
+    }
     // hello world, compiled in each root by its own gcc.
     let arm_compiler = runners.iter().find(|r| r.kind != Kind::Native);
     for r in [runners.first(), arm_compiler].into_iter().flatten() {
@@ -848,7 +873,7 @@ pub fn run(args: DebianArgs) -> Result<()> {
              Produced by `{invocation}` (xarch-bench debian: median of {runs} runs, but a workload whose first run under a runner took over {once} s ran once under it{scale}) at commit {commit}, {date}.\n\n\
              - Machine: {machine}; load average {load_start} at the start, {load_end} at the end.\n\
              - native: the amd64 Debian bookworm root (chroot in private mount and pid namespaces).\n\
-             - xarch: `xarch run --engine=E --rootfs` on the arm64 root of the same package versions; a statically linked release xarch ({xv}).\n\
+             - xarch: `xarch run --engine=E --rootfs` on the arm64 root of the same package versions; a statically linked release xarch ({xv}); {cache}.\n\
              - qemu: {qemu}, registered for aarch64 in a private binfmt_misc instance (user namespace) so that every program the workload executes runs under it; chroot into the same arm64 root.\n\
              - Packages (both roots): {pkgs}.\n\
              - Times are wall-clock seconds of the whole command, including entering the root; /bin/true is shown per process.\n",
@@ -864,6 +889,11 @@ pub fn run(args: DebianArgs) -> Result<()> {
             date = report::now_utc(),
             machine = report::machine(),
             xv = version_line(&args.xarch),
+            cache = if args.code_cache == "cold" {
+                "its persistent code cache emptied before every run (every process translates all its code)"
+            } else {
+                "its persistent code cache emptied once at the start (the first run of each program fills it; the hello world compiled at the start and the configure runs store cc1's code before make runs)"
+            },
             pkgs = package_versions(&args.arm64_root),
         );
         if let Some(n) = &args.note {

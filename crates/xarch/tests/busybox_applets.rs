@@ -105,11 +105,17 @@ fn compare(name: &str, args: &[&str], stdin: &[u8], want: Status) {
         argv.push(bin.into());
         argv.extend(args.iter().map(OsString::from));
         let home = tmp.path().to_str().unwrap();
+        // xarch's code cache goes to one directory shared by every test
+        // (not $HOME, the directory the applets list): later tests, and
+        // tests running at the same time, run code stored by others.
+        let store = common::cache_dir().join("test-code-store");
         let env = [
             ("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
             ("HOME", home),
             ("LC_ALL", "C"),
             ("TZ", "UTC"),
+            ("XARCH_CODE_CACHE", store.to_str().unwrap()),
+            ("XARCH_CODE_CACHE_MAX_MB", "256"),
         ];
         let mut out = common::run(&argv, tmp.path(), &env, stdin);
         out.stderr = common::normalize(
