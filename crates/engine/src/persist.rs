@@ -320,11 +320,24 @@ fn checksum(r: &[u8]) -> u64 {
 /// replace xarch itself).
 pub(crate) fn hash_bytes(b: &[u8]) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let word = |w: &[u8]| u64::from_le_bytes(w.try_into().expect("8 bytes"));
+    let mix = |h: u64, x: u64| (h ^ x).wrapping_mul(K).rotate_left(31);
+    // Four independent lanes over 32-byte chunks (a record check is on
+    // the path of every block a process starts with), then the rest.
+    let mut lanes = [K, K.rotate_left(16), K.rotate_left(32), K.rotate_left(48)];
+    let mut chunks = b.chunks_exact(32);
+    for c in &mut chunks {
+        for (i, lane) in lanes.iter_mut().enumerate() {
+            *lane = mix(*lane, word(&c[i * 8..i * 8 + 8]));
+        }
+    }
     let mut h = (b.len() as u64).wrapping_mul(K);
-    let mut words = b.chunks_exact(8);
+    for (i, lane) in lanes.into_iter().enumerate() {
+        h = mix(h, lane.rotate_left(i as u32 * 7));
+    }
+    let mut words = chunks.remainder().chunks_exact(8);
     for w in &mut words {
-        let x = u64::from_le_bytes(w.try_into().expect("8 bytes"));
-        h = (h ^ x).wrapping_mul(K).rotate_left(31);
+        h = mix(h, word(w));
     }
     for (i, &byte) in words.remainder().iter().enumerate() {
         h = (h ^ (u64::from(byte) << (i * 8))).wrapping_mul(K);
@@ -636,6 +649,19 @@ mod tests {
             "{id}"
         );
         assert_eq!(build_id(), Some(id));
+    }
+
+    #[test]
+    fn the_hash_sees_every_byte_and_the_length() {
+        let base: Vec<u8> = (0..100u8).collect();
+        let h = hash_bytes(&base);
+        for i in 0..base.len() {
+            let mut b = base.clone();
+            b[i] ^= 1;
+            assert_ne!(hash_bytes(&b), h, "byte {i}");
+        }
+        assert_ne!(hash_bytes(&base[..99]), h);
+        assert_ne!(hash_bytes(&[0; 32]), hash_bytes(&[0; 33]));
     }
 
     #[test]
