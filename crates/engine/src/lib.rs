@@ -745,17 +745,22 @@ impl Engine {
             }
         };
         let code = self.code.as_mut()?;
-        let compiled =
-            match xarch_jit::portable::import(code, &rec.code, chain_config(&self.ibtc), counter) {
-                Ok(c) => c,
-                Err(e) => {
-                    if e == xarch_jit::portable::ImportError::CacheFull {
-                        self.reset_code();
-                    }
-                    self.store_stats.stale += 1;
-                    return None;
+        let compiled = match xarch_jit::portable::import(
+            code,
+            pc,
+            &rec.code,
+            chain_config(&self.ibtc),
+            counter,
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                if e == xarch_jit::portable::ImportError::CacheFull {
+                    self.reset_code();
                 }
-            };
+                self.store_stats.stale += 1;
+                return None;
+            }
+        };
         self.store_stats.hits += 1;
         self.link(pc, &compiled);
         let block = Arc::new(Block {

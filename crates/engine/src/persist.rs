@@ -553,9 +553,12 @@ impl CodeStore {
                 evict(dir, self.max_dir_bytes.saturating_sub(out.len() as u64));
             }
         }
+        // (Threads of one process may save at the same time.)
+        // SAFETY: gettid cannot fail.
+        let tid = unsafe { libc::syscall(libc::SYS_gettid) };
         let tmp = self
             .path
-            .with_extension(format!("tmp{}", std::process::id()));
+            .with_extension(format!("tmp{}-{tid}", std::process::id()));
         let written = std::fs::File::create(&tmp)
             .and_then(|mut f| f.write_all(&out))
             .and_then(|()| std::fs::rename(&tmp, &self.path));

@@ -172,13 +172,14 @@ pub enum ImportError {
     CacheFull,
 }
 
-/// Installs a stored block into `cache`, with `chain`'s branch table and
-/// `counter` when the block counts its executions (see
-/// [`Portable::counts`]). The code must come from [`export`] by the same
-/// xarch binary (helpers are found by their distance from
-/// [`helper_base`]).
+/// Installs a stored block of the guest code at `pc` into `cache`, with
+/// `chain`'s branch table and `counter` when the block counts its
+/// executions (see [`Portable::counts`]). The code must come from
+/// [`export`] by the same xarch binary (helpers are found by their
+/// distance from [`helper_base`]).
 pub fn import(
     cache: &mut CodeCache,
+    pc: u64,
     p: &PortableRef<'_>,
     chain: ChainConfig,
     counter: Option<HotCounter>,
@@ -238,7 +239,7 @@ pub fn import(
             }
         })
         .collect();
-    crate::perfmap::record(start, len, format_args!("cached_{start:p}"));
+    crate::perfmap::record(start, len, format_args!("baseline_{pc:x}"));
     // SAFETY: the code was compiled by `compile_with` with the BlockFn
     // convention and is relocated for this process above.
     let entry: BlockFn = unsafe { core::mem::transmute::<*const u8, BlockFn>(start) };

@@ -440,6 +440,13 @@ pub fn run_guest(cfg: GuestConfig) -> Result<GuestExit, LoadError> {
     } else {
         std::mem::forget(engine);
     }
+    if let GuestExit::Exited(code) = exit
+        && crate::thread::live_threads() > 1
+    {
+        // exit_group with other guest threads running: they end now.
+        // SAFETY: ending the process.
+        unsafe { libc::syscall(libc::SYS_exit_group, code) };
+    }
     std::mem::forget(p);
     Ok(exit)
 }

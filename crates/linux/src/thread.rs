@@ -162,7 +162,11 @@ pub fn spawn(
                 return;
             }
             // exit_group or a fatal signal from this thread: the whole
-            // process ends now.
+            // process ends now, once this thread's new code is stored.
+            engine.save_code();
+            if engine_options(&child).stats {
+                drop(engine); // prints the report
+            }
             match exit {
                 GuestExit::Exited(code) => {
                     // SAFETY: ending the process.
@@ -219,15 +223,13 @@ pub fn exit_thread(p: &mut Process, code: i32) -> Ret {
     Ret::Exit(GuestExit::Exited(code))
 }
 
-/// Guest `exit_group(code)`: with other threads running, the process ends
-/// right away (they must not run on while xarch unwinds).
+/// Guest `exit_group(code)`: the calling thread's run loop ends; its
+/// caller stores the thread's new code (see `Engine::save_code`) and, with
+/// other threads running, ends the process at once with the host's
+/// exit_group (they must not run on while xarch unwinds).
 pub fn exit_group(p: &mut Process, code: i32) -> Ret {
-    if live_threads() > 1 {
-        if p.opts.strace {
-            eprintln!("+++ exited with {code} +++");
-        }
-        // SAFETY: ending the process.
-        unsafe { libc::syscall(libc::SYS_exit_group, code) };
+    if live_threads() > 1 && p.opts.strace {
+        eprintln!("+++ exited with {code} +++");
     }
     Ret::Exit(GuestExit::Exited(code))
 }

@@ -209,3 +209,62 @@ fn a_damaged_store_or_no_store_changes_nothing() {
     assert_eq!(got, want, "without a store");
     assert_eq!(report.lines, 0);
 }
+
+/// A program whose other thread is still running when the process exits
+/// (`exit` in main with a thread asleep, or `exit` in a thread with main
+/// asleep): the process ends at once, with the exiting thread's code
+/// stored first.
+const THREADS_AT_EXIT: &str = r#"
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+static int from_thread;
+static void *worker(void *arg) {
+    (void)arg;
+    if (from_thread) {
+        char b[32];
+        snprintf(b, sizeof b, "thread %d", 9);
+        printf("%s\n", b);
+        exit(9);
+    }
+    for (;;) pause();
+}
+int main(int argc, char **argv) {
+    pthread_t t;
+    from_thread = argc > 1 && strcmp(argv[1], "thread") == 0;
+    pthread_create(&t, 0, worker, 0);
+    if (from_thread) for (;;) pause();
+    printf("main %d\n", 7);
+    exit(7);
+}
+"#;
+
+#[test]
+fn processes_ending_with_threads_running_store_their_code() {
+    let build = TempDir::new("store-threads-build");
+    let src = build.path().join("threads_at_exit.c");
+    std::fs::write(&src, THREADS_AT_EXIT).unwrap();
+    let Some(prog) = common::cross_compile_static(&src, &build.path().join("threads_at_exit"))
+    else {
+        return;
+    };
+    for (args, want_out, want_status) in [
+        (&[][..], &b"main 7\n"[..], 7),
+        (&["thread"][..], &b"thread 9\n"[..], 9),
+    ] {
+        let cache = TempDir::new("store-threads");
+        let tmp = TempDir::new("store-threads-run");
+        let (cold, cold_report) = run("tiered", cache.path(), &prog, args, tmp.path());
+        assert_eq!(
+            (cold.status, &cold.stdout[..]),
+            (Status::Exit(want_status), want_out),
+            "{args:?}: {cold:?}"
+        );
+        assert!(cold_report.saved > 0, "{args:?}: {cold_report:?}");
+        let (warm, report) = run("tiered", cache.path(), &prog, args, tmp.path());
+        assert_eq!(warm, cold, "{args:?}");
+        assert!(report.installed > 100, "{args:?}: {report:?}");
+    }
+}
