@@ -127,8 +127,10 @@ impl Runner {
             }
             Kind::Xarch(engine) => {
                 let mut c = Command::new(&args.xarch);
-                c.env("XARCH_CODE_CACHE", format!("/{CODE_CACHE_DIR}"))
-                    .args(["run", &format!("--engine={engine}"), "--rootfs", &root])
+                // (`--rootfs` gives the guest a clean environment; the
+                // code cache must be named there to be used at all.)
+                c.args(["run", &format!("--engine={engine}"), "--rootfs", &root])
+                    .args(["-e", &format!("XARCH_CODE_CACHE=/{CODE_CACHE_DIR}")])
                     .args(["--workdir", &format!("/{BENCH_DIR}")])
                     .args(["/bin/sh", "-c", script]);
                 c

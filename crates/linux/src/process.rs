@@ -369,11 +369,15 @@ fn read_auxv(at: u64) -> Vec<u8> {
 
 /// Where persistent code caches live: `$XARCH_CODE_CACHE` (`off` or
 /// empty: none), else `$XDG_CACHE_HOME/xarch/code`, else
-/// `$HOME/.cache/xarch/code`.
+/// `$HOME/.cache/xarch/code` — but by default only in the root file
+/// system xarch was installed in: inside a container or a `--rootfs`
+/// root (a build of an image, a bootstrapped distribution) the cache
+/// would end up in the guest's files.
 pub fn code_cache_dir() -> Option<PathBuf> {
     match std::env::var_os("XARCH_CODE_CACHE") {
         Some(v) if v.is_empty() || v == "off" || v == "0" => None,
         Some(v) => Some(PathBuf::from(v)),
+        None if !in_own_root() => None,
         None => std::env::var_os("XDG_CACHE_HOME")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
@@ -383,6 +387,24 @@ pub fn code_cache_dir() -> Option<PathBuf> {
                     .map(|h| PathBuf::from(h).join(".cache"))
             })
             .map(|c| c.join("xarch").join("code")),
+    }
+}
+
+/// Whether xarch runs in the root file system it was installed in: the
+/// path of its own executable names that same file here. (A container or
+/// a foreign root has another file, or none, at that path; a replaced
+/// binary is `(deleted)`.)
+fn in_own_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(path) = std::fs::read_link("/proc/self/exe") else {
+        return false;
+    };
+    match (
+        std::fs::metadata("/proc/self/exe"),
+        std::fs::metadata(&path),
+    ) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }
 

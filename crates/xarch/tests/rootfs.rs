@@ -436,3 +436,37 @@ fn rootfs_job_stops_on_ctrl_z_and_resumes_with_fg() {
     sh.expect("gotline", "", 30);
     sh.send("exit\n");
 }
+
+/// xarch's code cache never lands in the guest's root by default (a
+/// bootstrapped distribution or an image built under xarch would carry
+/// it); named explicitly, it is used there.
+#[test]
+fn rootfs_keeps_no_code_cache_in_the_guests_files() {
+    if !have_cross() || !namespaces_available() {
+        return;
+    }
+    let Some(xarch) = static_xarch() else { return };
+    let root = mini_rootfs();
+    let probe = |env: &[&str]| {
+        let mut c = Command::new(&xarch);
+        c.arg("run").arg("--rootfs").arg(root.path());
+        for e in env {
+            c.args(["--env", e]);
+        }
+        c.args(["--", "/bin/probe", "cwd", "exec:/bin/probe"]);
+        let (code, out, err) = run(c);
+        assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    };
+    probe(&["HOME=/work", "XDG_CACHE_HOME=/work/xdg"]);
+    assert!(!root.path().join("work/.cache").exists());
+    assert!(!root.path().join("work/xdg").exists());
+    probe(&["XARCH_CODE_CACHE=/work/cc"]);
+    let stored = std::fs::read_dir(root.path().join("work/cc"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "xcc"))
+                .count()
+        })
+        .unwrap_or(0);
+    assert!(stored > 0, "XARCH_CODE_CACHE named in the root is used");
+}
