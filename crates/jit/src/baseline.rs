@@ -11,6 +11,7 @@
 //! template call [`eval_shim`], which runs the interpreter's definition of
 //! that one op on the same slots.
 
+mod enc;
 mod regs;
 mod vector;
 
@@ -360,6 +361,21 @@ impl Emitter {
 
     /// `OP d, s` for a two-operand ALU op on 64 bits.
     fn alu(&mut self, op: Alu, d: Rq, s: Src) {
+        // Immediates go through `enc::alu_imm` (8-bit when they fit).
+        let digit = match op {
+            Alu::Add => Some(0),
+            Alu::Or => Some(1),
+            Alu::Adc => Some(2),
+            Alu::And => Some(4),
+            Alu::Sub => Some(5),
+            Alu::Xor => Some(6),
+            Alu::Cmp => Some(7),
+            Alu::Mul => None,
+        };
+        if let (Src::Imm(x), Some(digit)) = (s, digit) {
+            enc::alu_imm(&mut self.ops, digit, d, x);
+            return;
+        }
         macro_rules! alu {
             ($ins:ident) => {
                 match s {
@@ -584,14 +600,7 @@ impl Emitter {
                     return false;
                 }
                 let d = self.dest(i, None);
-                match ty {
-                    Type::I1 | Type::I8 => {
-                        dynasm!(self.ops ; .arch x64 ; movzx Rd(d), BYTE [rbx + off])
-                    }
-                    Type::I16 => dynasm!(self.ops ; .arch x64 ; movzx Rd(d), WORD [rbx + off]),
-                    Type::I32 => dynasm!(self.ops ; .arch x64 ; mov Rd(d), DWORD [rbx + off]),
-                    _ => dynasm!(self.ops ; .arch x64 ; mov Rq(d), QWORD [rbx + off]),
-                }
+                enc::load(&mut self.ops, ty.bytes().max(1), d, Rq::RBX, off);
                 self.finish(i, d);
             }
             Op::SetState(off, x) => {
@@ -603,17 +612,7 @@ impl Emitter {
                 let r = match self.regs.loc(*x) {
                     Loc::Reg(k) => POOL[k],
                     Loc::Imm(v) if xt != Type::I64 || imm32(v).is_some() => {
-                        let v = v as i32;
-                        match xt {
-                            Type::I1 | Type::I8 => {
-                                dynasm!(self.ops ; .arch x64 ; mov BYTE [rbx + off], v as i8)
-                            }
-                            Type::I16 => {
-                                dynasm!(self.ops ; .arch x64 ; mov WORD [rbx + off], v as i16)
-                            }
-                            Type::I32 => dynasm!(self.ops ; .arch x64 ; mov DWORD [rbx + off], v),
-                            _ => dynasm!(self.ops ; .arch x64 ; mov QWORD [rbx + off], v),
-                        }
+                        enc::store_imm(&mut self.ops, xt.bytes().max(1), v as i32, Rq::RBX, off);
                         self.release_dead(i);
                         return true;
                     }
@@ -622,14 +621,7 @@ impl Emitter {
                         RAX
                     }
                 };
-                match xt {
-                    Type::I1 | Type::I8 => {
-                        dynasm!(self.ops ; .arch x64 ; mov BYTE [rbx + off], Rb(r))
-                    }
-                    Type::I16 => dynasm!(self.ops ; .arch x64 ; mov WORD [rbx + off], Rw(r)),
-                    Type::I32 => dynasm!(self.ops ; .arch x64 ; mov DWORD [rbx + off], Rd(r)),
-                    _ => dynasm!(self.ops ; .arch x64 ; mov QWORD [rbx + off], Rq(r)),
-                }
+                enc::store(&mut self.ops, xt.bytes().max(1), r, Rq::RBX, off);
                 self.release_dead(i);
             }
             Op::Add(a, b)
@@ -750,12 +742,7 @@ impl Emitter {
                 let (b, o) = self.addr_operand(*a);
                 let d = self.dest(i, None);
                 self.mem_site(false);
-                match ty.bytes() {
-                    1 => dynasm!(self.ops ; .arch x64 ; movzx Rd(d), BYTE [Rq(b) + o]),
-                    2 => dynasm!(self.ops ; .arch x64 ; movzx Rd(d), WORD [Rq(b) + o]),
-                    4 => dynasm!(self.ops ; .arch x64 ; mov Rd(d), DWORD [Rq(b) + o]),
-                    _ => dynasm!(self.ops ; .arch x64 ; mov Rq(d), QWORD [Rq(b) + o]),
-                }
+                enc::load(&mut self.ops, ty.bytes(), d, b, o);
                 self.finish(i, d);
             }
             Op::Store(a, x) if block.ty(*x) != Type::I128 => {
@@ -763,24 +750,10 @@ impl Emitter {
                 let v = self.store_src(*x, bytes);
                 let (b, o) = self.addr_operand(*a);
                 self.mem_site(true);
-                match (bytes, v) {
-                    (1, Src::Reg(r)) => dynasm!(self.ops ; .arch x64 ; mov BYTE [Rq(b) + o], Rb(r)),
-                    (2, Src::Reg(r)) => dynasm!(self.ops ; .arch x64 ; mov WORD [Rq(b) + o], Rw(r)),
-                    (4, Src::Reg(r)) => {
-                        dynasm!(self.ops ; .arch x64 ; mov DWORD [Rq(b) + o], Rd(r))
-                    }
-                    (_, Src::Reg(r)) => {
-                        dynasm!(self.ops ; .arch x64 ; mov QWORD [Rq(b) + o], Rq(r))
-                    }
-                    (1, Src::Imm(x)) => {
-                        dynasm!(self.ops ; .arch x64 ; mov BYTE [Rq(b) + o], x as i8)
-                    }
-                    (2, Src::Imm(x)) => {
-                        dynasm!(self.ops ; .arch x64 ; mov WORD [Rq(b) + o], x as i16)
-                    }
-                    (4, Src::Imm(x)) => dynasm!(self.ops ; .arch x64 ; mov DWORD [Rq(b) + o], x),
-                    (_, Src::Imm(x)) => dynasm!(self.ops ; .arch x64 ; mov QWORD [Rq(b) + o], x),
-                    (_, Src::Mem(_)) => unreachable!("store_src never gives a slot"),
+                match v {
+                    Src::Reg(r) => enc::store(&mut self.ops, bytes, r, b, o),
+                    Src::Imm(x) => enc::store_imm(&mut self.ops, bytes, x, b, o),
+                    Src::Mem(_) => unreachable!("store_src never gives a slot"),
                 }
                 self.release_dead(i);
             }

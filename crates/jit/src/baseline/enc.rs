@@ -1,0 +1,395 @@
+//! Compact encodings of the baseline tier's most frequent instructions,
+//! the loads and stores of guest state and guest memory. dynasm gives a
+//! dynamic base register a SIB byte and every runtime displacement 32
+//! bits (`mov r64, [r8 + 0]` takes 8 bytes, `mov r64, [rbx + 0x10]` 7);
+//! these pick the shortest ModRM form (3 and 4 bytes), which keeps hot
+//! code denser in the instruction cache and the decoders. The forms are
+//! the plain ones every x86-64 decoder, ours included
+//! (`crate::x86_addr`), reads.
+
+use dynasmrt::x64::{Rq, X64Relocation};
+use dynasmrt::{DynasmApi, VecAssembler};
+
+type Ops = VecAssembler<X64Relocation>;
+
+/// An instruction form: the operand-size prefix (16-bit), REX.W, an
+/// 8-bit register operand (SPL..DIL need a REX prefix), the opcode.
+struct Form {
+    w16: bool,
+    w64: bool,
+    byte_reg: bool,
+    opcode: &'static [u8],
+}
+
+const fn form(w16: bool, w64: bool, byte_reg: bool, opcode: &'static [u8]) -> Form {
+    Form {
+        w16,
+        w64,
+        byte_reg,
+        opcode,
+    }
+}
+
+/// Loads, by width: MOVZX r32, m8 / m16; MOV r32, m32; MOV r64, m64.
+const LOADS: [Form; 4] = [
+    form(false, false, false, &[0x0f, 0xb6]),
+    form(false, false, false, &[0x0f, 0xb7]),
+    form(false, false, false, &[0x8b]),
+    form(false, true, false, &[0x8b]),
+];
+/// Stores of a register, by width: MOV m8, r8 / m16, r16 / m32, r32 /
+/// m64, r64.
+const STORES: [Form; 4] = [
+    form(false, false, true, &[0x88]),
+    form(true, false, false, &[0x89]),
+    form(false, false, false, &[0x89]),
+    form(false, true, false, &[0x89]),
+];
+/// Stores of an immediate, by width: MOV m8, imm8 / m16, imm16 / m32,
+/// imm32 / m64, imm32 (sign-extended); the ModRM digit is 0.
+const STORE_IMMS: [Form; 4] = [
+    form(false, false, false, &[0xc6]),
+    form(true, false, false, &[0xc7]),
+    form(false, false, false, &[0xc7]),
+    form(false, true, false, &[0xc7]),
+];
+
+/// Index of a width of 1, 2, 4 or 8 bytes in the tables above.
+fn width(bytes: u32) -> usize {
+    match bytes {
+        1 => 0,
+        2 => 1,
+        4 => 2,
+        _ => 3,
+    }
+}
+
+/// `[prefix] [REX] opcode ModRM [SIB] [disp8|disp32]` for register (or
+/// opcode extension) `reg` and the memory operand `[base + disp]`.
+fn mem(ops: &mut Ops, f: &Form, reg: u8, base: Rq, disp: i32) {
+    let base = base as u8;
+    if f.w16 {
+        ops.push(0x66);
+    }
+    let rex = 0x40 | (f.w64 as u8) << 3 | (reg >> 3) << 2 | (base >> 3);
+    if rex != 0x40 || (f.byte_reg && (4..8).contains(&reg)) {
+        ops.push(rex);
+    }
+    ops.extend(f.opcode.iter().copied());
+    // mod 00 with rm 101 (rbp, r13) means RIP-relative: those bases
+    // always carry a displacement.
+    let md: u8 = if disp == 0 && base & 7 != 5 {
+        0
+    } else if i8::try_from(disp).is_ok() {
+        1
+    } else {
+        2
+    };
+    ops.push(md << 6 | (reg & 7) << 3 | (base & 7));
+    if base & 7 == 4 {
+        // rsp, r12: the SIB byte "base only".
+        ops.push(0x24);
+    }
+    match md {
+        1 => ops.push(disp as i8 as u8),
+        2 => ops.extend(disp.to_le_bytes()),
+        _ => {}
+    }
+}
+
+/// `dst = zero-extended [base + disp]` of `bytes` (1, 2, 4 or 8).
+pub(super) fn load(ops: &mut Ops, bytes: u32, dst: Rq, base: Rq, disp: i32) {
+    mem(ops, &LOADS[width(bytes)], dst as u8, base, disp);
+}
+
+/// `[base + disp] = the low `bytes` of src`.
+pub(super) fn store(ops: &mut Ops, bytes: u32, src: Rq, base: Rq, disp: i32) {
+    mem(ops, &STORES[width(bytes)], src as u8, base, disp);
+}
+
+/// `[base + disp] = imm` on `bytes` (8: `imm` sign-extended).
+pub(super) fn store_imm(ops: &mut Ops, bytes: u32, imm: i32, base: Rq, disp: i32) {
+    let w = width(bytes);
+    mem(ops, &STORE_IMMS[w], 0, base, disp);
+    match w {
+        0 => ops.push(imm as i8 as u8),
+        1 => ops.extend((imm as i16).to_le_bytes()),
+        _ => ops.extend(imm.to_le_bytes()),
+    }
+}
+
+/// `op dst, imm` on 64 bits for the group-1 ALU op with ModRM digit
+/// `digit` (add 0, or 1, adc 2, and 4, sub 5, xor 6, cmp 7), with an
+/// 8-bit immediate when `imm` fits one (dynasm always encodes 32 bits).
+pub(super) fn alu_imm(ops: &mut Ops, digit: u8, dst: Rq, imm: i32) {
+    let d = dst as u8;
+    ops.push(0x48 | (d >> 3));
+    match i8::try_from(imm) {
+        Ok(b) => {
+            ops.push(0x83);
+            ops.push(0xc0 | digit << 3 | (d & 7));
+            ops.push(b as u8);
+        }
+        Err(_) => {
+            ops.push(0x81);
+            ops.push(0xc0 | digit << 3 | (d & 7));
+            ops.extend(imm.to_le_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::CodeCache;
+    use dynasmrt::dynasm;
+
+    /// Every register but rsp (the test's own stack).
+    const REGS: [Rq; 15] = [
+        Rq::RAX,
+        Rq::RCX,
+        Rq::RDX,
+        Rq::RBX,
+        Rq::RBP,
+        Rq::RSI,
+        Rq::RDI,
+        Rq::R8,
+        Rq::R9,
+        Rq::R10,
+        Rq::R11,
+        Rq::R12,
+        Rq::R13,
+        Rq::R14,
+        Rq::R15,
+    ];
+    const DISPS: [i32; 6] = [0, 8, -8, 127, -128, 1000];
+
+    /// Runs `body` as `fn(base: u64, value: u64) -> u64` with `base` in
+    /// register `b`, `value` in `v` and the result taken from `r`, all
+    /// callee-saved registers preserved.
+    fn call(
+        cache: &mut CodeCache,
+        b: Rq,
+        v: Rq,
+        r: Rq,
+        body: impl FnOnce(&mut Ops),
+        base: u64,
+        value: u64,
+    ) -> u64 {
+        let mut ops = Ops::new(0);
+        dynasm!(ops
+            ; .arch x64
+            ; push rbx ; push rbp ; push r12 ; push r13 ; push r14 ; push r15
+            ; push rdi ; push rsi ; pop Rq(v) ; pop Rq(b)
+        );
+        body(&mut ops);
+        dynasm!(ops
+            ; .arch x64
+            ; mov rax, Rq(r)
+            ; pop r15 ; pop r14 ; pop r13 ; pop r12 ; pop rbp ; pop rbx
+            ; ret
+        );
+        let code = ops.finalize().expect("no labels");
+        let at = cache.install(&code).expect("room");
+        // SAFETY: code just assembled with the C calling convention,
+        // saving every callee-saved register it uses.
+        let f: extern "C" fn(u64, u64) -> u64 = unsafe { core::mem::transmute(at) };
+        f(base, value)
+    }
+
+    /// Each compact load and store does what dynasm's long form of the
+    /// same instruction does, for every base, register, width and
+    /// displacement size (the ModRM special cases: rsp/r12 need a SIB
+    /// byte, rbp/r13 a displacement).
+    #[test]
+    fn compact_forms_do_what_dynasms_do() {
+        let mut cache = CodeCache::new(64 << 20).expect("code cache");
+        let mut buf = [0u8; 4096];
+        for (i, x) in buf.iter_mut().enumerate() {
+            *x = (i * 37 + 11) as u8;
+        }
+        let middle = buf.as_ptr() as u64 + 2048;
+        let value = 0x8877_6655_4433_2211u64;
+        for &base in &REGS {
+            for &reg in &REGS {
+                for &disp in &DISPS {
+                    let at = middle.wrapping_sub(disp as i64 as u64);
+                    for bytes in [1u32, 2, 4, 8] {
+                        // Loads: `reg` gets the value (the base register
+                        // may be overwritten when it is `reg`).
+                        let ours = call(
+                            &mut cache,
+                            base,
+                            reg,
+                            reg,
+                            |o| load(o, bytes, reg, base, disp),
+                            at,
+                            value,
+                        );
+                        let theirs = call(
+                            &mut cache,
+                            base,
+                            reg,
+                            reg,
+                            |o| match bytes {
+                                1 => dynasm!(o ; .arch x64 ; movzx Rd(reg), BYTE [Rq(base) + disp]),
+                                2 => dynasm!(o ; .arch x64 ; movzx Rd(reg), WORD [Rq(base) + disp]),
+                                4 => dynasm!(o ; .arch x64 ; mov Rd(reg), DWORD [Rq(base) + disp]),
+                                _ => dynasm!(o ; .arch x64 ; mov Rq(reg), QWORD [Rq(base) + disp]),
+                            },
+                            at,
+                            value,
+                        );
+                        assert_eq!(ours, theirs, "load {bytes} {reg:?} [{base:?} + {disp}]");
+                        if reg == base {
+                            continue;
+                        }
+                        // Stores: compare the buffer after each.
+                        let before = buf;
+                        call(
+                            &mut cache,
+                            base,
+                            reg,
+                            reg,
+                            |o| store(o, bytes, reg, base, disp),
+                            at,
+                            value,
+                        );
+                        let after_ours = buf;
+                        buf = before;
+                        call(
+                            &mut cache,
+                            base,
+                            reg,
+                            reg,
+                            |o| match bytes {
+                                1 => dynasm!(o ; .arch x64 ; mov BYTE [Rq(base) + disp], Rb(reg)),
+                                2 => dynasm!(o ; .arch x64 ; mov WORD [Rq(base) + disp], Rw(reg)),
+                                4 => dynasm!(o ; .arch x64 ; mov DWORD [Rq(base) + disp], Rd(reg)),
+                                _ => dynasm!(o ; .arch x64 ; mov QWORD [Rq(base) + disp], Rq(reg)),
+                            },
+                            at,
+                            value,
+                        );
+                        assert_eq!(
+                            after_ours, buf,
+                            "store {bytes} {reg:?} -> [{base:?} + {disp}]"
+                        );
+                        assert_ne!(after_ours, before, "the store wrote");
+                        buf = before;
+                        // Immediate stores (the value register unused).
+                        let imm = -0x1234_5679;
+                        call(
+                            &mut cache,
+                            base,
+                            reg,
+                            reg,
+                            |o| store_imm(o, bytes, imm, base, disp),
+                            at,
+                            value,
+                        );
+                        let after_ours = buf;
+                        buf = before;
+                        call(
+                            &mut cache,
+                            base,
+                            reg,
+                            reg,
+                            |o| match bytes {
+                                1 => dynasm!(o ; .arch x64 ; mov BYTE [Rq(base) + disp], imm as i8),
+                                2 => {
+                                    dynasm!(o ; .arch x64 ; mov WORD [Rq(base) + disp], imm as i16)
+                                }
+                                4 => dynasm!(o ; .arch x64 ; mov DWORD [Rq(base) + disp], imm),
+                                _ => dynasm!(o ; .arch x64 ; mov QWORD [Rq(base) + disp], imm),
+                            },
+                            at,
+                            value,
+                        );
+                        assert_eq!(
+                            after_ours, buf,
+                            "store {bytes} {imm} -> [{base:?} + {disp}]"
+                        );
+                        buf = before;
+                    }
+                }
+            }
+            cache.reset();
+        }
+    }
+
+    /// The ALU forms with an 8-bit immediate give dynasm's result and
+    /// flags for every register and op.
+    #[test]
+    fn short_immediates_do_what_dynasms_do() {
+        let mut cache = CodeCache::new(16 << 20).expect("code cache");
+        for &reg in &REGS {
+            for digit in [0u8, 1, 2, 4, 5, 6, 7] {
+                for imm in [0, 1, -1, 127, -128, 128, -129, 0x7fff_ffff, i32::MIN] {
+                    for start in [0u64, 5, u64::MAX, 0x8000_0000_0000_0000] {
+                        // Result and flags (pushfq) with CF set first (adc).
+                        let with = |cache: &mut CodeCache, ours: bool| {
+                            let mut ops = Ops::new(0);
+                            dynasm!(ops
+                                ; .arch x64
+                                ; push rbx ; push rbp ; push r12 ; push r13 ; push r14 ; push r15
+                                ; push rsi
+                                ; mov Rq(reg), rdi
+                                ; stc
+                            );
+                            if ours {
+                                alu_imm(&mut ops, digit, reg, imm);
+                            } else {
+                                match digit {
+                                    0 => dynasm!(ops ; .arch x64 ; add Rq(reg), imm),
+                                    1 => dynasm!(ops ; .arch x64 ; or Rq(reg), imm),
+                                    2 => dynasm!(ops ; .arch x64 ; adc Rq(reg), imm),
+                                    4 => dynasm!(ops ; .arch x64 ; and Rq(reg), imm),
+                                    5 => dynasm!(ops ; .arch x64 ; sub Rq(reg), imm),
+                                    6 => dynasm!(ops ; .arch x64 ; xor Rq(reg), imm),
+                                    _ => dynasm!(ops ; .arch x64 ; cmp Rq(reg), imm),
+                                }
+                            }
+                            dynasm!(ops
+                                ; .arch x64
+                                ; pushfq ; push Rq(reg)
+                                ; pop rax ; pop rdx ; pop rsi
+                                ; mov [rsi], rax
+                                ; mov rax, rdx ; and eax, 0x8d5
+                                ; pop r15 ; pop r14 ; pop r13 ; pop r12 ; pop rbp ; pop rbx
+                                ; ret
+                            );
+                            let code = ops.finalize().expect("no labels");
+                            let at = cache.install(&code).expect("room");
+                            let mut out = 0u64;
+                            // SAFETY: C calling convention, callee-saved
+                            // registers preserved.
+                            let f: extern "C" fn(u64, *mut u64) -> u64 =
+                                unsafe { core::mem::transmute(at) };
+                            let flags = f(start, &mut out);
+                            (out, flags)
+                        };
+                        let ours = with(&mut cache, true);
+                        let theirs = with(&mut cache, false);
+                        assert_eq!(ours, theirs, "op {digit} {reg:?}, {imm} from {start:#x}");
+                    }
+                }
+            }
+            cache.reset();
+        }
+    }
+
+    #[test]
+    fn state_accesses_are_short() {
+        let len = |f: &dyn Fn(&mut Ops)| {
+            let mut o = Ops::new(0);
+            f(&mut o);
+            o.finalize().expect("no labels").len()
+        };
+        assert_eq!(len(&|o| load(o, 8, Rq::R8, Rq::RBX, 0x10)), 4);
+        assert_eq!(len(&|o| load(o, 8, Rq::R9, Rq::R8, 0)), 3);
+        assert_eq!(len(&|o| store(o, 4, Rq::RAX, Rq::RBX, 0x100)), 6);
+        assert_eq!(len(&|o| load(o, 8, Rq::RAX, Rq::R12, 0)), 4);
+        assert_eq!(len(&|o| load(o, 8, Rq::RAX, Rq::R13, 0)), 4);
+    }
+}
