@@ -144,6 +144,9 @@ mod tests {
     use crate::cache::CodeCache;
     use dynasmrt::dynasm;
 
+    /// Code for [`call`]'s body.
+    type Body = Box<dyn FnOnce(&mut Ops)>;
+
     /// Every register but rsp (the test's own stack).
     const REGS: [Rq; 15] = [
         Rq::RAX,
@@ -204,11 +207,13 @@ mod tests {
     #[test]
     fn compact_forms_do_what_dynasms_do() {
         let mut cache = CodeCache::new(64 << 20).expect("code cache");
-        let mut buf = [0u8; 4096];
+        // Written by the generated code through `middle`: one heap
+        // buffer that never moves, restored by copying.
+        let mut buf = vec![0u8; 4096];
         for (i, x) in buf.iter_mut().enumerate() {
             *x = (i * 37 + 11) as u8;
         }
-        let middle = buf.as_ptr() as u64 + 2048;
+        let middle = buf.as_mut_ptr() as u64 + 2048;
         let value = 0x8877_6655_4433_2211u64;
         for &base in &REGS {
             for &reg in &REGS {
@@ -244,73 +249,56 @@ mod tests {
                         if reg == base {
                             continue;
                         }
-                        // Stores: compare the buffer after each.
-                        let before = buf;
-                        call(
-                            &mut cache,
-                            base,
-                            reg,
-                            reg,
-                            |o| store(o, bytes, reg, base, disp),
-                            at,
-                            value,
-                        );
-                        let after_ours = buf;
-                        buf = before;
-                        call(
-                            &mut cache,
-                            base,
-                            reg,
-                            reg,
-                            |o| match bytes {
-                                1 => dynasm!(o ; .arch x64 ; mov BYTE [Rq(base) + disp], Rb(reg)),
-                                2 => dynasm!(o ; .arch x64 ; mov WORD [Rq(base) + disp], Rw(reg)),
-                                4 => dynasm!(o ; .arch x64 ; mov DWORD [Rq(base) + disp], Rd(reg)),
-                                _ => dynasm!(o ; .arch x64 ; mov QWORD [Rq(base) + disp], Rq(reg)),
-                            },
-                            at,
-                            value,
-                        );
-                        assert_eq!(
-                            after_ours, buf,
-                            "store {bytes} {reg:?} -> [{base:?} + {disp}]"
-                        );
-                        assert_ne!(after_ours, before, "the store wrote");
-                        buf = before;
-                        // Immediate stores (the value register unused).
+                        // Stores, of the register and of an immediate:
+                        // the same bytes written.
                         let imm = -0x1234_5679;
-                        call(
-                            &mut cache,
-                            base,
-                            reg,
-                            reg,
-                            |o| store_imm(o, bytes, imm, base, disp),
-                            at,
-                            value,
-                        );
-                        let after_ours = buf;
-                        buf = before;
-                        call(
-                            &mut cache,
-                            base,
-                            reg,
-                            reg,
-                            |o| match bytes {
-                                1 => dynasm!(o ; .arch x64 ; mov BYTE [Rq(base) + disp], imm as i8),
-                                2 => {
-                                    dynasm!(o ; .arch x64 ; mov WORD [Rq(base) + disp], imm as i16)
-                                }
-                                4 => dynasm!(o ; .arch x64 ; mov DWORD [Rq(base) + disp], imm),
-                                _ => dynasm!(o ; .arch x64 ; mov QWORD [Rq(base) + disp], imm),
-                            },
-                            at,
-                            value,
-                        );
-                        assert_eq!(
-                            after_ours, buf,
-                            "store {bytes} {imm} -> [{base:?} + {disp}]"
-                        );
-                        buf = before;
+                        let stores: [(&str, Body, Body); 2] = [
+                            (
+                                "register",
+                                Box::new(move |o| store(o, bytes, reg, base, disp)),
+                                Box::new(move |o| match bytes {
+                                    1 => {
+                                        dynasm!(o ; .arch x64 ; mov BYTE [Rq(base) + disp], Rb(reg))
+                                    }
+                                    2 => {
+                                        dynasm!(o ; .arch x64 ; mov WORD [Rq(base) + disp], Rw(reg))
+                                    }
+                                    4 => {
+                                        dynasm!(o ; .arch x64 ; mov DWORD [Rq(base) + disp], Rd(reg))
+                                    }
+                                    _ => {
+                                        dynasm!(o ; .arch x64 ; mov QWORD [Rq(base) + disp], Rq(reg))
+                                    }
+                                }),
+                            ),
+                            (
+                                "immediate",
+                                Box::new(move |o| store_imm(o, bytes, imm, base, disp)),
+                                Box::new(move |o| match bytes {
+                                    1 => {
+                                        dynasm!(o ; .arch x64 ; mov BYTE [Rq(base) + disp], imm as i8)
+                                    }
+                                    2 => {
+                                        dynasm!(o ; .arch x64 ; mov WORD [Rq(base) + disp], imm as i16)
+                                    }
+                                    4 => dynasm!(o ; .arch x64 ; mov DWORD [Rq(base) + disp], imm),
+                                    _ => dynasm!(o ; .arch x64 ; mov QWORD [Rq(base) + disp], imm),
+                                }),
+                            ),
+                        ];
+                        for (what, ours, theirs) in stores {
+                            let before = buf.clone();
+                            call(&mut cache, base, reg, reg, ours, at, value);
+                            let after_ours = buf.clone();
+                            buf.copy_from_slice(&before);
+                            call(&mut cache, base, reg, reg, theirs, at, value);
+                            assert_eq!(
+                                after_ours, buf,
+                                "store {bytes} of the {what} -> [{base:?} + {disp}]"
+                            );
+                            assert_ne!(after_ours, before, "the {what} store wrote");
+                            buf.copy_from_slice(&before);
+                        }
                     }
                 }
             }
