@@ -612,6 +612,9 @@ fn sigprocmask_round_trip() {
 
 #[test]
 fn faults_without_handlers_kill() {
+    // Dispositions are process-wide: not while another test installs
+    // handlers.
+    let _g = SIGNAL_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let mut p = process();
     let mut st = A64State::default();
     let d = p.signals.force(&mut st, &p.mm, libc::SIGSEGV, 1, 0x10);
