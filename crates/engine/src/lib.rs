@@ -709,10 +709,11 @@ impl Engine {
         result
     }
 
-    /// The guest code in `[pc, end)` if it can be fetched (mapped and
-    /// executable), as the lifter would read it.
-    fn guest_code(&self, pc: u64, end: u64) -> Option<Vec<u8>> {
-        let mut out = Vec::with_capacity(end.checked_sub(pc)? as usize);
+    /// Reads the guest code in `[pc, end)` as the lifter would (mapped
+    /// and executable), 8 bytes at a time where aligned, handing each
+    /// piece to `f` with its offset from `pc` until `f` says stop; false
+    /// if some of it cannot be fetched or `f` stopped.
+    fn read_guest_code(&self, pc: u64, end: u64, mut f: impl FnMut(usize, &[u8]) -> bool) -> bool {
         let mut checked_page = u64::MAX;
         let mut addr = pc;
         while addr < end {
@@ -721,21 +722,44 @@ impl Engine {
                 if let Some(v) = &self.validator
                     && !v(addr)
                 {
-                    return None;
+                    return false;
                 }
                 checked_page = page;
             }
-            // 8 bytes at a time where aligned (never across a page).
+            // (An aligned 8 bytes never crosses a page.)
             let n = if addr.is_multiple_of(8) && end - addr >= 8 {
                 8
             } else {
                 4
             };
-            let w = xarch_ir::guest_mem::load(addr, n as u32).ok()? as u64;
-            out.extend_from_slice(&w.to_le_bytes()[..n]);
+            let Ok(w) = xarch_ir::guest_mem::load(addr, n as u32) else {
+                return false;
+            };
+            if !f((addr - pc) as usize, &(w as u64).to_le_bytes()[..n]) {
+                return false;
+            }
             addr += n as u64;
         }
-        Some(out)
+        true
+    }
+
+    /// The guest code in `[pc, end)` if it can be fetched.
+    fn guest_code(&self, pc: u64, end: u64) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(end.checked_sub(pc)? as usize);
+        self.read_guest_code(pc, end, |_, piece| {
+            out.extend_from_slice(piece);
+            true
+        })
+        .then_some(out)
+    }
+
+    /// Whether the guest code at `pc` can be fetched and is `code`
+    /// (compared in place: this runs for every block a process starts
+    /// with).
+    fn guest_code_is(&self, pc: u64, code: &[u8]) -> bool {
+        self.read_guest_code(pc, pc + code.len() as u64, |at, piece| {
+            code.get(at..at + piece.len()) == Some(piece)
+        })
     }
 
     /// Installs the code store's block at `pc` if it has one compiled
@@ -743,7 +767,7 @@ impl Engine {
     fn install_stored(&mut self, pc: u64) -> Option<(Option<CompiledBlock>, *const Block)> {
         let store = Arc::clone(self.store.as_ref()?);
         let rec = store.get(pc)?;
-        if self.guest_code(pc, rec.end).as_deref() != Some(rec.guest) {
+        if !self.guest_code_is(pc, rec.guest) {
             self.store_stats.stale += 1;
             return None;
         }

@@ -186,25 +186,24 @@ pub fn import(
 ) -> Result<CompiledBlock, ImportError> {
     let len = p.code.len();
     let fits = |at: u32, n: usize| (at as usize).checked_add(n).is_some_and(|e| e <= len);
-    let sites: Vec<StoredSite> = p.sites().collect();
-    let exits: Vec<StoredExit> = p.exits().collect();
-    let relocs: Vec<StoredReloc> = p
-        .relocs()
-        .collect::<Option<_>>()
-        .ok_or(ImportError::Malformed)?;
-    let sorted = sites.windows(2).all(|w| w[0].at < w[1].at);
+    // Checked in place (no copies: this runs for every block a process
+    // starts with).
+    let mut prev_site = None;
+    let sites_ok = p.sites().all(|s| {
+        let ok = fits(s.at, 1) && fits(s.stub, 1) && prev_site.is_none_or(|q| q < s.at);
+        prev_site = Some(s.at);
+        ok
+    });
     if !fits(p.body, 1)
-        || !sorted
-        || sites.iter().any(|s| !fits(s.at, 1) || !fits(s.stub, 1))
-        || exits
-            .iter()
-            .any(|e| !fits(e.cell, 8) || e.cell % 8 != 0 || !fits(e.back, 1))
-        || relocs.iter().any(|r| !fits(r.at, 8))
+        || !sites_ok
+        || !p
+            .exits()
+            .all(|e| fits(e.cell, 8) && e.cell % 8 == 0 && fits(e.back, 1))
+        || !p.relocs().all(|r| r.is_some_and(|r| fits(r.at, 8)))
     {
         return Err(ImportError::Malformed);
     }
-    let counts = relocs.iter().any(|r| r.kind == RelocKind::Counter);
-    if counts != counter.is_some() {
+    if p.counts() != counter.is_some() {
         return Err(ImportError::CounterMismatch);
     }
     let start = cache.install(p.code).ok_or(ImportError::CacheFull)?;
@@ -214,7 +213,7 @@ pub fn import(
         // installed, which nothing runs yet.
         unsafe { ((base + at as usize) as *mut u64).write_unaligned(x) };
     };
-    for r in &relocs {
+    for r in p.relocs().flatten() {
         put(
             r.at,
             match r.kind {
@@ -224,11 +223,11 @@ pub fn import(
             },
         );
     }
-    for s in &sites {
+    for s in p.sites() {
         cache.add_fault_site(base + s.at as usize, base + s.stub as usize, s.write);
     }
-    let exits = exits
-        .iter()
+    let exits = p
+        .exits()
         .map(|e| {
             let unlinked = (base + e.back as usize) as u64;
             put(e.cell, unlinked);
@@ -248,8 +247,8 @@ pub fn import(
         (base + p.body as usize) as u64,
         exits,
         len as u32,
-        relocs
-            .iter()
+        p.relocs()
+            .flatten()
             .map(|r| Reloc {
                 at: r.at,
                 kind: r.kind,
