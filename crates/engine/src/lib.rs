@@ -300,13 +300,29 @@ pub struct Engine {
     store_stats: StoreStats,
 }
 
-/// Blocks the engine installed from its code store, found there but
-/// stale (other guest bytes at the address) or unusable, and saved.
+/// What the engine did with its code store, for `stats`.
 #[derive(Default)]
 struct StoreStats {
+    /// Blocks installed.
     hits: u64,
+    /// Records of other guest code than is now at their address.
     stale: u64,
-    saved: Option<(usize, usize)>,
+    /// Records refused: damaged, tables out of bounds, a counter where
+    /// the engine counts none.
+    unusable: u64,
+    saved: Saved,
+}
+
+/// What [`Engine::save_code`] did.
+#[derive(Default)]
+enum Saved {
+    /// Nothing (too few new blocks, or not called).
+    #[default]
+    Nothing,
+    /// This many new blocks; the file then had that many.
+    Blocks(usize, usize),
+    /// Writing the file failed (the guest goes on; the next run misses).
+    Failed(String),
 }
 
 /// A process saves its new blocks to the code store only if it has at
@@ -354,15 +370,17 @@ impl Drop for Engine {
         if self.options.stats
             && let Some(store) = &self.store
         {
-            let saved = match self.store_stats.saved {
-                Some((new, all)) => format!("{new} saved ({all} in the file)"),
-                None => "none saved".into(),
+            let saved = match &self.store_stats.saved {
+                Saved::Blocks(new, all) => format!("{new} saved ({all} in the file)"),
+                Saved::Nothing => "none saved".into(),
+                Saved::Failed(e) => format!("none saved: {e}"),
             };
             eprintln!(
-                "xarch: code store {}: {} blocks installed, {} stale, {saved}",
+                "xarch: code store {}: {} blocks installed, {} stale, {} unusable, {saved}",
                 store.path().display(),
                 self.store_stats.hits,
                 self.store_stats.stale,
+                self.store_stats.unusable,
             );
         }
         if self.options.stats && self.tier_stats.any() {
@@ -466,6 +484,35 @@ fn debug_verify(block: &Block, what: &str) {
         && let Err(e) = xarch_ir::verify::verify(block)
     {
         panic!("{what} produced invalid IR: {e}\n{block}");
+    }
+}
+
+/// The fetch validator's answers, asked once per guest page.
+struct CodeFetch<'a> {
+    validator: &'a Option<FetchValidator>,
+    checked_page: u64,
+}
+
+impl<'a> CodeFetch<'a> {
+    fn new(validator: &'a Option<FetchValidator>) -> Self {
+        CodeFetch {
+            validator,
+            checked_page: u64::MAX,
+        }
+    }
+
+    /// Whether guest code at `addr` may be fetched (mapped executable).
+    fn may_fetch(&mut self, addr: u64) -> bool {
+        let page = addr & !0xfff;
+        if page != self.checked_page {
+            if let Some(v) = self.validator
+                && !v(addr)
+            {
+                return false;
+            }
+            self.checked_page = page;
+        }
+        true
     }
 }
 
@@ -605,20 +652,10 @@ impl Engine {
     /// `code` when given (the words it fetched, in order from `pc`; the
     /// block's own code is the first `end - pc` bytes).
     fn lift_reading(&self, pc: u64, mut code: Option<&mut Vec<u8>>) -> Option<Block> {
-        let validator = &self.validator;
-        let mut checked_page = u64::MAX;
+        let mut fetch = CodeFetch::new(&self.validator);
         let block = xarch_a64::lift_block(pc, |addr| {
-            if addr % 4 != 0 {
+            if addr % 4 != 0 || !fetch.may_fetch(addr) {
                 return None;
-            }
-            let page = addr & !0xfff;
-            if page != checked_page {
-                if let Some(v) = validator
-                    && !v(addr)
-                {
-                    return None;
-                }
-                checked_page = page;
             }
             // A guarded read: unmapped code is a fetch fault, not a crash.
             let word = xarch_ir::guest_mem::load(addr, 4).ok().map(|w| w as u32)?;
@@ -714,17 +751,11 @@ impl Engine {
     /// piece to `f` with its offset from `pc` until `f` says stop; false
     /// if some of it cannot be fetched or `f` stopped.
     fn read_guest_code(&self, pc: u64, end: u64, mut f: impl FnMut(usize, &[u8]) -> bool) -> bool {
-        let mut checked_page = u64::MAX;
+        let mut fetch = CodeFetch::new(&self.validator);
         let mut addr = pc;
         while addr < end {
-            let page = addr & !0xfff;
-            if page != checked_page {
-                if let Some(v) = &self.validator
-                    && !v(addr)
-                {
-                    return false;
-                }
-                checked_page = page;
+            if !fetch.may_fetch(addr) {
+                return false;
             }
             // (An aligned 8 bytes never crosses a page.)
             let n = if addr.is_multiple_of(8) && end - addr >= 8 {
@@ -766,7 +797,14 @@ impl Engine {
     /// from the guest code now at `pc`; returns what `translate` does.
     fn install_stored(&mut self, pc: u64) -> Option<(Option<CompiledBlock>, *const Block)> {
         let store = Arc::clone(self.store.as_ref()?);
-        let rec = store.get(pc)?;
+        let rec = match store.get(pc) {
+            persist::Lookup::Missing => return None,
+            persist::Lookup::Damaged => {
+                self.store_stats.unusable += 1;
+                return None;
+            }
+            persist::Lookup::Found(rec) => rec,
+        };
         if !self.guest_code_is(pc, rec.guest) {
             self.store_stats.stale += 1;
             return None;
@@ -775,7 +813,7 @@ impl Engine {
             (false, _) => None,
             (true, Some(t)) => Some(self.counters.alloc(t.max(1))),
             (true, None) => {
-                self.store_stats.stale += 1;
+                self.store_stats.unusable += 1;
                 return None;
             }
         };
@@ -788,11 +826,13 @@ impl Engine {
             counter,
         ) {
             Ok(c) => c,
-            Err(e) => {
-                if e == xarch_jit::portable::ImportError::CacheFull {
-                    self.reset_code();
-                }
-                self.store_stats.stale += 1;
+            // A full cache starts over (the block is then lifted).
+            Err(xarch_jit::portable::ImportError::CacheFull) => {
+                self.reset_code();
+                return None;
+            }
+            Err(_) => {
+                self.store_stats.unusable += 1;
                 return None;
             }
         };
@@ -852,7 +892,10 @@ impl Engine {
                     if e.region.is_some() || e.block.insts.len() > MAX_SLOTS {
                         continue;
                     }
-                    // (Simplifying simplified IR again changes nothing.)
+                    // (Simplifying simplified IR again changes nothing.
+                    // The code compiled here is only exported, never
+                    // entered or registered: code that would refer to
+                    // this temporary IR is refused by `export`.)
                     let mut block = (*e.block).clone();
                     self.simplify(&mut block);
                     match self.compile_baseline(&block) {
@@ -877,9 +920,10 @@ impl Engine {
             return;
         }
         let new = records.len();
-        if let Ok(all) = store.save(records) {
-            self.store_stats.saved = Some((new, all));
-        }
+        self.store_stats.saved = match store.save(records) {
+            Ok(all) => Saved::Blocks(new, all),
+            Err(e) => Saved::Failed(e.to_string()),
+        };
     }
 
     /// Whether the interpreted block at `pc`, about to run again, has run

@@ -39,64 +39,9 @@ pub const DEFAULT_MAX_DIR_BYTES: u64 = 1 << 30;
 /// often, so that most starts cost no write.
 const TOUCH_EVERY_SECS: u64 = 3600;
 
-/// A mapped cache file (read-only).
-struct Mapping {
-    ptr: *const u8,
-    len: usize,
-}
-
-// SAFETY: a read-only private mapping that is never written and lives as
-// long as the `Mapping`; any thread may read it.
-unsafe impl Send for Mapping {}
-// SAFETY: as above.
-unsafe impl Sync for Mapping {}
-
-impl Mapping {
-    fn open(path: &Path) -> Option<Mapping> {
-        let file = std::fs::File::open(path).ok()?;
-        let len = file.metadata().ok()?.len() as usize;
-        if len < HEADER {
-            return None;
-        }
-        use std::os::fd::AsRawFd;
-        // SAFETY: a fresh private read-only mapping of an open file; the
-        // result is checked. Cache files are replaced by rename, never
-        // truncated in place, so the mapped pages stay backed.
-        let p = unsafe {
-            libc::mmap(
-                core::ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                libc::MAP_PRIVATE,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return None;
-        }
-        Some(Mapping {
-            ptr: p as *const u8,
-            len,
-        })
-    }
-
-    fn bytes(&self) -> &[u8] {
-        // SAFETY: `len` bytes mapped readable at `ptr` for our lifetime.
-        unsafe { core::slice::from_raw_parts(self.ptr, self.len) }
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: unmapping exactly what `open` mapped.
-        unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.len) };
-    }
-}
-
 /// A cache file's records, looked up by guest PC.
 struct StoreFile {
-    map: Mapping,
+    map: memmap2::Mmap,
     count: usize,
 }
 
@@ -104,9 +49,13 @@ impl StoreFile {
     /// The file at `path` if it is a cache file of this version with an
     /// index that fits.
     fn open(path: &Path) -> Option<StoreFile> {
-        let map = Mapping::open(path)?;
-        let b = map.bytes();
-        if &b[..8] != MAGIC || u32_at(b, 8) != VERSION {
+        let file = std::fs::File::open(path).ok()?;
+        // SAFETY: a private read-only mapping. Cache files are replaced
+        // by rename, never written or truncated in place, so the mapped
+        // bytes do not change under us.
+        let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+        let b = &map[..];
+        if b.len() < HEADER || &b[..8] != MAGIC || u32_at(b, 8) != VERSION {
             return None;
         }
         let count = u32_at(b, 12) as usize;
@@ -117,7 +66,7 @@ impl StoreFile {
     }
 
     fn index(&self, i: usize) -> (u64, usize, usize) {
-        let b = self.map.bytes();
+        let b = &self.map[..];
         let at = HEADER + i * INDEX_ENTRY;
         (
             u64_at(b, at),
@@ -136,7 +85,7 @@ impl StoreFile {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
                 std::cmp::Ordering::Equal => {
-                    return self.map.bytes().get(off..off.checked_add(len)?);
+                    return self.map.get(off..off.checked_add(len)?);
                 }
             }
         }
@@ -146,7 +95,7 @@ impl StoreFile {
     fn records(&self) -> impl Iterator<Item = (u64, &[u8])> {
         (0..self.count).filter_map(|i| {
             let (pc, off, len) = self.index(i);
-            Some((pc, self.map.bytes().get(off..off.checked_add(len)?)?))
+            Some((pc, self.map.get(off..off.checked_add(len)?)?))
         })
     }
 }
@@ -166,6 +115,27 @@ pub(crate) struct Record<'a> {
     pub code: PortableRef<'a>,
 }
 
+/// What the store has for a guest PC.
+pub(crate) enum Lookup<'a> {
+    /// No record.
+    Missing,
+    /// A record that fails its checks (checksum, bounds, bound to
+    /// another PC): ignored.
+    Damaged,
+    /// An intact record.
+    Found(Record<'a>),
+}
+
+#[cfg(test)]
+impl<'a> Lookup<'a> {
+    fn found(self) -> Option<Record<'a>> {
+        match self {
+            Lookup::Found(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
 /// Parses and checks a record of the block at `pc`.
 fn parse(pc: u64, r: &[u8]) -> Option<Record<'_>> {
     if r.len() < RECORD_HEADER || checksum(r) != u64_at(r, 48) {
@@ -173,7 +143,10 @@ fn parse(pc: u64, r: &[u8]) -> Option<Record<'_>> {
     }
     let end = u64_at(r, 0);
     let guest_len = usize::try_from(end.checked_sub(pc)?).ok()?;
-    // Whole instructions, at least one, as many as the record says.
+    // Whole instructions, at least one, as many as the record says: the
+    // record stores its end, not its start, so this also ties it to `pc`
+    // (a damaged index that sends `pc` to another block's record is
+    // refused here; the checksum does not cover the index).
     if guest_len == 0 || guest_len % 4 != 0 || u32_at(r, 8) as usize != guest_len / 4 {
         return None;
     }
@@ -465,10 +438,17 @@ impl CodeStore {
     /// The cache of the program whose identity is `program` (its path and
     /// file identity, given by the Linux layer) for an engine with
     /// `settings` (what changes the code it compiles), in `dir` (created
-    /// if missing). `None` if the directory cannot be made.
-    pub fn open(dir: &Path, program: &str, settings: &str) -> Option<CodeStore> {
-        std::fs::create_dir_all(dir).ok()?;
-        let key = format!("{VERSION}\n{}\n{program}\n{settings}", own_build()?);
+    /// if missing). Fails if the directory cannot be made or xarch cannot
+    /// identify its own build.
+    pub fn open(dir: &Path, program: &str, settings: &str) -> std::io::Result<CodeStore> {
+        std::fs::create_dir_all(dir)?;
+        let build = own_build().ok_or_else(|| {
+            std::io::Error::other(
+                "xarch cannot identify its own build (no build id, no /proc/self/exe): \
+                 no stored code could be trusted",
+            )
+        })?;
+        let key = format!("{VERSION}\n{build}\n{program}\n{settings}");
         let key_hash = hash_bytes(key.as_bytes());
         let name = format!("{key_hash:016x}.xcc");
         let path = dir.join(name);
@@ -476,7 +456,7 @@ impl CodeStore {
         if file.is_some() {
             touch_if_old(&path);
         }
-        Some(CodeStore {
+        Ok(CodeStore {
             path,
             file,
             max_dir_bytes: DEFAULT_MAX_DIR_BYTES,
@@ -509,9 +489,12 @@ impl CodeStore {
         self.file.as_ref().map_or(0, |f| f.count)
     }
 
-    /// The stored block at `pc`, if its record is intact.
-    pub(crate) fn get(&self, pc: u64) -> Option<Record<'_>> {
-        parse(pc, self.file.as_ref()?.raw(pc)?)
+    /// The stored block at `pc`.
+    pub(crate) fn get(&self, pc: u64) -> Lookup<'_> {
+        match self.file.as_ref().and_then(|f| f.raw(pc)) {
+            None => Lookup::Missing,
+            Some(raw) => parse(pc, raw).map_or(Lookup::Damaged, Lookup::Found),
+        }
     }
 
     /// Adds `new` records (guest PC, [`encode_record`]) to the file on
@@ -568,10 +551,9 @@ impl CodeStore {
         written.map(|()| all.len())
     }
 
-    /// Whether the file on disk now (not the one loaded) has a record at
-    /// each of `pcs` ending at the given address: a fresh view, so that
-    /// the processes forked from one parent do not each save the blocks
-    /// they inherited.
+    /// The file as it is on disk now (not the one loaded): a fresh view,
+    /// so that the processes forked from one parent do not each save the
+    /// blocks they inherited.
     pub(crate) fn on_disk(&self) -> OnDisk {
         OnDisk(StoreFile::open(&self.path))
     }
@@ -631,12 +613,13 @@ impl OnDisk {
         self.0.as_ref().map_or(0, |f| f.count)
     }
 
-    /// Whether the file has a record of the block `[pc, end)`.
+    /// Whether the file has an intact record of the block `[pc, end)`
+    /// (a damaged one is replaced by the next save).
     pub fn has(&self, pc: u64, end: u64) -> bool {
         self.0
             .as_ref()
-            .and_then(|f| f.raw(pc))
-            .is_some_and(|r| r.len() >= 8 && u64_at(r, 0) == end)
+            .and_then(|f| parse(pc, f.raw(pc)?))
+            .is_some_and(|r| r.end == end)
     }
 }
 
@@ -773,9 +756,9 @@ mod tests {
         );
         let again = CodeStore::open(&dir, "prog", "s").expect("opens");
         assert_eq!(again.records(), 3);
-        assert_eq!(again.get(0x1000).expect("stored").guest, &[3; 4]);
-        assert_eq!(again.get(0x3000).expect("stored").guest, &[1; 4]);
-        assert!(again.get(0x1004).is_none());
+        assert_eq!(again.get(0x1000).found().expect("stored").guest, &[3; 4]);
+        assert_eq!(again.get(0x3000).found().expect("stored").guest, &[1; 4]);
+        assert!(again.get(0x1004).found().is_none());
         assert!(again.on_disk().has(0x2000, 0x2004));
         assert!(!again.on_disk().has(0x2000, 0x2008));
         // Other programs and settings have other files.
@@ -788,7 +771,7 @@ mod tests {
             std::fs::write(again.path(), &bytes[..cut]).unwrap();
             let s = CodeStore::open(&dir, "prog", "s").expect("opens");
             assert!(
-                s.get(0x1000).is_none() && s.get(0x3000).is_none(),
+                s.get(0x1000).found().is_none() && s.get(0x3000).found().is_none(),
                 "cut at {cut}"
             );
         }
@@ -796,7 +779,7 @@ mod tests {
         // stay usable.
         std::fs::write(again.path(), &bytes[..bytes.len() - 1]).unwrap();
         let s = CodeStore::open(&dir, "prog", "s").expect("opens");
-        assert!(s.get(0x3000).is_none() && s.get(0x1000).is_some());
+        assert!(s.get(0x3000).found().is_none() && s.get(0x1000).found().is_some());
         std::fs::write(again.path(), b"garbage that is not a cache file").unwrap();
         let s = CodeStore::open(&dir, "prog", "s").expect("opens");
         assert_eq!(s.records(), 0);

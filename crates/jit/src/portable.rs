@@ -174,7 +174,7 @@ pub enum ImportError {
 
 /// Installs a stored block of the guest code at `pc` into `cache`, with
 /// `chain`'s branch table and `counter` when the block counts its
-/// executions (see [`Portable::counts`]). The code must come from
+/// executions (see [`PortableRef::counts`]). The code must come from
 /// [`export`] by the same xarch binary (helpers are found by their
 /// distance from [`helper_base`]).
 pub fn import(
@@ -327,12 +327,6 @@ impl<'a> PortableRef<'a> {
 }
 
 impl Portable {
-    /// Whether the block counts its executions (needs a [`HotCounter`]
-    /// when imported).
-    pub fn counts(&self) -> bool {
-        self.relocs.iter().any(|r| r.kind == RelocKind::Counter)
-    }
-
     /// Appends the exits, sites and relocations in [`PortableRef`]'s
     /// layout to `exits`, `sites` and `relocs`.
     pub fn encode_tables(&self, exits: &mut Vec<u8>, sites: &mut Vec<u8>, relocs: &mut Vec<u8>) {

@@ -372,12 +372,14 @@ fn read_auxv(at: u64) -> Vec<u8> {
 /// `$HOME/.cache/xarch/code` — but by default only in the root file
 /// system xarch was installed in: inside a container or a `--rootfs`
 /// root (a build of an image, a bootstrapped distribution) the cache
-/// would end up in the guest's files.
-pub fn code_cache_dir() -> Option<PathBuf> {
+/// would end up in the guest's files. `Err`: why there is none.
+pub fn code_cache_dir() -> Result<PathBuf, &'static str> {
     match std::env::var_os("XARCH_CODE_CACHE") {
-        Some(v) if v.is_empty() || v == "off" || v == "0" => None,
-        Some(v) => Some(PathBuf::from(v)),
-        None if !in_own_root() => None,
+        Some(v) if v.is_empty() || v == "off" || v == "0" => Err("XARCH_CODE_CACHE turns it off"),
+        Some(v) => Ok(PathBuf::from(v)),
+        None if !in_own_root() => {
+            Err("inside a container or another root, only a place XARCH_CODE_CACHE names is used")
+        }
         None => std::env::var_os("XDG_CACHE_HOME")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
@@ -386,7 +388,8 @@ pub fn code_cache_dir() -> Option<PathBuf> {
                     .filter(|v| !v.is_empty())
                     .map(|h| PathBuf::from(h).join(".cache"))
             })
-            .map(|c| c.join("xarch").join("code")),
+            .map(|c| c.join("xarch").join("code"))
+            .ok_or("neither XDG_CACHE_HOME nor HOME is set (name one with XARCH_CODE_CACHE)"),
     }
 }
 
@@ -410,23 +413,37 @@ fn in_own_root() -> bool {
 
 /// The persistent code cache of the program `file` that `p` runs (keyed
 /// by its path and file identity: a rebuilt program gets a new cache),
-/// if the engine uses one and the cache directory can be made. Its size
-/// is bounded by `$XARCH_CODE_CACHE_MAX_MB` (default 1024).
+/// if the engine uses one. Its size is bounded by
+/// `$XARCH_CODE_CACHE_MAX_MB` (default 1024). Why there is none is
+/// reported with the engine's other figures (`XARCH_STATS`).
 fn code_store(p: &Process, file: &File) -> Option<xarch_engine::persist::CodeStore> {
     use std::os::unix::fs::MetadataExt;
-    let settings = Engine::code_settings(&crate::thread::engine_options(p))?;
-    let dir = code_cache_dir()?;
-    let m = file.metadata().ok()?;
-    let program = format!(
-        "{} {} {} {} {}.{}",
-        p.exe.display(),
-        m.dev(),
-        m.ino(),
-        m.size(),
-        m.mtime(),
-        m.mtime_nsec()
-    );
-    let store = xarch_engine::persist::CodeStore::open(&dir, &program, &settings)?;
+    let options = crate::thread::engine_options(p);
+    // (The interpreter and threshold 0 never use one.)
+    let settings = Engine::code_settings(&options)?;
+    let opened = code_cache_dir().map_err(String::from).and_then(|dir| {
+        let m = file.metadata().map_err(|e| e.to_string())?;
+        let program = format!(
+            "{} {} {} {} {}.{}",
+            p.exe.display(),
+            m.dev(),
+            m.ino(),
+            m.size(),
+            m.mtime(),
+            m.mtime_nsec()
+        );
+        xarch_engine::persist::CodeStore::open(&dir, &program, &settings)
+            .map_err(|e| format!("{}: {e}", dir.display()))
+    });
+    let store = match opened {
+        Ok(s) => s,
+        Err(why) => {
+            if options.stats {
+                eprintln!("xarch: no code store: {why}");
+            }
+            return None;
+        }
+    };
     Some(
         match std::env::var("XARCH_CODE_CACHE_MAX_MB")
             .ok()

@@ -294,3 +294,53 @@ fn sysroot_descriptor_is_hidden_and_survives_close_range() {
         "stderr: {err}"
     );
 }
+
+/// The persistent code cache with a dynamically linked program: its
+/// loader, libraries, dlopen'ed plugin and the position-independent
+/// program itself are placed at the same guest addresses at every run, so
+/// a second run finds nearly all of its code stored (with the kernel's
+/// randomized placement it found almost none).
+#[test]
+fn a_second_run_finds_its_libraries_code_stored() {
+    let Some(prog) = dynmain() else { return };
+    let cache = tempfile::tempdir().unwrap();
+    let stats = || {
+        let mut c = dyn_cmd(prog);
+        c.env("XARCH_CODE_CACHE", cache.path())
+            .env("XARCH_STATS", "1");
+        let (code, out, err) = run(c);
+        assert_eq!((code, out.as_str()), (0, EXPECTED), "stderr: {err}");
+        // Summed over the engines: translations made, blocks installed,
+        // stale records.
+        let (mut made, mut installed, mut stale) = (0u64, 0u64, 0u64);
+        for l in err.lines() {
+            let num = |s: &str| s.trim().parse::<u64>().unwrap_or(0);
+            if let Some(rest) = l.strip_prefix("xarch: ")
+                && let Some((n, _)) = rest.split_once(" translations (")
+            {
+                made += num(n);
+            }
+            if let Some((_, rest)) = l
+                .strip_prefix("xarch: code store ")
+                .and_then(|r| r.rsplit_once(".xcc: "))
+            {
+                let mut parts = rest.split(", ");
+                installed += parts
+                    .next()
+                    .and_then(|p| p.strip_suffix(" blocks installed"))
+                    .map_or(0, num);
+                stale += parts
+                    .next()
+                    .and_then(|p| p.strip_suffix(" stale"))
+                    .map_or(0, num);
+            }
+        }
+        (made, installed, stale, err)
+    };
+    let (_, cold_installed, _, _) = stats();
+    let (made, installed, stale, err) = stats();
+    assert!(
+        made > 500 && stale == 0 && installed * 10 >= made * 9 && installed > cold_installed,
+        "{made} translations, {installed} installed, {stale} stale:\n{err}"
+    );
+}
