@@ -212,6 +212,9 @@ struct Emitter {
     epilogue: DynamicLabel,
     chain: ChainConfig,
     block_start: u64,
+    /// The block calls helpers (which may ask for a return to the
+    /// engine through `exit_info`, as `IC IVAU` does): every exit polls.
+    calls_helpers: bool,
     /// Direct exits: target guest PC, the label of its link cell and of
     /// its return path (which loads the target PC: kept out of the
     /// chained path).
@@ -904,15 +907,28 @@ impl Emitter {
     /// code through a link cell once the engine patches it, unless an
     /// interrupt or invalidation is pending; otherwise returns `target`
     /// to the dispatcher.
+    ///
+    /// Only exits that can close a cycle poll the pending flags: a chain
+    /// of forward exits (each to a higher address than its block's start)
+    /// is finite, so every loop of chained code, direct or through the
+    /// indirect-branch table, passes a backward or indirect exit, which
+    /// polls. Signals and other threads' invalidations still wait at most
+    /// one forward run. A block that calls helpers polls at every exit,
+    /// as a helper may have asked for a return to the engine itself.
     fn direct_exit(&mut self, target: u64) {
         let cell = self.ops.new_dynamic_label();
         let back = self.ops.new_dynamic_label();
-        let (int_off, info_off) = (self.chain.interrupt, self.chain.exit_info);
+        if target <= self.block_start || self.calls_helpers {
+            let (int_off, info_off) = (self.chain.interrupt, self.chain.exit_info);
+            dynasm!(self.ops
+                ; .arch x64
+                ; mov rcx, QWORD [rbx + int_off]
+                ; or rcx, QWORD [rbx + info_off]
+                ; jnz =>back
+            );
+        }
         dynasm!(self.ops
             ; .arch x64
-            ; mov rcx, QWORD [rbx + int_off]
-            ; or rcx, QWORD [rbx + info_off]
-            ; jnz =>back
             ; jmp QWORD [=>cell]
             ; .align 8
             ; =>cell
@@ -1158,6 +1174,7 @@ pub fn compile_with(
         epilogue,
         chain,
         block_start: block.start,
+        calls_helpers: block.insts.iter().any(|i| matches!(i.op, Op::Call(..))),
         exits: Vec::new(),
         refs_ir: false,
         feat,
