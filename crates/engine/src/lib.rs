@@ -522,6 +522,7 @@ fn chain_config(ibtc: &[[u64; 2]]) -> ChainConfig {
         interrupt: xarch_a64::state::INTERRUPT as i32,
         exit_info: xarch_a64::state::EXIT_INFO as i32,
         ibtc: ibtc.as_ptr() as u64,
+        flags: Some(xarch_a64::state::NZCV),
     }
 }
 

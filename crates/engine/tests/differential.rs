@@ -422,3 +422,65 @@ fn indirect_branch_to_impossible_targets_faults() {
         }
     }
 }
+
+/// A random instruction reading the flags a block before it set: a
+/// conditional branch over one instruction, `csel`, `cset`, `ccmp`,
+/// `adcs`, `sbcs` or `mrs nzcv` (writing only x1..x7).
+fn random_flag_reader(rng: &mut Rng) -> u32 {
+    let cond = rng.next() as u32 % 16;
+    match rng.next() % 7 {
+        0 => 0x5400_0040 | cond,              // b.cond .+8
+        1 => 0x9a83_0041 | cond << 12,        // csel x1, x2, x3, cond
+        2 => 0x9a9f_07e1 | (cond ^ 1) << 12,  // cset x1, cond
+        3 => 0xfa43_0040 | cond << 12 | cond, // ccmp x2, x3, #cond, cond
+        4 => 0xba06_00a4,                     // adcs x4, x5, x6
+        5 => 0x7a06_00a4,                     // sbcs w4, w5, w6
+        _ => 0xd53b_4207,                     // mrs x7, nzcv
+    }
+}
+
+/// Flags set in one block and read in the next, in a loop run often
+/// enough for the tiered engines to make regions of it: compiled code
+/// defers a compare's flags (`xarch_jit`'s deferred flags) across chained
+/// blocks, region entries and exits; every engine must give the flags the
+/// interpreter gives, in the registers that read them and in the state.
+#[test]
+fn deferred_flags_cross_blocks_like_the_interpreter() {
+    let mut rng = Rng(0x5eed_f1a6_0000_0007);
+    let engines = [
+        (Backend::Baseline, None),
+        (Backend::Tiered, Some(1)),
+        (Backend::Opt, None),
+    ];
+    for _ in 0..300 {
+        let mut code = vec![0xd280_0069]; // mov x9, #3
+        let top = code.len();
+        code.push(random_compare(&mut rng));
+        code.push(0x1400_0001); // b .+4: the reader starts a new block
+        code.push(random_flag_reader(&mut rng));
+        code.push(0xd280_2460); // mov x0, #0x123 (skipped by a taken b.cond)
+        if rng.next().is_multiple_of(2) {
+            code.push(random_compare(&mut rng)); // flags left set at the exit
+        }
+        code.push(0xd100_0529); // sub x9, x9, #1
+        let back = (top as i64 - code.len() as i64) as u32 & 0x7_ffff;
+        code.push(0xb500_0009 | back << 5); // cbnz x9, top
+        code.push(0xd420_0000); // brk #0
+        let mut init = random_state(&mut rng);
+        init.x[9] = 0;
+        let reference = run(ENGINES[0], &code, init.clone());
+        for (backend, hot_threshold) in engines {
+            let mut engine = Engine::new(EngineOptions {
+                backend,
+                hot_threshold,
+                interp_runs: Some(0),
+                background_compile: false,
+                ..Default::default()
+            });
+            let mut state = init.clone();
+            state.pc = code.as_ptr() as u64;
+            assert_eq!(engine.run(&mut state), Exit::Breakpoint { imm: 0 });
+            assert_same(&reference, &state, &code);
+        }
+    }
+}

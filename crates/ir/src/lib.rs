@@ -10,6 +10,7 @@ pub mod interp;
 pub mod ops;
 mod print;
 pub mod simplify;
+pub mod testing;
 pub mod types;
 pub mod vector;
 pub mod verify;

@@ -17,7 +17,7 @@
 //! state as without the pass.
 
 use crate::block::Block;
-use crate::ops::{Inst, Op, Terminator, Value};
+use crate::ops::{Inst, IntCC, Op, Terminator, Value};
 use crate::types::Type;
 
 /// State fields are tracked in a table of 8-byte slots (a field lives in
@@ -214,6 +214,24 @@ fn run(block: &mut Block, s: &mut Scratch) {
         let map = &s.map;
         op.for_each_operand_mut(|v| *v = map[v.0 as usize]);
         let ty = inst.ty;
+        if let Op::CondHolds(cond, f) = op {
+            match condition_as_compare(cond, f, &s.out, &s.konst) {
+                Some(Compare::Known(holds)) => op = Op::Const(holds as u64),
+                Some(Compare::Icmp(cc, a, x)) => op = Op::Icmp(cc, a, x),
+                Some(Compare::WithConst(cc, a, k)) => {
+                    let t = s.out[a.0 as usize].ty;
+                    let kv = Value(s.out.len() as u32);
+                    s.out.push(Inst {
+                        op: Op::Const(k),
+                        ty: t,
+                    });
+                    s.konst.push(Some(k));
+                    s.dead_store.push(false);
+                    op = Op::Icmp(cc, a, kv);
+                }
+                None => {}
+            }
+        }
         let konst = &s.konst;
         let c = |v: Value| konst[v.0 as usize];
         let reuse = match op {
@@ -319,6 +337,84 @@ fn run(block: &mut Block, s: &mut Scratch) {
     }
     block.insts = insts;
     block.term = term;
+}
+
+/// A condition test on flags the block computed, as a comparison.
+enum Compare {
+    /// The condition does not depend on the operands.
+    Known(bool),
+    Icmp(IntCC, Value, Value),
+    /// Against a constant the block does not have yet.
+    WithConst(IntCC, Value, u64),
+}
+
+/// `CondHolds(cond, f)` as an integer comparison when `f` holds the flags
+/// of a compare (`AddWithCarry(a, NOT x, 1)`, Arm's `CMP a, x`) or of a
+/// logical result (`TST`, `ANDS`: C = V = 0), so that the test no longer
+/// needs the packed flags: compiled code branches on a host compare, and
+/// the flags value is left only to the state write, which the baseline
+/// tier defers. N-only and V-only tests of a compare stay as they are.
+fn condition_as_compare(
+    cond: u8,
+    f: Value,
+    out: &[Inst],
+    konst: &[Option<u64>],
+) -> Option<Compare> {
+    use IntCC::*;
+    let def = |v: Value| &out[v.0 as usize];
+    match def(f).op {
+        Op::AddFlags(a, b, c) if konst[c.0 as usize] == Some(1) => {
+            let t = def(a).ty;
+            if !matches!(t, Type::I32 | Type::I64) {
+                return None;
+            }
+            // EQ NE CS CC MI PL VS VC HI LS GE LT GT LE.
+            let cc = [
+                Some(Eq),
+                Some(Ne),
+                Some(Uge),
+                Some(Ult),
+                None,
+                None,
+                None,
+                None,
+                Some(Ugt),
+                Some(Ule),
+                Some(Sge),
+                Some(Slt),
+                Some(Sgt),
+                Some(Sle),
+            ]
+            .get(cond as usize)
+            .copied()
+            .flatten()?;
+            if let Op::Not(x) = def(b).op {
+                return Some(Compare::Icmp(cc, a, x));
+            }
+            let k = konst[b.0 as usize]?;
+            Some(Compare::WithConst(cc, a, !k & t.mask() as u64))
+        }
+        Op::LogicFlags(a) => {
+            if !matches!(def(a).ty, Type::I32 | Type::I64) {
+                return None;
+            }
+            // N and Z from the value, C = V = 0.
+            let cc = match cond {
+                0 => Eq,
+                1 => Ne,
+                4 | 11 => Slt,
+                5 | 10 => Sge,
+                12 => Sgt,
+                13 => Sle,
+                // CS, VS, HI never; CC, VC, LS always.
+                2 | 6 | 8 => return Some(Compare::Known(false)),
+                3 | 7 | 9 => return Some(Compare::Known(true)),
+                _ => return None,
+            };
+            Some(Compare::WithConst(cc, a, 0))
+        }
+        _ => None,
+    }
 }
 
 /// The constant an integer op on constant operands gives, if it is one
@@ -525,5 +621,71 @@ mod tests {
         };
         assert!(matches!(block.insts[cond.0 as usize].op, Op::Icmp(..)));
         crate::verify::verify(&block).unwrap();
+    }
+
+    /// Condition tests of compare and logical flags become comparisons
+    /// (or constants) that give what the packed flags gave, for every
+    /// condition, both widths, register and constant operands, and the
+    /// flags still reach the state.
+    #[test]
+    fn condition_tests_of_compares_become_comparisons() {
+        use crate::testing::EDGES;
+        use crate::{BlockResult, Interpreter};
+        // 0: compare registers, 1: compare with a constant, 2: logical.
+        for kind in 0..3 {
+            for ty in [Type::I32, Type::I64] {
+                for cond in 0..16u8 {
+                    let konsts: &[u64] = if kind == 1 { &EDGES } else { &[0] };
+                    for &konst in konsts {
+                        let mut b = Builder::new();
+                        b.guest_insn(0x1000);
+                        let a = b.get_state(0, ty);
+                        let f = match kind {
+                            0 => {
+                                let x = b.get_state(8, ty);
+                                let nx = b.not(x);
+                                let one = b.iconst(Type::I1, 1);
+                                b.add_flags(a, nx, one)
+                            }
+                            1 => {
+                                let nx = b.iconst(ty, !konst);
+                                let one = b.iconst(Type::I1, 1);
+                                b.add_flags(a, nx, one)
+                            }
+                            _ => b.logic_flags(a),
+                        };
+                        b.set_state(24, f);
+                        let c = b.cond_holds(cond, f);
+                        let c = b.zext(c, Type::I64);
+                        b.set_state(16, c);
+                        let block = b.finish(0x1000, 0x1004, 1, Terminator::Jump(0x1004));
+                        let mut simple = block.clone();
+                        simplify(&mut simple);
+                        crate::verify::verify(&simple).unwrap();
+                        let rewritten = !matches!((kind, cond), (0 | 1, 4..=7) | (_, 14..));
+                        assert_eq!(
+                            !ops(&simple).iter().any(|o| o.starts_with("CondHolds")),
+                            rewritten,
+                            "{simple}"
+                        );
+                        for x in EDGES {
+                            for y in EDGES {
+                                let run = |blk: &Block| {
+                                    let mut st = [x, y, 0, 0];
+                                    // SAFETY: the block only accesses the
+                                    // state, which is big enough.
+                                    let r = unsafe {
+                                        Interpreter::new().run(blk, st.as_mut_ptr() as *mut u8)
+                                    };
+                                    assert_eq!(r, BlockResult::Next(0x1004));
+                                    st
+                                };
+                                assert_eq!(run(&block), run(&simple), "{x:x} {y:x}\n{simple}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -12,9 +12,12 @@
 //! that one op on the same slots.
 
 mod enc;
+mod flags;
 mod regs;
 mod vector;
 
+use flags::FlagsAccess;
+pub(crate) use flags::emit_complete_at_exit;
 use regs::{Loc, POOL, RAX, RCX, RDX, Regs, Src, compare_fits, imm32};
 
 use crate::cache::CodeCache;
@@ -229,6 +232,9 @@ struct Emitter {
     consts: Vec<(DynamicLabel, u128)>,
     /// Where each IR value is (see `regs.rs`).
     regs: Regs,
+    /// Out-of-line completions of deferred flags (see `flags.rs`): the
+    /// call's label and where it returns.
+    flag_stubs: Vec<(DynamicLabel, DynamicLabel)>,
 }
 
 /// Two-operand x86 ALU instructions the templates use.
@@ -352,6 +358,22 @@ impl Emitter {
     /// Emits instruction `i`: a register template if it has one, else a
     /// template on slots or the interpreter shim.
     fn emit(&mut self, block: &Block, i: usize) {
+        if let Some(off) = self.chain.flags {
+            let deferred = match block.insts[i].op {
+                Op::SetState(_, v) => self.regs.deferred(v.0 as usize),
+                _ => None,
+            };
+            match flags::access(block, i, off, deferred) {
+                FlagsAccess::None => {}
+                FlagsAccess::Complete => self.complete_pending_flags(),
+                FlagsAccess::Replace => self.flags_replaced(),
+                FlagsAccess::Defer(d) => {
+                    self.defer_flags(d, off);
+                    self.release_dead(i);
+                    return;
+                }
+            }
+        }
         if self.scalar(block, i) {
             return;
         }
@@ -594,7 +616,9 @@ impl Emitter {
         match &inst.op {
             // Emitted with the branch (see `Regs::fused`), or computed by
             // the one access that uses it.
-            _ if self.regs.fused == Some(i) || self.regs.addr(i).is_some() => {}
+            _ if self.regs.fused == Some(i)
+                || self.regs.addr(i).is_some()
+                || self.regs.elided(i) => {}
             Op::GuestInsn(pc) => self.pc = *pc,
             Op::Const(x) => self.def_const(i, *x, ty),
             Op::GetState(off) => {
@@ -1091,6 +1115,10 @@ pub struct ChainConfig {
     /// key is 0 (`u64::MAX`) indexes the last entry, which therefore never
     /// holds 0 (see [`ibtc_empty`]). 0 disables the inline lookup.
     pub ibtc: u64,
+    /// Offset of the guest's flags field (an `I64`), whose writes of
+    /// compare and logical flags baseline code defers (see
+    /// `crate::flags`); `None`: never deferred.
+    pub flags: Option<u32>,
 }
 
 /// Entries in the indirect-branch table (a power of two).
@@ -1180,7 +1208,8 @@ pub fn compile_with(
         feat,
         relocs: Vec::new(),
         consts: Vec::new(),
-        regs: Regs::new(block),
+        regs: Regs::new(block, chain.flags),
+        flag_stubs: Vec::new(),
     };
     emit_prologue(&mut e.ops, body);
     let hot = counter.map(|HotCounter(addr)| {
@@ -1239,7 +1268,11 @@ pub fn compile_with(
         ; mov QWORD [r13], KIND_FAULT as i32
         ; =>epilogue
     );
+    if chain.flags.is_some() {
+        e.complete_flags_at_exit();
+    }
     emit_epilogue(&mut e.ops);
+    e.emit_flag_stubs();
     e.emit_consts();
     let labels: Vec<(u64, usize, usize)> = e
         .exits

@@ -10,6 +10,7 @@
 
 pub mod baseline;
 pub mod cache;
+mod flags;
 pub mod opt;
 mod perfmap;
 pub mod portable;

@@ -3,6 +3,7 @@
 //! width and operand kind), and blocks with more live values than host
 //! registers around ops that read slots and call out (spills).
 
+use xarch_ir::testing::EDGES;
 use xarch_ir::{
     Block, BlockResult, Builder, IntCC, Interpreter, Op, Terminator, Type, Value, VecOp,
 };
@@ -14,26 +15,10 @@ const CHAIN: ChainConfig = ChainConfig {
     interrupt: 8 * (WORDS as i32 - 2),
     exit_info: 8 * (WORDS as i32 - 1),
     ibtc: 0,
+    flags: None,
 };
 const TAKEN: u64 = 0x3000;
 const NOT_TAKEN: u64 = 0x4000;
-
-const EDGES: [u64; 14] = [
-    0,
-    1,
-    2,
-    0x7f,
-    0x80,
-    0xff,
-    0x7fff_ffff,
-    0x8000_0000,
-    0xffff_ffff,
-    0x1_0000_0000,
-    0x7fff_ffff_ffff_ffff,
-    0x8000_0000_0000_0000,
-    u64::MAX - 1,
-    u64::MAX,
-];
 
 fn states() -> Vec<Vec<u64>> {
     let mut out = Vec::new();

@@ -17,6 +17,7 @@ const CHAIN: ChainConfig = ChainConfig {
     interrupt: 8 * INTERRUPT as i32,
     exit_info: 8 * EXIT_INFO as i32,
     ibtc: 0,
+    flags: None,
 };
 
 /// The chained-to block: marks word 5 so the test sees whether it ran.

@@ -50,6 +50,7 @@ fn chain(interrupt: i32, exit_info: i32) -> ChainConfig {
         interrupt,
         exit_info,
         ibtc: 0,
+        flags: None,
     }
 }
 
@@ -162,28 +163,21 @@ fn check_words(blocks: &[Block], states: &[[u64; WORDS]]) {
     }
 }
 
-const EDGES: [u64; 20] = [
-    0,
-    1,
-    2,
-    3,
-    7,
-    31,
-    32,
-    33,
-    63,
-    64,
-    65,
-    0x7f,
-    0x80,
-    0xff,
-    0x7fff_ffff,
-    0x8000_0000,
-    0xffff_ffff,
-    0x7fff_ffff_ffff_ffff,
-    0x8000_0000_0000_0000,
-    u64::MAX,
-];
+/// Edge values, and shift amounts around the widths.
+const EDGES: [u64; 22] = {
+    let mut all = [0; 22];
+    let mut i = 0;
+    while i < xarch_ir::testing::EDGES.len() {
+        all[i] = xarch_ir::testing::EDGES[i];
+        i += 1;
+    }
+    let shifts = [3, 7, 31, 32, 33, 63, 64, 65];
+    while i < all.len() {
+        all[i] = shifts[i - xarch_ir::testing::EDGES.len()];
+        i += 1;
+    }
+    all
+};
 
 fn edge_states() -> Vec<[u64; WORDS]> {
     let mut out = Vec::new();
@@ -1344,6 +1338,7 @@ fn indirect_exit_uses_the_branch_table() {
         interrupt: A64_INTERRUPT,
         exit_info: A64_EXIT_INFO,
         ibtc: table.as_ptr() as u64,
+        flags: None,
     };
     let mut jit = Jit::new();
     let region = jit.compile(&blocks, cfg);

@@ -20,6 +20,7 @@ const CHAIN: ChainConfig = ChainConfig {
     interrupt: 8 * (WORDS as i32 - 2),
     exit_info: 8 * (WORDS as i32 - 1),
     ibtc: 0,
+    flags: None,
 };
 
 struct Rng(u64);

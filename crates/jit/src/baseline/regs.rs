@@ -81,10 +81,25 @@ pub(super) struct Regs {
     /// emitted with the branch as a host compare-and-jump (its operands
     /// live until then).
     pub(super) fused: Option<usize>,
+    /// Flags values only written to the guest's flags field: their
+    /// writes defer them (`crate::flags`), their definitions emit nothing.
+    deferred: Vec<(u32, Deferred)>,
+    /// Values only a deferred flags value uses, whose operand it keeps
+    /// instead (`NOT x` of a compare): nothing to emit.
+    folded: Vec<u32>,
+}
+
+/// A deferred flags value: its kind (`crate::flags`), width and operands.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Deferred {
+    pub kind: u64,
+    pub ty: Type,
+    pub a: Value,
+    pub b: Option<Value>,
 }
 
 impl Regs {
-    pub(super) fn new(block: &Block) -> Regs {
+    pub(super) fn new(block: &Block, flags: Option<u32>) -> Regs {
         let n = block.insts.len();
         let unset = ValueInfo {
             loc: Loc::Slot,
@@ -128,6 +143,10 @@ impl Regs {
             let b = &mut vals[base.0 as usize];
             b.last_use = b.last_use.max(i as u32);
         }
+        let (deferred, folded) = match flags {
+            Some(off) => find_deferred(block, off, &mut vals),
+            None => (Vec::new(), Vec::new()),
+        };
         let mut fused = None;
         match &block.term {
             Terminator::JumpDyn(v, _) => vals[v.0 as usize].last_use = n as u32,
@@ -156,7 +175,23 @@ impl Regs {
             vals,
             held: [None; POOL.len()],
             fused,
+            deferred,
+            folded,
         }
+    }
+
+    /// The deferred flags value `v`, if it is one.
+    pub(super) fn deferred(&self, v: usize) -> Option<Deferred> {
+        self.deferred
+            .iter()
+            .find(|&&(d, _)| d as usize == v)
+            .map(|&(_, d)| d)
+    }
+
+    /// Whether value `v` has no code of its own (a deferred flags value or
+    /// an operand folded into one).
+    pub(super) fn elided(&self, v: usize) -> bool {
+        self.deferred(v).is_some() || self.folded.contains(&(v as u32))
     }
 
     pub(super) fn loc(&self, v: Value) -> Loc {
@@ -176,6 +211,84 @@ impl Regs {
     fn last_use(&self, v: u32) -> usize {
         self.vals[v as usize].last_use as usize
     }
+}
+
+/// The flags values of `block` whose only uses are writes of the flags
+/// field at `off` (compare, add and logical flags of 32 and 64 bits),
+/// with their operands kept alive up to the last such write; and the
+/// `NOT x` operands of compares that only they use (the write keeps `x`).
+fn find_deferred(
+    block: &Block,
+    off: u32,
+    vals: &mut [ValueInfo],
+) -> (Vec<(u32, Deferred)>, Vec<u32>) {
+    let mut deferred: Vec<(u32, Deferred)> = Vec::new();
+    let mut folded = Vec::new();
+    let konst = |v: Value| match block.insts[v.0 as usize].op {
+        Op::Const(c) => Some(c),
+        _ => None,
+    };
+    for (i, inst) in block.insts.iter().enumerate() {
+        let Op::SetState(o, f) = inst.op else {
+            continue;
+        };
+        if o != off {
+            continue;
+        }
+        let fi = f.0 as usize;
+        if deferred.iter().any(|&(d, _)| d as usize == fi) {
+            continue;
+        }
+        let writes = block.insts[fi + 1..]
+            .iter()
+            .filter(|x| matches!(x.op, Op::SetState(o2, v) if o2 == off && v == f))
+            .count() as u32;
+        if writes != vals[fi].uses || block.ty(f) != Type::I64 {
+            continue;
+        }
+        let d = match block.insts[fi].op {
+            Op::AddFlags(a, b, c) if matches!(block.ty(a), Type::I32 | Type::I64) => {
+                let ty = block.ty(a);
+                match (konst(c), block.insts[b.0 as usize].op) {
+                    (Some(1), Op::Not(x)) if vals[b.0 as usize].uses == 1 => {
+                        folded.push(b.0);
+                        Deferred {
+                            kind: crate::flags::LAZY_SUB,
+                            ty,
+                            a,
+                            b: Some(x),
+                        }
+                    }
+                    (Some(c), _) if c <= 1 => Deferred {
+                        kind: [crate::flags::LAZY_ADD, crate::flags::LAZY_ADD_CARRY][c as usize],
+                        ty,
+                        a,
+                        b: Some(b),
+                    },
+                    _ => continue,
+                }
+            }
+            Op::LogicFlags(a) if matches!(block.ty(a), Type::I32 | Type::I64) => Deferred {
+                kind: crate::flags::LAZY_LOGIC,
+                ty: block.ty(a),
+                a,
+                b: None,
+            },
+            _ => continue,
+        };
+        // The operands live up to the last write (which stores them).
+        let last = block
+            .insts
+            .iter()
+            .rposition(|x| matches!(x.op, Op::SetState(o2, v) if o2 == off && v == f))
+            .unwrap_or(i) as u32;
+        for v in [Some(d.a), d.b].into_iter().flatten() {
+            let info = &mut vals[v.0 as usize];
+            info.last_use = info.last_use.max(last);
+        }
+        deferred.push((f.0, d));
+    }
+    (deferred, folded)
 }
 
 /// Whether [`Emitter::compare`] has a template for `cc` on `ty`.

@@ -11,6 +11,7 @@ mod vector;
 
 use super::{OptError, RegionBlock};
 use crate::baseline::{ChainConfig, KIND_EXIT, KIND_NEXT};
+use crate::flags::{LAZY_ADD, LAZY_LOGIC, LAZY_PACKED, LAZY_SUB, pack_flags, width_code};
 use cranelift_codegen::ir::condcodes::IntCC as CC;
 use cranelift_codegen::ir::{
     self, AbiParam, BlockArg, InstBuilder, MemFlagsData, Signature, TrapCode, types,
@@ -93,39 +94,6 @@ fn needs_flush(op: &Op) -> bool {
 /// suffices); other flush points need the state block exact.
 fn is_light(op: &Op) -> bool {
     matches!(op, Op::Load(_) | Op::Store(..))
-}
-
-/// Deferred flags kinds (`ctx.lazy_info` bits 0..3; bits 4..5 the width
-/// code, bits 8.. the state offset of the flags field).
-const LAZY_PACKED: u64 = 1;
-const LAZY_SUB: u64 = 2;
-const LAZY_ADD: u64 = 3;
-const LAZY_LOGIC: u64 = 4;
-
-/// The packed NZCV that a deferred-flags triple stands for (the
-/// interpreter's definitions).
-pub(crate) extern "C" fn pack_flags(a: u64, b: u64, info: u64) -> u64 {
-    let ty = [Type::I8, Type::I16, Type::I32, Type::I64][((info >> 4) & 3) as usize];
-    let m = ty.mask();
-    let (a, b) = (a as u128 & m, b as u128 & m);
-    match info & 15 {
-        LAZY_SUB => xarch_ir::interp::add_with_carry_flags(a, !b & m, 1, ty),
-        LAZY_ADD => xarch_ir::interp::add_with_carry_flags(a, b, 0, ty),
-        LAZY_LOGIC => {
-            let n = (a >> (ty.bits() - 1)) & 1;
-            ((n << 31) | (((a == 0) as u128) << 30)) as u64
-        }
-        _ => a as u64,
-    }
-}
-
-fn width_code(t: ir::Type) -> u64 {
-    match t.bits() {
-        8 => 0,
-        16 => 1,
-        32 => 2,
-        _ => 3,
-    }
 }
 
 /// The (offset, type) pairs of the guest state that can live in variables:
@@ -229,6 +197,21 @@ pub(crate) struct Lowered {
     pub pcs: Vec<u64>,
     /// Targets of the direct exits, by link cell index.
     pub exits: Vec<u64>,
+    /// What the region's entry does with flags chained baseline code
+    /// deferred (see `crate::flags`).
+    pub entry_flags: EntryFlags,
+}
+
+/// How a region takes flags deferred by the baseline code chained into it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EntryFlags {
+    /// It defers flags itself: its code takes them as its own.
+    Adopt,
+    /// It reads or writes the flags field, or calls helpers: its stub
+    /// completes them first.
+    Complete,
+    /// It never touches the field: they stay deferred through it.
+    PassThrough,
 }
 
 struct Lower<'a, 'f> {
@@ -411,9 +394,44 @@ pub(crate) fn lower(
     };
     let info = b.ins().iconst(types::I64, info as i64);
     b.def_var(fi_var, info);
-    if flags_k.is_some() {
+    if let Some(k) = flags_k {
+        if chain.flags.is_some() {
+            // Flags deferred by the baseline code chained here become the
+            // region's own deferred flags (same encoding).
+            let pending = b.ins().load(types::I64, trusted(), ctx, CTX_LAZY_INFO);
+            let la = b.ins().load(types::I64, trusted(), ctx, CTX_LAZY_A);
+            let lb = b.ins().load(types::I64, trusted(), ctx, CTX_LAZY_B);
+            let var = promoted[k].2;
+            let a0 = b.use_var(var);
+            let a = b.ins().select(pending, la, a0);
+            b.def_var(var, a);
+            let fb = b.ins().select(pending, lb, zero);
+            b.def_var(fb_var, fb);
+            let fi = b.ins().select(pending, pending, info);
+            b.def_var(fi_var, fi);
+        }
         b.ins().store(trusted(), zero, ctx, CTX_LAZY_INFO);
     }
+    let entry_flags = match (flags_k, chain.flags) {
+        (_, None) => EntryFlags::PassThrough,
+        (Some(_), Some(_)) => EntryFlags::Adopt,
+        (None, Some(off)) => {
+            let touches = blocks.iter().flat_map(|rb| &rb.block.insts).any(|inst| {
+                let overlaps = |o: u32, bytes: u32| o < off + 8 && o + bytes.max(1) > off;
+                match inst.op {
+                    Op::GetState(o) => overlaps(o, inst.ty.bytes()),
+                    Op::SetState(o, _) => overlaps(o, 16),
+                    Op::Call(..) => true,
+                    _ => false,
+                }
+            });
+            if touches {
+                EntryFlags::Complete
+            } else {
+                EntryFlags::PassThrough
+            }
+        }
+    };
     let mut pack_sig = Signature::new(CallConv::SystemV);
     for _ in 0..3 {
         pack_sig.params.push(AbiParam::new(ptr));
@@ -450,7 +468,7 @@ pub(crate) fn lower(
                     _ => None,
                 };
                 if let Some((kind, t)) = kind {
-                    let info = kind | width_code(cty(t)) << 4 | (off as u64) << 8;
+                    let info = kind | width_code(t.bits()) << 4 | (off as u64) << 8;
                     if !flag_infos.contains(&(info, t)) {
                         flag_infos.push((info, t));
                     }
@@ -468,6 +486,10 @@ pub(crate) fn lower(
 
     // Dirty and lazy fields on entry to each block (may-be, fixed point).
     let mut state_in = vec![(0u128, 0u128); blocks.len()];
+    if entry_flags == EntryFlags::Adopt {
+        // Adopted flags are newer than the state's.
+        state_in[0].0 |= fbit;
+    }
     loop {
         let mut changed = false;
         for (k, rb) in blocks.iter().enumerate() {
@@ -547,7 +569,11 @@ pub(crate) fn lower(
     let pcs = std::mem::take(&mut l.pcs);
     let exits = std::mem::take(&mut l.exits);
     l.b.finalize(isa_frontend);
-    Ok(Lowered { pcs, exits })
+    Ok(Lowered {
+        pcs,
+        exits,
+        entry_flags,
+    })
 }
 
 impl Lower<'_, '_> {
@@ -661,6 +687,32 @@ impl Lower<'_, '_> {
         }
     }
 
+    /// At an exit: like [`Self::flush`], but when the chained code takes
+    /// deferred flags (the baseline tier, see `crate::flags`), flags the
+    /// region deferred leave it deferred in the ctx instead of packed
+    /// (the stub completes them before returning to the engine).
+    fn flush_exit(&mut self) {
+        let Some(k) = self.flags_k.filter(|_| self.chain.flags.is_some()) else {
+            self.flush();
+            return;
+        };
+        let fbit = 1u128 << k;
+        let flags_dirty = self.dirty & fbit != 0;
+        let (dirty, lazy) = (self.dirty, self.lazy);
+        self.dirty &= !fbit;
+        self.lazy &= !fbit;
+        self.flush();
+        (self.dirty, self.lazy) = (dirty, lazy);
+        if flags_dirty {
+            let a = self.b.use_var(self.promoted[k].2);
+            let bv = self.b.use_var(self.fb_var);
+            let i = self.b.use_var(self.fi_var);
+            self.b.ins().store(trusted(), a, self.ctx, CTX_LAZY_A);
+            self.b.ins().store(trusted(), bv, self.ctx, CTX_LAZY_B);
+            self.b.ins().store(trusted(), i, self.ctx, CTX_LAZY_INFO);
+        }
+    }
+
     fn flush_clear(&mut self) {
         self.flush();
         self.dirty = 0;
@@ -740,7 +792,7 @@ impl Lower<'_, '_> {
         // code after it (a sibling exit, the loop body after a back-edge
         // check) must not reuse that value, which does not dominate it.
         let flags_before = self.cur_flags;
-        self.flush();
+        self.flush_exit();
         self.cur_flags = flags_before;
         let k = self.b.ins().iconst(types::I64, kind as i64);
         self.b.ins().store(trusted(), k, self.ctx, CTX_KIND);
@@ -952,7 +1004,7 @@ impl Lower<'_, '_> {
         let k = self.flags_k.expect("flags field");
         self.b.def_var(self.promoted[k].2, a);
         self.b.def_var(self.fb_var, b);
-        let info = kind | width_code(t) << 4 | (off as u64) << 8;
+        let info = kind | width_code(t.bits()) << 4 | (off as u64) << 8;
         let i = self.b.ins().iconst(types::I64, info as i64);
         self.b.def_var(self.fi_var, i);
         self.cur_flags = Some(x);

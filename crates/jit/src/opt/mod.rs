@@ -159,6 +159,8 @@ pub struct RegionCode {
     exits: Vec<u64>,
     /// Guest address ranges the region was compiled from.
     guest_ranges: Vec<(u64, u64)>,
+    /// What its entry does with deferred baseline flags.
+    entry_flags: lower::EntryFlags,
 }
 
 /// The Cranelift half of [`compile_region`]: needs no code cache, so it
@@ -226,6 +228,7 @@ fn compile_region_code_with_marks(
         fault_sites,
         exits: lowered.exits,
         guest_ranges,
+        entry_flags: lowered.entry_flags,
     })
 }
 
@@ -276,6 +279,7 @@ pub fn install_region(
         &code.pcs,
         &code.fault_sites,
         &code.exits,
+        code.entry_flags,
         cache,
         chain,
     )?;

@@ -5,7 +5,8 @@
 //! ```text
 //! entry:  push rbx, r12, r13, r14, r15        ; the baseline frame
 //!         mov rbx, rdi; mov r12, rsi; mov r13, rdx
-//! body:   push rbx, r12, r13, r14, r15, rbp  ; chained code jumps here
+//! body:   (complete deferred baseline flags)   ; chained code jumps here
+//!         push rbx, r12, r13, r14, r15, rbp
 //!         mov [r13 + host_sp], rsp
 //!         call func(state, ctx, slots)
 //! after:  pop rbp, r15, r14, r13, r12, rbx
@@ -20,15 +21,17 @@
 //! abandoned Cranelift frame may have clobbered.
 
 use super::OptError;
+use super::lower::EntryFlags;
 use super::lower::{
     CTX_FAULT_PC, CTX_HOST_SP, CTX_KIND, CTX_LAZY_A, CTX_LAZY_B, CTX_LAZY_INFO, CTX_OPT_SCRATCH,
-    pack_flags,
 };
 use crate::JitCtx;
 use crate::baseline::{
-    BlockFn, ChainConfig, EntryFn, Exit, KIND_FAULT, emit_epilogue, emit_ibtc_jump, emit_prologue,
+    BlockFn, ChainConfig, EntryFn, Exit, KIND_FAULT, emit_complete_at_exit, emit_epilogue,
+    emit_ibtc_jump, emit_prologue,
 };
 use crate::cache::CodeCache;
+use crate::flags::{complete_flags, pack_flags};
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{DynasmApi, DynasmLabelApi, VecAssembler, dynasm};
 
@@ -49,6 +52,7 @@ pub(crate) fn install(
     pcs: &[u64],
     fault_sites: &[(u32, u32)],
     exit_targets: &[u64],
+    entry_flags: EntryFlags,
     cache: &mut CodeCache,
     chain: ChainConfig,
 ) -> Result<Installed, OptError> {
@@ -64,6 +68,22 @@ pub(crate) fn install(
     let pack = pack_flags as *const () as usize;
     // The baseline frame, so chained baseline code can jump to `body`.
     emit_prologue(&mut ops, body);
+    let complete = complete_flags as *const () as usize;
+    if entry_flags == EntryFlags::Complete {
+        // Chained baseline code may have left its flags deferred, and the
+        // region reads the state's. The stack is aligned here.
+        let done = ops.new_dynamic_label();
+        dynasm!(ops
+            ; .arch x64
+            ; cmp QWORD [r13 + CTX_LAZY_INFO], 0
+            ; je =>done
+            ; mov rdi, rbx
+            ; mov rsi, r13
+            ; mov rax, QWORD complete as i64
+            ; call rax
+            ; =>done
+        );
+    }
     dynasm!(ops
         ; .arch x64
         ; push rbx
@@ -126,6 +146,11 @@ pub(crate) fn install(
         ; mov QWORD [r13 + CTX_LAZY_INFO], 0
         ; =>epilogue
     );
+    if chain.flags.is_some() {
+        // Flags deferred by baseline code before the region and not
+        // taken by it.
+        emit_complete_at_exit(&mut ops);
+    }
     emit_epilogue(&mut ops);
     dynasm!(ops
         ; .arch x64
