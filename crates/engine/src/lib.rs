@@ -198,7 +198,8 @@ fn inval_log() -> std::sync::MutexGuard<'static, VecDeque<(u64, u64, u64)>> {
 /// Addresses of the guest state blocks of the engines inside
 /// [`Engine::run`]: an invalidation sets `EXIT_INFO_INVALIDATE` in each, so
 /// a thread spinning in chained blocks (which poll `exit_info` at every
-/// direct exit) returns to its dispatcher and applies the invalidation.
+/// backward and indirect exit, and every loop has one) returns to its
+/// dispatcher and applies the invalidation.
 static RUNNING: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 
 /// Registration of one engine's state block in [`RUNNING`], for the
