@@ -243,7 +243,9 @@ fn find_deferred(
             .iter()
             .filter(|x| matches!(x.op, Op::SetState(o2, v) if o2 == off && v == f))
             .count() as u32;
-        if writes != vals[fi].uses || block.ty(f) != Type::I64 {
+        // (The terminator's operand is not counted in `uses`.)
+        let in_term = matches!(block.term, Terminator::JumpDyn(v, _) if v == f);
+        if writes != vals[fi].uses || block.ty(f) != Type::I64 || in_term {
             continue;
         }
         let d = match block.insts[fi].op {
