@@ -17,7 +17,7 @@ mod regs;
 mod vector;
 
 use flags::FlagsAccess;
-pub(crate) use flags::emit_complete_at_exit;
+pub(crate) use flags::{emit_complete_at_exit, emit_complete_if_pending};
 use regs::{Loc, POOL, RAX, RCX, RDX, Regs, Src, compare_fits, imm32};
 
 use crate::cache::CodeCache;
@@ -943,13 +943,7 @@ impl Emitter {
         let cell = self.ops.new_dynamic_label();
         let back = self.ops.new_dynamic_label();
         if target <= self.block_start || self.calls_helpers {
-            let (int_off, info_off) = (self.chain.interrupt, self.chain.exit_info);
-            dynasm!(self.ops
-                ; .arch x64
-                ; mov rcx, QWORD [rbx + int_off]
-                ; or rcx, QWORD [rbx + info_off]
-                ; jnz =>back
-            );
+            emit_poll(&mut self.ops, self.chain, back);
         }
         dynasm!(self.ops
             ; .arch x64
@@ -974,13 +968,7 @@ impl Emitter {
                     // switch tables): look the target up in the engine's
                     // table and continue in its code when present.
                     let epilogue = self.epilogue;
-                    let (int_off, info_off) = (self.chain.interrupt, self.chain.exit_info);
-                    dynasm!(self.ops
-                        ; .arch x64
-                        ; mov rcx, QWORD [rbx + int_off]
-                        ; or rcx, QWORD [rbx + info_off]
-                        ; jnz =>epilogue
-                    );
+                    emit_poll(&mut self.ops, self.chain, epilogue);
                     let at = emit_ibtc_jump(&mut self.ops, self.chain, epilogue);
                     self.relocs.push(crate::portable::Reloc {
                         at,
@@ -1063,6 +1051,22 @@ pub(crate) fn emit_epilogue(ops: &mut VecAssembler<X64Relocation>) {
         ; pop r12
         ; pop rbx
         ; ret
+    );
+}
+
+/// Jumps to `pending` when an interrupt or invalidation is pending (the
+/// words `chain` names, in the state block at rbx). Clobbers rcx.
+pub(crate) fn emit_poll(
+    ops: &mut VecAssembler<X64Relocation>,
+    chain: ChainConfig,
+    pending: DynamicLabel,
+) {
+    let (int_off, info_off) = (chain.interrupt, chain.exit_info);
+    dynasm!(ops
+        ; .arch x64
+        ; mov rcx, QWORD [rbx + int_off]
+        ; or rcx, QWORD [rbx + info_off]
+        ; jnz =>pending
     );
 }
 

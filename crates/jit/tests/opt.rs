@@ -1374,3 +1374,81 @@ fn indirect_exit_uses_the_branch_table() {
     let r = jit.run(&region, &blocks, &mut c as *mut A64State as *mut u8);
     assert_eq!(r, BlockResult::Next(base + 8));
 }
+
+/// Flags a baseline block defers (`ChainConfig::flags`) reaching a region
+/// through its body and leaving it through a link cell or to the
+/// dispatcher: a region that only reads them has its stub complete them
+/// at entry, one that also sets flags takes them as its own, one that
+/// never touches them passes them on (and its stub completes them when
+/// it returns to the dispatcher). Every way, the flags read and left in
+/// the state are the interpreter's.
+#[test]
+fn deferred_flags_enter_and_leave_regions() {
+    const CMP_X1_X2: u32 = 0xeb02_003f;
+    const B_NEXT: u32 = 0x1400_0001;
+    const CSEL_X3_LT: u32 = 0x9a85_b083; // csel x3, x4, x5, lt
+    const ADD_X3: u32 = 0x9100_0463; // add x3, x3, #1
+    const ADDS_X8: u32 = 0xb100_0508; // adds x8, x8, #1
+    const MRS_X9_NZCV: u32 = 0xd53b_4209;
+    let bodies: [(&str, &[u32]); 3] = [
+        ("reads", &[CSEL_X3_LT]),
+        ("untouched", &[ADD_X3]),
+        ("reads and sets", &[CSEL_X3_LT, ADDS_X8]),
+    ];
+    let mut cfg = chain(A64_INTERRUPT, A64_EXIT_INFO);
+    cfg.flags = Some(xarch_a64::state::NZCV);
+    for (what, body) in bodies {
+        let mut code = vec![CMP_X1_X2, B_NEXT];
+        code.extend_from_slice(body);
+        code.extend_from_slice(&[B_NEXT, MRS_X9_NZCV, SVC0]);
+        let mut blocks = lift_seq(&code);
+        assert_eq!(blocks.len(), 3, "{what}");
+        for b in &mut blocks {
+            xarch_ir::simplify::simplify(b);
+        }
+        for (x1, x2) in [(1u64, 2u64), (2, 1), (5, 5), (u64::MAX, 0), (1 << 63, 1)] {
+            let mut s = A64State::default();
+            (s.x[1], s.x[2], s.x[4], s.x[5], s.x[8]) = (x1, x2, 40, 50, u64::MAX);
+            s.nzcv = 0x9000_0000;
+            let mut want = s.clone();
+            let r = interp_region(&blocks, &mut want as *mut A64State as *mut u8);
+            for linked in [true, false] {
+                let mut jit = Jit::new();
+                let region = jit.compile(&blocks[1..2], cfg);
+                let c0 = xarch_jit::compile(&blocks[0], &mut jit.cache, cfg).unwrap();
+                let c2 = xarch_jit::compile(&blocks[2], &mut jit.cache, cfg).unwrap();
+                // SAFETY: all code lives in the same cache.
+                unsafe {
+                    for e in &c0.exits {
+                        e.link(region.body);
+                    }
+                    if linked {
+                        region.exits[0].link(c2.body);
+                    }
+                }
+                let mut got = s.clone();
+                let mut ctx = JitCtx::default();
+                // SAFETY: compiled for A64State, slots has MAX_SLOTS entries.
+                let next = unsafe {
+                    c0.call(
+                        &mut got as *mut A64State as *mut u8,
+                        jit.slots.as_mut_ptr(),
+                        &mut ctx,
+                    )
+                };
+                assert_eq!(ctx.lazy_info, 0, "{what}: flags left pending");
+                if linked {
+                    assert_eq!(r, BlockResult::Exit(xarch_ir::ExitReason::Syscall, next));
+                    assert!(bytes(&want) == bytes(&got), "{what} {x1:x} {x2:x}");
+                } else {
+                    // Back at the dispatcher before the last block: the
+                    // state so far, exact flags included.
+                    assert_eq!(next, blocks[2].start, "{what}");
+                    let mut part = s.clone();
+                    let _ = interp_region(&blocks[..2], &mut part as *mut A64State as *mut u8);
+                    assert!(bytes(&part) == bytes(&got), "{what} {x1:x} {x2:x} unlinked");
+                }
+            }
+        }
+    }
+}

@@ -48,6 +48,16 @@ fn namespaces_available() -> bool {
     root || userns
 }
 
+/// A static xarch and a fresh [`mini_rootfs`], or `None` (having said
+/// why) where the cross compiler, namespaces or a static xarch are missing.
+fn xarch_and_rootfs() -> Option<(PathBuf, tempfile::TempDir)> {
+    if !have_cross() || !namespaces_available() {
+        return None;
+    }
+    let xarch = static_xarch()?;
+    Some((xarch, mini_rootfs()))
+}
+
 /// DIR/lib/{ld-linux-aarch64.so.1, libc.so.6}, DIR/bin/probe (dynamic).
 fn mini_rootfs() -> tempfile::TempDir {
     let probe = cc("probe-dynamic", &["-O1", "probe.c"]);
@@ -70,11 +80,9 @@ fn mini_rootfs() -> tempfile::TempDir {
 
 #[test]
 fn rootfs_basics() {
-    if !have_cross() || !namespaces_available() {
+    let Some((xarch, root)) = xarch_and_rootfs() else {
         return;
-    }
-    let Some(xarch) = static_xarch() else { return };
-    let root = mini_rootfs();
+    };
     let mut c = Command::new(&xarch);
     c.arg("run")
         .arg("--rootfs")
@@ -116,11 +124,9 @@ fn rootfs_basics() {
 
 #[test]
 fn rootfs_exit_status_and_missing_program() {
-    if !have_cross() || !namespaces_available() {
+    let Some((xarch, root)) = xarch_and_rootfs() else {
         return;
-    }
-    let Some(xarch) = static_xarch() else { return };
-    let root = mini_rootfs();
+    };
     let mut c = Command::new(&xarch);
     c.arg("run")
         .arg("--rootfs")
@@ -136,11 +142,9 @@ fn rootfs_exit_status_and_missing_program() {
 /// supervisor) must still end it, as it ends `chroot DIR sleep`.
 #[test]
 fn rootfs_program_dies_of_a_forwarded_sigterm() {
-    if !have_cross() || !namespaces_available() {
+    let Some((xarch, root)) = xarch_and_rootfs() else {
         return;
-    }
-    let Some(xarch) = static_xarch() else { return };
-    let root = mini_rootfs();
+    };
     let mut child = Command::new(&xarch)
         .arg("run")
         .arg("--rootfs")
@@ -442,11 +446,9 @@ fn rootfs_job_stops_on_ctrl_z_and_resumes_with_fg() {
 /// it); named explicitly, it is used there.
 #[test]
 fn rootfs_keeps_no_code_cache_in_the_guests_files() {
-    if !have_cross() || !namespaces_available() {
+    let Some((xarch, root)) = xarch_and_rootfs() else {
         return;
-    }
-    let Some(xarch) = static_xarch() else { return };
-    let root = mini_rootfs();
+    };
     let probe = |env: &[&str]| {
         let mut c = Command::new(&xarch);
         c.arg("run").arg("--rootfs").arg(root.path());

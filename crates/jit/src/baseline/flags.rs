@@ -10,24 +10,11 @@
 
 use super::regs::{Deferred, Loc, POOL, RAX, imm32};
 use super::{Emitter, enc};
-use crate::flags::{complete_flags, width_code};
+use crate::flags::{CTX_LAZY_A, CTX_LAZY_B, CTX_LAZY_INFO, complete_flags, width_code};
 use crate::portable::RelocKind;
 use dynasmrt::x64::{Rq, X64Relocation};
 use dynasmrt::{DynasmApi, DynasmLabelApi, VecAssembler, dynasm};
 use xarch_ir::{Block, Op, Type, Value};
-
-/// Offsets of the deferred flags in [`crate::JitCtx`].
-const CTX_LAZY_A: i32 = 48;
-const CTX_LAZY_B: i32 = 56;
-const CTX_LAZY_INFO: i32 = 64;
-
-const _: () = {
-    use crate::JitCtx;
-    use core::mem::offset_of;
-    assert!(offset_of!(JitCtx, lazy_a) == CTX_LAZY_A as usize);
-    assert!(offset_of!(JitCtx, lazy_b) == CTX_LAZY_B as usize);
-    assert!(offset_of!(JitCtx, lazy_info) == CTX_LAZY_INFO as usize);
-};
 
 /// What instruction `i` does to the flags field at `flags`.
 pub(super) enum FlagsAccess {
@@ -124,8 +111,6 @@ impl Emitter {
                 ; push r9
                 ; push r10
                 ; push r11
-                ; mov rdi, rbx
-                ; mov rsi, r13
             );
             self.call_complete();
             dynasm!(self.ops
@@ -149,18 +134,48 @@ impl Emitter {
     }
 
     fn call_complete(&mut self) {
-        let f = complete_flags as *const () as usize;
-        dynasm!(self.ops ; .arch x64 ; mov rax, QWORD f as i64);
-        self.reloc_here(RelocKind::Helper);
-        dynasm!(self.ops ; .arch x64 ; call rax);
+        let at = emit_complete_call(&mut self.ops);
+        self.relocs.push(crate::portable::Reloc {
+            at,
+            kind: RelocKind::Helper,
+        });
     }
+}
+
+/// Calls [`complete_flags`] on the state (rbx) and context (r13), from
+/// a 16-byte aligned stack; clobbers the caller-saved registers. Returns
+/// the offset of the routine's address in the code (for relocation).
+pub(crate) fn emit_complete_call(ops: &mut VecAssembler<X64Relocation>) -> u32 {
+    let f = complete_flags as *const () as usize;
+    dynasm!(ops
+        ; .arch x64
+        ; mov rdi, rbx
+        ; mov rsi, r13
+        ; mov rax, QWORD f as i64
+    );
+    let at = (ops.offset().0 - 8) as u32;
+    dynasm!(ops ; .arch x64 ; call rax);
+    at
+}
+
+/// Completes pending flags if there are any (the stack 16-byte aligned).
+/// Returns the offset of the routine's address in the code.
+pub(crate) fn emit_complete_if_pending(ops: &mut VecAssembler<X64Relocation>) -> u32 {
+    let done = ops.new_dynamic_label();
+    dynasm!(ops
+        ; .arch x64
+        ; cmp QWORD [r13 + CTX_LAZY_INFO], 0
+        ; je =>done
+    );
+    let at = emit_complete_call(ops);
+    dynasm!(ops ; .arch x64 ; =>done);
+    at
 }
 
 /// At an epilogue (rax: the next PC, the stack 16-byte aligned):
 /// completes pending flags, so that the engine always finds them in the
 /// state. Returns the offset of the routine's address in the code.
 pub(crate) fn emit_complete_at_exit(ops: &mut VecAssembler<X64Relocation>) -> u32 {
-    let f = complete_flags as *const () as usize;
     let done = ops.new_dynamic_label();
     dynasm!(ops
         ; .arch x64
@@ -168,14 +183,10 @@ pub(crate) fn emit_complete_at_exit(ops: &mut VecAssembler<X64Relocation>) -> u3
         ; je =>done
         ; push rax
         ; sub rsp, 8
-        ; mov rdi, rbx
-        ; mov rsi, r13
-        ; mov rax, QWORD f as i64
     );
-    let at = (ops.offset().0 - 8) as u32;
+    let at = emit_complete_call(ops);
     dynasm!(ops
         ; .arch x64
-        ; call rax
         ; add rsp, 8
         ; pop rax
         ; =>done

@@ -11,7 +11,10 @@ mod vector;
 
 use super::{OptError, RegionBlock};
 use crate::baseline::{ChainConfig, KIND_EXIT, KIND_NEXT};
-use crate::flags::{LAZY_ADD, LAZY_LOGIC, LAZY_PACKED, LAZY_SUB, pack_flags, width_code};
+use crate::flags::{
+    CTX_LAZY_A, CTX_LAZY_B, CTX_LAZY_INFO, LAZY_ADD, LAZY_LOGIC, LAZY_PACKED, LAZY_SUB, pack_flags,
+    width_code,
+};
 use cranelift_codegen::ir::condcodes::IntCC as CC;
 use cranelift_codegen::ir::{
     self, AbiParam, BlockArg, InstBuilder, MemFlagsData, Signature, TrapCode, types,
@@ -28,9 +31,6 @@ pub(crate) const CTX_FAULT_ADDR: i32 = 16;
 pub(crate) const CTX_FAULT_PC: i32 = 24;
 pub(crate) const CTX_HOST_SP: i32 = 32;
 pub(crate) const CTX_OPT_SCRATCH: i32 = 40;
-pub(crate) const CTX_LAZY_A: i32 = 48;
-pub(crate) const CTX_LAZY_B: i32 = 56;
-pub(crate) const CTX_LAZY_INFO: i32 = 64;
 
 const _: () = {
     use crate::JitCtx;
@@ -41,9 +41,6 @@ const _: () = {
     assert!(offset_of!(JitCtx, fault_pc) == CTX_FAULT_PC as usize);
     assert!(offset_of!(JitCtx, host_sp) == CTX_HOST_SP as usize);
     assert!(offset_of!(JitCtx, opt_scratch) == CTX_OPT_SCRATCH as usize);
-    assert!(offset_of!(JitCtx, lazy_a) == CTX_LAZY_A as usize);
-    assert!(offset_of!(JitCtx, lazy_b) == CTX_LAZY_B as usize);
-    assert!(offset_of!(JitCtx, lazy_info) == CTX_LAZY_INFO as usize);
 };
 
 /// Most promoted state fields per region (a bit mask tracks dirtiness).
@@ -416,14 +413,14 @@ pub(crate) fn lower(
         (_, None) => EntryFlags::PassThrough,
         (Some(_), Some(_)) => EntryFlags::Adopt,
         (None, Some(off)) => {
-            let touches = blocks.iter().flat_map(|rb| &rb.block.insts).any(|inst| {
-                let overlaps = |o: u32, bytes: u32| o < off + 8 && o + bytes.max(1) > off;
-                match inst.op {
+            let overlaps = |o: u32, bytes: u32| o < off + 8 && o + bytes.max(1) > off;
+            let touches = blocks.iter().any(|rb| {
+                rb.block.insts.iter().any(|inst| match inst.op {
                     Op::GetState(o) => overlaps(o, inst.ty.bytes()),
-                    Op::SetState(o, _) => overlaps(o, 16),
+                    Op::SetState(o, v) => overlaps(o, rb.block.ty(v).bytes()),
                     Op::Call(..) => true,
                     _ => false,
-                }
+                })
             });
             if touches {
                 EntryFlags::Complete
@@ -704,13 +701,19 @@ impl Lower<'_, '_> {
         self.flush();
         (self.dirty, self.lazy) = (dirty, lazy);
         if flags_dirty {
-            let a = self.b.use_var(self.promoted[k].2);
-            let bv = self.b.use_var(self.fb_var);
-            let i = self.b.use_var(self.fi_var);
-            self.b.ins().store(trusted(), a, self.ctx, CTX_LAZY_A);
-            self.b.ins().store(trusted(), bv, self.ctx, CTX_LAZY_B);
-            self.b.ins().store(trusted(), i, self.ctx, CTX_LAZY_INFO);
+            self.store_deferred(k);
         }
+    }
+
+    /// Stores the deferred flags (promoted field `k`'s operand, the second
+    /// operand and the kind) in the ctx.
+    fn store_deferred(&mut self, k: usize) {
+        let a = self.b.use_var(self.promoted[k].2);
+        let bv = self.b.use_var(self.fb_var);
+        let i = self.b.use_var(self.fi_var);
+        self.b.ins().store(trusted(), a, self.ctx, CTX_LAZY_A);
+        self.b.ins().store(trusted(), bv, self.ctx, CTX_LAZY_B);
+        self.b.ins().store(trusted(), i, self.ctx, CTX_LAZY_INFO);
     }
 
     fn flush_clear(&mut self) {
@@ -728,15 +731,11 @@ impl Lower<'_, '_> {
             let k = d.trailing_zeros() as usize;
             d &= d - 1;
             let (off, _, var) = self.promoted[k];
-            let v = self.b.use_var(var);
             if Some(k) == self.flags_k {
-                let bv = self.b.use_var(self.fb_var);
-                let i = self.b.use_var(self.fi_var);
-                self.b.ins().store(trusted(), v, self.ctx, CTX_LAZY_A);
-                self.b.ins().store(trusted(), bv, self.ctx, CTX_LAZY_B);
-                self.b.ins().store(trusted(), i, self.ctx, CTX_LAZY_INFO);
+                self.store_deferred(k);
                 self.lazy |= 1 << k;
             } else {
+                let v = self.b.use_var(var);
                 self.b.ins().store(trusted(), v, self.state, off as i32);
             }
         }

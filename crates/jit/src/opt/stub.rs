@@ -22,16 +22,13 @@
 
 use super::OptError;
 use super::lower::EntryFlags;
-use super::lower::{
-    CTX_FAULT_PC, CTX_HOST_SP, CTX_KIND, CTX_LAZY_A, CTX_LAZY_B, CTX_LAZY_INFO, CTX_OPT_SCRATCH,
-};
+use super::lower::{CTX_FAULT_PC, CTX_HOST_SP, CTX_KIND, CTX_OPT_SCRATCH};
 use crate::JitCtx;
 use crate::baseline::{
-    BlockFn, ChainConfig, EntryFn, Exit, KIND_FAULT, emit_complete_at_exit, emit_epilogue,
-    emit_ibtc_jump, emit_prologue,
+    BlockFn, ChainConfig, EntryFn, Exit, KIND_FAULT, emit_complete_at_exit,
+    emit_complete_if_pending, emit_epilogue, emit_ibtc_jump, emit_poll, emit_prologue,
 };
 use crate::cache::CodeCache;
-use crate::flags::{complete_flags, pack_flags};
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{DynasmApi, DynasmLabelApi, VecAssembler, dynasm};
 
@@ -64,25 +61,12 @@ pub(crate) fn install(
     let table = ops.new_dynamic_label();
     let cells = ops.new_dynamic_label();
     let indirect = ops.new_dynamic_label();
-    let (int_off, info_off) = (chain.interrupt, chain.exit_info);
-    let pack = pack_flags as *const () as usize;
     // The baseline frame, so chained baseline code can jump to `body`.
     emit_prologue(&mut ops, body);
-    let complete = complete_flags as *const () as usize;
     if entry_flags == EntryFlags::Complete {
         // Chained baseline code may have left its flags deferred, and the
         // region reads the state's. The stack is aligned here.
-        let done = ops.new_dynamic_label();
-        dynasm!(ops
-            ; .arch x64
-            ; cmp QWORD [r13 + CTX_LAZY_INFO], 0
-            ; je =>done
-            ; mov rdi, rbx
-            ; mov rsi, r13
-            ; mov rax, QWORD complete as i64
-            ; call rax
-            ; =>done
-        );
+        emit_complete_if_pending(&mut ops);
     }
     dynasm!(ops
         ; .arch x64
@@ -106,9 +90,10 @@ pub(crate) fn install(
         ; mov rcx, QWORD [r13 + CTX_KIND]
         ; test rcx, rcx
         ; jnz =>not_next
-        ; mov rcx, QWORD [rbx + int_off]
-        ; or rcx, QWORD [rbx + info_off]
-        ; jnz =>epilogue
+    );
+    emit_poll(&mut ops, chain, epilogue);
+    dynasm!(ops
+        ; .arch x64
         // A direct exit continues through its link cell.
         ; cmp rdx, -1
         ; je =>indirect
@@ -132,25 +117,12 @@ pub(crate) fn install(
         ; lea rdx, [=>table]
         ; mov rax, QWORD [rdx + rcx * 8]
         ; mov QWORD [r13 + CTX_FAULT_PC], rax
-        // Deferred flags: pack them into the state's flags field.
-        ; mov rdx, QWORD [r13 + CTX_LAZY_INFO]
-        ; test rdx, rdx
-        ; jz =>epilogue
-        ; mov rdi, QWORD [r13 + CTX_LAZY_A]
-        ; mov rsi, QWORD [r13 + CTX_LAZY_B]
-        ; mov rax, QWORD pack as i64
-        ; call rax
-        ; mov rcx, QWORD [r13 + CTX_LAZY_INFO]
-        ; shr rcx, 8
-        ; mov QWORD [rbx + rcx], rax
-        ; mov QWORD [r13 + CTX_LAZY_INFO], 0
         ; =>epilogue
     );
-    if chain.flags.is_some() {
-        // Flags deferred by baseline code before the region and not
-        // taken by it.
-        emit_complete_at_exit(&mut ops);
-    }
+    // Deferred flags (the region's own at a fault, or those of baseline
+    // code before it that it did not take) go into the state before the
+    // engine sees it.
+    emit_complete_at_exit(&mut ops);
     emit_epilogue(&mut ops);
     dynasm!(ops
         ; .arch x64
