@@ -1,45 +1,98 @@
 //! The engine's indirect-branch table, which compiled code reads inline
-//! (layout: `xarch_jit::baseline::ChainConfig::ibtc`). Keys are stored
-//! inverted so that the table starts as fresh zero pages: a process pays
-//! only for the pages its indirect branches use (1 MiB written up front
-//! cost 256 page faults per process and per thread).
+//! through the thread's `JitCtx` (layout: `xarch_jit::baseline::ibtc_entry`).
+//! Keys are stored inverted so that the table starts as fresh zero pages:
+//! a process pays only for the pages its indirect branches use.
+//!
+//! The table starts small and grows with the program's translations: one
+//! sized for a compiler (a million entries' worth of code) had every
+//! short-lived process touch most of its 256 pages, a page fault each,
+//! because block addresses scatter over it (/bin/true: 145 of its 610
+//! faults).
 
-use xarch_jit::baseline::{IBTC_ENTRIES, ibtc_empty, ibtc_entry};
+use xarch_jit::JitCtx;
+use xarch_jit::baseline::{ibtc_empty, ibtc_entry, ibtc_mask};
 
-/// An empty table.
-pub fn new_table() -> Box<[[u64; 2]]> {
-    // A zeroed allocation of this size comes straight from mmap: no page
-    // is touched but the last one.
-    let mut t = vec![[0u64; 2]; IBTC_ENTRIES].into_boxed_slice();
-    t[IBTC_ENTRIES - 1] = ibtc_empty(IBTC_ENTRIES - 1);
-    t
+/// Entries a table starts with (64 KiB).
+pub const MIN_ENTRIES: usize = 1 << 12;
+/// Entries a table grows to at most (4 MiB).
+pub const MAX_ENTRIES: usize = 1 << 18;
+/// The table grows (fourfold) once a program has this many translations
+/// per entry.
+const TRANSLATIONS_PER_ENTRY: usize = 2;
+
+pub struct Table {
+    entries: Box<[[u64; 2]]>,
 }
 
-/// Empties every entry.
-pub fn clear_all(t: &mut [[u64; 2]]) {
-    t.fill([0, 0]);
-    t[IBTC_ENTRIES - 1] = ibtc_empty(IBTC_ENTRIES - 1);
-}
-
-/// Sends indirect branches to `pc` to `body`.
-pub fn set(t: &mut [[u64; 2]], pc: u64, body: u64) {
-    let (i, e) = ibtc_entry(pc, body);
-    t[i] = e;
-}
-
-/// Empties the entry of `pc`, if it holds `pc`.
-pub fn remove(t: &mut [[u64; 2]], pc: u64) {
-    let (i, e) = ibtc_entry(pc, 0);
-    if t[i][0] == e[0] {
-        t[i] = ibtc_empty(i);
+impl Table {
+    /// An empty table of [`MIN_ENTRIES`].
+    pub fn new() -> Table {
+        Table::with_entries(MIN_ENTRIES)
     }
-}
 
-/// Re-points the entry of `pc` at `body`, if it holds `pc`.
-pub fn repoint(t: &mut [[u64; 2]], pc: u64, body: u64) {
-    let (i, e) = ibtc_entry(pc, body);
-    if t[i][0] == e[0] {
-        t[i] = e;
+    fn with_entries(n: usize) -> Table {
+        // A zeroed allocation of this size comes straight from mmap: no
+        // page is touched but the last one.
+        let mut entries = vec![[0u64; 2]; n].into_boxed_slice();
+        entries[n - 1] = ibtc_empty(n - 1, n);
+        Table { entries }
+    }
+
+    /// Points `ctx` (the context compiled code runs with) at this table.
+    /// Needed again after [`Table::grow_for`] says it grew.
+    pub fn publish(&self, ctx: &mut JitCtx) {
+        ctx.ibtc_table = self.entries.as_ptr() as u64;
+        ctx.ibtc_mask = ibtc_mask(self.entries.len());
+    }
+
+    /// Whether a program with `translations` has outgrown the table.
+    pub fn outgrown_by(&self, translations: usize) -> bool {
+        let n = self.entries.len();
+        n < MAX_ENTRIES && translations > n * TRANSLATIONS_PER_ENTRY
+    }
+
+    /// An empty table four times the size (at most [`MAX_ENTRIES`]), to
+    /// be filled from the translations (entries lost to collisions in
+    /// this one find their place there).
+    pub fn grown(&self) -> Table {
+        Table::with_entries((self.entries.len() * 4).min(MAX_ENTRIES))
+    }
+
+    /// Empties every entry.
+    pub fn clear_all(&mut self) {
+        let n = self.entries.len();
+        self.entries.fill([0, 0]);
+        self.entries[n - 1] = ibtc_empty(n - 1, n);
+    }
+
+    /// Sends indirect branches to `pc` to `body`.
+    pub fn set(&mut self, pc: u64, body: u64) {
+        let (i, e) = ibtc_entry(pc, body, self.entries.len());
+        self.entries[i] = e;
+    }
+
+    /// Empties the entry of `pc`, if it holds `pc`.
+    pub fn remove(&mut self, pc: u64) {
+        let n = self.entries.len();
+        let (i, e) = ibtc_entry(pc, 0, n);
+        if self.entries[i][0] == e[0] {
+            self.entries[i] = ibtc_empty(i, n);
+        }
+    }
+
+    /// Re-points the entry of `pc` at `body`, if it holds `pc`.
+    pub fn repoint(&mut self, pc: u64, body: u64) {
+        let (i, e) = ibtc_entry(pc, body, self.entries.len());
+        if self.entries[i][0] == e[0] {
+            self.entries[i] = e;
+        }
+    }
+
+    /// The body `pc` is sent to, if any (what compiled code finds).
+    #[cfg(test)]
+    fn lookup(&self, pc: u64) -> Option<u64> {
+        let (i, e) = ibtc_entry(pc, 0, self.entries.len());
+        (self.entries[i][0] == e[0]).then_some(self.entries[i][1])
     }
 }
 
@@ -51,17 +104,44 @@ mod tests {
     /// inverted key is the zero of an empty entry).
     #[test]
     fn empty_entries_match_no_pc() {
-        let t = new_table();
-        for pc in [0, 4, 0x1000, u64::MAX, u64::MAX - 3, u64::MAX - 1] {
-            let (i, e) = ibtc_entry(pc, 0);
-            assert_ne!(t[i][0], e[0], "pc {pc:#x} matches an empty entry");
+        let mut t = Table::new();
+        let pcs = [0, 4, 0x1000, u64::MAX, u64::MAX - 3, u64::MAX - 1];
+        for pc in pcs {
+            assert_eq!(t.lookup(pc), None, "pc {pc:#x} matches an empty entry");
         }
-        let mut t = t;
-        set(&mut t, u64::MAX - 3, 0x1234);
-        remove(&mut t, u64::MAX - 3);
-        let (i, e) = ibtc_entry(u64::MAX, 0);
-        assert_ne!(t[i][0], e[0]);
-        clear_all(&mut t);
-        assert_ne!(t[i][0], e[0]);
+        t.set(u64::MAX - 3, 0x1234);
+        t.remove(u64::MAX - 3);
+        assert_eq!(t.lookup(u64::MAX), None);
+        t.set(0, 0x5678);
+        t.clear_all();
+        for pc in pcs {
+            assert_eq!(t.lookup(pc), None, "pc {pc:#x} after clear_all");
+        }
+    }
+
+    /// The table grows fourfold past the load it is sized for, up to
+    /// its largest size, and is published to the context compiled code
+    /// reads.
+    #[test]
+    fn tables_grow_with_the_program() {
+        let mut t = Table::new();
+        assert!(!t.outgrown_by(MIN_ENTRIES * TRANSLATIONS_PER_ENTRY));
+        assert!(t.outgrown_by(MIN_ENTRIES * TRANSLATIONS_PER_ENTRY + 1));
+        t = t.grown();
+        assert_eq!(t.entries.len(), MIN_ENTRIES * 4);
+        t.set(0x1000, 7);
+        let mut ctx = JitCtx::default();
+        t.publish(&mut ctx);
+        assert_eq!(ctx.ibtc_table, t.entries.as_ptr() as u64);
+        assert_eq!(ctx.ibtc_mask, ((MIN_ENTRIES * 4 - 1) as u64) << 4);
+        let (i, _) = ibtc_entry(0x1000, 0, MIN_ENTRIES * 4);
+        // SAFETY: the published table has `mask / 16 + 1` entries, more
+        // than `i`.
+        let read = unsafe { *(ctx.ibtc_table as *const [u64; 2]).add(i) };
+        assert_eq!(read, [!0x1000, 7]);
+        while t.outgrown_by(usize::MAX) {
+            t = t.grown();
+        }
+        assert_eq!(t.entries.len(), MAX_ENTRIES);
     }
 }

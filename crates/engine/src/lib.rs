@@ -263,10 +263,9 @@ pub struct Engine {
     /// Dispatcher iterations by how the block ran: (interpreted, compiled
     /// code entered, translations made), for `stats`.
     dispatches: [u64; 3],
-    /// Indirect-branch table read by compiled code (see
-    /// `xarch_jit::baseline::ChainConfig::ibtc`); boxed so its address is
-    /// stable.
-    ibtc: Box<[[u64; 2]]>,
+    /// Indirect-branch table read by compiled code (through `jit_ctx`,
+    /// see [`ibtc`]).
+    ibtc: ibtc::Table,
     /// When the engine started (for `stats`).
     started: std::time::Instant,
     /// Executions before a block tiers up; `None`: never.
@@ -517,12 +516,13 @@ impl<'a> CodeFetch<'a> {
     }
 }
 
-/// Where compiled code finds the flags that stop block chaining.
-fn chain_config(ibtc: &[[u64; 2]]) -> ChainConfig {
+/// How compiled code chains: the flags that stop it, the indirect-branch
+/// table, the deferred guest flags.
+fn chain_config() -> ChainConfig {
     ChainConfig {
         interrupt: xarch_a64::state::INTERRUPT as i32,
         exit_info: xarch_a64::state::EXIT_INFO as i32,
-        ibtc: ibtc.as_ptr() as u64,
+        ibtc: true,
         flags: Some(xarch_a64::state::NZCV),
     }
 }
@@ -533,6 +533,10 @@ fn chain_config(ibtc: &[[u64; 2]]) -> ChainConfig {
 /// of zlib's deflate.c reset its cache five times (535k translations for
 /// 102k blocks); cc1 keeps ~100 MiB of code for one file.
 pub const CODE_CACHE_BYTES: usize = 512 << 20;
+
+/// The most translations room is made for up front from a code store's
+/// size (see [`Engine::new`]).
+const EXPECTED_TRANSLATIONS_MAX: usize = 1 << 16;
 
 /// Smaller sizes tried if the system refuses the reservation (strict
 /// overcommit accounting, address-space limits).
@@ -565,21 +569,31 @@ impl Engine {
             ),
             _ => (0, 0),
         };
-        Engine {
+        // A process that starts from a code store makes about as many
+        // translations as the store has blocks (bounded: a short run of a
+        // large program should not pay for an index it will not fill).
+        let mut cache = translations::Translations::default();
+        let mut links = links::Links::default();
+        if let Some(store) = &store {
+            let expected = store.records().min(EXPECTED_TRANSLATIONS_MAX);
+            cache.reserve(expected);
+            links.reserve(expected);
+        }
+        let mut engine = Engine {
             options,
-            cache: translations::Translations::default(),
+            cache,
             interp: Interpreter::new(),
             validator: None,
             code,
             slots: vec![0; MAX_SLOTS],
             jit_ctx: JitCtx::default(),
             seen_gen: INVAL_GEN.load(Ordering::Acquire),
-            links: links::Links::default(),
+            links,
             insns: 0,
             next_serial: 0,
             dispatches: [0; 3],
             started: std::time::Instant::now(),
-            ibtc: ibtc::new_table(),
+            ibtc: ibtc::Table::new(),
             hot_threshold,
             interp_runs,
             interp_runs_later,
@@ -595,7 +609,9 @@ impl Engine {
             no_compiler_thread: false,
             store,
             store_stats: StoreStats::default(),
-        }
+        };
+        engine.ibtc.publish(&mut engine.jit_ctx);
+        engine
     }
 
     /// What a code store for an engine with `options` must be keyed by
@@ -617,6 +633,12 @@ impl Engine {
             options.raw_ir,
             xarch_jit::baseline::HostFeatures::detect()
         ))
+    }
+
+    /// Times the dispatcher entered compiled code so far (chained code
+    /// and indirect branches found in the branch table do not count).
+    pub fn compiled_code_entries(&self) -> u64 {
+        self.dispatches[1]
     }
 
     /// Regions compiled by the optimizing tier so far.
@@ -732,6 +754,16 @@ impl Engine {
         // (The IR pointer is only for running an uncompiled block.)
         let result = (compiled.clone(), Arc::as_ptr(&block));
         let serial = self.new_serial();
+        if self.ibtc.outgrown_by(self.cache.len() + 1) {
+            let mut table = self.ibtc.grown();
+            for e in self.cache.values() {
+                if let Some(body) = e.body() {
+                    table.set(e.block.start, body);
+                }
+            }
+            self.ibtc = table;
+            self.ibtc.publish(&mut self.jit_ctx);
+        }
         self.cache.insert(
             pc,
             Entry {
@@ -798,7 +830,20 @@ impl Engine {
     /// Installs the code store's block at `pc` if it has one compiled
     /// from the guest code now at `pc`; returns what `translate` does.
     fn install_stored(&mut self, pc: u64) -> Option<(Option<CompiledBlock>, *const Block)> {
-        let store = Arc::clone(self.store.as_ref()?);
+        // Taken out and put back rather than cloned: an atomic count
+        // update per block was a visible cost of a process start.
+        let store = self.store.take()?;
+        let installed = self.install_from(&store, pc);
+        self.store = Some(store);
+        installed
+    }
+
+    /// [`Engine::install_stored`] with the store at hand.
+    fn install_from(
+        &mut self,
+        store: &persist::CodeStore,
+        pc: u64,
+    ) -> Option<(Option<CompiledBlock>, *const Block)> {
         let rec = match store.get(pc) {
             persist::Lookup::Missing => return None,
             persist::Lookup::Damaged => {
@@ -820,13 +865,7 @@ impl Engine {
             }
         };
         let code = self.code.as_mut()?;
-        let compiled = match xarch_jit::portable::import(
-            code,
-            pc,
-            &rec.code,
-            chain_config(&self.ibtc),
-            counter,
-        ) {
+        let compiled = match xarch_jit::portable::import(code, pc, &rec.code, counter) {
             Ok(c) => c,
             // A full cache starts over (the block is then lifted).
             Err(xarch_jit::portable::ImportError::CacheFull) => {
@@ -1037,8 +1076,7 @@ impl Engine {
             .hot_threshold
             .filter(|&t| t == 0 || tier::counts(block))
             .map(|t| self.counters.alloc(t.max(1)));
-        let c =
-            xarch_jit::baseline::compile_counted(block, code, chain_config(&self.ibtc), counter)?;
+        let c = xarch_jit::baseline::compile_counted(block, code, chain_config(), counter)?;
         Some((c, counter))
     }
 
@@ -1052,7 +1090,7 @@ impl Engine {
         if let Some(code) = &mut self.code {
             code.reset();
         }
-        ibtc::clear_all(&mut self.ibtc);
+        self.ibtc.clear_all();
         self.counters.reset();
         self.resets += 1;
     }
@@ -1096,7 +1134,7 @@ impl Engine {
                     region: Some(r), ..
                 }) => {
                     let entry = r.code.entry;
-                    ibtc::set(&mut self.ibtc, pc, r.code.body);
+                    self.ibtc.set(pc, r.code.body);
                     self.run_compiled(entry, state)
                 }
                 Some(Entry {
@@ -1106,7 +1144,7 @@ impl Engine {
                     let entry = code.entry_fn();
                     // Keep the indirect-branch table on the code that
                     // actually runs (entries are overwritten by collisions).
-                    ibtc::set(&mut self.ibtc, pc, code.body);
+                    self.ibtc.set(pc, code.body);
                     self.run_compiled(entry, state)
                 }
                 Some(Entry {
@@ -1248,7 +1286,7 @@ impl Engine {
     fn link(&mut self, pc: u64, code: &CompiledBlock) {
         // (Entering only the blocks the dispatcher runs, the targets of
         // indirect branches after their first miss, made cc1 4% slower.)
-        ibtc::set(&mut self.ibtc, pc, code.body);
+        self.ibtc.set(pc, code.body);
         for exit in &code.exits {
             if let Some(body) = self.cache.get(&exit.target).and_then(Entry::body) {
                 // SAFETY: the target is live in this engine's code cache.
@@ -1301,7 +1339,7 @@ impl Engine {
                     // SAFETY: the cells live in this engine's code cache.
                     unsafe { exit.unlink() };
                 }
-                ibtc::remove(table, *pc);
+                table.remove(*pc);
             }
             keep
         });
@@ -1352,7 +1390,7 @@ impl Engine {
 
     /// Forgets every translation (after execve-like events).
     pub fn flush(&mut self) {
-        ibtc::clear_all(&mut self.ibtc);
+        self.ibtc.clear_all();
         for exit in self.links.all() {
             // SAFETY: the cells live in this engine's code cache.
             unsafe { exit.unlink() };
@@ -1405,7 +1443,7 @@ impl Engine {
             })
             .collect();
         let t0 = std::time::Instant::now();
-        let chain = chain_config(&self.ibtc);
+        let chain = chain_config();
         let compiler = self.region_compiler;
         // A panic in the region compiler is a bug in it, not in the guest:
         // keep the baseline code and go on.
@@ -1444,7 +1482,7 @@ impl Engine {
         let job = background::Job {
             pc,
             blocks,
-            chain: chain_config(&self.ibtc),
+            chain: chain_config(),
             mailbox: Arc::clone(&self.mailbox),
         };
         if let Err(job) = background::submit(job) {
@@ -1527,7 +1565,7 @@ impl Engine {
             }
             let result = match (done.result, self.code.as_mut()) {
                 (Ok(code), Some(cache)) => {
-                    xarch_jit::opt::install_region(&code, cache, chain_config(&self.ibtc))
+                    xarch_jit::opt::install_region(&code, cache, chain_config())
                 }
                 (Ok(_), None) => continue,
                 (Err(e), _) => Err(e),
@@ -1592,7 +1630,7 @@ impl Engine {
             // region was just installed in it.
             unsafe { exit.link(body) };
         }
-        ibtc::repoint(&mut self.ibtc, pc, body);
+        self.ibtc.repoint(pc, body);
     }
 
     /// Keeps the baseline code of the entry at `pc` for good.

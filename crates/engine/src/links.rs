@@ -19,6 +19,13 @@ pub(crate) struct Links {
 }
 
 impl Links {
+    /// Makes room for the exits of `blocks` more blocks (see
+    /// `Translations::reserve`).
+    pub fn reserve(&mut self, blocks: usize) {
+        self.heads.reserve(blocks);
+        self.nodes.reserve(blocks * 3 / 2);
+    }
+
     /// Records an exit to `exit.target`.
     pub fn add(&mut self, exit: Exit) {
         let at = self.nodes.len() as u32;

@@ -32,6 +32,9 @@ pub(crate) struct Translations {
     used: u32,
     /// Granules that held a translation since the last `clear`.
     granules: HashSet<u64, PcHash>,
+    /// The granule added last plus one (0: none): consecutive
+    /// translations mostly share a page, so most need no set insert.
+    last_granule: u64,
 }
 
 impl Translations {
@@ -61,11 +64,24 @@ impl Translations {
         self.index.len()
     }
 
+    /// Makes room for `n` more translations at once (a process that
+    /// starts from a code store makes thousands in its first
+    /// milliseconds: growing the index step by step rehashed it into
+    /// fresh pages each time).
+    pub fn reserve(&mut self, n: usize) {
+        self.index.reserve(n);
+        // Blocks average a few dozen bytes: many per page.
+        self.granules.reserve(n / 16);
+    }
+
     /// Adds (or replaces) the translation at `pc`.
     pub fn insert(&mut self, pc: u64, entry: Entry) {
         let last = entry.block.end.saturating_sub(1).max(pc);
         for g in pc >> CODE_GRANULE_BITS..=last >> CODE_GRANULE_BITS {
-            self.granules.insert(g);
+            if g + 1 != self.last_granule {
+                self.granules.insert(g);
+                self.last_granule = g + 1;
+            }
         }
         if let Some(&i) = self.index.get(&pc) {
             *self.slot_mut(i) = Some(entry);
@@ -112,6 +128,7 @@ impl Translations {
         self.free.clear();
         self.used = 0;
         self.granules.clear();
+        self.last_granule = 0;
     }
 
     /// False when no translation made since the last `clear` overlapped

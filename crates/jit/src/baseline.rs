@@ -30,7 +30,7 @@ use xarch_ir::{Block, IntCC, Op, Terminator, Type, Value};
 
 /// Per-thread communication area between compiled code and the engine.
 #[repr(C)]
-#[derive(Default, Debug)]
+#[derive(Debug)]
 pub struct JitCtx {
     /// How the block ended: [`KIND_NEXT`], [`KIND_EXIT`] or [`KIND_FAULT`].
     pub kind: u64,
@@ -57,7 +57,47 @@ pub struct JitCtx {
     pub lazy_b: u64,
     /// See `lazy_a`.
     pub lazy_info: u64,
+    /// The thread's indirect-branch table, which compiled code reads
+    /// inline: pairs of (`!pc`, compiled body). See [`ibtc_entry`].
+    pub ibtc_table: u64,
+    /// Its size as [`ibtc_mask`] gives it (the engine grows the table as
+    /// a program's code grows, so both are read at every lookup).
+    pub ibtc_mask: u64,
 }
+
+impl Default for JitCtx {
+    /// A context with an empty indirect-branch table (every lookup
+    /// misses).
+    fn default() -> Self {
+        JitCtx {
+            kind: 0,
+            fault_status: 0,
+            fault_addr: 0,
+            fault_pc: 0,
+            host_sp: 0,
+            opt_scratch: 0,
+            lazy_a: 0,
+            lazy_b: 0,
+            lazy_info: 0,
+            ibtc_table: EMPTY_IBTC.as_ptr() as u64,
+            ibtc_mask: ibtc_mask(EMPTY_IBTC.len()),
+        }
+    }
+}
+
+/// The smallest empty table (see [`ibtc_empty`]: one entry cannot be
+/// empty).
+static EMPTY_IBTC: [[u64; 2]; 2] = [ibtc_empty(0, 2), ibtc_empty(1, 2)];
+
+/// Offsets of the table and its mask in [`JitCtx`].
+const CTX_IBTC_TABLE: i32 = 72;
+const CTX_IBTC_MASK: i32 = 80;
+
+const _: () = {
+    use core::mem::offset_of;
+    assert!(offset_of!(JitCtx, ibtc_table) == CTX_IBTC_TABLE as usize);
+    assert!(offset_of!(JitCtx, ibtc_mask) == CTX_IBTC_MASK as usize);
+};
 
 /// The block continues at the returned guest address.
 pub const KIND_NEXT: u64 = 0;
@@ -963,17 +1003,13 @@ impl Emitter {
             }
             Terminator::JumpDyn(v, _) => {
                 self.get(*v, RAX);
-                if self.chain.ibtc != 0 {
+                if self.chain.ibtc {
                     // Indirect branch (returns, calls through registers,
                     // switch tables): look the target up in the engine's
                     // table and continue in its code when present.
                     let epilogue = self.epilogue;
                     emit_poll(&mut self.ops, self.chain, epilogue);
-                    let at = emit_ibtc_jump(&mut self.ops, self.chain, epilogue);
-                    self.relocs.push(crate::portable::Reloc {
-                        at,
-                        kind: RelocKind::Ibtc,
-                    });
+                    emit_ibtc_jump(&mut self.ops, epilogue);
                     return;
                 }
             }
@@ -1071,36 +1107,23 @@ pub(crate) fn emit_poll(
 }
 
 /// With the guest target PC in rax: jumps to its compiled body through
-/// the engine's indirect-branch table (`chain.ibtc`, non-zero), or to
-/// `miss` when the entry holds another PC (keys are stored inverted, see
-/// [`ChainConfig::ibtc`]). Clobbers rcx and rdx. Returns the offset of
-/// the table's address in the code.
-pub(crate) fn emit_ibtc_jump(
-    ops: &mut VecAssembler<X64Relocation>,
-    chain: ChainConfig,
-    miss: DynamicLabel,
-) -> u32 {
-    let table = chain.ibtc as i64;
-    let mask = (IBTC_ENTRIES - 1) as i32;
+/// the thread's indirect-branch table (named by the [`JitCtx`] in r13),
+/// or to `miss` when the entry holds another PC (keys are stored
+/// inverted, see [`ibtc_entry`]). Clobbers rcx and rdx.
+pub(crate) fn emit_ibtc_jump(ops: &mut VecAssembler<X64Relocation>, miss: DynamicLabel) {
+    // The entry's offset, `((pc >> 2) & (entries - 1)) * 16`, is
+    // `(pc << 2) & mask` with the mask shifted left by 4 (`ibtc_mask`).
     dynasm!(ops
         ; .arch x64
-        ; mov rcx, rax
-        ; shr rcx, 2
-        ; and ecx, mask
-        ; shl rcx, 4
-        ; mov rdx, QWORD table
-    );
-    let table_at = (ops.offset().0 - 8) as u32;
-    dynasm!(ops
-        ; .arch x64
-        ; add rdx, rcx
-        ; mov rcx, rax
-        ; not rcx
-        ; cmp QWORD [rdx], rcx
+        ; lea rcx, [rax * 4]
+        ; and rcx, QWORD [r13 + CTX_IBTC_MASK]
+        ; add rcx, QWORD [r13 + CTX_IBTC_TABLE]
+        ; mov rdx, rax
+        ; not rdx
+        ; cmp QWORD [rcx], rdx
         ; jne =>miss
-        ; jmp QWORD [rdx + 8]
+        ; jmp QWORD [rcx + 8]
     );
-    table_at
 }
 
 /// Where compiled code finds the flags that stop chaining (byte offsets
@@ -1112,38 +1135,41 @@ pub struct ChainConfig {
     pub interrupt: i32,
     /// Offset of the exit-info flags.
     pub exit_info: i32,
-    /// Address of the engine's indirect-branch table: [`IBTC_ENTRIES`]
-    /// pairs of (`!pc`, compiled body), indexed by `(pc >> 2) %
-    /// IBTC_ENTRIES`. Keys are inverted so that an all-zero table (fresh
-    /// zero pages, touched only where used) is empty; the one PC whose
-    /// key is 0 (`u64::MAX`) indexes the last entry, which therefore never
-    /// holds 0 (see [`ibtc_empty`]). 0 disables the inline lookup.
-    pub ibtc: u64,
+    /// Whether indirect branches look their target up in the thread's
+    /// indirect-branch table ([`JitCtx::ibtc_table`]) and continue there;
+    /// false: they always return to the dispatcher.
+    pub ibtc: bool,
     /// Offset of the guest's flags field (an `I64`), whose writes of
     /// compare and logical flags baseline code defers (see
     /// `crate::flags`); `None`: never deferred.
     pub flags: Option<u32>,
 }
 
-/// Entries in the indirect-branch table (a power of two).
-pub const IBTC_ENTRIES: usize = 65536;
-
-/// The indirect-branch table entry for `pc`: its index and its content
-/// when it sends `pc` to `body`.
-pub fn ibtc_entry(pc: u64, body: u64) -> (usize, [u64; 2]) {
-    ((pc >> 2) as usize % IBTC_ENTRIES, [!pc, body])
+/// The indirect-branch table entry for `pc` in a table of `entries` (a
+/// power of two, at least 2): its index and its content when it sends
+/// `pc` to `body`. The index is `(pc >> 2) % entries`; keys are inverted
+/// so that an all-zero table (fresh zero pages, touched only where used)
+/// is empty. The one PC whose key is 0 (`u64::MAX`) indexes the last
+/// entry, which therefore never holds 0 (see [`ibtc_empty`]).
+pub fn ibtc_entry(pc: u64, body: u64, entries: usize) -> (usize, [u64; 2]) {
+    ((pc >> 2) as usize & (entries - 1), [!pc, body])
 }
 
-/// What an empty entry at `index` holds: zero, except in the last entry,
-/// where a lookup of `u64::MAX` (a target a guest can branch to) would
-/// match a zero key: it holds the key of PC 0, which indexes entry 0 and
-/// so never matches there.
-pub fn ibtc_empty(index: usize) -> [u64; 2] {
-    if index == IBTC_ENTRIES - 1 {
+/// What an empty entry at `index` of a table of `entries` holds: zero,
+/// except in the last entry, where a lookup of `u64::MAX` (a target a
+/// guest can branch to) would match a zero key: it holds the key of PC
+/// 0, which indexes entry 0 and so never matches there.
+pub const fn ibtc_empty(index: usize, entries: usize) -> [u64; 2] {
+    if index == entries - 1 {
         [!0, 0]
     } else {
         [0, 0]
     }
+}
+
+/// [`JitCtx::ibtc_mask`] for a table of `entries`.
+pub const fn ibtc_mask(entries: usize) -> u64 {
+    ((entries - 1) as u64) << 4
 }
 
 /// Blocks with more IR values than this are not compiled (the interpreter

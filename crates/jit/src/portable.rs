@@ -7,7 +7,7 @@
 //! relocation: a block is only reused at the guest address it was
 //! compiled for, over the same guest bytes (the engine checks them).
 
-use crate::baseline::{BlockFn, ChainConfig, CompiledBlock, Exit, HotCounter};
+use crate::baseline::{BlockFn, CompiledBlock, Exit, HotCounter};
 use crate::cache::CodeCache;
 
 /// What a process-specific 8-byte address in the code is.
@@ -19,8 +19,6 @@ pub enum RelocKind {
     Helper = 0,
     /// The block's execution counter.
     Counter = 1,
-    /// The thread's indirect-branch table ([`ChainConfig::ibtc`]).
-    Ibtc = 2,
 }
 
 impl RelocKind {
@@ -29,7 +27,6 @@ impl RelocKind {
         match x {
             0 => Some(RelocKind::Helper),
             1 => Some(RelocKind::Counter),
-            2 => Some(RelocKind::Ibtc),
             _ => None,
         }
     }
@@ -134,7 +131,7 @@ pub fn export(cache: &CodeCache, block: &CompiledBlock) -> Option<Portable> {
         let value = u64::from_le_bytes(code[at..at + 8].try_into().expect("8 bytes"));
         let addend = match r.kind {
             RelocKind::Helper => value.wrapping_sub(helper_base()) as i64,
-            RelocKind::Counter | RelocKind::Ibtc => 0,
+            RelocKind::Counter => 0,
         };
         put(&mut code, r.at, 0);
         relocs.push(StoredReloc {
@@ -173,15 +170,14 @@ pub enum ImportError {
 }
 
 /// Installs a stored block of the guest code at `pc` into `cache`, with
-/// `chain`'s branch table and `counter` when the block counts its
-/// executions (see [`PortableRef::counts`]). The code must come from
+/// `counter` when the block counts its executions (see
+/// [`PortableRef::counts`]). The code must come from
 /// [`export`] by the same xarch binary (helpers are found by their
 /// distance from [`helper_base`]).
 pub fn import(
     cache: &mut CodeCache,
     pc: u64,
     p: &PortableRef<'_>,
-    chain: ChainConfig,
     counter: Option<HotCounter>,
 ) -> Result<CompiledBlock, ImportError> {
     let len = p.code.len();
@@ -219,7 +215,6 @@ pub fn import(
             match r.kind {
                 RelocKind::Helper => helper_base().wrapping_add(r.addend as u64),
                 RelocKind::Counter => counter.map_or(0, |HotCounter(c)| c as u64),
-                RelocKind::Ibtc => chain.ibtc,
             },
         );
     }
@@ -242,18 +237,14 @@ pub fn import(
     // SAFETY: the code was compiled by `compile_with` with the BlockFn
     // convention and is relocated for this process above.
     let entry: BlockFn = unsafe { core::mem::transmute::<*const u8, BlockFn>(start) };
+    // No relocations are kept: an imported block is already stored and
+    // never exported again (an allocation per block a process starts with).
     Ok(CompiledBlock::from_parts(
         entry,
         (base + p.body as usize) as u64,
         exits,
         len as u32,
-        p.relocs()
-            .flatten()
-            .map(|r| Reloc {
-                at: r.at,
-                kind: r.kind,
-            })
-            .collect(),
+        Box::default(),
     ))
 }
 

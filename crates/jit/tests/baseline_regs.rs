@@ -14,7 +14,7 @@ const WORDS: usize = 128;
 const CHAIN: ChainConfig = ChainConfig {
     interrupt: 8 * (WORDS as i32 - 2),
     exit_info: 8 * (WORDS as i32 - 1),
-    ibtc: 0,
+    ibtc: false,
     flags: None,
 };
 const TAKEN: u64 = 0x3000;

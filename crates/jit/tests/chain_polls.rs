@@ -16,7 +16,7 @@ const UNRELATED: usize = 3;
 const CHAIN: ChainConfig = ChainConfig {
     interrupt: 8 * INTERRUPT as i32,
     exit_info: 8 * EXIT_INFO as i32,
-    ibtc: 0,
+    ibtc: false,
     flags: None,
 };
 

@@ -49,7 +49,7 @@ fn chain(interrupt: i32, exit_info: i32) -> ChainConfig {
     ChainConfig {
         interrupt,
         exit_info,
-        ibtc: 0,
+        ibtc: false,
         flags: None,
     }
 }
@@ -1327,17 +1327,18 @@ fn wide_and_boolean_ops_match_interpreter() {
 /// target is not there.
 #[test]
 fn indirect_exit_uses_the_branch_table() {
-    use xarch_jit::baseline::{IBTC_ENTRIES, ibtc_empty, ibtc_entry};
+    use xarch_jit::baseline::{ibtc_empty, ibtc_entry, ibtc_mask};
+    const ENTRIES: usize = 64;
     // add x5, x5, #1; ret   (target: svc #0)
     let code = [0x9100_04a5, 0xd65f_03c0, SVC0];
     let base = code.as_ptr() as u64;
     let blocks = lift_seq(&code[..2]);
     let target = lift_seq(&code[2..]);
-    let mut table: Vec<[u64; 2]> = (0..IBTC_ENTRIES).map(ibtc_empty).collect();
+    let mut table: Vec<[u64; 2]> = (0..ENTRIES).map(|i| ibtc_empty(i, ENTRIES)).collect();
     let cfg = ChainConfig {
         interrupt: A64_INTERRUPT,
         exit_info: A64_EXIT_INFO,
-        ibtc: table.as_ptr() as u64,
+        ibtc: true,
         flags: None,
     };
     let mut jit = Jit::new();
@@ -1351,10 +1352,14 @@ fn indirect_exit_uses_the_branch_table() {
     assert_eq!(r, BlockResult::Next(base + 8));
     assert_eq!(a.x[5], 1);
     // In the table: the target block runs and reports its exit.
-    let (i, entry) = ibtc_entry(base + 8, t.body);
+    let (i, entry) = ibtc_entry(base + 8, t.body, ENTRIES);
     table[i] = entry;
     let mut b = s.clone();
-    let mut ctx = JitCtx::default();
+    let mut ctx = JitCtx {
+        ibtc_table: table.as_ptr() as u64,
+        ibtc_mask: ibtc_mask(ENTRIES),
+        ..JitCtx::default()
+    };
     // SAFETY: compiled for A64State, slots has MAX_SLOTS entries.
     let next = unsafe {
         region.entry.call(

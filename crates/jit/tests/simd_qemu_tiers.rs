@@ -20,7 +20,7 @@ mod cases;
 const CHAIN: ChainConfig = ChainConfig {
     interrupt: xarch_a64::state::INTERRUPT as i32,
     exit_info: xarch_a64::state::EXIT_INFO as i32,
-    ibtc: 0,
+    ibtc: false,
     flags: None,
 };
 

@@ -19,7 +19,7 @@ const OUT: u32 = 64;
 const CHAIN: ChainConfig = ChainConfig {
     interrupt: 8 * (WORDS as i32 - 2),
     exit_info: 8 * (WORDS as i32 - 1),
-    ibtc: 0,
+    ibtc: false,
     flags: None,
 };
 

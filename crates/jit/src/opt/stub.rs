@@ -101,8 +101,8 @@ pub(crate) fn install(
         ; jmp QWORD [rcx + rdx * 8]
         ; =>indirect
     );
-    if chain.ibtc != 0 {
-        emit_ibtc_jump(&mut ops, chain, epilogue);
+    if chain.ibtc {
+        emit_ibtc_jump(&mut ops, epilogue);
     } else {
         dynasm!(ops ; .arch x64 ; jmp =>epilogue);
     }
