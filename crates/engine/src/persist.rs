@@ -25,7 +25,7 @@ use xarch_jit::portable::{EXIT_BYTES, Portable, PortableRef, RELOC_BYTES, SITE_B
 const MAGIC: &[u8; 8] = b"XARCHCC\0";
 /// Bumped whenever the record layout or the meaning of stored code
 /// changes.
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 const HEADER: usize = 16;
 const INDEX_ENTRY: usize = 16;
 const RECORD_HEADER: usize = 56;

@@ -63,6 +63,11 @@ pub struct JitCtx {
     /// Its size as [`ibtc_mask`] gives it (the engine grows the table as
     /// a program's code grows, so both are read at every lookup).
     pub ibtc_mask: u64,
+    /// Where compiled code returns to the engine: the shared exit routine
+    /// (see [`SharedRoutines`]).
+    pub exit_routine: u64,
+    /// The shared routine a guest memory fault ends in.
+    pub fault_routine: u64,
 }
 
 impl Default for JitCtx {
@@ -81,9 +86,108 @@ impl Default for JitCtx {
             lazy_info: 0,
             ibtc_table: EMPTY_IBTC.as_ptr() as u64,
             ibtc_mask: ibtc_mask(EMPTY_IBTC.len()),
+            exit_routine: SharedRoutines::get().exit,
+            fault_routine: SharedRoutines::get().fault,
         }
     }
 }
+
+/// The way into baseline blocks and back to the engine, shared by every
+/// block (one copy per process): the engine enters a block through
+/// `entry` with its body, and a block's slow exits (to the dispatcher, a
+/// fault) jump to the routines named in its [`JitCtx`]. Each block
+/// carried its own prologue and epilogue before, about 90 of a typical
+/// block's 270 bytes, which every process copies in from the code store,
+/// pays page faults for, and keeps between the hot bodies.
+pub struct SharedRoutines {
+    /// The [`BlockFn`] that enters a baseline block: sets up the frame
+    /// and registers the block's code expects ([`emit_prologue`]) and
+    /// jumps to its body (rcx). Blocks carried this prologue each.
+    pub entry: BlockFn,
+    /// With the next guest PC in rax: completes deferred flags, undoes
+    /// [`emit_prologue`] and returns it.
+    pub exit: u64,
+    /// With the fault status in rax, the address in rdx and the guest PC
+    /// in rcx: reports a [`KIND_FAULT`], then as `exit`.
+    pub fault: u64,
+}
+
+impl SharedRoutines {
+    /// The process's routines, made at first use.
+    pub fn get() -> &'static SharedRoutines {
+        static EXITS: std::sync::OnceLock<SharedRoutines> = std::sync::OnceLock::new();
+        EXITS.get_or_init(SharedRoutines::make)
+    }
+
+    fn make() -> SharedRoutines {
+        let mut ops = VecAssembler::<X64Relocation>::new(0);
+        dynasm!(ops
+            ; .arch x64
+            ; mov QWORD [r13 + 8], rax
+            ; mov QWORD [r13 + 16], rdx
+            ; mov QWORD [r13 + 24], rcx
+            ; mov QWORD [r13], KIND_FAULT as i32
+        );
+        let exit = ops.offset().0;
+        // Deferred flags go into the state before the engine sees it
+        // (the check costs nothing where flags are never deferred).
+        emit_complete_at_exit(&mut ops);
+        emit_epilogue(&mut ops);
+        let entry = ops.offset().0;
+        let body = ops.new_dynamic_label();
+        emit_prologue(&mut ops, body);
+        dynasm!(ops ; .arch x64 ; jmp rcx);
+        let code = ops.finalize().expect("the shared routines assemble");
+        let len = code.len().next_multiple_of(4096);
+        // SAFETY: a fresh anonymous mapping, checked; the code is copied
+        // in while it is writable, then it is made read-only executable.
+        // Its one absolute address (the flag completion routine) is
+        // valid for the life of the process.
+        let base = unsafe {
+            let p = libc::mmap(
+                core::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert!(
+                p != libc::MAP_FAILED,
+                "xarch: cannot map its shared block routines"
+            );
+            core::ptr::copy_nonoverlapping(code.as_ptr(), p as *mut u8, code.len());
+            let ok = libc::mprotect(p, len, libc::PROT_READ | libc::PROT_EXEC) == 0;
+            assert!(ok, "xarch: cannot map its shared block routines");
+            p as u64
+        };
+        crate::perfmap::record(
+            base as *const u8,
+            code.len(),
+            format_args!("xarch_block_routines"),
+        );
+        // SAFETY: the routine at `entry` follows the BlockFn convention
+        // (System V, four integer arguments, a u64 result).
+        let entry = unsafe {
+            core::mem::transmute::<*const u8, BlockFn>((base + entry as u64) as *const u8)
+        };
+        SharedRoutines {
+            entry,
+            exit: base + exit as u64,
+            fault: base,
+        }
+    }
+}
+
+/// Offsets of the shared exit routines in [`JitCtx`] (see [`SharedRoutines`]).
+const CTX_EXIT_ROUTINE: i32 = 88;
+const CTX_FAULT_ROUTINE: i32 = 96;
+
+const _: () = {
+    use core::mem::offset_of;
+    assert!(offset_of!(JitCtx, exit_routine) == CTX_EXIT_ROUTINE as usize);
+    assert!(offset_of!(JitCtx, fault_routine) == CTX_FAULT_ROUTINE as usize);
+};
 
 /// The smallest empty table (see [`ibtc_empty`]: one entry cannot be
 /// empty).
@@ -109,15 +213,18 @@ pub const KIND_FAULT: u64 = 2;
 /// should compile a region starting at the returned guest PC.
 pub const KIND_HOT: u64 = 3;
 
-/// Signature of compiled code: returns the next guest PC.
+/// Signature of the way into compiled code: returns the next guest PC.
+/// `body` is where a baseline block starts (the shared entry routine
+/// jumps there, see [`SharedRoutines::entry`]); a region's own entry ignores
+/// it.
 pub(crate) type BlockFn =
-    unsafe extern "C" fn(state: *mut u8, slots: *mut u128, ctx: *mut JitCtx) -> u64;
+    unsafe extern "C" fn(state: *mut u8, slots: *mut u128, ctx: *mut JitCtx, body: u64) -> u64;
 
 /// A compiled block in the code cache.
 #[derive(Clone)]
 pub struct CompiledBlock {
-    entry: BlockFn,
-    /// Address of the code after the prologue: where chained blocks jump.
+    /// Address of the code, which starts with the body: where chained
+    /// blocks jump (the engine enters it through the shared entry).
     pub body: u64,
     /// The direct exits, for linking.
     pub exits: Vec<Exit>,
@@ -125,7 +232,7 @@ pub struct CompiledBlock {
     /// definition of some op): the block must then live as long as the
     /// code; otherwise the code stands alone.
     pub refs_ir: bool,
-    /// Length of the code in bytes (from `entry`).
+    /// Length of the code in bytes (from `body`).
     pub len: u32,
     /// The process-specific addresses in the code (for
     /// [`crate::portable::export`]; empty when `refs_ir`).
@@ -141,19 +248,24 @@ pub struct CompiledBlock {
 #[derive(Clone, Copy, Debug)]
 pub struct HotCounter(pub *mut u32);
 
-/// The entry point of a compiled block, detached from its exit list.
+/// The entry point of a compiled block, detached from its exit list: the
+/// code to call and the body it continues in.
 #[derive(Clone, Copy)]
-pub struct EntryFn(BlockFn);
+pub struct EntryFn {
+    f: BlockFn,
+    body: u64,
+}
 
 impl EntryFn {
-    /// Wraps code with the [`BlockFn`] convention.
+    /// Wraps code with the [`BlockFn`] convention that needs no body (a
+    /// region's entry stub).
     pub(crate) fn from_fn(f: BlockFn) -> EntryFn {
-        EntryFn(f)
+        EntryFn { f, body: 0 }
     }
 
     /// The code address (for diagnostics and disassembly).
     pub fn addr(&self) -> usize {
-        self.0 as usize
+        self.f as usize
     }
 
     /// Runs the block (and the blocks chained from it).
@@ -162,7 +274,7 @@ impl EntryFn {
     /// As for [`CompiledBlock::call`].
     pub unsafe fn call(&self, state: *mut u8, slots: *mut u128, ctx: *mut JitCtx) -> u64 {
         // SAFETY: forwarded from the caller.
-        unsafe { (self.0)(state, slots, ctx) }
+        unsafe { (self.f)(state, slots, ctx, self.body) }
     }
 }
 
@@ -170,14 +282,12 @@ impl CompiledBlock {
     /// A block of code installed by other means than [`compile_with`]
     /// (see [`crate::portable::import`]).
     pub(crate) fn from_parts(
-        entry: BlockFn,
         body: u64,
         exits: Vec<Exit>,
         len: u32,
         relocs: Box<[crate::portable::Reloc]>,
     ) -> CompiledBlock {
         CompiledBlock {
-            entry,
             body,
             exits,
             refs_ir: false,
@@ -188,7 +298,10 @@ impl CompiledBlock {
 
     /// The entry point.
     pub fn entry_fn(&self) -> EntryFn {
-        EntryFn(self.entry)
+        EntryFn {
+            f: SharedRoutines::get().entry,
+            body: self.body,
+        }
     }
 
     /// Runs the block.
@@ -1241,7 +1354,9 @@ pub fn compile_with(
         regs: Regs::new(block, chain.flags),
         flag_stubs: Vec::new(),
     };
-    emit_prologue(&mut e.ops, body);
+    // No prologue: the engine enters through the shared one
+    // (`SharedRoutines::entry`), chained blocks jump straight here.
+    dynasm!(e.ops ; .arch x64 ; =>body);
     let hot = counter.map(|HotCounter(addr)| {
         // rax, rcx and rdx are free at the body entry (they only carry
         // the target PC and table addresses of the exit jumping here).
@@ -1292,16 +1407,10 @@ pub fn compile_with(
     dynasm!(e.ops
         ; .arch x64
         ; =>fault_common
-        ; mov QWORD [r13 + 8], rax
-        ; mov QWORD [r13 + 16], rdx
-        ; mov QWORD [r13 + 24], rcx
-        ; mov QWORD [r13], KIND_FAULT as i32
+        ; jmp QWORD [r13 + CTX_FAULT_ROUTINE]
         ; =>epilogue
+        ; jmp QWORD [r13 + CTX_EXIT_ROUTINE]
     );
-    if chain.flags.is_some() {
-        e.complete_flags_at_exit();
-    }
-    emit_epilogue(&mut e.ops);
     e.emit_flag_stubs();
     e.emit_consts();
     let labels: Vec<(u64, usize, usize)> = e
@@ -1344,16 +1453,13 @@ pub fn compile_with(
             unlinked,
         });
     }
-    // SAFETY: `start` points at code just generated with the BlockFn
-    // calling convention (System V, three pointer arguments, u64 result).
-    let entry: BlockFn = unsafe { core::mem::transmute::<*const u8, BlockFn>(start) };
+    debug_assert_eq!(body_off, 0, "a block's code starts with its body");
     let relocs = if e.refs_ir {
         Box::default()
     } else {
         e.relocs.into_boxed_slice()
     };
     Some(CompiledBlock {
-        entry,
         body: start as u64 + body_off as u64,
         exits,
         refs_ir: e.refs_ir,

@@ -7,7 +7,7 @@
 //! relocation: a block is only reused at the guest address it was
 //! compiled for, over the same guest bytes (the engine checks them).
 
-use crate::baseline::{BlockFn, CompiledBlock, Exit, HotCounter};
+use crate::baseline::{CompiledBlock, Exit, HotCounter};
 use crate::cache::CodeCache;
 
 /// What a process-specific 8-byte address in the code is.
@@ -106,7 +106,7 @@ pub fn export(cache: &CodeCache, block: &CompiledBlock) -> Option<Portable> {
     if block.refs_ir {
         return None;
     }
-    let start = block.entry_fn().addr();
+    let start = block.body as usize;
     // SAFETY: the block's code is `len` bytes at `start` inside the cache,
     // which is alive (borrowed); nothing writes it while we read (the
     // engine owns both and is not running guest code).
@@ -234,13 +234,9 @@ pub fn import(
         })
         .collect();
     crate::perfmap::record(start, len, format_args!("baseline_{pc:x}"));
-    // SAFETY: the code was compiled by `compile_with` with the BlockFn
-    // convention and is relocated for this process above.
-    let entry: BlockFn = unsafe { core::mem::transmute::<*const u8, BlockFn>(start) };
     // No relocations are kept: an imported block is already stored and
     // never exported again (an allocation per block a process starts with).
     Ok(CompiledBlock::from_parts(
-        entry,
         (base + p.body as usize) as u64,
         exits,
         len as u32,

@@ -124,15 +124,6 @@ impl Emitter {
         }
     }
 
-    /// At the epilogue: see [`emit_complete_at_exit`].
-    pub(super) fn complete_flags_at_exit(&mut self) {
-        let at = emit_complete_at_exit(&mut self.ops);
-        self.relocs.push(crate::portable::Reloc {
-            at,
-            kind: RelocKind::Helper,
-        });
-    }
-
     fn call_complete(&mut self) {
         let at = emit_complete_call(&mut self.ops);
         self.relocs.push(crate::portable::Reloc {
