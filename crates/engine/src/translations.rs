@@ -13,6 +13,7 @@
 //! translation (the walk was 1% of `python3 -c pass`).
 
 use crate::{Entry, PcHash};
+use std::collections::hash_map::Entry as Slot;
 use std::collections::{HashMap, HashSet};
 
 /// Entries per chunk.
@@ -83,24 +84,27 @@ impl Translations {
                 self.last_granule = g + 1;
             }
         }
-        if let Some(&i) = self.index.get(&pc) {
-            *self.slot_mut(i) = Some(entry);
-            return;
-        }
-        let i = match self.free.pop() {
-            Some(i) => i,
-            None => {
-                let i = self.used;
-                self.used += 1;
-                if i as usize / CHUNK == self.chunks.len() {
-                    self.chunks
-                        .push(std::iter::repeat_with(|| None).take(CHUNK).collect());
-                }
-                i
+        // One probe of the index (this runs for every block a process
+        // starts with).
+        let i = match self.index.entry(pc) {
+            Slot::Occupied(o) => *o.get(),
+            Slot::Vacant(v) => {
+                let i = match self.free.pop() {
+                    Some(i) => i,
+                    None => {
+                        let i = self.used;
+                        self.used += 1;
+                        if i as usize / CHUNK == self.chunks.len() {
+                            self.chunks
+                                .push(std::iter::repeat_with(|| None).take(CHUNK).collect());
+                        }
+                        i
+                    }
+                };
+                *v.insert(i)
             }
         };
         *self.slot_mut(i) = Some(entry);
-        self.index.insert(pc, i);
     }
 
     pub fn values(&self) -> impl Iterator<Item = &Entry> {
