@@ -534,6 +534,13 @@ fn chain_config() -> ChainConfig {
 /// 102k blocks); cc1 keeps ~100 MiB of code for one file.
 pub const CODE_CACHE_BYTES: usize = 512 << 20;
 
+/// Blocks installed ahead from the code store, at most, when a block is
+/// installed from it (see [`Engine::install_stored`]): enough for the
+/// chained code to run a while before the next miss, few enough that a
+/// store filled by other runs of the program costs little (16 to 256
+/// made no difference to python3's start).
+const INSTALL_AHEAD: usize = 32;
+
 /// The most translations room is made for up front from a code store's
 /// size (see [`Engine::new`]).
 const EXPECTED_TRANSLATIONS_MAX: usize = 1 << 16;
@@ -834,7 +841,35 @@ impl Engine {
         // update per block was a visible cost of a process start.
         let store = self.store.take()?;
         let installed = self.install_from(&store, pc);
+        // The block's successors in the store are installed now too, so
+        // that its exits chain at once instead of each returning to the
+        // dispatcher first: python3 -c pass 38k -> 24k dispatcher entries,
+        // 75 -> 67 ms; a cc1 run 162k -> 57k and -3% even with a store
+        // filled by other inputs (13% of the blocks installed ahead then
+        // never ran).
+        let resets = self.resets;
+        if let Some((Some(c), _)) = &installed {
+            let mut queue: VecDeque<u64> = c.exits.iter().map(|e| e.target).collect();
+            let mut budget = INSTALL_AHEAD;
+            while budget > 0
+                && self.resets == resets
+                && let Some(pc) = queue.pop_front()
+            {
+                if self.cache.contains_key(&pc) {
+                    continue;
+                }
+                budget -= 1;
+                if let Some((Some(c), _)) = self.install_from(&store, pc) {
+                    queue.extend(c.exits.iter().map(|e| e.target));
+                }
+            }
+        }
         self.store = Some(store);
+        if self.resets != resets {
+            // The code cache filled up and started over: the block asked
+            // for is gone with everything else (it is lifted again).
+            return None;
+        }
         installed
     }
 
