@@ -24,19 +24,22 @@ pub struct HostFeatures {
 
 impl HostFeatures {
     /// What this CPU has: the bits of CPUID leaf 1 (none of these needs
-    /// the OS's consent, unlike AVX). One CPUID instruction: std's
-    /// feature detection asks about ten leaves on first use, and every
-    /// CPUID traps to the hypervisor in a VM (6 us each here), 70 us of
-    /// every xarch process's start.
+    /// the OS's consent, unlike AVX), read once per process (every block
+    /// compiled asks). One CPUID instruction: std's feature detection
+    /// asks about several leaves on first use, and every CPUID traps to
+    /// the hypervisor in a VM (6.5 us each here).
     pub fn detect() -> HostFeatures {
-        let ecx = core::arch::x86_64::__cpuid(1).ecx;
-        let bit = |n: u32| ecx & (1 << n) != 0;
-        HostFeatures {
-            ssse3: bit(9),
-            sse41: bit(19),
-            aes: bit(25),
-            pclmul: bit(1),
-        }
+        static FEATURES: std::sync::OnceLock<HostFeatures> = std::sync::OnceLock::new();
+        *FEATURES.get_or_init(|| {
+            let ecx = core::arch::x86_64::__cpuid(1).ecx;
+            let bit = |n: u32| ecx & (1 << n) != 0;
+            HostFeatures {
+                ssse3: bit(9),
+                sse41: bit(19),
+                aes: bit(25),
+                pclmul: bit(1),
+            }
+        })
     }
 
     /// Only SSE2 (every x86-64): the templates that need more fall back
