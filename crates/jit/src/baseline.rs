@@ -17,7 +17,7 @@ mod regs;
 mod vector;
 
 use flags::FlagsAccess;
-pub(crate) use flags::{emit_complete_at_exit, emit_complete_if_pending};
+pub(crate) use flags::emit_complete_if_pending;
 use regs::{Loc, POOL, RAX, RCX, RDX, Regs, Src, compare_fits, imm32};
 
 use crate::cache::CodeCache;
@@ -92,6 +92,40 @@ impl Default for JitCtx {
     }
 }
 
+/// Offsets of [`JitCtx`]'s fields, for the code that reads and writes
+/// them (both tiers, the shared routines, the region stubs); checked
+/// against the struct at compile time.
+pub(crate) const CTX_KIND: i32 = 0;
+pub(crate) const CTX_FAULT_STATUS: i32 = 8;
+pub(crate) const CTX_FAULT_ADDR: i32 = 16;
+pub(crate) const CTX_FAULT_PC: i32 = 24;
+pub(crate) const CTX_HOST_SP: i32 = 32;
+pub(crate) const CTX_OPT_SCRATCH: i32 = 40;
+pub(crate) const CTX_LAZY_A: i32 = 48;
+pub(crate) const CTX_LAZY_B: i32 = 56;
+pub(crate) const CTX_LAZY_INFO: i32 = 64;
+const CTX_IBTC_TABLE: i32 = 72;
+const CTX_IBTC_MASK: i32 = 80;
+const CTX_EXIT_ROUTINE: i32 = 88;
+const CTX_FAULT_ROUTINE: i32 = 96;
+
+const _: () = {
+    use core::mem::offset_of;
+    assert!(offset_of!(JitCtx, kind) == CTX_KIND as usize);
+    assert!(offset_of!(JitCtx, fault_status) == CTX_FAULT_STATUS as usize);
+    assert!(offset_of!(JitCtx, fault_addr) == CTX_FAULT_ADDR as usize);
+    assert!(offset_of!(JitCtx, fault_pc) == CTX_FAULT_PC as usize);
+    assert!(offset_of!(JitCtx, host_sp) == CTX_HOST_SP as usize);
+    assert!(offset_of!(JitCtx, opt_scratch) == CTX_OPT_SCRATCH as usize);
+    assert!(offset_of!(JitCtx, lazy_a) == CTX_LAZY_A as usize);
+    assert!(offset_of!(JitCtx, lazy_b) == CTX_LAZY_B as usize);
+    assert!(offset_of!(JitCtx, lazy_info) == CTX_LAZY_INFO as usize);
+    assert!(offset_of!(JitCtx, ibtc_table) == CTX_IBTC_TABLE as usize);
+    assert!(offset_of!(JitCtx, ibtc_mask) == CTX_IBTC_MASK as usize);
+    assert!(offset_of!(JitCtx, exit_routine) == CTX_EXIT_ROUTINE as usize);
+    assert!(offset_of!(JitCtx, fault_routine) == CTX_FAULT_ROUTINE as usize);
+};
+
 /// The way into baseline blocks and back to the engine, shared by every
 /// block (one copy per process): the engine enters a block through
 /// `entry` with its body, and a block's slow exits (to the dispatcher, a
@@ -123,15 +157,15 @@ impl SharedRoutines {
         let mut ops = VecAssembler::<X64Relocation>::new(0);
         dynasm!(ops
             ; .arch x64
-            ; mov QWORD [r13 + 8], rax
-            ; mov QWORD [r13 + 16], rdx
-            ; mov QWORD [r13 + 24], rcx
-            ; mov QWORD [r13], KIND_FAULT as i32
+            ; mov QWORD [r13 + CTX_FAULT_STATUS], rax
+            ; mov QWORD [r13 + CTX_FAULT_ADDR], rdx
+            ; mov QWORD [r13 + CTX_FAULT_PC], rcx
+            ; mov QWORD [r13 + CTX_KIND], KIND_FAULT as i32
         );
         let exit = ops.offset().0;
         // Deferred flags go into the state before the engine sees it
         // (the check costs nothing where flags are never deferred).
-        emit_complete_at_exit(&mut ops);
+        emit_complete_if_pending(&mut ops, true);
         emit_epilogue(&mut ops);
         let entry = ops.offset().0;
         let body = ops.new_dynamic_label();
@@ -179,29 +213,9 @@ impl SharedRoutines {
     }
 }
 
-/// Offsets of the shared exit routines in [`JitCtx`] (see [`SharedRoutines`]).
-const CTX_EXIT_ROUTINE: i32 = 88;
-const CTX_FAULT_ROUTINE: i32 = 96;
-
-const _: () = {
-    use core::mem::offset_of;
-    assert!(offset_of!(JitCtx, exit_routine) == CTX_EXIT_ROUTINE as usize);
-    assert!(offset_of!(JitCtx, fault_routine) == CTX_FAULT_ROUTINE as usize);
-};
-
 /// The smallest empty table (see [`ibtc_empty`]: one entry cannot be
 /// empty).
 static EMPTY_IBTC: [[u64; 2]; 2] = [ibtc_empty(0, 2), ibtc_empty(1, 2)];
-
-/// Offsets of the table and its mask in [`JitCtx`].
-const CTX_IBTC_TABLE: i32 = 72;
-const CTX_IBTC_MASK: i32 = 80;
-
-const _: () = {
-    use core::mem::offset_of;
-    assert!(offset_of!(JitCtx, ibtc_table) == CTX_IBTC_TABLE as usize);
-    assert!(offset_of!(JitCtx, ibtc_mask) == CTX_IBTC_MASK as usize);
-};
 
 /// The block continues at the returned guest address.
 pub const KIND_NEXT: u64 = 0;
@@ -1156,9 +1170,9 @@ impl Emitter {
                 let start = self.block_start;
                 dynasm!(self.ops
                     ; .arch x64
-                    ; mov QWORD [r13], KIND_EXIT as i32
+                    ; mov QWORD [r13 + CTX_KIND], KIND_EXIT as i32
                     ; mov rax, QWORD start as i64
-                    ; mov QWORD [r13 + 24], rax
+                    ; mov QWORD [r13 + CTX_FAULT_PC], rax
                     ; mov rax, QWORD *pc as i64
                 );
             }
@@ -1379,7 +1393,7 @@ pub fn compile_with(
         dynasm!(e.ops
             ; .arch x64
             ; =>hot
-            ; mov QWORD [r13], KIND_HOT as i32
+            ; mov QWORD [r13 + CTX_KIND], KIND_HOT as i32
             ; mov rax, QWORD start
             ; jmp =>epilogue
         );

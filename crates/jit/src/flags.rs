@@ -21,18 +21,6 @@
 use crate::JitCtx;
 use xarch_ir::Type;
 
-/// Offsets of the deferred flags in [`JitCtx`].
-pub(crate) const CTX_LAZY_A: i32 = 48;
-pub(crate) const CTX_LAZY_B: i32 = 56;
-pub(crate) const CTX_LAZY_INFO: i32 = 64;
-
-const _: () = {
-    use core::mem::offset_of;
-    assert!(offset_of!(JitCtx, lazy_a) == CTX_LAZY_A as usize);
-    assert!(offset_of!(JitCtx, lazy_b) == CTX_LAZY_B as usize);
-    assert!(offset_of!(JitCtx, lazy_info) == CTX_LAZY_INFO as usize);
-};
-
 /// `a` is the packed flags.
 pub(crate) const LAZY_PACKED: u64 = 1;
 /// `AddWithCarry(a, NOT b, 1)`: a compare.

@@ -9,8 +9,9 @@
 //! write of other flags marks nothing pending.
 
 use super::regs::{Deferred, Loc, POOL, RAX, imm32};
+use super::{CTX_LAZY_A, CTX_LAZY_B, CTX_LAZY_INFO};
 use super::{Emitter, enc};
-use crate::flags::{CTX_LAZY_A, CTX_LAZY_B, CTX_LAZY_INFO, complete_flags, width_code};
+use crate::flags::{complete_flags, width_code};
 use crate::portable::RelocKind;
 use dynasmrt::x64::{Rq, X64Relocation};
 use dynasmrt::{DynasmApi, DynasmLabelApi, VecAssembler, dynasm};
@@ -136,7 +137,7 @@ impl Emitter {
 /// Calls [`complete_flags`] on the state (rbx) and context (r13), from
 /// a 16-byte aligned stack; clobbers the caller-saved registers. Returns
 /// the offset of the routine's address in the code (for relocation).
-pub(crate) fn emit_complete_call(ops: &mut VecAssembler<X64Relocation>) -> u32 {
+fn emit_complete_call(ops: &mut VecAssembler<X64Relocation>) -> u32 {
     let f = complete_flags as *const () as usize;
     dynasm!(ops
         ; .arch x64
@@ -149,38 +150,23 @@ pub(crate) fn emit_complete_call(ops: &mut VecAssembler<X64Relocation>) -> u32 {
     at
 }
 
-/// Completes pending flags if there are any (the stack 16-byte aligned).
-/// Returns the offset of the routine's address in the code.
-pub(crate) fn emit_complete_if_pending(ops: &mut VecAssembler<X64Relocation>) -> u32 {
+/// Completes pending flags if there are any (the stack 16-byte aligned;
+/// the routine's address is absolute: for code that is never stored).
+/// `keeps_rax`: at an exit, where rax holds the next PC, it is kept, so
+/// that the engine always finds the flags in the state.
+pub(crate) fn emit_complete_if_pending(ops: &mut VecAssembler<X64Relocation>, keeps_rax: bool) {
     let done = ops.new_dynamic_label();
     dynasm!(ops
         ; .arch x64
         ; cmp QWORD [r13 + CTX_LAZY_INFO], 0
         ; je =>done
     );
-    let at = emit_complete_call(ops);
+    if keeps_rax {
+        dynasm!(ops ; .arch x64 ; push rax ; sub rsp, 8);
+    }
+    emit_complete_call(ops);
+    if keeps_rax {
+        dynasm!(ops ; .arch x64 ; add rsp, 8 ; pop rax);
+    }
     dynasm!(ops ; .arch x64 ; =>done);
-    at
-}
-
-/// At an epilogue (rax: the next PC, the stack 16-byte aligned):
-/// completes pending flags, so that the engine always finds them in the
-/// state. Returns the offset of the routine's address in the code.
-pub(crate) fn emit_complete_at_exit(ops: &mut VecAssembler<X64Relocation>) -> u32 {
-    let done = ops.new_dynamic_label();
-    dynasm!(ops
-        ; .arch x64
-        ; cmp QWORD [r13 + CTX_LAZY_INFO], 0
-        ; je =>done
-        ; push rax
-        ; sub rsp, 8
-    );
-    let at = emit_complete_call(ops);
-    dynasm!(ops
-        ; .arch x64
-        ; add rsp, 8
-        ; pop rax
-        ; =>done
-    );
-    at
 }

@@ -10,11 +10,11 @@
 mod vector;
 
 use super::{OptError, RegionBlock};
-use crate::baseline::{ChainConfig, KIND_EXIT, KIND_NEXT};
-use crate::flags::{
-    CTX_LAZY_A, CTX_LAZY_B, CTX_LAZY_INFO, LAZY_ADD, LAZY_LOGIC, LAZY_PACKED, LAZY_SUB, pack_flags,
-    width_code,
+use crate::baseline::{
+    CTX_FAULT_ADDR, CTX_FAULT_PC, CTX_FAULT_STATUS, CTX_KIND, CTX_LAZY_A, CTX_LAZY_B,
+    CTX_LAZY_INFO, CTX_OPT_SCRATCH, ChainConfig, KIND_EXIT, KIND_NEXT,
 };
+use crate::flags::{LAZY_ADD, LAZY_LOGIC, LAZY_PACKED, LAZY_SUB, pack_flags, width_code};
 use cranelift_codegen::ir::condcodes::IntCC as CC;
 use cranelift_codegen::ir::{
     self, AbiParam, BlockArg, InstBuilder, MemFlagsData, Signature, TrapCode, types,
@@ -23,25 +23,6 @@ use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, Variable};
 use std::collections::HashMap;
 use xarch_ir::{Block, IntCC, Op, Terminator, Type, Value};
-
-/// Offsets in [`crate::JitCtx`].
-pub(crate) const CTX_KIND: i32 = 0;
-pub(crate) const CTX_FAULT_STATUS: i32 = 8;
-pub(crate) const CTX_FAULT_ADDR: i32 = 16;
-pub(crate) const CTX_FAULT_PC: i32 = 24;
-pub(crate) const CTX_HOST_SP: i32 = 32;
-pub(crate) const CTX_OPT_SCRATCH: i32 = 40;
-
-const _: () = {
-    use crate::JitCtx;
-    use core::mem::offset_of;
-    assert!(offset_of!(JitCtx, kind) == CTX_KIND as usize);
-    assert!(offset_of!(JitCtx, fault_status) == CTX_FAULT_STATUS as usize);
-    assert!(offset_of!(JitCtx, fault_addr) == CTX_FAULT_ADDR as usize);
-    assert!(offset_of!(JitCtx, fault_pc) == CTX_FAULT_PC as usize);
-    assert!(offset_of!(JitCtx, host_sp) == CTX_HOST_SP as usize);
-    assert!(offset_of!(JitCtx, opt_scratch) == CTX_OPT_SCRATCH as usize);
-};
 
 /// Most promoted state fields per region (a bit mask tracks dirtiness).
 const MAX_PROMOTED: usize = 128;

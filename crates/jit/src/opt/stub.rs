@@ -22,11 +22,10 @@
 
 use super::OptError;
 use super::lower::EntryFlags;
-use super::lower::{CTX_FAULT_PC, CTX_HOST_SP, CTX_KIND, CTX_OPT_SCRATCH};
 use crate::JitCtx;
 use crate::baseline::{
-    BlockFn, ChainConfig, EntryFn, Exit, KIND_FAULT, emit_complete_at_exit,
-    emit_complete_if_pending, emit_epilogue, emit_ibtc_jump, emit_poll, emit_prologue,
+    BlockFn, CTX_FAULT_PC, CTX_HOST_SP, CTX_KIND, CTX_OPT_SCRATCH, ChainConfig, EntryFn, Exit,
+    KIND_FAULT, emit_complete_if_pending, emit_epilogue, emit_ibtc_jump, emit_poll, emit_prologue,
 };
 use crate::cache::CodeCache;
 use dynasmrt::x64::X64Relocation;
@@ -66,7 +65,7 @@ pub(crate) fn install(
     if entry_flags == EntryFlags::Complete {
         // Chained baseline code may have left its flags deferred, and the
         // region reads the state's. The stack is aligned here.
-        emit_complete_if_pending(&mut ops);
+        emit_complete_if_pending(&mut ops, false);
     }
     dynasm!(ops
         ; .arch x64
@@ -122,7 +121,7 @@ pub(crate) fn install(
     // Deferred flags (the region's own at a fault, or those of baseline
     // code before it that it did not take) go into the state before the
     // engine sees it.
-    emit_complete_at_exit(&mut ops);
+    emit_complete_if_pending(&mut ops, true);
     emit_epilogue(&mut ops);
     dynasm!(ops
         ; .arch x64
