@@ -17,6 +17,14 @@ fn enabled() -> bool {
     *ON.get_or_init(|| std::env::var_os("XARCH_PERF_MAP").is_some())
 }
 
+/// `XARCH_PERF_MAP=dump` also writes each piece of code's bytes, as
+/// compiled, to `/tmp/perf-<pid>.code/<name>.bin` (for disassembling the
+/// hot code a profile names).
+fn dumping() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("XARCH_PERF_MAP").is_some_and(|v| v == "dump"))
+}
+
 /// Records `len` bytes of code at `addr` under `name`.
 pub(crate) fn record(addr: *const u8, len: usize, name: core::fmt::Arguments<'_>) {
     if !enabled() {
@@ -37,5 +45,14 @@ pub(crate) fn record(addr: *const u8, len: usize, name: core::fmt::Arguments<'_>
     if let Some((_, Some(f))) = map.as_mut() {
         // A failed write only loses a symbol.
         let _ = writeln!(f, "{:x} {:x} {}", addr as usize, len, name);
+    }
+    if dumping() {
+        let dir = format!("/tmp/perf-{pid}.code");
+        let _ = std::fs::create_dir_all(&dir);
+        // SAFETY: the caller's code is `len` bytes at `addr`, written
+        // before it is recorded.
+        let code = unsafe { core::slice::from_raw_parts(addr, len) };
+        // A failed write only loses a dump.
+        let _ = std::fs::write(format!("{dir}/{name}.bin"), code);
     }
 }
