@@ -263,6 +263,8 @@ pub struct Engine {
     /// Dispatcher iterations by how the block ran: (interpreted, compiled
     /// code entered, translations made), for `stats`.
     dispatches: [u64; 3],
+    /// Region faults reported at a replay point (see [`Engine::replay`]).
+    replays: u64,
     /// Indirect-branch table read by compiled code (through `jit_ctx`,
     /// see [`ibtc`]).
     ibtc: ibtc::Table,
@@ -357,8 +359,8 @@ impl Drop for Engine {
                 (n + e.block.insts.len(), c + e.block.insts.capacity())
             });
             eprintln!(
-                "xarch: dispatcher: {} interpreted blocks, {} calls into compiled code, {} translations",
-                self.dispatches[0], self.dispatches[1], self.dispatches[2]
+                "xarch: dispatcher: {} interpreted blocks, {} calls into compiled code, {} translations, {} region faults replayed",
+                self.dispatches[0], self.dispatches[1], self.dispatches[2], self.replays
             );
             eprintln!(
                 "xarch: {} translations ({compiled} compiled), {insts} IR insts in {} KiB, code {} KiB",
@@ -438,7 +440,18 @@ enum Step {
     Block(BlockResult),
     /// A block at this PC became hot (nothing of it has run).
     Hot(u64),
+    /// Region code faulted at the access at `access` with the state at
+    /// the earlier instruction `from` (see `xarch_jit::FAULT_REPLAY`).
+    Replay {
+        from: u64,
+        access: u64,
+    },
 }
+
+/// Most blocks [`Engine::replay`] interprets to reach a faulting access
+/// (a region's path from a replay point to an access is at most one pass
+/// through its 32 blocks).
+const MAX_REPLAY_BLOCKS: usize = 64;
 
 /// Hashing for guest addresses: a multiplicative hash is plenty (and much
 /// cheaper than SipHash on the dispatch path).
@@ -599,6 +612,7 @@ impl Engine {
             insns: 0,
             next_serial: 0,
             dispatches: [0; 3],
+            replays: 0,
             started: std::time::Instant::now(),
             ibtc: ibtc::Table::new(),
             hot_threshold,
@@ -646,6 +660,12 @@ impl Engine {
     /// and indirect branches found in the branch table do not count).
     pub fn compiled_code_entries(&self) -> u64 {
         self.dispatches[1]
+    }
+
+    /// Faults in region code reported at an earlier instruction and run
+    /// again from there in the interpreter (see `xarch_jit::FAULT_REPLAY`).
+    pub fn faults_replayed(&self) -> u64 {
+        self.replays
     }
 
     /// Regions compiled by the optimizing tier so far.
@@ -1240,6 +1260,7 @@ impl Engine {
                     self.tier_up(at);
                     continue;
                 }
+                Step::Replay { from, access } => self.replay(state, from, access),
             };
             match result {
                 BlockResult::Next(next) => state.pc = next,
@@ -1307,6 +1328,12 @@ impl Engine {
                     _ => unreachable!("exit kind from a block without an exit"),
                 }
             }
+            _ if self.jit_ctx.fault_status & xarch_jit::FAULT_REPLAY != 0 => {
+                return Step::Replay {
+                    from: self.jit_ctx.fault_pc,
+                    access: self.jit_ctx.opt_scratch,
+                };
+            }
             _ => BlockResult::Fault {
                 pc: self.jit_ctx.fault_pc,
                 fault: xarch_ir::guest_mem::Fault {
@@ -1315,6 +1342,32 @@ impl Engine {
                 },
             },
         })
+    }
+
+    /// After region code faulted at the access at `access` with the guest
+    /// state that of the earlier instruction `from`: interprets from
+    /// `from`, lifted afresh, until the block holding the access has run
+    /// (the access faults there exactly as the reference says, or, if
+    /// another thread changed memory meanwhile, the program goes on as it
+    /// would have), and returns how the last block ended.
+    fn replay(&mut self, state: &mut A64State, from: u64, access: u64) -> BlockResult {
+        self.replays += 1;
+        let mut pc = from;
+        for _ in 0..MAX_REPLAY_BLOCKS {
+            let Some(mut block) = self.lift(pc) else {
+                // Code no longer there: the dispatcher reports the fetch.
+                return BlockResult::Next(pc);
+            };
+            self.simplify(&mut block);
+            self.insns += u64::from(block.guest_insns);
+            // SAFETY: the block was just lifted for A64State offsets and
+            // `state` is a valid, exclusively borrowed A64State.
+            match unsafe { self.interp.run(&block, state as *mut A64State as *mut u8) } {
+                BlockResult::Next(next) if !(block.start..block.end).contains(&access) => pc = next,
+                r => return r,
+            }
+        }
+        BlockResult::Next(pc)
     }
 
     /// Links the exits of newly compiled `code` at `pc` to compiled

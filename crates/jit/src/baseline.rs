@@ -34,20 +34,22 @@ use xarch_ir::{Block, IntCC, Op, Terminator, Type, Value};
 pub struct JitCtx {
     /// How the block ended: [`KIND_NEXT`], [`KIND_EXIT`] or [`KIND_FAULT`].
     pub kind: u64,
-    /// Fault status bits (as [`MemStatus::fault`]).
+    /// Fault status bits (as [`MemStatus::fault`]), and [`FAULT_REPLAY`].
     pub fault_status: u64,
     /// Faulting guest address.
     pub fault_addr: u64,
-    /// Guest PC of the faulting instruction; for [`KIND_EXIT`], the start
-    /// address of the block whose `Exit` terminator was reached.
+    /// Guest PC of the faulting instruction (with [`FAULT_REPLAY`]: of the
+    /// instruction whose state the state block holds); for [`KIND_EXIT`],
+    /// the start address of the block whose `Exit` terminator was reached.
     pub fault_pc: u64,
     /// Host stack pointer saved by an optimizing-tier region before it
     /// calls its Cranelift code (for fault recovery, see [`crate::opt`]).
     pub host_sp: u64,
-    /// The mark of an optimizing-tier access that faulted (2 * index into
-    /// the region's table of PCs + write): set by the fault handler from
-    /// the code cache's trap sites, or stored by the region code before
-    /// each access where it has none (see [`crate::opt`]).
+    /// The mark of an optimizing-tier access that faulted (`opt::Mark`):
+    /// set by the fault handler from the code cache's trap sites, or
+    /// stored by the region code before each access where it has none
+    /// (see [`crate::opt`]); once the region has reported the fault, the
+    /// guest PC of the access.
     pub opt_scratch: u64,
     /// Optimizing-tier deferred flags: when `lazy_info` is non-zero, the
     /// flags field of the guest state is stale and these describe it
@@ -223,6 +225,12 @@ pub const KIND_NEXT: u64 = 0;
 pub const KIND_EXIT: u64 = 1;
 /// A guest memory access faulted; see the fault fields.
 pub const KIND_FAULT: u64 = 2;
+/// In [`JitCtx::fault_status`] of a [`KIND_FAULT`] from region code: the
+/// guest state is that before the instruction at `fault_pc`, earlier than
+/// the access (at `opt_scratch`), and nothing since is visible. Running
+/// the interpreter from `fault_pc` until past the access reproduces the
+/// fault exactly (or, if memory changed meanwhile, runs on correctly).
+pub const FAULT_REPLAY: u64 = 4;
 /// A block's execution counter reached the hot threshold: the engine
 /// should compile a region starting at the returned guest PC.
 pub const KIND_HOT: u64 = 3;

@@ -17,5 +17,5 @@ pub mod portable;
 pub mod vector;
 mod x86_addr;
 
-pub use baseline::{CompiledBlock, JitCtx, compile};
+pub use baseline::{CompiledBlock, FAULT_REPLAY, JitCtx, compile};
 pub use cache::CodeCache;

@@ -8,7 +8,7 @@ use xarch_ir::guest_mem::Fault;
 use xarch_ir::{Block, BlockResult, Builder, IntCC, Interpreter, Terminator, Type};
 use xarch_jit::baseline::{ChainConfig, KIND_EXIT, KIND_FAULT, KIND_NEXT, MAX_SLOTS};
 use xarch_jit::opt::{FaultMarks, RegionBlock, compile_region_with_marks};
-use xarch_jit::{CodeCache, JitCtx};
+use xarch_jit::{CodeCache, FAULT_REPLAY, JitCtx};
 
 // ---------------------------------------------------------------- harness
 
@@ -77,6 +77,11 @@ struct Jit {
     marks: FaultMarks,
 }
 
+thread_local! {
+    /// Faults reported at a replay point on this test's thread.
+    static REPLAYS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
 impl Jit {
     fn new() -> Jit {
         install_handler();
@@ -129,6 +134,10 @@ impl Jit {
                     _ => panic!("KIND_EXIT from a block without an exit"),
                 }
             }
+            KIND_FAULT if ctx.fault_status & FAULT_REPLAY != 0 => {
+                REPLAYS.set(REPLAYS.get() + 1);
+                replay(ctx.fault_pc, ctx.opt_scratch, state)
+            }
             KIND_FAULT => BlockResult::Fault {
                 pc: ctx.fault_pc,
                 fault: Fault {
@@ -139,6 +148,28 @@ impl Jit {
             k => panic!("unexpected kind {k}"),
         }
     }
+}
+
+/// What the engine does with a fault reported at a replay point `from`
+/// (see `xarch_jit::FAULT_REPLAY`): interpret from there, lifting the
+/// guest code in this process's memory (A64 tests), until the block of
+/// the faulting access has run.
+fn replay(from: u64, access: u64, state: *mut u8) -> BlockResult {
+    assert!(from < access, "a replay point precedes its access");
+    let mut interp = Interpreter::new();
+    let mut pc = from;
+    for _ in 0..64 {
+        let b = xarch_a64::lift_block(pc, |a| {
+            xarch_ir::guest_mem::load(a, 4).ok().map(|w| w as u32)
+        })
+        .expect("replay lifts guest code (hand-built IR cannot replay)");
+        // SAFETY: tests build blocks for the state they pass.
+        match unsafe { interp.run(&b, state) } {
+            BlockResult::Next(n) if !(b.start..b.end).contains(&access) => pc = n,
+            r => return r,
+        }
+    }
+    panic!("replay does not reach the access at {access:#x}");
 }
 
 /// Compiles `blocks` and checks it against the interpreter on `states`.
@@ -709,6 +740,120 @@ fn fault_in_load_after_a_store_reports_its_pc() {
     let (r, a) = check_a64(&blocks, &s, &mut mem);
     assert_eq!(r, load_fault_at_guard(code.as_ptr() as u64 + 4, page));
     assert_eq!(a.x[1], 95);
+}
+
+/// A load faulting after another instruction's load with only register
+/// work between: no write-back before it, the fault reported at the first
+/// load's instruction (the replay point) and run again from there by the
+/// interpreter: the state and result are the interpreter's.
+#[test]
+fn fault_after_a_load_replays_from_the_replay_point() {
+    let code = [
+        0xf840_8402, // ldr x2, [x0], #8
+        0x8b02_0063, // add x3, x3, x2
+        0xf840_84c5, // ldr x5, [x6], #8
+        0xca05_0063, // eor x3, x3, x5
+        0xf100_0421, // subs x1, x1, #1
+        0x54ff_ff61, // b.ne 0
+        SVC0,
+    ];
+    let blocks = lift_seq(&code);
+    let data: Vec<u64> = (0..64u64).map(|i| i * 0x0101_0101).collect();
+    let page = guard_pages();
+    let mut s = A64State::default();
+    s.x[0] = data.as_ptr() as u64;
+    s.x[1] = 100;
+    s.x[3] = 7;
+    s.x[6] = page as u64 + 4096 - 5 * 8;
+    REPLAYS.set(0);
+    let (r, a) = check_a64(&blocks, &s, &mut []);
+    assert_eq!(r, load_fault_at_guard(code.as_ptr() as u64 + 8, page));
+    assert_eq!(a.x[1], 95);
+    assert_eq!(a.x[0], data.as_ptr() as u64 + 6 * 8);
+    assert_eq!(
+        REPLAYS.get(),
+        1,
+        "the fault was reported at the replay point"
+    );
+}
+
+/// A store faulting after a load of another instruction: reported at the
+/// load's instruction, replayed; memory written by earlier iterations
+/// stays, the faulting store writes nothing.
+#[test]
+fn store_fault_after_a_load_replays_and_leaves_memory() {
+    let code = [
+        0xf840_8402, // ldr x2, [x0], #8
+        0x8b02_0063, // add x3, x3, x2
+        0xf800_84c3, // str x3, [x6], #8
+        0xf100_0421, // subs x1, x1, #1
+        0x54ff_ff81, // b.ne 0
+        SVC0,
+    ];
+    let blocks = lift_seq(&code);
+    let data: Vec<u64> = (0..64u64).map(|i| i * 3 + 1).collect();
+    let page = guard_pages();
+    let mut s = A64State::default();
+    s.x[0] = data.as_ptr() as u64;
+    s.x[1] = 100;
+    s.x[6] = page as u64 + 4096 - 4 * 8;
+    REPLAYS.set(0);
+    // SAFETY: the four words before the guard page are mapped.
+    let mem = unsafe { core::slice::from_raw_parts_mut(page.add(4096 - 32), 32) };
+    let (r, a) = check_a64(&blocks, &s, mem);
+    assert_eq!(
+        r,
+        BlockResult::Fault {
+            pc: code.as_ptr() as u64 + 8,
+            fault: Fault {
+                addr: page as u64 + 4096,
+                write: true,
+            },
+        }
+    );
+    assert_eq!(a.x[1], 96);
+    assert_eq!(a.x[3], 1 + 4 + 7 + 10 + 13);
+    assert_eq!(mem[24..32], 22u64.to_le_bytes());
+    assert_eq!(
+        REPLAYS.get(),
+        1,
+        "the fault was reported at the replay point"
+    );
+}
+
+/// The replay point of a block carries into a block whose only
+/// predecessor it is: a load faulting there is replayed from the first
+/// block's load, through both blocks.
+#[test]
+fn replay_point_carries_into_a_single_predecessor_block() {
+    let code = [
+        0xf840_8402, // 0:  ldr x2, [x0], #8
+        0x8b02_0063, // 4:  add x3, x3, x2
+        0x1400_0002, // 8:  b 16
+        SVC0,        // 12: (skipped)
+        0xf840_84c5, // 16: ldr x5, [x6], #8
+        0xca05_0063, // 20: eor x3, x3, x5
+        0xf100_0421, // 24: subs x1, x1, #1
+        0x54ff_ff21, // 28: b.ne 0
+        SVC0,
+    ];
+    let blocks = lift_cfg(&code);
+    assert_eq!(blocks.len(), 3, "{blocks:?}");
+    let data: Vec<u64> = (0..64u64).map(|i| i ^ 0x5555).collect();
+    let page = guard_pages();
+    let mut s = A64State::default();
+    s.x[0] = data.as_ptr() as u64;
+    s.x[1] = 100;
+    s.x[6] = page as u64 + 4096 - 3 * 8;
+    REPLAYS.set(0);
+    let (r, a) = check_a64(&blocks, &s, &mut []);
+    assert_eq!(r, load_fault_at_guard(code.as_ptr() as u64 + 16, page));
+    assert_eq!(a.x[1], 97);
+    assert_eq!(
+        REPLAYS.get(),
+        1,
+        "the fault was reported at the replay point"
+    );
 }
 
 /// A byte load whose zero extension and subtraction Cranelift's optimizer

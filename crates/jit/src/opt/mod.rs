@@ -12,9 +12,13 @@
 //! - The engine keeps the region's blocks (`Arc<Block>`) alive as long as
 //!   the region's code may run, and drops the region when any of
 //!   [`CompiledRegion::guest_ranges`] is invalidated.
-//! - When compiled code faults on a guest address, the guest state block
-//!   holds the state before the faulting instruction (as in the
-//!   interpreter) and `ctx` reports the fault like a baseline block.
+//! - When compiled code faults on a guest address, `ctx` reports the
+//!   fault like a baseline block, and the guest state block holds the
+//!   state before the faulting instruction (as in the interpreter), or,
+//!   with [`crate::FAULT_REPLAY`] in `ctx.fault_status`, the state before
+//!   an earlier instruction (`ctx.fault_pc`) from which nothing the region
+//!   did is visible: the engine runs the interpreter from there until past
+//!   the access (its PC in `ctx.opt_scratch`), which faults again exactly.
 //! - The host SIGSEGV/SIGBUS handler must call [`redirect_fault`] (after
 //!   `xarch_ir::guest_mem::fixup`).
 //! - Direct exits to guest code outside the region have link cells
@@ -28,16 +32,19 @@
 //! - Guest state fields the region always accesses with the same offset
 //!   and type (the GPRs, SP, NZCV, ...) are Cranelift variables, loaded at
 //!   entry and written back when dirty (a may-be-dirty data flow over the
-//!   region) before every guest access, helper call and exit.
+//!   region) before helper calls, atomics and exits, and at the start of
+//!   a guest instruction with an access when the state block holds no
+//!   earlier instruction's state since the last store (replay points,
+//!   see `lower::plan_block`).
 //! - Flags: conditions on flags computed in the same block are lowered
 //!   from the operands (`CMP; B.cond` is one compare). The flags field is
 //!   kept as its operands (deferred); before a guest access only the
 //!   operands go to the `JitCtx`, and a fault packs them into the state.
 //! - Guest loads and stores are plain host accesses; a fault in region
 //!   code is redirected by [`redirect_fault`] to the stub, which restores
-//!   the callee-saved registers and reports the access's guest PC. Each
-//!   access carries a Cranelift source location naming its guest PC and
-//!   kind; the trap sites of the compiled code, mapped to those, are kept
+//!   the callee-saved registers and reports the access's guest PC (or
+//!   its replay point). Each access carries a Cranelift source location
+//!   naming its guest PC, replay point and kind; the trap sites of the compiled code, mapped to those, are kept
 //!   by the code cache for the fault handler (no store before accesses).
 //!   Where a trap site lacks one (a load merged into an instruction the
 //!   optimizer made), the region is compiled again with each mark stored
@@ -236,9 +243,37 @@ fn compile_region_code_with_marks(
 /// `ctx.opt_scratch` before the access (see [`fault_sites`]).
 pub(crate) const STORED_MARK: u32 = u32::MAX;
 
+/// What a fault in a guest access of region code needs to know, as one
+/// `u32` (a Cranelift source location, or stored in `ctx.opt_scratch`):
+/// bit 0 write, bit 1 replay, bits 2..16 the index in the region's PC
+/// table of the PC the state block holds, bits 16.. that of the access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Mark {
+    /// The access's guest PC (index in the PC table).
+    pub access: u32,
+    /// The guest PC whose state the state block holds: the access's own,
+    /// or with `replay` an earlier instruction's (the engine runs the
+    /// interpreter from there, see [`crate::FAULT_REPLAY`]).
+    pub from: u32,
+    pub replay: bool,
+    pub write: bool,
+}
+
+impl Mark {
+    /// The largest PC table index a mark holds.
+    pub const MAX_INDEX: u32 = 0x3fff;
+
+    pub fn encode(self) -> u32 {
+        debug_assert!(self.access <= Self::MAX_INDEX && self.from <= Self::MAX_INDEX);
+        self.access << 16
+            | (self.from & Self::MAX_INDEX) << 2
+            | u32::from(self.replay) << 1
+            | u32::from(self.write)
+    }
+}
+
 /// The guest accesses of compiled region code: (offset of the host
-/// instruction that may fault, its mark: twice its index in the PC table,
-/// plus 1 for a write), in offset order. With `stored_marks` (the code
+/// instruction that may fault, its [`Mark`]), in offset order. With `stored_marks` (the code
 /// stores each mark before its access) every site's mark is
 /// [`STORED_MARK`]; otherwise `None` if an instruction Cranelift records
 /// as a guest access trap site lacks the source location `lower` gave

@@ -11,7 +11,8 @@
 //!         call func(state, ctx, slots)
 //! after:  pop rbp, r15, r14, r13, r12, rbx
 //!         kind == NEXT: interrupt check, IBTC lookup, jump to the target
-//!         kind == OPT_FAULT: kind = FAULT, fault_pc = table[opt_scratch / 2]
+//!         kind == OPT_FAULT: kind = FAULT, from the mark in opt_scratch:
+//!           fault_pc = table[mark.from], opt_scratch = table[mark.access]
 //! epilogue: `emit_epilogue`
 //! ```
 //!
@@ -111,9 +112,16 @@ pub(crate) fn install(
         ; cmp rcx, KIND_OPT_FAULT as i32
         ; jne =>epilogue
         ; mov QWORD [r13 + CTX_KIND], KIND_FAULT as i32
+        // The mark (`super::Mark`): the access's PC goes to opt_scratch,
+        // the PC of the state (its own, or the replay point) to fault_pc.
         ; mov rcx, QWORD [r13 + CTX_OPT_SCRATCH]
-        ; shr rcx, 1
         ; lea rdx, [=>table]
+        ; mov rax, rcx
+        ; shr rax, 16
+        ; mov rax, QWORD [rdx + rax * 8]
+        ; mov QWORD [r13 + CTX_OPT_SCRATCH], rax
+        ; shr rcx, 2
+        ; and ecx, super::Mark::MAX_INDEX as i32
         ; mov rax, QWORD [rdx + rcx * 8]
         ; mov QWORD [r13 + CTX_FAULT_PC], rax
         ; =>epilogue
@@ -230,7 +238,8 @@ pub unsafe fn redirect_fault(uc: *mut libc::ucontext_t, fault_addr: u64) -> bool
         if mark != super::STORED_MARK {
             (*ctx).opt_scratch = u64::from(mark);
         }
-        (*ctx).fault_status = 1 | (((*ctx).opt_scratch & 1) << 1);
+        // Bit 0 of the mark: a write; bit 1: a replay (FAULT_REPLAY).
+        (*ctx).fault_status = 1 | (((*ctx).opt_scratch & 3) << 1);
         // A non-canonical address raises #GP, for which the kernel
         // reports address 0: compute it from the faulting instruction.
         (*ctx).fault_addr = if fault_addr == 0 {
@@ -244,3 +253,6 @@ pub unsafe fn redirect_fault(uc: *mut libc::ucontext_t, fault_addr: u64) -> bool
     gregs[libc::REG_RIP as usize] = ret as i64;
     true
 }
+
+// The mark's replay bit (1) lands on FAULT_REPLAY in `redirect_fault`.
+const _: () = assert!(crate::FAULT_REPLAY == 2 << 1);

@@ -497,7 +497,7 @@ impl Lower<'_, '_> {
                 return Some(self.b.ins().extractlane(x, 0));
             }
             Op::Load(a) if inst.ty == Type::I128 => {
-                self.mark_pc(false);
+                self.mark_pc(false, self.plans[self.cur_idx].replay[i]);
                 let addr = self.v(a);
                 self.b
                     .ins()
