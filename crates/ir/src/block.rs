@@ -285,9 +285,9 @@ impl Builder {
         self.push(Op::AtomicRmw(op, addr, v), ty)
     }
 
-    /// A full memory barrier.
-    pub fn fence(&mut self) {
-        self.push(Op::Fence, Type::Void);
+    /// A memory barrier of `kind`.
+    pub fn fence(&mut self, kind: crate::FenceKind) {
+        self.push(Op::Fence(kind), Type::Void);
     }
 
     /// Calls a helper; `ret` is `I64` or `Void`.

@@ -290,8 +290,13 @@ pub unsafe fn eval_inst(
         }
         Op::CmpXchg(a, e, n) => guest_mem::cmpxchg(v(*a) as u64, ty.bytes(), v(*e), v(*n))?,
         Op::AtomicRmw(op, a, x) => guest_mem::atomic_rmw(v(*a) as u64, ty.bytes(), *op, v(*x))?,
-        Op::Fence => {
-            core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+        Op::Fence(kind) => {
+            use core::sync::atomic::{Ordering, fence};
+            fence(match kind {
+                crate::FenceKind::Acquire => Ordering::Acquire,
+                crate::FenceKind::Release => Ordering::Release,
+                crate::FenceKind::Full => Ordering::SeqCst,
+            });
             0
         }
         Op::Call(h, args, n) => {

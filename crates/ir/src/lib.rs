@@ -19,6 +19,8 @@ pub use block::{Block, Builder};
 pub use float::{FpOp, FpRounding};
 pub use interp::{BlockResult, Interpreter};
 pub use ops::RmwOp;
-pub use ops::{Bits128, BranchHint, ExitReason, Helper, Inst, IntCC, Op, Terminator, Value};
+pub use ops::{
+    Bits128, BranchHint, ExitReason, FenceKind, Helper, Inst, IntCC, Op, Terminator, Value,
+};
 pub use types::Type;
 pub use vector::{CryptoOp, SatOp, VecOp};

@@ -157,6 +157,22 @@ impl From<u128> for Bits128 {
     }
 }
 
+/// What a [`Op::Fence`] orders. Arm's acquire and release are RCsc: a
+/// release store followed by an acquire load stays in that order, which
+/// lifters express with a `Full` fence after the release store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FenceKind {
+    /// Earlier loads before later loads and stores (after an acquire
+    /// load; Arm's `DMB LD`).
+    Acquire,
+    /// Earlier loads and stores before later stores (before a release
+    /// store; Arm's `DMB ST` is weaker).
+    Release,
+    /// Every earlier access before every later one, stores before loads
+    /// included (`DMB`, `DSB`).
+    Full,
+}
+
 /// One IR operation. Operand types are checked by [`crate::verify`]; the
 /// result type is the `ty` of the [`Inst`] holding the op.
 #[derive(Clone, Copy, Debug)]
@@ -250,8 +266,9 @@ pub enum Op {
     /// returns `m` (of the type of `v`). Sequentially consistent; faults
     /// like a store.
     AtomicRmw(RmwOp, Value, Value),
-    /// Full memory barrier.
-    Fence,
+    /// Memory barrier: accesses before it and after it keep the order
+    /// the kind says.
+    Fence(FenceKind),
     /// Call a Rust helper with up to four `I64` (or narrower) arguments;
     /// `nargs` of `args` are used. The result is `I64` or `Void`.
     Call(&'static Helper, [Value; 4], u8),
@@ -286,7 +303,7 @@ macro_rules! operands {
     ($op:expr, $f:ident, $iter:ident) => {{
         use Op::*;
         match $op {
-            GuestInsn(_) | Const(_) | Const128(_) | GetState(_) | Fence => {}
+            GuestInsn(_) | Const(_) | Const128(_) | GetState(_) | Fence(_) => {}
             SetState(_, a)
             | Not(a)
             | Neg(a)
@@ -361,7 +378,7 @@ impl Op {
                 | Op::Store(..)
                 | Op::CmpXchg(..)
                 | Op::AtomicRmw(..)
-                | Op::Fence
+                | Op::Fence(_)
                 | Op::Call(..)
         ) || matches!(self, Op::Load(_)) // a load may fault
     }

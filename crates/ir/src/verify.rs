@@ -131,7 +131,7 @@ pub fn verify(block: &Block) -> Result<(), VerifyError> {
                 args[..*n as usize].iter().all(|a| t(a) != Type::I128)
                     && matches!(inst.ty, Type::I64 | Type::Void)
             }
-            Op::GuestInsn(_) | Op::SetState(..) | Op::Fence => inst.ty == Type::Void,
+            Op::GuestInsn(_) | Op::SetState(..) | Op::Fence(_) => inst.ty == Type::Void,
             Op::Const(_) => !matches!(inst.ty, Type::Void | Type::I128),
             Op::Const128(_) => inst.ty == Type::I128,
             Op::GetState(_) => inst.ty != Type::Void,

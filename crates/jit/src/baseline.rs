@@ -26,7 +26,7 @@ pub use crate::vector::HostFeatures;
 use dynasmrt::x64::{Rq, X64Relocation};
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler, dynasm};
 use xarch_ir::guest_mem::MemStatus;
-use xarch_ir::{Block, IntCC, Op, Terminator, Type, Value};
+use xarch_ir::{Block, FenceKind, IntCC, Op, Terminator, Type, Value};
 
 /// Per-thread communication area between compiled code and the engine.
 #[repr(C)]
@@ -959,7 +959,11 @@ impl Emitter {
                 }
                 self.release_dead(i);
             }
-            Op::Fence => dynasm!(self.ops ; .arch x64 ; mfence),
+            // x86-64 keeps loads in order with later accesses and stores
+            // in order with earlier ones (TSO): only a store before a
+            // load needs a barrier.
+            Op::Fence(FenceKind::Full) => dynasm!(self.ops ; .arch x64 ; mfence),
+            Op::Fence(FenceKind::Acquire | FenceKind::Release) => {}
             Op::AddFlags(a, b, c) if matches!(block.ty(*a), Type::I32 | Type::I64) => {
                 // x86 ADC computes exactly Arm's AddWithCarry flags. The
                 // loads between BT and ADC leave CF alone.

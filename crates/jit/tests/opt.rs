@@ -1602,3 +1602,60 @@ fn deferred_flags_enter_and_leave_regions() {
         }
     }
 }
+
+/// A loop waiting for another thread's store to a word the region also
+/// read before the loop: every iteration loads the word again (a plain
+/// load, as compilers emit for relaxed atomics and volatile reads, and an
+/// acquire load alike), so the loop ends when the other thread writes.
+/// Cranelift may merge a load with an earlier one of the same address
+/// when no store comes between; the back-edge's poll keeps it from
+/// merging across iterations. If it did not, the interrupt set after a
+/// few seconds would end the loop instead, and the test fails.
+#[test]
+fn spinning_loads_see_another_threads_store() {
+    for load in [
+        0xb940_0020u32, // ldr w0, [x1]
+        0x88df_fc20,    // ldar w0, [x1]
+    ] {
+        let code = [
+            load,        // 0:  the first look
+            0x3500_0060, // 4:  cbnz w0, 16
+            load,        // 8:  the wait
+            0x34ff_ffe0, // 12: cbz w0, 8
+            SVC0,        // 16
+        ];
+        let blocks = lift_cfg(&code);
+        let mut jit = Jit::new();
+        let r = jit.compile(&blocks, chain(A64_INTERRUPT, A64_EXIT_INFO));
+        use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+        let word = std::sync::Arc::new(AtomicU32::new(0));
+        let done = std::sync::Arc::new(AtomicBool::new(false));
+        let mut s = Box::new(A64State::default());
+        s.x[1] = word.as_ptr() as u64;
+        let interrupt = &mut s.interrupt as *mut u64 as usize;
+        let other = {
+            let (word, done) = (word.clone(), done.clone());
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                word.store(1, Ordering::SeqCst);
+                for _ in 0..500 {
+                    if done.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                // SAFETY: the state outlives the join below; compiled
+                // code polls the word, as signal handlers set it.
+                unsafe { core::ptr::write_volatile(interrupt as *mut u64, 1) };
+            })
+        };
+        let res = jit.run(&r, &blocks, &mut *s as *mut A64State as *mut u8);
+        done.store(true, Ordering::SeqCst);
+        assert_eq!(
+            res,
+            BlockResult::Exit(xarch_ir::ExitReason::Syscall, code.as_ptr() as u64 + 20),
+            "{load:#x}: the loop did not see the store"
+        );
+        other.join().unwrap();
+    }
+}

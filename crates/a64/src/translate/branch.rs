@@ -6,7 +6,7 @@ use crate::lift::{Ctx, LiftError, LiftResult};
 use crate::pat;
 use crate::state;
 use crate::sysregs::{self, SysReg};
-use xarch_ir::{BranchHint, ExitReason, IntCC, Terminator, Type};
+use xarch_ir::{BranchHint, ExitReason, FenceKind, IntCC, Terminator, Type};
 
 /// Decode table.
 pub static TABLE: &[Pattern] = &[
@@ -106,10 +106,17 @@ fn clrex(c: &mut Ctx, _: u32) -> LiftResult {
 
 fn barrier(c: &mut Ctx, i: u32) -> LiftResult {
     match bits(i, 5, 3) {
-        0b100 | 0b101 => c.b.fence(), // DSB, DMB
+        // DSB; DMB, by the accesses it orders (CRm<1:0>): earlier loads
+        // (LD), earlier stores before later stores (ST), or all.
+        0b100 => c.b.fence(FenceKind::Full),
+        0b101 => c.b.fence(match bits(i, 8, 2) {
+            0b01 => FenceKind::Acquire,
+            0b10 => FenceKind::Release,
+            _ => FenceKind::Full,
+        }),
         0b110 => {
             // ISB: end the block so code written before it is re-read.
-            c.b.fence();
+            c.b.fence(FenceKind::Full);
             c.jump(c.pc + 4);
         }
         0b111 => return Err(LiftError::Unallocated), // SB not advertised

@@ -28,7 +28,7 @@ use cranelift_codegen::ir::{
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, Variable};
 use std::collections::HashMap;
-use xarch_ir::{Block, IntCC, Op, Terminator, Type, Value};
+use xarch_ir::{Block, FenceKind, IntCC, Op, Terminator, Type, Value};
 
 /// Most promoted state fields per region (a bit mask tracks dirtiness).
 const MAX_PROMOTED: usize = 128;
@@ -946,15 +946,22 @@ impl Lower<'_, '_> {
             }
             Some(k) => {
                 // A back-edge: leave the region when an interrupt or an
-                // invalidation is pending.
-                let i = self
+                // invalidation is pending. Atomic loads (plain moves on
+                // x86-64), which other threads and signal handlers set;
+                // Cranelift's alias analysis also takes them as fences, so
+                // it never merges a guest load with one of an earlier
+                // iteration (a loop waiting for another thread's store
+                // would never see it: guest code spins with plain loads).
+                let ia = self
                     .b
                     .ins()
-                    .load(types::I64, trusted(), self.state, self.chain.interrupt);
-                let e = self
+                    .iadd_imm_s(self.state, i64::from(self.chain.interrupt));
+                let i = self.b.ins().atomic_load(types::I64, trusted(), ia);
+                let ea = self
                     .b
                     .ins()
-                    .load(types::I64, trusted(), self.state, self.chain.exit_info);
+                    .iadd_imm_s(self.state, i64::from(self.chain.exit_info));
+                let e = self.b.ins().atomic_load(types::I64, trusted(), ea);
                 let any = self.b.ins().bor(i, e);
                 let out = self.b.create_block();
                 self.b.set_cold_block(out);
@@ -1478,10 +1485,14 @@ impl Lower<'_, '_> {
                 None
             }
             Op::CmpXchg(..) | Op::AtomicRmw(..) => self.shim(block, i, true),
-            Op::Fence => {
+            // As in the baseline tier: only a full barrier needs an
+            // instruction on x86-64; guest accesses may trap, so Cranelift
+            // keeps them in program order around the others.
+            Op::Fence(FenceKind::Full) => {
                 self.b.ins().fence();
                 None
             }
+            Op::Fence(FenceKind::Acquire | FenceKind::Release) => None,
             Op::Call(h, args, n) => {
                 let mut a = vec![self.state];
                 for (k, &arg) in args.iter().enumerate() {

@@ -5,17 +5,19 @@
 //! read; a store-exclusive is one guarded host compare-and-swap against the
 //! recorded value (`Op::CmpXchg`), so a fault is reported to the guest.
 //!
-//! Ordering: an acquire load is `load; fence`. A release store is `fence;
-//! store; fence`: the trailing fence keeps a later LDAR after the STLR, as
-//! Arm's release consistency (RCsc) requires and a TSO host would not
-//! otherwise guarantee. A store-exclusive's host CAS is sequentially
-//! consistent, so STLXR only needs the leading fence.
+//! Ordering: an acquire load is `load; fence(acquire)`. A release store
+//! is `fence(release); store; fence(full)`: the full fence keeps a later
+//! LDAR after the STLR, as Arm's release consistency (RCsc) requires and a
+//! TSO host would not otherwise guarantee (the only ordering x86-64 needs
+//! an instruction for: backends emit nothing for the others). A
+//! store-exclusive's host CAS is sequentially consistent, so STLXR only
+//! needs the leading fence.
 
 use super::{I64, rn, rt};
 use crate::decode::{bit, bits};
 use crate::lift::{Ctx, LiftResult};
 use crate::state;
-use xarch_ir::{IntCC, Type, Value};
+use xarch_ir::{FenceKind, IntCC, Type, Value};
 
 /// Opens the monitor for `size` bytes at `addr` holding `v`.
 fn set_monitor(c: &mut Ctx, addr: Value, size: u64, v: Value) {
@@ -78,13 +80,13 @@ pub(super) fn exclusive_reg(c: &mut Ctx, i: u32) -> LiftResult {
     if bit(i, 22) {
         let v = c.b.load(addr, ty);
         if ordered {
-            c.b.fence();
+            c.b.fence(FenceKind::Acquire);
         }
         set_monitor(c, addr, bytes, v);
         c.set_x(t, v);
     } else {
         if ordered {
-            c.b.fence();
+            c.b.fence(FenceKind::Release);
         }
         // The helper truncates the data to the access size.
         let data = c.x(t);
@@ -116,14 +118,14 @@ pub(super) fn exclusive_pair(c: &mut Ctx, i: u32) -> LiftResult {
             (v, lo, hi, 8)
         };
         if ordered {
-            c.b.fence();
+            c.b.fence(FenceKind::Acquire);
         }
         set_monitor(c, addr, bytes, v);
         c.set_x(t, lo);
         c.set_x(t2, hi);
     } else {
         if ordered {
-            c.b.fence();
+            c.b.fence(FenceKind::Release);
         }
         if sf {
             let lo = c.x(t);
@@ -151,14 +153,14 @@ pub(super) fn ordered(c: &mut Ctx, i: u32) -> LiftResult {
     let addr = c.xsp(rn(i));
     if bit(i, 22) {
         let v = c.b.load(addr, ty);
-        c.b.fence();
+        c.b.fence(FenceKind::Acquire);
         c.set_x(t, v);
     } else {
         let x = c.x(t);
         let v = c.b.trunc(x, ty);
-        c.b.fence();
+        c.b.fence(FenceKind::Release);
         c.b.store(addr, v);
-        c.b.fence();
+        c.b.fence(FenceKind::Full);
     }
     Ok(())
 }

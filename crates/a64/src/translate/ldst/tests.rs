@@ -1098,3 +1098,41 @@ fn atomics_are_atomic_across_threads() {
     }
     assert_eq!(shared.0, [4 * N, 4 * N]);
 }
+
+// ---- Barriers ---------------------------------------------------------------
+
+/// The fences of one instruction, in order.
+fn fences(insn: u32) -> Vec<xarch_ir::FenceKind> {
+    let b = crate::lift::lift_block(0x1000, |a| (a == 0x1000).then_some(insn)).expect("lifts");
+    b.insts
+        .iter()
+        .filter_map(|i| match i.op {
+            xarch_ir::Op::Fence(k) => Some(k),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Acquire loads and release stores order only what Arm says (backends
+/// on TSO hosts emit nothing for those), and a release store keeps a
+/// later acquire load after it with a full fence (RCsc); DMB orders by
+/// its type.
+#[test]
+fn barriers_order_what_arm_says() {
+    use xarch_ir::FenceKind::{Acquire, Full, Release};
+    for (insn, want, what) in [
+        (0xc8dffc20u32, &[Acquire][..], "ldar x0, [x1]"),
+        (0xc89ffc20, &[Release, Full][..], "stlr x0, [x1]"),
+        (0xc85ffc20, &[Acquire][..], "ldaxr x0, [x1]"),
+        (0xc802fc20, &[Release][..], "stlxr w2, x0, [x1]"),
+        (0xc85f7c20, &[][..], "ldxr x0, [x1]"),
+        (0xd50339bf, &[Acquire][..], "dmb ishld"),
+        (0xd5033abf, &[Release][..], "dmb ishst"),
+        (0xd5033bbf, &[Full][..], "dmb ish"),
+        (0xd5033fbf, &[Full][..], "dmb sy"),
+        (0xd5033b9f, &[Full][..], "dsb ish"),
+        (0xd5033fdf, &[Full][..], "isb"),
+    ] {
+        assert_eq!(fences(insn), want, "{what}");
+    }
+}
