@@ -75,21 +75,29 @@ impl StoreFile {
         )
     }
 
-    /// The raw record at `pc`.
+    /// The raw record at `pc`: a binary search of the index (sorted by
+    /// PC) without branches on the comparisons, whose outcomes no
+    /// predictor guesses (half of them mispredicted, a branchy search was
+    /// 4% of `/bin/true`'s start under xarch: 2500 lookups; interpolating
+    /// between PCs was worse, a program's blocks lie in clusters far
+    /// apart). An index damaged out of order only finds the wrong record
+    /// or none, and records are checked by their checksums.
     fn raw(&self, pc: u64) -> Option<&[u8]> {
-        let (mut lo, mut hi) = (0, self.count);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            let (p, off, len) = self.index(mid);
-            match p.cmp(&pc) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => {
-                    return self.map.get(off..off.checked_add(len)?);
-                }
-            }
+        let (mut base, mut size) = (0, self.count);
+        if size == 0 {
+            return None;
         }
-        None
+        while size > 1 {
+            let half = size / 2;
+            let mid = base + half;
+            base = std::hint::select_unpredictable(self.index(mid).0 <= pc, mid, base);
+            size -= half;
+        }
+        let (p, off, len) = self.index(base);
+        if p != pc {
+            return None;
+        }
+        self.map.get(off..off.checked_add(len)?)
     }
 
     fn records(&self) -> impl Iterator<Item = (u64, &[u8])> {
@@ -784,6 +792,63 @@ mod tests {
         let s = CodeStore::open(&dir, "prog", "s").expect("opens");
         assert_eq!(s.records(), 0);
         assert_eq!(s.save(vec![(0x1000, rec(0x1000, 4))]).unwrap(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Index lookups find every record and nothing else, however the
+    /// PCs spread (even, clustered, far apart), and end on an unsorted
+    /// (damaged) index.
+    #[test]
+    fn lookups_find_every_record_however_pcs_spread() {
+        let dir = std::env::temp_dir().join(format!("xarch-lookup-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let rec = |pc: u64| {
+            encode_record(pc, 1, &Terminator::Jump(pc + 4), &[7; 4], &sample()).expect("encodes")
+        };
+        let spreads: [Vec<u64>; 4] = [
+            (0..500).map(|i| 0x40_0000 + 4 * i).collect(),
+            (0..300)
+                .map(|i| 0x1000 + 8 * i)
+                .chain((0..300).map(|i| 0x7fff_0000_0000 + 12 * i))
+                .collect(),
+            (0..200).map(|i| 0x1000 + i * i * i * 4).collect(),
+            vec![0x1000, 0xffff_ffff_ffff_0000],
+        ];
+        for (k, pcs) in spreads.iter().enumerate() {
+            let store = CodeStore::open(&dir, &format!("spread{k}"), "s").expect("opens");
+            store
+                .save(pcs.iter().map(|&pc| (pc, rec(pc))).collect())
+                .unwrap();
+            let s = CodeStore::open(&dir, &format!("spread{k}"), "s").expect("opens");
+            let file = s.file.as_ref().expect("saved");
+            for &pc in pcs {
+                let r = file.raw(pc).expect("found");
+                assert_eq!(parse(pc, r).expect("its own record").end, pc + 4);
+                for miss in [pc + 4, pc.wrapping_sub(4), pc + 1] {
+                    if !pcs.contains(&miss) {
+                        assert!(file.raw(miss).is_none(), "{miss:#x} in spread {k}");
+                    }
+                }
+            }
+            assert!(file.raw(0).is_none() && file.raw(u64::MAX).is_none());
+        }
+        // An index shuffled on disk: lookups end (and find what they find).
+        let s = CodeStore::open(&dir, "spread0", "s").expect("opens");
+        let mut bytes = std::fs::read(s.path()).unwrap();
+        for i in 0..250 {
+            let (a, b) = (HEADER + i * INDEX_ENTRY, HEADER + (499 - i) * INDEX_ENTRY);
+            for j in 0..8 {
+                bytes.swap(a + j, b + j);
+            }
+        }
+        std::fs::write(s.path(), &bytes).unwrap();
+        let s = CodeStore::open(&dir, "spread0", "s").expect("opens");
+        let file = s.file.as_ref().expect("a file");
+        for pc in (0x3f_f000..0x40_1000).step_by(4) {
+            if let Some(r) = file.raw(pc) {
+                assert!(parse(pc, r).is_none_or(|r| r.end == pc + 4));
+            }
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 
