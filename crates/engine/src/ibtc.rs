@@ -7,7 +7,11 @@
 //! sized for a compiler (a million entries' worth of code) had every
 //! short-lived process touch most of its 256 pages, a page fault each,
 //! because block addresses scatter over it (/bin/true: 145 of its 610
-//! faults).
+//! faults). It also grows when the dispatcher keeps finding entries taken
+//! by other PCs: it is direct-mapped, and two hot targets a multiple of
+//! the table's span apart evict each other at every branch (SQLite's 300k
+//! inserts returned to the dispatcher 8.6 million times through six such
+//! pairs in a 16384-entry table).
 
 use xarch_jit::JitCtx;
 use xarch_jit::baseline::{ibtc_empty, ibtc_entry, ibtc_mask};
@@ -19,9 +23,14 @@ pub const MAX_ENTRIES: usize = 1 << 18;
 /// The table grows (fourfold) once a program has this many translations
 /// per entry.
 const TRANSLATIONS_PER_ENTRY: usize = 2;
+/// ... or once the dispatcher has evicted this many live entries per 8
+/// entries of the table (see [`Table::set_after_miss`]).
+const CONFLICTS_PER_8_ENTRIES: usize = 1;
 
 pub struct Table {
     entries: Box<[[u64; 2]]>,
+    /// Live entries of other PCs the dispatcher replaced.
+    conflicts: usize,
 }
 
 impl Table {
@@ -35,7 +44,10 @@ impl Table {
         // page is touched but the last one.
         let mut entries = vec![[0u64; 2]; n].into_boxed_slice();
         entries[n - 1] = ibtc_empty(n - 1, n);
-        Table { entries }
+        Table {
+            entries,
+            conflicts: 0,
+        }
     }
 
     /// Points `ctx` (the context compiled code runs with) at this table.
@@ -45,10 +57,26 @@ impl Table {
         ctx.ibtc_mask = ibtc_mask(self.entries.len());
     }
 
-    /// Whether a program with `translations` has outgrown the table.
+    /// Whether a program with `translations` has outgrown the table, or
+    /// the dispatcher found too many entries taken by other PCs.
     pub fn outgrown_by(&self, translations: usize) -> bool {
         let n = self.entries.len();
-        n < MAX_ENTRIES && translations > n * TRANSLATIONS_PER_ENTRY
+        n < MAX_ENTRIES
+            && (translations > n * TRANSLATIONS_PER_ENTRY
+                || self.conflicts * 8 > n * CONFLICTS_PER_8_ENTRIES)
+    }
+
+    /// [`Table::set`] for a target compiled code missed in the table (the
+    /// dispatcher runs it): counts the conflict if another PC held the
+    /// entry (see [`Table::outgrown_by`]).
+    pub fn set_after_miss(&mut self, pc: u64, body: u64) {
+        let n = self.entries.len();
+        let (i, e) = ibtc_entry(pc, body, n);
+        let held = self.entries[i][0];
+        if held != e[0] && held != ibtc_empty(i, n)[0] {
+            self.conflicts += 1;
+        }
+        self.entries[i] = e;
     }
 
     /// An empty table four times the size (at most [`MAX_ENTRIES`]), to
@@ -117,6 +145,32 @@ mod tests {
         for pc in pcs {
             assert_eq!(t.lookup(pc), None, "pc {pc:#x} after clear_all");
         }
+    }
+
+    /// Two PCs a multiple of the table's span apart share an entry: the
+    /// dispatcher replacing one with the other counts conflicts, and
+    /// enough of them make the table outgrown (while a PC replacing its
+    /// own entry, or an empty one, counts nothing).
+    #[test]
+    fn conflicts_in_the_dispatcher_outgrow_the_table() {
+        let mut t = Table::new();
+        let (a, b) = (0x40_0000u64, 0x40_0000 + 4 * MIN_ENTRIES as u64);
+        for k in 0..MIN_ENTRIES {
+            t.set_after_miss(0x1000 + 4 * k as u64, 1);
+            t.set_after_miss(0x1000 + 4 * k as u64, 2);
+        }
+        assert!(!t.outgrown_by(1), "no PC took another's entry");
+        let mut rounds = 0;
+        while !t.outgrown_by(1) {
+            t.set_after_miss(a, 1);
+            t.set_after_miss(b, 2);
+            rounds += 1;
+            assert!(rounds <= MIN_ENTRIES, "thrashing never outgrows the table");
+        }
+        assert_eq!(t.lookup(b), Some(2));
+        assert_eq!(t.lookup(a), None, "a and b share an entry");
+        let g = t.grown();
+        assert!(!g.outgrown_by(1), "a grown table starts with no conflicts");
     }
 
     /// The table grows fourfold past the load it is sized for, up to

@@ -782,14 +782,7 @@ impl Engine {
         let result = (compiled.clone(), Arc::as_ptr(&block));
         let serial = self.new_serial();
         if self.ibtc.outgrown_by(self.cache.len() + 1) {
-            let mut table = self.ibtc.grown();
-            for e in self.cache.values() {
-                if let Some(body) = e.body() {
-                    table.set(e.block.start, body);
-                }
-            }
-            self.ibtc = table;
-            self.ibtc.publish(&mut self.jit_ctx);
+            self.grow_ibtc();
         }
         self.cache.insert(
             pc,
@@ -1109,6 +1102,19 @@ impl Engine {
         Some(Arc::new(block))
     }
 
+    /// Replaces the indirect-branch table with one four times the size,
+    /// filled from the translations (see [`ibtc::Table::outgrown_by`]).
+    fn grow_ibtc(&mut self) {
+        let mut table = self.ibtc.grown();
+        for e in self.cache.values() {
+            if let Some(body) = e.body() {
+                table.set(e.block.start, body);
+            }
+        }
+        self.ibtc = table;
+        self.ibtc.publish(&mut self.jit_ctx);
+    }
+
     /// Runs [`xarch_ir::simplify`] on a fresh translation (unless the
     /// engine runs raw IR).
     fn simplify(&self, block: &mut Block) {
@@ -1191,7 +1197,7 @@ impl Engine {
                     region: Some(r), ..
                 }) => {
                     let entry = r.code.entry;
-                    self.ibtc.set(pc, r.code.body);
+                    self.ibtc.set_after_miss(pc, r.code.body);
                     self.run_compiled(entry, state)
                 }
                 Some(Entry {
@@ -1201,7 +1207,7 @@ impl Engine {
                     let entry = code.entry_fn();
                     // Keep the indirect-branch table on the code that
                     // actually runs (entries are overwritten by collisions).
-                    self.ibtc.set(pc, code.body);
+                    self.ibtc.set_after_miss(pc, code.body);
                     self.run_compiled(entry, state)
                 }
                 Some(Entry {
@@ -1238,6 +1244,10 @@ impl Engine {
                 && let Some(e) = self.cache.get_mut(&pc)
             {
                 e.runs += 1;
+            }
+            // Entries other PCs keep taking (see `ibtc`).
+            if self.ibtc.outgrown_by(self.cache.len()) {
+                self.grow_ibtc();
             }
             // SAFETY: `exit_info` is an aligned u64 that other threads
             // only access atomically (see `Running`).

@@ -63,3 +63,47 @@ fn indirect_branches_hit_the_table_after_it_grows() {
     assert!(passes[0] >= n as u64, "{passes:?}");
     assert!(passes[1] < 50, "{passes:?}");
 }
+
+/// Two functions exactly a table's span apart (4096 entries of 4-byte
+/// instructions: 16 KiB) share an entry of the direct-mapped table;
+/// called in turn, each evicts the other. The dispatcher counts those
+/// conflicts and grows the table, where they no longer collide: 40000
+/// calls come back to the dispatcher a few hundred times, not at every
+/// call.
+#[test]
+fn targets_that_keep_evicting_each_other_grow_the_table() {
+    let calls = 20_000u32;
+    let mut code = vec![
+        0xd280_0000,                 // movz x0, #0
+        0,                           // adr x5, first function (below)
+        0x9140_10a6,                 // add x6, x5, #4, lsl #12 (16 KiB on)
+        0xd280_0003 | calls << 5,    // movz x3, #calls
+        0xd63f_00a0,                 // loop: blr x5
+        0xd63f_00c0,                 // blr x6
+        0xf100_0463,                 // subs x3, x3, #1
+        0x5400_0001 | 0x7_fffd << 5, // b.ne loop (-3 instructions)
+        BRK0,
+    ];
+    let first = code.len();
+    let off = (first - 1) as u32 * 4;
+    code[1] = 0x1000_0005 | (off & 3) << 29 | (off >> 2) << 5;
+    code.extend(std::iter::repeat_n(BRK0, 4096 + 1));
+    code[first] = RET;
+    code[first + 4096] = RET;
+    let mut engine = Engine::new(EngineOptions {
+        backend: Backend::Baseline,
+        ..Default::default()
+    });
+    let mut s = A64State {
+        pc: code.as_ptr() as u64,
+        ..A64State::default()
+    };
+    assert_eq!(engine.run(&mut s), Exit::Breakpoint { imm: 0 });
+    assert_eq!(s.x[3], 0);
+    let entries = engine.compiled_code_entries();
+    assert!(
+        entries < 2000,
+        "{entries} dispatcher entries for {} calls",
+        2 * calls
+    );
+}
