@@ -852,6 +852,57 @@ impl Emitter {
             {
                 self.shift(&inst.op, ty, *a, *b, i);
             }
+            // Arm's division: x / 0 = 0, and MIN / -1 = MIN (x86 traps on
+            // both), so -1 negates and 0 skips the divide.
+            Op::UDiv(a, b) | Op::SDiv(a, b) if matches!(ty, Type::I32 | Type::I64) => {
+                self.get(*b, RCX);
+                self.get(*a, RAX);
+                let (zero, done) = (self.ops.new_dynamic_label(), self.ops.new_dynamic_label());
+                let signed = matches!(inst.op, Op::SDiv(..));
+                if ty == Type::I64 {
+                    dynasm!(self.ops ; .arch x64 ; test rcx, rcx ; jz =>zero);
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; test ecx, ecx ; jz =>zero);
+                }
+                match (signed, ty) {
+                    (false, Type::I64) => dynasm!(self.ops ; .arch x64 ; xor edx, edx ; div rcx),
+                    (false, _) => dynasm!(self.ops ; .arch x64 ; xor edx, edx ; div ecx),
+                    (true, Type::I64) => {
+                        let by_m1 = self.ops.new_dynamic_label();
+                        dynasm!(self.ops
+                            ; .arch x64
+                            ; cmp rcx, -1
+                            ; je =>by_m1
+                            ; cqo
+                            ; idiv rcx
+                            ; jmp =>done
+                            ; =>by_m1
+                            ; neg rax
+                        );
+                    }
+                    (true, _) => {
+                        let by_m1 = self.ops.new_dynamic_label();
+                        dynasm!(self.ops
+                            ; .arch x64
+                            ; cmp ecx, -1
+                            ; je =>by_m1
+                            ; cdq
+                            ; idiv ecx
+                            ; jmp =>done
+                            ; =>by_m1
+                            ; neg eax
+                        );
+                    }
+                }
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; jmp =>done
+                    ; =>zero
+                    ; xor eax, eax
+                    ; =>done
+                );
+                self.def(i, RAX);
+            }
             Op::UMulHi(a, b) | Op::SMulHi(a, b) if ty == Type::I64 => {
                 self.get(*b, RCX);
                 self.get(*a, RAX);
