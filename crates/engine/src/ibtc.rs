@@ -76,7 +76,7 @@ impl Table {
         if held != e[0] && held != ibtc_empty(i, n)[0] {
             self.conflicts += 1;
         }
-        self.entries[i] = e;
+        self.set(pc, body);
     }
 
     /// An empty table four times the size (at most [`MAX_ENTRIES`]), to

@@ -450,8 +450,9 @@ enum Step {
 
 /// Most blocks [`Engine::replay`] interprets to reach a faulting access
 /// (a region's path from a replay point to an access is at most one pass
-/// through its 32 blocks).
-const MAX_REPLAY_BLOCKS: usize = 64;
+/// through its blocks; twice that leaves room for memory another thread
+/// changed meanwhile).
+const MAX_REPLAY_BLOCKS: usize = 2 * tier::MAX_REGION_BLOCKS;
 
 /// Hashing for guest addresses: a multiplicative hash is plenty (and much
 /// cheaper than SipHash on the dispatch path).

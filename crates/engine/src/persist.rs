@@ -716,6 +716,18 @@ mod tests {
         }
     }
 
+    /// A fresh scratch directory for a test's cache files.
+    fn scratch_dir(what: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("xarch-{what}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    /// A one-instruction block at `pc` whose guest code is four `g` bytes.
+    fn jump_record(pc: u64, g: u8) -> Vec<u8> {
+        encode_record(pc, 1, &Terminator::Jump(pc + 4), &[g; 4], &sample()).expect("encodes")
+    }
+
     #[test]
     fn records_round_trip_and_damage_is_refused() {
         let guest = [1u8, 2, 3, 4, 5, 6, 7, 8];
@@ -742,13 +754,10 @@ mod tests {
 
     #[test]
     fn files_merge_replace_and_survive_garbage() {
-        let dir = std::env::temp_dir().join(format!("xarch-persist-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = scratch_dir("persist");
         let store = CodeStore::open(&dir, "prog", "s").expect("opens");
         assert_eq!(store.records(), 0);
-        let rec = |pc: u64, g: u8| {
-            encode_record(pc, 1, &Terminator::Jump(pc + 4), &[g; 4], &sample()).expect("encodes")
-        };
+        let rec = jump_record;
         assert_eq!(
             store
                 .save(vec![(0x3000, rec(0x3000, 1)), (0x1000, rec(0x1000, 1))])
@@ -800,11 +809,8 @@ mod tests {
     /// (damaged) index.
     #[test]
     fn lookups_find_every_record_however_pcs_spread() {
-        let dir = std::env::temp_dir().join(format!("xarch-lookup-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let rec = |pc: u64| {
-            encode_record(pc, 1, &Terminator::Jump(pc + 4), &[7; 4], &sample()).expect("encodes")
-        };
+        let dir = scratch_dir("lookup");
+        let rec = |pc: u64| jump_record(pc, 7);
         let spreads: [Vec<u64>; 4] = [
             (0..500).map(|i| 0x40_0000 + 4 * i).collect(),
             (0..300)
@@ -854,11 +860,8 @@ mod tests {
 
     #[test]
     fn new_files_evict_the_least_recently_used() {
-        let dir = std::env::temp_dir().join(format!("xarch-evict-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let rec = |pc: u64| {
-            encode_record(pc, 1, &Terminator::Jump(pc + 4), &[1; 4], &sample()).expect("encodes")
-        };
+        let dir = scratch_dir("evict");
+        let rec = |pc: u64| jump_record(pc, 1);
         let mut paths = Vec::new();
         for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
             let s = CodeStore::open(&dir, name, "s")

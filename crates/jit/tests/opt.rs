@@ -742,6 +742,34 @@ fn fault_in_load_after_a_store_reports_its_pc() {
     assert_eq!(a.x[1], 95);
 }
 
+/// [`check_a64`] for a region whose fault must be reported at a replay
+/// point and replayed (exactly once).
+fn check_a64_replayed(
+    blocks: &[Block],
+    init: &A64State,
+    mem: &mut [u8],
+) -> (BlockResult, A64State) {
+    REPLAYS.set(0);
+    let out = check_a64(blocks, init, mem);
+    assert_eq!(
+        REPLAYS.get(),
+        1,
+        "the fault was reported at the replay point"
+    );
+    out
+}
+
+/// The state of the replay tests' loops: x0 walks `data`, x1 counts 100
+/// iterations down, x6 walks up to the guard page after `page`, `before`
+/// words before it.
+fn replay_loop_state(data: &[u64], page: *mut u8, before: u64) -> A64State {
+    let mut s = A64State::default();
+    s.x[0] = data.as_ptr() as u64;
+    s.x[1] = 100;
+    s.x[6] = page as u64 + 4096 - before * 8;
+    s
+}
+
 /// A load faulting after another instruction's load with only register
 /// work between: no write-back before it, the fault reported at the first
 /// load's instruction (the replay point) and run again from there by the
@@ -760,21 +788,12 @@ fn fault_after_a_load_replays_from_the_replay_point() {
     let blocks = lift_seq(&code);
     let data: Vec<u64> = (0..64u64).map(|i| i * 0x0101_0101).collect();
     let page = guard_pages();
-    let mut s = A64State::default();
-    s.x[0] = data.as_ptr() as u64;
-    s.x[1] = 100;
+    let mut s = replay_loop_state(&data, page, 5);
     s.x[3] = 7;
-    s.x[6] = page as u64 + 4096 - 5 * 8;
-    REPLAYS.set(0);
-    let (r, a) = check_a64(&blocks, &s, &mut []);
+    let (r, a) = check_a64_replayed(&blocks, &s, &mut []);
     assert_eq!(r, load_fault_at_guard(code.as_ptr() as u64 + 8, page));
     assert_eq!(a.x[1], 95);
     assert_eq!(a.x[0], data.as_ptr() as u64 + 6 * 8);
-    assert_eq!(
-        REPLAYS.get(),
-        1,
-        "the fault was reported at the replay point"
-    );
 }
 
 /// A store faulting after a load of another instruction: reported at the
@@ -793,14 +812,10 @@ fn store_fault_after_a_load_replays_and_leaves_memory() {
     let blocks = lift_seq(&code);
     let data: Vec<u64> = (0..64u64).map(|i| i * 3 + 1).collect();
     let page = guard_pages();
-    let mut s = A64State::default();
-    s.x[0] = data.as_ptr() as u64;
-    s.x[1] = 100;
-    s.x[6] = page as u64 + 4096 - 4 * 8;
-    REPLAYS.set(0);
+    let s = replay_loop_state(&data, page, 4);
     // SAFETY: the four words before the guard page are mapped.
     let mem = unsafe { core::slice::from_raw_parts_mut(page.add(4096 - 32), 32) };
-    let (r, a) = check_a64(&blocks, &s, mem);
+    let (r, a) = check_a64_replayed(&blocks, &s, mem);
     assert_eq!(
         r,
         BlockResult::Fault {
@@ -814,11 +829,6 @@ fn store_fault_after_a_load_replays_and_leaves_memory() {
     assert_eq!(a.x[1], 96);
     assert_eq!(a.x[3], 1 + 4 + 7 + 10 + 13);
     assert_eq!(mem[24..32], 22u64.to_le_bytes());
-    assert_eq!(
-        REPLAYS.get(),
-        1,
-        "the fault was reported at the replay point"
-    );
 }
 
 /// The replay point of a block carries into a block whose only
@@ -841,19 +851,10 @@ fn replay_point_carries_into_a_single_predecessor_block() {
     assert_eq!(blocks.len(), 3, "{blocks:?}");
     let data: Vec<u64> = (0..64u64).map(|i| i ^ 0x5555).collect();
     let page = guard_pages();
-    let mut s = A64State::default();
-    s.x[0] = data.as_ptr() as u64;
-    s.x[1] = 100;
-    s.x[6] = page as u64 + 4096 - 3 * 8;
-    REPLAYS.set(0);
-    let (r, a) = check_a64(&blocks, &s, &mut []);
+    let s = replay_loop_state(&data, page, 3);
+    let (r, a) = check_a64_replayed(&blocks, &s, &mut []);
     assert_eq!(r, load_fault_at_guard(code.as_ptr() as u64 + 16, page));
     assert_eq!(a.x[1], 97);
-    assert_eq!(
-        REPLAYS.get(),
-        1,
-        "the fault was reported at the replay point"
-    );
 }
 
 /// A byte load whose zero extension and subtraction Cranelift's optimizer

@@ -154,11 +154,12 @@ fn plan_block(block: &Block, by_off: &HashMap<u32, usize>, replay_in: Option<u64
                     replay = None;
                 }
             }
-            Op::CmpXchg(..) | Op::AtomicRmw(..) | Op::Call(..) => {
+            Op::SetState(off, _) if !by_off.contains_key(off) => replay = None,
+            // Atomics and helper calls see the state block.
+            _ if needs_flush(op) => {
                 flush[i] = Flush::Full;
                 replay = None;
             }
-            Op::SetState(off, _) if !by_off.contains_key(off) => replay = None,
             _ => {}
         }
     }
