@@ -68,12 +68,12 @@ if [ ! -s "$AMD_TAR" ]; then
 	t0=$(now)
 	debootstrap --variant=minbase "$SUITE" "$R" "$MIRROR" >"$WORK/amd64-debootstrap.log" 2>&1 ||
 		{ tail "$WORK/amd64-debootstrap.log"; exit 1; }
-	echo "amd64 debootstrap (native) $(since "$t0") s" | tee -a "$TIMES"
+	echo "amd64 debootstrap (native) $(since "$t0") s" | tee -a "$TIMES" >&2
 	cp /etc/resolv.conf "$R/etc/resolv.conf"
 	t0=$(now)
 	native "$R" "sh -c 'export DEBIAN_FRONTEND=noninteractive; apt-get update && apt-get install -y --no-install-recommends $PKGS && apt-get clean'" \
 		>"$WORK/amd64-apt.log" || { tail "$WORK/amd64-apt.log"; exit 1; }
-	echo "amd64 apt-get install (native) $(since "$t0") s" | tee -a "$TIMES"
+	echo "amd64 apt-get install (native) $(since "$t0") s" | tee -a "$TIMES" >&2
 	tar -C "$R" --numeric-owner -cf "$AMD_TAR.tmp" . && mv "$AMD_TAR.tmp" "$AMD_TAR"
 	rm -rf "$R"
 fi
@@ -91,7 +91,7 @@ if [ ! -s "$ARM_TAR" ]; then
 	t0=$(now)
 	emulated "$R" "/debootstrap/debootstrap --second-stage" >"$WORK/arm64-debootstrap.log" ||
 		{ tail "$WORK/arm64-debootstrap.log"; exit 1; }
-	echo "arm64 debootstrap --second-stage (xarch) $(since "$t0") s" | tee -a "$TIMES"
+	echo "arm64 debootstrap --second-stage (xarch) $(since "$t0") s" | tee -a "$TIMES" >&2
 	cp /etc/resolv.conf "$R/etc/resolv.conf"
 	pinned=""
 	for p in $PKGS; do
@@ -101,7 +101,7 @@ if [ ! -s "$ARM_TAR" ]; then
 	t0=$(now)
 	emulated "$R" "export DEBIAN_FRONTEND=noninteractive; apt-get update && apt-get install -y --no-install-recommends $pinned && apt-get clean" \
 		>"$WORK/arm64-apt.log" || { tail "$WORK/arm64-apt.log"; exit 1; }
-	echo "arm64 apt-get install (xarch) $(since "$t0") s" | tee -a "$TIMES"
+	echo "arm64 apt-get install (xarch) $(since "$t0") s" | tee -a "$TIMES" >&2
 	tar -C "$R" --numeric-owner -cf "$ARM_TAR.tmp" . && mv "$ARM_TAR.tmp" "$ARM_TAR"
 	rm -rf "$R"
 fi
