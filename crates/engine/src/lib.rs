@@ -663,6 +663,11 @@ impl Engine {
         self.dispatches[1]
     }
 
+    /// Blocks installed from the code store so far.
+    pub fn blocks_installed(&self) -> u64 {
+        self.store_stats.hits
+    }
+
     /// Faults in region code reported at an earlier instruction and run
     /// again from there in the interpreter (see `xarch_jit::FAULT_REPLAY`).
     pub fn faults_replayed(&self) -> u64 {
@@ -997,7 +1002,7 @@ impl Engine {
             let Some(code) = self.code.as_ref() else {
                 break;
             };
-            let Some(portable) = xarch_jit::portable::export(code, &compiled) else {
+            let Some(portable) = xarch_jit::portable::export(code, pc, &compiled) else {
                 continue;
             };
             if let Some(r) =

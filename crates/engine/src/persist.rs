@@ -705,7 +705,7 @@ mod tests {
             }],
             sites: vec![xarch_jit::portable::StoredSite {
                 at: 12,
-                stub: 52,
+                pc_offset: 8,
                 write: true,
             }],
             relocs: vec![xarch_jit::portable::StoredReloc {

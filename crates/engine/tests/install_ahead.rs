@@ -1,6 +1,8 @@
-//! A process starting from the code store installs a block's stored
-//! successors along with it, so its chained code runs on instead of
-//! returning to the dispatcher at every block it has not reached yet.
+//! Code installed from the store: a process starting from it installs a
+//! block's stored successors along with it, so its chained code runs on
+//! instead of returning to the dispatcher at every block it has not
+//! reached yet; and an installed block's guest accesses fault at their
+//! own guest instructions, as the block did where it was compiled.
 
 use std::sync::Arc;
 use xarch_a64::state::A64State;
@@ -55,5 +57,112 @@ fn stored_successors_are_installed_ahead() {
         entries <= (n / 16) as u64,
         "{entries} dispatcher entries for {n} blocks"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+extern "C" fn on_segv(_: libc::c_int, info: *mut libc::siginfo_t, uc: *mut libc::c_void) {
+    // SAFETY: the kernel passes valid siginfo and ucontext pointers.
+    let ours =
+        unsafe { Engine::handle_host_fault(uc as *mut libc::ucontext_t, (*info).si_addr() as u64) };
+    assert!(ours, "host fault outside guest memory accesses");
+}
+
+/// Installs [`on_segv`] for SIGSEGV and SIGBUS.
+fn install_fault_handler() {
+    // SAFETY: a process-wide handler that only redirects faults inside the
+    // guarded guest-memory routines and compiled guest accesses.
+    unsafe {
+        let mut sa: libc::sigaction = core::mem::zeroed();
+        sa.sa_sigaction = on_segv as *const () as usize;
+        sa.sa_flags = libc::SA_SIGINFO;
+        libc::sigaction(libc::SIGSEGV, &sa, core::ptr::null_mut());
+        libc::sigaction(libc::SIGBUS, &sa, core::ptr::null_mut());
+    }
+}
+
+#[test]
+fn installed_blocks_fault_at_their_own_instructions() {
+    install_fault_handler();
+    // 40 blocks (a process saves only when it made at least 32), then
+    // one with loads and stores at several instructions (x1..x3 the
+    // addresses) and `brk #0`: each access in turn is pointed at an
+    // unmapped address; the fault must name its instruction, its address
+    // and its direction, with the stores before it done.
+    let lead = 40;
+    let mut code = chain(lead);
+    code.pop();
+    code.extend([
+        0xf9400024, // ldr x4, [x1]
+        0x91000484, // add x4, x4, #1
+        0xf9000044, // str x4, [x2]
+        0xa9401465, // ldp x5, x5, [x3]
+        0x8b050084, // add x4, x4, x5
+        0xf9000464, // str x4, [x3, #8]
+        BRK0,
+    ]);
+    let entry = code.as_ptr() as u64;
+    let base = entry + 8 * lead as u64;
+    let dir = std::env::temp_dir().join(format!("xarch-stored-faults-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let open = || Arc::new(CodeStore::open(&dir, "faults", "baseline").expect("opens"));
+    let mut mem = [7u64; 8];
+    let ok = mem.as_mut_ptr() as u64;
+    let bad = 0x10u64; // never mapped
+    let engine = |store: &Arc<CodeStore>| {
+        Engine::new(EngineOptions {
+            backend: Backend::Baseline,
+            code_store: Some(Arc::clone(store)),
+            ..Default::default()
+        })
+    };
+    let state = |x1, x2, x3| {
+        let mut s = A64State {
+            pc: entry,
+            ..A64State::default()
+        };
+        s.x[1..4].copy_from_slice(&[x1, x2, x3]);
+        s
+    };
+    // Compiled and stored by a first process that faults nowhere (the
+    // store keeps blocks compiled in the process that saves them).
+    let store = open();
+    let mut first = engine(&store);
+    for _ in 0..8 {
+        let mut s = state(ok, ok + 8, ok + 16);
+        assert_eq!(first.run(&mut s), Exit::Breakpoint { imm: 0 });
+    }
+    first.save_code();
+    // (x1, x2, x3), the faulting instruction's index, address and write.
+    let cases = [
+        ((bad, ok + 8, ok + 16), 0, bad, false),
+        ((ok, bad + 8, ok + 16), 2, bad + 8, true),
+        ((ok, ok + 8, bad + 16), 3, bad + 16, false),
+        (
+            (ok, ok + 8, ok + 4096 * 1024 * 1024),
+            3,
+            ok + (4096 << 20),
+            false,
+        ),
+    ];
+    for ((x1, x2, x3), index, addr, write) in cases {
+        let store = open();
+        assert!(store.records() >= 1, "the block was stored");
+        let mut e = engine(&store);
+        mem = [7; 8];
+        let mut s = state(x1, x2, x3);
+        let exit = e.run(&mut s);
+        assert_eq!(
+            (exit, s.pc),
+            (Exit::MemoryFault { addr, write }, base + 4 * index),
+            "access {index}"
+        );
+        assert_eq!(
+            e.blocks_installed(),
+            lead as u64 + 1,
+            "ran installed blocks only"
+        );
+        // The instructions before the faulting one took effect.
+        assert_eq!(mem[1], if index > 2 { 8 } else { 7 }, "access {index}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

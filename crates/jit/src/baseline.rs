@@ -382,10 +382,13 @@ fn slot(v: Value) -> i32 {
 
 struct Emitter {
     ops: VecAssembler<X64Relocation>,
+    /// Fault stubs of calls that report a fault status: (label, guest
+    /// PC), one per guest instruction.
     faults: Vec<(DynamicLabel, u64)>,
-    /// Inline guest accesses: the label at the access instruction, the
-    /// fault stub of its guest instruction, and whether it writes.
-    mem_sites: Vec<(DynamicLabel, DynamicLabel, bool)>,
+    /// Inline guest accesses: the label at the access instruction, its
+    /// guest instruction, and whether it writes. They need no stub: the
+    /// fault handler enters the shared fault routine with the PC.
+    mem_sites: Vec<(DynamicLabel, u64, bool)>,
     pc: u64,
     epilogue: DynamicLabel,
     chain: ChainConfig,
@@ -499,20 +502,25 @@ impl Emitter {
         dynasm!(self.ops ; .arch x64 ; test rax, rax ; jnz =>l);
     }
 
-    /// A fault stub for the current guest instruction, entered with the
+    /// The fault stub of the current guest instruction, entered with the
     /// fault status in rax and the address in rdx.
     fn fault_stub(&mut self) -> DynamicLabel {
+        if let Some(&(l, pc)) = self.faults.last()
+            && pc == self.pc
+        {
+            return l;
+        }
         let l = self.ops.new_dynamic_label();
         self.faults.push((l, self.pc));
         l
     }
 
-    /// Marks the next instruction as an inline guest access that
-    /// [`crate::cache::fixup_inline_access`] redirects to a fault stub.
+    /// Marks the next instruction as an inline guest access, which
+    /// [`crate::cache::fixup_inline_access`] redirects to the shared fault
+    /// routine.
     fn mem_site(&mut self, write: bool) {
         let site = self.ops.new_dynamic_label();
-        let stub = self.fault_stub();
-        self.mem_sites.push((site, stub, write));
+        self.mem_sites.push((site, self.pc, write));
         dynasm!(self.ops ; .arch x64 ; =>site);
     }
 
@@ -1463,23 +1471,25 @@ pub fn compile_with(
     }
     // The exits' way back to the dispatcher (also where an unlinked cell
     // points): the target PC in rax.
+    // (A PC below 4 GiB, a non-PIE program's, takes a 5-byte move.)
     for &(target, _, back) in &e.exits {
-        dynasm!(e.ops
-            ; .arch x64
-            ; =>back
-            ; mov rax, QWORD target as i64
-            ; jmp =>epilogue
-        );
+        dynasm!(e.ops ; .arch x64 ; =>back);
+        match u32::try_from(target) {
+            Ok(t) => dynasm!(e.ops ; .arch x64 ; mov eax, t as i32),
+            Err(_) => dynasm!(e.ops ; .arch x64 ; mov rax, QWORD target as i64),
+        }
+        dynasm!(e.ops ; .arch x64 ; jmp =>epilogue);
     }
-    // Fault stubs: record the guest PC of the faulting instruction.
+    // Fault stubs of calls: record the guest PC of the faulting
+    // instruction.
     let faults = std::mem::take(&mut e.faults);
     for (label, pc) in faults {
-        dynasm!(e.ops
-            ; .arch x64
-            ; =>label
-            ; mov rcx, QWORD pc as i64
-            ; jmp =>fault_common
-        );
+        dynasm!(e.ops ; .arch x64 ; =>label);
+        match u32::try_from(pc) {
+            Ok(p) => dynasm!(e.ops ; .arch x64 ; mov ecx, p as i32),
+            Err(_) => dynasm!(e.ops ; .arch x64 ; mov rcx, QWORD pc as i64),
+        }
+        dynasm!(e.ops ; .arch x64 ; jmp =>fault_common);
     }
     dynasm!(e.ops
         ; .arch x64
@@ -1498,12 +1508,12 @@ pub fn compile_with(
             (t, off(cell), off(back))
         })
         .collect();
-    let sites: Vec<(usize, usize, bool)> = e
+    let sites: Vec<(usize, u64, bool)> = e
         .mem_sites
         .iter()
-        .map(|(site, stub, write)| {
-            let off = |l| e.ops.labels().resolve_dynamic(l).expect("site label").0;
-            (off(*site), off(*stub), *write)
+        .map(|&(site, pc, write)| {
+            let off = e.ops.labels().resolve_dynamic(site).expect("site label").0;
+            (off, pc, write)
         })
         .collect();
     let body_off = e.ops.labels().resolve_dynamic(body).ok()?.0;
@@ -1514,8 +1524,8 @@ pub fn compile_with(
         code.len(),
         format_args!("baseline_{:x}", block.start),
     );
-    for (site, stub, write) in sites {
-        cache.add_fault_site(start as usize + site, start as usize + stub, write);
+    for (site, pc, write) in sites {
+        cache.add_fault_site(start as usize + site, pc, write);
     }
     let mut exits = Vec::with_capacity(labels.len());
     for (target, off, back) in labels {

@@ -4,8 +4,9 @@
 //! The cache also knows where its code touches guest memory: compiled
 //! code accesses guest memory with plain host instructions, and when one
 //! of them faults, the host signal handler asks
-//! [`fixup_inline_access`] to resume at the fault stub of the guest
-//! instruction (the kernel's exception-table technique).
+//! [`fixup_inline_access`] to resume at the shared fault routine with
+//! the guest instruction's address (the kernel's exception-table
+//! technique).
 
 use std::cell::Cell;
 use std::io;
@@ -16,25 +17,33 @@ pub struct CodeCache {
     size: usize,
     used: usize,
     /// Inline guest accesses: (host address of the access instruction,
-    /// its fault stub, whether it writes), in increasing address order
-    /// (code is only appended).
+    /// its guest instruction, whether it writes), in increasing address
+    /// order (code is only appended).
     sites: Vec<Site>,
+    /// Where a faulting inline access resumes: the shared fault routine
+    /// (`SharedRoutines::fault`), entered with the guest PC in rcx.
+    fault_routine: usize,
     /// Guest accesses of region code: (offset of the access instruction,
     /// its mark, see `opt::fault_sites`), in increasing offset order.
     region_sites: Vec<(u32, u32)>,
 }
 
-/// An inline guest access in the cache: offsets from the cache base (8
-/// bytes per site: a large program has millions).
+/// An inline guest access in the cache (16 bytes per site: a large
+/// program has millions; each replaces a 15-byte fault stub in the
+/// code, `mov rcx, pc; jmp`, which spread hot code over more cache
+/// lines).
 #[derive(Clone, Copy)]
 struct Site {
-    /// Offset of the access instruction.
+    /// Offset of the access instruction from the cache base.
     at: u32,
-    /// Offset of its fault stub; bit 31: the access writes.
-    stub: u32,
+    /// Whether the access writes.
+    write: bool,
+    /// The guest instruction's address.
+    pc: u64,
 }
 
-const SITE_WRITE: u32 = 1 << 31;
+/// Code caches are at most this large (sites are 32-bit offsets).
+const MAX_SIZE: usize = 1 << 31;
 
 thread_local! {
     /// The cache whose code this thread is running (see [`CodeCache::activate`]).
@@ -72,8 +81,9 @@ pub(crate) fn active_region_site(rip: usize) -> Option<u32> {
 
 /// Called by the host SIGSEGV/SIGBUS handler: if the fault is at an
 /// inline guest access of the code cache this thread runs, sets rax to
-/// the fault status (bit 0, bit 1 for a write), rdx to the guest address
-/// and resumes at the access's fault stub; returns whether it did.
+/// the fault status (bit 0, bit 1 for a write), rdx to the guest address,
+/// rcx to the guest PC of the access and resumes at the shared fault
+/// routine; returns whether it did.
 ///
 /// # Safety
 /// `uc` must be the `ucontext_t` the kernel passed to the handler, on the
@@ -89,20 +99,19 @@ pub unsafe fn fixup_inline_access(uc: *mut libc::ucontext_t, fault_addr: u64) ->
         return false;
     };
     let site = cache.sites[i];
-    let stub = cache.base as usize + (site.stub & !SITE_WRITE) as usize;
-    let write = site.stub & SITE_WRITE != 0;
     // A non-canonical address raises #GP, reported with address 0:
     // compute it from the faulting instruction.
     let addr = if fault_addr == 0 {
         // SAFETY: rip is a recorded access instruction of installed code,
-        // which its block's exits and fault stubs follow.
+        // which the rest of its block follows.
         unsafe { crate::x86_addr::effective_address(rip as *const u8, gregs) }.unwrap_or(0)
     } else {
         fault_addr
     };
-    gregs[libc::REG_RAX as usize] = 1 | ((write as i64) << 1);
+    gregs[libc::REG_RAX as usize] = 1 | ((site.write as i64) << 1);
     gregs[libc::REG_RDX as usize] = addr as i64;
-    gregs[libc::REG_RIP as usize] = stub as i64;
+    gregs[libc::REG_RCX as usize] = site.pc as i64;
+    gregs[libc::REG_RIP as usize] = cache.fault_routine as i64;
     true
 }
 
@@ -113,7 +122,7 @@ unsafe impl Send for CodeCache {}
 impl CodeCache {
     /// Maps a cache of `size` bytes.
     pub fn new(size: usize) -> io::Result<CodeCache> {
-        if size > SITE_WRITE as usize {
+        if size > MAX_SIZE {
             // Fault sites are 31-bit offsets.
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -140,6 +149,7 @@ impl CodeCache {
             size,
             used: 0,
             sites: Vec::new(),
+            fault_routine: crate::baseline::SharedRoutines::get().fault as usize,
             region_sites: Vec::new(),
         })
     }
@@ -158,26 +168,23 @@ impl CodeCache {
         ACTIVE.with(|a| a.set(core::ptr::null()));
     }
 
-    /// Records an inline guest access at host address `site` whose fault
-    /// stub is at `stub`. Sites must be added in increasing address order.
-    pub fn add_fault_site(&mut self, site: usize, stub: usize, write: bool) {
-        let base = self.base as usize;
-        let (at, stub) = ((site - base) as u32, (stub - base) as u32);
+    /// Records an inline guest access at host address `site` made by the
+    /// guest instruction at `pc`. Sites must be added in increasing
+    /// address order.
+    pub fn add_fault_site(&mut self, site: usize, pc: u64, write: bool) {
+        let at = (site - self.base as usize) as u32;
         debug_assert!(self.sites.last().is_none_or(|s| s.at < at));
-        debug_assert!(self.size <= SITE_WRITE as usize);
-        self.sites.push(Site {
-            at,
-            stub: stub | if write { SITE_WRITE } else { 0 },
-        });
+        debug_assert!(self.size <= MAX_SIZE);
+        self.sites.push(Site { at, write, pc });
     }
 
     /// The inline guest accesses in the `len` bytes of code at host
-    /// address `start`: (access, fault stub, writes), in address order.
+    /// address `start`: (access, guest PC, writes), in address order.
     pub fn fault_sites_in(
         &self,
         start: usize,
         len: usize,
-    ) -> impl Iterator<Item = (usize, usize, bool)> + '_ {
+    ) -> impl Iterator<Item = (usize, u64, bool)> + '_ {
         let base = self.base as usize;
         let from = start.saturating_sub(base) as u32;
         let to = (start + len).saturating_sub(base) as u32;
@@ -185,13 +192,7 @@ impl CodeCache {
         self.sites[first..]
             .iter()
             .take_while(move |s| s.at < to)
-            .map(move |s| {
-                (
-                    base + s.at as usize,
-                    base + (s.stub & !SITE_WRITE) as usize,
-                    s.stub & SITE_WRITE != 0,
-                )
-            })
+            .map(move |s| (base + s.at as usize, s.pc, s.write))
     }
 
     /// Records a guest access of region code at host address `site` with

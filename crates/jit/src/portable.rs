@@ -72,8 +72,8 @@ pub struct StoredExit {
 pub struct StoredSite {
     /// Offset of the access instruction.
     pub at: u32,
-    /// Offset of its fault stub.
-    pub stub: u32,
+    /// Its guest instruction's distance from the block's start.
+    pub pc_offset: u32,
     /// Whether it writes.
     pub write: bool,
 }
@@ -100,9 +100,10 @@ pub fn helper_base() -> u64 {
     crate::baseline::eval_shim as *const () as u64
 }
 
-/// The portable form of `block`, compiled into `cache`; `None` if its
-/// code refers to its IR block (which another process would not have).
-pub fn export(cache: &CodeCache, block: &CompiledBlock) -> Option<Portable> {
+/// The portable form of `block`, the guest code at `pc` compiled into
+/// `cache`; `None` if its code refers to its IR block (which another
+/// process would not have).
+pub fn export(cache: &CodeCache, pc: u64, block: &CompiledBlock) -> Option<Portable> {
     if block.refs_ir {
         return None;
     }
@@ -142,12 +143,18 @@ pub fn export(cache: &CodeCache, block: &CompiledBlock) -> Option<Portable> {
     }
     let sites = cache
         .fault_sites_in(start, block.len as usize)
-        .map(|(at, stub, write)| StoredSite {
-            at: (at - start) as u32,
-            stub: (stub - start) as u32,
-            write,
+        .map(|(at, site_pc, write)| {
+            // A block never crosses a guest page.
+            let pc_offset = u32::try_from(site_pc.wrapping_sub(pc))
+                .ok()
+                .filter(|&o| o < 1 << 31)?;
+            Some(StoredSite {
+                at: (at - start) as u32,
+                pc_offset,
+                write,
+            })
         })
-        .collect();
+        .collect::<Option<_>>()?;
     Some(Portable {
         code,
         body: (block.body as usize - start) as u32,
@@ -186,7 +193,7 @@ pub fn import(
     // starts with).
     let mut prev_site = None;
     let sites_ok = p.sites().all(|s| {
-        let ok = fits(s.at, 1) && fits(s.stub, 1) && prev_site.is_none_or(|q| q < s.at);
+        let ok = fits(s.at, 1) && prev_site.is_none_or(|q| q < s.at);
         prev_site = Some(s.at);
         ok
     });
@@ -219,7 +226,7 @@ pub fn import(
         );
     }
     for s in p.sites() {
-        cache.add_fault_site(base + s.at as usize, base + s.stub as usize, s.write);
+        cache.add_fault_site(base + s.at as usize, pc + s.pc_offset as u64, s.write);
     }
     let exits = p
         .exits()
@@ -254,7 +261,7 @@ pub struct PortableRef<'a> {
     pub body: u32,
     /// [`StoredExit`]s, 16 bytes each: target, cell, back.
     pub exits: &'a [u8],
-    /// [`StoredSite`]s, 8 bytes each: at, stub | write << 31.
+    /// [`StoredSite`]s, 8 bytes each: at, pc_offset | write << 31.
     pub sites: &'a [u8],
     /// [`StoredReloc`]s, 16 bytes each: at, kind (u32), addend.
     pub relocs: &'a [u8],
@@ -293,11 +300,11 @@ impl<'a> PortableRef<'a> {
 
     fn sites(&self) -> impl Iterator<Item = StoredSite> + 'a {
         self.sites.chunks_exact(SITE_BYTES).map(|c| {
-            let stub = u32_at(c, 4);
+            let pc = u32_at(c, 4);
             StoredSite {
                 at: u32_at(c, 0),
-                stub: stub & !(1 << 31),
-                write: stub >> 31 != 0,
+                pc_offset: pc & !(1 << 31),
+                write: pc >> 31 != 0,
             }
         })
     }
@@ -324,7 +331,7 @@ impl Portable {
         }
         for s in &self.sites {
             sites.extend_from_slice(&s.at.to_le_bytes());
-            sites.extend_from_slice(&(s.stub | (s.write as u32) << 31).to_le_bytes());
+            sites.extend_from_slice(&(s.pc_offset | (s.write as u32) << 31).to_le_bytes());
         }
         for r in &self.relocs {
             relocs.extend_from_slice(&r.at.to_le_bytes());
