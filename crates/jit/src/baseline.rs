@@ -126,6 +126,9 @@ const _: () = {
     assert!(offset_of!(JitCtx, ibtc_mask) == CTX_IBTC_MASK as usize);
     assert!(offset_of!(JitCtx, exit_routine) == CTX_EXIT_ROUTINE as usize);
     assert!(offset_of!(JitCtx, fault_routine) == CTX_FAULT_ROUTINE as usize);
+    // Compiled code reaches every field with an 8-bit displacement
+    // (`[BYTE r13 + CTX_...]`).
+    assert!(core::mem::size_of::<JitCtx>() <= 128);
 };
 
 /// The way into baseline blocks and back to the engine, shared by every
@@ -159,10 +162,10 @@ impl SharedRoutines {
         let mut ops = VecAssembler::<X64Relocation>::new(0);
         dynasm!(ops
             ; .arch x64
-            ; mov QWORD [r13 + CTX_FAULT_STATUS], rax
-            ; mov QWORD [r13 + CTX_FAULT_ADDR], rdx
-            ; mov QWORD [r13 + CTX_FAULT_PC], rcx
-            ; mov QWORD [r13 + CTX_KIND], KIND_FAULT as i32
+            ; mov QWORD [BYTE r13 + CTX_FAULT_STATUS as i8], rax
+            ; mov QWORD [BYTE r13 + CTX_FAULT_ADDR as i8], rdx
+            ; mov QWORD [BYTE r13 + CTX_FAULT_PC as i8], rcx
+            ; mov QWORD [BYTE r13 + CTX_KIND as i8], KIND_FAULT as i32
         );
         let exit = ops.offset().0;
         // Deferred flags go into the state before the engine sees it
@@ -1241,9 +1244,9 @@ impl Emitter {
                 let start = self.block_start;
                 dynasm!(self.ops
                     ; .arch x64
-                    ; mov QWORD [r13 + CTX_KIND], KIND_EXIT as i32
+                    ; mov QWORD [BYTE r13 + CTX_KIND as i8], KIND_EXIT as i32
                     ; mov rax, QWORD start as i64
-                    ; mov QWORD [r13 + CTX_FAULT_PC], rax
+                    ; mov QWORD [BYTE r13 + CTX_FAULT_PC as i8], rax
                     ; mov rax, QWORD *pc as i64
                 );
             }
@@ -1314,8 +1317,8 @@ pub(crate) fn emit_ibtc_jump(ops: &mut VecAssembler<X64Relocation>, miss: Dynami
     dynasm!(ops
         ; .arch x64
         ; lea rcx, [rax * 4]
-        ; and rcx, QWORD [r13 + CTX_IBTC_MASK]
-        ; add rcx, QWORD [r13 + CTX_IBTC_TABLE]
+        ; and rcx, QWORD [BYTE r13 + CTX_IBTC_MASK as i8]
+        ; add rcx, QWORD [BYTE r13 + CTX_IBTC_TABLE as i8]
         ; mov rdx, rax
         ; not rdx
         ; cmp QWORD [rcx], rdx
@@ -1459,15 +1462,27 @@ pub fn compile_with(
         e.emit(block, i);
     }
     e.terminator(block, &block.term);
+    // The paths out of line, each ending in a jump to the shared exit or
+    // fault routine through the block's one `jmp [r13 + routine]`: a
+    // 2-byte jump when that is near (the paths are at most 20 bytes).
+    let near = |paths: usize| paths <= 5;
+    let to_epilogue = |ops: &mut VecAssembler<X64Relocation>, short: bool| {
+        if short {
+            dynasm!(ops ; .arch x64 ; jmp BYTE =>epilogue);
+        } else {
+            dynasm!(ops ; .arch x64 ; jmp =>epilogue);
+        }
+    };
+    let short = near(e.exits.len() + hot.is_some() as usize);
     if let Some(hot) = hot {
         let start = block.start as i64;
         dynasm!(e.ops
             ; .arch x64
             ; =>hot
-            ; mov QWORD [r13 + CTX_KIND], KIND_HOT as i32
+            ; mov QWORD [BYTE r13 + CTX_KIND as i8], KIND_HOT as i32
             ; mov rax, QWORD start
-            ; jmp =>epilogue
         );
+        to_epilogue(&mut e.ops, short);
     }
     // The exits' way back to the dispatcher (also where an unlinked cell
     // points): the target PC in rax.
@@ -1478,26 +1493,36 @@ pub fn compile_with(
             Ok(t) => dynasm!(e.ops ; .arch x64 ; mov eax, t as i32),
             Err(_) => dynasm!(e.ops ; .arch x64 ; mov rax, QWORD target as i64),
         }
-        dynasm!(e.ops ; .arch x64 ; jmp =>epilogue);
-    }
-    // Fault stubs of calls: record the guest PC of the faulting
-    // instruction.
-    let faults = std::mem::take(&mut e.faults);
-    for (label, pc) in faults {
-        dynasm!(e.ops ; .arch x64 ; =>label);
-        match u32::try_from(pc) {
-            Ok(p) => dynasm!(e.ops ; .arch x64 ; mov ecx, p as i32),
-            Err(_) => dynasm!(e.ops ; .arch x64 ; mov rcx, QWORD pc as i64),
-        }
-        dynasm!(e.ops ; .arch x64 ; jmp =>fault_common);
+        to_epilogue(&mut e.ops, short);
     }
     dynasm!(e.ops
         ; .arch x64
-        ; =>fault_common
-        ; jmp QWORD [r13 + CTX_FAULT_ROUTINE]
         ; =>epilogue
-        ; jmp QWORD [r13 + CTX_EXIT_ROUTINE]
+        ; jmp QWORD [BYTE r13 + CTX_EXIT_ROUTINE as i8]
     );
+    // Fault stubs of calls: record the guest PC of the faulting
+    // instruction (inline accesses have none, see `mem_site`).
+    let faults = std::mem::take(&mut e.faults);
+    if !faults.is_empty() {
+        let short = near(faults.len());
+        for &(label, pc) in &faults {
+            dynasm!(e.ops ; .arch x64 ; =>label);
+            match u32::try_from(pc) {
+                Ok(p) => dynasm!(e.ops ; .arch x64 ; mov ecx, p as i32),
+                Err(_) => dynasm!(e.ops ; .arch x64 ; mov rcx, QWORD pc as i64),
+            }
+            if short {
+                dynasm!(e.ops ; .arch x64 ; jmp BYTE =>fault_common);
+            } else {
+                dynasm!(e.ops ; .arch x64 ; jmp =>fault_common);
+            }
+        }
+        dynasm!(e.ops
+            ; .arch x64
+            ; =>fault_common
+            ; jmp QWORD [BYTE r13 + CTX_FAULT_ROUTINE as i8]
+        );
+    }
     e.emit_flag_stubs();
     e.emit_consts();
     let labels: Vec<(u64, usize, usize)> = e

@@ -79,12 +79,12 @@ impl Emitter {
         }
         let info = d.kind | width_code(d.ty.bits()) << 4 | (flags as u64) << 8;
         let info = i32::try_from(info).expect("flags field offset below 2^23");
-        dynasm!(self.ops ; .arch x64 ; mov QWORD [r13 + CTX_LAZY_INFO], info);
+        dynasm!(self.ops ; .arch x64 ; mov QWORD [BYTE r13 + CTX_LAZY_INFO as i8], info);
     }
 
     /// After a full write of the flags field: nothing pending.
     pub(super) fn flags_replaced(&mut self) {
-        dynasm!(self.ops ; .arch x64 ; mov QWORD [r13 + CTX_LAZY_INFO], 0);
+        dynasm!(self.ops ; .arch x64 ; mov QWORD [BYTE r13 + CTX_LAZY_INFO as i8], 0);
     }
 
     /// Completes pending flags (the call, out of line, keeps the
@@ -94,7 +94,7 @@ impl Emitter {
         let back = self.ops.new_dynamic_label();
         dynasm!(self.ops
             ; .arch x64
-            ; cmp QWORD [r13 + CTX_LAZY_INFO], 0
+            ; cmp QWORD [BYTE r13 + CTX_LAZY_INFO as i8], 0
             ; jne =>slow
             ; =>back
         );
@@ -158,7 +158,7 @@ pub(crate) fn emit_complete_if_pending(ops: &mut VecAssembler<X64Relocation>, ke
     let done = ops.new_dynamic_label();
     dynasm!(ops
         ; .arch x64
-        ; cmp QWORD [r13 + CTX_LAZY_INFO], 0
+        ; cmp QWORD [BYTE r13 + CTX_LAZY_INFO as i8], 0
         ; je =>done
     );
     if keeps_rax {
