@@ -196,6 +196,7 @@ fn spawn_worker() -> Option<std::thread::Thread> {
     if REFUSE_THREAD.load(Ordering::Relaxed) {
         return None;
     }
+    crate::host_threads::before_spawn();
     // The thread inherits this mask: block everything while spawning it.
     // SAFETY: plain signal-mask calls on this thread.
     let old = unsafe {

@@ -4,6 +4,7 @@
 
 mod background;
 mod host_fault;
+pub mod host_threads;
 mod ibtc;
 mod links;
 pub mod persist;

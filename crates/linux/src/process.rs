@@ -170,7 +170,6 @@ impl Process {
         // with the default disposition (and pass it on to what it execs).
         // SAFETY: resetting one disposition before any guest code runs.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-        crate::thread::prepare_host();
         let opts = Options {
             strace: cfg.strace,
             log_unimplemented: cfg.log_unimplemented,

@@ -36,22 +36,6 @@ pub fn live_threads() -> usize {
     LIVE.load(Ordering::SeqCst)
 }
 
-/// Runs the host libc's one-time thread set-up now: glibc installs its
-/// own handlers for signals 32 and 33 when the first thread is created,
-/// which would silently replace the guest's dispositions of those signals
-/// at the guest's first `clone`.
-pub fn prepare_host() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        if let Ok(t) = std::thread::Builder::new()
-            .stack_size(64 << 10)
-            .spawn(|| {})
-        {
-            let _ = t.join();
-        }
-    });
-}
-
 /// In the child of a fork: only the forking thread exists.
 pub fn reset_after_fork() {
     LIVE.store(1, Ordering::SeqCst);
@@ -138,6 +122,7 @@ pub fn spawn(
     cs.exit_info = 0;
     cs.excl_addr = u64::MAX;
     let (tx, rx) = std::sync::mpsc::sync_channel::<i64>(1);
+    xarch_engine::host_threads::before_spawn();
     LIVE.fetch_add(1, Ordering::SeqCst);
     let spawned = std::thread::Builder::new()
         .stack_size(HOST_STACK)

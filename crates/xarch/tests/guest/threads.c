@@ -1,4 +1,5 @@
-// pthread mutex/condvar stress, thread ids, thread exit and join.
+// pthread mutex/condvar stress, thread ids, thread exit and join, and
+// setuid with another thread alive.
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdatomic.h>
@@ -42,7 +43,34 @@ static void *worker(void *arg) {
     return (void *)(id + 100);
 }
 
+// glibc's setuid in a threaded process signals every other thread with
+// signal 33 (its SIGSETXID) and waits until each has made the call too:
+// it hangs if that signal does not reach the guest's handler (as when
+// the host libc's own first-thread set-up replaces xarch's handler).
+static int release[2];
+
+static void *parked(void *arg) {
+    char c;
+    (void)arg;
+    return read(release[0], &c, 1) == 1 ? NULL : (void *)1;
+}
+
+static int setxid_with_threads(void) {
+    pthread_t p;
+    if (pipe(release) != 0 || pthread_create(&p, NULL, parked, NULL) != 0)
+        return 0;
+    alarm(30);
+    int ok = setgid(getgid()) == 0 && setuid(getuid()) == 0;
+    alarm(0);
+    void *ret = (void *)1;
+    return write(release[1], "x", 1) == 1 && pthread_join(p, &ret) == 0 && ret == NULL && ok;
+}
+
 int main(void) {
+    if (!setxid_with_threads()) {
+        printf("setuid with a thread alive failed\n");
+        return 1;
+    }
     pthread_t t[THREADS];
     for (long i = 0; i < THREADS; i++)
         if (pthread_create(&t[i], NULL, worker, (void *)i) != 0) {

@@ -1,0 +1,70 @@
+//! The host C library's first-thread set-up, run only when xarch makes its
+//! first host thread.
+//!
+//! glibc's first `pthread_create` in a process installs glibc's handler
+//! for signal 33 (its SIGSETXID) and unblocks signals 32 and 33 in the
+//! calling thread. Those are guest signals too (the guest's own libc uses
+//! them the same way: setuid in a threaded guest signals every thread with
+//! 33), and by then the guest may have a disposition for them that xarch
+//! has installed a handler for. [`before_spawn`] runs that set-up once,
+//! with a thread that does nothing, and puts the handler and the mask
+//! back. Single-threaded processes, most of them, never pay for the
+//! thread (a process start made it before: about a tenth of a
+//! millisecond, and the thread's malloc arena).
+
+use std::sync::Once;
+
+/// glibc's SIGSETXID.
+const SIGSETXID: libc::c_int = 33;
+
+/// The kernel's `struct sigaction` (glibc's `sigaction` refuses the
+/// signals it reserves, 32 and 33: this goes to the kernel directly).
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+/// `rt_sigaction(sig, new, old)`; whether it succeeded.
+fn kernel_sigaction(
+    sig: libc::c_int,
+    new: *const KernelSigaction,
+    old: *mut KernelSigaction,
+) -> bool {
+    // SAFETY: rt_sigaction with a valid or null new action and a valid or
+    // null place for the old one, each a kernel sigaction (8-byte mask).
+    unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, new, old, 8) == 0 }
+}
+
+/// Call before creating any host thread.
+pub fn before_spawn() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let mut action = KernelSigaction {
+            handler: 0,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        let saved = kernel_sigaction(SIGSETXID, core::ptr::null(), &mut action);
+        // SAFETY: reads this thread's signal mask into a zeroed local.
+        let mask = unsafe {
+            let mut mask: libc::sigset_t = core::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, core::ptr::null(), &mut mask);
+            mask
+        };
+        if let Ok(t) = std::thread::Builder::new()
+            .stack_size(64 << 10)
+            .spawn(|| {})
+        {
+            let _ = t.join();
+        }
+        if saved {
+            kernel_sigaction(SIGSETXID, &action, core::ptr::null_mut());
+        }
+        // SAFETY: restores the mask read above.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &mask, core::ptr::null_mut()) };
+    });
+}
