@@ -28,7 +28,7 @@ const TRANSLATIONS_PER_ENTRY: usize = 2;
 const CONFLICTS_PER_8_ENTRIES: usize = 1;
 
 pub struct Table {
-    entries: Box<[[u64; 2]]>,
+    entries: crate::zeroed::ZeroedSlice<[u64; 2]>,
     /// Live entries of other PCs the dispatcher replaced.
     conflicts: usize,
 }
@@ -40,9 +40,8 @@ impl Table {
     }
 
     fn with_entries(n: usize) -> Table {
-        // A zeroed allocation of this size comes straight from mmap: no
-        // page is touched but the last one.
-        let mut entries = vec![[0u64; 2]; n].into_boxed_slice();
+        // Only the pages entries are written to are ever touched.
+        let mut entries = crate::zeroed::ZeroedSlice::new(n);
         entries[n - 1] = ibtc_empty(n - 1, n);
         Table {
             entries,

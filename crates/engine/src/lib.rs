@@ -12,6 +12,7 @@ mod tier;
 #[cfg(test)]
 mod tier_tests;
 mod translations;
+mod zeroed;
 
 pub use host_fault::{SigHandler, set_sent_signal_handler};
 pub use tier::DEFAULT_HOT_THRESHOLD;
@@ -251,7 +252,7 @@ pub struct Engine {
     interp: Interpreter,
     validator: Option<FetchValidator>,
     code: Option<CodeCache>,
-    slots: Vec<u128>,
+    slots: zeroed::ZeroedSlice<u128>,
     jit_ctx: JitCtx,
     /// The last invalidation generation applied to this cache.
     seen_gen: u64,
@@ -607,7 +608,7 @@ impl Engine {
             interp: Interpreter::new(),
             validator: None,
             code,
-            slots: vec![0; MAX_SLOTS],
+            slots: zeroed::ZeroedSlice::new(MAX_SLOTS),
             jit_ctx: JitCtx::default(),
             seen_gen: INVAL_GEN.load(Ordering::Acquire),
             links,

@@ -5,7 +5,9 @@
 //! moved them all into fresh pages that the kernel had to clear (a tenth
 //! of `python3 -c pass`). Here the table maps a PC to a small index, and
 //! entries sit in fixed chunks that never move: memory is touched once,
-//! as translations are made.
+//! as translations are made (a chunk's capacity is reserved whole and
+//! filled as slots are taken: filling all 1024 at once touched 30 pages,
+//! a sixth of the page faults of a small program under `xarch run`).
 //!
 //! It also remembers which guest pages ever held translated code, so that
 //! the invalidation of a range without code (munmap of a heap arena,
@@ -26,7 +28,9 @@ const CODE_GRANULE_BITS: u32 = 12;
 #[derive(Default)]
 pub(crate) struct Translations {
     index: HashMap<u64, u32, PcHash>,
-    chunks: Vec<Box<[Option<Entry>]>>,
+    /// Each with capacity [`CHUNK`], so it never moves; slots up to
+    /// `used` exist.
+    chunks: Vec<Vec<Option<Entry>>>,
     /// Slots freed by `retain`, reused first.
     free: Vec<u32>,
     /// Slots used so far (the next fresh slot).
@@ -95,9 +99,11 @@ impl Translations {
                         let i = self.used;
                         self.used += 1;
                         if i as usize / CHUNK == self.chunks.len() {
-                            self.chunks
-                                .push(std::iter::repeat_with(|| None).take(CHUNK).collect());
+                            self.chunks.push(Vec::with_capacity(CHUNK));
                         }
+                        let chunk = self.chunks.last_mut().expect("a chunk");
+                        debug_assert!(chunk.len() < CHUNK);
+                        chunk.push(None);
                         i
                     }
                 };
