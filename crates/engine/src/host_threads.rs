@@ -49,10 +49,16 @@ pub fn before_spawn() {
             mask: 0,
         };
         let saved = kernel_sigaction(SIGSETXID, core::ptr::null(), &mut action);
-        // SAFETY: reads this thread's signal mask into a zeroed local.
+        // The thread inherits the mask: with every signal blocked, none
+        // sent to the process is delivered to it (a thread without a
+        // guest would lose it: a guest's kill of itself was missed).
+        // SAFETY: saves this thread's signal mask into a zeroed local and
+        // blocks everything.
         let mask = unsafe {
+            let mut all: libc::sigset_t = core::mem::zeroed();
             let mut mask: libc::sigset_t = core::mem::zeroed();
-            libc::pthread_sigmask(libc::SIG_BLOCK, core::ptr::null(), &mut mask);
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut mask);
             mask
         };
         if let Ok(t) = std::thread::Builder::new()
