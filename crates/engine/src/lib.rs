@@ -533,13 +533,14 @@ impl<'a> CodeFetch<'a> {
 }
 
 /// How compiled code chains: the flags that stop it, the indirect-branch
-/// table, the deferred guest flags.
+/// table, the deferred guest flags, the return stack.
 fn chain_config() -> ChainConfig {
     ChainConfig {
         interrupt: xarch_a64::state::INTERRUPT as i32,
         exit_info: xarch_a64::state::EXIT_INFO as i32,
         ibtc: true,
         flags: Some(xarch_a64::state::NZCV),
+        link: Some(xarch_a64::state::x_offset(30)),
     }
 }
 

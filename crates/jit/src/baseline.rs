@@ -26,7 +26,7 @@ pub use crate::vector::HostFeatures;
 use dynasmrt::x64::{Rq, X64Relocation};
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler, dynasm};
 use xarch_ir::guest_mem::MemStatus;
-use xarch_ir::{Block, FenceKind, IntCC, Op, Terminator, Type, Value};
+use xarch_ir::{Block, BranchHint, FenceKind, IntCC, Op, Terminator, Type, Value};
 
 /// Per-thread communication area between compiled code and the engine.
 #[repr(C)]
@@ -70,6 +70,13 @@ pub struct JitCtx {
     pub exit_routine: u64,
     /// The shared routine a guest memory fault ends in.
     pub fault_routine: u64,
+    /// The host stack pointer when the engine entered compiled code: every
+    /// way back to the engine restores it, which drops the host return
+    /// stack's entries (see [`ChainConfig::link`]).
+    pub entry_sp: u64,
+    /// The lowest the host return stack may grow to (a guest recursing
+    /// without returning must not overflow the host stack).
+    pub stack_floor: u64,
 }
 
 impl Default for JitCtx {
@@ -90,6 +97,8 @@ impl Default for JitCtx {
             ibtc_mask: ibtc_mask(EMPTY_IBTC.len()),
             exit_routine: SharedRoutines::get().exit,
             fault_routine: SharedRoutines::get().fault,
+            entry_sp: 0,
+            stack_floor: 0,
         }
     }
 }
@@ -110,6 +119,12 @@ const CTX_IBTC_TABLE: i32 = 72;
 const CTX_IBTC_MASK: i32 = 80;
 const CTX_EXIT_ROUTINE: i32 = 88;
 const CTX_FAULT_ROUTINE: i32 = 96;
+const CTX_ENTRY_SP: i32 = 104;
+const CTX_STACK_FLOOR: i32 = 112;
+
+/// Host stack the return stack may use: 4096 guest calls deep (each entry
+/// is the guest return address and the host one, 16 bytes).
+const RETURN_STACK_BYTES: i32 = 64 << 10;
 
 const _: () = {
     use core::mem::offset_of;
@@ -126,6 +141,8 @@ const _: () = {
     assert!(offset_of!(JitCtx, ibtc_mask) == CTX_IBTC_MASK as usize);
     assert!(offset_of!(JitCtx, exit_routine) == CTX_EXIT_ROUTINE as usize);
     assert!(offset_of!(JitCtx, fault_routine) == CTX_FAULT_ROUTINE as usize);
+    assert!(offset_of!(JitCtx, entry_sp) == CTX_ENTRY_SP as usize);
+    assert!(offset_of!(JitCtx, stack_floor) == CTX_STACK_FLOOR as usize);
     // Compiled code reaches every field with an 8-bit displacement
     // (`[BYTE r13 + CTX_...]`).
     assert!(core::mem::size_of::<JitCtx>() <= 128);
@@ -168,6 +185,8 @@ impl SharedRoutines {
             ; mov QWORD [BYTE r13 + CTX_KIND as i8], KIND_FAULT as i32
         );
         let exit = ops.offset().0;
+        // (The completion may call out: on the stack the engine left.)
+        emit_drop_return_stack(&mut ops);
         // Deferred flags go into the state before the engine sees it
         // (the check costs nothing where flags are never deferred).
         emit_complete_if_pending(&mut ops, true);
@@ -1196,20 +1215,114 @@ impl Emitter {
         self.exits.push((target, cell, back));
     }
 
+    /// Whether `block` is a call: it writes its own end address, a
+    /// constant, to the link register (see [`ChainConfig::link`]).
+    fn is_call(&self, block: &Block) -> bool {
+        let Some(link) = self.chain.link else {
+            return false;
+        };
+        let written = block.insts.iter().rev().find_map(|i| match i.op {
+            Op::SetState(off, v) if off == link => Some(v),
+            _ => None,
+        });
+        written
+            .is_some_and(|v| matches!(block.insts[v.0 as usize].op, Op::Const(c) if c == block.end))
+    }
+
+    /// A host call to the code at `target` (`None`: the indirect-branch
+    /// lookup of the target in rax) that a guest return to `ret` comes
+    /// back from; when the return stack is full, `target` is reached
+    /// with a jump.
+    fn call_exit(&mut self, target: Option<u64>, ret: u64) {
+        let cell = self.ops.new_dynamic_label();
+        let back = self.ops.new_dynamic_label();
+        let ret_cell = self.ops.new_dynamic_label();
+        let ret_back = self.ops.new_dynamic_label();
+        let full = self.ops.new_dynamic_label();
+        let lookup = self.ops.new_dynamic_label();
+        let epilogue = self.epilogue;
+        match target {
+            Some(t) if t <= self.block_start || self.calls_helpers => {
+                emit_poll(&mut self.ops, self.chain, back)
+            }
+            Some(_) => {}
+            None => emit_poll(&mut self.ops, self.chain, epilogue),
+        }
+        dynasm!(self.ops
+            ; .arch x64
+            ; cmp rsp, QWORD [BYTE r13 + CTX_STACK_FLOOR as i8]
+            ; jbe =>full
+        );
+        // (push takes a sign-extended 32-bit immediate.)
+        match i32::try_from(ret) {
+            Ok(r) => dynasm!(self.ops ; .arch x64 ; push r),
+            Err(_) => dynasm!(self.ops ; .arch x64 ; mov rcx, QWORD ret as i64 ; push rcx),
+        }
+        match target {
+            Some(_) => dynasm!(self.ops ; .arch x64 ; call QWORD [=>cell]),
+            None => dynasm!(self.ops ; .arch x64 ; call =>lookup),
+        }
+        // A return to `ret` comes back here: its entry goes, and the code
+        // at `ret` follows.
+        dynasm!(self.ops
+            ; .arch x64
+            ; add rsp, 8
+            ; jmp QWORD [=>ret_cell]
+            ; =>full
+        );
+        match target {
+            Some(t) => {
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; jmp QWORD [=>cell]
+                    ; .align 8
+                    ; =>cell
+                    ; .u64 0
+                );
+                self.exits.push((t, cell, back));
+            }
+            None => {
+                dynasm!(self.ops ; .arch x64 ; =>lookup);
+                emit_ibtc_jump(&mut self.ops, epilogue);
+            }
+        }
+        dynasm!(self.ops
+            ; .arch x64
+            ; .align 8
+            ; =>ret_cell
+            ; .u64 0
+        );
+        self.exits.push((ret, ret_cell, ret_back));
+    }
+
     fn terminator(&mut self, block: &Block, term: &Terminator) {
         match term {
             Terminator::Jump(t) => {
-                self.direct_exit(*t);
+                if self.is_call(block) {
+                    self.call_exit(Some(*t), block.end);
+                } else {
+                    self.direct_exit(*t);
+                }
                 return;
             }
-            Terminator::JumpDyn(v, _) => {
+            Terminator::JumpDyn(v, hint) => {
                 self.get(*v, RAX);
+                let epilogue = self.epilogue;
+                if self.chain.ibtc && *hint == BranchHint::Call && self.is_call(block) {
+                    self.call_exit(None, block.end);
+                    return;
+                }
+                let ret = *hint == BranchHint::Return && self.chain.link.is_some();
+                if self.chain.ibtc || ret {
+                    emit_poll(&mut self.ops, self.chain, epilogue);
+                }
+                if ret {
+                    emit_return_through_stack(&mut self.ops);
+                }
                 if self.chain.ibtc {
                     // Indirect branch (returns, calls through registers,
                     // switch tables): look the target up in the engine's
                     // table and continue in its code when present.
-                    let epilogue = self.epilogue;
-                    emit_poll(&mut self.ops, self.chain, epilogue);
                     emit_ibtc_jump(&mut self.ops, epilogue);
                     return;
                 }
@@ -1273,13 +1386,23 @@ pub(crate) fn emit_prologue(ops: &mut VecAssembler<X64Relocation>, body: Dynamic
         ; mov rbx, rdi
         ; mov r12, rsi
         ; mov r13, rdx
+        ; mov QWORD [BYTE r13 + CTX_ENTRY_SP as i8], rsp
+        ; lea rax, [rsp - RETURN_STACK_BYTES]
+        ; mov QWORD [BYTE r13 + CTX_STACK_FLOOR as i8], rax
         ; =>body
     );
+}
+
+/// Drops the host return stack's entries: the stack pointer goes back to
+/// where [`emit_prologue`] left it. Clobbers nothing else.
+pub(crate) fn emit_drop_return_stack(ops: &mut VecAssembler<X64Relocation>) {
+    dynasm!(ops ; .arch x64 ; mov rsp, QWORD [BYTE r13 + CTX_ENTRY_SP as i8]);
 }
 
 /// Returns from compiled code to the engine (rax: the next guest PC),
 /// matching [`emit_prologue`].
 pub(crate) fn emit_epilogue(ops: &mut VecAssembler<X64Relocation>) {
+    emit_drop_return_stack(ops);
     dynasm!(ops
         ; .arch x64
         ; pop r15
@@ -1304,6 +1427,23 @@ pub(crate) fn emit_poll(
         ; mov rcx, QWORD [rbx + int_off]
         ; or rcx, QWORD [rbx + info_off]
         ; jnz =>pending
+    );
+}
+
+/// With the guest target PC in rax: when the return stack's top entry
+/// (see [`ChainConfig::link`]) is for that address, returns to the code
+/// of its call, which continues there; else falls through. Whatever the
+/// branch was, that is where it goes.
+pub(crate) fn emit_return_through_stack(ops: &mut VecAssembler<X64Relocation>) {
+    let other = ops.new_dynamic_label();
+    dynasm!(ops
+        ; .arch x64
+        ; cmp rsp, QWORD [BYTE r13 + CTX_ENTRY_SP as i8]
+        ; jae =>other
+        ; cmp rax, QWORD [rsp + 8]
+        ; jne =>other
+        ; ret
+        ; =>other
     );
 }
 
@@ -1344,6 +1484,18 @@ pub struct ChainConfig {
     /// compare and logical flags baseline code defers (see
     /// `crate::flags`); `None`: never deferred.
     pub flags: Option<u32>,
+    /// Offset of the guest's link register (an `I64`). A block that
+    /// writes it with its own end address and then jumps (a call) makes
+    /// a host `call` that pushes the guest return address with the host
+    /// one; a return to that address (an indirect branch with the return
+    /// hint) checks the top entry and makes a host `ret`, which the host
+    /// CPU's return predictor foresees: the indirect-branch table's one
+    /// jump per return site mispredicted whenever the function had
+    /// several callers. Any other return takes the table. The entries
+    /// live on the host stack between `JitCtx::stack_floor` and
+    /// `JitCtx::entry_sp` and are dropped at every return to the engine.
+    /// `None`: no return stack.
+    pub link: Option<u32>,
 }
 
 /// The indirect-branch table entry for `pc` in a table of `entries` (a

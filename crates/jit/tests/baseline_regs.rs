@@ -16,6 +16,7 @@ const CHAIN: ChainConfig = ChainConfig {
     exit_info: 8 * (WORDS as i32 - 1),
     ibtc: false,
     flags: None,
+    link: None,
 };
 const TAKEN: u64 = 0x3000;
 const NOT_TAKEN: u64 = 0x4000;

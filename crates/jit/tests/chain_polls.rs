@@ -18,6 +18,7 @@ const CHAIN: ChainConfig = ChainConfig {
     exit_info: 8 * EXIT_INFO as i32,
     ibtc: false,
     flags: None,
+    link: None,
 };
 
 /// The chained-to block: marks word 5 so the test sees whether it ran.

@@ -51,6 +51,7 @@ fn chain(interrupt: i32, exit_info: i32) -> ChainConfig {
         exit_info,
         ibtc: false,
         flags: None,
+        link: None,
     }
 }
 
@@ -1486,6 +1487,7 @@ fn indirect_exit_uses_the_branch_table() {
         exit_info: A64_EXIT_INFO,
         ibtc: true,
         flags: None,
+        link: None,
     };
     let mut jit = Jit::new();
     let region = jit.compile(&blocks, cfg);

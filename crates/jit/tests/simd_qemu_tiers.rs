@@ -22,6 +22,7 @@ const CHAIN: ChainConfig = ChainConfig {
     exit_info: xarch_a64::state::EXIT_INFO as i32,
     ibtc: false,
     flags: None,
+    link: None,
 };
 
 enum Engine {

@@ -21,6 +21,7 @@ const CHAIN: ChainConfig = ChainConfig {
     exit_info: 8 * (WORDS as i32 - 1),
     ibtc: false,
     flags: None,
+    link: None,
 };
 
 struct Rng(u64);

@@ -26,7 +26,8 @@ use super::lower::EntryFlags;
 use crate::JitCtx;
 use crate::baseline::{
     BlockFn, CTX_FAULT_PC, CTX_HOST_SP, CTX_KIND, CTX_OPT_SCRATCH, ChainConfig, EntryFn, Exit,
-    KIND_FAULT, emit_complete_if_pending, emit_epilogue, emit_ibtc_jump, emit_poll, emit_prologue,
+    KIND_FAULT, emit_complete_if_pending, emit_drop_return_stack, emit_epilogue, emit_ibtc_jump,
+    emit_poll, emit_prologue, emit_return_through_stack,
 };
 use crate::cache::CodeCache;
 use dynasmrt::x64::X64Relocation;
@@ -101,6 +102,11 @@ pub(crate) fn install(
         ; jmp QWORD [rcx + rdx * 8]
         ; =>indirect
     );
+    if chain.link.is_some() {
+        // A region's returns (its indirect exits carry no hint) leave the
+        // entry of the call that baseline code made.
+        emit_return_through_stack(&mut ops);
+    }
     if chain.ibtc {
         emit_ibtc_jump(&mut ops, epilogue);
     } else {
@@ -128,7 +134,8 @@ pub(crate) fn install(
     );
     // Deferred flags (the region's own at a fault, or those of baseline
     // code before it that it did not take) go into the state before the
-    // engine sees it.
+    // engine sees it, on the stack the engine left.
+    emit_drop_return_stack(&mut ops);
     emit_complete_if_pending(&mut ops, true);
     emit_epilogue(&mut ops);
     dynasm!(ops
