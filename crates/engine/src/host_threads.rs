@@ -30,9 +30,11 @@ struct KernelSigaction {
 /// `rt_sigaction(sig, new, old)`; whether it succeeded.
 fn kernel_sigaction(
     sig: libc::c_int,
-    new: *const KernelSigaction,
-    old: *mut KernelSigaction,
+    new: Option<&KernelSigaction>,
+    old: Option<&mut KernelSigaction>,
 ) -> bool {
+    let new = new.map_or(core::ptr::null(), |n| n as *const KernelSigaction);
+    let old = old.map_or(core::ptr::null_mut(), |o| o as *mut KernelSigaction);
     // SAFETY: rt_sigaction with a valid or null new action and a valid or
     // null place for the old one, each a kernel sigaction (8-byte mask).
     unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, new, old, 8) == 0 }
@@ -48,7 +50,7 @@ pub fn before_spawn() {
             restorer: 0,
             mask: 0,
         };
-        let saved = kernel_sigaction(SIGSETXID, core::ptr::null(), &mut action);
+        let saved = kernel_sigaction(SIGSETXID, None, Some(&mut action));
         // The thread inherits the mask: with every signal blocked, none
         // sent to the process is delivered to it (a thread without a
         // guest would lose it: a guest's kill of itself was missed).
@@ -68,7 +70,7 @@ pub fn before_spawn() {
             let _ = t.join();
         }
         if saved {
-            kernel_sigaction(SIGSETXID, &action, core::ptr::null_mut());
+            kernel_sigaction(SIGSETXID, Some(&action), None);
         }
         // SAFETY: restores the mask read above.
         unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &mask, core::ptr::null_mut()) };
