@@ -198,14 +198,7 @@ fn spawn_worker() -> Option<std::thread::Thread> {
     }
     crate::host_threads::before_spawn();
     // The thread inherits this mask: block everything while spawning it.
-    // SAFETY: plain signal-mask calls on this thread.
-    let old = unsafe {
-        let mut all: libc::sigset_t = core::mem::zeroed();
-        let mut old: libc::sigset_t = core::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        old
-    };
+    let old = crate::host_threads::block_all_signals();
     let handle = std::thread::Builder::new()
         .name("xarch-compiler".into())
         .spawn(worker)

@@ -20,11 +20,15 @@ const SIGSETXID: libc::c_int = 33;
 /// The kernel's `struct sigaction` (glibc's `sigaction` refuses the
 /// signals it reserves, 32 and 33: this goes to the kernel directly).
 #[repr(C)]
-struct KernelSigaction {
-    handler: usize,
-    flags: u64,
-    restorer: usize,
-    mask: u64,
+pub struct KernelSigaction {
+    /// The handler, `SIG_DFL` or `SIG_IGN`.
+    pub handler: usize,
+    /// `SA_*` flags.
+    pub flags: u64,
+    /// The `SA_RESTORER` trampoline.
+    pub restorer: usize,
+    /// Signals blocked during the handler (bit n-1 for signal n).
+    pub mask: u64,
 }
 
 /// `rt_sigaction(sig, new, old)`; whether it succeeded.
@@ -54,15 +58,7 @@ pub fn before_spawn() {
         // The thread inherits the mask: with every signal blocked, none
         // sent to the process is delivered to it (a thread without a
         // guest would lose it: a guest's kill of itself was missed).
-        // SAFETY: saves this thread's signal mask into a zeroed local and
-        // blocks everything.
-        let mask = unsafe {
-            let mut all: libc::sigset_t = core::mem::zeroed();
-            let mut mask: libc::sigset_t = core::mem::zeroed();
-            libc::sigfillset(&mut all);
-            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut mask);
-            mask
-        };
+        let mask = block_all_signals();
         if let Ok(t) = std::thread::Builder::new()
             .stack_size(64 << 10)
             .spawn(|| {})
@@ -75,4 +71,18 @@ pub fn before_spawn() {
         // SAFETY: restores the mask read above.
         unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &mask, core::ptr::null_mut()) };
     });
+}
+
+/// Blocks every signal in this thread; returns the mask it had (a thread
+/// made meanwhile inherits the full mask, so no signal sent to the process
+/// is delivered to it).
+pub fn block_all_signals() -> libc::sigset_t {
+    // SAFETY: plain signal-mask calls on this thread, with zeroed locals.
+    unsafe {
+        let mut all: libc::sigset_t = core::mem::zeroed();
+        let mut old: libc::sigset_t = core::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        old
+    }
 }

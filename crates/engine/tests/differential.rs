@@ -5,6 +5,8 @@
 //! registers, and for random straight-line code with memory accesses
 //! (including faulting ones).
 
+mod common;
+
 use xarch_a64::state::A64State;
 use xarch_engine::{Backend, Engine, EngineOptions, Exit};
 use xarch_ir::{Op, Terminator};
@@ -194,29 +196,9 @@ fn baseline_matches_interpreter_on_random_branches() {
     assert!((100..500).contains(&taken), "branches taken {taken} of 600");
 }
 
-extern "C" fn on_segv(_: libc::c_int, info: *mut libc::siginfo_t, uc: *mut libc::c_void) {
-    // SAFETY: the kernel passes valid siginfo and ucontext pointers.
-    let ours =
-        unsafe { Engine::handle_host_fault(uc as *mut libc::ucontext_t, (*info).si_addr() as u64) };
-    assert!(ours, "host fault outside guest memory accesses");
-}
-
-/// Installs [`on_segv`] for SIGSEGV and SIGBUS.
-fn install_fault_handler() {
-    // SAFETY: a process-wide handler that only redirects faults inside the
-    // guarded guest-memory routines and compiled guest accesses.
-    unsafe {
-        let mut sa: libc::sigaction = core::mem::zeroed();
-        sa.sa_sigaction = on_segv as *const () as usize;
-        sa.sa_flags = libc::SA_SIGINFO;
-        libc::sigaction(libc::SIGSEGV, &sa, core::ptr::null_mut());
-        libc::sigaction(libc::SIGBUS, &sa, core::ptr::null_mut());
-    }
-}
-
 #[test]
 fn baseline_reports_memory_faults_like_the_interpreter() {
-    install_fault_handler();
+    common::install_fault_handler();
     // ldr x0, [x1] with x1 = 8 (unmapped) — only once the load/store group
     // is lifted; until then this exercises the undefined-instruction path.
     let code = [0xf940_0020u32, 0xd420_0000];
@@ -249,7 +231,7 @@ fn baseline_reports_memory_faults_like_the_interpreter() {
 /// same address and direction as the interpreter.
 #[test]
 fn baseline_reports_non_canonical_faults_like_the_interpreter() {
-    install_fault_handler();
+    common::install_fault_handler();
     let cases: [(u32, u64, bool); 6] = [
         (0xf940_0820, 16, false), // ldr x0, [x1, #16]
         (0x3940_1c20, 7, false),  // ldrb w0, [x1, #7]
@@ -351,7 +333,7 @@ fn run_counting_replays(
 /// leave the interpreter's exit, state and memory.
 #[test]
 fn compiled_tiers_match_interpreter_on_random_memory_code() {
-    install_fault_handler();
+    common::install_fault_handler();
     let region = map_region();
     let mut rng = Rng(0x5eed_0000_0000_0042);
     let mut faults = 0;

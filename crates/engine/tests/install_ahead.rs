@@ -4,6 +4,8 @@
 //! reached yet; and an installed block's guest accesses fault at their
 //! own guest instructions, as the block did where it was compiled.
 
+mod common;
+
 use std::sync::Arc;
 use xarch_a64::state::A64State;
 use xarch_engine::persist::CodeStore;
@@ -60,29 +62,9 @@ fn stored_successors_are_installed_ahead() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-extern "C" fn on_segv(_: libc::c_int, info: *mut libc::siginfo_t, uc: *mut libc::c_void) {
-    // SAFETY: the kernel passes valid siginfo and ucontext pointers.
-    let ours =
-        unsafe { Engine::handle_host_fault(uc as *mut libc::ucontext_t, (*info).si_addr() as u64) };
-    assert!(ours, "host fault outside guest memory accesses");
-}
-
-/// Installs [`on_segv`] for SIGSEGV and SIGBUS.
-fn install_fault_handler() {
-    // SAFETY: a process-wide handler that only redirects faults inside the
-    // guarded guest-memory routines and compiled guest accesses.
-    unsafe {
-        let mut sa: libc::sigaction = core::mem::zeroed();
-        sa.sa_sigaction = on_segv as *const () as usize;
-        sa.sa_flags = libc::SA_SIGINFO;
-        libc::sigaction(libc::SIGSEGV, &sa, core::ptr::null_mut());
-        libc::sigaction(libc::SIGBUS, &sa, core::ptr::null_mut());
-    }
-}
-
 #[test]
 fn installed_blocks_fault_at_their_own_instructions() {
-    install_fault_handler();
+    common::install_fault_handler();
     // 40 blocks (a process saves only when it made at least 32), then
     // one with loads and stores at several instructions (x1..x3 the
     // addresses) and `brk #0`: each access in turn is pointed at an

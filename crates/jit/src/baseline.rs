@@ -1217,6 +1217,13 @@ impl Emitter {
         if target <= self.block_start || self.calls_helpers {
             emit_poll(&mut self.ops, self.chain, back);
         }
+        self.jump_through(cell);
+        self.exits.push((target, cell, back));
+    }
+
+    /// `jmp [cell]` and the 8-byte link cell `cell` itself, which the
+    /// engine points at the target's code.
+    fn jump_through(&mut self, cell: DynamicLabel) {
         dynasm!(self.ops
             ; .arch x64
             ; jmp QWORD [=>cell]
@@ -1224,7 +1231,6 @@ impl Emitter {
             ; =>cell
             ; .u64 0
         );
-        self.exits.push((target, cell, back));
     }
 
     /// Whether `block` is a call: it writes its own end address, a
@@ -1283,13 +1289,7 @@ impl Emitter {
         );
         match target {
             Some(t) => {
-                dynasm!(self.ops
-                    ; .arch x64
-                    ; jmp QWORD [=>cell]
-                    ; .align 8
-                    ; =>cell
-                    ; .u64 0
-                );
+                self.jump_through(cell);
                 self.exits.push((t, cell, back));
             }
             None => {

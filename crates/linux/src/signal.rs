@@ -165,16 +165,10 @@ fn take(sig: i32) -> [u8; 128] {
     })
 }
 
-/// The kernel's x86_64 `struct sigaction` for the raw system call, which
-/// (unlike glibc's sigaction) accepts the real-time signals glibc keeps
-/// for itself, so all 64 guest signals are usable.
-#[repr(C)]
-struct KernelSigaction {
-    handler: usize,
-    flags: u64,
-    restorer: usize,
-    mask: u64,
-}
+// The kernel's x86_64 `struct sigaction` for the raw system call, which
+// (unlike glibc's sigaction) accepts the real-time signals glibc keeps for
+// itself, so all 64 guest signals are usable.
+use xarch_engine::host_threads::KernelSigaction;
 
 fn host_sigaction(sig: i32, new: Option<&KernelSigaction>) -> Option<usize> {
     let mut old = KernelSigaction {
