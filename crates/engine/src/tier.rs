@@ -92,7 +92,7 @@ impl Counters {
         self.next += 1;
         let c = &self.chunks[chunk][i];
         c.store(value, Ordering::Relaxed);
-        HotCounter(c.as_ptr())
+        HotCounter(core::ptr::NonNull::from(c).cast())
     }
 
     /// Forgets every counter (only once no code refers to them).
@@ -107,7 +107,7 @@ pub fn set_counter(c: HotCounter, value: u32) {
     // SAFETY: counters are words of `Counters` chunks, which live as long
     // as the engine; only the engine's own thread runs the code that
     // decrements them, and not while the engine runs.
-    unsafe { AtomicU32::from_ptr(c.0).store(value, Ordering::Relaxed) };
+    unsafe { AtomicU32::from_ptr(c.0.as_ptr()).store(value, Ordering::Relaxed) };
 }
 
 /// Where a cache entry is on its way up the tiers.

@@ -33,7 +33,7 @@ fn entry_only(
         entry: c.entry_fn(),
         body: c.body,
         code_bytes: 0,
-        exits: c.exits.clone(),
+        exits: c.exits.to_vec(),
         guest_ranges: vec![(
             blocks[0].block.start,
             blocks[0].block.end - blocks[0].block.start,

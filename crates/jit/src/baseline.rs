@@ -271,7 +271,7 @@ pub struct CompiledBlock {
     /// blocks jump (the engine enters it through the shared entry).
     pub body: u64,
     /// The direct exits, for linking.
-    pub exits: Vec<Exit>,
+    pub exits: Box<[Exit]>,
     /// Whether the code refers to its IR block (calls the interpreter's
     /// definition of some op): the block must then live as long as the
     /// code; otherwise the code stands alone.
@@ -290,7 +290,7 @@ pub struct CompiledBlock {
 /// before running any of its instructions, with `ctx.kind` =
 /// [`KIND_HOT`] and its own start address as the next guest PC.
 #[derive(Clone, Copy, Debug)]
-pub struct HotCounter(pub *mut u32);
+pub struct HotCounter(pub core::ptr::NonNull<u32>);
 
 /// The entry point of a compiled block, detached from its exit list: the
 /// code to call and the body it continues in.
@@ -333,7 +333,7 @@ impl CompiledBlock {
     ) -> CompiledBlock {
         CompiledBlock {
             body,
-            exits,
+            exits: exits.into_boxed_slice(),
             refs_ir: false,
             len,
             relocs,
@@ -1609,6 +1609,7 @@ pub fn compile_with(
     // (`SharedRoutines::entry`), chained blocks jump straight here.
     dynasm!(e.ops ; .arch x64 ; =>body);
     let hot = counter.map(|HotCounter(addr)| {
+        let addr = addr.as_ptr();
         // rax, rcx and rdx are free at the body entry (they only carry
         // the target PC and table addresses of the exit jumping here).
         let hot = e.ops.new_dynamic_label();
@@ -1736,7 +1737,7 @@ pub fn compile_with(
     };
     Some(CompiledBlock {
         body: start as u64 + body_off as u64,
-        exits,
+        exits: exits.into_boxed_slice(),
         refs_ir: e.refs_ir,
         len: code.len() as u32,
         relocs,

@@ -221,7 +221,7 @@ pub fn import(
             r.at,
             match r.kind {
                 RelocKind::Helper => helper_base().wrapping_add(r.addend as u64),
-                RelocKind::Counter => counter.map_or(0, |HotCounter(c)| c as u64),
+                RelocKind::Counter => counter.map_or(0, |HotCounter(c)| c.as_ptr() as u64),
             },
         );
     }
