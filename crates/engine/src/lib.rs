@@ -359,9 +359,13 @@ impl Drop for Engine {
         }
         if self.options.stats {
             let compiled = self.cache.values().filter(|e| e.compiled.is_some()).count();
-            let (insts, cap) = self.cache.values().fold((0, 0), |(n, c), e| {
-                (n + e.block.insts.len(), c + e.block.insts.capacity())
-            });
+            let (insts, cap) = self
+                .cache
+                .values()
+                .filter_map(Entry::lifted)
+                .fold((0, 0), |(n, c), b| {
+                    (n + b.insts.len(), c + b.insts.capacity())
+                });
             eprintln!(
                 "xarch: dispatcher: {} interpreted blocks, {} calls into compiled code, {} translations, {} region faults replayed",
                 self.dispatches[0], self.dispatches[1], self.dispatches[2], self.replays
@@ -400,9 +404,8 @@ impl Drop for Engine {
 struct Entry {
     /// Which translation of its address this is (unique in the engine).
     serial: u64,
-    /// The IR, or only its skeleton (no instructions) once compiled code
-    /// that does not need it exists (see `shed_ir`).
-    block: Arc<Block>,
+    /// What is kept of the IR.
+    ir: Ir,
     compiled: Option<CompiledBlock>,
     /// Times the block was interpreted while waiting to be compiled.
     runs: u32,
@@ -412,23 +415,66 @@ struct Entry {
     /// The region run instead of the baseline code (`tier` is
     /// [`Tier::Region`]).
     region: Option<Box<Region>>,
-    /// Where the translation came from: lifted here (with the hash of
-    /// its guest code then, when there is a code store to save it to) or
-    /// loaded from the code store.
-    origin: Origin,
 }
 
-/// See [`Entry::origin`].
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Origin {
-    /// Lifted here; the hash of the guest code it was lifted from if the
-    /// engine has a code store.
-    Lifted(Option<u64>),
-    /// Installed from the code store.
-    Stored,
+/// Where a translation came from, and what it keeps of its IR
+/// ([`Entry::ir`]).
+enum Ir {
+    /// Lifted here: the IR, or only its skeleton (no instructions) once
+    /// compiled code that does not need it exists (see `shed_ir`); and
+    /// the hash of the guest code it was lifted from, when the engine has
+    /// a code store to save it to.
+    Lifted(Arc<Block>, Option<u64>),
+    /// Installed from the code store: the block's bounds and terminator,
+    /// kept in the entry (a shared skeleton was an allocation per block:
+    /// a cc1 start installs 52k, and their skeletons were an eighth of
+    /// the pages it touched). Region formation lifts it again, as it
+    /// does a skeleton.
+    Stored {
+        start: u64,
+        end: u64,
+        guest_insns: u32,
+        term: Terminator,
+    },
 }
 
 impl Entry {
+    fn start(&self) -> u64 {
+        match &self.ir {
+            Ir::Lifted(b, _) => b.start,
+            Ir::Stored { start, .. } => *start,
+        }
+    }
+
+    fn end(&self) -> u64 {
+        match &self.ir {
+            Ir::Lifted(b, _) => b.end,
+            Ir::Stored { end, .. } => *end,
+        }
+    }
+
+    fn guest_insns(&self) -> u32 {
+        match &self.ir {
+            Ir::Lifted(b, _) => b.guest_insns,
+            Ir::Stored { guest_insns, .. } => *guest_insns,
+        }
+    }
+
+    fn term(&self) -> &Terminator {
+        match &self.ir {
+            Ir::Lifted(b, _) => &b.term,
+            Ir::Stored { term, .. } => term,
+        }
+    }
+
+    /// The IR lifted here (maybe only a skeleton), if any.
+    fn lifted(&self) -> Option<&Arc<Block>> {
+        match &self.ir {
+            Ir::Lifted(b, _) => Some(b),
+            Ir::Stored { .. } => None,
+        }
+    }
+
     /// Where chained code continues to run this entry.
     fn body(&self) -> Option<u64> {
         match (&self.region, &self.compiled) {
@@ -599,7 +645,7 @@ impl Engine {
         // translations as the store has blocks (bounded: a short run of a
         // large program should not pay for an index it will not fill).
         let mut cache = translations::Translations::default();
-        let mut links = links::Links::default();
+        let mut links = links::Links::new(code.as_ref().map_or(0, |c| c.base() as u64));
         if let Some(store) = &store {
             let expected = store.records().min(EXPECTED_TRANSLATIONS_MAX);
             cache.reserve(expected);
@@ -777,22 +823,26 @@ impl Engine {
             Some(c) => self.shed_ir(block, c),
             None => block,
         };
-        Some(self.add_translation(pc, block, compiled, counter, Origin::Lifted(guest_hash)))
+        Some(self.add_translation(pc, Ir::Lifted(block, guest_hash), compiled, counter))
     }
 
     /// Enters a new translation at `pc`; returns what `translate` does.
     fn add_translation(
         &mut self,
         pc: u64,
-        block: Arc<Block>,
+        ir: Ir,
         compiled: Option<CompiledBlock>,
         counter: Option<HotCounter>,
-        origin: Origin,
     ) -> (Option<EntryFn>, *const Block) {
-        // (The IR pointer is only for running an uncompiled block. Not a
-        // clone of the compiled block: its exit list was an allocation
-        // per block installed, 6% of the pages a cc1 start touched.)
-        let result = (compiled.as_ref().map(|c| c.entry_fn()), Arc::as_ptr(&block));
+        // (The IR pointer is only for running an uncompiled block, which
+        // is always lifted here. Not a clone of the compiled block: its
+        // exit list was an allocation per block installed, 6% of the
+        // pages a cc1 start touched.)
+        let block = match &ir {
+            Ir::Lifted(b, _) => Arc::as_ptr(b),
+            Ir::Stored { .. } => core::ptr::null(),
+        };
+        let result = (compiled.as_ref().map(|c| c.entry_fn()), block);
         let serial = self.new_serial();
         if self.ibtc.outgrown_by(self.cache.len() + 1) {
             self.grow_ibtc();
@@ -801,13 +851,12 @@ impl Engine {
             pc,
             Entry {
                 serial,
-                block,
+                ir,
                 compiled,
                 runs: 0,
                 counter,
                 tier: Tier::Baseline,
                 region: None,
-                origin,
             },
         );
         result
@@ -949,14 +998,13 @@ impl Engine {
         };
         self.store_stats.hits += 1;
         self.link(pc, &compiled);
-        let block = Arc::new(Block {
+        let ir = Ir::Stored {
             start: pc,
             end: rec.end,
             guest_insns: rec.guest_insns,
-            insts: Vec::new(),
             term: rec.term,
-        });
-        Some(self.add_translation(pc, block, Some(compiled), counter, Origin::Stored))
+        };
+        Some(self.add_translation(pc, ir, Some(compiled), counter))
     }
 
     /// Saves the blocks translated here that the code store does not have
@@ -975,10 +1023,8 @@ impl Engine {
         let fresh: Vec<u64> = self
             .cache
             .values()
-            .filter(|e| {
-                matches!(e.origin, Origin::Lifted(Some(_))) && !disk.has(e.block.start, e.block.end)
-            })
-            .map(|e| e.block.start)
+            .filter(|e| matches!(e.ir, Ir::Lifted(_, Some(_))) && !disk.has(e.start(), e.end()))
+            .map(Entry::start)
             .collect();
         if fresh.len() < MIN_BLOCKS_TO_SAVE.max(disk.records() / SAVE_GROWTH) {
             return;
@@ -988,9 +1034,11 @@ impl Engine {
             let Some(e) = self.cache.get(&pc) else {
                 continue;
             };
-            let (Origin::Lifted(Some(hash)), end) = (e.origin, e.block.end) else {
+            let Ir::Lifted(lifted, Some(hash)) = &e.ir else {
                 continue;
             };
+            let hash = *hash;
+            let end = lifted.end;
             let Some(guest) = self
                 .guest_code(pc, end)
                 .filter(|g| persist::hash_bytes(g) == hash)
@@ -998,16 +1046,16 @@ impl Engine {
                 continue;
             };
             let (compiled, block) = match &e.compiled {
-                Some(c) => (c.clone(), Arc::clone(&e.block)),
+                Some(c) => (c.clone(), Arc::clone(lifted)),
                 None => {
-                    if e.region.is_some() || e.block.insts.len() > MAX_SLOTS {
+                    if e.region.is_some() || lifted.insts.len() > MAX_SLOTS {
                         continue;
                     }
                     // (Simplifying simplified IR again changes nothing.
                     // The code compiled here is only exported, never
                     // entered or registered: code that would refer to
                     // this temporary IR is refused by `export`.)
-                    let mut block = (*e.block).clone();
+                    let mut block = (**lifted).clone();
                     self.simplify(&mut block);
                     match self.compile_baseline(&block) {
                         Some((c, _)) => (c, Arc::new(block)),
@@ -1045,7 +1093,7 @@ impl Engine {
             && e.compiled.is_none()
             && e.region.is_none()
             && e.runs >= self.interp_runs
-            && e.block.insts.len() <= MAX_SLOTS
+            && e.lifted().is_some_and(|b| b.insts.len() <= MAX_SLOTS)
     }
 
     /// Compiles the interpreted block at `pc` with the template JIT.
@@ -1053,7 +1101,13 @@ impl Engine {
         let Some(e) = self.cache.get_mut(&pc) else {
             return;
         };
-        if e.compiled.is_some() || e.region.is_some() || e.block.insts.len() > MAX_SLOTS {
+        if e.compiled.is_some() || e.region.is_some() {
+            return;
+        }
+        let Ir::Lifted(lifted, _) = &mut e.ir else {
+            return;
+        };
+        if lifted.insts.len() > MAX_SLOTS {
             return;
         }
         // Code that runs again is worth cleaning up before compiling (not
@@ -1061,12 +1115,12 @@ impl Engine {
         // (A region being compiled in the background may share the
         // block: then it is compiled as lifted, rather than copied.)
         if !self.options.raw_ir
-            && let Some(block) = Arc::get_mut(&mut e.block)
+            && let Some(block) = Arc::get_mut(lifted)
         {
             xarch_ir::simplify::simplify(block);
             debug_verify(block, "simplify");
         }
-        let block = Arc::clone(&e.block);
+        let block = Arc::clone(lifted);
         let compiled = match self.compile_baseline(&block) {
             Some(c) => c,
             None => {
@@ -1079,7 +1133,9 @@ impl Engine {
         self.link(pc, &compiled.0);
         let block = self.shed_ir(block, &compiled.0);
         if let Some(e) = self.cache.get_mut(&pc) {
-            e.block = block;
+            if let Ir::Lifted(b, _) = &mut e.ir {
+                *b = block;
+            }
             e.compiled = Some(compiled.0);
             e.counter = compiled.1;
         }
@@ -1112,12 +1168,12 @@ impl Engine {
     /// The full IR of the current translation at `pc`: the entry's, or
     /// lifted again if it only keeps a skeleton.
     fn full_ir(&self, e: &Entry, pc: u64) -> Option<Arc<Block>> {
-        if !e.block.insts.is_empty() {
-            return Some(Arc::clone(&e.block));
+        if let Some(b) = e.lifted().filter(|b| !b.insts.is_empty()) {
+            return Some(Arc::clone(b));
         }
         // The guest code is unchanged: it would have been invalidated.
         let mut block = self.lift(pc)?;
-        if block.end != e.block.end {
+        if block.end != e.end() {
             return None;
         }
         self.simplify(&mut block);
@@ -1130,7 +1186,7 @@ impl Engine {
         let mut table = self.ibtc.grown();
         for e in self.cache.values() {
             if let Some(body) = e.body() {
-                table.set(e.block.start, body);
+                table.set(e.start(), body);
             }
         }
         self.ibtc = table;
@@ -1233,7 +1289,7 @@ impl Engine {
                     self.run_compiled(entry, state)
                 }
                 Some(Entry {
-                    block,
+                    ir: Ir::Lifted(block, _),
                     compiled: None,
                     ..
                 }) => {
@@ -1249,6 +1305,11 @@ impl Engine {
                         self.interp.run(&*block, state as *mut A64State as *mut u8)
                     })
                 }
+                Some(Entry {
+                    ir: Ir::Stored { .. },
+                    compiled: None,
+                    ..
+                }) => unreachable!("blocks from the code store are installed compiled"),
                 None => match self.translate(pc) {
                     Some((Some(entry), _)) => self.run_compiled(entry, state),
                     Some((None, block)) => {
@@ -1347,15 +1408,16 @@ impl Engine {
             // called: look its terminator up by the PC it reported.
             KIND_EXIT => {
                 let at = self.jit_ctx.fault_pc;
-                let block = self.cache.get(&at).map(|e| &e.block).or_else(|| {
+                let term = self.cache.get(&at).map(Entry::term).or_else(|| {
                     // A block inside a region whose own entry is gone.
                     self.cache
                         .values()
                         .filter_map(|e| e.region.as_ref())
                         .flat_map(|r| r.blocks.iter())
                         .find(|b| b.start == at)
+                        .map(|b| &b.term)
                 });
-                match block.map(|b| &b.term) {
+                match term {
                     Some(Terminator::Exit { reason, pc }) => BlockResult::Exit(*reason, *pc),
                     _ => unreachable!("exit kind from a block without an exit"),
                 }
@@ -1453,7 +1515,7 @@ impl Engine {
         let table = &mut self.ibtc;
         let mut dropped = 0;
         self.cache.retain(|pc, e| {
-            let keep = (e.block.end <= start || e.block.start >= end)
+            let keep = (e.end() <= start || e.start() >= end)
                 && !e.region.as_ref().is_some_and(|r| r.overlaps(start, end));
             if !keep {
                 dropped += e.region.is_some() as u64;
@@ -1800,7 +1862,7 @@ impl Engine {
             let Some(e) = self.cache.get(&t) else {
                 continue;
             };
-            if insns + e.block.guest_insns > tier::MAX_REGION_INSNS {
+            if insns + e.guest_insns() > tier::MAX_REGION_INSNS {
                 continue;
             }
             let Some(block) = self.full_ir(e, t) else {

@@ -10,15 +10,36 @@ use xarch_jit::baseline::Exit;
 
 const NONE: u32 = u32::MAX;
 
-#[derive(Default)]
+/// An exit as kept: its link cell and unlinked value as offsets in the
+/// code cache, and the next exit to the same target (12 bytes, not the
+/// 32 of an `Exit` and a link: a cc1 start keeps 140k of them, and they
+/// were an eighth of the pages it touched).
+#[derive(Clone, Copy)]
+struct Node {
+    cell: u32,
+    unlinked: u32,
+    next: u32,
+}
+
 pub(crate) struct Links {
+    /// Start of the code cache every cell and return path lies in.
+    base: u64,
     /// Target PC -> its most recently added exit in `nodes`.
     heads: HashMap<u64, u32, PcHash>,
-    /// Exits, each with the index of the next exit to the same target.
-    nodes: Vec<(Exit, u32)>,
+    /// Exits.
+    nodes: Vec<Node>,
 }
 
 impl Links {
+    /// Links for the code in the cache starting at `base` (at most 4 GiB).
+    pub fn new(base: u64) -> Links {
+        Links {
+            base,
+            heads: HashMap::default(),
+            nodes: Vec::new(),
+        }
+    }
+
     /// Makes room for the exits of `blocks` more blocks (see
     /// `Translations::reserve`).
     pub fn reserve(&mut self, blocks: usize) {
@@ -26,26 +47,45 @@ impl Links {
         self.nodes.reserve(blocks * 3 / 2);
     }
 
+    fn offset(&self, addr: u64) -> u32 {
+        addr.checked_sub(self.base)
+            .and_then(|o| u32::try_from(o).ok())
+            .expect("link cells and return paths lie in the code cache")
+    }
+
+    fn exit(&self, target: u64, n: &Node) -> Exit {
+        Exit {
+            target,
+            cell: (self.base + u64::from(n.cell)) as *mut u64,
+            unlinked: self.base + u64::from(n.unlinked),
+        }
+    }
+
     /// Records an exit to `exit.target`.
     pub fn add(&mut self, exit: Exit) {
         let at = self.nodes.len() as u32;
+        let node = Node {
+            cell: self.offset(exit.cell as u64),
+            unlinked: self.offset(exit.unlinked),
+            next: NONE,
+        };
         let next = self.heads.insert(exit.target, at).unwrap_or(NONE);
-        self.nodes.push((exit, next));
+        self.nodes.push(Node { next, ..node });
     }
 
     /// The exits to `pc`.
-    pub fn to(&self, pc: u64) -> impl Iterator<Item = &Exit> {
+    pub fn to(&self, pc: u64) -> impl Iterator<Item = Exit> + '_ {
         let mut at = self.heads.get(&pc).copied().unwrap_or(NONE);
         std::iter::from_fn(move || {
-            let (exit, next) = self.nodes.get(at as usize)?;
-            at = *next;
-            Some(exit)
+            let n = self.nodes.get(at as usize)?;
+            at = n.next;
+            Some(self.exit(pc, n))
         })
     }
 
-    /// Every exit.
-    pub fn all(&self) -> impl Iterator<Item = &Exit> {
-        self.nodes.iter().map(|(e, _)| e)
+    /// Every exit (with its target unknown: 0).
+    pub fn all(&self) -> impl Iterator<Item = Exit> + '_ {
+        self.nodes.iter().map(|n| self.exit(0, n))
     }
 
     /// Forgets every exit.
@@ -59,21 +99,33 @@ impl Links {
 mod tests {
     use super::*;
 
+    const BASE: u64 = 0x7f00_0000_0000;
+
     fn exit(target: u64, cell: usize) -> Exit {
         Exit {
             target,
-            cell: cell as *mut u64,
-            unlinked: 0,
+            cell: (BASE + cell as u64) as *mut u64,
+            unlinked: BASE + 0x100 * cell as u64,
         }
     }
 
     #[test]
     fn exits_are_listed_per_target() {
-        let mut l = Links::default();
+        let mut l = Links::new(BASE);
         l.add(exit(0x10, 1));
         l.add(exit(0x20, 2));
         l.add(exit(0x10, 3));
-        let cells = |l: &Links, pc| l.to(pc).map(|e| e.cell as usize).collect::<Vec<_>>();
+        let cells = |l: &Links, pc| {
+            l.to(pc)
+                .map(|e| {
+                    assert_eq!(
+                        (e.target, e.unlinked),
+                        (pc, BASE + 0x100 * (e.cell as u64 - BASE))
+                    );
+                    (e.cell as u64 - BASE) as usize
+                })
+                .collect::<Vec<_>>()
+        };
         assert_eq!(cells(&l, 0x10), [3, 1]);
         assert_eq!(cells(&l, 0x20), [2]);
         assert!(cells(&l, 0x30).is_empty());

@@ -200,8 +200,8 @@ fn skeleton_entries_are_lifted_again_for_regions() {
     assert_eq!(run(&mut e, &code), 500_500);
     let entry = e.cache.get(&loop_pc).unwrap();
     assert!(!entry.compiled.as_ref().unwrap().refs_ir);
-    assert!(entry.block.insts.is_empty(), "the IR was kept");
-    assert_eq!(entry.block.guest_insns, 3);
+    assert!(entry.lifted().unwrap().insts.is_empty(), "the IR was kept");
+    assert_eq!(entry.guest_insns(), 3);
 
     let mut e = engine(Backend::Tiered, Some(10), entry_only);
     assert_eq!(run(&mut e, &code), 500_500);
@@ -234,7 +234,7 @@ fn code_calling_back_into_its_ir_keeps_it() {
     let entry = e.cache.get(&(code.as_ptr() as u64)).unwrap();
     assert!(entry.compiled.as_ref().unwrap().refs_ir);
     assert!(
-        !entry.block.insts.is_empty(),
+        !entry.lifted().unwrap().insts.is_empty(),
         "the IR the code uses was shed"
     );
 }
@@ -310,4 +310,57 @@ fn only_blocks_that_can_close_a_loop_count() {
         reason: ExitReason::Syscall,
         pc: 0x2004,
     })));
+}
+
+/// Blocks installed from the code store keep only their bounds and
+/// terminator (no IR allocation): a hot one is lifted again for its
+/// region, and a stored block ending the run (`brk`) reports its exit.
+#[test]
+fn stored_entries_form_regions_and_report_exits() {
+    let dir = std::env::temp_dir().join(format!("xarch-stored-tier-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let open = || Arc::new(persist::CodeStore::open(&dir, "loop", "tiered").expect("opens"));
+    // 40 blocks before the loop (a process saves only when it made at
+    // least 32): `add x2, x2, #1; b .+4`.
+    let lead = 40;
+    let mut code: Vec<u32> = (0..lead).flat_map(|_| [0x9100_0442, 0x1400_0001]).collect();
+    code.extend(sum_loop(1000, ADD_X0_X0_X1));
+    let loop_pc = code.as_ptr() as u64 + 4 * (2 * lead as u64 + 2);
+    let with_store = |threshold| {
+        let mut e = Engine::new(EngineOptions {
+            backend: Backend::Tiered,
+            hot_threshold: threshold,
+            interp_runs: Some(0),
+            code_store: Some(open()),
+            ..Default::default()
+        });
+        e.region_compiler = entry_only;
+        e
+    };
+    // Stored by a first process that never tiers up.
+    let mut first = with_store(None);
+    assert_eq!(run(&mut first, &code), 500_500);
+    first.save_code();
+    let mut e = with_store(Some(10));
+    seen();
+    assert_eq!(run(&mut e, &code), 500_500);
+    assert!(
+        e.store_stats.hits > lead as u64,
+        "{} installed",
+        e.store_stats.hits
+    );
+    let entry = e.cache.get(&loop_pc).unwrap();
+    assert!(
+        matches!(entry.ir, Ir::Stored { .. }),
+        "installed from the store"
+    );
+    assert_eq!(entry.tier, Tier::Region);
+    assert_eq!(e.regions_compiled(), 1);
+    // The loop, and the `brk` block installed ahead with it.
+    assert_eq!(seen(), vec![vec![loop_pc, loop_pc + 12]]);
+    let brk = loop_pc + 12;
+    let last = e.cache.get(&brk).unwrap();
+    assert!(matches!(last.ir, Ir::Stored { .. }));
+    assert!(matches!(last.term(), Terminator::Exit { .. }));
+    let _ = std::fs::remove_dir_all(&dir);
 }

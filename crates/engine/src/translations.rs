@@ -81,7 +81,7 @@ impl Translations {
 
     /// Adds (or replaces) the translation at `pc`.
     pub fn insert(&mut self, pc: u64, entry: Entry) {
-        let last = entry.block.end.saturating_sub(1).max(pc);
+        let last = entry.end().saturating_sub(1).max(pc);
         for g in pc >> CODE_GRANULE_BITS..=last >> CODE_GRANULE_BITS {
             if g + 1 != self.last_granule {
                 self.granules.insert(g);
@@ -161,7 +161,7 @@ impl Translations {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Origin;
+    use crate::Ir;
     use crate::Tier;
     use std::sync::Arc;
     use xarch_ir::{Block, Terminator};
@@ -169,19 +169,21 @@ mod tests {
     fn entry(start: u64, end: u64, serial: u64) -> Entry {
         Entry {
             serial,
-            block: Arc::new(Block {
-                start,
-                end,
-                guest_insns: ((end - start) / 4) as u32,
-                insts: Vec::new(),
-                term: Terminator::Jump(end),
-            }),
+            ir: Ir::Lifted(
+                Arc::new(Block {
+                    start,
+                    end,
+                    guest_insns: ((end - start) / 4) as u32,
+                    insts: Vec::new(),
+                    term: Terminator::Jump(end),
+                }),
+                None,
+            ),
             compiled: None,
             runs: 0,
             counter: None,
             tier: Tier::Baseline,
             region: None,
-            origin: Origin::Lifted(None),
         }
     }
 

@@ -209,6 +209,11 @@ impl CodeCache {
         })
     }
 
+    /// The address of the cache's first byte (it never moves).
+    pub fn base(&self) -> usize {
+        self.base as usize
+    }
+
     /// Makes this the cache whose inline accesses the fault handler
     /// recognises on this thread. Call right before running its code and
     /// [`CodeCache::deactivate`] right after; the cache must not move or
