@@ -406,6 +406,8 @@ struct Entry {
     serial: u64,
     /// What is kept of the IR.
     ir: Ir,
+    /// The baseline code (a stored block's exit list is dropped once it
+    /// is linked: the link lists keep its exits).
     compiled: Option<CompiledBlock>,
     /// Times the block was interpreted while waiting to be compiled.
     runs: u32,
@@ -915,7 +917,8 @@ impl Engine {
         // Taken out and put back rather than cloned: an atomic count
         // update per block was a visible cost of a process start.
         let store = self.store.take()?;
-        let installed = self.install_from(&store, pc);
+        let mut queue = VecDeque::new();
+        let installed = self.install_from(&store, pc, &mut queue);
         // The block's successors in the store are installed now too, so
         // that its exits chain at once instead of each returning to the
         // dispatcher first: python3 -c pass 38k -> 24k dispatcher entries,
@@ -924,8 +927,6 @@ impl Engine {
         // never ran).
         let resets = self.resets;
         if let Some((Some(_), _)) = &installed {
-            let mut queue = VecDeque::new();
-            self.queue_exit_targets(pc, &mut queue);
             let mut budget = INSTALL_AHEAD;
             while budget > 0
                 && self.resets == resets
@@ -935,9 +936,7 @@ impl Engine {
                     continue;
                 }
                 budget -= 1;
-                if let Some((Some(_), _)) = self.install_from(&store, pc) {
-                    self.queue_exit_targets(pc, &mut queue);
-                }
+                self.install_from(&store, pc, &mut queue);
             }
         }
         self.store = Some(store);
@@ -949,19 +948,12 @@ impl Engine {
         installed
     }
 
-    /// Appends the targets of the direct exits of the compiled block at
-    /// `pc` to `queue`.
-    fn queue_exit_targets(&self, pc: u64, queue: &mut VecDeque<u64>) {
-        if let Some(c) = self.cache.get(&pc).and_then(|e| e.compiled.as_ref()) {
-            queue.extend(c.exits.iter().map(|e| e.target));
-        }
-    }
-
     /// [`Engine::install_stored`] with the store at hand.
     fn install_from(
         &mut self,
         store: &persist::CodeStore,
         pc: u64,
+        successors: &mut VecDeque<u64>,
     ) -> Option<(Option<EntryFn>, *const Block)> {
         let rec = match store.get(pc) {
             persist::Lookup::Missing => return None,
@@ -984,7 +976,7 @@ impl Engine {
             }
         };
         let code = self.code.as_mut()?;
-        let compiled = match xarch_jit::portable::import(code, pc, &rec.code, counter) {
+        let mut compiled = match xarch_jit::portable::import(code, pc, &rec.code, counter) {
             Ok(c) => c,
             // A full cache starts over (the block is then lifted).
             Err(xarch_jit::portable::ImportError::CacheFull) => {
@@ -998,6 +990,11 @@ impl Engine {
         };
         self.store_stats.hits += 1;
         self.link(pc, &compiled);
+        successors.extend(compiled.exits.iter().map(|e| e.target));
+        // The link lists keep the exits, and a stored block is never
+        // exported or compiled again: its own list goes (it was a 64-byte
+        // allocation per block, a tenth of the pages a cc1 start touched).
+        compiled.exits = Box::default();
         let ir = Ir::Stored {
             start: pc,
             end: rec.end,
