@@ -148,3 +148,31 @@ fn installed_blocks_fault_at_their_own_instructions() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn installed_blocks_are_dropped_and_relifted_when_their_code_changes() {
+    let dir = std::env::temp_dir().join(format!("xarch-stored-inval-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let open = || Arc::new(CodeStore::open(&dir, "inval", "baseline").expect("opens"));
+    let n = 100;
+    let mut code = chain(n);
+    let mut first = run(&code, &open());
+    first.save_code();
+    // A second process runs the chain from the store.
+    let mut e = run(&code, &open());
+    assert!(e.blocks_installed() >= n as u64);
+    // The guest rewrites one block (`add x0, x0, #1` -> `#3`) and says so
+    // (as munmap, mprotect or `IC IVAU` do): the installed block is
+    // dropped, the stored record no longer matches the guest bytes, and
+    // the new code runs.
+    let at = 2 * (n / 2);
+    code[at] = 0x9100_0c00; // add x0, x0, #3
+    e.invalidate(code.as_ptr() as u64 + 4 * at as u64, 4);
+    let mut s = A64State {
+        pc: code.as_ptr() as u64,
+        ..A64State::default()
+    };
+    assert_eq!(e.run(&mut s), Exit::Breakpoint { imm: 0 });
+    assert_eq!(s.x[0], n as u64 + 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
