@@ -3,6 +3,7 @@
 //! handle happens (a system call, an exception, a pending signal).
 
 mod background;
+pub mod diag;
 mod host_fault;
 pub mod host_threads;
 mod ibtc;
@@ -351,7 +352,7 @@ impl Drop for Engine {
         self.mailbox.close();
         if self.options.stats && self.insns > 0 {
             let s = self.started.elapsed().as_secs_f64();
-            eprintln!(
+            diag!(
                 "xarch: interpreter ran {} guest instructions in {s:.3} s ({:.1} M/s)",
                 self.insns,
                 self.insns as f64 / s / 1e6
@@ -366,11 +367,14 @@ impl Drop for Engine {
                 .fold((0, 0), |(n, c), b| {
                     (n + b.insts.len(), c + b.insts.capacity())
                 });
-            eprintln!(
+            diag!(
                 "xarch: dispatcher: {} interpreted blocks, {} calls into compiled code, {} translations, {} region faults replayed",
-                self.dispatches[0], self.dispatches[1], self.dispatches[2], self.replays
+                self.dispatches[0],
+                self.dispatches[1],
+                self.dispatches[2],
+                self.replays
             );
-            eprintln!(
+            diag!(
                 "xarch: {} translations ({compiled} compiled), {insts} IR insts in {} KiB, code {} KiB",
                 self.cache.len(),
                 (cap * std::mem::size_of::<xarch_ir::Inst>()) >> 10,
@@ -385,7 +389,7 @@ impl Drop for Engine {
                 Saved::Nothing => "none saved".into(),
                 Saved::Failed(e) => format!("none saved: {e}"),
             };
-            eprintln!(
+            diag!(
                 "xarch: code store {}: {} blocks installed, {} stale, {} unusable, {saved}",
                 store.path().display(),
                 self.store_stats.hits,
@@ -394,7 +398,7 @@ impl Drop for Engine {
             );
         }
         if self.options.stats && self.tier_stats.any() {
-            eprintln!("{}", self.tier_stats.report());
+            diag!("{}", self.tier_stats.report());
         }
     }
 }
@@ -1368,7 +1372,7 @@ impl Engine {
                         ExitReason::Breakpoint(imm) => Exit::Breakpoint { imm },
                         ExitReason::Undefined { insn, unallocated } => {
                             if self.options.log_unimplemented {
-                                eprintln!(
+                                diag!(
                                     "xarch: SIGILL at {at:#x}: {}",
                                     xarch_a64::lift::describe(insn)
                                 );

@@ -270,7 +270,7 @@ impl Process {
                         } else {
                             "unimplemented"
                         };
-                        eprintln!(
+                        xarch_engine::diag!(
                             "xarch: {what} instruction {insn:#010x} at pc {:#x}",
                             state.pc
                         );
@@ -339,9 +339,9 @@ impl Process {
         crate::signal::clear_current_state();
         if self.opts.strace && !self.thread_exited {
             match r {
-                GuestExit::Exited(c) => eprintln!("+++ exited with {c} +++"),
+                GuestExit::Exited(c) => xarch_engine::diag!("+++ exited with {c} +++"),
                 GuestExit::Signaled(s) => {
-                    eprintln!("+++ killed by {} +++", crate::syscall::signame(s as u64))
+                    xarch_engine::diag!("+++ killed by {} +++", crate::syscall::signame(s as u64))
                 }
             }
         }
@@ -438,7 +438,7 @@ fn code_store(p: &Process, file: &File) -> Option<xarch_engine::persist::CodeSto
         Ok(s) => s,
         Err(why) => {
             if options.stats {
-                eprintln!("xarch: no code store: {why}");
+                xarch_engine::diag!("xarch: no code store: {why}");
             }
             return None;
         }

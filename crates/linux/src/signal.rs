@@ -539,7 +539,7 @@ impl Signals {
         if self.trace {
             let code = i32::from_le_bytes([info[8], info[9], info[10], info[11]]);
             let field = i64::from_le_bytes(info[16..24].try_into().unwrap_or_default());
-            eprintln!(
+            xarch_engine::diag!(
                 "--- {} {{si_code={code}, si_addr/si_pid={field:#x}}} ---",
                 crate::syscall::signame(sig as u64)
             );

@@ -214,7 +214,7 @@ pub fn exit_thread(p: &mut Process, code: i32) -> Ret {
 /// exit_group (they must not run on while xarch unwinds).
 pub fn exit_group(p: &mut Process, code: i32) -> Ret {
     if live_threads() > 1 && p.opts.strace {
-        eprintln!("+++ exited with {code} +++");
+        xarch_engine::diag!("+++ exited with {code} +++");
     }
     Ret::Exit(GuestExit::Exited(code))
 }

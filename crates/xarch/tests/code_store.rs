@@ -115,6 +115,38 @@ fn warm_runs_install_stored_code_and_behave_the_same() {
     }
 }
 
+/// xarch's lines from processes running at once stay whole lines (one
+/// write each): `eprintln!` wrote them piece by piece, and a shell's
+/// concurrent jobs interleaved theirs mid-line.
+#[test]
+fn concurrent_processes_print_whole_lines() {
+    let Some(bb) = busybox() else { return };
+    let cache = TempDir::new("store-lines");
+    let tmp = TempDir::new("store-lines-run");
+    let script = "for i in 1 2 3 4 5 6 7 8 9 10; do seq 1 300 | md5sum >/dev/null & done; wait";
+    for _ in 0..3 {
+        let argv = common::xarch_argv("baseline", &bb, &["sh", "-c", script]);
+        let env = [
+            ("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+            ("XARCH_STATS", "1"),
+            (
+                "XARCH_CODE_CACHE",
+                cache.path().to_str().expect("utf-8 path"),
+            ),
+        ];
+        let out = common::run(&argv, tmp.path(), &env, b"");
+        assert_eq!(out.status, Status::Exit(0), "{out:?}");
+        let lines: Vec<&str> = out.stderr.lines().collect();
+        assert!(lines.len() >= 40, "{} lines: {out:?}", lines.len());
+        for l in lines {
+            assert!(
+                l.starts_with("xarch: ") && !l[7..].contains("xarch: "),
+                "a broken line: {l:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn the_interpreter_and_threshold_zero_keep_no_store() {
     let Some(bb) = busybox() else { return };

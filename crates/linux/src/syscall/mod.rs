@@ -470,7 +470,7 @@ pub fn dispatch(p: &mut Process, state: &mut A64State) -> Option<GuestExit> {
         && let Some(d) = def
     {
         // A successful execve does not come back to print its line.
-        eprintln!("{} ...", format_call(p, d, &a, Ret::NoWrite));
+        xarch_engine::diag!("{} ...", format_call(p, d, &a, Ret::NoWrite));
     }
     let ret = match def {
         Some(d) => match hidden::before(p, d, &a) {
@@ -484,7 +484,7 @@ pub fn dispatch(p: &mut Process, state: &mut A64State) -> Option<GuestExit> {
         },
         None => {
             if p.opts.strace {
-                eprintln!(
+                xarch_engine::diag!(
                     "{}xarch: unimplemented syscall {nr} ({})",
                     pid_prefix(p),
                     name(nr).unwrap_or("unknown")
@@ -496,7 +496,7 @@ pub fn dispatch(p: &mut Process, state: &mut A64State) -> Option<GuestExit> {
     if p.opts.strace
         && let Some(d) = def
     {
-        eprintln!("{}", format_call(p, d, &a, ret));
+        xarch_engine::diag!("{}", format_call(p, d, &a, ret));
     }
     match ret {
         Ret::Val(v) => {
