@@ -1473,13 +1473,14 @@ impl Engine {
         // indirect branches after their first miss, made cc1 4% slower.)
         self.ibtc.set(pc, code.body);
         for exit in &code.exits {
-            if let Some(body) = self.cache.get(&exit.target).and_then(Entry::body) {
+            let (next, target) = self.cache.push_link(exit.target, self.links.next_node());
+            if let Some(body) = target.and_then(Entry::body) {
                 // SAFETY: the target is live in this engine's code cache.
                 unsafe { exit.link(body) };
             }
-            self.links.add(*exit);
+            self.links.push(*exit, next);
         }
-        for exit in self.links.to(pc) {
+        for exit in self.links.list(self.cache.links_head(pc), pc) {
             // SAFETY: as above; `code` was just installed.
             unsafe { exit.link(code.body) };
         }
@@ -1515,12 +1516,12 @@ impl Engine {
         let links = &self.links;
         let table = &mut self.ibtc;
         let mut dropped = 0;
-        self.cache.retain(|pc, e| {
+        self.cache.retain(|pc, e, head| {
             let keep = (e.end() <= start || e.start() >= end)
                 && !e.region.as_ref().is_some_and(|r| r.overlaps(start, end));
             if !keep {
                 dropped += e.region.is_some() as u64;
-                for exit in links.to(*pc) {
+                for exit in links.list(head, *pc) {
                     // SAFETY: the cells live in this engine's code cache.
                     unsafe { exit.unlink() };
                 }
@@ -1794,12 +1795,13 @@ impl Engine {
         self.tier_stats.blocks += blocks.len() as u64;
         let body = region.body;
         for exit in &region.exits {
-            if let Some(t) = self.cache.get(&exit.target).and_then(Entry::body) {
+            let (next, target) = self.cache.push_link(exit.target, self.links.next_node());
+            if let Some(t) = target.and_then(Entry::body) {
                 // SAFETY: the cell is in the region just installed and the
                 // target is live in this engine's code cache.
                 unsafe { exit.link(t) };
             }
-            self.links.add(*exit);
+            self.links.push(*exit, next);
         }
         let entry = self.cache.get_mut(&pc).expect("checked above");
         entry.tier = Tier::Region;
@@ -1810,7 +1812,7 @@ impl Engine {
         if let Some(c) = entry.counter {
             tier::set_counter(c, u32::MAX);
         }
-        for exit in self.links.to(pc) {
+        for exit in self.links.list(self.cache.links_head(pc), pc) {
             // SAFETY: the cells live in this engine's code cache and the
             // region was just installed in it.
             unsafe { exit.link(body) };

@@ -4,11 +4,7 @@
 //! (a large program has hundreds of thousands of exits; a vector per
 //! target cost an allocation each).
 
-use crate::PcHash;
-use std::collections::HashMap;
 use xarch_jit::baseline::Exit;
-
-const NONE: u32 = u32::MAX;
 
 /// An exit as kept: its link cell and unlinked value as offsets in the
 /// code cache, and the next exit to the same target (12 bytes, not the
@@ -21,12 +17,11 @@ struct Node {
     next: u32,
 }
 
+/// The lists' nodes. Each list's first node is kept by the translation
+/// index, beside the target's entry (`Translations::push_link`).
 pub(crate) struct Links {
     /// Start of the code cache every cell and return path lies in.
     base: u64,
-    /// Target PC -> its most recently added exit in `nodes`.
-    heads: HashMap<u64, u32, PcHash>,
-    /// Exits.
     nodes: Vec<Node>,
 }
 
@@ -35,7 +30,6 @@ impl Links {
     pub fn new(base: u64) -> Links {
         Links {
             base,
-            heads: HashMap::default(),
             nodes: Vec::new(),
         }
     }
@@ -43,7 +37,6 @@ impl Links {
     /// Makes room for the exits of `blocks` more blocks (see
     /// `Translations::reserve`).
     pub fn reserve(&mut self, blocks: usize) {
-        self.heads.reserve(blocks);
         self.nodes.reserve(blocks * 3 / 2);
     }
 
@@ -61,25 +54,30 @@ impl Links {
         }
     }
 
-    /// Records an exit to `exit.target`.
-    pub fn add(&mut self, exit: Exit) {
-        let at = self.nodes.len() as u32;
+    /// The index the next node pushed gets.
+    pub fn next_node(&self) -> u32 {
+        self.nodes.len() as u32
+    }
+
+    /// Adds `exit` as a node before `next` (the previous first node of
+    /// its target's list).
+    pub fn push(&mut self, exit: Exit, next: u32) {
         let node = Node {
             cell: self.offset(exit.cell as u64),
             unlinked: self.offset(exit.unlinked),
-            next: NONE,
+            next,
         };
-        let next = self.heads.insert(exit.target, at).unwrap_or(NONE);
-        self.nodes.push(Node { next, ..node });
+        self.nodes.push(node);
     }
 
-    /// The exits to `pc`.
-    pub fn to(&self, pc: u64) -> impl Iterator<Item = Exit> + '_ {
-        let mut at = self.heads.get(&pc).copied().unwrap_or(NONE);
+    /// The exits of the list starting at node `head`, whose target is
+    /// `target`.
+    pub fn list(&self, head: u32, target: u64) -> impl Iterator<Item = Exit> + '_ {
+        let mut at = head;
         std::iter::from_fn(move || {
             let n = self.nodes.get(at as usize)?;
             at = n.next;
-            Some(self.exit(pc, n))
+            Some(self.exit(target, n))
         })
     }
 
@@ -88,9 +86,8 @@ impl Links {
         self.nodes.iter().map(|n| self.exit(0, n))
     }
 
-    /// Forgets every exit.
+    /// Forgets every exit (the translation index's heads must go too).
     pub fn clear(&mut self) {
-        self.heads.clear();
         self.nodes.clear();
     }
 }
@@ -98,6 +95,7 @@ impl Links {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::translations::Translations;
 
     const BASE: u64 = 0x7f00_0000_0000;
 
@@ -109,14 +107,19 @@ mod tests {
         }
     }
 
+    fn add(l: &mut Links, t: &mut Translations, e: Exit) {
+        let (next, _) = t.push_link(e.target, l.next_node());
+        l.push(e, next);
+    }
+
     #[test]
     fn exits_are_listed_per_target() {
-        let mut l = Links::new(BASE);
-        l.add(exit(0x10, 1));
-        l.add(exit(0x20, 2));
-        l.add(exit(0x10, 3));
-        let cells = |l: &Links, pc| {
-            l.to(pc)
+        let (mut l, mut t) = (Links::new(BASE), Translations::default());
+        add(&mut l, &mut t, exit(0x10, 1));
+        add(&mut l, &mut t, exit(0x20, 2));
+        add(&mut l, &mut t, exit(0x10, 3));
+        let cells = |l: &Links, t: &Translations, pc| {
+            l.list(t.links_head(pc), pc)
                 .map(|e| {
                     assert_eq!(
                         (e.target, e.unlinked),
@@ -126,11 +129,15 @@ mod tests {
                 })
                 .collect::<Vec<_>>()
         };
-        assert_eq!(cells(&l, 0x10), [3, 1]);
-        assert_eq!(cells(&l, 0x20), [2]);
-        assert!(cells(&l, 0x30).is_empty());
+        assert_eq!(cells(&l, &t, 0x10), [3, 1]);
+        assert_eq!(cells(&l, &t, 0x20), [2]);
+        assert!(cells(&l, &t, 0x30).is_empty());
         assert_eq!(l.all().count(), 3);
+        // Links do not make translations.
+        assert_eq!(t.len(), 0);
+        assert!(!t.contains_key(&0x10) && t.get(&0x10).is_none());
         l.clear();
-        assert!(cells(&l, 0x10).is_empty());
+        t.clear();
+        assert!(cells(&l, &t, 0x10).is_empty());
     }
 }

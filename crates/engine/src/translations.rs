@@ -9,17 +9,33 @@
 //! filled as slots are taken: filling all 1024 at once touched 30 pages,
 //! a sixth of the page faults of a small program under `xarch run`).
 //!
+//! The same index holds the head of each PC's list of link cells (see
+//! `links.rs`), also for PCs not translated yet: linking an exit is one
+//! probe of one table (two tables of 2 MiB each were a cc1 start's
+//! 1000 pages, and every exit probed both).
+//!
 //! It also remembers which guest pages ever held translated code, so that
 //! the invalidation of a range without code (munmap of a heap arena,
 //! mprotect of relocated data) costs a few lookups, not a walk over every
 //! translation (the walk was 1% of `python3 -c pass`).
 
 use crate::{Entry, PcHash};
-use std::collections::hash_map::Entry as Slot;
 use std::collections::{HashMap, HashSet};
 
 /// Entries per chunk.
 const CHUNK: usize = 1024;
+
+/// No entry, no link (in a [`Slot`]).
+const NONE: u32 = u32::MAX;
+
+/// What the index keeps for a PC.
+#[derive(Clone, Copy)]
+struct Slot {
+    /// Its entry's place in the chunks, or [`NONE`].
+    entry: u32,
+    /// The first node of its list of link cells (`links.rs`), or [`NONE`].
+    links: u32,
+}
 
 /// Guest address bits below the granule of [`Translations::may_have_code`]
 /// (a page).
@@ -27,7 +43,9 @@ const CODE_GRANULE_BITS: u32 = 12;
 
 #[derive(Default)]
 pub(crate) struct Translations {
-    index: HashMap<u64, u32, PcHash>,
+    index: HashMap<u64, Slot, PcHash>,
+    /// Entries in the index (PCs with only links are not counted).
+    live: usize,
     /// Each with capacity [`CHUNK`], so it never moves; slots up to
     /// `used` exist.
     chunks: Vec<Vec<Option<Entry>>>,
@@ -51,22 +69,49 @@ impl Translations {
         &mut self.chunks[i as usize / CHUNK][i as usize % CHUNK]
     }
 
+    fn entry_of(&self, pc: &u64) -> Option<u32> {
+        self.index.get(pc).map(|s| s.entry).filter(|&i| i != NONE)
+    }
+
     pub fn get(&self, pc: &u64) -> Option<&Entry> {
-        let i = *self.index.get(pc)?;
+        let i = self.entry_of(pc)?;
         self.slot(i).as_ref()
     }
 
     pub fn get_mut(&mut self, pc: &u64) -> Option<&mut Entry> {
-        let i = *self.index.get(pc)?;
+        let i = self.entry_of(pc)?;
         self.slot_mut(i).as_mut()
     }
 
     pub fn contains_key(&self, pc: &u64) -> bool {
-        self.index.contains_key(pc)
+        self.entry_of(pc).is_some()
     }
 
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.live
+    }
+
+    /// The first node of the link cells waiting for `pc`, or [`NONE`].
+    pub fn links_head(&self, pc: u64) -> u32 {
+        self.index.get(&pc).map_or(NONE, |s| s.links)
+    }
+
+    /// Makes `node` the first of the link cells waiting for `target`;
+    /// returns the previous first node ([`NONE`] if none) and the
+    /// target's entry if it has one.
+    pub fn push_link(&mut self, target: u64, node: u32) -> (u32, Option<&Entry>) {
+        let slot = self.index.entry(target).or_insert(Slot {
+            entry: NONE,
+            links: NONE,
+        });
+        let (next, entry) = (slot.links, slot.entry);
+        slot.links = node;
+        let e = if entry == NONE {
+            None
+        } else {
+            self.slot(entry).as_ref()
+        };
+        (next, e)
     }
 
     /// Makes room for `n` more translations at once (a process that
@@ -90,26 +135,28 @@ impl Translations {
         }
         // One probe of the index (this runs for every block a process
         // starts with).
-        let i = match self.index.entry(pc) {
-            Slot::Occupied(o) => *o.get(),
-            Slot::Vacant(v) => {
-                let i = match self.free.pop() {
-                    Some(i) => i,
-                    None => {
-                        let i = self.used;
-                        self.used += 1;
-                        if i as usize / CHUNK == self.chunks.len() {
-                            self.chunks.push(Vec::with_capacity(CHUNK));
-                        }
-                        let chunk = self.chunks.last_mut().expect("a chunk");
-                        debug_assert!(chunk.len() < CHUNK);
-                        chunk.push(None);
-                        i
+        let slot = self.index.entry(pc).or_insert(Slot {
+            entry: NONE,
+            links: NONE,
+        });
+        if slot.entry == NONE {
+            self.live += 1;
+            slot.entry = match self.free.pop() {
+                Some(i) => i,
+                None => {
+                    let i = self.used;
+                    self.used += 1;
+                    if i as usize / CHUNK == self.chunks.len() {
+                        self.chunks.push(Vec::with_capacity(CHUNK));
                     }
-                };
-                *v.insert(i)
-            }
-        };
+                    let chunk = self.chunks.last_mut().expect("a chunk");
+                    debug_assert!(chunk.len() < CHUNK);
+                    chunk.push(None);
+                    i
+                }
+            };
+        }
+        let i = slot.entry;
         *self.slot_mut(i) = Some(entry);
     }
 
@@ -117,23 +164,33 @@ impl Translations {
         self.chunks.iter().flat_map(|c| c.iter()).flatten()
     }
 
-    /// Keeps the translations for which `keep` is true.
-    pub fn retain(&mut self, mut keep: impl FnMut(&u64, &mut Entry) -> bool) {
-        let (chunks, free) = (&mut self.chunks, &mut self.free);
-        self.index.retain(|pc, &mut i| {
+    /// Keeps the translations for which `keep` is true; `keep` also gets
+    /// the first node of the link cells waiting for the PC.
+    pub fn retain(&mut self, mut keep: impl FnMut(&u64, &mut Entry, u32) -> bool) {
+        let (chunks, free, live) = (&mut self.chunks, &mut self.free, &mut self.live);
+        self.index.retain(|pc, s| {
+            if s.entry == NONE {
+                return true;
+            }
+            let i = s.entry;
             let slot = &mut chunks[i as usize / CHUNK][i as usize % CHUNK];
-            let kept = slot.as_mut().is_some_and(|e| keep(pc, e));
+            let kept = slot.as_mut().is_some_and(|e| keep(pc, e, s.links));
             if !kept {
                 *slot = None;
                 free.push(i);
+                *live -= 1;
+                s.entry = NONE;
             }
-            kept
+            // (A PC whose cells wait for it stays, for its next
+            // translation.)
+            kept || s.links != NONE
         });
     }
 
-    /// Drops every translation.
+    /// Drops every translation, and the heads of the link lists.
     pub fn clear(&mut self) {
         self.index.clear();
+        self.live = 0;
         self.chunks.clear();
         self.free.clear();
         self.used = 0;
@@ -187,6 +244,35 @@ mod tests {
         }
     }
 
+    /// A PC's link head lives beside its entry, before the entry
+    /// exists and after it is dropped (for its next translation).
+    #[test]
+    fn link_heads_outlive_entries() {
+        let mut t = Translations::default();
+        assert_eq!(t.push_link(0x1000, 7).0, NONE);
+        assert!(t.push_link(0x1000, 9).1.is_none());
+        assert_eq!((t.len(), t.links_head(0x1000)), (0, 9));
+        assert!(!t.contains_key(&0x1000) && t.values().next().is_none());
+        t.insert(0x1000, entry(0x1000, 0x1008, 1));
+        t.insert(0x2000, entry(0x2000, 0x2008, 2));
+        assert_eq!((t.len(), t.links_head(0x1000)), (2, 9));
+        assert_eq!(t.push_link(0x1000, 11).1.map(|e| e.serial), Some(1));
+        let mut heads = Vec::new();
+        t.retain(|_, _, head| {
+            heads.push(head);
+            false
+        });
+        heads.sort();
+        assert_eq!(heads, [11, NONE]);
+        assert_eq!((t.len(), t.links_head(0x1000)), (0, 11));
+        assert!(t.get(&0x1000).is_none() && t.get(&0x2000).is_none());
+        t.insert(0x1000, entry(0x1000, 0x1008, 3));
+        assert_eq!(t.get(&0x1000).map(|e| e.serial), Some(3));
+        assert_eq!((t.len(), t.links_head(0x1000)), (1, 11));
+        t.clear();
+        assert_eq!((t.len(), t.links_head(0x1000)), (0, NONE));
+    }
+
     #[test]
     fn entries_survive_growth_and_slots_are_reused() {
         let mut t = Translations::default();
@@ -200,7 +286,7 @@ mod tests {
         t.insert(0x10000, entry(0x10000, 0x10010, 1000));
         assert_eq!(t.len(), n as usize);
         assert_eq!(t.get(&0x10000).unwrap().serial, 1000);
-        t.retain(|pc, _| pc % 16 == 0);
+        t.retain(|pc, _, _| pc % 16 == 0);
         assert_eq!(t.len(), n.div_ceil(2) as usize);
         assert!(t.get(&0x10008).is_none() && !t.contains_key(&0x10008));
         assert_eq!(t.values().count(), t.len());
