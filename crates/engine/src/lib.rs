@@ -1306,14 +1306,18 @@ impl Engine {
                         self.interp.run(&*block, state as *mut A64State as *mut u8)
                     })
                 }
+                // (A stored block is always installed with its code; one
+                // without would be translated again.)
                 Some(Entry {
                     ir: Ir::Stored { .. },
                     compiled: None,
                     ..
-                }) => unreachable!("blocks from the code store are installed compiled"),
-                None => match self.translate(pc) {
+                })
+                | None => match self.translate(pc) {
                     Some((Some(entry), _)) => self.run_compiled(entry, state),
                     Some((None, block)) => {
+                        // (Only a block lifted here comes back without code.)
+                        debug_assert!(!block.is_null());
                         interpreted = true;
                         // SAFETY: as above.
                         Step::Block(unsafe {

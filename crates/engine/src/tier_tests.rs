@@ -354,6 +354,8 @@ fn stored_entries_form_regions_and_report_exits() {
         matches!(entry.ir, Ir::Stored { .. }),
         "installed from the store"
     );
+    // Its exits are in the link lists only (see `install_from`).
+    assert!(entry.compiled.as_ref().unwrap().exits.is_empty());
     assert_eq!(entry.tier, Tier::Region);
     assert_eq!(e.regions_compiled(), 1);
     // The loop, and the `brk` block installed ahead with it.

@@ -3,9 +3,8 @@
 //! interpreter leaves running the lifter's IR as it is, for random
 //! sequences of every instruction the frontend can lift that touches only
 //! registers, and for random straight-line code with memory accesses
-//! (including faulting ones).
-
-mod common;
+//! (including faulting ones). (Faults reach the engine's own host
+//! handler, which `Engine::new` installs.)
 
 use xarch_a64::state::A64State;
 use xarch_engine::{Backend, Engine, EngineOptions, Exit};
@@ -198,7 +197,6 @@ fn baseline_matches_interpreter_on_random_branches() {
 
 #[test]
 fn baseline_reports_memory_faults_like_the_interpreter() {
-    common::install_fault_handler();
     // ldr x0, [x1] with x1 = 8 (unmapped) — only once the load/store group
     // is lifted; until then this exercises the undefined-instruction path.
     let code = [0xf940_0020u32, 0xd420_0000];
@@ -231,7 +229,6 @@ fn baseline_reports_memory_faults_like_the_interpreter() {
 /// same address and direction as the interpreter.
 #[test]
 fn baseline_reports_non_canonical_faults_like_the_interpreter() {
-    common::install_fault_handler();
     let cases: [(u32, u64, bool); 6] = [
         (0xf940_0820, 16, false), // ldr x0, [x1, #16]
         (0x3940_1c20, 7, false),  // ldrb w0, [x1, #7]
@@ -333,7 +330,6 @@ fn run_counting_replays(
 /// leave the interpreter's exit, state and memory.
 #[test]
 fn compiled_tiers_match_interpreter_on_random_memory_code() {
-    common::install_fault_handler();
     let region = map_region();
     let mut rng = Rng(0x5eed_0000_0000_0042);
     let mut faults = 0;

@@ -4,8 +4,6 @@
 //! reached yet; and an installed block's guest accesses fault at their
 //! own guest instructions, as the block did where it was compiled.
 
-mod common;
-
 use std::sync::Arc;
 use xarch_a64::state::A64State;
 use xarch_engine::persist::CodeStore;
@@ -20,6 +18,31 @@ fn chain(n: usize) -> Vec<u32> {
     let mut code: Vec<u32> = (0..n).flat_map(|_| [ADD_X0_1, B_NEXT]).collect();
     code.push(BRK0);
     code
+}
+
+/// A code store directory of this test's own, removed when it ends.
+struct Scratch {
+    dir: std::path::PathBuf,
+    program: &'static str,
+}
+
+impl Scratch {
+    fn new(program: &'static str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("xarch-{program}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Scratch { dir, program }
+    }
+
+    /// The store as a new process opens it.
+    fn open(&self) -> Arc<CodeStore> {
+        Arc::new(CodeStore::open(&self.dir, self.program, "baseline").expect("opens"))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 fn run(code: &[u32], store: &Arc<CodeStore>) -> Engine {
@@ -39,9 +62,8 @@ fn run(code: &[u32], store: &Arc<CodeStore>) -> Engine {
 
 #[test]
 fn stored_successors_are_installed_ahead() {
-    let dir = std::env::temp_dir().join(format!("xarch-ahead-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let open = || Arc::new(CodeStore::open(&dir, "chain", "baseline").expect("opens"));
+    let scratch = Scratch::new("chain");
+    let open = || scratch.open();
     let n = 400;
     let code = chain(n);
     // A first process lifts every block (each reached from the
@@ -59,12 +81,10 @@ fn stored_successors_are_installed_ahead() {
         entries <= (n / 16) as u64,
         "{entries} dispatcher entries for {n} blocks"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn installed_blocks_fault_at_their_own_instructions() {
-    common::install_fault_handler();
     // 40 blocks (a process saves only when it made at least 32), then
     // one with loads and stores at several instructions (x1..x3 the
     // addresses) and `brk #0`: each access in turn is pointed at an
@@ -84,9 +104,8 @@ fn installed_blocks_fault_at_their_own_instructions() {
     ]);
     let entry = code.as_ptr() as u64;
     let base = entry + 8 * lead as u64;
-    let dir = std::env::temp_dir().join(format!("xarch-stored-faults-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let open = || Arc::new(CodeStore::open(&dir, "faults", "baseline").expect("opens"));
+    let scratch = Scratch::new("faults");
+    let open = || scratch.open();
     let mut mem = [7u64; 8];
     let ok = mem.as_mut_ptr() as u64;
     let bad = 0x10u64; // never mapped
@@ -146,14 +165,12 @@ fn installed_blocks_fault_at_their_own_instructions() {
         // The instructions before the faulting one took effect.
         assert_eq!(mem[1], if index > 2 { 8 } else { 7 }, "access {index}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn installed_blocks_are_dropped_and_relifted_when_their_code_changes() {
-    let dir = std::env::temp_dir().join(format!("xarch-stored-inval-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let open = || Arc::new(CodeStore::open(&dir, "inval", "baseline").expect("opens"));
+    let scratch = Scratch::new("inval");
+    let open = || scratch.open();
     let n = 100;
     let mut code = chain(n);
     let mut first = run(&code, &open());
@@ -174,5 +191,4 @@ fn installed_blocks_are_dropped_and_relifted_when_their_code_changes() {
     };
     assert_eq!(e.run(&mut s), Exit::Breakpoint { imm: 0 });
     assert_eq!(s.x[0], n as u64 + 2);
-    let _ = std::fs::remove_dir_all(&dir);
 }
