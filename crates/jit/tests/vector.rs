@@ -249,6 +249,8 @@ fn lane_arithmetic_matches_interpreter() {
         (CmGt, ALL),
         (CmTst, ALL),
         (CmHi, ALL),
+        (CmHs, ALL),
+        (CmGe, ALL),
         (UMax, ALL),
         (UMin, ALL),
         (SMax, ALL),
