@@ -9,10 +9,9 @@
 //! write of other flags marks nothing pending.
 
 use super::regs::{Deferred, Loc, POOL, RAX, imm32};
-use super::{CTX_LAZY_A, CTX_LAZY_B, CTX_LAZY_INFO};
+use super::{CTX_COMPLETE_ROUTINE, CTX_LAZY_A, CTX_LAZY_B, CTX_LAZY_INFO};
 use super::{Emitter, enc};
 use crate::flags::{complete_flags, width_code};
-use crate::portable::RelocKind;
 use dynasmrt::x64::{Rq, X64Relocation};
 use dynasmrt::{DynasmApi, DynasmLabelApi, VecAssembler, dynasm};
 use xarch_ir::{Block, Op, Type, Value};
@@ -101,37 +100,131 @@ impl Emitter {
         self.flag_stubs.push((slow, back));
     }
 
-    /// The out-of-line calls of [`Self::complete_pending_flags`]. The
-    /// stack is 16-byte aligned in block code; four pushes keep it so.
+    /// The out-of-line calls of [`Self::complete_pending_flags`]: the
+    /// shared routine keeps the pool registers.
     pub(super) fn emit_flag_stubs(&mut self) {
         for (slow, back) in std::mem::take(&mut self.flag_stubs) {
             dynasm!(self.ops
                 ; .arch x64
                 ; =>slow
-                ; push r8
-                ; push r9
-                ; push r10
-                ; push r11
-            );
-            self.call_complete();
-            dynasm!(self.ops
-                ; .arch x64
-                ; pop r11
-                ; pop r10
-                ; pop r9
-                ; pop r8
+                ; call QWORD [BYTE r13 + CTX_COMPLETE_ROUTINE as i8]
                 ; jmp =>back
             );
         }
     }
+}
 
-    fn call_complete(&mut self) {
-        let at = emit_complete_call(&mut self.ops);
-        self.relocs.push(crate::portable::Reloc {
-            at,
-            kind: RelocKind::Helper,
-        });
-    }
+/// [`super::SharedRoutines::complete`], entered by a call from block
+/// code (the stack 16-byte aligned before it) with the state in rbx and
+/// the context in r13.
+pub(super) fn emit_complete_routine(ops: &mut VecAssembler<X64Relocation>) {
+    use crate::flags::{LAZY_ADD, LAZY_ADD_CARRY, LAZY_LOGIC, LAZY_SUB};
+    let (sub64, sub32, add64, add32, adc64, adc32, logic64, logic32) = (
+        ops.new_dynamic_label(),
+        ops.new_dynamic_label(),
+        ops.new_dynamic_label(),
+        ops.new_dynamic_label(),
+        ops.new_dynamic_label(),
+        ops.new_dynamic_label(),
+        ops.new_dynamic_label(),
+        ops.new_dynamic_label(),
+    );
+    let (pack, done) = (ops.new_dynamic_label(), ops.new_dynamic_label());
+    // Kind and width code (`crate::flags`) of each fast case.
+    let w = |kind: u64, bits: u32| (kind | width_code(bits) << 4) as i32;
+    dynasm!(ops
+        ; .arch x64
+        ; mov rcx, QWORD [BYTE r13 + CTX_LAZY_INFO as i8]
+        ; test rcx, rcx
+        ; jz =>done
+        ; and ecx, 0x3f
+        ; mov rdx, QWORD [BYTE r13 + CTX_LAZY_A as i8]
+        ; mov rsi, QWORD [BYTE r13 + CTX_LAZY_B as i8]
+        ; cmp ecx, w(LAZY_SUB, 64) ; je =>sub64
+        ; cmp ecx, w(LAZY_SUB, 32) ; je =>sub32
+        ; cmp ecx, w(LAZY_LOGIC, 64) ; je =>logic64
+        ; cmp ecx, w(LAZY_LOGIC, 32) ; je =>logic32
+        ; cmp ecx, w(LAZY_ADD, 64) ; je =>add64
+        ; cmp ecx, w(LAZY_ADD, 32) ; je =>add32
+        ; cmp ecx, w(LAZY_ADD_CARRY, 64) ; je =>adc64
+        ; cmp ecx, w(LAZY_ADD_CARRY, 32) ; je =>adc32
+        // Anything else by the interpreter's definitions, keeping the
+        // caller-saved pool registers (the call left rsp 8 below a
+        // 16-byte boundary: 40 more bytes align it).
+        ; push r8
+        ; push r9
+        ; push r10
+        ; push r11
+        ; sub rsp, 8
+    );
+    emit_complete_call(ops);
+    dynasm!(ops
+        ; .arch x64
+        ; add rsp, 8
+        ; pop r11
+        ; pop r10
+        ; pop r9
+        ; pop r8
+        ; =>done
+        ; ret
+        // The host's flags after the same operation: N = SF, Z = ZF,
+        // V = OF, and C = CF, but NOT CF after a subtraction (Arm's carry
+        // is "no borrow").
+        ; =>sub64
+        ; cmp rdx, rsi
+        ; setnc dl
+        ; jmp =>pack
+        ; =>sub32
+        ; cmp edx, esi
+        ; setnc dl
+        ; jmp =>pack
+        ; =>add64
+        ; add rdx, rsi
+        ; setc dl
+        ; jmp =>pack
+        ; =>add32
+        ; add edx, esi
+        ; setc dl
+        ; jmp =>pack
+        ; =>adc64
+        ; stc
+        ; adc rdx, rsi
+        ; setc dl
+        ; jmp =>pack
+        ; =>adc32
+        ; stc
+        ; adc edx, esi
+        ; setc dl
+        ; jmp =>pack
+        ; =>logic64
+        ; test rdx, rdx
+        ; mov edx, 0
+        ; jmp =>pack
+        ; =>logic32
+        ; test edx, edx
+        ; mov edx, 0
+        // (A logical result's V is 0: OF is clear after TEST.)
+        ; =>pack
+        ; sets al
+        ; setz cl
+        ; seto dil
+        ; movzx eax, al
+        ; movzx ecx, cl
+        ; movzx edx, dl
+        ; movzx edi, dil
+        ; shl eax, 31
+        ; shl ecx, 30
+        ; shl edx, 29
+        ; shl edi, 28
+        ; or eax, ecx
+        ; or eax, edx
+        ; or eax, edi
+        ; mov rcx, QWORD [BYTE r13 + CTX_LAZY_INFO as i8]
+        ; shr rcx, 8
+        ; mov QWORD [rbx + rcx], rax
+        ; mov QWORD [BYTE r13 + CTX_LAZY_INFO as i8], 0
+        ; ret
+    );
 }
 
 /// Calls [`complete_flags`] on the state (rbx) and context (r13), from
@@ -169,4 +262,82 @@ pub(crate) fn emit_complete_if_pending(ops: &mut VecAssembler<X64Relocation>, ke
         dynasm!(ops ; .arch x64 ; add rsp, 8 ; pop rax);
     }
     dynasm!(ops ; .arch x64 ; =>done);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{JitCtx, SharedRoutines};
+    use crate::flags::{LAZY_ADD, LAZY_ADD_CARRY, LAZY_LOGIC, LAZY_PACKED, LAZY_SUB, pack_flags};
+    use dynasmrt::{DynasmApi, dynasm};
+
+    /// The shared completion routine packs every kind at every width as
+    /// `pack_flags` does (its fast paths and the call it falls back to),
+    /// writes the field named in `lazy_info`, marks nothing pending, and
+    /// keeps the pool registers.
+    #[test]
+    fn the_shared_routine_packs_like_pack_flags() {
+        // A System V function (state, ctx) -> r8 ^ r11 ^ r14 ^ r15 after
+        // the call, entering the routine as block code does.
+        let mut ops = dynasmrt::x64::Assembler::new().expect("assembler");
+        let start = ops.offset();
+        dynasm!(ops
+            ; .arch x64
+            ; push rbx
+            ; push r13
+            ; push r14
+            ; push r15
+            ; sub rsp, 8
+            ; mov rbx, rdi
+            ; mov r13, rsi
+            ; mov r8, 0x11
+            ; mov r9, 0x22
+            ; mov r10, 0x44
+            ; mov r11, 0x88
+            ; mov r14, 0x100
+            ; mov r15, 0x200
+            ; call QWORD [r13 + super::CTX_COMPLETE_ROUTINE]
+            ; mov rax, r8
+            ; add rax, r9
+            ; add rax, r10
+            ; add rax, r11
+            ; add rax, r14
+            ; add rax, r15
+            ; add rsp, 8
+            ; pop r15
+            ; pop r14
+            ; pop r13
+            ; pop rbx
+            ; ret
+        );
+        let code = ops.finalize().expect("finalizes");
+        // SAFETY: the code above follows the System V convention.
+        let f: extern "C" fn(*mut u64, *mut JitCtx) -> u64 =
+            unsafe { core::mem::transmute(code.ptr(start)) };
+        assert_ne!(SharedRoutines::get().complete, 0);
+        for kind in [LAZY_SUB, LAZY_ADD, LAZY_ADD_CARRY, LAZY_LOGIC, LAZY_PACKED] {
+            for width in 0..4u64 {
+                for a in xarch_ir::testing::EDGES {
+                    for b in xarch_ir::testing::EDGES {
+                        let mut state = [7u64; 4];
+                        let info = kind | width << 4 | 16 << 8;
+                        let mut ctx = JitCtx {
+                            lazy_a: a,
+                            lazy_b: b,
+                            lazy_info: info,
+                            ..JitCtx::default()
+                        };
+                        let kept = f(state.as_mut_ptr(), &mut ctx);
+                        assert_eq!(kept, 0x3ff, "pool registers");
+                        let want = pack_flags(a, b, info);
+                        assert_eq!(state, [7, 7, want, 7], "{kind} {width} {a:x} {b:x}");
+                        assert_eq!(ctx.lazy_info, 0);
+                        // Nothing pending: nothing written.
+                        let mut state = [7u64; 4];
+                        f(state.as_mut_ptr(), &mut ctx);
+                        assert_eq!(state, [7; 4]);
+                    }
+                }
+            }
+        }
+    }
 }
