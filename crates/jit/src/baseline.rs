@@ -1,6 +1,7 @@
 //! The baseline (template) tier: IR block → x86-64, one template per op.
 //!
-//! Register use inside a compiled block: `rbx` = guest state block,
+//! Register use inside a compiled block: `rbx` = guest state block plus
+//! [`STATE_BIAS`],
 //! `r12` = value slots (16 bytes per IR value, index = value number),
 //! `r13` = the [`JitCtx`]; r8-r11, r14 and r15 hold IR values within the
 //! block (`regs.rs`: constants become immediates, computed values stay in
@@ -126,6 +127,13 @@ const CTX_FAULT_ROUTINE: i32 = 96;
 const CTX_ENTRY_SP: i32 = 104;
 const CTX_STACK_FLOOR: i32 = 112;
 pub(crate) const CTX_COMPLETE_ROUTINE: i32 = 120;
+
+/// What compiled code keeps in rbx is the state block's address plus
+/// this: the 32 general registers of an A64 state (its first 256 bytes)
+/// are then reached with 8-bit displacements, 4-byte loads and stores
+/// instead of 7-byte ones (a block's state accesses were an eighth to a
+/// sixth of its code). Code passing the state to a helper subtracts it.
+pub(crate) const STATE_BIAS: i32 = 128;
 
 /// Host stack the return stack may use: 4096 guest calls deep (each entry
 /// is the guest return address and the host one, 16 bytes).
@@ -570,7 +578,7 @@ impl Emitter {
             ; .arch x64
             ; mov rdi, QWORD block_addr
             ; mov rsi, QWORD i as i64
-            ; mov rdx, rbx
+            ; lea rdx, [rbx - STATE_BIAS]
             ; mov rcx, r12
         );
         self.call_abs(eval_shim as *const () as usize);
@@ -849,7 +857,13 @@ impl Emitter {
                     return false;
                 }
                 let d = self.dest(i, None);
-                enc::load(&mut self.ops, ty.bytes().max(1), d, Rq::RBX, off);
+                enc::load(
+                    &mut self.ops,
+                    ty.bytes().max(1),
+                    d,
+                    Rq::RBX,
+                    off - STATE_BIAS,
+                );
                 self.finish(i, d);
             }
             Op::SetState(off, x) => {
@@ -861,7 +875,8 @@ impl Emitter {
                 let r = match self.regs.loc(*x) {
                     Loc::Reg(k) => POOL[k],
                     Loc::Imm(v) if xt != Type::I64 || imm32(v).is_some() => {
-                        enc::store_imm(&mut self.ops, xt.bytes().max(1), v as i32, Rq::RBX, off);
+                        let at = off - STATE_BIAS;
+                        enc::store_imm(&mut self.ops, xt.bytes().max(1), v as i32, Rq::RBX, at);
                         self.release_dead(i);
                         return true;
                     }
@@ -870,7 +885,13 @@ impl Emitter {
                         RAX
                     }
                 };
-                enc::store(&mut self.ops, xt.bytes().max(1), r, Rq::RBX, off);
+                enc::store(
+                    &mut self.ops,
+                    xt.bytes().max(1),
+                    r,
+                    Rq::RBX,
+                    off - STATE_BIAS,
+                );
                 self.release_dead(i);
             }
             Op::Add(a, b)
@@ -1156,7 +1177,7 @@ impl Emitter {
                 let off = *off as i32;
                 dynasm!(self.ops
                     ; .arch x64
-                    ; movdqu xmm0, [rbx + off]
+                    ; movdqu xmm0, [rbx + off - STATE_BIAS]
                     ; movdqu [r12 + o], xmm0
                 );
             }
@@ -1166,7 +1187,7 @@ impl Emitter {
                 dynasm!(self.ops
                     ; .arch x64
                     ; movdqu xmm0, [r12 + ox]
-                    ; movdqu [rbx + off], xmm0
+                    ; movdqu [rbx + off - STATE_BIAS], xmm0
                 );
             }
             Op::ZExt(a) if ty == Type::I128 => {
@@ -1197,7 +1218,7 @@ impl Emitter {
             Op::Call(h, args, n) => {
                 let n = *n as usize;
                 let offs: Vec<i32> = args[..n].iter().map(|v| slot(*v)).collect();
-                dynasm!(self.ops ; .arch x64 ; mov rdi, rbx);
+                dynasm!(self.ops ; .arch x64 ; lea rdi, [rbx - STATE_BIAS]);
                 for (k, off) in offs.iter().enumerate() {
                     let off = *off;
                     match k {
@@ -1399,8 +1420,9 @@ impl Emitter {
 
 /// The entry sequence shared by baseline blocks and region stubs: saves
 /// the callee-saved registers compiled code uses (five pushes: the stack
-/// stays 16-byte aligned for calls) and loads state (rbx), slots (r12)
-/// and the context (r13) from the call's arguments; `body` marks where
+/// stays 16-byte aligned for calls) and loads state (rbx, plus
+/// [`STATE_BIAS`]), slots (r12) and the context (r13) from the call's
+/// arguments; `body` marks where
 /// chained code jumps in (with that frame already in place).
 /// [`emit_epilogue`] undoes it.
 pub(crate) fn emit_prologue(ops: &mut VecAssembler<X64Relocation>, body: DynamicLabel) {
@@ -1411,7 +1433,7 @@ pub(crate) fn emit_prologue(ops: &mut VecAssembler<X64Relocation>, body: Dynamic
         ; push r13
         ; push r14
         ; push r15
-        ; mov rbx, rdi
+        ; lea rbx, [rdi + STATE_BIAS]
         ; mov r12, rsi
         ; mov r13, rdx
         ; mov QWORD [BYTE r13 + CTX_ENTRY_SP as i8], rsp
@@ -1452,8 +1474,8 @@ pub(crate) fn emit_poll(
     let (int_off, info_off) = (chain.interrupt, chain.exit_info);
     dynasm!(ops
         ; .arch x64
-        ; mov rcx, QWORD [rbx + int_off]
-        ; or rcx, QWORD [rbx + info_off]
+        ; mov rcx, QWORD [rbx + int_off - STATE_BIAS]
+        ; or rcx, QWORD [rbx + info_off - STATE_BIAS]
         ; jnz =>pending
     );
 }

@@ -9,7 +9,7 @@
 //! write of other flags marks nothing pending.
 
 use super::regs::{Deferred, Loc, POOL, RAX, imm32};
-use super::{CTX_COMPLETE_ROUTINE, CTX_LAZY_A, CTX_LAZY_B, CTX_LAZY_INFO};
+use super::{CTX_COMPLETE_ROUTINE, CTX_LAZY_A, CTX_LAZY_B, CTX_LAZY_INFO, STATE_BIAS};
 use super::{Emitter, enc};
 use crate::flags::{complete_flags, width_code};
 use dynasmrt::x64::{Rq, X64Relocation};
@@ -221,7 +221,7 @@ pub(super) fn emit_complete_routine(ops: &mut VecAssembler<X64Relocation>) {
         ; or eax, edi
         ; mov rcx, QWORD [BYTE r13 + CTX_LAZY_INFO as i8]
         ; shr rcx, 8
-        ; mov QWORD [rbx + rcx], rax
+        ; mov QWORD [rbx + rcx - STATE_BIAS], rax
         ; mov QWORD [BYTE r13 + CTX_LAZY_INFO as i8], 0
         ; ret
     );
@@ -234,7 +234,7 @@ fn emit_complete_call(ops: &mut VecAssembler<X64Relocation>) -> u32 {
     let f = complete_flags as *const () as usize;
     dynasm!(ops
         ; .arch x64
-        ; mov rdi, rbx
+        ; lea rdi, [rbx - STATE_BIAS]
         ; mov rsi, r13
         ; mov rax, QWORD f as i64
     );
@@ -287,7 +287,7 @@ mod tests {
             ; push r14
             ; push r15
             ; sub rsp, 8
-            ; mov rbx, rdi
+            ; lea rbx, [rdi + super::super::STATE_BIAS]
             ; mov r13, rsi
             ; mov r8, 0x11
             ; mov r9, 0x22

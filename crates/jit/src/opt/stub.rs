@@ -26,8 +26,8 @@ use super::lower::EntryFlags;
 use crate::JitCtx;
 use crate::baseline::{
     BlockFn, CTX_FAULT_PC, CTX_HOST_SP, CTX_KIND, CTX_OPT_SCRATCH, ChainConfig, EntryFn, Exit,
-    KIND_FAULT, emit_complete_if_pending, emit_drop_return_stack, emit_epilogue, emit_ibtc_jump,
-    emit_poll, emit_prologue, emit_return_through_stack,
+    KIND_FAULT, STATE_BIAS, emit_complete_if_pending, emit_drop_return_stack, emit_epilogue,
+    emit_ibtc_jump, emit_poll, emit_prologue, emit_return_through_stack,
 };
 use crate::cache::CodeCache;
 use dynasmrt::x64::X64Relocation;
@@ -78,7 +78,7 @@ pub(crate) fn install(
         ; push r15
         ; push rbp
         ; mov QWORD [r13 + CTX_HOST_SP], rsp
-        ; mov rdi, rbx
+        ; lea rdi, [rbx - STATE_BIAS]
         ; mov rsi, r13
         ; mov rdx, r12
         ; call =>func
