@@ -471,7 +471,6 @@ enum Alu {
     Or,
     Xor,
     Mul,
-    Cmp,
     Adc,
 }
 
@@ -624,7 +623,6 @@ impl Emitter {
             Alu::And => Some(4),
             Alu::Sub => Some(5),
             Alu::Xor => Some(6),
-            Alu::Cmp => Some(7),
             Alu::Mul => None,
         };
         if let (Src::Imm(x), Some(digit)) = (s, digit) {
@@ -646,7 +644,6 @@ impl Emitter {
             Alu::And => alu!(and),
             Alu::Or => alu!(or),
             Alu::Xor => alu!(xor),
-            Alu::Cmp => alu!(cmp),
             Alu::Adc => alu!(adc),
             Alu::Mul => match s {
                 Src::Reg(r) => dynasm!(self.ops ; .arch x64 ; imul Rq(d), Rq(r)),
@@ -669,9 +666,8 @@ impl Emitter {
             };
         }
         match op {
-            Alu::Cmp => alu!(cmp),
             Alu::Adc => alu!(adc),
-            _ => unreachable!("only compare and add-with-carry have 32-bit forms here"),
+            _ => unreachable!("only add-with-carry has a 32-bit form here"),
         }
     }
 
@@ -716,13 +712,27 @@ impl Emitter {
         if !compare_fits(cc, aty) {
             return false;
         }
-        if aty == Type::I32 {
-            self.get(a, RAX);
-            self.alu_eax(Alu::Cmp, b);
-        } else {
-            let s = self.src(b, RCX, false);
-            self.get(a, RAX);
-            self.alu(Alu::Cmp, RAX, s);
+        // `a` where it is (a pool register) rather than copied to rax,
+        // and `test` for a comparison with zero (its flags are those of
+        // `cmp x, 0`): most blocks end in such a compare-and-branch.
+        let ra = match self.regs.loc(a) {
+            Loc::Reg(k) => POOL[k],
+            _ => {
+                self.get(a, RAX);
+                RAX
+            }
+        };
+        let wide = aty != Type::I32;
+        let s = self.src(b, RCX, !wide);
+        match (s, wide) {
+            (Src::Imm(0), true) => dynasm!(self.ops ; .arch x64 ; test Rq(ra), Rq(ra)),
+            (Src::Imm(0), false) => dynasm!(self.ops ; .arch x64 ; test Rd(ra), Rd(ra)),
+            (Src::Imm(x), true) => enc::alu_imm(&mut self.ops, 7, ra, x),
+            (Src::Imm(x), false) => dynasm!(self.ops ; .arch x64 ; cmp Rd(ra), x),
+            (Src::Reg(r), true) => dynasm!(self.ops ; .arch x64 ; cmp Rq(ra), Rq(r)),
+            (Src::Reg(r), false) => dynasm!(self.ops ; .arch x64 ; cmp Rd(ra), Rd(r)),
+            (Src::Mem(o), true) => dynasm!(self.ops ; .arch x64 ; cmp Rq(ra), QWORD [r12 + o]),
+            (Src::Mem(o), false) => dynasm!(self.ops ; .arch x64 ; cmp Rd(ra), DWORD [r12 + o]),
         }
         true
     }
