@@ -27,7 +27,7 @@ use xarch_jit::portable::{EXIT_BYTES, Portable, PortableRef, RELOC_BYTES, SITE_B
 const MAGIC: &[u8; 8] = b"XARCHCC\0";
 /// Bumped whenever the record layout or the meaning of stored code
 /// changes.
-const VERSION: u32 = 5;
+const VERSION: u32 = 6;
 const HEADER: usize = 24;
 const INDEX_ENTRY: usize = 16;
 /// Bytes per slot of the lookup table: an index position plus one (0:
@@ -789,7 +789,6 @@ mod tests {
             body: 5,
             exits: vec![xarch_jit::portable::StoredExit {
                 target: 0x1000,
-                cell: 40,
                 back: 50,
             }],
             sites: vec![xarch_jit::portable::StoredSite {
@@ -797,11 +796,18 @@ mod tests {
                 pc_offset: 8,
                 write: true,
             }],
-            relocs: vec![xarch_jit::portable::StoredReloc {
-                at: 20,
-                kind: xarch_jit::portable::RelocKind::Helper,
-                addend: -4096,
-            }],
+            relocs: vec![
+                xarch_jit::portable::StoredReloc {
+                    at: 20,
+                    kind: xarch_jit::portable::RelocKind::Helper,
+                    addend: -4096,
+                },
+                xarch_jit::portable::StoredReloc {
+                    at: 40,
+                    kind: xarch_jit::portable::RelocKind::Cell,
+                    addend: 0,
+                },
+            ],
         }
     }
 

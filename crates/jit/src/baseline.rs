@@ -443,10 +443,14 @@ struct Emitter {
     /// The block calls helpers (which may ask for a return to the
     /// engine through `exit_info`, as `IC IVAU` does): every exit polls.
     calls_helpers: bool,
-    /// Direct exits: target guest PC, the label of its link cell and of
-    /// its return path (which loads the target PC: kept out of the
-    /// chained path).
-    exits: Vec<(u64, DynamicLabel, DynamicLabel)>,
+    /// Direct exits: target guest PC and the label of its return path
+    /// (which loads the target PC: kept out of the chained path). Each
+    /// gets a link cell of the code cache when the block is installed.
+    exits: Vec<(u64, DynamicLabel)>,
+    /// The jumps and calls through link cells: the exit whose cell, and
+    /// the label right after the instruction (its last 4 bytes are the
+    /// cell's RIP-relative displacement).
+    cell_refs: Vec<(usize, DynamicLabel)>,
     /// Some code refers to the IR block (see [`CompiledBlock::refs_ir`]).
     refs_ir: bool,
     /// The optional instruction sets templates may use.
@@ -1260,25 +1264,29 @@ impl Emitter {
     /// one forward run. A block that calls helpers polls at every exit,
     /// as a helper may have asked for a return to the engine itself.
     fn direct_exit(&mut self, target: u64) {
-        let cell = self.ops.new_dynamic_label();
         let back = self.ops.new_dynamic_label();
         if target <= self.block_start || self.calls_helpers {
             emit_poll(&mut self.ops, self.chain, back);
         }
-        self.jump_through(cell);
-        self.exits.push((target, cell, back));
+        let k = self.new_exit(target, back);
+        self.through_cell(k, false);
     }
 
-    /// `jmp [cell]` and the 8-byte link cell `cell` itself, which the
-    /// engine points at the target's code.
-    fn jump_through(&mut self, cell: DynamicLabel) {
-        dynasm!(self.ops
-            ; .arch x64
-            ; jmp QWORD [=>cell]
-            ; .align 8
-            ; =>cell
-            ; .u64 0
-        );
+    /// A new direct exit to `target` whose return path is `back`.
+    fn new_exit(&mut self, target: u64, back: DynamicLabel) -> usize {
+        self.exits.push((target, back));
+        self.exits.len() - 1
+    }
+
+    /// `jmp [cell]` (or `call [cell]`) through exit `k`'s link cell,
+    /// which the engine points at the target's code. The displacement is
+    /// filled in at installation, when the cell exists.
+    fn through_cell(&mut self, k: usize, call: bool) {
+        let end = self.ops.new_dynamic_label();
+        let modrm: u8 = if call { 0x15 } else { 0x25 };
+        self.ops.extend([0xff, modrm, 0, 0, 0, 0]);
+        dynasm!(self.ops ; .arch x64 ; =>end);
+        self.cell_refs.push((k, end));
     }
 
     /// Whether `block` is a call: it writes its own end address, a
@@ -1300,10 +1308,11 @@ impl Emitter {
     /// back from; when the return stack is full, `target` is reached
     /// with a jump.
     fn call_exit(&mut self, target: Option<u64>, ret: u64) {
-        let cell = self.ops.new_dynamic_label();
         let back = self.ops.new_dynamic_label();
-        let ret_cell = self.ops.new_dynamic_label();
         let ret_back = self.ops.new_dynamic_label();
+        // (The call's exit first, then the return's.)
+        let k = target.map(|t| self.new_exit(t, back));
+        let k_ret = self.new_exit(ret, ret_back);
         let full = self.ops.new_dynamic_label();
         let lookup = self.ops.new_dynamic_label();
         let epilogue = self.epilogue;
@@ -1324,34 +1333,21 @@ impl Emitter {
             Ok(r) => dynasm!(self.ops ; .arch x64 ; push r),
             Err(_) => dynasm!(self.ops ; .arch x64 ; mov rcx, QWORD ret as i64 ; push rcx),
         }
-        match target {
-            Some(_) => dynasm!(self.ops ; .arch x64 ; call QWORD [=>cell]),
+        match k {
+            Some(k) => self.through_cell(k, true),
             None => dynasm!(self.ops ; .arch x64 ; call =>lookup),
         }
         // A return to `ret` comes back here (its `ret 8` took the entry
         // off), and the code at `ret` follows.
-        dynasm!(self.ops
-            ; .arch x64
-            ; jmp QWORD [=>ret_cell]
-            ; =>full
-        );
-        match target {
-            Some(t) => {
-                self.jump_through(cell);
-                self.exits.push((t, cell, back));
-            }
+        self.through_cell(k_ret, false);
+        dynasm!(self.ops ; .arch x64 ; =>full);
+        match k {
+            Some(k) => self.through_cell(k, false),
             None => {
                 dynasm!(self.ops ; .arch x64 ; =>lookup);
                 emit_ibtc_jump(&mut self.ops, epilogue);
             }
         }
-        dynasm!(self.ops
-            ; .arch x64
-            ; .align 8
-            ; =>ret_cell
-            ; .u64 0
-        );
-        self.exits.push((ret, ret_cell, ret_back));
     }
 
     fn terminator(&mut self, block: &Block, term: &Terminator) {
@@ -1647,6 +1643,7 @@ pub fn compile_with(
         block_start: block.start,
         calls_helpers: block.insts.iter().any(|i| matches!(i.op, Op::Call(..))),
         exits: Vec::new(),
+        cell_refs: Vec::new(),
         refs_ir: false,
         feat,
         relocs: Vec::new(),
@@ -1700,7 +1697,7 @@ pub fn compile_with(
     // The exits' way back to the dispatcher (also where an unlinked cell
     // points): the target PC in rax.
     // (A PC below 4 GiB, a non-PIE program's, takes a 5-byte move.)
-    for &(target, _, back) in &e.exits {
+    for &(target, back) in &e.exits {
         dynasm!(e.ops ; .arch x64 ; =>back);
         match u32::try_from(target) {
             Ok(t) => dynasm!(e.ops ; .arch x64 ; mov eax, t as i32),
@@ -1738,14 +1735,9 @@ pub fn compile_with(
     }
     e.emit_flag_stubs();
     e.emit_consts();
-    let labels: Vec<(u64, usize, usize)> = e
-        .exits
-        .iter()
-        .map(|&(t, cell, back)| {
-            let off = |l| e.ops.labels().resolve_dynamic(l).expect("exit label").0;
-            (t, off(cell), off(back))
-        })
-        .collect();
+    let off = |l| e.ops.labels().resolve_dynamic(l).expect("exit label").0;
+    let labels: Vec<(u64, usize)> = e.exits.iter().map(|&(t, back)| (t, off(back))).collect();
+    let refs: Vec<(usize, usize)> = e.cell_refs.iter().map(|&(k, end)| (k, off(end))).collect();
     let sites: Vec<(usize, u64, bool)> = e
         .mem_sites
         .iter()
@@ -1756,7 +1748,16 @@ pub fn compile_with(
         .collect();
     let body_off = e.ops.labels().resolve_dynamic(body).ok()?.0;
     let code = e.ops.finalize().ok()?;
+    let cells: Vec<*mut u64> = labels
+        .iter()
+        .map(|_| cache.alloc_cell())
+        .collect::<Option<_>>()?;
     let start = cache.install(&code)?;
+    for &(k, end) in &refs {
+        // SAFETY: the displacement is the last 4 bytes of an instruction
+        // inside the code just installed, which nothing runs yet.
+        unsafe { crate::cache::point_at_cell(start.add(end), cells[k]) };
+    }
     crate::perfmap::record(
         start,
         code.len(),
@@ -1766,11 +1767,10 @@ pub fn compile_with(
         cache.add_fault_site(start as usize + site, pc, write);
     }
     let mut exits = Vec::with_capacity(labels.len());
-    for (target, off, back) in labels {
-        let cell = start.wrapping_add(off) as *mut u64;
+    for ((target, back), cell) in labels.into_iter().zip(cells) {
         let unlinked = start as u64 + back as u64;
-        // SAFETY: the cell is an 8-byte aligned word inside the code just
-        // installed; nothing runs this code yet.
+        // SAFETY: the cell is a fresh 8-byte aligned word of the cache;
+        // nothing runs the code using it yet.
         unsafe { cell.write(unlinked) };
         exits.push(Exit {
             target,
@@ -1782,7 +1782,12 @@ pub fn compile_with(
     let relocs = if e.refs_ir {
         Box::default()
     } else {
-        e.relocs.into_boxed_slice()
+        let mut relocs = e.relocs;
+        relocs.extend(refs.iter().map(|&(_, end)| crate::portable::Reloc {
+            at: end as u32 - 4,
+            kind: RelocKind::Cell,
+        }));
+        relocs.into_boxed_slice()
     };
     Some(CompiledBlock {
         body: start as u64 + body_off as u64,

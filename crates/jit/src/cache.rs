@@ -16,6 +16,9 @@ pub struct CodeCache {
     base: *mut u8,
     size: usize,
     used: usize,
+    /// Link cells (see [`CodeCache::alloc_cell`]) take the cache from the
+    /// top down: the lowest one's offset.
+    cells_low: usize,
     /// Inline guest accesses: (host address of the access instruction,
     /// its guest instruction, whether it writes), in increasing address
     /// order (code is only appended).
@@ -170,6 +173,18 @@ pub unsafe fn fixup_inline_access(uc: *mut libc::ucontext_t, fault_addr: u64) ->
     true
 }
 
+/// Makes the RIP-relative jump or call whose 4-byte displacement ends at
+/// `end` go through `cell` (both in one code cache, at most 2 GiB apart).
+///
+/// # Safety
+/// `end - 4 .. end` must be the displacement of an installed instruction
+/// that nothing runs yet.
+pub(crate) unsafe fn point_at_cell(end: *const u8, cell: *mut u64) {
+    let disp = i32::try_from(cell as i64 - end as i64).expect("a cell within 2 GiB of its code");
+    // SAFETY: the caller's contract.
+    unsafe { (end.sub(4) as *mut i32).write_unaligned(disp) };
+}
+
 // SAFETY: the cache is a plain memory region; callers serialise writes by
 // holding `&mut CodeCache`.
 unsafe impl Send for CodeCache {}
@@ -203,6 +218,7 @@ impl CodeCache {
             base: p as *mut u8,
             size,
             used: 0,
+            cells_low: size & !7,
             sites: Sites::default(),
             fault_routine: crate::baseline::SharedRoutines::get().fault as usize,
             region_sites: Vec::new(),
@@ -267,7 +283,7 @@ impl CodeCache {
     /// pointer into it).
     pub fn install(&mut self, code: &[u8]) -> Option<*const u8> {
         let start = self.used.next_multiple_of(16);
-        if start + code.len() > self.size {
+        if start + code.len() > self.cells_low {
             return None;
         }
         // SAFETY: [start, start+len) lies inside the mapping and nothing
@@ -278,14 +294,30 @@ impl CodeCache {
         Some(unsafe { self.base.add(start) })
     }
 
-    /// Bytes in use.
+    /// Bytes of code in use.
     pub fn used(&self) -> usize {
         self.used
+    }
+
+    /// A new 8-byte link cell, which code reaches with a RIP-relative
+    /// jump (the cache is at most 2 GiB): cells live apart from the
+    /// code, from the top of the cache down, so that linking an exit
+    /// writes no code line (an x86 store to a line of code in flight
+    /// flushes the pipeline) and a block carries no cell and padding.
+    /// `None` when the cache is full.
+    pub fn alloc_cell(&mut self) -> Option<*mut u64> {
+        if self.cells_low < self.used + 8 {
+            return None;
+        }
+        self.cells_low -= 8;
+        // SAFETY: in bounds (above `used`, below `size`), 8-aligned.
+        Some(unsafe { self.base.add(self.cells_low) } as *mut u64)
     }
 
     /// Forgets all code. Every previously returned pointer becomes invalid.
     pub fn reset(&mut self) {
         self.used = 0;
+        self.cells_low = self.size & !7;
         self.sites.clear();
         self.region_sites.clear();
     }

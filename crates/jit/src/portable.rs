@@ -1,8 +1,8 @@
 //! Baseline blocks in a form that outlives the process, for the engine's
 //! persistent code cache: the code bytes, with the offsets of everything
 //! in them particular to one process (addresses of xarch's helpers, of
-//! the block's execution counter, of the thread's indirect-branch table,
-//! the link cells), so that another process can install the block again
+//! the block's execution counter, the displacements of the jumps through
+//! link cells), so that another process can install the block again
 //! without lifting or compiling it. Guest addresses in the code need no
 //! relocation: a block is only reused at the guest address it was
 //! compiled for, over the same guest bytes (the engine checks them).
@@ -19,6 +19,9 @@ pub enum RelocKind {
     Helper = 0,
     /// The block's execution counter.
     Counter = 1,
+    /// The 4-byte RIP-relative displacement of a jump or call through a
+    /// link cell (stored with the exit's index as its addend).
+    Cell = 2,
 }
 
 impl RelocKind {
@@ -27,42 +30,42 @@ impl RelocKind {
         match x {
             0 => Some(RelocKind::Helper),
             1 => Some(RelocKind::Counter),
+            2 => Some(RelocKind::Cell),
             _ => None,
         }
     }
 }
 
 /// A process-specific address in a compiled block: the offset of its 8
-/// bytes from the block's start.
+/// bytes (4 for [`RelocKind::Cell`]) from the block's start.
 #[derive(Clone, Copy, Debug)]
 pub struct Reloc {
-    /// Offset of the 8-byte value.
+    /// Offset of the value.
     pub at: u32,
     /// What it is.
     pub kind: RelocKind,
 }
 
 /// A relocation as stored: helpers carry their offset from
-/// [`helper_base`], other kinds 0.
+/// [`helper_base`], cell displacements their exit's index, counters 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoredReloc {
-    /// Offset of the 8-byte value in the code.
+    /// Offset of the value in the code.
     pub at: u32,
     /// What it is.
     pub kind: RelocKind,
     /// For [`RelocKind::Helper`], the function's address minus
-    /// [`helper_base`].
+    /// [`helper_base`]; for [`RelocKind::Cell`], the exit's index.
     pub addend: i64,
 }
 
-/// A direct exit as stored: its target and the offsets of its link cell
-/// and of its way back to the dispatcher.
+/// A direct exit as stored: its target and the offset of its way back
+/// to the dispatcher (its link cell is made at installation, and the
+/// code reaches it through [`RelocKind::Cell`] displacements).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoredExit {
     /// The guest target.
     pub target: u64,
-    /// Offset of the 8-byte link cell.
-    pub cell: u32,
     /// Offset of the return path (the cell's unlinked value).
     pub back: u32,
 }
@@ -81,7 +84,7 @@ pub struct StoredSite {
 /// A compiled block detached from its process.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Portable {
-    /// The code, with zeros at every relocation and link cell.
+    /// The code, with zeros at every relocation.
     pub code: Vec<u8>,
     /// Offset of the body (where chained code enters).
     pub body: u32,
@@ -113,28 +116,33 @@ pub fn export(cache: &CodeCache, pc: u64, block: &CompiledBlock) -> Option<Porta
     // engine owns both and is not running guest code).
     let mut code =
         unsafe { core::slice::from_raw_parts(start as *const u8, block.len as usize) }.to_vec();
-    fn put(code: &mut [u8], at: u32, x: u64) {
-        code[at as usize..at as usize + 8].copy_from_slice(&x.to_le_bytes());
-    }
-    let mut exits = Vec::with_capacity(block.exits.len());
-    for e in &block.exits {
-        let cell = (e.cell as usize - start) as u32;
-        put(&mut code, cell, 0);
-        exits.push(StoredExit {
+    let exits = block
+        .exits
+        .iter()
+        .map(|e| StoredExit {
             target: e.target,
-            cell,
             back: (e.unlinked as usize - start) as u32,
-        });
-    }
+        })
+        .collect();
     let mut relocs = Vec::with_capacity(block.relocs.len());
     for r in block.relocs.iter() {
         let at = r.at as usize;
-        let value = u64::from_le_bytes(code[at..at + 8].try_into().expect("8 bytes"));
+        let width = if r.kind == RelocKind::Cell { 4 } else { 8 };
+        let field = &mut code[at..at + width];
         let addend = match r.kind {
-            RelocKind::Helper => value.wrapping_sub(helper_base()) as i64,
+            RelocKind::Helper => {
+                let value = u64::from_le_bytes((&*field).try_into().expect("8 bytes"));
+                value.wrapping_sub(helper_base()) as i64
+            }
             RelocKind::Counter => 0,
+            RelocKind::Cell => {
+                // The exit whose cell the displacement reaches.
+                let disp = i32::from_le_bytes((&*field).try_into().expect("4 bytes"));
+                let cell = (start + at + 4).wrapping_add_signed(disp as isize);
+                block.exits.iter().position(|e| e.cell as usize == cell)? as i64
+            }
         };
-        put(&mut code, r.at, 0);
+        field.fill(0);
         relocs.push(StoredReloc {
             at: r.at,
             kind: r.kind,
@@ -167,7 +175,8 @@ pub fn export(cache: &CodeCache, pc: u64, block: &CompiledBlock) -> Option<Porta
 /// Why a stored block could not be installed.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ImportError {
-    /// An offset lies outside the code, or a cell is misaligned.
+    /// An offset lies outside the code, or a jump through a cell names
+    /// no exit.
     Malformed,
     /// The block counts its executions and no counter was given, or the
     /// reverse.
@@ -197,45 +206,59 @@ pub fn import(
         prev_site = Some(s.at);
         ok
     });
+    let n_exits = p.exits.len() / EXIT_BYTES;
     if !fits(p.body, 1)
         || !sites_ok
-        || !p
-            .exits()
-            .all(|e| fits(e.cell, 8) && e.cell % 8 == 0 && fits(e.back, 1))
-        || !p.relocs().all(|r| r.is_some_and(|r| fits(r.at, 8)))
+        || !p.exits().all(|e| fits(e.back, 1))
+        || !p.relocs().all(|r| {
+            r.is_some_and(|r| match r.kind {
+                RelocKind::Cell => fits(r.at, 4) && (0..n_exits as i64).contains(&r.addend),
+                _ => fits(r.at, 8),
+            })
+        })
     {
         return Err(ImportError::Malformed);
     }
     if p.counts() != counter.is_some() {
         return Err(ImportError::CounterMismatch);
     }
+    let cells: Vec<*mut u64> = (0..n_exits)
+        .map(|_| cache.alloc_cell())
+        .collect::<Option<_>>()
+        .ok_or(ImportError::CacheFull)?;
     let start = cache.install(p.code).ok_or(ImportError::CacheFull)?;
     let base = start as usize;
-    let put = |at: u32, x: u64| {
-        // SAFETY: `at + 8 <= len` (checked above), inside the code just
-        // installed, which nothing runs yet.
-        unsafe { ((base + at as usize) as *mut u64).write_unaligned(x) };
-    };
     for r in p.relocs().flatten() {
-        put(
-            r.at,
-            match r.kind {
-                RelocKind::Helper => helper_base().wrapping_add(r.addend as u64),
-                RelocKind::Counter => counter.map_or(0, |HotCounter(c)| c.as_ptr() as u64),
-            },
-        );
+        let at = base + r.at as usize;
+        let value = match r.kind {
+            RelocKind::Helper => helper_base().wrapping_add(r.addend as u64),
+            RelocKind::Counter => counter.map_or(0, |HotCounter(c)| c.as_ptr() as u64),
+            RelocKind::Cell => {
+                // SAFETY: `at + 4` is inside the code just installed
+                // (checked above), which nothing runs yet.
+                unsafe {
+                    crate::cache::point_at_cell((at + 4) as *const u8, cells[r.addend as usize])
+                };
+                continue;
+            }
+        };
+        // SAFETY: `at + 8` is inside the code just installed (checked
+        // above), which nothing runs yet.
+        unsafe { (at as *mut u64).write_unaligned(value) };
     }
     for s in p.sites() {
         cache.add_fault_site(base + s.at as usize, pc + s.pc_offset as u64, s.write);
     }
     let exits = p
         .exits()
-        .map(|e| {
+        .zip(cells)
+        .map(|(e, cell)| {
             let unlinked = (base + e.back as usize) as u64;
-            put(e.cell, unlinked);
+            // SAFETY: a fresh, aligned cell of the cache.
+            unsafe { cell.write(unlinked) };
             Exit {
                 target: e.target,
-                cell: (base + e.cell as usize) as *mut u64,
+                cell,
                 unlinked,
             }
         })
@@ -259,7 +282,7 @@ pub struct PortableRef<'a> {
     pub code: &'a [u8],
     /// Offset of the body.
     pub body: u32,
-    /// [`StoredExit`]s, 16 bytes each: target, cell, back.
+    /// [`StoredExit`]s, 16 bytes each: target, back, 4 bytes of 0.
     pub exits: &'a [u8],
     /// [`StoredSite`]s, 8 bytes each: at, pc_offset | write << 31.
     pub sites: &'a [u8],
@@ -293,8 +316,7 @@ impl<'a> PortableRef<'a> {
     fn exits(&self) -> impl Iterator<Item = StoredExit> + 'a {
         self.exits.chunks_exact(EXIT_BYTES).map(|c| StoredExit {
             target: u64_at(c, 0),
-            cell: u32_at(c, 8),
-            back: u32_at(c, 12),
+            back: u32_at(c, 8),
         })
     }
 
@@ -326,8 +348,8 @@ impl Portable {
     pub fn encode_tables(&self, exits: &mut Vec<u8>, sites: &mut Vec<u8>, relocs: &mut Vec<u8>) {
         for e in &self.exits {
             exits.extend_from_slice(&e.target.to_le_bytes());
-            exits.extend_from_slice(&e.cell.to_le_bytes());
             exits.extend_from_slice(&e.back.to_le_bytes());
+            exits.extend_from_slice(&[0; 4]);
         }
         for s in &self.sites {
             sites.extend_from_slice(&s.at.to_le_bytes());
