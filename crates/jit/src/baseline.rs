@@ -443,10 +443,12 @@ struct Emitter {
     /// The block calls helpers (which may ask for a return to the
     /// engine through `exit_info`, as `IC IVAU` does): every exit polls.
     calls_helpers: bool,
-    /// Direct exits: target guest PC and the label of its return path
-    /// (which loads the target PC: kept out of the chained path). Each
-    /// gets a link cell of the code cache when the block is installed.
-    exits: Vec<(u64, DynamicLabel)>,
+    /// Direct exits: target guest PC and, for an exit that polls, the
+    /// label of its return path in the block (which loads the target PC:
+    /// kept out of the chained path). Each gets a link cell of the code
+    /// cache when the block is installed, and an exit without a return
+    /// path of its own a cold one there (see [`CodeCache::exit_stub`]).
+    exits: Vec<(u64, Option<DynamicLabel>)>,
     /// The jumps and calls through link cells: the exit whose cell, and
     /// the label right after the instruction (its last 4 bytes are the
     /// cell's RIP-relative displacement).
@@ -1264,16 +1266,19 @@ impl Emitter {
     /// one forward run. A block that calls helpers polls at every exit,
     /// as a helper may have asked for a return to the engine itself.
     fn direct_exit(&mut self, target: u64) {
-        let back = self.ops.new_dynamic_label();
+        let mut back = None;
         if target <= self.block_start || self.calls_helpers {
-            emit_poll(&mut self.ops, self.chain, back);
+            let l = self.ops.new_dynamic_label();
+            emit_poll(&mut self.ops, self.chain, l);
+            back = Some(l);
         }
         let k = self.new_exit(target, back);
         self.through_cell(k, false);
     }
 
-    /// A new direct exit to `target` whose return path is `back`.
-    fn new_exit(&mut self, target: u64, back: DynamicLabel) -> usize {
+    /// A new direct exit to `target` whose return path in the block is
+    /// `back` (`None`: a cold one, made at installation).
+    fn new_exit(&mut self, target: u64, back: Option<DynamicLabel>) -> usize {
         self.exits.push((target, back));
         self.exits.len() - 1
     }
@@ -1309,10 +1314,10 @@ impl Emitter {
     /// with a jump.
     fn call_exit(&mut self, target: Option<u64>, ret: u64) {
         let back = self.ops.new_dynamic_label();
-        let ret_back = self.ops.new_dynamic_label();
+        let polls = matches!(target, Some(t) if t <= self.block_start || self.calls_helpers);
         // (The call's exit first, then the return's.)
-        let k = target.map(|t| self.new_exit(t, back));
-        let k_ret = self.new_exit(ret, ret_back);
+        let k = target.map(|t| self.new_exit(t, polls.then_some(back)));
+        let k_ret = self.new_exit(ret, None);
         let full = self.ops.new_dynamic_label();
         let lookup = self.ops.new_dynamic_label();
         let epilogue = self.epilogue;
@@ -1683,7 +1688,8 @@ pub fn compile_with(
             dynasm!(ops ; .arch x64 ; jmp =>epilogue);
         }
     };
-    let short = near(e.exits.len() + hot.is_some() as usize);
+    let local_backs = e.exits.iter().filter(|x| x.1.is_some()).count();
+    let short = near(local_backs + hot.is_some() as usize);
     if let Some(hot) = hot {
         let start = block.start as i64;
         dynasm!(e.ops
@@ -1698,6 +1704,7 @@ pub fn compile_with(
     // points): the target PC in rax.
     // (A PC below 4 GiB, a non-PIE program's, takes a 5-byte move.)
     for &(target, back) in &e.exits {
+        let Some(back) = back else { continue };
         dynasm!(e.ops ; .arch x64 ; =>back);
         match u32::try_from(target) {
             Ok(t) => dynasm!(e.ops ; .arch x64 ; mov eax, t as i32),
@@ -1736,7 +1743,11 @@ pub fn compile_with(
     e.emit_flag_stubs();
     e.emit_consts();
     let off = |l| e.ops.labels().resolve_dynamic(l).expect("exit label").0;
-    let labels: Vec<(u64, usize)> = e.exits.iter().map(|&(t, back)| (t, off(back))).collect();
+    let labels: Vec<(u64, Option<usize>)> = e
+        .exits
+        .iter()
+        .map(|&(t, back)| (t, back.map(off)))
+        .collect();
     let refs: Vec<(usize, usize)> = e.cell_refs.iter().map(|&(k, end)| (k, off(end))).collect();
     let sites: Vec<(usize, u64, bool)> = e
         .mem_sites
@@ -1768,7 +1779,10 @@ pub fn compile_with(
     }
     let mut exits = Vec::with_capacity(labels.len());
     for ((target, back), cell) in labels.into_iter().zip(cells) {
-        let unlinked = start as u64 + back as u64;
+        let unlinked = match back {
+            Some(back) => start as u64 + back as u64,
+            None => exit_stub(cache, target)?,
+        };
         // SAFETY: the cell is a fresh 8-byte aligned word of the cache;
         // nothing runs the code using it yet.
         unsafe { cell.write(unlinked) };
@@ -1796,6 +1810,31 @@ pub fn compile_with(
         len: code.len() as u32,
         relocs,
     })
+}
+
+/// A cold return path to the dispatcher for an exit to `target` (where
+/// its unlinked cell points): `mov eax, target` (or `mov rax`) and the
+/// jump to the shared exit routine, among the cells at the top of the
+/// code cache rather than in the block, whose hot code it would spread
+/// (an exit that polls keeps one in its block, where the poll jumps).
+pub(crate) fn exit_stub(cache: &mut CodeCache, target: u64) -> Option<u64> {
+    let mut code = Vec::with_capacity(16);
+    match u32::try_from(target) {
+        Ok(t) => {
+            code.push(0xb8);
+            code.extend(t.to_le_bytes());
+        }
+        Err(_) => {
+            code.extend([0x48, 0xb8]);
+            code.extend(target.to_le_bytes());
+        }
+    }
+    // jmp QWORD [r13 + CTX_EXIT_ROUTINE]
+    code.extend([0x41, 0xff, 0x65, CTX_EXIT_ROUTINE as u8]);
+    let at = cache.alloc_top(code.len().next_multiple_of(8))?;
+    // SAFETY: fresh bytes of the executable cache, not yet reachable.
+    unsafe { core::ptr::copy_nonoverlapping(code.as_ptr(), at, code.len()) };
+    Some(at as u64)
 }
 
 /// A direct exit of a compiled block, to be linked to the target's code.

@@ -306,12 +306,20 @@ impl CodeCache {
     /// flushes the pipeline) and a block carries no cell and padding.
     /// `None` when the cache is full.
     pub fn alloc_cell(&mut self) -> Option<*mut u64> {
-        if self.cells_low < self.used + 8 {
+        Some(self.alloc_top(8)? as *mut u64)
+    }
+
+    /// `bytes` (a multiple of 8) from the top of the cache down, where
+    /// link cells and the cold return paths of exits live
+    /// (`baseline::exit_stub`); `None` when the cache is full.
+    pub(crate) fn alloc_top(&mut self, bytes: usize) -> Option<*mut u8> {
+        debug_assert!(bytes.is_multiple_of(8));
+        if self.cells_low < self.used + bytes {
             return None;
         }
-        self.cells_low -= 8;
+        self.cells_low -= bytes;
         // SAFETY: in bounds (above `used`, below `size`), 8-aligned.
-        Some(unsafe { self.base.add(self.cells_low) } as *mut u64)
+        Some(unsafe { self.base.add(self.cells_low) })
     }
 
     /// Forgets all code. Every previously returned pointer becomes invalid.

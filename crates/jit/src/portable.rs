@@ -66,9 +66,14 @@ pub struct StoredReloc {
 pub struct StoredExit {
     /// The guest target.
     pub target: u64,
-    /// Offset of the return path (the cell's unlinked value).
+    /// Offset of the return path in the block (the cell's unlinked
+    /// value), or [`COLD_BACK`]: one made at installation.
     pub back: u32,
 }
+
+/// [`StoredExit::back`] of an exit whose return path is not in its
+/// block (see `baseline::exit_stub`).
+pub const COLD_BACK: u32 = u32::MAX;
 
 /// An inline guest access as stored (see [`CodeCache::add_fault_site`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,7 +126,10 @@ pub fn export(cache: &CodeCache, pc: u64, block: &CompiledBlock) -> Option<Porta
         .iter()
         .map(|e| StoredExit {
             target: e.target,
-            back: (e.unlinked as usize - start) as u32,
+            back: match (e.unlinked as usize).checked_sub(start) {
+                Some(off) if off < block.len as usize => off as u32,
+                _ => COLD_BACK,
+            },
         })
         .collect();
     let mut relocs = Vec::with_capacity(block.relocs.len());
@@ -209,7 +217,7 @@ pub fn import(
     let n_exits = p.exits.len() / EXIT_BYTES;
     if !fits(p.body, 1)
         || !sites_ok
-        || !p.exits().all(|e| fits(e.back, 1))
+        || !p.exits().all(|e| e.back == COLD_BACK || fits(e.back, 1))
         || !p.relocs().all(|r| {
             r.is_some_and(|r| match r.kind {
                 RelocKind::Cell => fits(r.at, 4) && (0..n_exits as i64).contains(&r.addend),
@@ -249,20 +257,22 @@ pub fn import(
     for s in p.sites() {
         cache.add_fault_site(base + s.at as usize, pc + s.pc_offset as u64, s.write);
     }
-    let exits = p
-        .exits()
-        .zip(cells)
-        .map(|(e, cell)| {
-            let unlinked = (base + e.back as usize) as u64;
-            // SAFETY: a fresh, aligned cell of the cache.
-            unsafe { cell.write(unlinked) };
-            Exit {
-                target: e.target,
-                cell,
-                unlinked,
+    let mut exits = Vec::with_capacity(n_exits);
+    for (e, cell) in p.exits().zip(cells) {
+        let unlinked = match e.back {
+            COLD_BACK => {
+                crate::baseline::exit_stub(cache, e.target).ok_or(ImportError::CacheFull)?
             }
-        })
-        .collect();
+            back => (base + back as usize) as u64,
+        };
+        // SAFETY: a fresh, aligned cell of the cache.
+        unsafe { cell.write(unlinked) };
+        exits.push(Exit {
+            target: e.target,
+            cell,
+            unlinked,
+        });
+    }
     crate::perfmap::record(start, len, format_args!("baseline_{pc:x}"));
     // No relocations are kept: an imported block is already stored and
     // never exported again (an allocation per block a process starts with).
