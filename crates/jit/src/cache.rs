@@ -347,6 +347,32 @@ impl Drop for CodeCache {
 mod tests {
     use super::*;
 
+    /// Code from the bottom and cells (and cold paths) from the top
+    /// never overlap: whichever would cross the other fails, and a reset
+    /// gives both their whole room back.
+    #[test]
+    fn code_and_cells_share_the_cache_without_overlap() {
+        let mut cache = CodeCache::new(4096).expect("maps");
+        let code = cache.install(&[0x90; 4000]).expect("room") as usize;
+        let mut cells = Vec::new();
+        while let Some(c) = cache.alloc_cell() {
+            cells.push(c as usize);
+        }
+        assert_eq!(cells.len(), (4096 - 4000) / 8);
+        assert!(
+            cells
+                .iter()
+                .all(|&c| c >= code + 4000 && c + 8 <= code + 4096 && c % 8 == 0)
+        );
+        assert!(cache.install(&[0x90; 8]).is_none());
+        assert!(cache.alloc_top(16).is_none());
+        cache.reset();
+        let top = cache.alloc_top(16).expect("room") as usize;
+        assert_eq!(top, code + 4096 - 16);
+        assert!(cache.install(&[0x90; 4080]).is_some());
+        assert!(cache.install(&[0x90; 1]).is_none() && cache.alloc_cell().is_none());
+    }
+
     #[test]
     fn fault_sites_are_found_across_chunks() {
         let mut cache = CodeCache::new(1 << 20).expect("maps");
