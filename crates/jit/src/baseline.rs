@@ -447,7 +447,7 @@ struct Emitter {
     /// label of its return path in the block (which loads the target PC:
     /// kept out of the chained path). Each gets a link cell of the code
     /// cache when the block is installed, and an exit without a return
-    /// path of its own a cold one there (see [`CodeCache::exit_stub`]).
+    /// path of its own a cold one there (see [`exit_stub`]).
     exits: Vec<(u64, Option<DynamicLabel>)>,
     /// The jumps and calls through link cells: the exit whose cell, and
     /// the label right after the instruction (its last 4 bytes are the
