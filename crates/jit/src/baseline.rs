@@ -1322,9 +1322,7 @@ impl Emitter {
         let lookup = self.ops.new_dynamic_label();
         let epilogue = self.epilogue;
         match target {
-            Some(t) if t <= self.block_start || self.calls_helpers => {
-                emit_poll(&mut self.ops, self.chain, back)
-            }
+            Some(_) if polls => emit_poll(&mut self.ops, self.chain, back),
             Some(_) => {}
             None => emit_poll(&mut self.ops, self.chain, epilogue),
         }
@@ -1702,14 +1700,10 @@ pub fn compile_with(
     }
     // The exits' way back to the dispatcher (also where an unlinked cell
     // points): the target PC in rax.
-    // (A PC below 4 GiB, a non-PIE program's, takes a 5-byte move.)
     for &(target, back) in &e.exits {
         let Some(back) = back else { continue };
         dynasm!(e.ops ; .arch x64 ; =>back);
-        match u32::try_from(target) {
-            Ok(t) => dynasm!(e.ops ; .arch x64 ; mov eax, t as i32),
-            Err(_) => dynasm!(e.ops ; .arch x64 ; mov rax, QWORD target as i64),
-        }
+        emit_pc_to_rax(&mut e.ops, target);
         to_epilogue(&mut e.ops, short);
     }
     dynasm!(e.ops
@@ -1818,23 +1812,22 @@ pub fn compile_with(
 /// code cache rather than in the block, whose hot code it would spread
 /// (an exit that polls keeps one in its block, where the poll jumps).
 pub(crate) fn exit_stub(cache: &mut CodeCache, target: u64) -> Option<u64> {
-    let mut code = Vec::with_capacity(16);
-    match u32::try_from(target) {
-        Ok(t) => {
-            code.push(0xb8);
-            code.extend(t.to_le_bytes());
-        }
-        Err(_) => {
-            code.extend([0x48, 0xb8]);
-            code.extend(target.to_le_bytes());
-        }
-    }
-    // jmp QWORD [r13 + CTX_EXIT_ROUTINE]
-    code.extend([0x41, 0xff, 0x65, CTX_EXIT_ROUTINE as u8]);
+    let mut ops = VecAssembler::<X64Relocation>::new(0);
+    emit_pc_to_rax(&mut ops, target);
+    dynasm!(ops ; .arch x64 ; jmp QWORD [BYTE r13 + CTX_EXIT_ROUTINE as i8]);
+    let code = ops.finalize().ok()?;
     let at = cache.alloc_top(code.len().next_multiple_of(8))?;
     // SAFETY: fresh bytes of the executable cache, not yet reachable.
     unsafe { core::ptr::copy_nonoverlapping(code.as_ptr(), at, code.len()) };
     Some(at as u64)
+}
+
+/// `rax = pc`: a 5-byte move for a PC below 4 GiB (a non-PIE program's).
+fn emit_pc_to_rax(ops: &mut VecAssembler<X64Relocation>, pc: u64) {
+    match u32::try_from(pc) {
+        Ok(p) => dynasm!(ops ; .arch x64 ; mov eax, p as i32),
+        Err(_) => dynasm!(ops ; .arch x64 ; mov rax, QWORD pc as i64),
+    }
 }
 
 /// A direct exit of a compiled block, to be linked to the target's code.

@@ -156,10 +156,10 @@ pub(super) fn emit_complete_routine(ops: &mut VecAssembler<X64Relocation>) {
         ; push r10
         ; push r11
         ; sub rsp, 8
-    );
-    emit_complete_call(ops);
-    dynasm!(ops
-        ; .arch x64
+        ; lea rdi, [rbx - STATE_BIAS]
+        ; mov rsi, r13
+        ; mov rax, QWORD complete_flags as *const () as i64
+        ; call rax
         ; add rsp, 8
         ; pop r11
         ; pop r10
@@ -227,26 +227,10 @@ pub(super) fn emit_complete_routine(ops: &mut VecAssembler<X64Relocation>) {
     );
 }
 
-/// Calls [`complete_flags`] on the state (rbx) and context (r13), from
-/// a 16-byte aligned stack; clobbers the caller-saved registers. Returns
-/// the offset of the routine's address in the code (for relocation).
-fn emit_complete_call(ops: &mut VecAssembler<X64Relocation>) -> u32 {
-    let f = complete_flags as *const () as usize;
-    dynasm!(ops
-        ; .arch x64
-        ; lea rdi, [rbx - STATE_BIAS]
-        ; mov rsi, r13
-        ; mov rax, QWORD f as i64
-    );
-    let at = (ops.offset().0 - 8) as u32;
-    dynasm!(ops ; .arch x64 ; call rax);
-    at
-}
-
-/// Completes pending flags if there are any (the stack 16-byte aligned;
-/// the routine's address is absolute: for code that is never stored).
-/// `keeps_rax`: at an exit, where rax holds the next PC, it is kept, so
-/// that the engine always finds the flags in the state.
+/// Completes pending flags if there are any, through the shared routine
+/// as block code does (the stack 16-byte aligned; clobbers rcx, rdx, rsi
+/// and rdi). `keeps_rax`: at an exit, where rax holds the next PC, it is
+/// kept, so that the engine always finds the flags in the state.
 pub(crate) fn emit_complete_if_pending(ops: &mut VecAssembler<X64Relocation>, keeps_rax: bool) {
     let done = ops.new_dynamic_label();
     dynasm!(ops
@@ -257,7 +241,7 @@ pub(crate) fn emit_complete_if_pending(ops: &mut VecAssembler<X64Relocation>, ke
     if keeps_rax {
         dynasm!(ops ; .arch x64 ; push rax ; sub rsp, 8);
     }
-    emit_complete_call(ops);
+    dynasm!(ops ; .arch x64 ; call QWORD [BYTE r13 + CTX_COMPLETE_ROUTINE as i8]);
     if keeps_rax {
         dynasm!(ops ; .arch x64 ; add rsp, 8 ; pop rax);
     }

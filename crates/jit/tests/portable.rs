@@ -1,0 +1,141 @@
+//! A baseline block exported for the code store and installed in another
+//! code cache: its jumps through link cells reach cells made at
+//! installation, an exit that does not poll returns through a cold path
+//! made there too, one that polls through the path in its block, and a
+//! stored jump naming no exit is refused.
+
+use xarch_ir::{Block, Builder, IntCC, Terminator, Type};
+use xarch_jit::baseline::{ChainConfig, KIND_NEXT, MAX_SLOTS, compile};
+use xarch_jit::portable::{
+    COLD_BACK, ImportError, Portable, PortableRef, RelocKind, export, import,
+};
+use xarch_jit::{CodeCache, CompiledBlock, JitCtx};
+
+const WORDS: usize = 16;
+const CHAIN: ChainConfig = ChainConfig {
+    interrupt: 8 * (WORDS as i32 - 2),
+    exit_info: 8 * (WORDS as i32 - 1),
+    ibtc: false,
+    flags: None,
+    link: None,
+};
+const START: u64 = 0x2000;
+/// Below the block's start: the exit polls.
+const BACKWARD: u64 = 0x1000;
+/// Past it: the exit does not poll.
+const FORWARD: u64 = 0x3000;
+/// Where the marked block continues.
+const AFTER: u64 = 0x9000;
+
+/// To `BACKWARD` when state word 0 is 0, else to `FORWARD`.
+fn branch_block() -> Block {
+    let mut b = Builder::new();
+    b.guest_insn(START);
+    let x = b.get_state(0, Type::I64);
+    let zero = b.iconst(Type::I64, 0);
+    let cond = b.icmp(IntCC::Eq, x, zero);
+    b.finish(
+        START,
+        START + 4,
+        1,
+        Terminator::Branch {
+            cond,
+            taken: BACKWARD,
+            not_taken: FORWARD,
+        },
+    )
+}
+
+/// Sets state word 5 to 42.
+fn marked_block() -> Block {
+    let mut b = Builder::new();
+    b.guest_insn(FORWARD);
+    let x = b.iconst(Type::I64, 42);
+    b.set_state(5 * 8, x);
+    b.finish(FORWARD, FORWARD + 4, 1, Terminator::Jump(AFTER))
+}
+
+/// Runs `block` with state word 0 = `word0`: the next PC and word 5.
+fn run(block: &CompiledBlock, word0: u64) -> (u64, u64) {
+    let mut state = vec![0u64; WORDS];
+    state[0] = word0;
+    let mut slots = vec![0u128; MAX_SLOTS];
+    let mut ctx = JitCtx::default();
+    // SAFETY: compiled for this state layout; its cache outlives the call.
+    let next = unsafe { block.call(state.as_mut_ptr() as *mut u8, slots.as_mut_ptr(), &mut ctx) };
+    assert_eq!(ctx.kind, KIND_NEXT);
+    (next, state[5])
+}
+
+/// The stored tables of `p`, as the code store keeps them.
+fn tables(p: &Portable) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let (mut exits, mut sites, mut relocs) = (Vec::new(), Vec::new(), Vec::new());
+    p.encode_tables(&mut exits, &mut sites, &mut relocs);
+    (exits, sites, relocs)
+}
+
+fn portable_ref<'a>(p: &'a Portable, t: &'a (Vec<u8>, Vec<u8>, Vec<u8>)) -> PortableRef<'a> {
+    PortableRef {
+        code: &p.code,
+        body: p.body,
+        exits: &t.0,
+        sites: &t.1,
+        relocs: &t.2,
+    }
+}
+
+#[test]
+fn stored_blocks_get_their_cells_and_cold_paths_at_installation() {
+    let mut first = CodeCache::new(1 << 20).unwrap();
+    let compiled = compile(&branch_block(), &mut first, CHAIN).expect("compiles");
+    let p = export(&first, START, &compiled).expect("exportable");
+    drop(first);
+    // The polling exit keeps its return path in the block; the other's
+    // is made at installation.
+    let backs: Vec<(u64, bool)> = p
+        .exits
+        .iter()
+        .map(|e| (e.target, e.back == COLD_BACK))
+        .collect();
+    assert_eq!(backs, [(BACKWARD, false), (FORWARD, true)]);
+    let cells = p
+        .relocs
+        .iter()
+        .filter(|r| r.kind == RelocKind::Cell)
+        .count();
+    assert_eq!(cells, 2);
+    let t = tables(&p);
+    let mut cache = CodeCache::new(1 << 20).unwrap();
+    let block = import(&mut cache, START, &portable_ref(&p, &t), None).expect("imports");
+    // Unlinked: each exit returns its own target.
+    assert_eq!(run(&block, 0), (BACKWARD, 0));
+    assert_eq!(run(&block, 1), (FORWARD, 0));
+    // Linked, the forward exit's jump goes through its new cell.
+    let marked = compile(&marked_block(), &mut cache, CHAIN).expect("compiles");
+    let forward = block.exits.iter().find(|e| e.target == FORWARD).unwrap();
+    // SAFETY: both blocks live in this cache; nothing runs them now.
+    unsafe { forward.link(marked.body) };
+    assert_eq!(run(&block, 1), (AFTER, 42));
+    assert_eq!(run(&block, 0), (BACKWARD, 0));
+    // Unlinked again, back through the cold path.
+    // SAFETY: as above.
+    unsafe { forward.unlink() };
+    assert_eq!(run(&block, 1), (FORWARD, 0));
+}
+
+#[test]
+fn a_stored_jump_through_a_cell_of_no_exit_is_refused() {
+    let mut first = CodeCache::new(1 << 20).unwrap();
+    let compiled = compile(&branch_block(), &mut first, CHAIN).expect("compiles");
+    let mut p = export(&first, START, &compiled).expect("exportable");
+    let cell = p
+        .relocs
+        .iter_mut()
+        .find(|r| r.kind == RelocKind::Cell)
+        .unwrap();
+    cell.addend = p.exits.len() as i64;
+    let t = tables(&p);
+    let mut cache = CodeCache::new(1 << 20).unwrap();
+    let refused = import(&mut cache, START, &portable_ref(&p, &t), None);
+    assert_eq!(refused.err(), Some(ImportError::Malformed));
+}
