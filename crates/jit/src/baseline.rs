@@ -1812,14 +1812,37 @@ pub fn compile_with(
 /// code cache rather than in the block, whose hot code it would spread
 /// (an exit that polls keeps one in its block, where the poll jumps).
 pub(crate) fn exit_stub(cache: &mut CodeCache, target: u64) -> Option<u64> {
-    let mut ops = VecAssembler::<X64Relocation>::new(0);
-    emit_pc_to_rax(&mut ops, target);
-    dynasm!(ops ; .arch x64 ; jmp QWORD [BYTE r13 + CTX_EXIT_ROUTINE as i8]);
-    let code = ops.finalize().ok()?;
-    let at = cache.alloc_top(code.len().next_multiple_of(8))?;
+    let (code, len) = exit_stub_bytes(target);
+    let at = cache.alloc_top(len.next_multiple_of(8))?;
     // SAFETY: fresh bytes of the executable cache, not yet reachable.
-    unsafe { core::ptr::copy_nonoverlapping(code.as_ptr(), at, code.len()) };
+    unsafe { core::ptr::copy_nonoverlapping(code.as_ptr(), at, len) };
     Some(at as u64)
+}
+
+/// The bytes of [`exit_stub`]'s code: [`emit_pc_to_rax`] and `jmp [r13 +
+/// exit_routine]`, encoded here without an assembler because every stored
+/// block a process installs needs some (dynasm's buffer and finalisation
+/// cost 700 instructions per stub, a fifth of /bin/true's start-up); the
+/// unit test `exit_stub_bytes_match_the_assembler` holds it to dynasm's
+/// encoding.
+fn exit_stub_bytes(target: u64) -> ([u8; 16], usize) {
+    let mut code = [0u8; 16];
+    let mut n = match u32::try_from(target) {
+        Ok(p) => {
+            code[0] = 0xb8; // mov eax, imm32
+            code[1..5].copy_from_slice(&p.to_le_bytes());
+            5
+        }
+        Err(_) => {
+            code[..2].copy_from_slice(&[0x48, 0xb8]); // mov rax, imm64
+            code[2..10].copy_from_slice(&target.to_le_bytes());
+            10
+        }
+    };
+    // jmp qword [r13 + disp8]
+    code[n..n + 4].copy_from_slice(&[0x41, 0xff, 0x65, CTX_EXIT_ROUTINE as u8]);
+    n += 4;
+    (code, n)
 }
 
 /// `rax = pc`: a 5-byte move for a PC below 4 GiB (a non-PIE program's).
@@ -1864,5 +1887,32 @@ impl Exit {
     pub unsafe fn unlink(&self) {
         // SAFETY: as above.
         unsafe { self.link(self.unlinked) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hand-encoded cold return path is what the assembler makes of
+    /// `emit_pc_to_rax` and the jump to the exit routine, for PCs below
+    /// and above 4 GiB.
+    #[test]
+    fn exit_stub_bytes_match_the_assembler() {
+        for pc in [
+            0,
+            0x40_0000,
+            0x7fff_ffff,
+            0xffff_ffff,
+            1 << 32,
+            0xaaaa_dead_beef_0004,
+        ] {
+            let mut ops = VecAssembler::<X64Relocation>::new(0);
+            emit_pc_to_rax(&mut ops, pc);
+            dynasm!(ops ; .arch x64 ; jmp QWORD [BYTE r13 + CTX_EXIT_ROUTINE as i8]);
+            let want = ops.finalize().expect("assembles");
+            let (code, len) = exit_stub_bytes(pc);
+            assert_eq!(&code[..len], &want[..], "pc {pc:#x}");
+        }
     }
 }
