@@ -81,6 +81,10 @@ pub struct JitCtx {
     /// The shared routine that completes deferred flags for block code
     /// (see [`SharedRoutines::complete`]).
     pub complete_routine: u64,
+    /// How an optimizing-tier region's code left, for its stub: the
+    /// index of the direct exit's link cell plus one, or 0 for an
+    /// indirect exit (see `crate::opt`'s stub).
+    pub region_exit: u64,
 }
 
 impl Default for JitCtx {
@@ -104,6 +108,7 @@ impl Default for JitCtx {
             entry_sp: 0,
             stack_floor: 0,
             complete_routine: SharedRoutines::get().complete,
+            region_exit: 0,
         }
     }
 }
@@ -127,6 +132,7 @@ const CTX_FAULT_ROUTINE: i32 = 96;
 const CTX_ENTRY_SP: i32 = 104;
 const CTX_STACK_FLOOR: i32 = 112;
 pub(crate) const CTX_COMPLETE_ROUTINE: i32 = 120;
+pub(crate) const CTX_REGION_EXIT: i32 = 128;
 
 /// What compiled code keeps in rbx is the state block's address plus
 /// this: the 32 general registers of an A64 state (its first 256 bytes)
@@ -157,9 +163,12 @@ const _: () = {
     assert!(offset_of!(JitCtx, entry_sp) == CTX_ENTRY_SP as usize);
     assert!(offset_of!(JitCtx, stack_floor) == CTX_STACK_FLOOR as usize);
     assert!(offset_of!(JitCtx, complete_routine) == CTX_COMPLETE_ROUTINE as usize);
-    // Compiled code reaches every field with an 8-bit displacement
-    // (`[BYTE r13 + CTX_...]`).
-    assert!(core::mem::size_of::<JitCtx>() <= 128);
+    assert!(offset_of!(JitCtx, region_exit) == CTX_REGION_EXIT as usize);
+    // Baseline code reaches every field up to here with an 8-bit
+    // displacement (`[BYTE r13 + CTX_...]`); only region code and stubs
+    // use `region_exit`, the last.
+    assert!(CTX_COMPLETE_ROUTINE < 128);
+    assert!(core::mem::size_of::<JitCtx>() == CTX_REGION_EXIT as usize + 8);
 };
 
 /// The way into baseline blocks and back to the engine, shared by every

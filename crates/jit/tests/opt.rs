@@ -1662,3 +1662,115 @@ fn spinning_loads_see_another_threads_store() {
         other.join().unwrap();
     }
 }
+
+/// Calls a region's entry (the `BlockFn` convention: state, slots, ctx,
+/// body) with a sentinel in every register System V has the callee keep
+/// (rbx, rbp, r12-r15), and returns the next PC and a bit per register
+/// that came back changed (r15 holds the save area: a changed r15
+/// crashes instead).
+///
+/// # Safety
+/// As for `EntryFn::call`.
+unsafe fn call_with_sentinels(
+    entry: usize,
+    state: *mut u8,
+    slots: *mut u128,
+    ctx: *mut JitCtx,
+) -> (u64, u64) {
+    let mut save = [0u64; 3];
+    let next: u64;
+    let changed: u64;
+    // SAFETY: rsp, rbx and rbp are saved in `save` and restored; the
+    // call follows the C convention with an aligned stack.
+    unsafe {
+        core::arch::asm!(
+            "mov [r15], rsp",
+            "mov [r15 + 8], rbx",
+            "mov [r15 + 16], rbp",
+            "and rsp, -16",
+            "mov rbx, 0x1111",
+            "mov rbp, 0x2222",
+            "mov r12, 0x3333",
+            "mov r13, 0x4444",
+            "mov r14, 0x5555",
+            "xor ecx, ecx",
+            "call rax",
+            "xor ecx, ecx",
+            "cmp rbx, 0x1111",
+            "setne cl",
+            "xor edx, edx",
+            "cmp rbp, 0x2222",
+            "setne dl",
+            "shl edx, 1",
+            "or ecx, edx",
+            "xor edx, edx",
+            "cmp r12, 0x3333",
+            "setne dl",
+            "shl edx, 2",
+            "or ecx, edx",
+            "xor edx, edx",
+            "cmp r13, 0x4444",
+            "setne dl",
+            "shl edx, 3",
+            "or ecx, edx",
+            "xor edx, edx",
+            "cmp r14, 0x5555",
+            "setne dl",
+            "shl edx, 4",
+            "or ecx, edx",
+            "mov rbx, [r15 + 8]",
+            "mov rbp, [r15 + 16]",
+            "mov rsp, [r15]",
+            in("r15") save.as_mut_ptr(),
+            inout("rax") entry => next,
+            in("rdi") state,
+            in("rsi") slots,
+            in("rdx") ctx,
+            lateout("rcx") changed,
+            out("r12") _,
+            out("r13") _,
+            out("r14") _,
+            clobber_abi("C"),
+        );
+    }
+    (next, changed)
+}
+
+/// Region code keeps no callee-saved registers itself (Winch's
+/// convention): its stub and the baseline frame must give the caller back
+/// every one, on a normal exit and after a fault in the region.
+#[test]
+fn regions_keep_the_callers_registers() {
+    let code = SUM_LOOP;
+    let blocks = lift_seq(&code);
+    let page = guard_pages();
+    let mut jit = Jit::new();
+    let r = jit.compile(&blocks, chain(A64_INTERRUPT, A64_EXIT_INFO));
+    // Six loads within the page, then the guard page.
+    for (start, faults) in [(page as u64, false), (page as u64 + 4096 - 5 * 8, true)] {
+        let mut s = A64State::default();
+        s.x[0] = start;
+        s.x[1] = 6;
+        let mut ctx = JitCtx {
+            kind: KIND_NEXT,
+            ..JitCtx::default()
+        };
+        jit.cache.activate();
+        // SAFETY: the region was compiled from `blocks` for A64State.
+        let (_, changed) = unsafe {
+            call_with_sentinels(
+                r.entry.addr(),
+                &mut s as *mut A64State as *mut u8,
+                jit.slots.as_mut_ptr(),
+                &mut ctx,
+            )
+        };
+        CodeCache::deactivate();
+        let want = if faults { KIND_FAULT } else { KIND_EXIT };
+        assert_eq!(ctx.kind, want, "faults: {faults}");
+        assert_eq!(
+            changed, 0,
+            "callee-saved registers changed (faults: {faults})"
+        );
+    }
+}

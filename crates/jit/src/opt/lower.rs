@@ -18,7 +18,7 @@ mod vector;
 use super::{OptError, RegionBlock};
 use crate::baseline::{
     CTX_FAULT_ADDR, CTX_FAULT_PC, CTX_FAULT_STATUS, CTX_KIND, CTX_LAZY_A, CTX_LAZY_B,
-    CTX_LAZY_INFO, CTX_OPT_SCRATCH, ChainConfig, KIND_EXIT, KIND_NEXT,
+    CTX_LAZY_INFO, CTX_OPT_SCRATCH, CTX_REGION_EXIT, ChainConfig, KIND_EXIT, KIND_NEXT,
 };
 use crate::flags::{LAZY_ADD, LAZY_LOGIC, LAZY_PACKED, LAZY_SUB, pack_flags, width_code};
 use cranelift_codegen::ir::condcodes::IntCC as CC;
@@ -408,13 +408,14 @@ pub(crate) fn lower(
         }
     }
     let ptr = types::I64;
-    func.signature = Signature::new(CallConv::SystemV);
+    // Winch's convention has no callee-saved registers: the stub saves
+    // the few the baseline frame needs once, where System V made the
+    // function save five more on every region entry (see `stub.rs`).
+    func.signature = Signature::new(CallConv::Winch);
     for _ in 0..3 {
         func.signature.params.push(AbiParam::new(ptr));
     }
-    // Next guest PC, and the index of the direct exit taken (its link
-    // cell in the stub) or u64::MAX.
-    func.signature.returns.push(AbiParam::new(ptr));
+    // The next guest PC (and in `ctx.region_exit`, which exit it was).
     func.signature.returns.push(AbiParam::new(ptr));
 
     let mut b = FunctionBuilder::new(func, fctx);
@@ -917,25 +918,35 @@ impl Lower<'_, '_> {
         let flags_before = self.cur_flags;
         self.flush_exit();
         self.cur_flags = flags_before;
-        let k = self.b.ins().iconst(types::I64, kind as i64);
-        self.b.ins().store(trusted(), k, self.ctx, CTX_KIND);
+        // Compiled code runs with `ctx.kind` = KIND_NEXT: only other
+        // kinds are stored.
+        if kind != KIND_NEXT {
+            let k = self.b.ins().iconst(types::I64, kind as i64);
+            self.b.ins().store(trusted(), k, self.ctx, CTX_KIND);
+        }
         if kind == KIND_EXIT {
             let start = self.blocks[self.cur_idx].pc;
             let s = self.b.ins().iconst(types::I64, start as i64);
             self.b.ins().store(trusted(), s, self.ctx, CTX_FAULT_PC);
         }
+        // The link cell's index plus one, 0 for none.
         let cell = match link {
             Some(t) => match self.exits.iter().position(|&x| x == t) {
-                Some(i) => i as u64,
+                Some(i) => i as u64 + 1,
                 None => {
                     self.exits.push(t);
-                    self.exits.len() as u64 - 1
+                    self.exits.len() as u64
                 }
             },
-            None => u64::MAX,
+            None => 0,
         };
-        let cell = self.b.ins().iconst(types::I64, cell as i64);
-        self.b.ins().return_(&[pc, cell]);
+        if kind == KIND_NEXT {
+            let cell = self.b.ins().iconst(types::I64, cell as i64);
+            self.b
+                .ins()
+                .store(trusted(), cell, self.ctx, CTX_REGION_EXIT);
+        }
+        self.b.ins().return_(&[pc]);
     }
 
     /// Control flow to guest `target` at the end of the current block.
@@ -1041,8 +1052,7 @@ impl Lower<'_, '_> {
             .ins()
             .store(trusted(), p[1], self.ctx, CTX_FAULT_ADDR);
         self.b.ins().store(trusted(), p[2], self.ctx, CTX_FAULT_PC);
-        let none = self.b.ins().iconst(types::I64, -1);
-        self.b.ins().return_(&[p[2], none]);
+        self.b.ins().return_(&[p[2]]);
     }
 
     /// Runs instruction `i` through the interpreter's definition

@@ -6,28 +6,34 @@
 //! entry:  push rbx, r12, r13, r14, r15        ; the baseline frame
 //!         mov rbx, rdi; mov r12, rsi; mov r13, rdx
 //! body:   (complete deferred baseline flags)   ; chained code jumps here
-//!         push rbx, r12, r13, r14, r15, rbp
+//!         push rbx, r12, r13, rbp
 //!         mov [r13 + host_sp], rsp
-//!         call func(state, ctx, slots)
-//! after:  pop rbp, r15, r14, r13, r12, rbx
-//!         kind == NEXT: interrupt check, IBTC lookup, jump to the target
+//!         call func(state, ctx, slots)         ; Winch convention
+//! after:  pop rbp, r13, r12, rbx
+//!         kind == NEXT: interrupt check; region_exit = cell + 1: jump
+//!           through the cell; 0: IBTC lookup
 //!         kind == OPT_FAULT: kind = FAULT, from the mark in opt_scratch:
 //!           fault_pc = table[mark.from], opt_scratch = table[mark.access]
 //! epilogue: `emit_epilogue`
 //! ```
 //!
-//! A guest access in the Cranelift code that faults is redirected by
-//! [`redirect_fault`] to `after` with the stack pointer reset to
-//! `host_sp`: the six pops restore every callee-saved register the
-//! abandoned Cranelift frame may have clobbered.
+//! The function follows Winch's convention, which has no callee-saved
+//! registers: the stub keeps what the baseline frame needs across it
+//! (rbx, r12 and r13, and the engine's rbp, which baseline code never
+//! touches; r14 and r15 hold nothing between blocks). Under System V the
+//! function saved and restored five registers of its own on every entry,
+//! on top of the stub's. A guest access in the Cranelift code that faults
+//! is redirected by [`redirect_fault`] to `after` with the stack pointer
+//! reset to `host_sp`: the four pops restore what the abandoned Cranelift
+//! frame may have clobbered.
 
 use super::OptError;
 use super::lower::EntryFlags;
 use crate::JitCtx;
 use crate::baseline::{
-    BlockFn, CTX_FAULT_PC, CTX_HOST_SP, CTX_KIND, CTX_OPT_SCRATCH, ChainConfig, EntryFn, Exit,
-    KIND_FAULT, STATE_BIAS, emit_complete_if_pending, emit_drop_return_stack, emit_epilogue,
-    emit_ibtc_jump, emit_poll, emit_prologue, emit_return_through_stack,
+    BlockFn, CTX_FAULT_PC, CTX_HOST_SP, CTX_KIND, CTX_OPT_SCRATCH, CTX_REGION_EXIT, ChainConfig,
+    EntryFn, Exit, KIND_FAULT, STATE_BIAS, emit_complete_if_pending, emit_drop_return_stack,
+    emit_epilogue, emit_ibtc_jump, emit_poll, emit_prologue, emit_return_through_stack,
 };
 use crate::cache::CodeCache;
 use dynasmrt::x64::X64Relocation;
@@ -71,11 +77,10 @@ pub(crate) fn install(
     }
     dynasm!(ops
         ; .arch x64
+        // (An even number of pushes: the call keeps the stack aligned.)
         ; push rbx
         ; push r12
         ; push r13
-        ; push r14
-        ; push r15
         ; push rbp
         ; mov QWORD [r13 + CTX_HOST_SP], rsp
         ; lea rdi, [rbx - STATE_BIAS]
@@ -83,8 +88,6 @@ pub(crate) fn install(
         ; mov rdx, r12
         ; call =>func
         ; pop rbp
-        ; pop r15
-        ; pop r14
         ; pop r13
         ; pop r12
         ; pop rbx
@@ -96,10 +99,11 @@ pub(crate) fn install(
     dynasm!(ops
         ; .arch x64
         // A direct exit continues through its link cell.
-        ; cmp rdx, -1
-        ; je =>indirect
+        ; mov rdx, QWORD [r13 + CTX_REGION_EXIT]
+        ; test rdx, rdx
+        ; jz =>indirect
         ; lea rcx, [=>cells]
-        ; jmp QWORD [rcx + rdx * 8]
+        ; jmp QWORD [rcx + rdx * 8 - 8]
         ; =>indirect
     );
     if chain.link.is_some() {
@@ -219,7 +223,8 @@ pub unsafe fn redirect_fault(uc: *mut libc::ucontext_t, fault_addr: u64) -> bool
     };
     // Region code keeps frame pointers: the Cranelift frame's rbp points
     // at its saved rbp, above it the return address into the stub, and
-    // above that the stub's six saved registers (ctx = saved r13).
+    // above that the stub's four saved registers: rbp, r13 (ctx), r12,
+    // rbx.
     let rbp = gregs[libc::REG_RBP as usize] as u64;
     if !rbp.is_multiple_of(8) || rbp < 4096 {
         return false;
@@ -230,7 +235,7 @@ pub unsafe fn redirect_fault(uc: *mut libc::ucontext_t, fault_addr: u64) -> bool
     let (ret, ctx) = unsafe {
         (
             *((rbp + 8) as *const u64),
-            *((host_sp + 24) as *const *mut JitCtx),
+            *((host_sp + 8) as *const *mut JitCtx),
         )
     };
     // SAFETY: a non-null ctx saved by the stub is the running JitCtx;
