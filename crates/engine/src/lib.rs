@@ -181,8 +181,9 @@ pub const DEFAULT_INTERP_RUNS_AFTER_STARTUP: u32 = 1;
 pub const STARTUP_TRANSLATIONS: u64 = 4000;
 
 /// Decides whether guest code at an address may be fetched (mapped and
-/// executable). Supplied by the Linux layer, which owns the memory map.
-pub type FetchValidator = Box<dyn Fn(u64) -> bool + Send>;
+/// executable): the executable range containing it, or `None`. Supplied
+/// by the Linux layer, which owns the memory map.
+pub type FetchValidator = Box<dyn Fn(u64) -> Option<core::ops::Range<u64>> + Send>;
 
 /// Generation of the process-wide invalidation log: bumped by every
 /// [`Engine::invalidate`], checked by every engine at block boundaries so
@@ -261,6 +262,9 @@ pub struct Engine {
     seen_gen: u64,
     /// Exits of compiled blocks waiting for (or linked to) each target PC.
     links: links::Links,
+    /// The exits of the stored block being installed (one list kept from
+    /// block to block: see `xarch_jit::portable::import_into`).
+    import_exits: Vec<xarch_jit::baseline::Exit>,
     /// Guest instructions run by the interpreter (for `stats`).
     insns: u64,
     /// The next translation serial number.
@@ -557,32 +561,38 @@ fn debug_verify(block: &Block, what: &str) {
     }
 }
 
-/// The fetch validator's answers, asked once per guest page.
+/// The fetch validator's answers, asked once per executable range.
 struct CodeFetch<'a> {
     validator: &'a Option<FetchValidator>,
-    checked_page: u64,
+    /// Known executable (empty: nothing known).
+    ok: core::ops::Range<u64>,
 }
 
 impl<'a> CodeFetch<'a> {
     fn new(validator: &'a Option<FetchValidator>) -> Self {
-        CodeFetch {
-            validator,
-            checked_page: u64::MAX,
-        }
+        Self::knowing(validator, 0..0)
+    }
+
+    /// A fetch that takes `ok` as executable without asking.
+    fn knowing(validator: &'a Option<FetchValidator>, ok: core::ops::Range<u64>) -> Self {
+        CodeFetch { validator, ok }
     }
 
     /// Whether guest code at `addr` may be fetched (mapped executable).
     fn may_fetch(&mut self, addr: u64) -> bool {
-        let page = addr & !0xfff;
-        if page != self.checked_page {
-            if let Some(v) = self.validator
-                && !v(addr)
-            {
-                return false;
-            }
-            self.checked_page = page;
+        if self.ok.contains(&addr) {
+            return true;
         }
-        true
+        match self.validator {
+            None => true,
+            Some(v) => match v(addr) {
+                Some(r) => {
+                    self.ok = r;
+                    true
+                }
+                None => false,
+            },
+        }
     }
 }
 
@@ -667,6 +677,7 @@ impl Engine {
             jit_ctx: JitCtx::default(),
             seen_gen: INVAL_GEN.load(Ordering::Acquire),
             links,
+            import_exits: Vec::new(),
             insns: 0,
             next_serial: 0,
             dispatches: [0; 3],
@@ -872,8 +883,19 @@ impl Engine {
     /// and executable), 8 bytes at a time where aligned, handing each
     /// piece to `f` with its offset from `pc` until `f` says stop; false
     /// if some of it cannot be fetched or `f` stopped.
-    fn read_guest_code(&self, pc: u64, end: u64, mut f: impl FnMut(usize, &[u8]) -> bool) -> bool {
-        let mut fetch = CodeFetch::new(&self.validator);
+    fn read_guest_code(&self, pc: u64, end: u64, f: impl FnMut(usize, &[u8]) -> bool) -> bool {
+        self.read_guest_code_with(&mut CodeFetch::new(&self.validator), pc, end, f)
+    }
+
+    /// [`Engine::read_guest_code`] with the executable range `fetch`
+    /// knows.
+    fn read_guest_code_with(
+        &self,
+        fetch: &mut CodeFetch<'_>,
+        pc: u64,
+        end: u64,
+        mut f: impl FnMut(usize, &[u8]) -> bool,
+    ) -> bool {
         let mut addr = pc;
         while addr < end {
             if !fetch.may_fetch(addr) {
@@ -909,10 +931,21 @@ impl Engine {
     /// Whether the guest code at `pc` can be fetched and is `code`
     /// (compared in place: this runs for every block a process starts
     /// with).
-    fn guest_code_is(&self, pc: u64, code: &[u8]) -> bool {
-        self.read_guest_code(pc, pc + code.len() as u64, |at, piece| {
-            code.get(at..at + piece.len()) == Some(piece)
-        })
+    /// Whether the guest code at `pc` is `code`, taking the executable
+    /// range `known` (updated) as checked: a batch of installs asks the
+    /// memory map (a lock and a tree search) once per mapping instead of
+    /// once per block. No guest code runs during a batch, so no thread of
+    /// this engine changes the map meanwhile (another thread may, as it
+    /// may between a check and the block's run anyway; its invalidation
+    /// reaches this engine before its next block).
+    fn guest_code_is(&self, pc: u64, code: &[u8], known: &mut core::ops::Range<u64>) -> bool {
+        let mut fetch = CodeFetch::knowing(&self.validator, known.clone());
+        let same =
+            self.read_guest_code_with(&mut fetch, pc, pc + code.len() as u64, |at, piece| {
+                code.get(at..at + piece.len()) == Some(piece)
+            });
+        *known = fetch.ok;
+        same
     }
 
     /// Installs the code store's block at `pc` if it has one compiled
@@ -922,7 +955,10 @@ impl Engine {
         // update per block was a visible cost of a process start.
         let store = self.store.take()?;
         let mut queue = VecDeque::new();
-        let installed = self.install_from(&store, pc, &mut queue);
+        // The executable range the batch has checked (see
+        // `guest_code_is`).
+        let mut known = 0..0;
+        let installed = self.install_from(&store, pc, &mut queue, &mut known);
         // The block's successors in the store are installed now too, so
         // that its exits chain at once instead of each returning to the
         // dispatcher first: python3 -c pass 38k -> 24k dispatcher entries,
@@ -940,7 +976,7 @@ impl Engine {
                     continue;
                 }
                 budget -= 1;
-                self.install_from(&store, pc, &mut queue);
+                self.install_from(&store, pc, &mut queue, &mut known);
             }
         }
         self.store = Some(store);
@@ -958,6 +994,7 @@ impl Engine {
         store: &persist::CodeStore,
         pc: u64,
         successors: &mut VecDeque<u64>,
+        known: &mut core::ops::Range<u64>,
     ) -> Option<(Option<EntryFn>, *const Block)> {
         let rec = match store.get(pc) {
             persist::Lookup::Missing => return None,
@@ -967,7 +1004,7 @@ impl Engine {
             }
             persist::Lookup::Found(rec) => rec,
         };
-        if !self.guest_code_is(pc, rec.guest) {
+        if !self.guest_code_is(pc, rec.guest, known) {
             self.store_stats.stale += 1;
             return None;
         }
@@ -980,7 +1017,8 @@ impl Engine {
             }
         };
         let code = self.code.as_mut()?;
-        let mut compiled = match xarch_jit::portable::import(code, pc, &rec.code, counter) {
+        let exits = &mut self.import_exits;
+        let compiled = match xarch_jit::portable::import_into(code, pc, &rec.code, counter, exits) {
             Ok(c) => c,
             // A full cache starts over (the block is then lifted).
             Err(xarch_jit::portable::ImportError::CacheFull) => {
@@ -993,12 +1031,14 @@ impl Engine {
             }
         };
         self.store_stats.hits += 1;
-        self.link(pc, &compiled);
-        successors.extend(compiled.exits.iter().map(|e| e.target));
         // The link lists keep the exits, and a stored block is never
-        // exported or compiled again: its own list goes (it was a 64-byte
-        // allocation per block, a tenth of the pages a cc1 start touched).
-        compiled.exits = Box::default();
+        // exported or compiled again: it keeps no list of its own (it was
+        // a 64-byte allocation per block, a tenth of the pages a cc1 start
+        // touched).
+        let exits = std::mem::take(&mut self.import_exits);
+        self.link_exits(pc, compiled.body, &exits);
+        successors.extend(exits.iter().map(|e| e.target));
+        self.import_exits = exits;
         let ir = Ir::Stored {
             start: pc,
             end: rec.end,
@@ -1473,10 +1513,15 @@ impl Engine {
     /// successors, and exits waiting for `pc` to it; makes it a target of
     /// indirect branches.
     fn link(&mut self, pc: u64, code: &CompiledBlock) {
+        self.link_exits(pc, code.body, &code.exits);
+    }
+
+    /// [`Engine::link`] for code at `body` with these exits.
+    fn link_exits(&mut self, pc: u64, body: u64, exits: &[xarch_jit::baseline::Exit]) {
         // (Entering only the blocks the dispatcher runs, the targets of
         // indirect branches after their first miss, made cc1 4% slower.)
-        self.ibtc.set(pc, code.body);
-        for exit in &code.exits {
+        self.ibtc.set(pc, body);
+        for exit in exits {
             let (next, target) = self.cache.push_link(exit.target, self.links.next_node());
             if let Some(body) = target.and_then(Entry::body) {
                 // SAFETY: the target is live in this engine's code cache.
@@ -1485,8 +1530,8 @@ impl Engine {
             self.links.push(*exit, next);
         }
         for exit in self.links.list(self.cache.links_head(pc), pc) {
-            // SAFETY: as above; `code` was just installed.
-            unsafe { exit.link(code.body) };
+            // SAFETY: as above; the code was just installed.
+            unsafe { exit.link(body) };
         }
     }
 

@@ -361,13 +361,13 @@ impl CompiledBlock {
     /// (see [`crate::portable::import`]).
     pub(crate) fn from_parts(
         body: u64,
-        exits: Vec<Exit>,
+        exits: Box<[Exit]>,
         len: u32,
         relocs: Box<[crate::portable::Reloc]>,
     ) -> CompiledBlock {
         CompiledBlock {
             body,
-            exits: exits.into_boxed_slice(),
+            exits,
             refs_ir: false,
             len,
             relocs,

@@ -204,6 +204,24 @@ pub fn import(
     p: &PortableRef<'_>,
     counter: Option<HotCounter>,
 ) -> Result<CompiledBlock, ImportError> {
+    let mut exits = Vec::new();
+    let mut block = import_into(cache, pc, p, counter, &mut exits)?;
+    block.exits = exits.into_boxed_slice();
+    Ok(block)
+}
+
+/// [`import`], but the block's exits go to `exits` (cleared first), a
+/// list the caller keeps from block to block, and the returned block has
+/// none: a process starts with thousands of stored blocks, and two
+/// allocations per block (the cells, the exits) were a tenth of
+/// installing one.
+pub fn import_into(
+    cache: &mut CodeCache,
+    pc: u64,
+    p: &PortableRef<'_>,
+    counter: Option<HotCounter>,
+    exits: &mut Vec<Exit>,
+) -> Result<CompiledBlock, ImportError> {
     let len = p.code.len();
     let fits = |at: u32, n: usize| (at as usize).checked_add(n).is_some_and(|e| e <= len);
     // Checked in place (no copies: this runs for every block a process
@@ -230,10 +248,17 @@ pub fn import(
     if p.counts() != counter.is_some() {
         return Err(ImportError::CounterMismatch);
     }
-    let cells: Vec<*mut u64> = (0..n_exits)
-        .map(|_| cache.alloc_cell())
-        .collect::<Option<_>>()
-        .ok_or(ImportError::CacheFull)?;
+    // The cells first (relocations point the code at them), the return
+    // paths once the code is in place.
+    exits.clear();
+    for e in p.exits() {
+        let cell = cache.alloc_cell().ok_or(ImportError::CacheFull)?;
+        exits.push(Exit {
+            target: e.target,
+            cell,
+            unlinked: 0,
+        });
+    }
     let start = cache.install(p.code).ok_or(ImportError::CacheFull)?;
     let base = start as usize;
     for r in p.relocs().flatten() {
@@ -245,7 +270,10 @@ pub fn import(
                 // SAFETY: `at + 4` is inside the code just installed
                 // (checked above), which nothing runs yet.
                 unsafe {
-                    crate::cache::point_at_cell((at + 4) as *const u8, cells[r.addend as usize])
+                    crate::cache::point_at_cell(
+                        (at + 4) as *const u8,
+                        exits[r.addend as usize].cell,
+                    )
                 };
                 continue;
             }
@@ -257,28 +285,22 @@ pub fn import(
     for s in p.sites() {
         cache.add_fault_site(base + s.at as usize, pc + s.pc_offset as u64, s.write);
     }
-    let mut exits = Vec::with_capacity(n_exits);
-    for (e, cell) in p.exits().zip(cells) {
-        let unlinked = match e.back {
+    for (e, exit) in p.exits().zip(exits.iter_mut()) {
+        exit.unlinked = match e.back {
             COLD_BACK => {
                 crate::baseline::exit_stub(cache, e.target).ok_or(ImportError::CacheFull)?
             }
             back => (base + back as usize) as u64,
         };
         // SAFETY: a fresh, aligned cell of the cache.
-        unsafe { cell.write(unlinked) };
-        exits.push(Exit {
-            target: e.target,
-            cell,
-            unlinked,
-        });
+        unsafe { exit.cell.write(exit.unlinked) };
     }
     crate::perfmap::record(start, len, format_args!("baseline_{pc:x}"));
     // No relocations are kept: an imported block is already stored and
     // never exported again (an allocation per block a process starts with).
     Ok(CompiledBlock::from_parts(
         (base + p.body as usize) as u64,
-        exits,
+        Box::default(),
         len as u32,
         Box::default(),
     ))

@@ -129,6 +129,11 @@ impl GuestMemory {
         self.lock().prot_at(addr)
     }
 
+    /// See [`MemMap::region_at`].
+    pub fn region_at(&self, addr: u64) -> Option<(u64, u64, i32)> {
+        self.lock().region_at(addr)
+    }
+
     /// Ranges whose translations must be dropped, since the last call.
     pub fn take_invalidations(&mut self) -> Vec<(u64, u64)> {
         self.lock().take_invalidations()
@@ -223,8 +228,14 @@ impl MemMap {
 
     /// The guest protection of the page holding `addr`, if guest-owned.
     pub fn prot_at(&self, addr: u64) -> Option<i32> {
-        let (_, r) = self.regions.range(..=addr).next_back()?;
-        (addr < r.end).then_some(r.prot)
+        self.region_at(addr).map(|(_, _, prot)| prot)
+    }
+
+    /// The recorded region containing `addr`: start, end and protection
+    /// (neighbours with the same protection may be separate regions).
+    pub fn region_at(&self, addr: u64) -> Option<(u64, u64, i32)> {
+        let (&start, r) = self.regions.range(..=addr).next_back()?;
+        (addr < r.end).then_some((start, r.end, r.prot))
     }
 
     /// Ranges whose translations must be dropped, since the last call.
@@ -1010,6 +1021,15 @@ mod tests {
         assert_eq!(b, a + PAGE);
         assert_eq!(mm.prot_at(b), Some(RW));
         assert_eq!(mm.prot_at(a), Some(RX));
+        // The executable range around an address (what code fetches
+        // check) stops at the page remapped in its middle.
+        assert_eq!(mm.region_at(a + 8), Some((a, a + PAGE, RX)));
+        assert_eq!(mm.region_at(b), Some((b, b + PAGE, RW)));
+        assert_eq!(
+            mm.region_at(a + 3 * PAGE),
+            Some((a + 2 * PAGE, a + 4 * PAGE, RX))
+        );
+        assert_eq!(mm.region_at(a + 4 * PAGE), None);
         assert_eq!(mm.take_invalidations(), vec![(b, PAGE)]);
         // Writable now.
         // SAFETY: guest page just mapped read-write.

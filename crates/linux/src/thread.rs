@@ -65,8 +65,9 @@ pub fn new_engine(p: &Process) -> Engine {
     let mut engine = Engine::new(engine_options(p));
     let mm = p.mm.clone();
     engine.set_fetch_validator(Box::new(move |addr| {
-        mm.prot_at(addr)
-            .is_some_and(|prot| prot & libc::PROT_EXEC != 0)
+        mm.region_at(addr)
+            .filter(|&(_, _, prot)| prot & libc::PROT_EXEC != 0)
+            .map(|(start, end, _)| start..end)
     }));
     engine
 }
