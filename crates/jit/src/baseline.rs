@@ -1353,10 +1353,19 @@ impl Emitter {
             ; cmp rsp, QWORD [BYTE r13 + CTX_STACK_FLOOR as i8]
             ; jbe BYTE =>full
         );
-        // (push takes a sign-extended 32-bit immediate.)
-        match i32::try_from(ret) {
-            Ok(r) => dynasm!(self.ops ; .arch x64 ; push r),
-            Err(_) => dynasm!(self.ops ; .arch x64 ; mov rcx, QWORD ret as i64 ; push rcx),
+        // The return address is the link register's value, which the
+        // block has just stored: pushed from there, 3 bytes, where a PC
+        // above 2 GiB (a shared library's) took an 11-byte `mov rcx,
+        // imm64; push rcx`. Unless a helper the block calls could have
+        // written the state since (push takes a sign-extended 32-bit
+        // immediate).
+        let link = self.chain.link.map(|l| l as i32 - STATE_BIAS);
+        match (link, i32::try_from(ret)) {
+            (Some(l), _) if !self.calls_helpers && i8::try_from(l).is_ok() => {
+                dynasm!(self.ops ; .arch x64 ; push QWORD [BYTE rbx + l as i8])
+            }
+            (_, Ok(r)) => dynasm!(self.ops ; .arch x64 ; push r),
+            (_, Err(_)) => dynasm!(self.ops ; .arch x64 ; mov rcx, QWORD ret as i64 ; push rcx),
         }
         match k {
             Some(k) => self.through_cell(k, true),
