@@ -22,7 +22,7 @@ pub use background::{EXIT_INFO_REGION_READY, ForkGuard, fork_lock};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tier::{Counters, Region, Tier, TierStats};
+use tier::{Region, Tier, TierStats};
 use xarch_a64::helpers::{EXIT_INFO_INVALIDATE, take_pending_invalidations};
 use xarch_a64::state::A64State;
 use xarch_ir::{Block, BlockResult, ExitReason, Interpreter, Terminator};
@@ -285,8 +285,6 @@ pub struct Engine {
     interp_runs: u32,
     /// `interp_runs` after [`STARTUP_TRANSLATIONS`] translations.
     interp_runs_later: u32,
-    /// Execution counters of baseline blocks.
-    counters: Counters,
     /// What tiering did (for `stats`).
     tier_stats: TierStats,
     /// Code cache resets so far (to notice one during region formation).
@@ -687,7 +685,6 @@ impl Engine {
             hot_threshold,
             interp_runs,
             interp_runs_later,
-            counters: Counters::default(),
             tier_stats: TierStats::default(),
             resets: 0,
             running: 0,
@@ -1008,15 +1005,22 @@ impl Engine {
             self.store_stats.stale += 1;
             return None;
         }
+        let code = self.code.as_mut()?;
         let counter = match (rec.code.counts(), self.hot_threshold) {
             (false, _) => None,
-            (true, Some(t)) => Some(self.counters.alloc(t.max(1))),
+            (true, Some(t)) => match code.alloc_counter(t.max(1)) {
+                Some(c) => Some(c),
+                None => {
+                    // A full cache starts over (the block is then lifted).
+                    self.reset_code();
+                    return None;
+                }
+            },
             (true, None) => {
                 self.store_stats.unusable += 1;
                 return None;
             }
         };
-        let code = self.code.as_mut()?;
         let exits = &mut self.import_exits;
         let compiled = match xarch_jit::portable::import_into(code, pc, &rec.code, counter, exits) {
             Ok(c) => c,
@@ -1250,10 +1254,13 @@ impl Engine {
         let code = self.code.as_mut()?;
         // Threshold 0 and 1 both make the first run hot; 0 also forms
         // regions from blocks not run yet (from every block: `opt`).
-        let counter = self
+        let counter = match self
             .hot_threshold
             .filter(|&t| t == 0 || tier::counts(block))
-            .map(|t| self.counters.alloc(t.max(1)));
+        {
+            Some(t) => Some(code.alloc_counter(t.max(1))?),
+            None => None,
+        };
         let c = xarch_jit::baseline::compile_counted(block, code, chain_config(), counter)?;
         Some((c, counter))
     }
@@ -1269,7 +1276,6 @@ impl Engine {
             code.reset();
         }
         self.ibtc.clear_all();
-        self.counters.reset();
         self.resets += 1;
     }
 

@@ -27,7 +27,7 @@ use xarch_jit::portable::{EXIT_BYTES, Portable, PortableRef, RELOC_BYTES, SITE_B
 const MAGIC: &[u8; 8] = b"XARCHCC\0";
 /// Bumped whenever the record layout or the meaning of stored code
 /// changes.
-const VERSION: u32 = 6;
+const VERSION: u32 = 7;
 const HEADER: usize = 24;
 const INDEX_ENTRY: usize = 16;
 /// Bytes per slot of the lookup table: an index position plus one (0:

@@ -69,44 +69,13 @@ pub fn successors(block: &Block) -> impl Iterator<Item = u64> {
     a.into_iter().chain(b)
 }
 
-/// Words per chunk of [`Counters`].
-const CHUNK: usize = 4096;
-
-/// Execution counters of baseline blocks, in chunks that never move (the
-/// code refers to them by absolute address). Allocated by bumping; all
-/// reused when the code cache is reset.
-#[derive(Default)]
-pub struct Counters {
-    chunks: Vec<Box<[AtomicU32]>>,
-    next: usize,
-}
-
-impl Counters {
-    /// A counter starting at `value`.
-    pub fn alloc(&mut self, value: u32) -> HotCounter {
-        let (chunk, i) = (self.next / CHUNK, self.next % CHUNK);
-        if chunk == self.chunks.len() {
-            self.chunks
-                .push((0..CHUNK).map(|_| AtomicU32::new(0)).collect());
-        }
-        self.next += 1;
-        let c = &self.chunks[chunk][i];
-        c.store(value, Ordering::Relaxed);
-        HotCounter(core::ptr::NonNull::from(c).cast())
-    }
-
-    /// Forgets every counter (only once no code refers to them).
-    pub fn reset(&mut self) {
-        self.next = 0;
-    }
-}
-
 /// Sets a counter (for example so that a block that failed to tier up
 /// stays cheap: it will not come back for 2^32 runs).
 pub fn set_counter(c: HotCounter, value: u32) {
-    // SAFETY: counters are words of `Counters` chunks, which live as long
-    // as the engine; only the engine's own thread runs the code that
-    // decrements them, and not while the engine runs.
+    // SAFETY: counters are words of the engine's code cache
+    // (`CodeCache::alloc_counter`), valid until it is reset, after which
+    // no entry keeps one; only the engine's own thread runs the code
+    // that decrements them, and not while the engine runs.
     unsafe { AtomicU32::from_ptr(c.0.as_ptr()).store(value, Ordering::Relaxed) };
 }
 

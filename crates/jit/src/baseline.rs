@@ -317,8 +317,9 @@ pub struct CompiledBlock {
     pub relocs: Box<[crate::portable::Reloc]>,
 }
 
-/// An execution counter for [`compile_counted`]: a 32-bit word outside the
-/// code (writes next to running code would cost x86 self-modifying-code
+/// An execution counter for [`compile_counted`]: a 32-bit word of the
+/// same code cache, outside its code ([`CodeCache::alloc_counter`]:
+/// writes next to running code would cost x86 self-modifying-code
 /// pipeline flushes), decremented every time the block's body is entered.
 /// When the decrement reaches zero the block returns to the dispatcher
 /// before running any of its instructions, with `ctx.kind` =
@@ -1692,18 +1693,20 @@ pub fn compile_with(
     // No prologue: the engine enters through the shared one
     // (`SharedRoutines::entry`), chained blocks jump straight here.
     dynasm!(e.ops ; .arch x64 ; =>body);
-    let hot = counter.map(|HotCounter(addr)| {
-        let addr = addr.as_ptr();
-        // rax, rcx and rdx are free at the body entry (they only carry
-        // the target PC and table addresses of the exit jumping here).
+    // `sub dword [rip + counter], 1`: the displacement is filled in at
+    // installation (the counter is in the same cache, within 2 GiB).
+    let mut counter_disp = None;
+    let hot = counter.map(|_| {
         let hot = e.ops.new_dynamic_label();
-        dynasm!(e.ops ; .arch x64 ; mov rax, QWORD addr as i64);
-        e.reloc_here(RelocKind::Counter);
-        dynasm!(e.ops
-            ; .arch x64
-            ; sub DWORD [rax], 1
-            ; jz =>hot
-        );
+        e.ops.extend([0x83, 0x2d]);
+        let at = e.ops.offset().0;
+        e.ops.extend([0, 0, 0, 0, 1]);
+        counter_disp = Some(at);
+        e.relocs.push(crate::portable::Reloc {
+            at: at as u32,
+            kind: RelocKind::Counter,
+        });
+        dynasm!(e.ops ; .arch x64 ; jz =>hot);
         hot
     });
     for i in 0..block.insts.len() {
@@ -1810,6 +1813,11 @@ pub fn compile_with(
         // SAFETY: the displacement is the last 4 bytes of an instruction
         // inside the code just installed, which nothing runs yet.
         unsafe { crate::cache::point_at_cell(start.add(end), cells[k]) };
+    }
+    if let (Some(at), Some(c)) = (counter_disp, counter) {
+        // SAFETY: `at` is the displacement of the counter's `sub` inside
+        // the code just installed, which nothing runs yet.
+        unsafe { crate::cache::point_at_counter(start.add(at) as *mut u8, c) };
     }
     crate::perfmap::record(
         start,

@@ -19,6 +19,11 @@ pub struct CodeCache {
     /// Link cells (see [`CodeCache::alloc_cell`]) take the cache from the
     /// top down: the lowest one's offset.
     cells_low: usize,
+    /// The execution counters' page being filled (see
+    /// [`CodeCache::alloc_counter`]): offsets of the next free counter
+    /// and of the page's end (equal: none).
+    counters_next: usize,
+    counters_end: usize,
     /// Inline guest accesses: (host address of the access instruction,
     /// its guest instruction, whether it writes), in increasing address
     /// order (code is only appended).
@@ -185,6 +190,21 @@ pub(crate) unsafe fn point_at_cell(end: *const u8, cell: *mut u64) {
     unsafe { (end.sub(4) as *mut i32).write_unaligned(disp) };
 }
 
+/// Points the RIP-relative `sub dword [rip + disp], 1` whose 4-byte
+/// displacement is at `field` at `counter` (the instruction ends with
+/// its 1-byte immediate, after the displacement).
+///
+/// # Safety
+/// `field` must be the displacement of such an instruction in code of a
+/// cache that nothing runs yet, and `counter` a counter of the same cache.
+pub(crate) unsafe fn point_at_counter(field: *mut u8, counter: crate::baseline::HotCounter) {
+    let end = field as i64 + 5;
+    let disp =
+        i32::try_from(counter.0.as_ptr() as i64 - end).expect("a counter within 2 GiB of its code");
+    // SAFETY: the caller's contract.
+    unsafe { (field as *mut i32).write_unaligned(disp) };
+}
+
 // SAFETY: the cache is a plain memory region; callers serialise writes by
 // holding `&mut CodeCache`.
 unsafe impl Send for CodeCache {}
@@ -219,6 +239,8 @@ impl CodeCache {
             size,
             used: 0,
             cells_low: size & !7,
+            counters_next: 0,
+            counters_end: 0,
             sites: Sites::default(),
             fault_routine: crate::baseline::SharedRoutines::get().fault as usize,
             region_sites: Vec::new(),
@@ -322,9 +344,36 @@ impl CodeCache {
         Some(unsafe { self.base.add(self.cells_low) })
     }
 
+    /// A block execution counter starting at `value`, which code reaches
+    /// with a RIP-relative `sub` (where an absolute address took a
+    /// 10-byte `mov` and a register on every counted block's entry).
+    /// Counters fill pages of their own at the top of the cache, which
+    /// hold no code: a store to a line of code in flight would flush the
+    /// pipeline. `None` when the cache is full.
+    pub fn alloc_counter(&mut self, value: u32) -> Option<crate::baseline::HotCounter> {
+        if self.counters_next == self.counters_end {
+            const PAGE: usize = 4096;
+            let low = self.cells_low & !(PAGE - 1);
+            if low < self.used + PAGE {
+                return None;
+            }
+            self.cells_low = low - PAGE;
+            self.counters_next = self.cells_low;
+            self.counters_end = low;
+        }
+        // SAFETY: inside the counters' page, in bounds and 4-aligned.
+        let c = unsafe { self.base.add(self.counters_next) } as *mut u32;
+        self.counters_next += 4;
+        // SAFETY: as above; nothing uses the fresh counter yet.
+        unsafe { c.write(value) };
+        core::ptr::NonNull::new(c).map(crate::baseline::HotCounter)
+    }
+
     /// Forgets all code. Every previously returned pointer becomes invalid.
     pub fn reset(&mut self) {
         self.used = 0;
+        self.counters_next = 0;
+        self.counters_end = 0;
         self.cells_low = self.size & !7;
         self.sites.clear();
         self.region_sites.clear();
@@ -371,6 +420,40 @@ mod tests {
         assert_eq!(top, code + 4096 - 16);
         assert!(cache.install(&[0x90; 4080]).is_some());
         assert!(cache.install(&[0x90; 1]).is_none() && cache.alloc_cell().is_none());
+    }
+
+    #[test]
+    fn counters_fill_pages_of_their_own() {
+        const PAGE: usize = 4096;
+        let mut cache = CodeCache::new(4 * PAGE).expect("maps");
+        let base = cache.base();
+        let cell = cache.alloc_cell().expect("room") as usize;
+        let first = cache.alloc_counter(7).expect("room");
+        let page = first.0.as_ptr() as usize;
+        // Below the cell's page, at the start of a page; 1024 per page.
+        assert_eq!(page, base + 2 * PAGE);
+        assert!(page + PAGE <= cell);
+        // SAFETY: a fresh counter of the live cache.
+        assert_eq!(unsafe { *first.0.as_ptr() }, 7);
+        for k in 1..PAGE / 4 {
+            let c = cache.alloc_counter(0).expect("room").0.as_ptr() as usize;
+            assert_eq!(c, page + 4 * k);
+        }
+        // The next page takes what is left above the code.
+        let next = cache.alloc_counter(0).expect("room").0.as_ptr() as usize;
+        assert_eq!(next, base + PAGE);
+        assert!(cache.install(&[0x90; PAGE + 1]).is_none());
+        let code = cache.install(&[0x90; PAGE]).expect("room") as usize;
+        assert_eq!(code, base);
+        for _ in 1..PAGE / 4 {
+            cache.alloc_counter(0).expect("room");
+        }
+        assert!(cache.alloc_counter(0).is_none(), "no page left");
+        cache.reset();
+        assert_eq!(
+            cache.alloc_counter(1).expect("room").0.as_ptr() as usize,
+            base + 3 * PAGE
+        );
     }
 
     #[test]

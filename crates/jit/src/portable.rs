@@ -17,7 +17,8 @@ pub enum RelocKind {
     /// A function of xarch's own (kept relative to [`helper_base`]: a
     /// position-independent xarch loads at a different address each run).
     Helper = 0,
-    /// The block's execution counter.
+    /// The 4-byte RIP-relative displacement of the `sub` that counts the
+    /// block's executions (see `CodeCache::alloc_counter`).
     Counter = 1,
     /// The 4-byte RIP-relative displacement of a jump or call through a
     /// link cell (stored with the exit's index as its addend).
@@ -37,7 +38,8 @@ impl RelocKind {
 }
 
 /// A process-specific address in a compiled block: the offset of its 8
-/// bytes (4 for [`RelocKind::Cell`]) from the block's start.
+/// bytes (a 4-byte displacement for [`RelocKind::Cell`] and
+/// [`RelocKind::Counter`]) from the block's start.
 #[derive(Clone, Copy, Debug)]
 pub struct Reloc {
     /// Offset of the value.
@@ -135,7 +137,10 @@ pub fn export(cache: &CodeCache, pc: u64, block: &CompiledBlock) -> Option<Porta
     let mut relocs = Vec::with_capacity(block.relocs.len());
     for r in block.relocs.iter() {
         let at = r.at as usize;
-        let width = if r.kind == RelocKind::Cell { 4 } else { 8 };
+        let width = match r.kind {
+            RelocKind::Cell | RelocKind::Counter => 4,
+            RelocKind::Helper => 8,
+        };
         let field = &mut code[at..at + width];
         let addend = match r.kind {
             RelocKind::Helper => {
@@ -239,7 +244,9 @@ pub fn import_into(
         || !p.relocs().all(|r| {
             r.is_some_and(|r| match r.kind {
                 RelocKind::Cell => fits(r.at, 4) && (0..n_exits as i64).contains(&r.addend),
-                _ => fits(r.at, 8),
+                // The displacement and the `sub`'s immediate.
+                RelocKind::Counter => fits(r.at, 5),
+                RelocKind::Helper => fits(r.at, 8),
             })
         })
     {
@@ -265,7 +272,15 @@ pub fn import_into(
         let at = base + r.at as usize;
         let value = match r.kind {
             RelocKind::Helper => helper_base().wrapping_add(r.addend as u64),
-            RelocKind::Counter => counter.map_or(0, |HotCounter(c)| c.as_ptr() as u64),
+            RelocKind::Counter => {
+                if let Some(c) = counter {
+                    // SAFETY: `at + 5` is inside the code just installed
+                    // (checked above), which nothing runs yet; the
+                    // caller's counter is of this cache.
+                    unsafe { crate::cache::point_at_counter(at as *mut u8, c) };
+                }
+                continue;
+            }
             RelocKind::Cell => {
                 // SAFETY: `at + 4` is inside the code just installed
                 // (checked above), which nothing runs yet.

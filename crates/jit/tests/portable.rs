@@ -5,7 +5,7 @@
 //! stored jump naming no exit is refused.
 
 use xarch_ir::{Block, Builder, IntCC, Terminator, Type};
-use xarch_jit::baseline::{ChainConfig, KIND_NEXT, MAX_SLOTS, compile};
+use xarch_jit::baseline::{ChainConfig, KIND_HOT, KIND_NEXT, MAX_SLOTS, compile, compile_counted};
 use xarch_jit::portable::{
     COLD_BACK, ImportError, Portable, PortableRef, RelocKind, export, import,
 };
@@ -138,4 +138,43 @@ fn a_stored_jump_through_a_cell_of_no_exit_is_refused() {
     let mut cache = CodeCache::new(1 << 20).unwrap();
     let refused = import(&mut cache, START, &portable_ref(&p, &t), None);
     assert_eq!(refused.err(), Some(ImportError::Malformed));
+}
+
+/// Runs `block` with state word 0 = 1: the next PC and `ctx.kind`.
+fn run_kind(block: &CompiledBlock) -> (u64, u64) {
+    let mut state = vec![0u64; WORDS];
+    state[0] = 1;
+    let mut slots = vec![0u128; MAX_SLOTS];
+    let mut ctx = JitCtx::default();
+    // SAFETY: compiled for this state layout; its cache outlives the call.
+    let next = unsafe { block.call(state.as_mut_ptr() as *mut u8, slots.as_mut_ptr(), &mut ctx) };
+    (next, ctx.kind)
+}
+
+/// A counted block counts down a counter of the cache it runs in, as
+/// compiled and as installed in another cache with a counter of that one
+/// (the `sub` reaches it RIP-relative), and reports itself hot when the
+/// count runs out; a counted block needs a counter.
+#[test]
+fn counted_blocks_count_in_their_own_cache() {
+    let mut first = CodeCache::new(1 << 20).unwrap();
+    let c = first.alloc_counter(3).expect("room");
+    let compiled = compile_counted(&branch_block(), &mut first, CHAIN, Some(c)).expect("compiles");
+    assert_eq!(run_kind(&compiled), (FORWARD, KIND_NEXT));
+    assert_eq!(run_kind(&compiled), (FORWARD, KIND_NEXT));
+    assert_eq!(run_kind(&compiled), (START, KIND_HOT));
+    let p = export(&first, START, &compiled).expect("exportable");
+    drop(first);
+    let t = tables(&p);
+    let mut cache = CodeCache::new(1 << 20).unwrap();
+    let refused = import(&mut cache, START, &portable_ref(&p, &t), None);
+    assert_eq!(refused.err(), Some(ImportError::CounterMismatch));
+    // Code between the block and its counter.
+    compile(&marked_block(), &mut cache, CHAIN).expect("compiles");
+    let c = cache.alloc_counter(2).expect("room");
+    let block = import(&mut cache, START, &portable_ref(&p, &t), Some(c)).expect("imports");
+    assert_eq!(run_kind(&block), (FORWARD, KIND_NEXT));
+    assert_eq!(run_kind(&block), (START, KIND_HOT));
+    // SAFETY: the counter is a word of `cache`, which is alive.
+    assert_eq!(unsafe { *c.0.as_ptr() }, 0);
 }
