@@ -937,9 +937,16 @@ impl Engine {
     /// reaches this engine before its next block).
     fn guest_code_is(&self, pc: u64, code: &[u8], known: &mut core::ops::Range<u64>) -> bool {
         let mut fetch = CodeFetch::knowing(&self.validator, known.clone());
+        // (Compared as words: a slice compare calls memcmp per piece.)
+        let word = |b: &[u8]| match *b {
+            [a, b, c, d] => u64::from(u32::from_le_bytes([a, b, c, d])),
+            [a, b, c, d, e, f, g, h] => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
+            _ => u64::MAX,
+        };
         let same =
             self.read_guest_code_with(&mut fetch, pc, pc + code.len() as u64, |at, piece| {
-                code.get(at..at + piece.len()) == Some(piece)
+                code.get(at..at + piece.len())
+                    .is_some_and(|c| c.len() == piece.len() && word(c) == word(piece))
             });
         *known = fetch.ok;
         same
@@ -951,7 +958,11 @@ impl Engine {
         // Taken out and put back rather than cloned: an atomic count
         // update per block was a visible cost of a process start.
         let store = self.store.take()?;
-        let mut queue = VecDeque::new();
+        // Breadth first: a vector and the index of the next PC (a
+        // `VecDeque`'s extend and pop cost 200 instructions per block
+        // installed).
+        let mut queue = Vec::with_capacity(4 * INSTALL_AHEAD);
+        let mut next = 0;
         // The executable range the batch has checked (see
         // `guest_code_is`).
         let mut known = 0..0;
@@ -967,8 +978,9 @@ impl Engine {
             let mut budget = INSTALL_AHEAD;
             while budget > 0
                 && self.resets == resets
-                && let Some(pc) = queue.pop_front()
+                && let Some(&pc) = queue.get(next)
             {
+                next += 1;
                 if self.cache.contains_key(&pc) {
                     continue;
                 }
@@ -990,7 +1002,7 @@ impl Engine {
         &mut self,
         store: &persist::CodeStore,
         pc: u64,
-        successors: &mut VecDeque<u64>,
+        successors: &mut Vec<u64>,
         known: &mut core::ops::Range<u64>,
     ) -> Option<(Option<EntryFn>, *const Block)> {
         let rec = match store.get(pc) {

@@ -88,8 +88,12 @@ fn background_region_computes_what_baseline_code_computes() {
     s.x[1] = n;
     assert_eq!(engine.run(&mut s), Exit::Syscall);
     assert_eq!(s.x[0], n * (n + 1) / 2);
-    assert_eq!(engine.regions_compiled(), 0, "compiled on the spot");
-    wait_until("the compiler thread", || engine.regions_ready());
+    // Usually the loop ends before the compiler thread delivers; on a
+    // busy machine that preempts the guest thread the region may have
+    // arrived (and been installed) during the run already.
+    if engine.regions_compiled() == 0 {
+        wait_until("the compiler thread", || engine.regions_ready());
+    }
     for round in 0..3 {
         s.x[1] = n + round;
         assert_eq!(engine.run(&mut s), Exit::Syscall);
