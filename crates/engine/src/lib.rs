@@ -328,8 +328,8 @@ enum Saved {
     /// Nothing (too few new blocks, or not called).
     #[default]
     Nothing,
-    /// This many new blocks; the file then had that many.
-    Blocks(usize, usize),
+    /// This many new blocks, and what the file then had.
+    Blocks(usize, persist::Written),
     /// Writing the file failed (the guest goes on; the next run misses).
     Failed(String),
 }
@@ -387,7 +387,11 @@ impl Drop for Engine {
             && let Some(store) = &self.store
         {
             let saved = match &self.store_stats.saved {
-                Saved::Blocks(new, all) => format!("{new} saved ({all} in the file)"),
+                Saved::Blocks(new, w) if w.left_out > 0 => format!(
+                    "{new} saved ({} in the file, {} left out of its lookup table)",
+                    w.records, w.left_out
+                ),
+                Saved::Blocks(new, w) => format!("{new} saved ({} in the file)", w.records),
                 Saved::Nothing => "none saved".into(),
                 Saved::Failed(e) => format!("none saved: {e}"),
             };
@@ -1137,7 +1141,7 @@ impl Engine {
         }
         let new = records.len();
         self.store_stats.saved = match store.save(records) {
-            Ok(all) => Saved::Blocks(new, all),
+            Ok(written) => Saved::Blocks(new, written),
             Err(e) => Saved::Failed(e.to_string()),
         };
     }

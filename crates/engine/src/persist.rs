@@ -315,6 +315,16 @@ fn home_slot(pc: u64, slots: usize) -> usize {
     ((pc >> 2) as usize).wrapping_add(window) & (slots - 1)
 }
 
+/// What [`CodeStore::save`] wrote.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Written {
+    /// Records in the file.
+    pub records: usize,
+    /// Records its lookup table leaves out (see [`lookup_table`]): their
+    /// blocks are translated rather than installed.
+    pub left_out: usize,
+}
+
 /// The lookup table of the index positions of `pcs` (sorted, distinct):
 /// at most half full, larger if a PC would sit more than [`MAX_PROBES`]
 /// slots from home, up to 16 times that; a PC that still does not fit
@@ -574,8 +584,9 @@ impl CodeStore {
     /// Adds `new` records (guest PC, [`encode_record`]) to the file on
     /// disk (which another process may have replaced since this one
     /// loaded it) and replaces it. Records of the file at the same PCs
-    /// are replaced. Returns how many records the file now has.
-    pub(crate) fn save(&self, new: Vec<(u64, Vec<u8>)>) -> std::io::Result<usize> {
+    /// are replaced. Returns how many records the file now has, and how
+    /// many of them its lookup table leaves out.
+    pub(crate) fn save(&self, new: Vec<(u64, Vec<u8>)>) -> std::io::Result<Written> {
         let current = StoreFile::open(&self.path);
         let mut all: Vec<(u64, &[u8])> = new.iter().map(|(pc, r)| (*pc, r.as_slice())).collect();
         all.sort_by_key(|&(pc, _)| pc);
@@ -630,7 +641,10 @@ impl CodeStore {
         if written.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
-        written.map(|()| all.len())
+        written.map(|()| Written {
+            records: all.len(),
+            left_out: all.len() - table.iter().filter(|&&v| v != 0).count(),
+        })
     }
 
     /// The file as it is on disk now (not the one loaded): a fresh view,
@@ -857,13 +871,17 @@ mod tests {
             store
                 .save(vec![(0x3000, rec(0x3000, 1)), (0x1000, rec(0x1000, 1))])
                 .unwrap(),
-            2
+            Written {
+                records: 2,
+                left_out: 0
+            }
         );
         // A second writer adds one and replaces one.
         assert_eq!(
             store
                 .save(vec![(0x2000, rec(0x2000, 2)), (0x1000, rec(0x1000, 3))])
-                .unwrap(),
+                .unwrap()
+                .records,
             3
         );
         let again = CodeStore::open(&dir, "prog", "s").expect("opens");
@@ -895,7 +913,7 @@ mod tests {
         std::fs::write(again.path(), b"garbage that is not a cache file").unwrap();
         let s = CodeStore::open(&dir, "prog", "s").expect("opens");
         assert_eq!(s.records(), 0);
-        assert_eq!(s.save(vec![(0x1000, rec(0x1000, 4))]).unwrap(), 1);
+        assert_eq!(s.save(vec![(0x1000, rec(0x1000, 4))]).unwrap().records, 1);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -906,6 +924,26 @@ mod tests {
     fn lookups_find_every_record_however_pcs_spread() {
         let dir = scratch_dir("lookup");
         let rec = |pc: u64| jump_record(pc, 7);
+        // PCs that collide in every table size (see the next test): the
+        // writer says how many its table leaves out, and those miss.
+        let crowd: Vec<u64> = (0..128u64).map(|i| 0x4000_0000 + (i << 15)).collect();
+        let store = CodeStore::open(&dir, "crowd", "s").expect("opens");
+        let written = store
+            .save(crowd.iter().map(|&pc| (pc, rec(pc))).collect())
+            .unwrap();
+        assert_eq!(
+            written,
+            Written {
+                records: 128,
+                left_out: 128 - MAX_PROBES
+            }
+        );
+        let s = CodeStore::open(&dir, "crowd", "s").expect("opens");
+        let found = crowd
+            .iter()
+            .filter(|&&pc| s.get(pc).found().is_some())
+            .count();
+        assert_eq!(found, MAX_PROBES);
         let spreads: [Vec<u64>; 4] = [
             (0..500).map(|i| 0x40_0000 + 4 * i).collect(),
             (0..300)
