@@ -1,8 +1,8 @@
 //! The persistent code cache (`XARCH_CODE_CACHE`): a second run of a
 //! program installs the blocks the first one compiled and behaves the
-//! same; changed guest code at the same address, a damaged cache file
-//! and a cache directory that cannot be made never change what the guest
-//! does.
+//! same; changed guest code at the same address, code no longer mapped
+//! executable, a damaged cache file and a cache directory that cannot be
+//! made never change what the guest does.
 //!
 //! Fixtures: `scripts/fixtures.sh` (busybox); the C program is built with
 //! `aarch64-linux-gnu-gcc` (skipped when it is missing).
@@ -299,4 +299,61 @@ fn processes_ending_with_threads_running_store_their_code() {
         assert_eq!(warm, cold, "{args:?}");
         assert!(report.installed > 100, "{args:?}: {report:?}");
     }
+}
+
+/// Code at a fixed address, run from a page mapped executable (argument
+/// `x`) or only readable: the second case must fault, also when the
+/// store holds the block from a run where the page was executable.
+fn build_exec_check(dir: &Path) -> Option<PathBuf> {
+    let src = dir.join("execcheck.c");
+    std::fs::write(
+        &src,
+        r#"#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+static sigjmp_buf env;
+static void on_segv(int s) { (void)s; siglongjmp(env, 1); }
+int main(int argc, char **argv) {
+    int exec = argc > 1 && argv[1][0] == 'x';
+    void *want = (void *)0x50000000;
+    void *p = mmap(want, 4096, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (p != want) return 2;
+    unsigned code[] = {0x52800540u /* mov w0, #42 */, 0xd65f03c0u /* ret */};
+    memcpy(p, code, sizeof code);
+    __builtin___clear_cache((char *)p, (char *)p + sizeof code);
+    mprotect(p, 4096, exec ? PROT_READ | PROT_EXEC : PROT_READ);
+    signal(SIGSEGV, on_segv);
+    if (sigsetjmp(env, 1)) { printf("segv\n"); return 0; }
+    int (*f)(void) = (int (*)(void))p;
+    printf("ran %d\n", f());
+    return 0;
+}
+"#,
+    )
+    .ok()?;
+    common::cross_compile_static(&src, &dir.join("execcheck"))
+}
+
+/// A stored block is installed only where the guest maps its code
+/// executable now (installs check each mapping once per batch: the check
+/// must still happen).
+#[test]
+fn stored_code_no_longer_mapped_executable_is_not_run() {
+    let build = TempDir::new("store-exec-build");
+    let Some(prog) = build_exec_check(build.path()) else {
+        return;
+    };
+    let cache = TempDir::new("store-exec");
+    for _ in 0..2 {
+        let (out, _) = run("baseline", cache.path(), &prog, &["x"], build.path());
+        assert_eq!(out.status, Status::Exit(0), "{out:?}");
+        assert_eq!(out.stdout, b"ran 42\n");
+    }
+    let (out, report) = run("baseline", cache.path(), &prog, &[], build.path());
+    assert_eq!(out.status, Status::Exit(0), "{out:?}");
+    assert_eq!(out.stdout, b"segv\n", "code ran from a page not executable");
+    assert!(report.installed > 0, "{report:?}");
 }
