@@ -1632,8 +1632,10 @@ pub fn compile(block: &Block, cache: &mut CodeCache, chain: ChainConfig) -> Opti
 }
 
 /// [`compile`], with an execution counter at the body entry when `counter`
-/// is given (see [`HotCounter`]). The counter must stay valid as long as
-/// the code may run.
+/// is given (see [`HotCounter`]): one of `cache`'s
+/// ([`CodeCache::alloc_counter`]), which the code reaches RIP-relative
+/// (a counter more than 2 GiB away is a panic) and which lives as long
+/// as the code.
 pub fn compile_counted(
     block: &Block,
     cache: &mut CodeCache,
