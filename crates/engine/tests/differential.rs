@@ -225,17 +225,27 @@ fn baseline_reports_memory_faults_like_the_interpreter() {
 
 /// Accesses at non-canonical addresses raise #GP, which carries no fault
 /// address: the handler decodes the faulting instruction (base register
-/// and displacement, loads and stores of every width) and reports the
-/// same address and direction as the interpreter.
+/// and displacement, loads, stores and atomics of every width) and
+/// reports the same address and direction as the interpreter.
 #[test]
 fn baseline_reports_non_canonical_faults_like_the_interpreter() {
-    let cases: [(u32, u64, bool); 6] = [
+    let cases: [(u32, u64, bool); 14] = [
         (0xf940_0820, 16, false), // ldr x0, [x1, #16]
         (0x3940_1c20, 7, false),  // ldrb w0, [x1, #7]
         (0xb900_0422, 4, true),   // str w2, [x1, #4]
         (0x7900_0022, 0, true),   // strh w2, [x1]
         (0x3900_3c3f, 15, true),  // strb wzr, [x1, #15]
         (0xf900_2022, 64, true),  // str x2, [x1, #64]
+        // Atomics: a read-modify-write reads first (a read fault where
+        // nothing is mapped), a compare-and-swap faults as a write.
+        (0xf822_0020, 0, false), // ldadd x2, x0, [x1]
+        (0xf8e2_0020, 0, false), // ldaddal x2, x0, [x1]
+        (0xf822_1020, 0, false), // ldclr x2, x0, [x1]
+        (0xb822_2020, 0, false), // ldeor w2, w0, [x1]
+        (0x3822_3020, 0, false), // ldsetb w2, w0, [x1]
+        (0x7822_8020, 0, false), // swph w2, w0, [x1]
+        (0xc8a0_7c22, 0, true),  // cas x0, x2, [x1]
+        (0x08a0_7c22, 0, true),  // casb w0, w2, [x1]
     ];
     for (insn, disp, write) in cases {
         let code = [insn, 0xd420_0000];
@@ -268,6 +278,69 @@ fn baseline_reports_non_canonical_faults_like_the_interpreter() {
             assert_eq!(exits, [want.clone(), want], "{insn:#x} at {base:#x}");
         }
     }
+}
+
+/// Atomics on a read-only page: the read succeeds and the write faults,
+/// in the baseline tier's templates as in the interpreter, and memory is
+/// left as it was.
+#[test]
+fn baseline_reports_atomic_faults_on_read_only_memory_like_the_interpreter() {
+    // SAFETY: a fresh private page, made read-only below.
+    let page = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(page, libc::MAP_FAILED);
+    // SAFETY: the page is mapped and writable until the mprotect.
+    unsafe {
+        (page as *mut u64).write(0x1122_3344_5566_7788);
+        assert_eq!(libc::mprotect(page, 4096, libc::PROT_READ), 0);
+    }
+    let at = page as u64;
+    for insn in [
+        0xf822_0020u32, // ldadd x2, x0, [x1]
+        0xf822_1020,    // ldclr x2, x0, [x1]
+        0xb822_2020,    // ldeor w2, w0, [x1]
+        0x3822_3020,    // ldsetb w2, w0, [x1]
+        0x7822_8020,    // swph w2, w0, [x1]
+        0xc8a0_7c22,    // cas x0, x2, [x1]
+    ] {
+        let code = [insn, 0xd420_0000];
+        for backend in [Backend::Interpreter, Backend::Baseline] {
+            let mut engine = Engine::new(EngineOptions {
+                backend,
+                ..Default::default()
+            });
+            let mut s = A64State::default();
+            s.x[0] = 0x1122_3344_5566_7788;
+            s.x[1] = at;
+            s.x[2] = 5;
+            s.pc = code.as_ptr() as u64;
+            let exit = engine.run(&mut s);
+            assert_eq!(
+                exit,
+                Exit::MemoryFault {
+                    addr: at,
+                    write: true
+                },
+                "{insn:#x} {backend:?}"
+            );
+            assert_eq!(
+                (s.pc, s.x[0]),
+                (code.as_ptr() as u64, 0x1122_3344_5566_7788)
+            );
+            // SAFETY: the page is mapped readable.
+            assert_eq!(unsafe { *(page as *const u64) }, 0x1122_3344_5566_7788);
+        }
+    }
+    // SAFETY: unmapping the page mapped above.
+    unsafe { libc::munmap(page, 4096) };
 }
 
 /// A fixed low region for memory tests, so that register values can be

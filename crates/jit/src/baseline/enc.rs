@@ -14,7 +14,7 @@ type Ops = VecAssembler<X64Relocation>;
 
 /// An instruction form: the operand-size prefix (16-bit), REX.W, an
 /// 8-bit register operand (SPL..DIL need a REX prefix), the opcode.
-struct Form {
+pub(super) struct Form {
     w16: bool,
     w64: bool,
     byte_reg: bool,
@@ -52,6 +52,29 @@ const STORE_IMMS: [Form; 4] = [
     form(true, false, false, &[0xc7]),
     form(false, false, false, &[0xc7]),
     form(false, true, false, &[0xc7]),
+];
+
+/// CMPXCHG m, r (rax: the expected value, then the value found), by
+/// width.
+pub(super) const CMPXCHG: [Form; 4] = [
+    form(false, false, true, &[0x0f, 0xb0]),
+    form(true, false, false, &[0x0f, 0xb1]),
+    form(false, false, false, &[0x0f, 0xb1]),
+    form(false, true, false, &[0x0f, 0xb1]),
+];
+/// XADD m, r (r: the addend, then the old value), by width.
+pub(super) const XADD: [Form; 4] = [
+    form(false, false, true, &[0x0f, 0xc0]),
+    form(true, false, false, &[0x0f, 0xc1]),
+    form(false, false, false, &[0x0f, 0xc1]),
+    form(false, true, false, &[0x0f, 0xc1]),
+];
+/// XCHG m, r (locked without a prefix), by width.
+pub(super) const XCHG: [Form; 4] = [
+    form(false, false, true, &[0x86]),
+    form(true, false, false, &[0x87]),
+    form(false, false, false, &[0x87]),
+    form(false, true, false, &[0x87]),
 ];
 
 /// Index of a width of 1, 2, 4 or 8 bytes in the tables above.
@@ -95,6 +118,23 @@ fn mem(ops: &mut Ops, f: &Form, reg: u8, base: Rq, disp: i32) {
         2 => ops.extend(disp.to_le_bytes()),
         _ => {}
     }
+}
+
+/// `[lock] op [base + disp], reg` of `bytes` for one of the forms above
+/// ([`CMPXCHG`], [`XADD`], [`XCHG`]).
+pub(super) fn atomic(
+    ops: &mut Ops,
+    forms: &[Form; 4],
+    lock: bool,
+    bytes: u32,
+    reg: Rq,
+    base: Rq,
+    disp: i32,
+) {
+    if lock {
+        ops.push(0xf0);
+    }
+    mem(ops, &forms[width(bytes)], reg as u8, base, disp);
 }
 
 /// `dst = zero-extended [base + disp]` of `bytes` (1, 2, 4 or 8).
