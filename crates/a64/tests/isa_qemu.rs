@@ -9,21 +9,9 @@
 use xarch_a64::state::A64State;
 use xarch_a64::testing::run;
 
-/// One recorded instruction execution.
-pub struct Case {
-    asm: &'static str,
-    insn: u32,
-    v_in: [u128; 4],
-    x_in: [u64; 4],
-    nzcv_in: u64,
-    fpcr: u64,
-    mem_in: [u64; 4],
-    v_out: [u128; 4],
-    x_out: [u64; 4],
-    nzcv_out: u64,
-    fpsr_out: u64,
-    mem_out: [u64; 4],
-}
+#[path = "isa/case.rs"]
+mod case;
+use case::Case;
 
 #[path = "isa/cases.rs"]
 mod cases;

@@ -11,23 +11,9 @@ use xarch_jit::baseline::{ChainConfig, KIND_NEXT, MAX_SLOTS, compile};
 use xarch_jit::opt::{RegionBlock, compile_region};
 use xarch_jit::{CodeCache, JitCtx};
 
-/// One recorded instruction execution (the layout of
-/// `crates/a64/tests/isa_qemu.rs`).
-#[allow(dead_code)]
-pub struct Case {
-    asm: &'static str,
-    insn: u32,
-    v_in: [u128; 4],
-    x_in: [u64; 4],
-    nzcv_in: u64,
-    fpcr: u64,
-    mem_in: [u64; 4],
-    v_out: [u128; 4],
-    x_out: [u64; 4],
-    nzcv_out: u64,
-    fpsr_out: u64,
-    mem_out: [u64; 4],
-}
+#[path = "../../a64/tests/isa/case.rs"]
+mod case;
+use case::Case;
 
 #[path = "../../a64/tests/isa/cases.rs"]
 mod cases;
