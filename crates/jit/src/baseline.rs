@@ -1321,6 +1321,15 @@ impl Emitter {
         }
         true
     }
+
+    /// The label of the block's epilogue, which is then emitted: most
+    /// blocks leave only through link cells and never need one (4 bytes
+    /// of 3.6 MB of code in 36k blocks of a Python start).
+    fn epilogue(&mut self) -> DynamicLabel {
+        self.epilogue_used = true;
+        self.epilogue
+    }
+
     /// A direct exit to guest `target`: continues in the target's compiled
     /// code through a link cell once the engine patches it, unless an
     /// interrupt or invalidation is pending; otherwise returns `target`
@@ -1333,14 +1342,6 @@ impl Emitter {
     /// polls. Signals and other threads' invalidations still wait at most
     /// one forward run. A block that calls helpers polls at every exit,
     /// as a helper may have asked for a return to the engine itself.
-    /// The label of the block's epilogue, which is then emitted: most
-    /// blocks leave only through link cells and never need one (4 bytes
-    /// of 3.6 MB of code in 36k blocks of a Python start).
-    fn epilogue(&mut self) -> DynamicLabel {
-        self.epilogue_used = true;
-        self.epilogue
-    }
-
     fn direct_exit(&mut self, target: u64) {
         let mut back = None;
         if target <= self.block_start || self.calls_helpers {
@@ -1755,9 +1756,7 @@ pub fn compile_with(
     let mut counter_disp = None;
     let hot = counter.map(|_| {
         let hot = e.ops.new_dynamic_label();
-        e.ops.extend([0x83, 0x2d]);
-        let at = e.ops.offset().0;
-        e.ops.extend([0, 0, 0, 0, 1]);
+        let at = enc::sub_rip_dword_1(&mut e.ops);
         counter_disp = Some(at);
         e.relocs.push(crate::portable::Reloc {
             at: at as u32,
@@ -1886,10 +1885,7 @@ pub fn compile_with(
     }
     let mut exits = Vec::with_capacity(labels.len());
     for ((target, back), cell) in labels.into_iter().zip(cells) {
-        let unlinked = match back {
-            Some(back) => start as u64 + back as u64,
-            None => exit_stub(cache, target)?,
-        };
+        let unlinked = return_path(cache, start as usize, target, back)?;
         // SAFETY: the cell is a fresh 8-byte aligned word of the cache;
         // nothing runs the code using it yet.
         unsafe { cell.write(unlinked) };
@@ -1919,12 +1915,28 @@ pub fn compile_with(
     })
 }
 
+/// Where an exit to `target` of the code installed at `start` returns
+/// to the dispatcher (its cell's unlinked value): its path in the block,
+/// at offset `back`, or a cold one made now; `None` when the cache is
+/// full.
+pub(crate) fn return_path(
+    cache: &mut CodeCache,
+    start: usize,
+    target: u64,
+    back: Option<usize>,
+) -> Option<u64> {
+    match back {
+        Some(back) => Some((start + back) as u64),
+        None => exit_stub(cache, target),
+    }
+}
+
 /// A cold return path to the dispatcher for an exit to `target` (where
 /// its unlinked cell points): `mov eax, target` (or `mov rax`) and the
 /// jump to the shared exit routine, among the cells at the top of the
 /// code cache rather than in the block, whose hot code it would spread
 /// (an exit that polls keeps one in its block, where the poll jumps).
-pub(crate) fn exit_stub(cache: &mut CodeCache, target: u64) -> Option<u64> {
+fn exit_stub(cache: &mut CodeCache, target: u64) -> Option<u64> {
     let (code, len) = exit_stub_bytes(target);
     let at = cache.alloc_top(len.next_multiple_of(8))?;
     // SAFETY: fresh bytes of the executable cache, not yet reachable.

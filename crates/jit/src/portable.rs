@@ -301,12 +301,9 @@ pub fn import_into(
         cache.add_fault_site(base + s.at as usize, pc + s.pc_offset as u64, s.write);
     }
     for (e, exit) in p.exits().zip(exits.iter_mut()) {
-        exit.unlinked = match e.back {
-            COLD_BACK => {
-                crate::baseline::exit_stub(cache, e.target).ok_or(ImportError::CacheFull)?
-            }
-            back => (base + back as usize) as u64,
-        };
+        let back = (e.back != COLD_BACK).then_some(e.back as usize);
+        exit.unlinked = crate::baseline::return_path(cache, base, e.target, back)
+            .ok_or(ImportError::CacheFull)?;
         // SAFETY: a fresh, aligned cell of the cache.
         unsafe { exit.cell.write(exit.unlinked) };
     }

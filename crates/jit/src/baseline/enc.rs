@@ -137,6 +137,16 @@ pub(super) fn atomic(
     mem(ops, &forms[width(bytes)], reg as u8, base, disp);
 }
 
+/// `sub dword [rip + disp], 1` with a zero displacement, to be pointed at
+/// a counter at installation (`cache::point_at_counter`); returns the
+/// displacement's offset (the instruction ends one byte after it).
+pub(super) fn sub_rip_dword_1(ops: &mut Ops) -> usize {
+    ops.extend([0x83, 0x2d]);
+    let at = ops.offset().0;
+    ops.extend([0, 0, 0, 0, 1]);
+    at
+}
+
 /// `dst = zero-extended [base + disp]` of `bytes` (1, 2, 4 or 8).
 pub(super) fn load(ops: &mut Ops, bytes: u32, dst: Rq, base: Rq, disp: i32) {
     mem(ops, &LOADS[width(bytes)], dst as u8, base, disp);
