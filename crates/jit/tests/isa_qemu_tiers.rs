@@ -5,11 +5,11 @@
 //! area: registers, NZCV, FPSR and memory must be what qemu recorded.
 //! (The baseline tier has templates of its own for the atomics.)
 
+mod common;
+
+use common::tiers::{Engine, run};
 use xarch_a64::state::A64State;
-use xarch_ir::Block;
-use xarch_jit::baseline::{ChainConfig, KIND_NEXT, MAX_SLOTS, compile};
-use xarch_jit::opt::{RegionBlock, compile_region};
-use xarch_jit::{CodeCache, JitCtx};
+use xarch_jit::baseline::HostFeatures;
 
 #[path = "../../a64/tests/isa/case.rs"]
 mod case;
@@ -20,45 +20,6 @@ mod cases;
 
 #[repr(C, align(16))]
 struct Mem([u64; 4]);
-
-const CHAIN: ChainConfig = ChainConfig {
-    interrupt: xarch_a64::state::INTERRUPT as i32,
-    exit_info: xarch_a64::state::EXIT_INFO as i32,
-    ibtc: false,
-    flags: None,
-    link: None,
-};
-
-/// Runs `block` once from `s` in the baseline tier (`opt` false) or as a
-/// region; the next PC.
-fn run(opt: bool, block: &Block, s: &mut A64State) -> u64 {
-    let mut cache = CodeCache::new(1 << 20).unwrap();
-    let mut slots = vec![0u128; MAX_SLOTS];
-    let mut ctx = JitCtx::default();
-    let st = s as *mut A64State as *mut u8;
-    // SAFETY: the block was lifted for A64State; the cache, slots and
-    // block outlive the call.
-    let next = unsafe {
-        if opt {
-            let rb = [RegionBlock {
-                pc: block.start,
-                block,
-            }];
-            compile_region(&rb, &mut cache, CHAIN)
-                .expect("region compiles")
-                .entry
-                .call(st, slots.as_mut_ptr(), &mut ctx)
-        } else {
-            compile(block, &mut cache, CHAIN).expect("compiles").call(
-                st,
-                slots.as_mut_ptr(),
-                &mut ctx,
-            )
-        }
-    };
-    assert_eq!(ctx.kind, KIND_NEXT, "{block}");
-    next
-}
 
 #[test]
 fn isa_extensions_match_qemu_in_both_tiers() {
@@ -75,7 +36,10 @@ fn isa_extensions_match_qemu_in_both_tiers() {
             )
         });
         atomics += atomic as usize;
-        for (name, opt) in [("baseline", false), ("opt", true)] {
+        for (name, engine) in [
+            ("baseline", Engine::Baseline(HostFeatures::detect())),
+            ("opt", Engine::Opt),
+        ] {
             let mut mem = Box::new(Mem(c.mem_in));
             let mut s = A64State::default();
             s.v[..4].copy_from_slice(&c.v_in);
@@ -83,7 +47,7 @@ fn isa_extensions_match_qemu_in_both_tiers() {
             s.x[5] = mem.0.as_mut_ptr() as u64;
             s.nzcv = c.nzcv_in;
             s.fpcr = c.fpcr;
-            let next = run(opt, &block, &mut s);
+            let next = run(&engine, &block, &mut s);
             let got = (&s.v[..4], &s.x[..4], s.nzcv, s.fpsr, mem.0, next);
             let want = (
                 &c.v_out[..],

@@ -1,0 +1,3 @@
+//! Helpers shared by the JIT's integration tests.
+
+pub mod tiers;
