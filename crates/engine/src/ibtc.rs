@@ -39,6 +39,16 @@ impl Table {
         Table::with_entries(MIN_ENTRIES)
     }
 
+    /// An empty table of the size a program with `translations` grows
+    /// it to (see [`Table::outgrown_by`]).
+    pub fn for_translations(translations: usize) -> Table {
+        let mut n = MIN_ENTRIES;
+        while n < MAX_ENTRIES && translations > n * TRANSLATIONS_PER_ENTRY {
+            n *= 4;
+        }
+        Table::with_entries(n)
+    }
+
     fn with_entries(n: usize) -> Table {
         // Only the pages entries are written to are ever touched.
         let mut entries = crate::zeroed::ZeroedSlice::new(n);
@@ -170,6 +180,22 @@ mod tests {
         assert_eq!(t.lookup(a), None, "a and b share an entry");
         let g = t.grown();
         assert!(!g.outgrown_by(1), "a grown table starts with no conflicts");
+    }
+
+    /// A table sized for a number of translations is the one the table
+    /// grows to with them: never outgrown by them, and not larger.
+    #[test]
+    fn tables_are_sized_for_the_translations_expected() {
+        for n in [0, 1, 8192, 8193, 32768, 36000, 131072, 1 << 20] {
+            let sized = Table::for_translations(n);
+            let mut grown = Table::new();
+            while grown.outgrown_by(n) {
+                grown = grown.grown();
+            }
+            assert_eq!(sized.entries.len(), grown.entries.len(), "{n}");
+            assert!(!sized.outgrown_by(n), "{n}");
+        }
+        assert_eq!(Table::for_translations(36000).entries.len(), 1 << 16);
     }
 
     /// The table grows fourfold past the load it is sized for, up to

@@ -20,6 +20,7 @@ pub use tier::DEFAULT_HOT_THRESHOLD;
 
 pub use background::{EXIT_INFO_REGION_READY, ForkGuard, fork_lock};
 use std::collections::VecDeque;
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tier::{Region, Tier, TierStats};
@@ -265,6 +266,10 @@ pub struct Engine {
     /// The exits of the stored block being installed (one list kept from
     /// block to block: see `xarch_jit::portable::import_into`).
     import_exits: Vec<xarch_jit::baseline::Exit>,
+    /// How the stored blocks that end in an exit to the runtime (a
+    /// system call, a breakpoint, an undefined instruction) exit, by
+    /// block address: their entries keep no terminator.
+    stored_exits: std::collections::HashMap<u64, (ExitReason, u64), PcHash>,
     /// Guest instructions run by the interpreter (for `stats`).
     insns: u64,
     /// The next translation serial number.
@@ -411,22 +416,60 @@ impl Drop for Engine {
 
 /// A translation: the IR (kept alive for compiled code that refers to it)
 /// and its native code, if compiled.
+///
+/// A process start-up makes tens of thousands (python3 -c pass: 36k, all
+/// installed from the code store), so an entry is kept small: 72 bytes,
+/// where 128 were a quarter of the pages that start touched.
 struct Entry {
     /// Which translation of its address this is (unique in the engine).
     serial: u64,
+    /// The guest address of its first instruction.
+    start: u64,
     /// What is kept of the IR.
     ir: Ir,
-    /// The baseline code (a stored block's exit list is dropped once it
-    /// is linked: the link lists keep its exits).
-    compiled: Option<CompiledBlock>,
+    /// The baseline code.
+    compiled: Option<Code>,
     /// Times the block was interpreted while waiting to be compiled.
     runs: u32,
+    tier: Tier,
     /// The execution counter in the baseline code, if it counts.
     counter: Option<HotCounter>,
-    tier: Tier,
     /// The region run instead of the baseline code (`tier` is
     /// [`Tier::Region`]).
     region: Option<Box<Region>>,
+}
+
+/// An entry's baseline code.
+enum Code {
+    /// Compiled here: the whole block (the code store's export needs its
+    /// exits and relocations).
+    Here(Box<CompiledBlock>),
+    /// Installed from the code store: where its body starts. Its exits
+    /// are in the link lists, and it is never exported again.
+    Stored(u64),
+}
+
+impl Code {
+    /// Where chained code continues in it.
+    fn body(&self) -> u64 {
+        match self {
+            Code::Here(c) => c.body,
+            Code::Stored(body) => *body,
+        }
+    }
+
+    fn entry_fn(&self) -> EntryFn {
+        EntryFn::at_body(self.body())
+    }
+
+    /// The block, if it was compiled here.
+    #[cfg(test)]
+    fn here(&self) -> Option<&CompiledBlock> {
+        match self {
+            Code::Here(c) => Some(c),
+            Code::Stored(_) => None,
+        }
+    }
 }
 
 /// Where a translation came from, and what it keeps of its IR
@@ -434,34 +477,32 @@ struct Entry {
 enum Ir {
     /// Lifted here: the IR, or only its skeleton (no instructions) once
     /// compiled code that does not need it exists (see `shed_ir`); and
-    /// the hash of the guest code it was lifted from, when the engine has
-    /// a code store to save it to.
-    Lifted(Arc<Block>, Option<u64>),
-    /// Installed from the code store: the block's bounds and terminator,
-    /// kept in the entry (a shared skeleton was an allocation per block:
-    /// a cc1 start installs 52k, and their skeletons were an eighth of
-    /// the pages it touched). Region formation lifts it again, as it
-    /// does a skeleton.
-    Stored {
-        start: u64,
-        end: u64,
-        guest_insns: u32,
-        term: Terminator,
-    },
+    /// the hash of the guest code it was lifted from ([`guest_hash`]),
+    /// when the engine has a code store to save it to.
+    Lifted(Arc<Block>, Option<NonZeroU64>),
+    /// Installed from the code store: the block's length in bytes and in
+    /// instructions, kept in the entry (a shared skeleton was an
+    /// allocation per block: a cc1 start installs 52k, and their
+    /// skeletons were an eighth of the pages it touched). Region
+    /// formation lifts it again, as it does a skeleton.
+    Stored { len: u32, guest_insns: u32 },
+}
+
+/// The hash of guest code kept with a block lifted here: never 0, so that
+/// an `Option` of it takes no more room (one bit less of the hash).
+fn guest_hash(code: &[u8]) -> NonZeroU64 {
+    NonZeroU64::new(persist::hash_bytes(code) | 1).expect("bit 0 is set")
 }
 
 impl Entry {
     fn start(&self) -> u64 {
-        match &self.ir {
-            Ir::Lifted(b, _) => b.start,
-            Ir::Stored { start, .. } => *start,
-        }
+        self.start
     }
 
     fn end(&self) -> u64 {
         match &self.ir {
             Ir::Lifted(b, _) => b.end,
-            Ir::Stored { end, .. } => *end,
+            Ir::Stored { len, .. } => self.start + u64::from(*len),
         }
     }
 
@@ -469,13 +510,6 @@ impl Entry {
         match &self.ir {
             Ir::Lifted(b, _) => b.guest_insns,
             Ir::Stored { guest_insns, .. } => *guest_insns,
-        }
-    }
-
-    fn term(&self) -> &Terminator {
-        match &self.ir {
-            Ir::Lifted(b, _) => &b.term,
-            Ir::Stored { term, .. } => term,
         }
     }
 
@@ -491,7 +525,7 @@ impl Entry {
     fn body(&self) -> Option<u64> {
         match (&self.region, &self.compiled) {
             (Some(r), _) => Some(r.code.body),
-            (None, Some(c)) => Some(c.body),
+            (None, Some(c)) => Some(c.body()),
             (None, None) => None,
         }
     }
@@ -664,10 +698,15 @@ impl Engine {
         // large program should not pay for an index it will not fill).
         let mut cache = translations::Translations::default();
         let mut links = links::Links::new(code.as_ref().map_or(0, |c| c.base() as u64));
+        let mut ibtc = ibtc::Table::new();
         if let Some(store) = &store {
             let expected = store.records().min(EXPECTED_TRANSLATIONS_MAX);
             cache.reserve(expected);
             links.reserve(expected);
+            // (Grown step by step, each table was filled again from all
+            // translations: python3 -c pass touched 320 pages for tables
+            // it then dropped.)
+            ibtc = ibtc::Table::for_translations(expected);
         }
         let mut engine = Engine {
             options,
@@ -680,12 +719,13 @@ impl Engine {
             seen_gen: INVAL_GEN.load(Ordering::Acquire),
             links,
             import_exits: Vec::new(),
+            stored_exits: Default::default(),
             insns: 0,
             next_serial: 0,
             dispatches: [0; 3],
             replays: 0,
             started: std::time::Instant::now(),
-            ibtc: ibtc::Table::new(),
+            ibtc,
             hot_threshold,
             interp_runs,
             interp_runs_later,
@@ -809,7 +849,7 @@ impl Engine {
         let mut block = self.lift_reading(pc, read.as_mut())?;
         let guest_hash = read.and_then(|r| {
             let n = usize::try_from(block.end - pc).ok()?;
-            Some(persist::hash_bytes(r.get(..n)?))
+            Some(guest_hash(r.get(..n)?))
         });
         if self.interp_runs == 0 {
             self.simplify(&mut block);
@@ -841,6 +881,7 @@ impl Engine {
             Some(c) => self.shed_ir(block, c),
             None => block,
         };
+        let compiled = compiled.map(|c| Code::Here(Box::new(c)));
         Some(self.add_translation(pc, Ir::Lifted(block, guest_hash), compiled, counter))
     }
 
@@ -849,7 +890,7 @@ impl Engine {
         &mut self,
         pc: u64,
         ir: Ir,
-        compiled: Option<CompiledBlock>,
+        compiled: Option<Code>,
         counter: Option<HotCounter>,
     ) -> (Option<EntryFn>, *const Block) {
         // (The IR pointer is only for running an uncompiled block, which
@@ -869,11 +910,12 @@ impl Engine {
             pc,
             Entry {
                 serial,
+                start: pc,
                 ir,
                 compiled,
                 runs: 0,
-                counter,
                 tier: Tier::Baseline,
+                counter,
                 region: None,
             },
         );
@@ -1060,12 +1102,14 @@ impl Engine {
         successors.extend(exits.iter().map(|e| e.target));
         self.import_exits = exits;
         let ir = Ir::Stored {
-            start: pc,
-            end: rec.end,
+            len: u32::try_from(rec.end - pc).ok()?,
             guest_insns: rec.guest_insns,
-            term: rec.term,
         };
-        Some(self.add_translation(pc, ir, Some(compiled), counter))
+        let code = Code::Stored(compiled.body);
+        if let Terminator::Exit { reason, pc: at } = rec.term {
+            self.stored_exits.insert(pc, (reason, at));
+        }
+        Some(self.add_translation(pc, ir, Some(code), counter))
     }
 
     /// Saves the blocks translated here that the code store does not have
@@ -1100,14 +1144,13 @@ impl Engine {
             };
             let hash = *hash;
             let end = lifted.end;
-            let Some(guest) = self
-                .guest_code(pc, end)
-                .filter(|g| persist::hash_bytes(g) == hash)
-            else {
+            let Some(guest) = self.guest_code(pc, end).filter(|g| guest_hash(g) == hash) else {
                 continue;
             };
             let (compiled, block) = match &e.compiled {
-                Some(c) => (c.clone(), Arc::clone(lifted)),
+                Some(Code::Here(c)) => ((**c).clone(), Arc::clone(lifted)),
+                // (A block lifted here was compiled here.)
+                Some(Code::Stored(_)) => continue,
                 None => {
                     if e.region.is_some() || lifted.insts.len() > MAX_SLOTS {
                         continue;
@@ -1197,7 +1240,7 @@ impl Engine {
             if let Ir::Lifted(b, _) = &mut e.ir {
                 *b = block;
             }
-            e.compiled = Some(compiled.0);
+            e.compiled = Some(Code::Here(Box::new(compiled.0)));
             e.counter = compiled.1;
         }
     }
@@ -1348,7 +1391,7 @@ impl Engine {
                     let entry = code.entry_fn();
                     // Keep the indirect-branch table on the code that
                     // actually runs (entries are overwritten by collisions).
-                    self.ibtc.set_after_miss(pc, code.body);
+                    self.ibtc.set_after_miss(pc, code.body());
                     self.run_compiled(entry, state)
                 }
                 Some(Entry {
@@ -1475,18 +1518,31 @@ impl Engine {
             // called: look its terminator up by the PC it reported.
             KIND_EXIT => {
                 let at = self.jit_ctx.fault_pc;
-                let term = self.cache.get(&at).map(Entry::term).or_else(|| {
+                let exit = |t: &Terminator| match t {
+                    Terminator::Exit { reason, pc } => Some((*reason, *pc)),
+                    _ => None,
+                };
+                let found = match self.cache.get(&at) {
+                    Some(Entry {
+                        ir: Ir::Lifted(b, _),
+                        ..
+                    }) => exit(&b.term),
+                    Some(Entry {
+                        ir: Ir::Stored { .. },
+                        ..
+                    }) => self.stored_exits.get(&at).copied(),
                     // A block inside a region whose own entry is gone.
-                    self.cache
+                    None => self
+                        .cache
                         .values()
                         .filter_map(|e| e.region.as_ref())
                         .flat_map(|r| r.blocks.iter())
                         .find(|b| b.start == at)
-                        .map(|b| &b.term)
-                });
-                match term {
-                    Some(Terminator::Exit { reason, pc }) => BlockResult::Exit(*reason, *pc),
-                    _ => unreachable!("exit kind from a block without an exit"),
+                        .and_then(|b| exit(&b.term)),
+                };
+                match found {
+                    Some((reason, pc)) => BlockResult::Exit(reason, pc),
+                    None => unreachable!("exit kind from a block without an exit"),
                 }
             }
             _ if self.jit_ctx.fault_status & xarch_jit::FAULT_REPLAY != 0 => {

@@ -102,7 +102,7 @@ fn hot_loop_runs_as_region() {
     assert_eq!(entry.tier, Tier::Region);
     // The loop's own back edge now leads to the region.
     let body = entry.region.as_ref().unwrap().code.body;
-    let back = entry.compiled.as_ref().unwrap().exits[0];
+    let back = entry.compiled.as_ref().unwrap().here().unwrap().exits[0];
     assert_eq!(back.target, loop_pc);
     // SAFETY: the cell is a word in the live code cache.
     assert_eq!(unsafe { back.cell.read() }, body);
@@ -199,7 +199,7 @@ fn skeleton_entries_are_lifted_again_for_regions() {
     let mut e = engine(Backend::Baseline, None, entry_only);
     assert_eq!(run(&mut e, &code), 500_500);
     let entry = e.cache.get(&loop_pc).unwrap();
-    assert!(!entry.compiled.as_ref().unwrap().refs_ir);
+    assert!(!entry.compiled.as_ref().unwrap().here().unwrap().refs_ir);
     assert!(entry.lifted().unwrap().insts.is_empty(), "the IR was kept");
     assert_eq!(entry.guest_insns(), 3);
 
@@ -232,7 +232,7 @@ fn code_calling_back_into_its_ir_keeps_it() {
         assert_eq!(s.v[0], 3.75f64.to_bits() as u128);
     }
     let entry = e.cache.get(&(code.as_ptr() as u64)).unwrap();
-    assert!(entry.compiled.as_ref().unwrap().refs_ir);
+    assert!(entry.compiled.as_ref().unwrap().here().unwrap().refs_ir);
     assert!(
         !entry.lifted().unwrap().insts.is_empty(),
         "the IR the code uses was shed"
@@ -355,7 +355,7 @@ fn stored_entries_form_regions_and_report_exits() {
         "installed from the store"
     );
     // Its exits are in the link lists only (see `install_from`).
-    assert!(entry.compiled.as_ref().unwrap().exits.is_empty());
+    assert!(matches!(entry.compiled, Some(Code::Stored(_))));
     assert_eq!(entry.tier, Tier::Region);
     assert_eq!(e.regions_compiled(), 1);
     // The loop, and the `brk` block installed ahead with it.
@@ -363,6 +363,10 @@ fn stored_entries_form_regions_and_report_exits() {
     let brk = loop_pc + 12;
     let last = e.cache.get(&brk).unwrap();
     assert!(matches!(last.ir, Ir::Stored { .. }));
-    assert!(matches!(last.term(), Terminator::Exit { .. }));
+    // Its entry keeps no terminator: the engine keeps how it exits.
+    assert!(matches!(
+        e.stored_exits.get(&brk),
+        Some((ExitReason::Breakpoint(0), pc)) if *pc == brk
+    ));
     let _ = std::fs::remove_dir_all(&dir);
 }

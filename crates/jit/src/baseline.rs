@@ -342,6 +342,14 @@ impl EntryFn {
         EntryFn { f, body: 0 }
     }
 
+    /// The entry point of the compiled block whose body is at `body`.
+    pub fn at_body(body: u64) -> EntryFn {
+        EntryFn {
+            f: SharedRoutines::get().entry,
+            body,
+        }
+    }
+
     /// The code address (for diagnostics and disassembly).
     pub fn addr(&self) -> usize {
         self.f as usize
@@ -377,10 +385,7 @@ impl CompiledBlock {
 
     /// The entry point.
     pub fn entry_fn(&self) -> EntryFn {
-        EntryFn {
-            f: SharedRoutines::get().entry,
-            body: self.body,
-        }
+        EntryFn::at_body(self.body)
     }
 
     /// Runs the block.
