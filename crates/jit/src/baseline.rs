@@ -25,7 +25,9 @@ use crate::cache::CodeCache;
 use crate::portable::RelocKind;
 pub use crate::vector::HostFeatures;
 use dynasmrt::x64::{Rq, X64Relocation};
-use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler, dynasm};
+use dynasmrt::{
+    DynamicLabel, DynasmApi, DynasmError, DynasmLabelApi, TargetKind, VecAssembler, dynasm,
+};
 use xarch_ir::guest_mem::MemStatus;
 use xarch_ir::{Block, BranchHint, FenceKind, IntCC, Op, RmwOp, Terminator, Type, Value};
 
@@ -484,6 +486,10 @@ struct Emitter {
     /// Out-of-line completions of deferred flags (see `flags.rs`): the
     /// call's label and where it returns.
     flag_stubs: Vec<(DynamicLabel, DynamicLabel)>,
+    /// Labels that jumps reach with a 32-bit displacement; every other
+    /// jump to a label out of line has an 8-bit one (see
+    /// [`compile_with`]).
+    far: Vec<DynamicLabel>,
 }
 
 /// Two-operand x86 ALU instructions the templates use.
@@ -499,6 +505,11 @@ enum Alu {
 }
 
 impl Emitter {
+    /// Whether jumps to `l` take an 8-bit displacement.
+    fn near(&self, l: DynamicLabel) -> bool {
+        !self.far.contains(&l)
+    }
+
     /// Loads a slot-resident value (templates run after
     /// [`Self::prepare_slot_op`]).
     fn load_rax(&mut self, v: Value) {
@@ -569,7 +580,9 @@ impl Emitter {
     /// stub for the current guest instruction if rax is non-zero.
     fn check_fault(&mut self) {
         let l = self.fault_stub();
-        dynasm!(self.ops ; .arch x64 ; test rax, rax ; jnz =>l);
+        dynasm!(self.ops ; .arch x64 ; test rax, rax);
+        let near = self.near(l);
+        jnz_to(&mut self.ops, l, near);
     }
 
     /// The fault stub of the current guest instruction, entered with the
@@ -974,9 +987,9 @@ impl Emitter {
                 let (zero, done) = (self.ops.new_dynamic_label(), self.ops.new_dynamic_label());
                 let signed = matches!(inst.op, Op::SDiv(..));
                 if ty == Type::I64 {
-                    dynasm!(self.ops ; .arch x64 ; test rcx, rcx ; jz =>zero);
+                    dynasm!(self.ops ; .arch x64 ; test rcx, rcx ; jz BYTE =>zero);
                 } else {
-                    dynasm!(self.ops ; .arch x64 ; test ecx, ecx ; jz =>zero);
+                    dynasm!(self.ops ; .arch x64 ; test ecx, ecx ; jz BYTE =>zero);
                 }
                 match (signed, ty) {
                     (false, Type::I64) => dynasm!(self.ops ; .arch x64 ; xor edx, edx ; div rcx),
@@ -986,10 +999,10 @@ impl Emitter {
                         dynasm!(self.ops
                             ; .arch x64
                             ; cmp rcx, -1
-                            ; je =>by_m1
+                            ; je BYTE =>by_m1
                             ; cqo
                             ; idiv rcx
-                            ; jmp =>done
+                            ; jmp BYTE =>done
                             ; =>by_m1
                             ; neg rax
                         );
@@ -999,10 +1012,10 @@ impl Emitter {
                         dynasm!(self.ops
                             ; .arch x64
                             ; cmp ecx, -1
-                            ; je =>by_m1
+                            ; je BYTE =>by_m1
                             ; cdq
                             ; idiv ecx
-                            ; jmp =>done
+                            ; jmp BYTE =>done
                             ; =>by_m1
                             ; neg eax
                         );
@@ -1010,7 +1023,7 @@ impl Emitter {
                 }
                 dynasm!(self.ops
                     ; .arch x64
-                    ; jmp =>done
+                    ; jmp BYTE =>done
                     ; =>zero
                     ; xor eax, eax
                     ; =>done
@@ -1351,7 +1364,10 @@ impl Emitter {
         let mut back = None;
         if target <= self.block_start || self.calls_helpers {
             let l = self.ops.new_dynamic_label();
-            emit_poll(&mut self.ops, self.chain, l);
+            {
+                let near = self.near(l);
+                emit_poll(&mut self.ops, self.chain, l, near)
+            };
             back = Some(l);
         }
         let k = self.new_exit(target, back);
@@ -1403,11 +1419,17 @@ impl Emitter {
         let full = self.ops.new_dynamic_label();
         let lookup = self.ops.new_dynamic_label();
         match target {
-            Some(_) if polls => emit_poll(&mut self.ops, self.chain, back),
+            Some(_) if polls => {
+                let near = self.near(back);
+                emit_poll(&mut self.ops, self.chain, back, near)
+            }
             Some(_) => {}
             None => {
                 let epilogue = self.epilogue();
-                emit_poll(&mut self.ops, self.chain, epilogue);
+                {
+                    let near = self.near(epilogue);
+                    emit_poll(&mut self.ops, self.chain, epilogue, near)
+                };
             }
         }
         dynasm!(self.ops
@@ -1442,7 +1464,10 @@ impl Emitter {
             None => {
                 dynasm!(self.ops ; .arch x64 ; =>lookup);
                 let epilogue = self.epilogue();
-                emit_ibtc_jump(&mut self.ops, epilogue);
+                {
+                    let near = self.near(epilogue);
+                    emit_ibtc_jump(&mut self.ops, epilogue, near)
+                };
             }
         }
     }
@@ -1466,7 +1491,10 @@ impl Emitter {
                 }
                 let ret = *hint == BranchHint::Return && self.chain.link.is_some();
                 if self.chain.ibtc || ret {
-                    emit_poll(&mut self.ops, self.chain, epilogue);
+                    {
+                        let near = self.near(epilogue);
+                        emit_poll(&mut self.ops, self.chain, epilogue, near)
+                    };
                 }
                 if ret {
                     emit_return_through_stack(&mut self.ops);
@@ -1475,7 +1503,10 @@ impl Emitter {
                     // Indirect branch (returns, calls through registers,
                     // switch tables): look the target up in the engine's
                     // table and continue in its code when present.
-                    emit_ibtc_jump(&mut self.ops, epilogue);
+                    {
+                        let near = self.near(epilogue);
+                        emit_ibtc_jump(&mut self.ops, epilogue, near)
+                    };
                     return;
                 }
             }
@@ -1519,7 +1550,11 @@ impl Emitter {
             }
         }
         let epilogue = self.epilogue();
-        dynasm!(self.ops ; .arch x64 ; jmp =>epilogue);
+        if self.near(epilogue) {
+            dynasm!(self.ops ; .arch x64 ; jmp BYTE =>epilogue);
+        } else {
+            dynasm!(self.ops ; .arch x64 ; jmp =>epilogue);
+        }
     }
 }
 
@@ -1571,18 +1606,29 @@ pub(crate) fn emit_epilogue(ops: &mut VecAssembler<X64Relocation>) {
 
 /// Jumps to `pending` when an interrupt or invalidation is pending (the
 /// words `chain` names, in the state block at rbx). Clobbers rcx.
+/// With `near`, the jump has an 8-bit displacement.
 pub(crate) fn emit_poll(
     ops: &mut VecAssembler<X64Relocation>,
     chain: ChainConfig,
     pending: DynamicLabel,
+    near: bool,
 ) {
     let (int_off, info_off) = (chain.interrupt, chain.exit_info);
     dynasm!(ops
         ; .arch x64
         ; mov rcx, QWORD [rbx + int_off - STATE_BIAS]
         ; or rcx, QWORD [rbx + info_off - STATE_BIAS]
-        ; jnz =>pending
     );
+    jnz_to(ops, pending, near);
+}
+
+/// `jnz label`: with an 8-bit displacement when `near`, else 32-bit.
+fn jnz_to(ops: &mut VecAssembler<X64Relocation>, label: DynamicLabel, near: bool) {
+    if near {
+        dynasm!(ops ; .arch x64 ; jnz BYTE =>label);
+    } else {
+        dynasm!(ops ; .arch x64 ; jnz =>label);
+    }
 }
 
 /// With the guest target PC in rax: when the return stack's top entry
@@ -1594,9 +1640,9 @@ pub(crate) fn emit_return_through_stack(ops: &mut VecAssembler<X64Relocation>) {
     dynasm!(ops
         ; .arch x64
         ; cmp rsp, QWORD [BYTE r13 + CTX_ENTRY_SP as i8]
-        ; jae =>other
+        ; jae BYTE =>other
         ; cmp rax, QWORD [rsp + 8]
-        ; jne =>other
+        ; jne BYTE =>other
         ; ret 8
         ; =>other
     );
@@ -1605,8 +1651,13 @@ pub(crate) fn emit_return_through_stack(ops: &mut VecAssembler<X64Relocation>) {
 /// With the guest target PC in rax: jumps to its compiled body through
 /// the thread's indirect-branch table (named by the [`JitCtx`] in r13),
 /// or to `miss` when the entry holds another PC (keys are stored
-/// inverted, see [`ibtc_entry`]). Clobbers rcx and rdx.
-pub(crate) fn emit_ibtc_jump(ops: &mut VecAssembler<X64Relocation>, miss: DynamicLabel) {
+/// inverted, see [`ibtc_entry`]). Clobbers rcx and rdx. With `near`,
+/// the jump to `miss` has an 8-bit displacement.
+pub(crate) fn emit_ibtc_jump(
+    ops: &mut VecAssembler<X64Relocation>,
+    miss: DynamicLabel,
+    near: bool,
+) {
     // The entry's offset, `((pc >> 2) & (entries - 1)) * 16`, is
     // `(pc << 2) & mask` with the mask shifted left by 4 (`ibtc_mask`).
     dynasm!(ops
@@ -1617,7 +1668,10 @@ pub(crate) fn emit_ibtc_jump(ops: &mut VecAssembler<X64Relocation>, miss: Dynami
         ; mov rdx, rax
         ; not rdx
         ; cmp QWORD [rcx], rdx
-        ; jne =>miss
+    );
+    jnz_to(ops, miss, near);
+    dynasm!(ops
+        ; .arch x64
         ; jmp QWORD [rcx + 8]
     );
 }
@@ -1684,6 +1738,10 @@ pub const fn ibtc_mask(entries: usize) -> u64 {
 /// runs them): chained blocks share one slot array of this size.
 pub const MAX_SLOTS: usize = 4096;
 
+/// IR instructions from which a counted block's jump to its hot path
+/// (after the body) is assembled with a 32-bit displacement at once.
+const HOT_JUMP_NEAR_BELOW: usize = 40;
+
 /// Compiles `block` into `cache`. The `Block` must stay alive (and at
 /// the same address) as long as the compiled code may run: compiled code
 /// refers to it for ops without templates. Returns `None` if the cache is
@@ -1719,150 +1777,184 @@ pub fn compile_with(
     if block.insts.len() > MAX_SLOTS {
         return None;
     }
-    // Sized for typical code (about 16 bytes and a third of a label per
-    // IR instruction) so that emitting rarely reallocates.
-    let n = block.insts.len();
-    let mut ops = VecAssembler::<X64Relocation>::new_with_capacity(
-        0,
-        128 + n * 20,
-        0,
-        0,
-        8 + n / 2,
-        0,
-        8 + n / 2,
-    );
-    let fault_common = ops.new_dynamic_label();
-    let epilogue = ops.new_dynamic_label();
-    let body = ops.new_dynamic_label();
-    let mut e = Emitter {
-        ops,
-        faults: Vec::new(),
-        mem_sites: Vec::new(),
-        pc: block.start,
-        epilogue,
-        epilogue_used: false,
-        chain,
-        block_start: block.start,
-        calls_helpers: block.insts.iter().any(|i| matches!(i.op, Op::Call(..))),
-        exits: Vec::new(),
-        cell_refs: Vec::new(),
-        refs_ir: false,
-        feat,
-        relocs: Vec::new(),
-        consts: Vec::new(),
-        regs: Regs::new(block, chain.flags),
-        flag_stubs: Vec::new(),
-    };
-    // No prologue: the engine enters through the shared one
-    // (`SharedRoutines::entry`), chained blocks jump straight here.
-    dynasm!(e.ops ; .arch x64 ; =>body);
-    // `sub dword [rip + counter], 1`: the displacement is filled in at
-    // installation (the counter is in the same cache, within 2 GiB).
-    let mut counter_disp = None;
-    let hot = counter.map(|_| {
-        let hot = e.ops.new_dynamic_label();
-        let at = enc::sub_rip_dword_1(&mut e.ops);
-        counter_disp = Some(at);
-        e.relocs.push(crate::portable::Reloc {
-            at: at as u32,
-            kind: RelocKind::Counter,
-        });
-        dynasm!(e.ops ; .arch x64 ; jz =>hot);
-        hot
-    });
-    for i in 0..block.insts.len() {
-        e.emit(block, i);
-    }
-    e.terminator(block, &block.term);
-    // The paths out of line, each ending in a jump to the shared exit or
-    // fault routine through the block's one `jmp [r13 + routine]`: a
-    // 2-byte jump when that is near (the paths are at most 20 bytes).
-    let near = |paths: usize| paths <= 5;
-    let to_epilogue = |ops: &mut VecAssembler<X64Relocation>, short: bool| {
-        if short {
-            dynasm!(ops ; .arch x64 ; jmp BYTE =>epilogue);
-        } else {
-            dynasm!(ops ; .arch x64 ; jmp =>epilogue);
-        }
-    };
-    let local_backs = e.exits.iter().filter(|x| x.1.is_some()).count();
-    let short = near(local_backs + hot.is_some() as usize);
-    if local_backs > 0 || hot.is_some() {
-        e.epilogue_used = true;
-    }
-    if let Some(hot) = hot {
-        let start = block.start as i64;
-        dynasm!(e.ops
-            ; .arch x64
-            ; =>hot
-            ; mov QWORD [BYTE r13 + CTX_KIND as i8], KIND_HOT as i32
-            ; mov rax, QWORD start
+    // Jumps to code out of line (exit paths, fault and flag stubs) are
+    // assembled with 8-bit displacements first; a label one of them
+    // cannot reach is then reached with 32-bit ones, and the block
+    // assembled again (label numbers are the same every time). Most
+    // blocks are short (a python3 start: 84% under 128 bytes), and 4 of
+    // the 6 bytes of a far conditional jump were a tenth of their code.
+    let mut far = Vec::new();
+    let (code, relocs, refs_ir, counter_disp, labels, refs, sites, body_off) = loop {
+        // Sized for typical code (about 16 bytes and a third of a label per
+        // IR instruction) so that emitting rarely reallocates.
+        let n = block.insts.len();
+        let mut ops = VecAssembler::<X64Relocation>::new_with_capacity(
+            0,
+            128 + n * 20,
+            0,
+            0,
+            8 + n / 2,
+            0,
+            8 + n / 2,
         );
-        to_epilogue(&mut e.ops, short);
-    }
-    // The exits' way back to the dispatcher (also where an unlinked cell
-    // points): the target PC in rax.
-    for &(target, back) in &e.exits {
-        let Some(back) = back else { continue };
-        dynasm!(e.ops ; .arch x64 ; =>back);
-        emit_pc_to_rax(&mut e.ops, target);
-        to_epilogue(&mut e.ops, short);
-    }
-    if e.epilogue_used {
-        dynasm!(e.ops
-            ; .arch x64
-            ; =>epilogue
-            ; jmp QWORD [BYTE r13 + CTX_EXIT_ROUTINE as i8]
-        );
-    }
-    // Fault stubs of calls: record the guest PC of the faulting
-    // instruction (inline accesses have none, see `mem_site`).
-    let faults = std::mem::take(&mut e.faults);
-    if !faults.is_empty() {
-        let short = near(faults.len());
-        for &(label, pc) in &faults {
-            dynasm!(e.ops ; .arch x64 ; =>label);
-            match u32::try_from(pc) {
-                Ok(p) => dynasm!(e.ops ; .arch x64 ; mov ecx, p as i32),
-                Err(_) => dynasm!(e.ops ; .arch x64 ; mov rcx, QWORD pc as i64),
-            }
-            if short {
-                dynasm!(e.ops ; .arch x64 ; jmp BYTE =>fault_common);
+        let fault_common = ops.new_dynamic_label();
+        let epilogue = ops.new_dynamic_label();
+        let body = ops.new_dynamic_label();
+        let mut e = Emitter {
+            ops,
+            faults: Vec::new(),
+            mem_sites: Vec::new(),
+            pc: block.start,
+            epilogue,
+            epilogue_used: false,
+            chain,
+            block_start: block.start,
+            calls_helpers: block.insts.iter().any(|i| matches!(i.op, Op::Call(..))),
+            exits: Vec::new(),
+            cell_refs: Vec::new(),
+            refs_ir: false,
+            feat,
+            relocs: Vec::new(),
+            consts: Vec::new(),
+            regs: Regs::new(block, chain.flags),
+            flag_stubs: Vec::new(),
+            far: far.clone(),
+        };
+        // No prologue: the engine enters through the shared one
+        // (`SharedRoutines::entry`), chained blocks jump straight here.
+        dynasm!(e.ops ; .arch x64 ; =>body);
+        // `sub dword [rip + counter], 1`: the displacement is filled in at
+        // installation (the counter is in the same cache, within 2 GiB).
+        let mut counter_disp = None;
+        let hot = counter.map(|_| {
+            let hot = e.ops.new_dynamic_label();
+            let at = enc::sub_rip_dword_1(&mut e.ops);
+            counter_disp = Some(at);
+            e.relocs.push(crate::portable::Reloc {
+                at: at as u32,
+                kind: RelocKind::Counter,
+            });
+            // (Past 40 IR instructions the body is rarely short enough: a
+            // python3 start had 10 of 250 such counted blocks within
+            // reach, and assembling the others twice cost more.)
+            if n < HOT_JUMP_NEAR_BELOW && e.near(hot) {
+                dynasm!(e.ops ; .arch x64 ; jz BYTE =>hot);
             } else {
-                dynasm!(e.ops ; .arch x64 ; jmp =>fault_common);
+                dynasm!(e.ops ; .arch x64 ; jz =>hot);
             }
+            hot
+        });
+        for i in 0..block.insts.len() {
+            e.emit(block, i);
         }
-        dynasm!(e.ops
-            ; .arch x64
-            ; =>fault_common
-            ; jmp QWORD [BYTE r13 + CTX_FAULT_ROUTINE as i8]
-        );
-    }
-    e.emit_flag_stubs();
-    e.emit_consts();
-    let off = |l| e.ops.labels().resolve_dynamic(l).expect("exit label").0;
-    let labels: Vec<(u64, Option<usize>)> = e
-        .exits
-        .iter()
-        .map(|&(t, back)| (t, back.map(off)))
-        .collect();
-    let refs: Vec<(usize, usize)> = e.cell_refs.iter().map(|&(k, end)| (k, off(end))).collect();
-    let sites: Vec<(usize, u64, bool)> = e
-        .mem_sites
-        .iter()
-        .map(|&(site, pc, write)| {
-            let off = e.ops.labels().resolve_dynamic(site).expect("site label").0;
-            (off, pc, write)
-        })
-        .collect();
-    let body_off = e.ops.labels().resolve_dynamic(body).ok()?.0;
-    let code = match e.ops.finalize() {
-        Ok(code) => code,
-        Err(err) => {
-            // A label jumped to but never placed, or a short jump out
-            // of range: an xarch bug (the block would stay interpreted).
-            debug_assert!(false, "block {:#x} does not assemble: {err:?}", block.start);
-            return None;
+        e.terminator(block, &block.term);
+        // The paths out of line, each ending in a jump to the shared exit or
+        // fault routine through the block's one `jmp [r13 + routine]`: a
+        // 2-byte jump when that is near (the paths are at most 20 bytes).
+        let near = |paths: usize| paths <= 5;
+        let to_epilogue = |ops: &mut VecAssembler<X64Relocation>, short: bool| {
+            if short {
+                dynasm!(ops ; .arch x64 ; jmp BYTE =>epilogue);
+            } else {
+                dynasm!(ops ; .arch x64 ; jmp =>epilogue);
+            }
+        };
+        let local_backs = e.exits.iter().filter(|x| x.1.is_some()).count();
+        let short = near(local_backs + hot.is_some() as usize);
+        if local_backs > 0 || hot.is_some() {
+            e.epilogue_used = true;
+        }
+        if let Some(hot) = hot {
+            let start = block.start as i64;
+            dynasm!(e.ops
+                ; .arch x64
+                ; =>hot
+                ; mov QWORD [BYTE r13 + CTX_KIND as i8], KIND_HOT as i32
+                ; mov rax, QWORD start
+            );
+            to_epilogue(&mut e.ops, short);
+        }
+        // The exits' way back to the dispatcher (also where an unlinked cell
+        // points): the target PC in rax.
+        for &(target, back) in &e.exits {
+            let Some(back) = back else { continue };
+            dynasm!(e.ops ; .arch x64 ; =>back);
+            emit_pc_to_rax(&mut e.ops, target);
+            to_epilogue(&mut e.ops, short);
+        }
+        if e.epilogue_used {
+            dynasm!(e.ops
+                ; .arch x64
+                ; =>epilogue
+                ; jmp QWORD [BYTE r13 + CTX_EXIT_ROUTINE as i8]
+            );
+        }
+        // Fault stubs of calls: record the guest PC of the faulting
+        // instruction (inline accesses have none, see `mem_site`).
+        let faults = std::mem::take(&mut e.faults);
+        if !faults.is_empty() {
+            let short = near(faults.len());
+            for &(label, pc) in &faults {
+                dynasm!(e.ops ; .arch x64 ; =>label);
+                match u32::try_from(pc) {
+                    Ok(p) => dynasm!(e.ops ; .arch x64 ; mov ecx, p as i32),
+                    Err(_) => dynasm!(e.ops ; .arch x64 ; mov rcx, QWORD pc as i64),
+                }
+                if short {
+                    dynasm!(e.ops ; .arch x64 ; jmp BYTE =>fault_common);
+                } else {
+                    dynasm!(e.ops ; .arch x64 ; jmp =>fault_common);
+                }
+            }
+            dynasm!(e.ops
+                ; .arch x64
+                ; =>fault_common
+                ; jmp QWORD [BYTE r13 + CTX_FAULT_ROUTINE as i8]
+            );
+        }
+        e.emit_flag_stubs();
+        e.emit_consts();
+        let off = |l| e.ops.labels().resolve_dynamic(l).expect("exit label").0;
+        let labels: Vec<(u64, Option<usize>)> = e
+            .exits
+            .iter()
+            .map(|&(t, back)| (t, back.map(off)))
+            .collect();
+        let refs: Vec<(usize, usize)> = e.cell_refs.iter().map(|&(k, end)| (k, off(end))).collect();
+        let sites: Vec<(usize, u64, bool)> = e
+            .mem_sites
+            .iter()
+            .map(|&(site, pc, write)| {
+                let off = e.ops.labels().resolve_dynamic(site).expect("site label").0;
+                (off, pc, write)
+            })
+            .collect();
+        let body_off = e.ops.labels().resolve_dynamic(body).ok()?.0;
+        // (The emitter's other parts are moved out, not the emitter.)
+        let (relocs, refs_ir) = (e.relocs, e.refs_ir);
+        match e.ops.finalize() {
+            Ok(code) => {
+                break (
+                    code,
+                    relocs,
+                    refs_ir,
+                    counter_disp,
+                    labels,
+                    refs,
+                    sites,
+                    body_off,
+                );
+            }
+            Err(DynasmError::ImpossibleRelocation(TargetKind::Dynamic(l))) if !far.contains(&l) => {
+                far.push(l);
+            }
+            Err(err) => {
+                // A label jumped to but never placed, or a short jump out
+                // of range that is not one of the above: an xarch bug (the
+                // block would stay interpreted).
+                debug_assert!(false, "block {:#x} does not assemble: {err:?}", block.start);
+                return None;
+            }
         }
     };
     let cells: Vec<*mut u64> = labels
@@ -1901,10 +1993,10 @@ pub fn compile_with(
         });
     }
     debug_assert_eq!(body_off, 0, "a block's code starts with its body");
-    let relocs = if e.refs_ir {
+    let relocs = if refs_ir {
         Box::default()
     } else {
-        let mut relocs = e.relocs;
+        let mut relocs = relocs;
         relocs.extend(refs.iter().map(|&(_, end)| crate::portable::Reloc {
             at: end as u32 - 4,
             kind: RelocKind::Cell,
@@ -1914,7 +2006,7 @@ pub fn compile_with(
     Some(CompiledBlock {
         body: start as u64 + body_off as u64,
         exits: exits.into_boxed_slice(),
-        refs_ir: e.refs_ir,
+        refs_ir,
         len: code.len() as u32,
         relocs,
     })

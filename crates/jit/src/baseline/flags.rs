@@ -94,9 +94,10 @@ impl Emitter {
         dynasm!(self.ops
             ; .arch x64
             ; cmp QWORD [BYTE r13 + CTX_LAZY_INFO as i8], 0
-            ; jne =>slow
-            ; =>back
         );
+        let near = self.near(slow);
+        super::jnz_to(&mut self.ops, slow, near);
+        dynasm!(self.ops ; .arch x64 ; =>back);
         self.flag_stubs.push((slow, back));
     }
 
@@ -108,8 +109,12 @@ impl Emitter {
                 ; .arch x64
                 ; =>slow
                 ; call QWORD [BYTE r13 + CTX_COMPLETE_ROUTINE as i8]
-                ; jmp =>back
             );
+            if self.near(back) {
+                dynasm!(self.ops ; .arch x64 ; jmp BYTE =>back);
+            } else {
+                dynasm!(self.ops ; .arch x64 ; jmp =>back);
+            }
         }
     }
 }

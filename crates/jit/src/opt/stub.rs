@@ -95,7 +95,7 @@ pub(crate) fn install(
         ; test rcx, rcx
         ; jnz =>not_next
     );
-    emit_poll(&mut ops, chain, epilogue);
+    emit_poll(&mut ops, chain, epilogue, false);
     dynasm!(ops
         ; .arch x64
         // A direct exit continues through its link cell.
@@ -112,7 +112,7 @@ pub(crate) fn install(
         emit_return_through_stack(&mut ops);
     }
     if chain.ibtc {
-        emit_ibtc_jump(&mut ops, epilogue);
+        emit_ibtc_jump(&mut ops, epilogue, false);
     } else {
         dynasm!(ops ; .arch x64 ; jmp =>epilogue);
     }
