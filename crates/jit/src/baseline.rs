@@ -1539,14 +1539,15 @@ impl Emitter {
             Terminator::Exit { pc, .. } => {
                 // Chained blocks share one call: tell the engine which
                 // block exited (by its start address) in `fault_pc`.
+                // (PCs below 4 GiB in 5-byte moves.)
                 let start = self.block_start;
                 dynasm!(self.ops
                     ; .arch x64
                     ; mov QWORD [BYTE r13 + CTX_KIND as i8], KIND_EXIT as i32
-                    ; mov rax, QWORD start as i64
-                    ; mov QWORD [BYTE r13 + CTX_FAULT_PC as i8], rax
-                    ; mov rax, QWORD *pc as i64
                 );
+                emit_pc_to_rax(&mut self.ops, start);
+                dynasm!(self.ops ; .arch x64 ; mov QWORD [BYTE r13 + CTX_FAULT_PC as i8], rax);
+                emit_pc_to_rax(&mut self.ops, *pc);
             }
         }
         let epilogue = self.epilogue();
@@ -1865,13 +1866,12 @@ pub fn compile_with(
             e.epilogue_used = true;
         }
         if let Some(hot) = hot {
-            let start = block.start as i64;
             dynasm!(e.ops
                 ; .arch x64
                 ; =>hot
                 ; mov QWORD [BYTE r13 + CTX_KIND as i8], KIND_HOT as i32
-                ; mov rax, QWORD start
             );
+            emit_pc_to_rax(&mut e.ops, block.start);
             to_epilogue(&mut e.ops, short);
         }
         // The exits' way back to the dispatcher (also where an unlinked cell

@@ -363,7 +363,7 @@ impl Emitter {
     /// `mov dst, x` in its shortest form that leaves the flags alone.
     fn mov_imm(&mut self, dst: Rq, x: u64) {
         if let Ok(x32) = u32::try_from(x) {
-            dynasm!(self.ops ; .arch x64 ; mov Rd(dst), x32 as i32);
+            super::enc::mov_r32_imm(&mut self.ops, dst, x32);
         } else if let Some(s) = imm32(x) {
             dynasm!(self.ops ; .arch x64 ; mov Rq(dst), s);
         } else {
