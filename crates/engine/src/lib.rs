@@ -266,6 +266,11 @@ pub struct Engine {
     /// The exits of the stored block being installed (one list kept from
     /// block to block: see `xarch_jit::portable::import_into`).
     import_exits: Vec<xarch_jit::baseline::Exit>,
+    /// Blocks lifted here with the hash a save needs (dropped ones
+    /// included): when fewer than a save takes, a process ends without
+    /// looking at the store file again (a forked subshell's exit opened,
+    /// mapped and searched it).
+    lifted_to_save: usize,
     /// How the stored blocks that end in an exit to the runtime (a
     /// system call, a breakpoint, an undefined instruction) exit, by
     /// block address: their entries keep no terminator.
@@ -719,6 +724,7 @@ impl Engine {
             seen_gen: INVAL_GEN.load(Ordering::Acquire),
             links,
             import_exits: Vec::new(),
+            lifted_to_save: 0,
             stored_exits: Default::default(),
             insns: 0,
             next_serial: 0,
@@ -851,6 +857,7 @@ impl Engine {
             let n = usize::try_from(block.end - pc).ok()?;
             Some(guest_hash(r.get(..n)?))
         });
+        self.lifted_to_save += usize::from(guest_hash.is_some());
         if self.interp_runs == 0 {
             self.simplify(&mut block);
         }
@@ -1122,6 +1129,9 @@ impl Engine {
             return;
         };
         if self.code.is_none() {
+            return;
+        }
+        if self.lifted_to_save < MIN_BLOCKS_TO_SAVE {
             return;
         }
         let disk = store.on_disk();
