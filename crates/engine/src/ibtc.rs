@@ -1,7 +1,8 @@
 //! The engine's indirect-branch table, which compiled code reads inline
 //! through the thread's `JitCtx` (layout: `xarch_jit::baseline::ibtc_entry`).
-//! Keys are stored inverted so that the table starts as fresh zero pages:
-//! a process pays only for the pages its indirect branches use.
+//! An empty entry is zero (but entry 0, see `ibtc_empty`), so that the
+//! table starts as fresh zero pages: a process pays only for the pages
+//! its indirect branches use.
 //!
 //! The table starts small and grows with the program's translations: one
 //! sized for a compiler (a million entries' worth of code) had every
@@ -52,7 +53,7 @@ impl Table {
     fn with_entries(n: usize) -> Table {
         // Only the pages entries are written to are ever touched.
         let mut entries = crate::zeroed::ZeroedSlice::new(n);
-        entries[n - 1] = ibtc_empty(n - 1, n);
+        entries[0] = ibtc_empty(0, n);
         Table {
             entries,
             conflicts: 0,
@@ -99,7 +100,7 @@ impl Table {
     pub fn clear_all(&mut self) {
         let n = self.entries.len();
         self.entries.fill([0, 0]);
-        self.entries[n - 1] = ibtc_empty(n - 1, n);
+        self.entries[0] = ibtc_empty(0, n);
     }
 
     /// Sends indirect branches to `pc` to `body`.
@@ -137,8 +138,8 @@ impl Table {
 mod tests {
     use super::*;
 
-    /// No PC finds an entry in an empty table, `u64::MAX` included (its
-    /// inverted key is the zero of an empty entry).
+    /// No PC finds an entry in an empty table, 0 included (the key of an
+    /// empty entry but entry 0's).
     #[test]
     fn empty_entries_match_no_pc() {
         let mut t = Table::new();
@@ -217,7 +218,7 @@ mod tests {
         // SAFETY: the published table has `mask / 16 + 1` entries, more
         // than `i`.
         let read = unsafe { *(ctx.ibtc_table as *const [u64; 2]).add(i) };
-        assert_eq!(read, [!0x1000, 7]);
+        assert_eq!(read, [0x1000, 7]);
         while t.outgrown_by(usize::MAX) {
             t = t.grown();
         }

@@ -461,9 +461,9 @@ fn compiled_tiers_match_interpreter_on_random_memory_code() {
     );
 }
 
-/// Indirect branches to addresses no translation can have, `u64::MAX`
-/// among them (its inverted key is the zero of an empty branch-table
-/// entry): every engine reports a fetch fault there; the baseline
+/// Indirect branches to addresses no translation can have, 0 among them
+/// (the key of an empty branch-table entry, but entry 0's, which it
+/// indexes): every engine reports a fetch fault there; the baseline
 /// engine's compiled branch looks the target up inline first.
 #[test]
 fn indirect_branch_to_impossible_targets_faults() {

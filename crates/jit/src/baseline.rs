@@ -1651,9 +1651,9 @@ pub(crate) fn emit_return_through_stack(ops: &mut VecAssembler<X64Relocation>) {
 
 /// With the guest target PC in rax: jumps to its compiled body through
 /// the thread's indirect-branch table (named by the [`JitCtx`] in r13),
-/// or to `miss` when the entry holds another PC (keys are stored
-/// inverted, see [`ibtc_entry`]). Clobbers rcx and rdx. With `near`,
-/// the jump to `miss` has an 8-bit displacement.
+/// or to `miss` when the entry holds another PC (see [`ibtc_entry`]).
+/// Clobbers rcx. With `near`, the jump to `miss` has an 8-bit
+/// displacement.
 pub(crate) fn emit_ibtc_jump(
     ops: &mut VecAssembler<X64Relocation>,
     miss: DynamicLabel,
@@ -1666,9 +1666,7 @@ pub(crate) fn emit_ibtc_jump(
         ; lea rcx, [rax * 4]
         ; and rcx, QWORD [BYTE r13 + CTX_IBTC_MASK as i8]
         ; add rcx, QWORD [BYTE r13 + CTX_IBTC_TABLE as i8]
-        ; mov rdx, rax
-        ; not rdx
-        ; cmp QWORD [rcx], rdx
+        ; cmp QWORD [rcx], rax
     );
     jnz_to(ops, miss, near);
     dynasm!(ops
@@ -1710,24 +1708,23 @@ pub struct ChainConfig {
 
 /// The indirect-branch table entry for `pc` in a table of `entries` (a
 /// power of two, at least 2): its index and its content when it sends
-/// `pc` to `body`. The index is `(pc >> 2) % entries`; keys are inverted
-/// so that an all-zero table (fresh zero pages, touched only where used)
-/// is empty. The one PC whose key is 0 (`u64::MAX`) indexes the last
-/// entry, which therefore never holds 0 (see [`ibtc_empty`]).
+/// `pc` to `body`. The index is `(pc >> 2) % entries`, the key the PC
+/// itself: an all-zero table (fresh zero pages, touched only where used)
+/// is empty except for PC 0 (a null function pointer a guest calls),
+/// which indexes entry 0, which therefore never holds 0 (see
+/// [`ibtc_empty`]). (Keys were stored inverted, 6 bytes and two
+/// instructions more at every lookup.)
 pub fn ibtc_entry(pc: u64, body: u64, entries: usize) -> (usize, [u64; 2]) {
-    ((pc >> 2) as usize & (entries - 1), [!pc, body])
+    ((pc >> 2) as usize & (entries - 1), [pc, body])
 }
 
 /// What an empty entry at `index` of a table of `entries` holds: zero,
-/// except in the last entry, where a lookup of `u64::MAX` (a target a
-/// guest can branch to) would match a zero key: it holds the key of PC
-/// 0, which indexes entry 0 and so never matches there.
+/// except in entry 0, where a lookup of PC 0 would match a zero key: it
+/// holds `u64::MAX`, a PC that indexes the last entry and so never
+/// matches there.
 pub const fn ibtc_empty(index: usize, entries: usize) -> [u64; 2] {
-    if index == entries - 1 {
-        [!0, 0]
-    } else {
-        [0, 0]
-    }
+    let _ = entries;
+    if index == 0 { [u64::MAX, 0] } else { [0, 0] }
 }
 
 /// [`JitCtx::ibtc_mask`] for a table of `entries`.
