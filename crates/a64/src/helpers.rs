@@ -35,6 +35,29 @@ pub static READ_COUNTER: Helper = Helper {
 /// `exit_info` bit: translations must be invalidated before continuing.
 pub const EXIT_INFO_INVALIDATE: u64 = 1;
 
+/// `exit_info` bit: an asynchronous signal is pending (`interrupt` is
+/// set too). Whoever raises `interrupt` sets it, so that compiled code
+/// polls one word (`exit_info`) rather than two.
+pub const EXIT_INFO_INTERRUPT: u64 = 4;
+
+/// Raises `interrupt` and its `exit_info` bit in the guest state whose
+/// `interrupt` word is at `interrupt` (async-signal-safe).
+///
+/// # Safety
+/// `interrupt` must point at the `interrupt` field of a live
+/// [`crate::state::A64State`].
+pub unsafe fn raise_interrupt(interrupt: *mut u64) {
+    use core::sync::atomic::{AtomicU64, Ordering};
+    let exit_info = (interrupt as usize - crate::state::INTERRUPT as usize
+        + crate::state::EXIT_INFO as usize) as *mut u64;
+    // SAFETY: both are aligned u64 fields of the same live state, which
+    // its engine and other threads access atomically.
+    unsafe {
+        AtomicU64::from_ptr(interrupt).store(1, Ordering::SeqCst);
+        AtomicU64::from_ptr(exit_info).fetch_or(EXIT_INFO_INTERRUPT, Ordering::SeqCst);
+    }
+}
+
 unsafe extern "C" fn ic_ivau(state: *mut u8, addr: u64, _: u64, _: u64, _: u64) -> u64 {
     PENDING_INVALIDATIONS.with(|p| p.borrow_mut().push(addr));
     // SAFETY: helpers are only called with the thread's A64State, whose

@@ -24,7 +24,7 @@ use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tier::{Region, Tier, TierStats};
-use xarch_a64::helpers::{EXIT_INFO_INVALIDATE, take_pending_invalidations};
+use xarch_a64::helpers::{EXIT_INFO_INTERRUPT, EXIT_INFO_INVALIDATE, take_pending_invalidations};
 use xarch_a64::state::A64State;
 use xarch_ir::{Block, BlockResult, ExitReason, Interpreter, Terminator};
 use xarch_jit::baseline::{
@@ -641,7 +641,6 @@ impl<'a> CodeFetch<'a> {
 /// table, the deferred guest flags, the return stack.
 fn chain_config() -> ChainConfig {
     ChainConfig {
-        interrupt: xarch_a64::state::INTERRUPT as i32,
         exit_info: xarch_a64::state::EXIT_INFO as i32,
         ibtc: true,
         flags: Some(xarch_a64::state::NZCV),
@@ -1371,6 +1370,12 @@ impl Engine {
             // A host signal handler sets the flag asynchronously.
             // SAFETY: `state.interrupt` is a valid, aligned u64.
             if unsafe { core::ptr::read_volatile(&state.interrupt) } != 0 {
+                // (Raised again if another signal comes before delivery;
+                // at worst one more poll returns here for nothing.)
+                // SAFETY: `exit_info` is an aligned u64 that other threads
+                // only access atomically (see `Running`).
+                unsafe { AtomicU64::from_ptr(&mut state.exit_info) }
+                    .fetch_and(!EXIT_INFO_INTERRUPT, Ordering::AcqRel);
                 return Exit::Interrupted;
             }
             let generation = INVAL_GEN.load(Ordering::Acquire);
@@ -1465,6 +1470,10 @@ impl Engine {
             if bits & EXIT_INFO_REGION_READY != 0 {
                 info.fetch_and(!EXIT_INFO_REGION_READY, Ordering::AcqRel);
                 self.collect();
+            }
+            if bits & EXIT_INFO_INTERRUPT != 0 {
+                // `interrupt` itself is checked at the top of the loop.
+                info.fetch_and(!EXIT_INFO_INTERRUPT, Ordering::AcqRel);
             }
             let result = match step {
                 Step::Block(r) => r,

@@ -1605,20 +1605,21 @@ pub(crate) fn emit_epilogue(ops: &mut VecAssembler<X64Relocation>) {
     );
 }
 
-/// Jumps to `pending` when an interrupt or invalidation is pending (the
-/// words `chain` names, in the state block at rbx). Clobbers rcx.
-/// With `near`, the jump has an 8-bit displacement.
+/// Jumps to `pending` when an interrupt or invalidation is pending (a bit
+/// of the exit-info word `chain` names, in the state block at rbx: a
+/// pending signal sets one too). With `near`, the jump has an 8-bit
+/// displacement. (Polling the interrupt word as well took two loads and
+/// 6 bytes more.)
 pub(crate) fn emit_poll(
     ops: &mut VecAssembler<X64Relocation>,
     chain: ChainConfig,
     pending: DynamicLabel,
     near: bool,
 ) {
-    let (int_off, info_off) = (chain.interrupt, chain.exit_info);
+    let info_off = chain.exit_info;
     dynasm!(ops
         ; .arch x64
-        ; mov rcx, QWORD [rbx + int_off - STATE_BIAS]
-        ; or rcx, QWORD [rbx + info_off - STATE_BIAS]
+        ; cmp QWORD [rbx + info_off - STATE_BIAS], BYTE 0
     );
     jnz_to(ops, pending, near);
 }
@@ -1680,9 +1681,8 @@ pub(crate) fn emit_ibtc_jump(
 /// invalidations.
 #[derive(Clone, Copy, Debug)]
 pub struct ChainConfig {
-    /// Offset of the interrupt flag.
-    pub interrupt: i32,
-    /// Offset of the exit-info flags.
+    /// Offset of the exit-info flags: non-zero stops chaining (a pending
+    /// signal, invalidation or region sets a bit).
     pub exit_info: i32,
     /// Whether indirect branches look their target up in the thread's
     /// indirect-branch table ([`JitCtx::ibtc_table`]) and continue there;

@@ -12,7 +12,6 @@ use xarch_jit::{CodeCache, JitCtx};
 
 const WORDS: usize = 128;
 const CHAIN: ChainConfig = ChainConfig {
-    interrupt: 8 * (WORDS as i32 - 2),
     exit_info: 8 * (WORDS as i32 - 1),
     ibtc: false,
     flags: None,

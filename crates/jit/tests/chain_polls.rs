@@ -1,5 +1,5 @@
-//! Which chained exits of baseline code poll the interrupt and
-//! invalidation words: backward exits (every loop has one) and every exit
+//! Which chained exits of baseline code poll the exit-info word (where a
+//! pending signal, invalidation or region sets a bit): backward exits (every loop has one) and every exit
 //! of a block that calls helpers (a helper such as `IC IVAU` asks for a
 //! return to the engine through `exit_info`); forward exits of other
 //! blocks chain without polling, since a run of them is finite.
@@ -9,12 +9,10 @@ use xarch_jit::baseline::{ChainConfig, KIND_NEXT, MAX_SLOTS, compile};
 use xarch_jit::{CodeCache, CompiledBlock, JitCtx};
 
 const WORDS: usize = 16;
-const INTERRUPT: usize = WORDS - 2;
 const EXIT_INFO: usize = WORDS - 1;
-/// A state word that is neither.
-const UNRELATED: usize = 3;
+/// A state word that is not it (where the interrupt word was polled too).
+const UNRELATED: usize = WORDS - 2;
 const CHAIN: ChainConfig = ChainConfig {
-    interrupt: 8 * INTERRUPT as i32,
     exit_info: 8 * EXIT_INFO as i32,
     ibtc: false,
     flags: None,
@@ -53,10 +51,13 @@ static NOTHING: Helper = Helper {
     func: does_nothing,
 };
 
-/// Runs `from` (its one exit linked to the marked block) with `flag`
-/// set in the state word `flag_word`: the next PC and whether the marked
-/// block ran.
-fn run_linked(from: &Block, flag_word: usize) -> (u64, bool) {
+/// The exit-info bits: invalidation, region ready, signal pending.
+const BITS: [u64; 3] = [1, 2, 4];
+
+/// Runs `from` (its one exit linked to the marked block) with `flag` in
+/// the state word `flag_word`: the next PC and whether the marked block
+/// ran.
+fn run_linked(from: &Block, flag_word: usize, flag: u64) -> (u64, bool) {
     let mut cache = CodeCache::new(1 << 20).unwrap();
     let code: CompiledBlock = compile(from, &mut cache, CHAIN).expect("compiles");
     let marked = compile(&marked_block(), &mut cache, CHAIN).expect("compiles");
@@ -64,7 +65,7 @@ fn run_linked(from: &Block, flag_word: usize) -> (u64, bool) {
     // SAFETY: both blocks live in the same cache; nothing runs them yet.
     unsafe { code.exits[0].link(marked.body) };
     let mut state = vec![0u64; WORDS];
-    state[flag_word] = 1;
+    state[flag_word] = flag;
     let mut slots = vec![0u128; MAX_SLOTS];
     let mut ctx = JitCtx::default();
     // SAFETY: compiled for this state layout; the cache outlives the call.
@@ -76,8 +77,8 @@ fn run_linked(from: &Block, flag_word: usize) -> (u64, bool) {
 #[test]
 fn forward_exits_chain_without_polling() {
     let forward = jump_block(0x1000, MARKED, None);
-    for word in [INTERRUPT, EXIT_INFO] {
-        assert_eq!(run_linked(&forward, word), (AFTER, true));
+    for bit in BITS {
+        assert_eq!(run_linked(&forward, EXIT_INFO, bit), (AFTER, true));
     }
 }
 
@@ -85,19 +86,19 @@ fn forward_exits_chain_without_polling() {
 fn backward_exits_poll() {
     let backward = jump_block(0x3000, MARKED, None);
     let to_itself = jump_block(MARKED, MARKED, None);
-    for word in [INTERRUPT, EXIT_INFO] {
-        assert_eq!(run_linked(&backward, word), (MARKED, false));
-        assert_eq!(run_linked(&to_itself, word), (MARKED, false));
+    for bit in BITS {
+        assert_eq!(run_linked(&backward, EXIT_INFO, bit), (MARKED, false));
+        assert_eq!(run_linked(&to_itself, EXIT_INFO, bit), (MARKED, false));
     }
     // With nothing pending (another word set) they chain.
-    assert_eq!(run_linked(&backward, UNRELATED), (AFTER, true));
+    assert_eq!(run_linked(&backward, UNRELATED, 1), (AFTER, true));
 }
 
 #[test]
 fn blocks_calling_helpers_poll_at_forward_exits() {
     let forward = jump_block(0x1000, MARKED, Some(&NOTHING));
-    for word in [INTERRUPT, EXIT_INFO] {
-        assert_eq!(run_linked(&forward, word), (MARKED, false));
+    for bit in BITS {
+        assert_eq!(run_linked(&forward, EXIT_INFO, bit), (MARKED, false));
     }
-    assert_eq!(run_linked(&forward, UNRELATED), (AFTER, true));
+    assert_eq!(run_linked(&forward, UNRELATED, 1), (AFTER, true));
 }

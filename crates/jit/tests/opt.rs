@@ -39,15 +39,13 @@ fn install_handler() {
     });
 }
 
-/// State block of the hand-built IR tests: 256 words, the last two are
-/// the interrupt and exit-info flags.
+/// State block of the hand-built IR tests: 256 words, the last is the
+/// exit-info word.
 const WORDS: usize = 256;
-const INTERRUPT: i32 = 8 * 254;
 const EXIT_INFO: i32 = 8 * 255;
 
-fn chain(interrupt: i32, exit_info: i32) -> ChainConfig {
+fn chain(exit_info: i32) -> ChainConfig {
     ChainConfig {
-        interrupt,
         exit_info,
         ibtc: false,
         flags: None,
@@ -176,7 +174,7 @@ fn replay(from: u64, access: u64, state: *mut u8) -> BlockResult {
 /// Compiles `blocks` and checks it against the interpreter on `states`.
 fn check_words(blocks: &[Block], states: &[[u64; WORDS]]) {
     let mut jit = Jit::new();
-    let r = jit.compile(blocks, chain(INTERRUPT, EXIT_INFO));
+    let r = jit.compile(blocks, chain(EXIT_INFO));
     for s in states {
         let mut a = *s;
         let mut b = *s;
@@ -404,7 +402,7 @@ fn loads_and_stores_match_interpreter() {
     }
     let blk = b.finish(0x1000, 0x1004, 1, Terminator::Jump(0x2000));
     let mut jit = Jit::new();
-    let r = jit.compile(std::slice::from_ref(&blk), chain(INTERRUPT, EXIT_INFO));
+    let r = jit.compile(std::slice::from_ref(&blk), chain(EXIT_INFO));
     let mut s = [0u64; WORDS];
     s[0] = base;
     s[1] = 0xa1b2_c3d4_e5f6_0718;
@@ -422,7 +420,6 @@ fn loads_and_stores_match_interpreter() {
 
 // ---------------------------------------------------------------- A64 tests
 
-const A64_INTERRUPT: i32 = xarch_a64::state::INTERRUPT as i32;
 const A64_EXIT_INFO: i32 = xarch_a64::state::EXIT_INFO as i32;
 const SVC0: u32 = 0xd400_0001;
 
@@ -514,7 +511,7 @@ fn check_a64_marks(
 ) -> (BlockResult, A64State) {
     let mut jit = Jit::new();
     jit.marks = marks;
-    let r = jit.compile(blocks, chain(A64_INTERRUPT, A64_EXIT_INFO));
+    let r = jit.compile(blocks, chain(A64_EXIT_INFO));
     let mem_init = mem.to_vec();
     let mut a = init.clone();
     let ra = interp_region(blocks, &mut a as *mut A64State as *mut u8);
@@ -597,7 +594,7 @@ fn a64_data_processing_table_matches_interpreter() {
             inputs.push(vec![(1, a), (2, b), (3, a ^ b)]);
         }
         let mut jit = Jit::new();
-        let r = jit.compile(&blocks, chain(A64_INTERRUPT, A64_EXIT_INFO));
+        let r = jit.compile(&blocks, chain(A64_EXIT_INFO));
         for regs in inputs {
             for nz in [nzcv, 0xf, 0x6] {
                 let mut s = A64State::default();
@@ -1019,9 +1016,10 @@ fn interrupt_exits_at_back_edge() {
     let mut s = A64State::default();
     s.x[0] = data.as_ptr() as u64;
     s.x[1] = 8;
-    s.interrupt = 1;
+    // SAFETY: `s`'s own interrupt word.
+    unsafe { xarch_a64::helpers::raise_interrupt(&mut s.interrupt) };
     let mut jit = Jit::new();
-    let r = jit.compile(&blocks, chain(A64_INTERRUPT, A64_EXIT_INFO));
+    let r = jit.compile(&blocks, chain(A64_EXIT_INFO));
     let mut b = s.clone();
     let rb = jit.run(&r, &blocks, &mut b as *mut A64State as *mut u8);
     // The interpreter's state after exactly one iteration.
@@ -1116,9 +1114,7 @@ fn report_compile_time_and_loop_speed() {
         let reps = 5;
         let mut bytes = 0;
         for _ in 0..reps {
-            bytes = jit
-                .compile(&blocks, chain(A64_INTERRUPT, A64_EXIT_INFO))
-                .code_bytes;
+            bytes = jit.compile(&blocks, chain(A64_EXIT_INFO)).code_bytes;
         }
         let us = t.elapsed().as_secs_f64() * 1e6 / reps as f64;
         eprintln!(
@@ -1134,7 +1130,7 @@ fn report_compile_time_and_loop_speed() {
     let mut s = A64State::default();
     s.x[0] = data.as_ptr() as u64;
     s.x[1] = data.len() as u64;
-    let r = jit.compile(&blocks, chain(A64_INTERRUPT, A64_EXIT_INFO));
+    let r = jit.compile(&blocks, chain(A64_EXIT_INFO));
     if let Ok(path) = std::env::var("XARCH_OPT_DUMP") {
         let start = r.entry.addr();
         // SAFETY: the region's code is `code_bytes` long from its entry.
@@ -1151,7 +1147,7 @@ fn report_compile_time_and_loop_speed() {
     }
     let opt_ns = t.elapsed().as_secs_f64() * 1e9;
     // Baseline: both blocks chained to each other.
-    let cfg = chain(A64_INTERRUPT, A64_EXIT_INFO);
+    let cfg = chain(A64_EXIT_INFO);
     let c0 = xarch_jit::compile(&blocks[0], &mut jit.cache, cfg).unwrap();
     let c1 = xarch_jit::compile(&blocks[1], &mut jit.cache, cfg).unwrap();
     for e in &c0.exits {
@@ -1265,7 +1261,7 @@ fn random_instruction_sequences_match_interpreter() {
         code.push(SVC0);
         code.push(SVC0);
         let blocks = lift_cfg(&code);
-        let r = jit.compile(&blocks, chain(A64_INTERRUPT, A64_EXIT_INFO));
+        let r = jit.compile(&blocks, chain(A64_EXIT_INFO));
         let mut s = A64State::default();
         for k in 0..31 {
             s.x[k] = match rnd() % 4 {
@@ -1333,7 +1329,7 @@ fn region_chains_with_baseline_blocks() {
     let ra = interp_region(&blocks, &mut a as *mut A64State as *mut u8);
 
     let mut jit = Jit::new();
-    let cfg = chain(A64_INTERRUPT, A64_EXIT_INFO);
+    let cfg = chain(A64_EXIT_INFO);
     let region = jit.compile(&blocks[1..2], cfg);
     let c0 = xarch_jit::compile(&blocks[0], &mut jit.cache, cfg).unwrap();
     let c2 = xarch_jit::compile(&blocks[2], &mut jit.cache, cfg).unwrap();
@@ -1483,7 +1479,6 @@ fn indirect_exit_uses_the_branch_table() {
     let target = lift_seq(&code[2..]);
     let mut table: Vec<[u64; 2]> = (0..ENTRIES).map(|i| ibtc_empty(i, ENTRIES)).collect();
     let cfg = ChainConfig {
-        interrupt: A64_INTERRUPT,
         exit_info: A64_EXIT_INFO,
         ibtc: true,
         flags: None,
@@ -1523,7 +1518,8 @@ fn indirect_exit_uses_the_branch_table() {
     assert_eq!(b.x[5], 1);
     // A pending interrupt stops chaining.
     let mut c = s.clone();
-    c.interrupt = 1;
+    // SAFETY: `c`'s own interrupt word.
+    unsafe { xarch_a64::helpers::raise_interrupt(&mut c.interrupt) };
     let r = jit.run(&region, &blocks, &mut c as *mut A64State as *mut u8);
     assert_eq!(r, BlockResult::Next(base + 8));
 }
@@ -1548,7 +1544,7 @@ fn deferred_flags_enter_and_leave_regions() {
         ("untouched", &[ADD_X3]),
         ("reads and sets", &[CSEL_X3_LT, ADDS_X8]),
     ];
-    let mut cfg = chain(A64_INTERRUPT, A64_EXIT_INFO);
+    let mut cfg = chain(A64_EXIT_INFO);
     cfg.flags = Some(xarch_a64::state::NZCV);
     for (what, body) in bodies {
         let mut code = vec![CMP_X1_X2, B_NEXT];
@@ -1629,7 +1625,7 @@ fn spinning_loads_see_another_threads_store() {
         ];
         let blocks = lift_cfg(&code);
         let mut jit = Jit::new();
-        let r = jit.compile(&blocks, chain(A64_INTERRUPT, A64_EXIT_INFO));
+        let r = jit.compile(&blocks, chain(A64_EXIT_INFO));
         use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
         let word = std::sync::Arc::new(AtomicU32::new(0));
         let done = std::sync::Arc::new(AtomicBool::new(false));
@@ -1647,9 +1643,9 @@ fn spinning_loads_see_another_threads_store() {
                     }
                     std::thread::sleep(std::time::Duration::from_millis(10));
                 }
-                // SAFETY: the state outlives the join below; compiled
-                // code polls the word, as signal handlers set it.
-                unsafe { core::ptr::write_volatile(interrupt as *mut u64, 1) };
+                // SAFETY: the state outlives the join below; a signal
+                // handler raises it so.
+                unsafe { xarch_a64::helpers::raise_interrupt(interrupt as *mut u64) };
             })
         };
         let res = jit.run(&r, &blocks, &mut *s as *mut A64State as *mut u8);
@@ -1745,7 +1741,7 @@ fn regions_keep_the_callers_registers() {
     let blocks = lift_seq(&code);
     let page = guard_pages();
     let mut jit = Jit::new();
-    let r = jit.compile(&blocks, chain(A64_INTERRUPT, A64_EXIT_INFO));
+    let r = jit.compile(&blocks, chain(A64_EXIT_INFO));
     // Six loads within the page, then the guard page.
     for (start, faults) in [(page as u64, false), (page as u64 + 4096 - 5 * 8, true)] {
         let mut s = A64State::default();

@@ -13,7 +13,6 @@ use xarch_jit::{CodeCache, CompiledBlock, JitCtx};
 
 const WORDS: usize = 16;
 const CHAIN: ChainConfig = ChainConfig {
-    interrupt: 8 * (WORDS as i32 - 2),
     exit_info: 8 * (WORDS as i32 - 1),
     ibtc: false,
     flags: None,

@@ -15,7 +15,6 @@ const LINK: usize = 4;
 const CALLEE_RAN: usize = 5;
 const RETURNED: usize = 6;
 const CHAIN: ChainConfig = ChainConfig {
-    interrupt: 8 * (WORDS as i32 - 2),
     exit_info: 8 * (WORDS as i32 - 1),
     ibtc: false,
     flags: None,

@@ -9,10 +9,9 @@ use xarch_jit::baseline::{ChainConfig, KIND_HOT, KIND_NEXT, MAX_SLOTS, compile_c
 use xarch_jit::{CodeCache, CompiledBlock, JitCtx};
 
 const WORDS: usize = 16;
-const INTERRUPT: usize = WORDS - 2;
+const EXIT_INFO: usize = WORDS - 1;
 const CHAIN: ChainConfig = ChainConfig {
-    interrupt: 8 * INTERRUPT as i32,
-    exit_info: 8 * (WORDS as i32 - 1),
+    exit_info: 8 * EXIT_INFO as i32,
     ibtc: false,
     flags: None,
     link: None,
@@ -47,12 +46,12 @@ fn block(stores: u64, base: u64) -> Block {
     )
 }
 
-/// Runs `code` with state word 0 = `word0` and the interrupt word as
+/// Runs `code` with state word 0 = `word0` and the exit-info word as
 /// given: the next PC, `ctx.kind` and the state.
-fn run(code: &CompiledBlock, word0: u64, interrupt: u64) -> (u64, u64, Vec<u64>) {
+fn run(code: &CompiledBlock, word0: u64, exit_info: u64) -> (u64, u64, Vec<u64>) {
     let mut state = vec![0u64; WORDS];
     state[0] = word0;
-    state[INTERRUPT] = interrupt;
+    state[EXIT_INFO] = exit_info;
     let mut slots = vec![0u128; MAX_SLOTS];
     let mut ctx = JitCtx::default();
     // SAFETY: compiled for this state layout; its cache outlives the call.
@@ -88,7 +87,7 @@ fn jumps_out_of_line_are_short_where_they_reach() {
                     .map_or(0, |i| base + i)
             })
             .collect();
-        // Not taken; then taken with an interrupt pending (the poll's
+        // Not taken; then taken with a signal pending (the poll's
         // path back to the dispatcher); then the count runs out.
         let (next, kind, state) = run(&code, 1, 0);
         assert_eq!(

@@ -17,7 +17,6 @@ use xarch_jit::{CodeCache, JitCtx};
 const WORDS: usize = 512;
 const OUT: u32 = 64;
 const CHAIN: ChainConfig = ChainConfig {
-    interrupt: 8 * (WORDS as i32 - 2),
     exit_info: 8 * (WORDS as i32 - 1),
     ibtc: false,
     flags: None,

@@ -94,7 +94,8 @@ pub fn set_current_state(state: &mut A64State) {
     THREAD.with(|t| t.interrupt.set(&mut state.interrupt));
     if pending() != 0 {
         // Caught before the thread had a guest state (a new thread).
-        state.interrupt = 1;
+        // SAFETY: the state's own interrupt word.
+        unsafe { xarch_a64::helpers::raise_interrupt(&mut state.interrupt) };
     }
 }
 
@@ -133,9 +134,9 @@ extern "C" fn host_handler(sig: libc::c_int, info: *mut libc::siginfo_t, uc: *mu
         t.pending.fetch_or(bit(sig), Ordering::SeqCst);
         let p = t.interrupt.get();
         if !p.is_null() {
-            // SAFETY: the pointer targets the live guest state of this
-            // thread; the engine polls this word, so write it atomically.
-            unsafe { AtomicU64::from_ptr(p).store(1, Ordering::SeqCst) };
+            // SAFETY: the pointer targets the interrupt word of the live
+            // guest state of this thread.
+            unsafe { xarch_a64::helpers::raise_interrupt(p) };
         }
     });
     // SAFETY: `uc` is this handler's ucontext.

@@ -227,9 +227,7 @@ fn promotable(blocks: &[RegionBlock<'_>], chain: ChainConfig) -> Vec<(u32, Type)
                     .iter()
                     .any(|t| overlaps(off, n, o, t.bytes().max(1)))
         });
-        let special = [chain.interrupt, chain.exit_info]
-            .iter()
-            .any(|&s| s >= 0 && overlaps(off, n, s as u32, 8));
+        let special = chain.exit_info >= 0 && overlaps(off, n, chain.exit_info as u32, 8);
         if !conflict && !special {
             out.push((off, ty));
         }
@@ -964,17 +962,12 @@ impl Lower<'_, '_> {
                 // it never merges a guest load with one of an earlier
                 // iteration (a loop waiting for another thread's store
                 // would never see it: guest code spins with plain loads).
-                let ia = self
-                    .b
-                    .ins()
-                    .iadd_imm_s(self.state, i64::from(self.chain.interrupt));
-                let i = self.b.ins().atomic_load(types::I64, trusted(), ia);
+                // (A pending signal sets a bit of `exit_info` too.)
                 let ea = self
                     .b
                     .ins()
                     .iadd_imm_s(self.state, i64::from(self.chain.exit_info));
-                let e = self.b.ins().atomic_load(types::I64, trusted(), ea);
-                let any = self.b.ins().bor(i, e);
+                let any = self.b.ins().atomic_load(types::I64, trusted(), ea);
                 let out = self.b.create_block();
                 self.b.set_cold_block(out);
                 let blk = self.clif_blocks[k];

@@ -8,7 +8,6 @@ use xarch_jit::opt::{RegionBlock, compile_region};
 use xarch_jit::{CodeCache, JitCtx};
 
 const CHAIN: ChainConfig = ChainConfig {
-    interrupt: xarch_a64::state::INTERRUPT as i32,
     exit_info: xarch_a64::state::EXIT_INFO as i32,
     ibtc: false,
     flags: None,
