@@ -690,6 +690,23 @@ impl Emitter {
         }
     }
 
+    /// `op d, s` on 32 bits for add, subtract and multiply: the result's
+    /// upper half is cleared.
+    fn alu32(&mut self, op: Alu, d: Rq, s: Src) {
+        match (op, s) {
+            (Alu::Add, Src::Imm(x)) => enc::alu_imm32(&mut self.ops, 0, d, x),
+            (Alu::Sub, Src::Imm(x)) => enc::alu_imm32(&mut self.ops, 5, d, x),
+            (Alu::Add, Src::Reg(r)) => dynasm!(self.ops ; .arch x64 ; add Rd(d), Rd(r)),
+            (Alu::Sub, Src::Reg(r)) => dynasm!(self.ops ; .arch x64 ; sub Rd(d), Rd(r)),
+            (Alu::Mul, Src::Reg(r)) => dynasm!(self.ops ; .arch x64 ; imul Rd(d), Rd(r)),
+            (Alu::Add, Src::Mem(o)) => dynasm!(self.ops ; .arch x64 ; add Rd(d), DWORD [r12 + o]),
+            (Alu::Sub, Src::Mem(o)) => dynasm!(self.ops ; .arch x64 ; sub Rd(d), DWORD [r12 + o]),
+            (Alu::Mul, Src::Mem(o)) => dynasm!(self.ops ; .arch x64 ; imul Rd(d), DWORD [r12 + o]),
+            (Alu::Mul, Src::Imm(x)) => dynasm!(self.ops ; .arch x64 ; imul Rd(d), Rd(d), x),
+            _ => unreachable!("alu32 is for add, subtract and multiply"),
+        }
+    }
+
     /// `OP eax, b` on 32 bits (compare and add-with-carry).
     fn alu_eax(&mut self, op: Alu, b: Value) {
         let s = self.src(b, RCX, true);
@@ -958,12 +975,21 @@ impl Emitter {
                 let d = self.dest(i, Some(*a));
                 let s = self.src(*b, RCX, ty != Type::I64);
                 self.get(*a, d);
-                self.alu(alu, d, s);
+                // A 32-bit add, subtract or multiply in its 32-bit form,
+                // which clears the upper half (a 64-bit one then `mov r32,
+                // r32` took 3 bytes more).
+                let narrow = ty == Type::I32 && matches!(alu, Alu::Add | Alu::Sub | Alu::Mul);
+                if narrow {
+                    self.alu32(alu, d, s);
+                } else {
+                    self.alu(alu, d, s);
+                }
                 // Operands are canonical (zero above their type), and so
                 // is their AND, OR and XOR, unless an immediate, which is
                 // sign-extended, is negative (`mov r32, r32` after each
                 // was 1.5% of cc1's code).
                 let canonical = match (alu, s) {
+                    _ if narrow => true,
                     (Alu::And, _) => true,
                     (Alu::Or | Alu::Xor, Src::Imm(x)) => x >= 0,
                     (Alu::Or | Alu::Xor, _) => true,

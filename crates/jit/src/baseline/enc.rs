@@ -179,6 +179,27 @@ pub(super) fn mov_r32_imm(ops: &mut Ops, dst: Rq, imm: u32) {
     ops.extend(imm.to_le_bytes());
 }
 
+/// [`alu_imm`] on 32 bits (the upper half of `dst` cleared): no REX.W,
+/// and no REX at all for r0-r7.
+pub(super) fn alu_imm32(ops: &mut Ops, digit: u8, dst: Rq, imm: i32) {
+    let d = dst as u8;
+    if d >= 8 {
+        ops.push(0x41);
+    }
+    match i8::try_from(imm) {
+        Ok(b) => {
+            ops.push(0x83);
+            ops.push(0xc0 | digit << 3 | (d & 7));
+            ops.push(b as u8);
+        }
+        Err(_) => {
+            ops.push(0x81);
+            ops.push(0xc0 | digit << 3 | (d & 7));
+            ops.extend(imm.to_le_bytes());
+        }
+    }
+}
+
 /// `op dst, imm` on 64 bits for the group-1 ALU op with ModRM digit
 /// `digit` (add 0, or 1, adc 2, and 4, sub 5, xor 6, cmp 7), with an
 /// 8-bit immediate when `imm` fits one (dynasm always encodes 32 bits).
@@ -368,7 +389,7 @@ mod tests {
     }
 
     /// The ALU forms with an 8-bit immediate give dynasm's result and
-    /// flags for every register and op.
+    /// flags for every register and op, on 64 and on 32 bits.
     #[test]
     fn short_immediates_do_what_dynasms_do() {
         let mut cache = CodeCache::new(16 << 20).expect("code cache");
@@ -377,7 +398,7 @@ mod tests {
                 for imm in [0, 1, -1, 127, -128, 128, -129, 0x7fff_ffff, i32::MIN] {
                     for start in [0u64, 5, u64::MAX, 0x8000_0000_0000_0000] {
                         // Result and flags (pushfq) with CF set first (adc).
-                        let with = |cache: &mut CodeCache, ours: bool| {
+                        let with = |cache: &mut CodeCache, ours: bool, wide: bool| {
                             let mut ops = Ops::new(0);
                             dynasm!(ops
                                 ; .arch x64
@@ -386,10 +407,10 @@ mod tests {
                                 ; mov Rq(reg), rdi
                                 ; stc
                             );
-                            if ours {
-                                alu_imm(&mut ops, digit, reg, imm);
-                            } else {
-                                match digit {
+                            match (ours, wide) {
+                                (true, true) => alu_imm(&mut ops, digit, reg, imm),
+                                (true, false) => alu_imm32(&mut ops, digit, reg, imm),
+                                (false, true) => match digit {
                                     0 => dynasm!(ops ; .arch x64 ; add Rq(reg), imm),
                                     1 => dynasm!(ops ; .arch x64 ; or Rq(reg), imm),
                                     2 => dynasm!(ops ; .arch x64 ; adc Rq(reg), imm),
@@ -397,7 +418,16 @@ mod tests {
                                     5 => dynasm!(ops ; .arch x64 ; sub Rq(reg), imm),
                                     6 => dynasm!(ops ; .arch x64 ; xor Rq(reg), imm),
                                     _ => dynasm!(ops ; .arch x64 ; cmp Rq(reg), imm),
-                                }
+                                },
+                                (false, false) => match digit {
+                                    0 => dynasm!(ops ; .arch x64 ; add Rd(reg), imm),
+                                    1 => dynasm!(ops ; .arch x64 ; or Rd(reg), imm),
+                                    2 => dynasm!(ops ; .arch x64 ; adc Rd(reg), imm),
+                                    4 => dynasm!(ops ; .arch x64 ; and Rd(reg), imm),
+                                    5 => dynasm!(ops ; .arch x64 ; sub Rd(reg), imm),
+                                    6 => dynasm!(ops ; .arch x64 ; xor Rd(reg), imm),
+                                    _ => dynasm!(ops ; .arch x64 ; cmp Rd(reg), imm),
+                                },
                             }
                             dynasm!(ops
                                 ; .arch x64
@@ -418,9 +448,14 @@ mod tests {
                             let flags = f(start, &mut out);
                             (out, flags)
                         };
-                        let ours = with(&mut cache, true);
-                        let theirs = with(&mut cache, false);
-                        assert_eq!(ours, theirs, "op {digit} {reg:?}, {imm} from {start:#x}");
+                        for wide in [true, false] {
+                            let ours = with(&mut cache, true, wide);
+                            let theirs = with(&mut cache, false, wide);
+                            assert_eq!(
+                                ours, theirs,
+                                "op {digit} {reg:?}, {imm} from {start:#x} (64: {wide})"
+                            );
+                        }
                     }
                 }
             }
