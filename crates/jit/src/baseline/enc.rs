@@ -182,30 +182,23 @@ pub(super) fn mov_r32_imm(ops: &mut Ops, dst: Rq, imm: u32) {
 /// [`alu_imm`] on 32 bits (the upper half of `dst` cleared): no REX.W,
 /// and no REX at all for r0-r7.
 pub(super) fn alu_imm32(ops: &mut Ops, digit: u8, dst: Rq, imm: i32) {
-    let d = dst as u8;
-    if d >= 8 {
-        ops.push(0x41);
-    }
-    match i8::try_from(imm) {
-        Ok(b) => {
-            ops.push(0x83);
-            ops.push(0xc0 | digit << 3 | (d & 7));
-            ops.push(b as u8);
-        }
-        Err(_) => {
-            ops.push(0x81);
-            ops.push(0xc0 | digit << 3 | (d & 7));
-            ops.extend(imm.to_le_bytes());
-        }
-    }
+    alu_imm_sized(ops, digit, dst, imm, false);
 }
 
 /// `op dst, imm` on 64 bits for the group-1 ALU op with ModRM digit
 /// `digit` (add 0, or 1, adc 2, and 4, sub 5, xor 6, cmp 7), with an
 /// 8-bit immediate when `imm` fits one (dynasm always encodes 32 bits).
 pub(super) fn alu_imm(ops: &mut Ops, digit: u8, dst: Rq, imm: i32) {
+    alu_imm_sized(ops, digit, dst, imm, true);
+}
+
+/// [`alu_imm`] (`wide`) or [`alu_imm32`].
+fn alu_imm_sized(ops: &mut Ops, digit: u8, dst: Rq, imm: i32, wide: bool) {
     let d = dst as u8;
-    ops.push(0x48 | (d >> 3));
+    let rex = if wide { 0x48 } else { 0x40 } | (d >> 3);
+    if rex != 0x40 {
+        ops.push(rex);
+    }
     match i8::try_from(imm) {
         Ok(b) => {
             ops.push(0x83);
