@@ -37,12 +37,17 @@ pub struct A64State {
     /// Exclusive monitor: value observed by the load-exclusive, compared by
     /// the store-exclusive so that a store by another thread fails it.
     pub excl_value: u128,
-    /// Reason the last block exited to the runtime (see `ExitReason` in the
-    /// IR crate); written by generated code, read by the run loop.
+    /// Requests for the run loop, as bits set atomically: invalidations
+    /// pending (`helpers::EXIT_INFO_INVALIDATE`), a region ready (the
+    /// engine's `EXIT_INFO_REGION_READY`), a signal pending
+    /// (`helpers::EXIT_INFO_INTERRUPT`). Compiled code polls it at block
+    /// boundaries that can close a loop and returns to the run loop when
+    /// it is not zero.
     pub exit_info: u64,
-    /// Pending-interrupt flag polled at block boundaries: non-zero makes
-    /// the run loop return so that asynchronous signals are delivered
-    /// promptly even to a guest spinning in a loop.
+    /// Pending-interrupt flag: non-zero makes the run loop return so that
+    /// asynchronous signals are delivered promptly even to a guest
+    /// spinning in a loop (whoever sets it sets `EXIT_INFO_INTERRUPT`
+    /// too: `helpers::raise_interrupt`).
     pub interrupt: u64,
 }
 
