@@ -89,13 +89,13 @@ pub const HWCAP_NAMES: [&str; 32] = [
 pub const CPUINFO_FEATURES: &str = "fp asimd aes pmull sha1 sha2 crc32 atomics cpuid asimdrdm jscvt fcma lrcpc sha3 asimddp sha512";
 
 /// ID_AA64ISAR0_EL1: the instruction-set fields of the implemented
-/// features: AES [7:4] = 2 (with PMULL), SHA1 [11:8], SHA2 [15:12] = 2
-/// (with SHA512), CRC32 [19:16], Atomic [23:20] = 2, RDM [31:28], SHA3
-/// [35:32], DP [47:44].
+/// features: AES \[7:4\] = 2 (with PMULL), SHA1 \[11:8\], SHA2 \[15:12\] = 2
+/// (with SHA512), CRC32 \[19:16\], Atomic \[23:20\] = 2, RDM \[31:28\], SHA3
+/// \[35:32\], DP \[47:44\].
 pub const ID_AA64ISAR0: u64 =
     (2 << 4) | (1 << 8) | (2 << 12) | (1 << 16) | (2 << 20) | (1 << 28) | (1 << 32) | (1 << 44);
 
-/// ID_AA64ISAR1_EL1: JSCVT [15:12] = 1, FCMA [19:16] = 1, LRCPC [23:20]
+/// ID_AA64ISAR1_EL1: JSCVT \[15:12\] = 1, FCMA \[19:16\] = 1, LRCPC \[23:20\]
 /// = 1 (LDAPR).
 pub const ID_AA64ISAR1: u64 = (1 << 12) | (1 << 16) | (1 << 20);
 
