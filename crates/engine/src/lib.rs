@@ -1069,6 +1069,11 @@ impl Engine {
             self.store_stats.stale += 1;
             return None;
         }
+        // (Checked before anything is installed or linked.)
+        let Ok(len) = u32::try_from(rec.end - pc) else {
+            self.store_stats.unusable += 1;
+            return None;
+        };
         let code = self.code.as_mut()?;
         let counter = match (rec.code.counts(), self.hot_threshold) {
             (false, _) => None,
@@ -1108,7 +1113,7 @@ impl Engine {
         successors.extend(exits.iter().map(|e| e.target));
         self.import_exits = exits;
         let ir = Ir::Stored {
-            len: u32::try_from(rec.end - pc).ok()?,
+            len,
             guest_insns: rec.guest_insns,
         };
         let code = Code::Stored(compiled.body);
