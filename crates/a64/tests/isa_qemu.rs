@@ -6,7 +6,6 @@
 //! the real lifter, the IR verifier and the reference interpreter, with X5
 //! pointing at a 32-byte memory area.
 
-use xarch_a64::state::A64State;
 use xarch_a64::testing::run;
 
 #[path = "isa/case.rs"]
@@ -16,20 +15,11 @@ use case::Case;
 #[path = "isa/cases.rs"]
 mod cases;
 
-#[repr(C, align(16))]
-struct Mem([u64; 4]);
-
 #[test]
 fn isa_extensions_match_qemu() {
     let mut failures = Vec::new();
     for c in cases::CASES {
-        let mut mem = Box::new(Mem(c.mem_in));
-        let mut s = A64State::default();
-        s.v[..4].copy_from_slice(&c.v_in);
-        s.x[..4].copy_from_slice(&c.x_in);
-        s.x[5] = mem.0.as_mut_ptr() as u64;
-        s.nzcv = c.nzcv_in;
-        s.fpcr = c.fpcr;
+        let (mem, mut s) = c.start();
         if let Some(exit) = run(&mut s, &[c.insn]) {
             failures.push(format!("{}: did not execute: {exit:?}", c.asm));
             continue;

@@ -53,7 +53,7 @@ impl Table {
     fn with_entries(n: usize) -> Table {
         // Only the pages entries are written to are ever touched.
         let mut entries = crate::zeroed::ZeroedSlice::new(n);
-        entries[0] = ibtc_empty(0, n);
+        entries[0] = ibtc_empty(0);
         Table {
             entries,
             conflicts: 0,
@@ -83,7 +83,7 @@ impl Table {
         let n = self.entries.len();
         let (i, e) = ibtc_entry(pc, body, n);
         let held = self.entries[i][0];
-        if held != e[0] && held != ibtc_empty(i, n)[0] {
+        if held != e[0] && held != ibtc_empty(i)[0] {
             self.conflicts += 1;
         }
         self.set(pc, body);
@@ -98,9 +98,8 @@ impl Table {
 
     /// Empties every entry.
     pub fn clear_all(&mut self) {
-        let n = self.entries.len();
         self.entries.fill([0, 0]);
-        self.entries[0] = ibtc_empty(0, n);
+        self.entries[0] = ibtc_empty(0);
     }
 
     /// Sends indirect branches to `pc` to `body`.
@@ -114,7 +113,7 @@ impl Table {
         let n = self.entries.len();
         let (i, e) = ibtc_entry(pc, 0, n);
         if self.entries[i][0] == e[0] {
-            self.entries[i] = ibtc_empty(i, n);
+            self.entries[i] = ibtc_empty(i);
         }
     }
 

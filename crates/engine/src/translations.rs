@@ -48,8 +48,14 @@ impl Hasher for LocalPcHasher {
     fn finish(&self) -> u64 {
         self.0
     }
-    fn write(&mut self, _: &[u8]) {
-        unreachable!("the index hashes only u64 PCs");
+    fn write(&mut self, bytes: &[u8]) {
+        // (The index hashes only u64 PCs, through `write_u64`; any other
+        // key is folded into one.)
+        let mut x = 0u64;
+        for &b in bytes {
+            x = x.rotate_left(8) ^ u64::from(b);
+        }
+        self.write_u64(x);
     }
     fn write_u64(&mut self, pc: u64) {
         let i = pc >> 2;

@@ -8,7 +8,6 @@
 mod common;
 
 use common::tiers::{Engine, run};
-use xarch_a64::state::A64State;
 use xarch_jit::baseline::HostFeatures;
 
 #[path = "../../a64/tests/isa/case.rs"]
@@ -17,9 +16,6 @@ use case::Case;
 
 #[path = "../../a64/tests/isa/cases.rs"]
 mod cases;
-
-#[repr(C, align(16))]
-struct Mem([u64; 4]);
 
 #[test]
 fn isa_extensions_match_qemu_in_both_tiers() {
@@ -40,13 +36,7 @@ fn isa_extensions_match_qemu_in_both_tiers() {
             ("baseline", Engine::Baseline(HostFeatures::detect())),
             ("opt", Engine::Opt),
         ] {
-            let mut mem = Box::new(Mem(c.mem_in));
-            let mut s = A64State::default();
-            s.v[..4].copy_from_slice(&c.v_in);
-            s.x[..4].copy_from_slice(&c.x_in);
-            s.x[5] = mem.0.as_mut_ptr() as u64;
-            s.nzcv = c.nzcv_in;
-            s.fpcr = c.fpcr;
+            let (mem, mut s) = c.start();
             let next = run(&engine, &block, &mut s);
             let got = (&s.v[..4], &s.x[..4], s.nzcv, s.fpsr, mem.0, next);
             let want = (

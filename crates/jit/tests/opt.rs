@@ -1477,7 +1477,7 @@ fn indirect_exit_uses_the_branch_table() {
     let base = code.as_ptr() as u64;
     let blocks = lift_seq(&code[..2]);
     let target = lift_seq(&code[2..]);
-    let mut table: Vec<[u64; 2]> = (0..ENTRIES).map(|i| ibtc_empty(i, ENTRIES)).collect();
+    let mut table: Vec<[u64; 2]> = (0..ENTRIES).map(ibtc_empty).collect();
     let cfg = ChainConfig {
         exit_info: A64_EXIT_INFO,
         ibtc: true,

@@ -4,7 +4,11 @@
 //! made there too, one that polls through the path in its block, and a
 //! stored jump naming no exit is refused.
 
-use xarch_ir::{Block, Builder, IntCC, Terminator, Type};
+#[path = "common/branch.rs"]
+mod branch;
+
+use branch::{BACKWARD, FORWARD, START, branch_block};
+use xarch_ir::{Block, Builder, Terminator, Type};
 use xarch_jit::baseline::{ChainConfig, KIND_HOT, KIND_NEXT, MAX_SLOTS, compile, compile_counted};
 use xarch_jit::portable::{
     COLD_BACK, ImportError, Portable, PortableRef, RelocKind, export, import,
@@ -18,32 +22,8 @@ const CHAIN: ChainConfig = ChainConfig {
     flags: None,
     link: None,
 };
-const START: u64 = 0x2000;
-/// Below the block's start: the exit polls.
-const BACKWARD: u64 = 0x1000;
-/// Past it: the exit does not poll.
-const FORWARD: u64 = 0x3000;
 /// Where the marked block continues.
 const AFTER: u64 = 0x9000;
-
-/// To `BACKWARD` when state word 0 is 0, else to `FORWARD`.
-fn branch_block() -> Block {
-    let mut b = Builder::new();
-    b.guest_insn(START);
-    let x = b.get_state(0, Type::I64);
-    let zero = b.iconst(Type::I64, 0);
-    let cond = b.icmp(IntCC::Eq, x, zero);
-    b.finish(
-        START,
-        START + 4,
-        1,
-        Terminator::Branch {
-            cond,
-            taken: BACKWARD,
-            not_taken: FORWARD,
-        },
-    )
-}
 
 /// Sets state word 5 to 42.
 fn marked_block() -> Block {
@@ -86,7 +66,7 @@ fn portable_ref<'a>(p: &'a Portable, t: &'a (Vec<u8>, Vec<u8>, Vec<u8>)) -> Port
 #[test]
 fn stored_blocks_get_their_cells_and_cold_paths_at_installation() {
     let mut first = CodeCache::new(1 << 20).unwrap();
-    let compiled = compile(&branch_block(), &mut first, CHAIN).expect("compiles");
+    let compiled = compile(&branch_block(|_| {}), &mut first, CHAIN).expect("compiles");
     let p = export(&first, START, &compiled).expect("exportable");
     drop(first);
     // The polling exit keeps its return path in the block; the other's
@@ -125,7 +105,7 @@ fn stored_blocks_get_their_cells_and_cold_paths_at_installation() {
 #[test]
 fn a_stored_jump_through_a_cell_of_no_exit_is_refused() {
     let mut first = CodeCache::new(1 << 20).unwrap();
-    let compiled = compile(&branch_block(), &mut first, CHAIN).expect("compiles");
+    let compiled = compile(&branch_block(|_| {}), &mut first, CHAIN).expect("compiles");
     let mut p = export(&first, START, &compiled).expect("exportable");
     let cell = p
         .relocs
@@ -158,7 +138,8 @@ fn run_kind(block: &CompiledBlock) -> (u64, u64) {
 fn counted_blocks_count_in_their_own_cache() {
     let mut first = CodeCache::new(1 << 20).unwrap();
     let c = first.alloc_counter(3).expect("room");
-    let compiled = compile_counted(&branch_block(), &mut first, CHAIN, Some(c)).expect("compiles");
+    let compiled =
+        compile_counted(&branch_block(|_| {}), &mut first, CHAIN, Some(c)).expect("compiles");
     assert_eq!(run_kind(&compiled), (FORWARD, KIND_NEXT));
     assert_eq!(run_kind(&compiled), (FORWARD, KIND_NEXT));
     assert_eq!(run_kind(&compiled), (START, KIND_HOT));

@@ -4,7 +4,11 @@
 //! short counted block and a long one both count, report themselves
 //! hot, poll and run their body exactly.
 
-use xarch_ir::{Block, Builder, IntCC, Terminator, Type};
+#[path = "common/branch.rs"]
+mod branch;
+
+use branch::{BACKWARD, FORWARD, START, branch_block};
+use xarch_ir::{Block, Type};
 use xarch_jit::baseline::{ChainConfig, KIND_HOT, KIND_NEXT, MAX_SLOTS, compile_counted};
 use xarch_jit::{CodeCache, CompiledBlock, JitCtx};
 
@@ -16,34 +20,17 @@ const CHAIN: ChainConfig = ChainConfig {
     flags: None,
     link: None,
 };
-const START: u64 = 0x2000;
-/// Below the block's start: the exit polls.
-const BACKWARD: u64 = 0x1000;
-const FORWARD: u64 = 0x3000;
 
 /// `stores` stores of constants `base + i` to state words 1-10 (8 bytes
 /// of code each, 14 for a constant above 2^31), then to `BACKWARD` when
 /// word 0 is 0, else to `FORWARD`.
 fn block(stores: u64, base: u64) -> Block {
-    let mut b = Builder::new();
-    b.guest_insn(START);
-    for i in 0..stores {
-        let c = b.iconst(Type::I64, base + i);
-        b.set_state(8 * (1 + i as u32 % 10), c);
-    }
-    let x = b.get_state(0, Type::I64);
-    let zero = b.iconst(Type::I64, 0);
-    let cond = b.icmp(IntCC::Eq, x, zero);
-    b.finish(
-        START,
-        START + 4,
-        1,
-        Terminator::Branch {
-            cond,
-            taken: BACKWARD,
-            not_taken: FORWARD,
-        },
-    )
+    branch_block(|b| {
+        for i in 0..stores {
+            let c = b.iconst(Type::I64, base + i);
+            b.set_state(8 * (1 + i as u32 % 10), c);
+        }
+    })
 }
 
 /// Runs `code` with state word 0 = `word0` and the exit-info word as

@@ -15,3 +15,23 @@ pub struct Case {
     pub fpsr_out: u64,
     pub mem_out: [u64; 4],
 }
+
+/// The 32-byte memory area X5 points at.
+#[repr(C, align(16))]
+pub struct Mem(pub [u64; 4]);
+
+impl Case {
+    /// The case's memory as it starts, and the state it starts from (X5
+    /// pointing at that memory, which must stay where it is while the
+    /// instruction runs).
+    pub fn start(&self) -> (Box<Mem>, xarch_a64::state::A64State) {
+        let mut mem = Box::new(Mem(self.mem_in));
+        let mut s = xarch_a64::state::A64State::default();
+        s.v[..4].copy_from_slice(&self.v_in);
+        s.x[..4].copy_from_slice(&self.x_in);
+        s.x[5] = mem.0.as_mut_ptr() as u64;
+        s.nzcv = self.nzcv_in;
+        s.fpcr = self.fpcr;
+        (mem, s)
+    }
+}

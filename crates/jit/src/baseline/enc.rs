@@ -400,27 +400,25 @@ mod tests {
                                 ; mov Rq(reg), rdi
                                 ; stc
                             );
+                            // dynasm's encoding with registers of `$size`.
+                            macro_rules! theirs {
+                                ($size:ident) => {
+                                    match digit {
+                                        0 => dynasm!(ops ; .arch x64 ; add $size(reg), imm),
+                                        1 => dynasm!(ops ; .arch x64 ; or $size(reg), imm),
+                                        2 => dynasm!(ops ; .arch x64 ; adc $size(reg), imm),
+                                        4 => dynasm!(ops ; .arch x64 ; and $size(reg), imm),
+                                        5 => dynasm!(ops ; .arch x64 ; sub $size(reg), imm),
+                                        6 => dynasm!(ops ; .arch x64 ; xor $size(reg), imm),
+                                        _ => dynasm!(ops ; .arch x64 ; cmp $size(reg), imm),
+                                    }
+                                };
+                            }
                             match (ours, wide) {
                                 (true, true) => alu_imm(&mut ops, digit, reg, imm),
                                 (true, false) => alu_imm32(&mut ops, digit, reg, imm),
-                                (false, true) => match digit {
-                                    0 => dynasm!(ops ; .arch x64 ; add Rq(reg), imm),
-                                    1 => dynasm!(ops ; .arch x64 ; or Rq(reg), imm),
-                                    2 => dynasm!(ops ; .arch x64 ; adc Rq(reg), imm),
-                                    4 => dynasm!(ops ; .arch x64 ; and Rq(reg), imm),
-                                    5 => dynasm!(ops ; .arch x64 ; sub Rq(reg), imm),
-                                    6 => dynasm!(ops ; .arch x64 ; xor Rq(reg), imm),
-                                    _ => dynasm!(ops ; .arch x64 ; cmp Rq(reg), imm),
-                                },
-                                (false, false) => match digit {
-                                    0 => dynasm!(ops ; .arch x64 ; add Rd(reg), imm),
-                                    1 => dynasm!(ops ; .arch x64 ; or Rd(reg), imm),
-                                    2 => dynasm!(ops ; .arch x64 ; adc Rd(reg), imm),
-                                    4 => dynasm!(ops ; .arch x64 ; and Rd(reg), imm),
-                                    5 => dynasm!(ops ; .arch x64 ; sub Rd(reg), imm),
-                                    6 => dynasm!(ops ; .arch x64 ; xor Rd(reg), imm),
-                                    _ => dynasm!(ops ; .arch x64 ; cmp Rd(reg), imm),
-                                },
+                                (false, true) => theirs!(Rq),
+                                (false, false) => theirs!(Rd),
                             }
                             dynasm!(ops
                                 ; .arch x64
