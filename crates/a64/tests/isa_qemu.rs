@@ -24,15 +24,7 @@ fn isa_extensions_match_qemu() {
             failures.push(format!("{}: did not execute: {exit:?}", c.asm));
             continue;
         }
-        let got = (&s.v[..4], &s.x[..4], s.nzcv, s.fpsr, mem.0);
-        let want = (
-            &c.v_out[..],
-            &c.x_out[..],
-            c.nzcv_out,
-            c.fpsr_out,
-            c.mem_out,
-        );
-        if got != want {
+        if case::outcome(&s, &mem) != c.want() {
             let mut m = format!("{} ({:#010x}):", c.asm, c.insn);
             for k in 0..4 {
                 if s.v[k] != c.v_out[k] {

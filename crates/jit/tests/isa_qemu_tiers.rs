@@ -38,15 +38,8 @@ fn isa_extensions_match_qemu_in_both_tiers() {
         ] {
             let (mem, mut s) = c.start();
             let next = run(&engine, &block, &mut s);
-            let got = (&s.v[..4], &s.x[..4], s.nzcv, s.fpsr, mem.0, next);
-            let want = (
-                &c.v_out[..],
-                &c.x_out[..],
-                c.nzcv_out,
-                c.fpsr_out,
-                c.mem_out,
-                base + 4,
-            );
+            let got = (case::outcome(&s, &mem), next);
+            let want = (c.want(), base + 4);
             if got != want {
                 failures.push(format!(
                     "{} ({:#010x}) {name}: got {got:x?}, want {want:x?}",

@@ -34,4 +34,23 @@ impl Case {
         s.fpcr = self.fpcr;
         (mem, s)
     }
+
+    /// What qemu recorded: V0-V3, X0-X3, NZCV, FPSR and the memory.
+    pub fn want(&self) -> Outcome<'_> {
+        (
+            &self.v_out[..],
+            &self.x_out[..],
+            self.nzcv_out,
+            self.fpsr_out,
+            self.mem_out,
+        )
+    }
+}
+
+/// V0-V3, X0-X3, NZCV, FPSR and the memory after an instruction.
+pub type Outcome<'a> = (&'a [u128], &'a [u64], u64, u64, [u64; 4]);
+
+/// The [`Outcome`] of state `s` and memory `mem`.
+pub fn outcome<'a>(s: &'a xarch_a64::state::A64State, mem: &Mem) -> Outcome<'a> {
+    (&s.v[..4], &s.x[..4], s.nzcv, s.fpsr, mem.0)
 }

@@ -459,41 +459,23 @@ mod tests {
     #[test]
     fn moves_of_32_bit_immediates_do_what_dynasms_do() {
         let mut cache = CodeCache::new(1 << 20).expect("code cache");
+        let len = |f: &dyn Fn(&mut Ops)| {
+            let mut o = Ops::new(0);
+            f(&mut o);
+            o.finalize().expect("no labels").len()
+        };
         for &reg in &REGS {
             for imm in [0u32, 1, 0x7fff_ffff, 0x8000_0000, u32::MAX] {
-                let with = |cache: &mut CodeCache, ours: bool| {
-                    let mut ops = Ops::new(0);
-                    dynasm!(ops
-                        ; .arch x64
-                        ; push rbx ; push rbp ; push r12 ; push r13 ; push r14 ; push r15
-                        ; mov Rq(reg), -1
-                    );
-                    let before = ops.offset().0;
-                    if ours {
-                        mov_r32_imm(&mut ops, reg, imm);
-                    } else {
-                        dynasm!(ops ; .arch x64 ; mov Rd(reg), imm as i32);
-                    }
-                    let len = ops.offset().0 - before;
-                    dynasm!(ops
-                        ; .arch x64
-                        ; mov rax, Rq(reg)
-                        ; pop r15 ; pop r14 ; pop r13 ; pop r12 ; pop rbp ; pop rbx
-                        ; ret
-                    );
-                    let code = ops.finalize().expect("no labels");
-                    let at = cache.install(&code).expect("room");
-                    // SAFETY: C calling convention, callee-saved registers
-                    // preserved.
-                    let f: extern "C" fn() -> u64 = unsafe { core::mem::transmute(at) };
-                    (f(), len)
-                };
-                let (ours, ours_len) = with(&mut cache, true);
-                let (theirs, theirs_len) = with(&mut cache, false);
+                let ours_code = |o: &mut Ops| mov_r32_imm(o, reg, imm);
+                let theirs_code = |o: &mut Ops| dynasm!(o ; .arch x64 ; mov Rd(reg), imm as i32);
+                // (`reg` starts with all bits set.)
+                let ours = call(&mut cache, reg, reg, reg, ours_code, !0, !0);
+                let theirs = call(&mut cache, reg, reg, reg, theirs_code, !0, !0);
                 assert_eq!(ours, theirs, "{reg:?} {imm:#x}");
                 assert_eq!(ours, u64::from(imm));
+                let ours_len = len(&ours_code);
                 assert_eq!(ours_len, if (reg as u8) < 8 { 5 } else { 6 }, "{reg:?}");
-                assert!(ours_len <= theirs_len);
+                assert!(ours_len <= len(&theirs_code));
             }
         }
     }
