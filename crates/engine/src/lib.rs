@@ -31,6 +31,7 @@ use xarch_jit::baseline::{
     ChainConfig, EntryFn, HotCounter, KIND_EXIT, KIND_HOT, KIND_NEXT, MAX_SLOTS,
 };
 use xarch_jit::opt::{OptError, RegionBlock};
+pub use xarch_jit::perf_map_descriptor;
 
 /// An empty indirect-branch table entry (no guest PC is `u64::MAX`).
 use xarch_jit::{CodeCache, CompiledBlock, JitCtx};
@@ -1121,6 +1122,30 @@ impl Engine {
             self.stored_exits.insert(pc, (reason, at));
         }
         Some(self.add_translation(pc, ir, Some(code), counter))
+    }
+
+    /// Ends the engine without freeing its translations one by one (an
+    /// in-process exec replaces the program): the code cache and the
+    /// tables in mappings of their own are unmapped and the compiler
+    /// thread stops delivering to it; the rest of its heap is left
+    /// behind. In a forked child that heap is the parent's memory, shared
+    /// until written, and freeing it block by block would copy most of it
+    /// (a configure script's forks spent more doing that than the exec it
+    /// saved). With `XARCH_STATS` the engine is dropped (its report prints).
+    pub fn abandon(self) {
+        if self.options.stats {
+            drop(self);
+            return;
+        }
+        self.mailbox.close();
+        let engine = std::mem::ManuallyDrop::new(self);
+        // SAFETY: each field is read out once and dropped; `engine` is never
+        // used or dropped again.
+        unsafe {
+            drop(std::ptr::read(&engine.code));
+            drop(std::ptr::read(&engine.slots));
+            drop(std::ptr::read(&engine.ibtc));
+        }
     }
 
     /// Saves the blocks translated here that the code store does not have

@@ -13,6 +13,7 @@ pub mod cache;
 mod flags;
 pub mod opt;
 mod perfmap;
+pub use perfmap::descriptor as perf_map_descriptor;
 pub mod portable;
 pub mod vector;
 mod x86_addr;

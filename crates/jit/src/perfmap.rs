@@ -25,6 +25,13 @@ fn dumping() -> bool {
     *ON.get_or_init(|| std::env::var_os("XARCH_PERF_MAP").is_some_and(|v| v == "dump"))
 }
 
+/// The open map's descriptor (an in-process exec keeps it open).
+pub fn descriptor() -> Option<i32> {
+    use std::os::fd::AsRawFd;
+    let map = MAP.lock().unwrap_or_else(|e| e.into_inner());
+    map.as_ref()?.1.as_ref().map(|f| f.as_raw_fd())
+}
+
 /// Records `len` bytes of code at `addr` under `name`.
 pub(crate) fn record(addr: *const u8, len: usize, name: core::fmt::Arguments<'_>) {
     if !enabled() {
