@@ -9,11 +9,14 @@
 
 pub mod abi;
 pub mod error;
+pub mod exec;
+pub mod exec_marks;
 pub mod loader;
 pub mod mm;
 pub mod paths;
 pub mod process;
 pub mod procfs;
+pub mod proctitle;
 pub mod safe_syscall;
 pub mod selfexe;
 pub mod signal;

@@ -67,6 +67,9 @@ pub enum GuestExit {
     Exited(i32),
     /// Killed by this signal.
     Signaled(i32),
+    /// `execve` of a program that runs in this process next
+    /// ([`Process::exec`], see [`crate::exec`]).
+    Exec,
 }
 
 /// Options that outlive loading (execve passes them on).
@@ -125,6 +128,8 @@ pub struct Process {
     /// The program's persistent code cache, if there is one (see
     /// [`code_store`]).
     pub code_store: Option<std::sync::Arc<xarch_engine::persist::CodeStore>>,
+    /// The program an in-process `execve` loads next ([`GuestExit::Exec`]).
+    pub exec: Option<GuestConfig>,
 }
 
 impl Process {
@@ -144,6 +149,7 @@ impl Process {
             auxv: Vec::new(),
             cmdline: Vec::new(),
             code_store: None,
+            exec: None,
         }
     }
 
@@ -161,15 +167,12 @@ impl Process {
             auxv: self.auxv.clone(),
             cmdline: self.cmdline.clone(),
             code_store: self.code_store.clone(),
+            exec: None,
         }
     }
 
     /// Loads `cfg.program` and builds its initial stack and registers.
     pub fn load(cfg: GuestConfig) -> Result<(Process, A64State), LoadError> {
-        // Rust's runtime ignores SIGPIPE in xarch; the guest must start
-        // with the default disposition (and pass it on to what it execs).
-        // SAFETY: resetting one disposition before any guest code runs.
-        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
         let opts = Options {
             strace: cfg.strace,
             log_unimplemented: cfg.log_unimplemented,
@@ -343,6 +346,7 @@ impl Process {
                 GuestExit::Signaled(s) => {
                     xarch_engine::diag!("+++ killed by {} +++", crate::syscall::signame(s as u64))
                 }
+                GuestExit::Exec => {}
             }
         }
         r
@@ -373,17 +377,24 @@ fn read_auxv(at: u64) -> Vec<u8> {
 /// root (a build of an image, a bootstrapped distribution) the cache
 /// would end up in the guest's files. `Err`: why there is none.
 pub fn code_cache_dir() -> Result<PathBuf, &'static str> {
-    match std::env::var_os("XARCH_CODE_CACHE") {
+    code_cache_dir_from(&|k| std::env::var_os(k))
+}
+
+/// [`code_cache_dir`] in the environment `get` reads.
+pub fn code_cache_dir_from(
+    get: &dyn Fn(&str) -> Option<OsString>,
+) -> Result<PathBuf, &'static str> {
+    match get("XARCH_CODE_CACHE") {
         Some(v) if v.is_empty() || v == "off" || v == "0" => Err("XARCH_CODE_CACHE turns it off"),
         Some(v) => Ok(PathBuf::from(v)),
         None if !in_own_root() => {
             Err("inside a container or another root, only a place XARCH_CODE_CACHE names is used")
         }
-        None => std::env::var_os("XDG_CACHE_HOME")
+        None => get("XDG_CACHE_HOME")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
             .or_else(|| {
-                std::env::var_os("HOME")
+                get("HOME")
                     .filter(|v| !v.is_empty())
                     .map(|h| PathBuf::from(h).join(".cache"))
             })
@@ -464,29 +475,49 @@ fn set_comm(exe: &Path) {
     unsafe { libc::prctl(libc::PR_SET_NAME, b.as_ptr()) };
 }
 
-/// Loads and runs a guest program to completion.
+/// Loads and runs a guest program to completion (and the programs it
+/// executes in this process, see [`crate::exec`]).
 pub fn run_guest(cfg: GuestConfig) -> Result<GuestExit, LoadError> {
+    // Rust's runtime ignores SIGPIPE in xarch; the guest must start with
+    // the default disposition (and pass it on to what it execs).
+    // SAFETY: resetting one disposition before any guest code runs.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    crate::thread::save_host_robust_list();
     let (mut p, mut state) = Process::load(cfg)?;
-    let mut engine = crate::thread::new_engine(&p);
-    let exit = p.run(&mut engine, &mut state);
-    engine.save_code();
-    // The process ends now: freeing every translation, block of code and
-    // guest mapping one by one would only cost time (milliseconds for a
-    // large program). The engine's report (XARCH_STATS) prints on drop.
-    if crate::thread::engine_options(&p).stats {
-        drop(engine);
-    } else {
-        std::mem::forget(engine);
+    loop {
+        let mut engine = crate::thread::new_engine(&p);
+        let exit = p.run(&mut engine, &mut state);
+        engine.save_code();
+        if exit == GuestExit::Exec
+            && let Some(next) = p.exec.take()
+        {
+            let (argv, env) = (next.argv.clone(), next.env.clone());
+            let inherited = crate::exec::leave(p, engine);
+            // Past the point of no return: a program that does not load
+            // ends the process, as it ends a new xarch.
+            (p, state) = Process::load(next)?;
+            crate::exec::inherit(&mut p, inherited, &argv, &env);
+            continue;
+        }
+        // The process ends now: freeing every translation, block of code
+        // and guest mapping one by one would only cost time (milliseconds
+        // for a large program). The engine's report (XARCH_STATS) prints
+        // on drop.
+        if crate::thread::engine_options(&p).stats {
+            drop(engine);
+        } else {
+            std::mem::forget(engine);
+        }
+        if let GuestExit::Exited(code) = exit
+            && crate::thread::live_threads() > 1
+        {
+            // exit_group with other guest threads running: they end now.
+            // SAFETY: ending the process.
+            unsafe { libc::syscall(libc::SYS_exit_group, code) };
+        }
+        std::mem::forget(p);
+        return Ok(exit);
     }
-    if let GuestExit::Exited(code) = exit
-        && crate::thread::live_threads() > 1
-    {
-        // exit_group with other guest threads running: they end now.
-        // SAFETY: ending the process.
-        unsafe { libc::syscall(libc::SYS_exit_group, code) };
-    }
-    std::mem::forget(p);
-    Ok(exit)
 }
 
 /// Whether a path names an arm64 ELF file (for execve and binfmt).

@@ -52,6 +52,18 @@ pub fn set_job_fd(fd: i32) {
     JOB_FD.store(high.max(-1), Ordering::Relaxed);
 }
 
+/// At an in-process exec: the job control socket closes, as its
+/// close-on-exec flag closes it at a host exec (which passes it on only
+/// from the init).
+pub fn exec_job_fd() {
+    let fd = JOB_FD.load(Ordering::Relaxed);
+    if fd >= 0 && job_fd().is_none() {
+        JOB_FD.store(-1, Ordering::Relaxed);
+        // SAFETY: closing our own hidden descriptor.
+        unsafe { libc::close(fd) };
+    }
+}
+
 /// The job control socket, in the init of a `--rootfs` pid namespace.
 pub fn job_fd() -> Option<i32> {
     let fd = JOB_FD.load(Ordering::Relaxed);

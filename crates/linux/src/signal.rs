@@ -755,6 +755,22 @@ fn stop_self(sig: i32) {
     apply_host(sig, action(sig));
 }
 
+/// `execve`: caught signals get their default actions back, ignored
+/// ones stay ignored, every flag and handler mask is cleared (the
+/// kernel's `flush_signal_handlers`).
+pub fn reset_for_exec() {
+    let mut acts = actions();
+    for sig in 1..=NSIG as i32 {
+        let ignored = acts[sig as usize].handler == libc::SIG_IGN as u64;
+        let act = SigAction {
+            handler: if ignored { libc::SIG_IGN as u64 } else { 0 },
+            ..SigAction::default()
+        };
+        acts[sig as usize] = act;
+        apply_host(sig, act);
+    }
+}
+
 /// In a child the init of a pid namespace forked (which is no init): the
 /// signals the init carried out itself get their host default actions
 /// back, so the kernel stops (Ctrl-Z) or kills the child as any process.

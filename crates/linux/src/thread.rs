@@ -53,7 +53,8 @@ fn gettid() -> i64 {
     raw(libc::SYS_gettid, &[0; 6])
 }
 
-fn is_leader() -> bool {
+/// Whether this host thread is the process's first (the guest's leader).
+pub(crate) fn is_leader() -> bool {
     // SAFETY: getpid cannot fail.
     gettid() == unsafe { libc::getpid() } as i64
 }
@@ -129,11 +130,7 @@ pub fn spawn(
         .stack_size(HOST_STACK)
         .spawn(move || {
             let tid = gettid();
-            let (mut head, mut len) = (0u64, 0u64);
-            // SAFETY: get_robust_list of this thread into two locals.
-            if unsafe { libc::syscall(libc::SYS_get_robust_list, 0, &mut head, &mut len) } == 0 {
-                HOST_ROBUST.with(|c| c.set((head, len)));
-            }
+            save_host_robust_list();
             // Both ids are in place before either thread runs guest code.
             if flags & libc::CLONE_CHILD_SETTID as u64 != 0 {
                 let _ = crate::syscall::write_guest(&child, ctid, &(tid as u32));
@@ -159,6 +156,9 @@ pub fn spawn(
                     unsafe { libc::syscall(libc::SYS_exit_group, code) };
                 }
                 GuestExit::Signaled(sig) => crate::signal::die_with_signal(sig),
+                // Only the leader of a process without other threads
+                // executes a program in process (`crate::exec::plan`).
+                GuestExit::Exec => {}
             }
         });
     match spawned {
@@ -180,14 +180,30 @@ fn clear_child_tid(p: &Process) {
     }
 }
 
-/// Guest `exit(code)`: ends the calling thread; the process ends with the
-/// last thread.
-pub fn exit_thread(p: &mut Process, code: i32) -> Ret {
+/// Remembers this host thread's robust-list head (libc's), which the
+/// guest replaces by passing `set_robust_list` through.
+pub fn save_host_robust_list() {
+    let (mut head, mut len) = (0u64, 0u64);
+    // SAFETY: get_robust_list of this thread into two locals.
+    if unsafe { libc::syscall(libc::SYS_get_robust_list, 0, &mut head, &mut len) } == 0 {
+        HOST_ROBUST.with(|c| c.set((head, len)));
+    }
+}
+
+/// Registers libc's robust-list head again (the guest's list, in guest
+/// memory, may be gone next: a thread's end, an in-process exec).
+pub fn restore_host_robust_list() {
     let (head, len) = HOST_ROBUST.with(|c| c.get());
     if head != 0 {
         // SAFETY: re-registering libc's own list head of this thread.
         unsafe { libc::syscall(libc::SYS_set_robust_list, head, len) };
     }
+}
+
+/// Guest `exit(code)`: ends the calling thread; the process ends with the
+/// last thread.
+pub fn exit_thread(p: &mut Process, code: i32) -> Ret {
+    restore_host_robust_list();
     clear_child_tid(p);
     let before = LIVE.fetch_sub(1, Ordering::SeqCst);
     if before <= 1 {

@@ -120,6 +120,14 @@ pub fn send_back(p: &Process) {
     }
 }
 
+/// In a vfork child that executes a program in process, once
+/// [`send_back`] has run: the parent resumes, as the exec's closing of the
+/// pipe resumes it, and the new program has no watched range.
+pub fn exec_done() {
+    *SHARED.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    crate::selfexe::set_vfork_fd(-1);
+}
+
 /// Changed bytes: (guest address, new contents).
 type Runs<'a> = Vec<(u64, &'a [u8])>;
 

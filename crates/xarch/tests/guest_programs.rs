@@ -76,8 +76,46 @@ macro_rules! guest_tests {
 
 guest_tests!(
     loader, memory, procs, signals, fileio, timecheck, compute, threads, fds, jobctl, sentsig,
-    execat, vfork
+    execat, vfork, execs
 );
+
+/// The exec chain of `execs` loads each link in the same xarch process (an
+/// in-process execve) and, with `XARCH_EXEC=reexec`, executes xarch again:
+/// both print what the native program prints. `XARCH_LOG=exec` says which
+/// path each of the four execs took.
+#[test]
+fn execve_in_process_and_by_reexec_agree_with_native() {
+    let dir = common::cache_dir().join("guest");
+    let (Some(arm), Some(native)) = (
+        common::fixture(dir.join("aarch64-O2/execs"), "tests/guest/build.sh"),
+        common::fixture(dir.join("x86_64-O2/execs"), "tests/guest/build.sh"),
+    ) else {
+        return;
+    };
+    let tmp = TempDir::new("guest-execs-paths");
+    let native_out = common::run(&[native.into()], tmp.path(), &ENV, b"");
+    assert_eq!(native_out.status, Status::Exit(0), "{native_out:?}");
+    for (path, said) in [
+        ("inprocess", "in this process"),
+        ("reexec", "executes xarch again: XARCH_EXEC=reexec"),
+    ] {
+        let mut env = ENV.to_vec();
+        env.push(("XARCH_LOG", "exec"));
+        env.push(("XARCH_EXEC", path));
+        let mut argv = common::runner();
+        argv.push(arm.clone().into());
+        let mut got = common::run(&argv, tmp.path(), &env, b"");
+        let lines = got.stderr.lines().filter(|l| l.contains(said)).count();
+        assert_eq!(lines, 4, "{path}: {got:?}");
+        got.stderr = got
+            .stderr
+            .lines()
+            .filter(|l| !l.starts_with("xarch: execve of"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        common::assert_same(&format!("execs ({path})"), &native_out, &got);
+    }
+}
 
 /// The runner passes the guest's exit status through.
 #[test]
@@ -131,6 +169,7 @@ fn every_guest_program_is_tested() {
         "sentsig",
         "execat",
         "vfork",
+        "execs",
     ];
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/guest");
     for entry in std::fs::read_dir(&src).unwrap() {

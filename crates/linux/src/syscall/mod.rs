@@ -332,7 +332,7 @@ table! {
     151 setfsuid [Int] pass::<{ l::SYS_setfsuid }>;
     152 setfsgid [Int] pass::<{ l::SYS_setfsgid }>;
     153 times [Hex] pass::<{ l::SYS_times }>;
-    154 setpgid [Int, Int] pass::<{ l::SYS_setpgid }>;
+    154 setpgid [Int, Int] proc::setpgid;
     155 getpgid [Int] pass::<{ l::SYS_getpgid }>;
     156 getsid [Int] pass::<{ l::SYS_getsid }>;
     157 setsid [] pass::<{ l::SYS_setsid }>;

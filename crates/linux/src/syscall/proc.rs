@@ -2,7 +2,7 @@
 //! execveat, uname, prctl.
 
 use super::{Args, Ret, err, guest_cstr, raw, read_guest_val, write_guest};
-use crate::process::Process;
+use crate::process::{GuestExit, Process};
 use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use xarch_a64::state::A64State;
@@ -89,6 +89,7 @@ pub fn clone(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
     let mm_guard = p.mm.lock();
     let sig_guard = crate::signal::fork_lock();
     let compiler_guard = xarch_engine::fork_lock();
+    crate::exec_marks::before_fork();
     let r = if exit_signal == libc::SIGCHLD as u64 {
         // SAFETY: fork runs libc's handlers so the child's libc state
         // (cached tid, malloc locks) is right; the child only continues
@@ -105,6 +106,10 @@ pub fn clone(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
     drop(compiler_guard);
     drop(sig_guard);
     drop(mm_guard);
+    if r > 0 {
+        // Before a vfork parent waits: its child may execute meanwhile.
+        crate::exec_marks::forked(r);
+    }
     if let Some(fds) = vfork_pipe
         && r != 0
     {
@@ -344,21 +349,54 @@ pub fn execve(p: &mut Process, _: &mut A64State, a: &Args) -> Ret {
             )),
             Err(_) => err(libc::EINVAL),
         },
-        Ok(ExecPlan::Emulate { prog, argv0, args }) => emulate(
-            p,
-            &prog,
-            &argv0,
-            &args,
-            &envp,
-            None,
-            || match CString::new(path) {
-                Ok(c) => Ret::Val(raw(
-                    libc::SYS_execve,
-                    &[c.as_ptr() as u64, a[1], a[2], 0, 0, 0],
-                )),
-                Err(_) => err(libc::EINVAL),
-            },
-        ),
+        Ok(ExecPlan::Emulate { prog, argv0, args }) => {
+            if let Some(r) = in_process(p, &prog, &argv0, &args, &envp) {
+                return r;
+            }
+            emulate(
+                p,
+                &prog,
+                &argv0,
+                &args,
+                &envp,
+                None,
+                || match CString::new(path) {
+                    Ok(c) => Ret::Val(raw(
+                        libc::SYS_execve,
+                        &[c.as_ptr() as u64, a[1], a[2], 0, 0, 0],
+                    )),
+                    Err(_) => err(libc::EINVAL),
+                },
+            )
+        }
+    }
+}
+
+/// Loads an emulated program in this process when that can be exact
+/// ([`crate::exec`]): `None` takes the host path.
+fn in_process(
+    p: &mut Process,
+    prog: &[u8],
+    argv0: &[u8],
+    args: &[Vec<u8>],
+    envp: &[Vec<u8>],
+) -> Option<Ret> {
+    let log = std::env::var("XARCH_LOG").is_ok_and(|v| v.split(',').any(|w| w == "exec"));
+    let shown = String::from_utf8_lossy(prog);
+    match crate::exec::plan(p, prog, argv0, args, envp) {
+        Ok(cfg) => {
+            if log {
+                xarch_engine::diag!("xarch: execve of {shown} in this process");
+            }
+            p.exec = Some(cfg);
+            Some(Ret::Exit(GuestExit::Exec))
+        }
+        Err(why) => {
+            if log {
+                xarch_engine::diag!("xarch: execve of {shown} executes xarch again: {why}");
+            }
+            None
+        }
     }
 }
 
@@ -532,4 +570,33 @@ fn self_exe() -> CString {
         .map(|p| p.into_os_string().into_vec())
         .unwrap_or_default();
     CString::new(exe).unwrap_or_default()
+}
+
+/// `setpgid(pid, pgid)`: the host's, but a child that executed a program
+/// in this process's stead fails with EACCES, as after a host exec (see
+/// `crate::exec_marks`).
+pub fn setpgid(_: &mut Process, _: &mut A64State, a: &Args) -> Ret {
+    let pid = a[0] as i32;
+    // SAFETY: getpid and getsid(0) cannot fail.
+    let (me, session) = unsafe { (libc::getpid(), libc::getsid(0)) };
+    if pid > 0 && pid != me && crate::exec_marks::executed(pid as i64) {
+        // Only for a child of ours in our session (else the host's
+        // ESRCH or EPERM comes first).
+        // SAFETY: getsid of another process only reads.
+        let same_session = unsafe { libc::getsid(pid) } == session;
+        if same_session && parent_of(pid) == Some(me) {
+            return err(libc::EACCES);
+        }
+    }
+    Ret::Val(raw(libc::SYS_setpgid, a))
+}
+
+/// The parent of process `pid` (/proc/PID/stat).
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.get(stat.rfind(')')? + 1..)?
+        .split_ascii_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }

@@ -210,6 +210,8 @@ pub fn run_guest(
     match xarch_linux::run_guest(cfg) {
         Ok(GuestExit::Exited(code)) => ExitCode::from(code as u8),
         Ok(GuestExit::Signaled(sig)) => xarch_linux::die_with_signal(sig),
+        // run_guest loads the next program itself.
+        Ok(GuestExit::Exec) => ExitCode::from(127),
         Err(e) => {
             eprintln!("xarch: {e}");
             ExitCode::from(e.exit_code())

@@ -1,0 +1,209 @@
+//! In-process `execve`: an emulated program that executes another
+//! emulated program gets it loaded into this same xarch process, instead
+//! of a new xarch executed by the host kernel.
+//!
+//! Executing xarch again costs about a millisecond per exec on the hosts
+//! measured (the kernel's exec of a 90 MiB static binary, static glibc's
+//! start-up with its hundred CPUID instructions, xarch's own set-up):
+//! more than a forked shell's child spends running `/bin/true`. Here the
+//! old program is dropped as the kernel drops it on exec, and the new one
+//! is loaded as `xarch run` would load it:
+//!
+//! - guest memory: every guest mapping is unmapped; the engine stores its
+//!   new code and is abandoned (its code cache unmapped, its heap left:
+//!   see `Engine::abandon`);
+//! - signals: caught signals get their default action back, ignored ones
+//!   stay ignored, the mask and pending signals are kept, the alternate
+//!   stack is gone;
+//! - descriptors: close-on-exec ones are closed (xarch's hidden ones
+//!   stay); the host robust-list head is xarch's own again;
+//! - what other processes see: the host command line and environment
+//!   areas show the new program's ([`crate::proctitle`]), and a parent's
+//!   `setpgid` of this child fails with EACCES as after a real exec
+//!   ([`crate::exec_marks`]).
+//!
+//! When this cannot be exact, the host path is taken: other guest threads
+//! are running (the kernel would end them), /proc is missing (descriptors
+//! cannot be listed), the new environment changes one of xarch's own
+//! settings (`XARCH_*`, where the code cache is), or the new command line
+//! does not fit the host's areas. `XARCH_EXEC=reexec` always takes it;
+//! `XARCH_LOG=exec` says which path each exec took and why.
+
+use crate::process::{GuestConfig, Process, Program};
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
+use xarch_engine::Engine;
+
+/// Why an exec goes through the host kernel instead.
+pub type Refusal = &'static str;
+
+/// The configuration that loads `prog` (with `argv0` and `args`, in
+/// environment `envp`) in place of `p`'s program, or why it must not be
+/// loaded in this process.
+pub fn plan(
+    p: &Process,
+    prog: &[u8],
+    argv0: &[u8],
+    args: &[Vec<u8>],
+    envp: &[Vec<u8>],
+) -> Result<GuestConfig, Refusal> {
+    if std::env::var_os("XARCH_EXEC").is_some_and(|v| v == "reexec") {
+        return Err("XARCH_EXEC=reexec");
+    }
+    if crate::thread::live_threads() != 1 || !crate::thread::is_leader() {
+        return Err("other guest threads are running");
+    }
+    if !std::path::Path::new("/proc/self/fd").is_dir() {
+        return Err("/proc/self/fd is missing");
+    }
+    let ours: Vec<Vec<u8>> = std::env::vars_os()
+        .map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes()].concat())
+        .collect();
+    let from_env = p.opts.sysroot.is_none();
+    if settings(&ours, from_env) != settings(envp, from_env) {
+        return Err("the new environment changes xarch's settings");
+    }
+    let mut argv: Vec<OsString> = vec![OsStr::from_bytes(argv0).to_os_string()];
+    argv.extend(args.iter().map(|a| OsString::from_vec(a.clone())));
+    if !crate::proctitle::fits(&argv) {
+        return Err("the new command line is longer than the host's area for it");
+    }
+    // As `xarch run` finds the program: an absolute path under the sysroot
+    // when it is there.
+    let path = PathBuf::from(OsStr::from_bytes(prog));
+    let path = if path.is_absolute() {
+        crate::paths::to_host(&path)
+    } else {
+        path
+    };
+    Ok(GuestConfig {
+        program: Program::Path(path),
+        argv,
+        env: envp.iter().map(|e| OsString::from_vec(e.clone())).collect(),
+        sysroot: p.opts.sysroot.clone(),
+        strace: p.opts.strace,
+        log_unimplemented: p.opts.log_unimplemented,
+        backend: p.opts.backend,
+    })
+}
+
+/// `NAME`'s value in environment strings `env`.
+fn env_lookup(env: &[Vec<u8>], name: &str) -> Option<OsString> {
+    env.iter().find_map(|e| {
+        let rest = e.strip_prefix(name.as_bytes())?.strip_prefix(b"=")?;
+        Some(OsStr::from_bytes(rest).to_os_string())
+    })
+}
+
+/// What of environment `env` decides how xarch runs a program: its own
+/// variables (`XARCH_*`), the sysroot when none was named on the command
+/// line, and the code cache directory (which HOME and XDG_CACHE_HOME
+/// choose).
+fn settings(env: &[Vec<u8>], sysroot_from_env: bool) -> Settings<'_> {
+    let mut own: Vec<&[u8]> = env
+        .iter()
+        .filter(|e| e.starts_with(b"XARCH_"))
+        .map(Vec::as_slice)
+        .collect();
+    own.sort_unstable();
+    let get = |k: &str| env_lookup(env, k);
+    let qemu = sysroot_from_env.then(|| get("QEMU_LD_PREFIX")).flatten();
+    (own, qemu, crate::process::code_cache_dir_from(&get).ok())
+}
+
+type Settings<'a> = (Vec<&'a [u8]>, Option<OsString>, Option<PathBuf>);
+
+/// What the old program leaves to the new one.
+pub(crate) struct Inherited {
+    blocked: u64,
+    forked: bool,
+}
+
+/// Drops `p`'s program as the kernel drops it on exec (see the module
+/// documentation); the new program is loaded next.
+pub(crate) fn leave(mut p: Process, engine: Engine) -> Inherited {
+    // (execve sent a vfork parent its changes already.)
+    crate::vfork::exec_done();
+    engine.abandon();
+    p.mm.unmap_all();
+    crate::signal::reset_for_exec();
+    crate::thread::restore_host_robust_list();
+    let inherited = Inherited {
+        blocked: p.signals.blocked,
+        forked: p.forked,
+    };
+    drop(p);
+    crate::selfexe::exec_job_fd();
+    close_on_exec_descriptors();
+    crate::exec_marks::mark_self();
+    inherited
+}
+
+/// Gives the freshly loaded `p` what the old program left it.
+pub(crate) fn inherit(p: &mut Process, what: Inherited, argv: &[OsString], env: &[OsString]) {
+    // The host mask was never changed: only the guest's view is set.
+    p.signals.blocked = what.blocked;
+    p.forked = what.forked;
+    crate::proctitle::set(argv, env);
+}
+
+/// Closes every close-on-exec descriptor but xarch's hidden ones.
+fn close_on_exec_descriptors() {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    let keep: Vec<i32> = crate::selfexe::hidden()
+        .chain(xarch_engine::perf_map_descriptor())
+        .collect();
+    for fd in fds.into_iter().filter(|fd| !keep.contains(fd)) {
+        // SAFETY: F_GETFD only reads flags; closing a descriptor the old
+        // program asked to have closed on exec (the listing's own is
+        // already closed: F_GETFD fails on it).
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 && flags & libc::FD_CLOEXEC != 0 {
+                libc::close(fd);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[&str]) -> Vec<Vec<u8>> {
+        vars.iter().map(|v| v.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn only_what_decides_how_xarch_runs_makes_environments_differ() {
+        let base = env(&["XARCH_CODE_CACHE=/c", "XARCH_STATS=1", "A=1"]);
+        let same = env(&["B=2", "XARCH_STATS=1", "XARCH_CODE_CACHE=/c", "HOME=/h"]);
+        assert_eq!(settings(&base, true), settings(&same, true));
+        let stats = env(&["XARCH_CODE_CACHE=/c", "XARCH_STATS=2"]);
+        assert_ne!(settings(&base, true), settings(&stats, true));
+        let dropped = env(&["XARCH_CODE_CACHE=/c"]);
+        assert_ne!(settings(&base, true), settings(&dropped, true));
+        // The default sysroot counts only when none was named.
+        let qemu = env(&["XARCH_CODE_CACHE=/c", "XARCH_STATS=1", "QEMU_LD_PREFIX=/r"]);
+        assert_ne!(settings(&base, true), settings(&qemu, true));
+        assert_eq!(settings(&base, false), settings(&qemu, false));
+        // Without XARCH_CODE_CACHE, HOME chooses the code cache (in
+        // xarch's own root, which a test binary is in).
+        let home = |h: &str| env(&[&format!("HOME={h}")]);
+        assert_eq!(settings(&home("/a"), true), settings(&home("/a"), true));
+        assert_ne!(settings(&home("/a"), true), settings(&home("/b"), true));
+    }
+
+    #[test]
+    fn variables_are_found_by_whole_name() {
+        let e = env(&["XARCH_CODE_CACHE_MAX_MB=5", "XARCH_CODE_CACHE=/c", "X"]);
+        assert_eq!(env_lookup(&e, "XARCH_CODE_CACHE"), Some("/c".into()));
+        assert_eq!(env_lookup(&e, "X"), None);
+    }
+}
