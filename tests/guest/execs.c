@@ -46,6 +46,9 @@ static int prepare(void) {
     signal(SIGUSR1, SIG_IGN);
     struct sigaction sa = {.sa_handler = on_usr2, .sa_flags = SA_RESTART};
     CHECK(sigaction(SIGUSR2, &sa, NULL) == 0);
+    /* Children reaped by the kernel: not after an exec (the flag goes). */
+    sa.sa_flags = SA_NOCLDWAIT;
+    CHECK(sigaction(SIGCHLD, &sa, NULL) == 0);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGHUP);
@@ -97,7 +100,15 @@ static int child_mode(int argc, char **argv) {
         close_fd = prepare();
         exec_link(n - 1, keep, close_fd, ready, go);
     }
-    /* The last link: tell the parent, wait for its go, end. */
+    /* The last link: its children are not reaped by the kernel; then
+     * tell the parent, wait for its go, end. */
+    fflush(stdout);
+    pid_t k = fork();
+    if (k == 0) _exit(3);
+    int kst = 0;
+    pid_t w = waitpid(k, &kst, 0);
+    printf("link %d: a child's status waited for %d exit %d\n", n, w == k,
+           WIFEXITED(kst) ? WEXITSTATUS(kst) : -1);
     fflush(stdout);
     CHECK(write(ready, "r", 1) == 1);
     char c;
