@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "check.h"
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -127,9 +128,19 @@ int main(int argc, char **argv) {
     CHECK(pipe(ready) == 0 && pipe(go) == 0);
     int keep = open("/dev/null", O_RDONLY);
     CHECK(keep >= 0);
+    /* A process-shared robust mutex the child holds when it executes. */
+    pthread_mutex_t *mu = mmap(NULL, sizeof *mu, PROT_READ | PROT_WRITE,
+                               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CHECK(mu != MAP_FAILED);
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+    CHECK(pthread_mutex_init(mu, &ma) == 0);
     fflush(stdout);
     pid_t c = fork();
     if (c == 0) {
+        CHECK(pthread_mutex_lock(mu) == 0);
         close(ready[0]);
         close(go[1]);
         int close_fd = prepare();
@@ -152,6 +163,11 @@ int main(int argc, char **argv) {
     errno = 0;
     int s = setpgid(c, c);
     printf("parent: setpgid of the child after its execs: %d %s\n", s, strerror(errno));
+    int lr = pthread_mutex_lock(mu);
+    printf("parent: the mutex the child held when it executed: %s\n",
+           lr == EOWNERDEAD ? "owner died" : strerror(lr));
+    if (lr == EOWNERDEAD) pthread_mutex_consistent(mu);
+    if (lr == 0 || lr == EOWNERDEAD) pthread_mutex_unlock(mu);
     CHECK(write(go[1], "g", 1) == 1);
     int st;
     CHECK(waitpid(c, &st, 0) == c);

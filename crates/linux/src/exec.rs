@@ -16,7 +16,9 @@
 //!   stay ignored, the mask and pending signals are kept, the alternate
 //!   stack is gone;
 //! - descriptors: close-on-exec ones are closed (xarch's hidden ones
-//!   stay); the host robust-list head is xarch's own again;
+//!   stay); robust futexes still held get FUTEX_OWNER_DIED (a process
+//!   sharing one gets EOWNERDEAD) and the host robust-list head is
+//!   xarch's own again;
 //! - what other processes see: the host command line and environment
 //!   areas show the new program's ([`crate::proctitle`]), and a parent's
 //!   `setpgid` of this child fails with EACCES as after a real exec
@@ -126,6 +128,7 @@ pub(crate) fn leave(mut p: Process, engine: Engine) -> Inherited {
     // (execve sent a vfork parent its changes already.)
     crate::vfork::exec_done();
     engine.abandon();
+    crate::thread::release_robust_futexes(&p);
     p.mm.unmap_all();
     crate::signal::reset_for_exec();
     crate::thread::restore_host_robust_list();

@@ -200,6 +200,103 @@ pub fn restore_host_robust_list() {
     }
 }
 
+/// What the kernel does with a thread's robust futex list when its
+/// memory goes (exec): every robust futex it still holds gets
+/// FUTEX_OWNER_DIED and one waiter is woken, so that a process sharing the
+/// mutex gets EOWNERDEAD instead of waiting forever. Reads the guest's
+/// list (registered by passing `set_robust_list` through) before guest
+/// memory is unmapped.
+pub fn release_robust_futexes(p: &Process) {
+    const LIMIT: usize = 2048; // the kernel's ROBUST_LIST_LIMIT
+    let (mut head, mut len) = (0u64, 0u64);
+    // SAFETY: get_robust_list of this thread into two locals.
+    if unsafe { libc::syscall(libc::SYS_get_robust_list, 0, &mut head, &mut len) } != 0
+        || head == 0
+        || len != 24
+        || head == HOST_ROBUST.with(|c| c.get()).0
+    {
+        return;
+    }
+    let word = |at: u64| -> Option<u64> {
+        let b = crate::syscall::read_guest(p, at, 8, false)?;
+        Some(u64::from_le_bytes(b.try_into().ok()?))
+    };
+    let (Some(first), Some(offset), Some(pending)) = (word(head), word(head + 8), word(head + 16))
+    else {
+        return;
+    };
+    let tid = gettid() as u32;
+    let mut entry = first;
+    for _ in 0..LIMIT {
+        if entry & !1 == head {
+            break;
+        }
+        let next = word(entry & !1);
+        if entry & !1 != pending & !1 {
+            owner_died(
+                p,
+                (entry & !1).wrapping_add(offset),
+                entry & 1 != 0,
+                false,
+                tid,
+            );
+        }
+        match next {
+            Some(n) => entry = n,
+            None => break,
+        }
+    }
+    if pending != 0 {
+        owner_died(
+            p,
+            (pending & !1).wrapping_add(offset),
+            pending & 1 != 0,
+            true,
+            tid,
+        );
+    }
+}
+
+/// The kernel's `handle_futex_death` for the futex word at `addr`.
+fn owner_died(p: &Process, addr: u64, pi: bool, pending_op: bool, tid: u32) {
+    const WAITERS: u32 = 0x8000_0000;
+    const OWNER_DIED: u32 = 0x4000_0000;
+    const TID_MASK: u32 = 0x3fff_ffff;
+    if !addr.is_multiple_of(4) || !crate::signal::writable(&p.mm, addr, addr + 4) {
+        return;
+    }
+    // SAFETY: four aligned bytes of writable guest memory (guest memory
+    // is host memory), changed atomically as the kernel changes them.
+    let word = unsafe { std::sync::atomic::AtomicU32::from_ptr(addr as *mut u32) };
+    let wake = || {
+        // SAFETY: FUTEX_WAKE of one waiter on a valid address.
+        unsafe { libc::syscall(libc::SYS_futex, addr, libc::FUTEX_WAKE, 1, 0, 0, 0) };
+    };
+    let mut val = word.load(std::sync::atomic::Ordering::SeqCst);
+    loop {
+        if pending_op && !pi && val == 0 {
+            wake();
+            return;
+        }
+        if val & TID_MASK != tid {
+            return;
+        }
+        let new = (val & WAITERS) | OWNER_DIED;
+        match word.compare_exchange(
+            val,
+            new,
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+        ) {
+            Ok(_) => break,
+            Err(now) => val = now,
+        }
+    }
+    if !pi && val & WAITERS != 0 {
+        wake();
+    }
+}
+
 /// Guest `exit(code)`: ends the calling thread; the process ends with the
 /// last thread.
 pub fn exit_thread(p: &mut Process, code: i32) -> Ret {
