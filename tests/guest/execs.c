@@ -2,8 +2,9 @@
  * program): descriptors with and without close-on-exec, ignored and caught
  * signal dispositions, the mask and a pending signal, memory (a mapping of
  * the old image is gone), the alternate signal stack, the name, argv and
- * environment, /proc/self/exe; and, seen from the parent, the child's
- * command line and setpgid's EACCES once the child has executed.
+ * environment, /proc/self/exe, robust mutexes held; seen from the parent,
+ * the child's command line and setpgid's EACCES once the child has
+ * executed; and an exec in the child of a fork made by a second thread.
  *
  *   execs                                   the checks
  *   execs child N KEEP CLOSE ADDR READY GO  one link of the chain */
@@ -118,11 +119,32 @@ static int child_mode(int argc, char **argv) {
     return failures ? 1 : 42;
 }
 
+/* A thread other than the first forks, and its child executes (Go's
+ * os/exec does this from any thread). */
+static void *fork_exec_thread(void *arg) {
+    (void)arg;
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        char *av[] = {"execs", "hello", NULL};
+        execv(self, av);
+        _exit(127);
+    }
+    int st;
+    CHECK(waitpid(c, &st, 0) == c);
+    printf("thread: child exit %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st));
+    return NULL;
+}
+
 int main(int argc, char **argv) {
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0) return 99;
     self[n] = 0;
     if (argc > 1 && strcmp(argv[1], "child") == 0) return child_mode(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "hello") == 0) {
+        printf("hello from the program a thread's child executed\n");
+        return 5;
+    }
 
     int ready[2], go[2];
     CHECK(pipe(ready) == 0 && pipe(go) == 0);
@@ -184,5 +206,9 @@ int main(int argc, char **argv) {
     printf("parent: setpgid of a child that did not execute: %d\n", setpgid(c, c));
     CHECK(write(go[1], "g", 1) == 1);
     CHECK(waitpid(c, &st, 0) == c);
+
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, fork_exec_thread, NULL) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
     FINISH();
 }

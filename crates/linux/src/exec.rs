@@ -31,10 +31,12 @@
 //! does not fit the host's areas. `XARCH_EXEC=reexec` always takes it;
 //! `XARCH_LOG=exec` says which path each exec took and why.
 
+use crate::error::LoadError;
 use crate::process::{GuestConfig, Process, Program};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
+use xarch_a64::state::A64State;
 use xarch_engine::Engine;
 
 /// Why an exec goes through the host kernel instead.
@@ -116,15 +118,33 @@ fn settings(env: &[Vec<u8>], sysroot_from_env: bool) -> Settings<'_> {
 
 type Settings<'a> = (Vec<&'a [u8]>, Option<OsString>, Option<PathBuf>);
 
+/// Replaces `p`'s program (and `engine`, whose new code was stored) by
+/// `next`, planned by [`plan`]: the old one is dropped as the kernel drops
+/// it on exec (see the module documentation), and the new one loaded. An
+/// error comes past the point of no return: the process must end.
+pub(crate) fn replace(
+    p: Process,
+    engine: Engine,
+    next: GuestConfig,
+) -> Result<(Process, A64State), LoadError> {
+    let (argv, env) = (next.argv.clone(), next.env.clone());
+    let inherited = leave(p, engine);
+    let (mut p, state) = Process::load(next)?;
+    // The host mask was never changed: only the guest's view is set.
+    p.signals.blocked = inherited.blocked;
+    p.forked = inherited.forked;
+    crate::proctitle::set(&argv, &env);
+    Ok((p, state))
+}
+
 /// What the old program leaves to the new one.
-pub(crate) struct Inherited {
+struct Inherited {
     blocked: u64,
     forked: bool,
 }
 
-/// Drops `p`'s program as the kernel drops it on exec (see the module
-/// documentation); the new program is loaded next.
-pub(crate) fn leave(mut p: Process, engine: Engine) -> Inherited {
+/// Drops `p`'s program as the kernel drops it on exec.
+fn leave(mut p: Process, engine: Engine) -> Inherited {
     // (execve sent a vfork parent its changes already.)
     crate::vfork::exec_done();
     engine.abandon();
@@ -141,14 +161,6 @@ pub(crate) fn leave(mut p: Process, engine: Engine) -> Inherited {
     close_on_exec_descriptors();
     crate::exec_marks::mark_self();
     inherited
-}
-
-/// Gives the freshly loaded `p` what the old program left it.
-pub(crate) fn inherit(p: &mut Process, what: Inherited, argv: &[OsString], env: &[OsString]) {
-    // The host mask was never changed: only the guest's view is set.
-    p.signals.blocked = what.blocked;
-    p.forked = what.forked;
-    crate::proctitle::set(argv, env);
 }
 
 /// Closes every close-on-exec descriptor but xarch's hidden ones.

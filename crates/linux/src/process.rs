@@ -491,12 +491,9 @@ pub fn run_guest(cfg: GuestConfig) -> Result<GuestExit, LoadError> {
         if exit == GuestExit::Exec
             && let Some(next) = p.exec.take()
         {
-            let (argv, env) = (next.argv.clone(), next.env.clone());
-            let inherited = crate::exec::leave(p, engine);
             // Past the point of no return: a program that does not load
             // ends the process, as it ends a new xarch.
-            (p, state) = Process::load(next)?;
-            crate::exec::inherit(&mut p, inherited, &argv, &env);
+            (p, state) = crate::exec::replace(p, engine, next)?;
             continue;
         }
         // The process ends now: freeing every translation, block of code

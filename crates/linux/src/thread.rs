@@ -140,13 +140,32 @@ pub fn spawn(
             }
             let _ = tx.send(tid);
             let mut engine = new_engine(&child);
-            let exit = child.run(&mut engine, &mut cs);
+            let mut exit = child.run(&mut engine, &mut cs);
             if child.thread_exited {
                 return;
             }
-            // exit_group or a fatal signal from this thread: the whole
-            // process ends now, once this thread's new code is stored.
+            // exit_group, a fatal signal or an exec from this thread: the
+            // whole process ends or changes program now, once this
+            // thread's new code is stored. (A fork's child that was forked
+            // by this thread has it as its only one, and may execute in
+            // process: the new program runs on here.)
             engine.save_code();
+            while exit == GuestExit::Exec
+                && let Some(next) = child.exec.take()
+            {
+                match crate::exec::replace(child, engine, next) {
+                    Ok((p, state)) => (child, cs) = (p, state),
+                    Err(e) => {
+                        eprintln!("xarch: {e}");
+                        // SAFETY: ending the process.
+                        unsafe { libc::syscall(libc::SYS_exit_group, e.exit_code() as i32) };
+                        return;
+                    }
+                }
+                engine = new_engine(&child);
+                exit = child.run(&mut engine, &mut cs);
+                engine.save_code();
+            }
             if engine_options(&child).stats {
                 drop(engine); // prints the report
             }
@@ -156,8 +175,7 @@ pub fn spawn(
                     unsafe { libc::syscall(libc::SYS_exit_group, code) };
                 }
                 GuestExit::Signaled(sig) => crate::signal::die_with_signal(sig),
-                // Only the leader of a process without other threads
-                // executes a program in process (`crate::exec::plan`).
+                // Taken above.
                 GuestExit::Exec => {}
             }
         });

@@ -82,7 +82,7 @@ guest_tests!(
 /// The exec chain of `execs` loads each link in the same xarch process (an
 /// in-process execve) and, with `XARCH_EXEC=reexec`, executes xarch again:
 /// both print what the native program prints. `XARCH_LOG=exec` says which
-/// path each of the four execs took.
+/// path each of the five execs took.
 #[test]
 fn execve_in_process_and_by_reexec_agree_with_native() {
     let dir = common::cache_dir().join("guest");
@@ -106,7 +106,7 @@ fn execve_in_process_and_by_reexec_agree_with_native() {
         argv.push(arm.clone().into());
         let mut got = common::run(&argv, tmp.path(), &env, b"");
         let lines = got.stderr.lines().filter(|l| l.contains(said)).count();
-        assert_eq!(lines, 4, "{path}: {got:?}");
+        assert_eq!(lines, 5, "{path}: {got:?}");
         got.stderr = got
             .stderr
             .lines()
