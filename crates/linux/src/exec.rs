@@ -10,8 +10,9 @@
 //! is loaded as `xarch run` would load it:
 //!
 //! - guest memory: every guest mapping is unmapped; the engine stores its
-//!   new code and is abandoned (its code cache unmapped, its heap left:
-//!   see `Engine::abandon`);
+//!   new code and is dropped, or at the first exec since a fork abandoned
+//!   (its code cache unmapped, its heap, the parent's pages, left: see
+//!   `Engine::abandon`);
 //! - signals: caught signals get their default action back, ignored ones
 //!   stay ignored, the mask and pending signals are kept, the alternate
 //!   stack is gone;
@@ -36,6 +37,7 @@ use crate::process::{GuestConfig, Process, Program};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use xarch_a64::state::A64State;
 use xarch_engine::Engine;
 
@@ -137,6 +139,14 @@ pub(crate) fn replace(
     Ok((p, state))
 }
 
+/// This process has abandoned an engine since it was forked.
+static ABANDONED: AtomicBool = AtomicBool::new(false);
+
+/// In the child of a fork.
+pub fn after_fork() {
+    ABANDONED.store(false, Ordering::Relaxed);
+}
+
 /// What the old program leaves to the new one.
 struct Inherited {
     blocked: u64,
@@ -147,7 +157,14 @@ struct Inherited {
 fn leave(mut p: Process, engine: Engine) -> Inherited {
     // (execve sent a vfork parent its changes already.)
     crate::vfork::exec_done();
-    engine.abandon();
+    // The first exec since a fork leaves the engine's heap (the parent's
+    // pages: see `Engine::abandon`); any later one frees it, so that a
+    // chain of execs does not pile up heaps.
+    if p.forked && !ABANDONED.swap(true, Ordering::Relaxed) {
+        engine.abandon();
+    } else {
+        drop(engine);
+    }
     crate::thread::release_robust_futexes(&p);
     p.mm.unmap_all();
     crate::signal::reset_for_exec();

@@ -135,6 +135,7 @@ pub fn clone(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
     // Child.
     p.forked = true;
     crate::thread::reset_after_fork();
+    crate::exec::after_fork();
     if flags & libc::CLONE_VM as u64 == 0 {
         crate::signal::after_fork();
     }
