@@ -145,6 +145,7 @@ static ABANDONED: AtomicBool = AtomicBool::new(false);
 /// In the child of a fork.
 pub fn after_fork() {
     ABANDONED.store(false, Ordering::Relaxed);
+    crate::exec_marks::after_fork();
 }
 
 /// What the old program leaves to the new one.
@@ -155,6 +156,8 @@ struct Inherited {
 
 /// Drops `p`'s program as the kernel drops it on exec.
 fn leave(mut p: Process, engine: Engine) -> Inherited {
+    // The exec is certain now (the kernel's PF_FORKNOEXEC goes here too).
+    crate::exec_marks::mark_self();
     // (execve sent a vfork parent its changes already.)
     crate::vfork::exec_done();
     // The first exec since a fork leaves the engine's heap (the parent's
@@ -176,7 +179,6 @@ fn leave(mut p: Process, engine: Engine) -> Inherited {
     drop(p);
     crate::selfexe::exec_job_fd();
     close_on_exec_descriptors();
-    crate::exec_marks::mark_self();
     inherited
 }
 
