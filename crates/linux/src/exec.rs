@@ -28,8 +28,10 @@
 //! When this cannot be exact, the host path is taken: other guest threads
 //! are running (the kernel would end them), /proc is missing (descriptors
 //! cannot be listed), the new environment changes one of xarch's own
-//! settings (`XARCH_*`, where the code cache is), or the new command line
-//! does not fit the host's areas. `XARCH_EXEC=reexec` always takes it;
+//! settings (`XARCH_*`, where the code cache is), the new command line
+//! does not fit the host's areas, or the program is a descriptor
+//! (`fexecve`, which keeps `execveat`'s own path). `XARCH_EXEC=reexec`
+//! always takes it;
 //! `XARCH_LOG=exec` says which path each exec took and why.
 
 use crate::error::LoadError;
