@@ -268,10 +268,13 @@ pub struct Engine {
     /// block to block: see `xarch_jit::portable::import_into`).
     import_exits: Vec<xarch_jit::baseline::Exit>,
     /// Blocks lifted here with the hash a save needs (dropped ones
-    /// included): when fewer than a save takes, a process ends without
-    /// looking at the store file again (a forked subshell's exit opened,
-    /// mapped and searched it).
-    lifted_to_save: usize,
+    /// included) since the fork that left [`forks`] at `.0`: when fewer than a
+    /// save takes, a process ends without looking at the store file again
+    /// (a forked subshell's exit opened, mapped and searched it). A fork's
+    /// child counts from zero: what its parent lifted is the parent's to
+    /// save, and a child that executes after lifting nothing (the parent
+    /// shell's commands) need not search every translation it inherited.
+    lifted_to_save: (u64, usize),
     /// How the stored blocks that end in an exit to the runtime (a
     /// system call, a breakpoint, an undefined instruction) exit, by
     /// block address: their entries keep no terminator.
@@ -350,6 +353,23 @@ enum Saved {
 /// file alone) and at least one per [`SAVE_GROWTH`] blocks in the file (a
 /// save rewrites the whole file: cc1's is ~100 MiB).
 const MIN_BLOCKS_TO_SAVE: usize = 32;
+
+thread_local! {
+    /// Forks this thread went through (see `Engine::lifted_to_save`; a
+    /// fork's child has only the forking thread, and an engine stays on
+    /// its thread).
+    static FORKS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn forks() -> u64 {
+    FORKS.with(std::cell::Cell::get)
+}
+
+/// In the child of a guest fork: the engine it inherited counts the
+/// blocks it lifts from zero.
+pub fn note_fork() {
+    FORKS.with(|f| f.set(f.get() + 1));
+}
 /// See [`MIN_BLOCKS_TO_SAVE`].
 const SAVE_GROWTH: usize = 64;
 
@@ -724,7 +744,7 @@ impl Engine {
             seen_gen: INVAL_GEN.load(Ordering::Acquire),
             links,
             import_exits: Vec::new(),
-            lifted_to_save: 0,
+            lifted_to_save: (forks(), 0),
             stored_exits: Default::default(),
             insns: 0,
             next_serial: 0,
@@ -857,7 +877,10 @@ impl Engine {
             let n = usize::try_from(block.end - pc).ok()?;
             Some(guest_hash(r.get(..n)?))
         });
-        self.lifted_to_save += usize::from(guest_hash.is_some());
+        if self.lifted_to_save.0 != forks() {
+            self.lifted_to_save = (forks(), 0);
+        }
+        self.lifted_to_save.1 += usize::from(guest_hash.is_some());
         if self.interp_runs == 0 {
             self.simplify(&mut block);
         }
@@ -1160,7 +1183,7 @@ impl Engine {
         if self.code.is_none() {
             return;
         }
-        if self.lifted_to_save < MIN_BLOCKS_TO_SAVE {
+        if self.lifted_to_save.0 != forks() || self.lifted_to_save.1 < MIN_BLOCKS_TO_SAVE {
             return;
         }
         let disk = store.on_disk();

@@ -370,3 +370,42 @@ fn stored_entries_form_regions_and_report_exits() {
     ));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A fork's child saves only the blocks it lifted itself: one that
+/// inherited unsaved blocks and lifted none leaves the store alone (they
+/// are its parent's to save); once it lifted enough of its own, it saves.
+#[test]
+fn a_forks_child_saves_only_when_it_lifted_enough_itself() {
+    let dir = std::env::temp_dir().join(format!("xarch-fork-save-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Arc::new(persist::CodeStore::open(&dir, "fork", "tiered").expect("opens"));
+    // 40 blocks (`add x2, x2, #1; b .+4`) and a loop, twice over: the
+    // second copy is new code for the child to lift.
+    let lead = 40;
+    let mut code: Vec<u32> = (0..lead).flat_map(|_| [0x9100_0442, 0x1400_0001]).collect();
+    code.extend(sum_loop(10, ADD_X0_X0_X1));
+    let other = code.clone();
+    let mut e = Engine::new(EngineOptions {
+        backend: Backend::Tiered,
+        hot_threshold: None,
+        interp_runs: Some(0),
+        code_store: Some(Arc::clone(&store)),
+        ..Default::default()
+    });
+    assert_eq!(run(&mut e, &code), 55);
+    note_fork();
+    e.save_code();
+    assert_eq!(
+        store.on_disk().records(),
+        0,
+        "the child saved its parent's blocks"
+    );
+    assert_eq!(run(&mut e, &other), 55);
+    e.save_code();
+    assert!(
+        store.on_disk().records() > 2 * lead,
+        "{} records",
+        store.on_disk().records()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -136,6 +136,7 @@ pub fn clone(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
     p.forked = true;
     crate::thread::reset_after_fork();
     crate::exec::after_fork();
+    xarch_engine::note_fork();
     if flags & libc::CLONE_VM as u64 == 0 {
         crate::signal::after_fork();
     }
