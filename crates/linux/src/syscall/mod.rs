@@ -493,8 +493,11 @@ pub fn dispatch(p: &mut Process, state: &mut A64State) -> Option<GuestExit> {
             err(libc::ENOSYS)
         }
     };
+    // (An execve that loads its program in this process printed its line
+    // above, as one that executes xarch again.)
     if p.opts.strace
         && let Some(d) = def
+        && !matches!(ret, Ret::Exit(crate::process::GuestExit::Exec))
     {
         xarch_engine::diag!("{}", format_call(p, d, &a, ret));
     }
