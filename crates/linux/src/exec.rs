@@ -106,21 +106,29 @@ fn env_lookup(env: &[Vec<u8>], name: &str) -> Option<OsString> {
 
 /// What of environment `env` decides how xarch runs a program: its own
 /// variables (`XARCH_*`), the sysroot when none was named on the command
-/// line, and the code cache directory (which HOME and XDG_CACHE_HOME
-/// choose).
-fn settings(env: &[Vec<u8>], sysroot_from_env: bool) -> Settings<'_> {
-    let mut own: Vec<&[u8]> = env
+/// line, and what chooses the code cache directory when XARCH_CODE_CACHE
+/// does not (XDG_CACHE_HOME, HOME). (Raw values: resolving the directory
+/// reads /proc/self/exe, twice per exec.)
+fn settings(env: &[Vec<u8>], sysroot_from_env: bool) -> Settings {
+    let mut own: Vec<Vec<u8>> = env
         .iter()
         .filter(|e| e.starts_with(b"XARCH_"))
-        .map(Vec::as_slice)
+        .cloned()
         .collect();
     own.sort_unstable();
     let get = |k: &str| env_lookup(env, k);
     let qemu = sysroot_from_env.then(|| get("QEMU_LD_PREFIX")).flatten();
-    (own, qemu, crate::process::code_cache_dir_from(&get).ok())
+    let home = get("XARCH_CODE_CACHE")
+        .is_none()
+        .then(|| (get("XDG_CACHE_HOME"), get("HOME")));
+    (own, qemu, home)
 }
 
-type Settings<'a> = (Vec<&'a [u8]>, Option<OsString>, Option<PathBuf>);
+type Settings = (
+    Vec<Vec<u8>>,
+    Option<OsString>,
+    Option<(Option<OsString>, Option<OsString>)>,
+);
 
 /// Replaces `p`'s program (and `engine`, whose new code was stored) by
 /// `next`, planned by [`plan`]: the old one is dropped as the kernel drops
@@ -229,11 +237,12 @@ mod tests {
         let qemu = env(&["XARCH_CODE_CACHE=/c", "XARCH_STATS=1", "QEMU_LD_PREFIX=/r"]);
         assert_ne!(settings(&base, true), settings(&qemu, true));
         assert_eq!(settings(&base, false), settings(&qemu, false));
-        // Without XARCH_CODE_CACHE, HOME chooses the code cache (in
-        // xarch's own root, which a test binary is in).
+        // Without XARCH_CODE_CACHE, HOME chooses the code cache.
         let home = |h: &str| env(&[&format!("HOME={h}")]);
         assert_eq!(settings(&home("/a"), true), settings(&home("/a"), true));
         assert_ne!(settings(&home("/a"), true), settings(&home("/b"), true));
+        let xdg = env(&["HOME=/a", "XDG_CACHE_HOME=/x"]);
+        assert_ne!(settings(&home("/a"), true), settings(&xdg, true));
     }
 
     #[test]

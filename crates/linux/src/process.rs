@@ -377,24 +377,17 @@ fn read_auxv(at: u64) -> Vec<u8> {
 /// root (a build of an image, a bootstrapped distribution) the cache
 /// would end up in the guest's files. `Err`: why there is none.
 pub fn code_cache_dir() -> Result<PathBuf, &'static str> {
-    code_cache_dir_from(&|k| std::env::var_os(k))
-}
-
-/// [`code_cache_dir`] in the environment `get` reads.
-pub fn code_cache_dir_from(
-    get: &dyn Fn(&str) -> Option<OsString>,
-) -> Result<PathBuf, &'static str> {
-    match get("XARCH_CODE_CACHE") {
+    match std::env::var_os("XARCH_CODE_CACHE") {
         Some(v) if v.is_empty() || v == "off" || v == "0" => Err("XARCH_CODE_CACHE turns it off"),
         Some(v) => Ok(PathBuf::from(v)),
         None if !in_own_root() => {
             Err("inside a container or another root, only a place XARCH_CODE_CACHE names is used")
         }
-        None => get("XDG_CACHE_HOME")
+        None => std::env::var_os("XDG_CACHE_HOME")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
             .or_else(|| {
-                get("HOME")
+                std::env::var_os("HOME")
                     .filter(|v| !v.is_empty())
                     .map(|h| PathBuf::from(h).join(".cache"))
             })
