@@ -4,8 +4,10 @@
 //! host exec (xarch's own command line). After an in-process exec they
 //! name the new program: its arguments joined by spaces, the way
 //! `setproctitle` rewrites a title (the kernel then reads one string from
-//! the start of the arguments, up to a page), and its environment when
-//! that still fits in the environment's area (else as much of it as fits).
+//! the start of the arguments, up to a page), and its environment, as
+//! much of it as fits the environment's area, when the title fits the
+//! arguments' area. A longer title continues into the environment's area,
+//! and /proc/PID/environ then reads the title's end.
 //!
 //! The first time, xarch's own environment strings are moved off the area
 //! (glibc's `setenv` copies each one); xarch's saved `argv` is not read
@@ -134,8 +136,8 @@ pub fn set(argv: &[OsString], env: &[OsString]) {
             }
             area[at..].fill(0);
         } else {
-            // Into the environment's area, which follows: the environment
-            // shows empty.
+            // Into the environment's area, which follows: /proc/PID/environ
+            // reads the title's end.
             let both =
                 std::slice::from_raw_parts_mut(a.args.start as *mut u8, a.env.end - a.args.start);
             both[..t.len()].copy_from_slice(&t);
