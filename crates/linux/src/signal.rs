@@ -359,20 +359,23 @@ impl Signals {
             )
         };
         self.blocked = m;
-        let mut acts = actions();
-        for sig in 1..=NSIG as i32 {
-            acts[sig as usize] = SigAction::default();
-            if host_sigaction(sig, None) == Some(libc::SIG_IGN) {
-                acts[sig as usize].handler = libc::SIG_IGN as u64;
+        // After an in-process exec the table and the host agree already.
+        if !RESET_FOR_EXEC.swap(false, Ordering::Relaxed) {
+            let mut acts = actions();
+            for sig in 1..=NSIG as i32 {
+                acts[sig as usize] = SigAction::default();
+                if host_sigaction(sig, None) == Some(libc::SIG_IGN) {
+                    acts[sig as usize].handler = libc::SIG_IGN as u64;
+                }
             }
-        }
-        let defaults: Vec<i32> = (1..=NSIG as i32)
-            .filter(|&sig| acts[sig as usize].handler == 0)
-            .collect();
-        drop(acts);
-        if namespace_init() {
-            for sig in defaults {
-                apply_host(sig, SigAction::default());
+            let defaults: Vec<i32> = (1..=NSIG as i32)
+                .filter(|&sig| acts[sig as usize].handler == 0)
+                .collect();
+            drop(acts);
+            if namespace_init() {
+                for sig in defaults {
+                    apply_host(sig, SigAction::default());
+                }
             }
         }
         // A SIGSEGV/SIGBUS sent with kill/tgkill reaches the engine's fault
@@ -758,6 +761,10 @@ fn stop_self(sig: i32) {
 /// `execve`: caught signals get their default actions back, ignored
 /// ones stay ignored, every flag and handler mask is cleared (the
 /// kernel's `flush_signal_handlers`).
+///
+/// The host dispositions mirror the guest's ([`apply_host`]), so only the
+/// changed ones are set, and the next [`Signals::init`] takes the table as
+/// it is instead of reading all 64 back (two hundred system calls an exec).
 pub fn reset_for_exec() {
     let mut acts = actions();
     for sig in 1..=NSIG as i32 {
@@ -766,10 +773,16 @@ pub fn reset_for_exec() {
             handler: if ignored { libc::SIG_IGN as u64 } else { 0 },
             ..SigAction::default()
         };
-        acts[sig as usize] = act;
-        apply_host(sig, act);
+        if acts[sig as usize] != act {
+            acts[sig as usize] = act;
+            apply_host(sig, act);
+        }
     }
+    RESET_FOR_EXEC.store(true, Ordering::Relaxed);
 }
+
+/// The dispositions were just reset for an exec ([`reset_for_exec`]).
+static RESET_FOR_EXEC: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// In a child the init of a pid namespace forked (which is no init): the
 /// signals the init carried out itself get their host default actions
