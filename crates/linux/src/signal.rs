@@ -762,7 +762,7 @@ fn stop_self(sig: i32) {
 /// ones stay ignored, every flag and handler mask is cleared (the
 /// kernel's `flush_signal_handlers`).
 ///
-/// The host dispositions mirror the guest's ([`apply_host`]), so only the
+/// The host dispositions mirror the guest's (`apply_host`), so only the
 /// changed ones are set, and the next [`Signals::init`] takes the table as
 /// it is instead of reading all 64 back (two hundred system calls an exec).
 pub fn reset_for_exec() {
