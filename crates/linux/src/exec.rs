@@ -35,7 +35,7 @@
 //! `XARCH_LOG=exec` says which path each exec took and why.
 
 use crate::error::LoadError;
-use crate::process::{GuestConfig, Process, Program};
+use crate::process::{GuestConfig, GuestExit, Process, Program};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
@@ -74,9 +74,7 @@ pub fn plan(
     }
     let mut argv: Vec<OsString> = vec![OsStr::from_bytes(argv0).to_os_string()];
     argv.extend(args.iter().map(|a| OsString::from_vec(a.clone())));
-    if !crate::proctitle::fits(&argv) {
-        return Err("the new command line is longer than the host's area for it");
-    }
+    crate::proctitle::fits(&argv)?;
     // As `xarch run` finds the program: an absolute path under the sysroot
     // when it is there.
     let path = PathBuf::from(OsStr::from_bytes(prog));
@@ -130,11 +128,37 @@ type Settings = (
     Option<(Option<OsString>, Option<OsString>)>,
 );
 
+/// Runs `p` from `state` with `engine`, and the programs it executes in
+/// process after it, until one ends (the process, or this thread with
+/// others left: `thread_exited`); stores each engine's new code unless
+/// the thread alone ended. An error is a program that did not load past
+/// the point of no return: the process must end.
+pub(crate) fn run_through_execs(
+    mut p: Process,
+    mut state: A64State,
+    mut engine: Engine,
+) -> Result<(GuestExit, Process, Engine), LoadError> {
+    loop {
+        let exit = p.run(&mut engine, &mut state);
+        if p.thread_exited {
+            return Ok((exit, p, engine));
+        }
+        engine.save_code();
+        match p.exec.take() {
+            Some(next) if exit == GuestExit::Exec => {
+                (p, state) = replace(p, engine, next)?;
+                engine = crate::thread::new_engine(&p);
+            }
+            _ => return Ok((exit, p, engine)),
+        }
+    }
+}
+
 /// Replaces `p`'s program (and `engine`, whose new code was stored) by
 /// `next`, planned by [`plan`]: the old one is dropped as the kernel drops
 /// it on exec (see the module documentation), and the new one loaded. An
 /// error comes past the point of no return: the process must end.
-pub(crate) fn replace(
+fn replace(
     p: Process,
     engine: Engine,
     next: GuestConfig,

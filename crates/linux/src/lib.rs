@@ -29,3 +29,10 @@ pub mod vfork;
 pub use error::LoadError;
 pub use process::{GuestConfig, GuestExit, Program, run_guest};
 pub use signal::die_with_signal;
+
+/// Whether `XARCH_LOG` (comma-separated words) names `word`: `unimpl`
+/// (instructions xarch does not implement), `exec` (which path each
+/// execve takes).
+pub fn xarch_log(word: &str) -> bool {
+    std::env::var("XARCH_LOG").is_ok_and(|v| v.split(',').any(|w| w == word))
+}

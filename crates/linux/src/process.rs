@@ -476,38 +476,28 @@ pub fn run_guest(cfg: GuestConfig) -> Result<GuestExit, LoadError> {
     // SAFETY: resetting one disposition before any guest code runs.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     crate::thread::save_host_robust_list();
-    let (mut p, mut state) = Process::load(cfg)?;
-    loop {
-        let mut engine = crate::thread::new_engine(&p);
-        let exit = p.run(&mut engine, &mut state);
-        engine.save_code();
-        if exit == GuestExit::Exec
-            && let Some(next) = p.exec.take()
-        {
-            // Past the point of no return: a program that does not load
-            // ends the process, as it ends a new xarch.
-            (p, state) = crate::exec::replace(p, engine, next)?;
-            continue;
-        }
-        // The process ends now: freeing every translation, block of code
-        // and guest mapping one by one would only cost time (milliseconds
-        // for a large program). The engine's report (XARCH_STATS) prints
-        // on drop.
-        if crate::thread::engine_options(&p).stats {
-            drop(engine);
-        } else {
-            std::mem::forget(engine);
-        }
-        if let GuestExit::Exited(code) = exit
-            && crate::thread::live_threads() > 1
-        {
-            // exit_group with other guest threads running: they end now.
-            // SAFETY: ending the process.
-            unsafe { libc::syscall(libc::SYS_exit_group, code) };
-        }
-        std::mem::forget(p);
-        return Ok(exit);
+    let (p, state) = Process::load(cfg)?;
+    let engine = crate::thread::new_engine(&p);
+    // Past an in-process exec's point of no return, a program that does not
+    // load ends the process (as it ends a new xarch): the error returns.
+    let (exit, p, engine) = crate::exec::run_through_execs(p, state, engine)?;
+    // The process ends now: freeing every translation, block of code and
+    // guest mapping one by one would only cost time (milliseconds for a
+    // large program). The engine's report (XARCH_STATS) prints on drop.
+    if crate::thread::engine_options(&p).stats {
+        drop(engine);
+    } else {
+        std::mem::forget(engine);
     }
+    if let GuestExit::Exited(code) = exit
+        && crate::thread::live_threads() > 1
+    {
+        // exit_group with other guest threads running: they end now.
+        // SAFETY: ending the process.
+        unsafe { libc::syscall(libc::SYS_exit_group, code) };
+    }
+    std::mem::forget(p);
+    Ok(exit)
 }
 
 /// Whether a path names an arm64 ELF file (for execve and binfmt).

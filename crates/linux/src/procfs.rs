@@ -14,6 +14,22 @@
 use crate::process::Process;
 use std::fmt::Write as _;
 
+/// Field `n` (numbered from 1, as in proc(5); from 3 on, those after the
+/// command name, which may hold spaces and parentheses) of the host's
+/// `/proc/<pid>/stat` (`self` for this process) for each of `ns`, read
+/// once. Non-numeric fields (the state) read 0.
+pub fn host_stat(pid: &str, ns: &[usize]) -> Option<Vec<u64>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Field 3 is the first after the name's ')'.
+    let fields: Vec<&str> = stat
+        .get(stat.rfind(')')? + 1..)?
+        .split_ascii_whitespace()
+        .collect();
+    ns.iter()
+        .map(|&n| Some(fields.get(n.checked_sub(3)?)?.parse().unwrap_or(0)))
+        .collect()
+}
+
 /// Which generated file a path names, if any (`/proc/self/X`,
 /// `/proc/thread-self/X`, `/proc/<own pid>/X`, `/proc/<own pid>/task/<tid>/X`,
 /// `/proc/cpuinfo`).
@@ -186,6 +202,20 @@ pub fn cpuinfo() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_stat_fields_are_numbered_as_in_proc5() {
+        // SAFETY: getpid and getppid cannot fail.
+        let (pid, ppid) = unsafe { (libc::getpid(), libc::getppid()) };
+        let f = host_stat("self", &[3, 4, 48]).unwrap();
+        assert_eq!(f[0], 0, "the state is a letter");
+        assert_eq!(f[1], ppid as u64);
+        assert!(f[2] > 0, "arg_start");
+        assert_eq!(host_stat(&pid.to_string(), &[4]).unwrap(), [ppid as u64]);
+        // The pid and the name come before the fields this reads.
+        assert_eq!(host_stat("self", &[1]), None);
+        assert_eq!(host_stat("self", &[1000]), None);
+    }
 
     #[test]
     fn names() {

@@ -35,19 +35,8 @@ fn areas() -> Option<&'static Areas> {
 /// Reads the areas from /proc/self/stat (fields 48-51) and frees the
 /// environment's.
 fn find() -> Option<Areas> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Field N (from 1) is fields[N - 3] after the command name's ')'.
-    let fields: Vec<usize> = stat
-        .get(stat.rfind(')')? + 1..)?
-        .split_ascii_whitespace()
-        .map(|f| f.parse().unwrap_or(0))
-        .collect();
-    let (a0, a1, e0, e1) = (
-        *fields.get(45)?,
-        *fields.get(46)?,
-        *fields.get(47)?,
-        *fields.get(48)?,
-    );
+    let f = crate::procfs::host_stat("self", &[48, 49, 50, 51])?;
+    let (a0, a1, e0, e1) = (f[0] as usize, f[1] as usize, f[2] as usize, f[3] as usize);
     if !(0 < a0 && a0 < a1 && a1 <= e0 && e0 <= e1) {
         return None;
     }
@@ -98,9 +87,17 @@ fn room(a: &Areas) -> usize {
     (end - a.args.start).min(TITLE_MAX)
 }
 
-/// Whether the title of `argv` can be shown (see the module documentation).
-pub fn fits(argv: &[OsString]) -> bool {
-    areas().is_some_and(|a| title(argv).len() <= room(a))
+/// Whether the title of `argv` can be shown (see the module documentation),
+/// or why not.
+pub fn fits(argv: &[OsString]) -> Result<(), crate::exec::Refusal> {
+    let a = areas().ok_or(
+        "the host's argument and environment areas are unknown \
+         (/proc/self/stat unreadable, or an environment string without '=')",
+    )?;
+    if title(argv).len() > room(a) {
+        return Err("the new command line is longer than the host's area for it");
+    }
+    Ok(())
 }
 
 /// Shows `argv` and `env` (`NAME=value` strings) as this process's

@@ -139,33 +139,21 @@ pub fn spawn(
                 let _ = crate::syscall::write_guest(&child, ptid, &(tid as u32));
             }
             let _ = tx.send(tid);
-            let mut engine = new_engine(&child);
-            let mut exit = child.run(&mut engine, &mut cs);
-            if child.thread_exited {
-                return;
-            }
-            // exit_group, a fatal signal or an exec from this thread: the
-            // whole process ends or changes program now, once this
-            // thread's new code is stored. (A fork's child that was forked
-            // by this thread has it as its only one, and may execute in
-            // process: the new program runs on here.)
-            engine.save_code();
-            while exit == GuestExit::Exec
-                && let Some(next) = child.exec.take()
-            {
-                match crate::exec::replace(child, engine, next) {
-                    Ok((p, state)) => (child, cs) = (p, state),
-                    Err(e) => {
-                        eprintln!("xarch: {e}");
-                        // SAFETY: ending the process.
-                        unsafe { libc::syscall(libc::SYS_exit_group, e.exit_code() as i32) };
-                        return;
-                    }
+            // Until exit_group, a fatal signal, or this thread's own end
+            // (with others left). A fork's child that this thread forked
+            // has it as its only one, and may execute in process: the new
+            // program runs on here.
+            let engine = new_engine(&child);
+            let (exit, child, engine) = match crate::exec::run_through_execs(child, cs, engine) {
+                Ok((_, child, _)) if child.thread_exited => return,
+                Ok(ended) => ended,
+                Err(e) => {
+                    eprintln!("xarch: {e}");
+                    // SAFETY: ending the process.
+                    unsafe { libc::syscall(libc::SYS_exit_group, e.exit_code() as i32) };
+                    return;
                 }
-                engine = new_engine(&child);
-                exit = child.run(&mut engine, &mut cs);
-                engine.save_code();
-            }
+            };
             if engine_options(&child).stats {
                 drop(engine); // prints the report
             }
@@ -175,7 +163,7 @@ pub fn spawn(
                     unsafe { libc::syscall(libc::SYS_exit_group, code) };
                 }
                 GuestExit::Signaled(sig) => crate::signal::die_with_signal(sig),
-                // Taken above.
+                // (run_through_execs loads the next program.)
                 GuestExit::Exec => {}
             }
         });

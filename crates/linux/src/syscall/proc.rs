@@ -383,7 +383,7 @@ fn in_process(
     args: &[Vec<u8>],
     envp: &[Vec<u8>],
 ) -> Option<Ret> {
-    let log = std::env::var("XARCH_LOG").is_ok_and(|v| v.split(',').any(|w| w == "exec"));
+    let log = crate::xarch_log("exec");
     let shown = String::from_utf8_lossy(prog);
     match crate::exec::plan(p, prog, argv0, args, envp) {
         Ok(cfg) => {
@@ -586,19 +586,10 @@ pub fn setpgid(_: &mut Process, _: &mut A64State, a: &Args) -> Ret {
         // ESRCH or EPERM comes first).
         // SAFETY: getsid of another process only reads.
         let same_session = unsafe { libc::getsid(pid) } == session;
-        if same_session && parent_of(pid) == Some(me) {
+        if same_session && crate::procfs::host_stat(&pid.to_string(), &[4]) == Some(vec![me as u64])
+        {
             return err(libc::EACCES);
         }
     }
     Ret::Val(raw(libc::SYS_setpgid, a))
-}
-
-/// The parent of process `pid` (/proc/PID/stat).
-fn parent_of(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.get(stat.rfind(')')? + 1..)?
-        .split_ascii_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }

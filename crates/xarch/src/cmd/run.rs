@@ -196,8 +196,7 @@ pub fn run_guest(
     env: Vec<OsString>,
     opts: &RunOptions,
 ) -> ExitCode {
-    let log_unimplemented =
-        std::env::var("XARCH_LOG").is_ok_and(|v| v.split(',').any(|w| w == "unimpl"));
+    let log_unimplemented = xarch_linux::xarch_log("unimpl");
     let cfg = GuestConfig {
         program,
         argv,
