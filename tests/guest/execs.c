@@ -3,7 +3,7 @@
  * signal dispositions, the mask and a pending signal, memory (a mapping of
  * the old image is gone), the alternate signal stack, the name, argv and
  * environment, /proc/self/exe, robust mutexes held; seen from the parent,
- * the child's command line and setpgid's EACCES once the child has
+ * the child's command line and environment and setpgid's EACCES once it has
  * executed; and an exec in the child of a fork made by a second thread.
  *
  *   execs                                   the checks
@@ -35,6 +35,9 @@ static void exec_link(int n, int keep, int close_fd, int ready, int go) {
     snprintf(a[3], sizeof a[3], "%lu", OLD_MAPPING);
     snprintf(a[4], sizeof a[4], "%d", ready);
     snprintf(a[5], sizeof a[5], "%d", go);
+    /* A smaller environment than the one xarch was started with, so that
+     * it fits where the host keeps it (see the parent's check). */
+    unsetenv("XT_HELLO");
     setenv("XT_EXECS", a[0], 1);
     char *av[] = {"execs", "child", a[0], a[1], a[2], a[3], a[4], a[5], NULL};
     fflush(stdout);
@@ -182,6 +185,18 @@ int main(int argc, char **argv) {
         if (buf[k] == 0) buf[k] = ' ';
     printf("parent: child's command line names the last link %d\n",
            got > 0 && strstr(buf, "child 1 ") != NULL);
+    /* Its environment is the last link's too. */
+    char env[4096] = "";
+    snprintf(path, sizeof path, "/proc/%d/environ", c);
+    fd = open(path, O_RDONLY);
+    got = fd >= 0 ? read(fd, env, sizeof env - 1) : -1;
+    if (fd >= 0) close(fd);
+    int has_execs = 0, has_hello = 0;
+    for (ssize_t k = 0; k < got; k += strlen(env + k) + 1) {
+        has_execs |= strcmp(env + k, "XT_EXECS=1") == 0;
+        has_hello |= strncmp(env + k, "XT_HELLO=", 9) == 0;
+    }
+    printf("parent: child's environment is the last link's %d\n", has_execs && !has_hello);
     errno = 0;
     int s = setpgid(c, c);
     printf("parent: setpgid of the child after its execs: %d %s\n", s, strerror(errno));
