@@ -56,7 +56,7 @@ pub fn plan(
     args: &[Vec<u8>],
     envp: &[Vec<u8>],
 ) -> Result<GuestConfig, Refusal> {
-    if std::env::var_os("XARCH_EXEC").is_some_and(|v| v == "reexec") {
+    if reexec_forced() {
         return Err("XARCH_EXEC=reexec");
     }
     if crate::thread::live_threads() != 1 || !crate::thread::is_leader() {
@@ -175,6 +175,19 @@ fn replace(
 
 /// This process has abandoned an engine since it was forked.
 static ABANDONED: AtomicBool = AtomicBool::new(false);
+
+/// In the parent, before a fork: what a child's in-process exec needs
+/// that this process can find once for all its children.
+pub fn before_fork() {
+    if !reexec_forced() {
+        crate::proctitle::prepare();
+    }
+}
+
+/// `XARCH_EXEC=reexec`: every exec goes through the host.
+fn reexec_forced() -> bool {
+    std::env::var_os("XARCH_EXEC").is_some_and(|v| v == "reexec")
+}
 
 /// In the child of a fork.
 pub fn after_fork() {

@@ -84,6 +84,7 @@ pub fn clone(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
     } else {
         None
     };
+    crate::exec::before_fork();
     // Other guest threads may hold the shared locks: take them across the
     // fork so the child (which has only this thread) finds them free.
     let mm_guard = p.mm.lock();
