@@ -409,3 +409,47 @@ fn a_forks_child_saves_only_when_it_lifted_enough_itself() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A process saves its new blocks only when they are at least a 64th of
+/// the file it loaded (a save rewrites the whole file): one that lifted
+/// fewer leaves the file alone, and once it lifted enough, it saves.
+#[test]
+fn a_process_saves_only_a_64th_of_its_file_or_more() {
+    let dir = std::env::temp_dir().join(format!("xarch-save-growth-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let open = || Arc::new(persist::CodeStore::open(&dir, "growth", "tiered").expect("opens"));
+    let engine = |store| {
+        Engine::new(EngineOptions {
+            backend: Backend::Tiered,
+            hot_threshold: None,
+            interp_runs: Some(0),
+            code_store: Some(store),
+            ..Default::default()
+        })
+    };
+    // `n` blocks of `add x2, x2, #1; b .+4`, then a loop.
+    let blocks = |n: usize| -> Vec<u32> {
+        let mut code: Vec<u32> = (0..n).flat_map(|_| [0x9100_0442, 0x1400_0001]).collect();
+        code.extend(sum_loop(10, ADD_X0_X0_X1));
+        code
+    };
+    let big = blocks(64 * 40);
+    let store = open();
+    let mut e = engine(Arc::clone(&store));
+    assert_eq!(run(&mut e, &big), 55);
+    e.save_code();
+    let n = store.on_disk().records();
+    assert!(n >= 64 * 40, "{n} records");
+    // The next process loads that file and runs new code (elsewhere).
+    let store = open();
+    let mut e = engine(Arc::clone(&store));
+    let few = blocks(n / 64 - 8);
+    assert_eq!(run(&mut e, &few), 55);
+    e.save_code();
+    assert_eq!(store.on_disk().records(), n, "saved fewer than a 64th");
+    let more = blocks(16);
+    assert_eq!(run(&mut e, &more), 55);
+    e.save_code();
+    assert!(store.on_disk().records() > n, "did not save a 64th");
+    let _ = std::fs::remove_dir_all(&dir);
+}
