@@ -1185,7 +1185,7 @@ impl Engine {
         }
         // New blocks are blocks lifted here: with fewer lifts than a save
         // of the file as loaded needs, there is nothing to look for
-        // (python3 -c pass lifts a few hundred blocks at every run and
+        // (python3 -c pass lifts a few dozen blocks at every run and
         // scanned its 33k translations for them at every exit: 4% of it).
         let needed = MIN_BLOCKS_TO_SAVE.max(store.records() / SAVE_GROWTH);
         if self.lifted_to_save.0 != forks() || self.lifted_to_save.1 < needed {
