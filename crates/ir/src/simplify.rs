@@ -8,6 +8,8 @@
 //!   register read after an X register write);
 //! - the low bits of an extension or truncation are taken from the value
 //!   inside it (`Trunc(ZExt(x))` of the same width is `x`);
+//! - `(x + k1) + k2` of 64-bit constants is `x + (k1 + k2)` (the second
+//!   address of a pair access);
 //! - a state write overwritten later in the block is dropped, unless
 //!   something in between could observe it: a read of the field, a helper
 //!   call, or an op that may fault (a fault must see exact guest state);
@@ -193,6 +195,34 @@ thread_local! {
     static SCRATCH: core::cell::RefCell<Option<Scratch>> = const { core::cell::RefCell::new(None) };
 }
 
+/// `(x, k1 + k2)` for a 64-bit `(x + k1) + k2` of constants `k1`, `k2`
+/// (in either operand order): an address off an address, which a pair
+/// access (`stp x19, x20, [sp, #16]`: `(sp + 16) + 8`) or a pre-indexed
+/// one makes, is then the base's own `base + disp` (baseline code had
+/// computed `sp + 16` into a register for both accesses).
+fn constant_offset(op: Op, ty: Type, out: &[Inst], konst: &[Option<u64>]) -> Option<(Value, u64)> {
+    let Op::Add(a, b) = op else { return None };
+    if ty != Type::I64 {
+        return None;
+    }
+    let k = |v: Value| konst[v.0 as usize];
+    // (`x + 0` is `x`, kept as the value it is: `mov x29, sp` after a
+    // pre-indexed `stp` would otherwise compute the new `sp` again.)
+    let (inner, k2) = match (k(a), k(b)) {
+        (None, Some(k2)) if k2 != 0 => (a, k2),
+        (Some(k2), None) if k2 != 0 => (b, k2),
+        _ => return None,
+    };
+    let Op::Add(x, y) = out[inner.0 as usize].op else {
+        return None;
+    };
+    match (k(x), k(y)) {
+        (None, Some(k1)) => Some((x, k1.wrapping_add(k2))),
+        (Some(k1), None) => Some((y, k1.wrapping_add(k2))),
+        _ => None,
+    }
+}
+
 /// The low `ty` bits of `a` (an output value): the value an extension
 /// or truncation took them from when it has type `ty` (a W register read
 /// after a W register write: `Trunc(ZExt(x))` cost baseline code a `mov
@@ -253,6 +283,16 @@ fn run(block: &mut Block, s: &mut Scratch) {
                 }
                 None => {}
             }
+        }
+        if let Some((x, k)) = constant_offset(op, ty, &s.out, &s.konst) {
+            let kv = Value(s.out.len() as u32);
+            s.out.push(Inst {
+                op: Op::Const(k),
+                ty,
+            });
+            s.konst.push(Some(k));
+            s.dead_store.push(false);
+            op = Op::Add(x, kv);
         }
         let konst = &s.konst;
         let c = |v: Value| konst[v.0 as usize];
@@ -640,6 +680,78 @@ mod tests {
                 0xf4f3,
                 0x8765_f4f3,
                 0xf4f3
+            ]
+        );
+    }
+
+    /// Constant offsets of constant offsets add up: `(x + 16) + 8` is
+    /// `x + 24` (a pair access's second address), `(x - 80) + 80` is `x`,
+    /// whichever operand the constants are; the raw and simplified
+    /// blocks leave the same state.
+    #[test]
+    fn offsets_of_offsets_add_up() {
+        let mut b = Builder::new();
+        b.guest_insn(0x1000);
+        let x = b.get_state(8, Type::I64);
+        let k16 = b.iconst(Type::I64, 16);
+        let a = b.add(x, k16);
+        let k8 = b.iconst(Type::I64, 8);
+        let a8 = b.add(k8, a);
+        let m80 = b.iconst(Type::I64, (-80i64) as u64);
+        let lo = b.add(m80, x);
+        let p80 = b.iconst(Type::I64, 80);
+        let back = b.add(lo, p80);
+        // `lo + 0` is `lo`, not another `x - 80`.
+        let zero = b.iconst(Type::I64, 0);
+        let same = b.add(lo, zero);
+        for (off, v) in [(16, a), (24, a8), (32, lo), (40, back), (48, same)] {
+            b.set_state(off, v);
+        }
+        let raw = b.finish(0x1000, 0x1004, 1, Terminator::Jump(0x1004));
+        let mut block = raw.clone();
+        simplify(&mut block);
+        crate::verify::verify(&block).unwrap();
+        // No add of an add of a constant is left; `back` is `x` itself.
+        let is_offset = |v: Value| matches!(block.insts[v.0 as usize].op, Op::Add(..));
+        assert!(
+            block.insts.iter().all(|i| match i.op {
+                Op::Add(p, q) => !is_offset(p) && !is_offset(q),
+                _ => true,
+            }),
+            "{block}"
+        );
+        assert!(
+            block.insts.iter().any(|i| matches!(
+                i.op,
+                Op::SetState(40, v) if matches!(block.insts[v.0 as usize].op, Op::GetState(8))
+            )),
+            "{block}"
+        );
+        let adds = block
+            .insts
+            .iter()
+            .filter(|i| matches!(i.op, Op::Add(..)))
+            .count();
+        assert_eq!(adds, 3, "{block}");
+        let run = |blk: &Block| {
+            let mut state = [0u64; 7];
+            state[1] = 0x7fff_ffff_fff8;
+            let mut interp = crate::interp::Interpreter::new();
+            // SAFETY: the block only accesses the first 56 bytes of the
+            // state, which `state` has.
+            let r = unsafe { interp.run(blk, state.as_mut_ptr() as *mut u8) };
+            (format!("{r:?}"), state)
+        };
+        let (r, state) = run(&block);
+        assert_eq!((r.clone(), state), run(&raw));
+        assert_eq!(
+            state[2..],
+            [
+                0x8000_0000_0008,
+                0x8000_0000_0010,
+                0x7fff_ffff_ffa8,
+                0x7fff_ffff_fff8,
+                0x7fff_ffff_ffa8
             ]
         );
     }
