@@ -19,7 +19,7 @@ mod vector;
 
 use flags::FlagsAccess;
 pub(crate) use flags::emit_complete_if_pending;
-use regs::{Loc, POOL, RAX, RCX, RDX, Regs, Src, compare_fits, imm32};
+use regs::{Loc, POOL, RAX, RCX, RDX, RSI, Regs, Src, compare_fits, imm32};
 
 use crate::cache::CodeCache;
 use crate::portable::RelocKind;
@@ -912,7 +912,8 @@ impl Emitter {
             // the one access that uses it.
             _ if self.regs.fused == Some(i)
                 || self.regs.addr(i).is_some()
-                || self.regs.elided(i) => {}
+                || self.regs.elided(i)
+                || self.regs.select_fused(i) => {}
             Op::GuestInsn(pc) => self.pc = *pc,
             Op::Const(x) => self.def_const(i, *x, ty),
             Op::GetState(off) => {
@@ -1130,6 +1131,30 @@ impl Emitter {
                 self.finish(i, d);
             }
             Op::Icmp(cc, a, b) => return self.icmp(*cc, *a, *b, block.ty(*a), i),
+            Op::Select(c, a, b) if self.regs.select_fused(c.0 as usize) => {
+                let Op::Icmp(cc, x, y) = block.insts[c.0 as usize].op else {
+                    unreachable!("Regs::new fuses only comparisons into selects");
+                };
+                // The operands first (loading a constant may clear the
+                // flags), then the compare, then `b` where it fails.
+                self.get(*a, RDX);
+                self.get(*b, RSI);
+                let fits = self.compare(x, y, block.ty(x), cc);
+                assert!(fits, "fused a comparison without a template: {cc:?}");
+                match cc {
+                    IntCC::Eq => dynasm!(self.ops ; .arch x64 ; cmovne rdx, rsi),
+                    IntCC::Ne => dynasm!(self.ops ; .arch x64 ; cmove rdx, rsi),
+                    IntCC::Ult => dynasm!(self.ops ; .arch x64 ; cmovae rdx, rsi),
+                    IntCC::Ule => dynasm!(self.ops ; .arch x64 ; cmova rdx, rsi),
+                    IntCC::Ugt => dynasm!(self.ops ; .arch x64 ; cmovbe rdx, rsi),
+                    IntCC::Uge => dynasm!(self.ops ; .arch x64 ; cmovb rdx, rsi),
+                    IntCC::Slt => dynasm!(self.ops ; .arch x64 ; cmovge rdx, rsi),
+                    IntCC::Sle => dynasm!(self.ops ; .arch x64 ; cmovg rdx, rsi),
+                    IntCC::Sgt => dynasm!(self.ops ; .arch x64 ; cmovle rdx, rsi),
+                    IntCC::Sge => dynasm!(self.ops ; .arch x64 ; cmovl rdx, rsi),
+                }
+                self.def(i, RDX);
+            }
             Op::Select(c, a, b) => {
                 if let Loc::Imm(c) = self.regs.loc(*c) {
                     self.get(if c & 1 != 0 { *a } else { *b }, RAX);

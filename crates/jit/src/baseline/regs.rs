@@ -87,6 +87,10 @@ pub(super) struct Regs {
     /// Values only a deferred flags value uses, whose operand it keeps
     /// instead (`NOT x` of a compare): nothing to emit.
     folded: Vec<u32>,
+    /// Comparisons only a `Select` uses: emitted with it as a host
+    /// compare and conditional move (their operands live until then),
+    /// not as a boolean the select then tests.
+    select_fused: Vec<u32>,
 }
 
 /// A deferred flags value: its kind (`crate::flags`), width and operands.
@@ -143,6 +147,32 @@ impl Regs {
             let b = &mut vals[base.0 as usize];
             b.last_use = b.last_use.max(i as u32);
         }
+        // Comparisons only one select uses (`csel`, `cset`, `csetm`
+        // after a compare: the comparison, a `setcc`, a `movzx`, a `test`
+        // and a `cmov` were one `cmp` and one `cmov`).
+        let mut select_fused = Vec::new();
+        for (j, inst) in block.insts.iter().enumerate() {
+            let Op::Select(c, _, _) = inst.op else {
+                continue;
+            };
+            let ci = c.0 as usize;
+            let in_term = match block.term {
+                Terminator::JumpDyn(v, _) | Terminator::Branch { cond: v, .. } => v == c,
+                Terminator::Jump(_) | Terminator::Exit { .. } => false,
+            };
+            if vals[ci].uses != 1 || in_term {
+                continue;
+            }
+            if let Op::Icmp(cc, a, b) = block.insts[ci].op
+                && compare_fits(cc, block.ty(a))
+            {
+                for v in [a, b] {
+                    let info = &mut vals[v.0 as usize];
+                    info.last_use = info.last_use.max(j as u32);
+                }
+                select_fused.push(c.0);
+            }
+        }
         let (deferred, folded) = match flags {
             Some(off) => find_deferred(block, off, &mut vals),
             None => (Vec::new(), Vec::new()),
@@ -177,7 +207,14 @@ impl Regs {
             fused,
             deferred,
             folded,
+            select_fused,
         }
+    }
+
+    /// Whether the comparison `v` is emitted with the one select that uses
+    /// it.
+    pub(super) fn select_fused(&self, v: usize) -> bool {
+        self.select_fused.contains(&(v as u32))
     }
 
     /// The deferred flags value `v`, if it is one.
