@@ -111,6 +111,17 @@ fn assert_same(a: &A64State, b: &A64State, code: &[u32]) {
     assert_eq!(a.pc, b.pc);
 }
 
+/// Runs `code` from `init` on every engine of [`ENGINES`] and checks
+/// that each ends in the state the first (the interpreter on the
+/// lifter's IR) does.
+fn agree_with_the_reference(code: &[u32], init: A64State) {
+    let a = run(ENGINES[0], code, init.clone());
+    for engine in &ENGINES[1..] {
+        let b = run(*engine, code, init.clone());
+        assert_same(&a, &b, code);
+    }
+}
+
 #[test]
 fn baseline_matches_interpreter_on_random_register_code() {
     let mut rng = Rng(0x5eed_1234_abcd_0001);
@@ -118,12 +129,7 @@ fn baseline_matches_interpreter_on_random_register_code() {
     for _ in 0..400 {
         let mut code = random_register_code(&mut rng, 24);
         code.push(0xd420_0000); // brk #0
-        let init = random_state(&mut rng);
-        let a = run(ENGINES[0], &code, init.clone());
-        for engine in &ENGINES[1..] {
-            let b = run(*engine, &code, init.clone());
-            assert_same(&a, &b, &code);
-        }
+        agree_with_the_reference(&code, random_state(&mut rng));
         checked += code.len() - 1;
     }
     assert!(checked >= 9000);
@@ -578,11 +584,6 @@ fn selects_of_a_compare_in_one_block_like_the_interpreter() {
             code.push(random_compare(&mut rng));
         }
         code.push(0xd420_0000); // brk #0
-        let init = random_state(&mut rng);
-        let a = run(ENGINES[0], &code, init.clone());
-        for engine in &ENGINES[1..] {
-            let b = run(*engine, &code, init.clone());
-            assert_same(&a, &b, &code);
-        }
+        agree_with_the_reference(&code, random_state(&mut rng));
     }
 }

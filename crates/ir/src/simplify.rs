@@ -523,6 +523,17 @@ mod tests {
     use super::*;
     use crate::block::Builder;
 
+    /// Interprets `blk` on a state of `N` fields, zero but the second
+    /// (`x1`); returns how it ended and the state.
+    fn run_with_x1<const N: usize>(blk: &Block, x1: u64) -> (String, [u64; N]) {
+        let mut state = [0u64; N];
+        state[1] = x1;
+        let mut interp = crate::interp::Interpreter::new();
+        // SAFETY: the callers' blocks only access fields below N.
+        let r = unsafe { interp.run(blk, state.as_mut_ptr() as *mut u8) };
+        (format!("{r:?}"), state)
+    }
+
     fn ops(b: &Block) -> Vec<String> {
         b.insts.iter().map(|i| format!("{:?}", i.op)).collect()
     }
@@ -592,17 +603,8 @@ mod tests {
             })
             .collect();
         assert_eq!(reads, [8], "{block}");
-        let run = |blk: &Block| {
-            let mut state = [0u64; 8];
-            state[1] = 0xffff_fffe_8000_fffe;
-            let mut interp = crate::interp::Interpreter::new();
-            // SAFETY: the block only accesses the first 40 bytes of the
-            // state, which `state` has.
-            let r = unsafe { interp.run(blk, state.as_mut_ptr() as *mut u8) };
-            (format!("{r:?}"), state)
-        };
-        let (r, state) = run(&block);
-        assert_eq!((r.clone(), state), run(&raw));
+        let (r, state) = run_with_x1::<8>(&block, 0xffff_fffe_8000_fffe);
+        assert_eq!((r, state), run_with_x1(&raw, 0xffff_fffe_8000_fffe));
         assert_eq!(state[3], 0x8001_0001);
         assert_eq!(state[4], 0x0001);
     }
@@ -658,17 +660,8 @@ mod tests {
             }),
             "{block}"
         );
-        let run = |blk: &Block| {
-            let mut state = [0u64; 10];
-            state[1] = 0xffff_fffe_8765_f4f3;
-            let mut interp = crate::interp::Interpreter::new();
-            // SAFETY: the block only accesses the first 80 bytes of the
-            // state, which `state` has.
-            let r = unsafe { interp.run(blk, state.as_mut_ptr() as *mut u8) };
-            (format!("{r:?}"), state)
-        };
-        let (r, state) = run(&block);
-        assert_eq!((r.clone(), state), run(&raw));
+        let (r, state) = run_with_x1::<10>(&block, 0xffff_fffe_8765_f4f3);
+        assert_eq!((r, state), run_with_x1(&raw, 0xffff_fffe_8765_f4f3));
         assert_eq!(
             state[2..],
             [
@@ -733,17 +726,8 @@ mod tests {
             .filter(|i| matches!(i.op, Op::Add(..)))
             .count();
         assert_eq!(adds, 3, "{block}");
-        let run = |blk: &Block| {
-            let mut state = [0u64; 7];
-            state[1] = 0x7fff_ffff_fff8;
-            let mut interp = crate::interp::Interpreter::new();
-            // SAFETY: the block only accesses the first 56 bytes of the
-            // state, which `state` has.
-            let r = unsafe { interp.run(blk, state.as_mut_ptr() as *mut u8) };
-            (format!("{r:?}"), state)
-        };
-        let (r, state) = run(&block);
-        assert_eq!((r.clone(), state), run(&raw));
+        let (r, state) = run_with_x1::<7>(&block, 0x7fff_ffff_fff8);
+        assert_eq!((r, state), run_with_x1(&raw, 0x7fff_ffff_fff8));
         assert_eq!(
             state[2..],
             [
