@@ -176,9 +176,11 @@ fn replace(
 /// This process has abandoned an engine since it was forked.
 static ABANDONED: AtomicBool = AtomicBool::new(false);
 
-/// In the parent, before a fork: what a child's in-process exec needs
-/// that this process can find once for all its children.
+/// In the parent, before a fork: the table of exec marks the child will
+/// share, and what a child's in-process exec needs that this process can
+/// find once for all its children.
 pub fn before_fork() {
+    crate::exec_marks::before_fork();
     if !reexec_forced() {
         crate::proctitle::prepare();
     }

@@ -56,8 +56,21 @@ pub fn before_fork() {
             0,
         )
     };
-    if p != libc::MAP_FAILED {
-        MAP.store(p.cast(), Ordering::Release);
+    if p == libc::MAP_FAILED {
+        return;
+    }
+    // Two guest threads forking at once: the first table made stays.
+    if MAP
+        .compare_exchange(
+            std::ptr::null_mut(),
+            p.cast(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        )
+        .is_err()
+    {
+        // SAFETY: our own mapping, never published.
+        unsafe { libc::munmap(p, PIDS) };
     }
 }
 

@@ -15,6 +15,8 @@
 //!   range may reach past the stack, e.g. into Go's heap) is kept.
 
 use crate::process::Process;
+use std::io::Read;
+use std::os::fd::FromRawFd;
 use std::sync::Mutex;
 
 /// Most bytes of the parent's stack sent back.
@@ -156,25 +158,14 @@ fn parse(msg: &[u8]) -> Option<(Runs<'_>, &[u8])> {
 pub fn parent_wait(p: &Process, [rd, wr]: [i32; 2]) {
     // SAFETY: closing our copy of the write end.
     unsafe { libc::close(wr) };
-    // Read straight into the vector's spare room: a zeroed 64 KiB buffer
-    // was 2.5% of a shell loop of /bin/true (its clearing and page faults).
-    let mut all: Vec<u8> = Vec::new();
-    loop {
-        all.reserve(16 << 10);
-        let spare = all.spare_capacity_mut();
-        // SAFETY: reading into the vector's spare capacity, of the length
-        // passed.
-        let n = unsafe { libc::read(rd, spare.as_mut_ptr().cast(), spare.len()) };
-        if n > 0 {
-            // SAFETY: the kernel initialised the first n bytes of the
-            // spare room.
-            unsafe { all.set_len(all.len() + n as usize) };
-        } else if n == 0 || crate::syscall::errno() != libc::EINTR {
-            break;
-        }
-    }
-    // SAFETY: closing the read end we own.
-    unsafe { libc::close(rd) };
+    // SAFETY: `rd` is the read end we own; the file closes it.
+    let mut pipe = unsafe { std::fs::File::from_raw_fd(rd) };
+    // Into the vector's spare room, retrying on EINTR (a zeroed 64 KiB
+    // buffer was 2.5% of a shell loop of /bin/true); what a failed read
+    // left is parsed as far as it goes.
+    let mut all = Vec::new();
+    let _ = pipe.read_to_end(&mut all);
+    drop(pipe);
     let mut last = None;
     let mut rest = &all[..];
     while let Some((runs, next)) = parse(rest) {

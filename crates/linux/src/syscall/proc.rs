@@ -90,7 +90,6 @@ pub fn clone(p: &mut Process, state: &mut A64State, a: &Args) -> Ret {
     let mm_guard = p.mm.lock();
     let sig_guard = crate::signal::fork_lock();
     let compiler_guard = xarch_engine::fork_lock();
-    crate::exec_marks::before_fork();
     let r = if exit_signal == libc::SIGCHLD as u64 {
         // SAFETY: fork runs libc's handlers so the child's libc state
         // (cached tid, malloc locks) is right; the child only continues
