@@ -2036,10 +2036,12 @@ impl Engine {
     }
 
     /// The blocks of a region entered at `pc`: the entry block, then the
-    /// blocks its direct branches reach (breadth first) that have run
-    /// already (with a hot threshold of 0: lifted now), within the bounds
-    /// of [`tier::MAX_REGION_BLOCKS`], [`tier::MAX_REGION_INSNS`] and
-    /// [`tier::REGION_SPAN`].
+    /// blocks its direct branches and calls reach and the return addresses
+    /// of its calls, in the order of [`tier::Frontier`], that have run
+    /// already (with a hot threshold of 0: lifted now) and that the
+    /// optimizing tier lowers natively if they are a callee's, within the
+    /// bounds of [`tier::MAX_REGION_BLOCKS`] and
+    /// [`tier::MAX_REGION_INSNS`].
     fn form_region(&mut self, pc: u64) -> Vec<(Arc<Block>, u64)> {
         let Some(entry) = self.cache.get(&pc) else {
             return Vec::new();
@@ -2050,16 +2052,13 @@ impl Engine {
         let lift = self.hot_threshold == Some(0);
         let resets = self.resets;
         let mut insns = first.guest_insns;
-        let mut queue: VecDeque<u64> = tier::successors(&first).collect();
+        let mut frontier = tier::Frontier::new(&first, xarch_a64::state::x_offset(30));
         let mut blocks = vec![(first, entry.serial)];
-        let mut seen = std::collections::HashSet::from([pc]);
-        while let Some(t) = queue.pop_front() {
+        while let Some(c) = frontier.next() {
             if blocks.len() >= tier::MAX_REGION_BLOCKS {
                 break;
             }
-            if !seen.insert(t) || t.abs_diff(pc) > tier::REGION_SPAN {
-                continue;
-            }
+            let t = c.pc;
             if !self.cache.contains_key(&t) && (!lift || self.translate(t).is_none()) {
                 continue;
             }
@@ -2075,8 +2074,11 @@ impl Engine {
             let Some(block) = self.full_ir(e, t) else {
                 continue;
             };
+            if c.depth > 0 && !tier::lowers_natively(&block) {
+                continue;
+            }
             insns += block.guest_insns;
-            queue.extend(tier::successors(&block));
+            frontier.take(&block, c);
             blocks.push((block, e.serial));
         }
         blocks

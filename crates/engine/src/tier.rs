@@ -10,11 +10,11 @@
 //! entry that led to the block's baseline body leads to the region's body;
 //! on failure the baseline code stays and the block is not tried again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
-use xarch_ir::{Block, Terminator};
+use xarch_ir::{Block, BranchHint, Op, Terminator, Type};
 use xarch_jit::baseline::HotCounter;
 use xarch_jit::opt::CompiledRegion;
 
@@ -31,6 +31,10 @@ pub const MAX_REGION_BLOCKS: usize = 32;
 
 /// At most this many guest instructions in one region.
 pub const MAX_REGION_INSNS: u32 = 1000;
+
+/// Calls a region follows into callees, at most, one inside another
+/// (their blocks come after the caller's, see `Engine::form_region`).
+pub const MAX_CALL_DEPTH: usize = 2;
 
 /// Blocks of a region start within this many bytes of its entry (the
 /// same few pages: a loop and the code around it, not the whole program).
@@ -56,17 +60,144 @@ pub fn counts(block: &Block) -> bool {
     }
 }
 
-/// The successors of a block that a region may include: targets of
-/// direct branches (a `BL`'s target is a `Jump`).
-pub fn successors(block: &Block) -> impl Iterator<Item = u64> {
-    let (a, b) = match block.term {
-        Terminator::Jump(t) => (Some(t), None),
-        Terminator::Branch {
-            taken, not_taken, ..
-        } => (Some(taken), Some(not_taken)),
-        Terminator::JumpDyn(..) | Terminator::Exit { .. } => (None, None),
-    };
-    a.into_iter().chain(b)
+/// A block a region may take in: its PC, the entry its span is counted
+/// from (the region's, or the callee's it belongs to), how many calls
+/// deep it is and the calls it is inside.
+#[derive(Clone, Copy, Debug)]
+pub struct Candidate {
+    /// Guest PC.
+    pub pc: u64,
+    anchor: u64,
+    /// Calls between the region's entry and this block.
+    pub depth: usize,
+    /// Per enclosing call: its return address and the caller's anchor.
+    calls: [(u64, u64); MAX_CALL_DEPTH],
+}
+
+/// The blocks a region is formed from, in the order it takes them in:
+/// breadth first along direct branches, by call depth (the blocks of the
+/// entry's own function first: a loop calling functions must not lose its
+/// own blocks to its callees'), then those of its callees, then of
+/// theirs. A callee's span is counted from its own entry (gzip's
+/// `send_bits` is 25 KiB from the loop calling it at every symbol). The
+/// address a call returns to is a candidate once a return of its callee
+/// is in the region (`xarch_jit::opt` compares a return's target with
+/// the region's return addresses and continues there), so no region
+/// spends its budget on code after calls it cannot reach.
+pub struct Frontier {
+    queues: [VecDeque<Candidate>; MAX_CALL_DEPTH + 1],
+    seen: HashSet<u64>,
+    /// The link register's offset in the guest state.
+    link: u32,
+    /// Callees (by entry) with a return in the region.
+    returning: HashSet<u64>,
+    /// The return addresses of calls whose callee has no return in the
+    /// region yet, by callee.
+    waiting: HashMap<u64, Vec<Candidate>>,
+}
+
+impl Frontier {
+    /// The frontier of a region entered at `entry`, whose first block
+    /// `first` is already taken in; `link` is the link register's offset.
+    pub fn new(first: &Block, link: u32) -> Frontier {
+        let mut f = Frontier {
+            queues: Default::default(),
+            seen: HashSet::from([first.start]),
+            link,
+            returning: HashSet::new(),
+            waiting: HashMap::new(),
+        };
+        let c = Candidate {
+            pc: first.start,
+            anchor: first.start,
+            depth: 0,
+            calls: [(0, 0); MAX_CALL_DEPTH],
+        };
+        f.take(first, c);
+        f
+    }
+
+    /// The next block to consider (each PC once, within its span).
+    pub fn next(&mut self) -> Option<Candidate> {
+        loop {
+            let c = self.queues.iter_mut().find_map(VecDeque::pop_front)?;
+            if c.pc.abs_diff(c.anchor) <= REGION_SPAN && self.seen.insert(c.pc) {
+                return Some(c);
+            }
+        }
+    }
+
+    fn push(&mut self, c: Candidate) {
+        self.queues[c.depth].push_back(c);
+    }
+
+    /// Block `block`, candidate `c`, is in the region: its successors
+    /// become candidates.
+    pub fn take(&mut self, block: &Block, c: Candidate) {
+        match block.term {
+            Terminator::Jump(t) => match block.return_address(self.link) {
+                Some(ret) if c.depth < MAX_CALL_DEPTH => {
+                    let mut calls = c.calls;
+                    calls[c.depth] = (ret, c.anchor);
+                    self.push(Candidate {
+                        pc: t,
+                        anchor: t,
+                        depth: c.depth + 1,
+                        calls,
+                    });
+                    let after = Candidate { pc: ret, ..c };
+                    if self.returning.contains(&t) {
+                        self.push(after);
+                    } else {
+                        self.waiting.entry(t).or_default().push(after);
+                    }
+                }
+                // Too deep: the call leaves the region.
+                Some(_) => {}
+                None => self.push(Candidate { pc: t, ..c }),
+            },
+            Terminator::Branch {
+                taken, not_taken, ..
+            } => {
+                self.push(Candidate { pc: taken, ..c });
+                self.push(Candidate { pc: not_taken, ..c });
+            }
+            // A return of the callee entered at `c.anchor` (one of the
+            // entry's own function leaves the region).
+            Terminator::JumpDyn(_, BranchHint::Return) if c.depth > 0 => {
+                if self.returning.insert(c.anchor) {
+                    for after in self.waiting.remove(&c.anchor).unwrap_or_default() {
+                        self.push(after);
+                    }
+                }
+            }
+            Terminator::JumpDyn(..) | Terminator::Exit { .. } => {}
+        }
+    }
+}
+
+/// Whether the optimizing tier lowers every op of `block` to native code
+/// (integer ops, loads and stores): the blocks a region takes in from
+/// callees must be (see `Engine::form_region`). Floating-point, vector,
+/// atomic and helper ops run the interpreter's definitions there, slower
+/// than the baseline tier's templates for them: taking in callees such as
+/// libc's vector `memcpy` made SQLite's 300k inserts 7% slower.
+pub fn lowers_natively(block: &Block) -> bool {
+    block.insts.iter().all(|inst| {
+        inst.ty != Type::I128
+            && !matches!(
+                inst.op,
+                Op::CmpXchg(..)
+                    | Op::AtomicRmw(..)
+                    | Op::Call(..)
+                    | Op::Vector(..)
+                    | Op::ExtractLane(..)
+                    | Op::InsertLane(..)
+                    | Op::Dup(..)
+                    | Op::Float(..)
+                    | Op::FloatFlags(..)
+            )
+    })
 }
 
 /// Sets a counter (for example so that a block that failed to tier up

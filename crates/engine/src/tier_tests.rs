@@ -453,3 +453,104 @@ fn a_process_saves_only_a_64th_of_its_file_or_more() {
     assert!(store.on_disk().records() > n, "did not save a 64th");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The word offsets of the blocks a region entered at word `entry` of
+/// `code` takes in, in order, taking every candidate `accept` allows.
+fn frontier_order(code: &[u32], entry: usize, accept: impl Fn(usize) -> bool) -> Vec<usize> {
+    let base = code.as_ptr() as u64;
+    let end = base + 4 * code.len() as u64;
+    let lift = |pc: u64| {
+        xarch_a64::lift_block(pc, |a| {
+            (a >= base && a < end).then(|| code[((a - base) / 4) as usize])
+        })
+    };
+    let word = |pc: u64| ((pc - base) / 4) as usize;
+    let first = lift(base + 4 * entry as u64).expect("lifts");
+    let mut f = tier::Frontier::new(&first, xarch_a64::state::x_offset(30));
+    let mut order = vec![entry];
+    while let Some(c) = f.next() {
+        if c.pc < base || c.pc >= end || !accept(word(c.pc)) {
+            continue;
+        }
+        f.take(&lift(c.pc).expect("lifts"), c);
+        order.push(word(c.pc));
+    }
+    order
+}
+
+/// `loop: bl f; add x3, x3, x0; bl f; sub x1, x1, #1; cbnz x1, loop;
+/// svc #0` and `f: add x0, x0, #3; ldr x4, [x2], #8; add x0, x0, x4;
+/// cmp x0, x5; b.lo 1f; mov x30, x6; 1: ret` (words 0-5 and 6-12).
+const CALLING_LOOP: [u32; 13] = [
+    0x9400_0006,
+    0x8b00_0063,
+    0x9400_0004,
+    0xd100_0421,
+    0xb5ff_ff81,
+    0xd400_0001,
+    0x9100_0c00,
+    0xf840_8444,
+    0x8b04_0000,
+    0xeb05_001f,
+    0x5400_0043,
+    0xaa06_03fe,
+    0xd65f_03c0,
+];
+
+/// A region at a loop that calls a function takes in the loop's own
+/// blocks first, then the callee's, and the address a call returns to
+/// only once a return of its callee is in: never without one.
+#[test]
+fn regions_take_in_callees_and_their_return_addresses() {
+    let code = CALLING_LOOP;
+    // Entered at the latch (`sub; cbnz`): the loop head (the first call),
+    // the exit, then the callee and its branch's target (`ret`), which
+    // brings the first call's return address (`add; bl f`: the loop's
+    // own depth, taken first), then the other side of the branch. (The
+    // second call returns to the latch, the entry.)
+    assert_eq!(frontier_order(&code, 3, |_| true), [3, 0, 5, 6, 12, 1, 11]);
+    // Without the callee's returns, no return address.
+    assert_eq!(
+        frontier_order(&code, 3, |w| w != 11 && w != 12),
+        [3, 0, 5, 6]
+    );
+}
+
+/// Calls are followed at most `MAX_CALL_DEPTH` deep, and a callee's span
+/// is counted from its own entry: one far from the loop is taken in, a
+/// jump far from its own function's entry is not.
+#[test]
+fn regions_follow_calls_two_deep_and_far() {
+    const NOP: u32 = 0xd503_201f;
+    const RET: u32 = 0xd65f_03c0;
+    let bl =
+        |from: usize, to: usize| 0x9400_0000 | ((to as i64 - from as i64) as u32 & 0x03ff_ffff);
+    let b = |from: usize, to: usize| 0x1400_0000 | ((to as i64 - from as i64) as u32 & 0x03ff_ffff);
+    let far = (tier::REGION_SPAN as usize) / 4 + 1000;
+    let mut code = vec![NOP; far + 6000];
+    // 0: bl f1; 1: b 0 (the loop). f1 (far away): bl f2; ret. f2: ret.
+    code[0] = bl(0, far);
+    code[1] = b(1, 0);
+    code[far] = bl(far, far + 10);
+    code[far + 1] = RET;
+    code[far + 10] = RET;
+    // The loop, f1, f2, whose return brings f1's return address.
+    assert_eq!(
+        frontier_order(&code, 1, |_| true),
+        [1, 0, far, far + 10, far + 1]
+    );
+    // f2: bl f3; ret, f3: ret. f3 is a third call deep: not taken in, so
+    // neither are the return addresses that need it to return.
+    code[far + 10] = bl(far + 10, far + 20);
+    code[far + 11] = RET;
+    code[far + 20] = RET;
+    assert_eq!(frontier_order(&code, 1, |_| true), [1, 0, far, far + 10]);
+    // A jump from f1's second block beyond the span counted from f1's
+    // entry is not followed.
+    code[far + 10] = RET;
+    code[far + 1] = b(far + 1, far + 1 + (tier::REGION_SPAN as usize) / 4 + 8);
+    assert_eq!(
+        frontier_order(&code, 1, |_| true),
+        [1, 0, far, far + 10, far + 1]
+    );
+}

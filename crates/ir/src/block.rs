@@ -26,6 +26,18 @@ impl Block {
     pub fn ty(&self, v: Value) -> Type {
         self.insts[v.0 as usize].ty
     }
+
+    /// The guest address a call made by this block returns to, if it is
+    /// a call: its last write of the link register (the state field at
+    /// `link`) stores its own end address, a constant (BL, BLR).
+    pub fn return_address(&self, link: u32) -> Option<u64> {
+        let written = self.insts.iter().rev().find_map(|i| match i.op {
+            Op::SetState(off, v) if off == link => Some(v),
+            _ => None,
+        })?;
+        matches!(self.insts[written.0 as usize].op, Op::Const(c) if c == self.end)
+            .then_some(self.end)
+    }
 }
 
 /// Appends instructions to a block under construction.

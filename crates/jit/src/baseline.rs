@@ -1446,15 +1446,9 @@ impl Emitter {
     /// Whether `block` is a call: it writes its own end address, a
     /// constant, to the link register (see [`ChainConfig::link`]).
     fn is_call(&self, block: &Block) -> bool {
-        let Some(link) = self.chain.link else {
-            return false;
-        };
-        let written = block.insts.iter().rev().find_map(|i| match i.op {
-            Op::SetState(off, v) if off == link => Some(v),
-            _ => None,
-        });
-        written
-            .is_some_and(|v| matches!(block.insts[v.0 as usize].op, Op::Const(c) if c == block.end))
+        self.chain
+            .link
+            .is_some_and(|link| block.return_address(link).is_some())
     }
 
     /// A host call to the code at `target` (`None`: the indirect-branch

@@ -509,9 +509,20 @@ fn check_a64_marks(
     mem: &mut [u8],
     marks: FaultMarks,
 ) -> (BlockResult, A64State) {
+    check_a64_chained(blocks, init, mem, marks, chain(A64_EXIT_INFO))
+}
+
+/// [`check_a64_marks`] with the region compiled for `chain`.
+fn check_a64_chained(
+    blocks: &[Block],
+    init: &A64State,
+    mem: &mut [u8],
+    marks: FaultMarks,
+    chain: ChainConfig,
+) -> (BlockResult, A64State) {
     let mut jit = Jit::new();
     jit.marks = marks;
-    let r = jit.compile(blocks, chain(A64_EXIT_INFO));
+    let r = jit.compile(blocks, chain);
     let mem_init = mem.to_vec();
     let mut a = init.clone();
     let ra = interp_region(blocks, &mut a as *mut A64State as *mut u8);
@@ -642,6 +653,90 @@ fn loop_region_matches_interpreter() {
         BlockResult::Exit(xarch_ir::ExitReason::Syscall, blocks[1].start + 4)
     );
     assert_eq!(a.x[3], 5 + data.iter().sum::<u64>());
+}
+
+/// A loop calling a function from two sites, with the function's blocks
+/// and both return addresses in the region:
+/// ```text
+/// loop: bl f; add x3, x3, x0; bl f; sub x1, x1, #1; cbnz x1, loop; svc #0
+/// f:    add x0, x0, #3; ldr x4, [x2], #8; add x0, x0, x4
+///       cmp x0, x5; b.lo 1f; mov x30, x6
+/// 1:    ret
+/// ```
+const CALLING_LOOP: [u32; 13] = [
+    0x9400_0006,
+    0x8b00_0063,
+    0x9400_0004,
+    0xd100_0421,
+    0xb5ff_ff81,
+    SVC0,
+    0x9100_0c00,
+    0xf840_8444,
+    0x8b04_0000,
+    0xeb05_001f,
+    0x5400_0043,
+    0xaa06_03fe,
+    0xd65f_03c0,
+];
+
+/// The blocks of [`CALLING_LOOP`]: lifted at the given word offsets,
+/// the first the region's entry.
+fn calling_loop_blocks(code: &[u32]) -> Vec<Block> {
+    let base = code.as_ptr() as u64;
+    let end = base + 4 * code.len() as u64;
+    [0u64, 1, 3, 5, 6, 11, 12]
+        .iter()
+        .map(|w| {
+            xarch_a64::lift_block(base + 4 * w, |a| {
+                (a >= base && a < end).then(|| code[((a - base) / 4) as usize])
+            })
+            .expect("lifts")
+        })
+        .collect()
+}
+
+/// Returns in a region whose target is the return address of one of its
+/// calls continue in the region (the interpreter runs the region's blocks
+/// until control leaves them: had a return left the region, the results
+/// would differ); one whose target is anything else leaves it with that
+/// PC; a fault in the callee reports the interpreter's state.
+#[test]
+fn returns_to_the_regions_calls_stay_in_the_region() {
+    let code = CALLING_LOOP;
+    let blocks = calling_loop_blocks(&code);
+    let linked = ChainConfig {
+        link: Some(xarch_a64::state::x_offset(30)),
+        ..chain(A64_EXIT_INFO)
+    };
+    let check =
+        |s: &A64State| check_a64_chained(&blocks, s, &mut [], FaultMarks::SourceLocations, linked);
+    let data: Vec<u64> = (0..200u64).map(|i| i * 7 + 1).collect();
+    let mut s = A64State::default();
+    s.x[1] = 100;
+    s.x[2] = data.as_ptr() as u64;
+    s.x[5] = u64::MAX;
+    s.nzcv = 0x6000_0000;
+    // Every return goes back to its call: the loop runs to the `svc`.
+    let (r, a) = check(&s);
+    assert_eq!(
+        r,
+        BlockResult::Exit(xarch_ir::ExitReason::Syscall, blocks[3].start + 4)
+    );
+    assert_eq!(a.x[1], 0);
+    assert_eq!(a.x[2], s.x[2] + 200 * 8);
+    // A return elsewhere (x30 rewritten once x0 reaches x5) leaves.
+    s.x[5] = 5000;
+    s.x[6] = 0x1000;
+    let (r, a) = check(&s);
+    assert_eq!(r, BlockResult::Next(0x1000));
+    assert!(a.x[1] > 0 && a.x[0] >= 5000);
+    // A fault in the callee, after calls from both sites have returned.
+    let page = guard_pages();
+    s.x[2] = page as u64 + 4096 - 5 * 8;
+    s.x[5] = u64::MAX;
+    let (r, a) = check(&s);
+    assert_eq!(r, load_fault_at_guard(code.as_ptr() as u64 + 4 * 7, page));
+    assert_eq!(a.x[1], 98, "the fault is in the third iteration");
 }
 
 /// Flags set in one block and still unpacked when the next block leaves

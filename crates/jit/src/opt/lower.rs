@@ -28,7 +28,7 @@ use cranelift_codegen::ir::{
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, Variable};
 use std::collections::HashMap;
-use xarch_ir::{Block, FenceKind, IntCC, Op, Terminator, Type, Value};
+use xarch_ir::{Block, BranchHint, FenceKind, IntCC, Op, Terminator, Type, Value};
 
 /// Most promoted state fields per region (a bit mask tracks dirtiness).
 const MAX_PROMOTED: usize = 128;
@@ -297,6 +297,9 @@ struct Lower<'a, 'f> {
     by_off: HashMap<u32, usize>,
     clif_blocks: Vec<ir::Block>,
     index_of: HashMap<u64, usize>,
+    /// Return addresses of the region's calls that are its blocks (see
+    /// [`lower`]).
+    returns: Vec<u64>,
     pcs: Vec<u64>,
     pc_idx: HashMap<u64, u32>,
     vals: Vec<Option<ir::Value>>,
@@ -378,12 +381,19 @@ fn transfer(
     (dirty, lazy)
 }
 
-fn successors(t: &Terminator) -> Vec<u64> {
+/// At most this many return addresses a return in a region compares its
+/// target with (one compare and branch each) before it leaves.
+const MAX_RETURN_TARGETS: usize = 8;
+
+/// The guest addresses control may continue at after `t` inside a region
+/// whose calls return to `returns`.
+fn successors(t: &Terminator, returns: &[u64]) -> Vec<u64> {
     match t {
         Terminator::Jump(x) => vec![*x],
         Terminator::Branch {
             taken, not_taken, ..
         } => vec![*taken, *not_taken],
+        Terminator::JumpDyn(_, BranchHint::Return) => returns.to_vec(),
         _ => vec![],
     }
 }
@@ -561,6 +571,25 @@ pub(crate) fn lower(
     for (k, rb) in blocks.iter().enumerate() {
         index_of.entry(rb.pc).or_insert(k);
     }
+    // Where the region's direct calls return to, when that is one of its
+    // blocks: a return compares its target with these and continues in
+    // the region on a match, so a loop calling a function (its blocks
+    // taken in by region formation) stays in compiled code across the
+    // call instead of leaving through the stub and coming back (gzip's
+    // symbol loop calls `send_bits` for every symbol).
+    let mut returns = Vec::new();
+    if let Some(link) = chain.link {
+        for rb in blocks {
+            if let Terminator::Jump(_) = rb.block.term
+                && let Some(ret) = rb.block.return_address(link)
+                && index_of.contains_key(&ret)
+                && !returns.contains(&ret)
+                && returns.len() < MAX_RETURN_TARGETS
+            {
+                returns.push(ret);
+            }
+        }
+    }
     let clif_blocks: Vec<ir::Block> = blocks.iter().map(|_| b.create_block()).collect();
     b.ins().jump(clif_blocks[0], &[]);
 
@@ -569,7 +598,7 @@ pub(crate) fn lower(
     // interpreter would run again to reach a faulting access).
     let mut preds: Vec<Vec<usize>> = vec![Vec::new(); blocks.len()];
     for (k, rb) in blocks.iter().enumerate() {
-        for t in successors(&rb.block.term) {
+        for t in successors(&rb.block.term, &returns) {
             if let Some(&s) = index_of.get(&t)
                 && !preds[s].contains(&k)
             {
@@ -596,7 +625,7 @@ pub(crate) fn lower(
         let mut changed = false;
         for (k, rb) in blocks.iter().enumerate() {
             let (d, l) = transfer(rb.block, &plans[k], &by_off, fbit, state_in[k]);
-            for t in successors(&rb.block.term) {
+            for t in successors(&rb.block.term, &returns) {
                 if let Some(&s) = index_of.get(&t) {
                     let (sd, sl) = state_in[s];
                     if (sd | d, sl | l) != (sd, sl) {
@@ -622,6 +651,7 @@ pub(crate) fn lower(
         by_off,
         clif_blocks,
         index_of,
+        returns,
         pcs: Vec::new(),
         pc_idx: HashMap::new(),
         vals: Vec::new(),
@@ -986,8 +1016,18 @@ impl Lower<'_, '_> {
     fn terminator(&mut self, block: &Block) -> Result<(), OptError> {
         match &block.term {
             Terminator::Jump(t) => self.edge(*t),
-            Terminator::JumpDyn(v, _) => {
+            Terminator::JumpDyn(v, hint) => {
                 let t = self.v(*v);
+                if *hint == BranchHint::Return {
+                    for c in self.returns.clone() {
+                        let hit = self.b.ins().icmp_imm_s(CC::Equal, t, c as i64);
+                        let (yes, no) = (self.b.create_block(), self.b.create_block());
+                        self.b.ins().brif(hit, yes, &[], no, &[]);
+                        self.b.switch_to_block(yes);
+                        self.edge(c);
+                        self.b.switch_to_block(no);
+                    }
+                }
                 self.exit(t, KIND_NEXT, None);
             }
             Terminator::Branch {
