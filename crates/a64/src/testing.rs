@@ -59,6 +59,31 @@ pub fn run1(insn: u32, regs: &[(u32, u64)]) -> A64State {
     s
 }
 
+/// A loop calling a function from two sites, for tests of regions that
+/// take in callees:
+/// ```text
+/// 0  loop: bl f; add x3, x3, x0; bl f; sub x1, x1, #1; cbnz x1, loop
+/// 5        svc #0
+/// 6  f:    add x0, x0, #3; ldr x4, [x2], #8; add x0, x0, x4
+/// 9        cmp x0, x5; b.lo 1f; mov x30, x6
+/// 12 1:    ret
+/// ```
+pub const CALLING_LOOP: [u32; 13] = [
+    0x9400_0006,
+    0x8b00_0063,
+    0x9400_0004,
+    0xd100_0421,
+    0xb5ff_ff81,
+    0xd400_0001,
+    0x9100_0c00,
+    0xf840_8444,
+    0x8b04_0000,
+    0xeb05_001f,
+    0x5400_0043,
+    0xaa06_03fe,
+    0xd65f_03c0,
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -478,31 +478,12 @@ fn frontier_order(code: &[u32], entry: usize, accept: impl Fn(usize) -> bool) ->
     order
 }
 
-/// `loop: bl f; add x3, x3, x0; bl f; sub x1, x1, #1; cbnz x1, loop;
-/// svc #0` and `f: add x0, x0, #3; ldr x4, [x2], #8; add x0, x0, x4;
-/// cmp x0, x5; b.lo 1f; mov x30, x6; 1: ret` (words 0-5 and 6-12).
-const CALLING_LOOP: [u32; 13] = [
-    0x9400_0006,
-    0x8b00_0063,
-    0x9400_0004,
-    0xd100_0421,
-    0xb5ff_ff81,
-    0xd400_0001,
-    0x9100_0c00,
-    0xf840_8444,
-    0x8b04_0000,
-    0xeb05_001f,
-    0x5400_0043,
-    0xaa06_03fe,
-    0xd65f_03c0,
-];
-
 /// A region at a loop that calls a function takes in the loop's own
 /// blocks first, then the callee's, and the address a call returns to
 /// only once a return of its callee is in: never without one.
 #[test]
 fn regions_take_in_callees_and_their_return_addresses() {
-    let code = CALLING_LOOP;
+    let code = xarch_a64::testing::CALLING_LOOP;
     // Entered at the latch (`sub; cbnz`): the loop head (the first call),
     // the exit, then the callee and its branch's target (`ret`), which
     // brings the first call's return address (`add; bl f`: the loop's

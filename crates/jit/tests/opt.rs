@@ -655,31 +655,7 @@ fn loop_region_matches_interpreter() {
     assert_eq!(a.x[3], 5 + data.iter().sum::<u64>());
 }
 
-/// A loop calling a function from two sites, with the function's blocks
-/// and both return addresses in the region:
-/// ```text
-/// loop: bl f; add x3, x3, x0; bl f; sub x1, x1, #1; cbnz x1, loop; svc #0
-/// f:    add x0, x0, #3; ldr x4, [x2], #8; add x0, x0, x4
-///       cmp x0, x5; b.lo 1f; mov x30, x6
-/// 1:    ret
-/// ```
-const CALLING_LOOP: [u32; 13] = [
-    0x9400_0006,
-    0x8b00_0063,
-    0x9400_0004,
-    0xd100_0421,
-    0xb5ff_ff81,
-    SVC0,
-    0x9100_0c00,
-    0xf840_8444,
-    0x8b04_0000,
-    0xeb05_001f,
-    0x5400_0043,
-    0xaa06_03fe,
-    0xd65f_03c0,
-];
-
-/// The blocks of [`CALLING_LOOP`]: lifted at the given word offsets,
+/// The blocks of [`xarch_a64::testing::CALLING_LOOP`]: lifted at the given word offsets,
 /// the first the region's entry.
 fn calling_loop_blocks(code: &[u32]) -> Vec<Block> {
     let base = code.as_ptr() as u64;
@@ -702,7 +678,7 @@ fn calling_loop_blocks(code: &[u32]) -> Vec<Block> {
 /// PC; a fault in the callee reports the interpreter's state.
 #[test]
 fn returns_to_the_regions_calls_stay_in_the_region() {
-    let code = CALLING_LOOP;
+    let code = xarch_a64::testing::CALLING_LOOP;
     let blocks = calling_loop_blocks(&code);
     let linked = ChainConfig {
         link: Some(xarch_a64::state::x_offset(30)),
