@@ -65,9 +65,9 @@ pub fn counts(block: &Block) -> bool {
     }
 }
 
-/// A block a region may take in: its PC, the entry its span is counted
-/// from (the region's, or the callee's it belongs to), how many calls
-/// deep it is and the calls it is inside.
+/// A block a region may take in: its PC, the entry of the function it
+/// belongs to (the region's, or a callee's: its span is counted from
+/// there) and how many calls deep it is.
 #[derive(Clone, Copy, Debug)]
 pub struct Candidate {
     /// Guest PC.
@@ -75,8 +75,6 @@ pub struct Candidate {
     anchor: u64,
     /// Calls between the region's entry and this block.
     pub depth: usize,
-    /// Per enclosing call: its return address and the caller's anchor.
-    calls: [(u64, u64); MAX_CALL_DEPTH],
 }
 
 /// The blocks a region is formed from, in the order it takes them in:
@@ -102,8 +100,8 @@ pub struct Frontier {
 }
 
 impl Frontier {
-    /// The frontier of a region entered at `entry`, whose first block
-    /// `first` is already taken in; `link` is the link register's offset.
+    /// The frontier of a region whose first block, `first`, is already
+    /// taken in; `link` is the link register's offset in the guest state.
     pub fn new(first: &Block, link: u32) -> Frontier {
         let mut f = Frontier {
             queues: Default::default(),
@@ -116,7 +114,6 @@ impl Frontier {
             pc: first.start,
             anchor: first.start,
             depth: 0,
-            calls: [(0, 0); MAX_CALL_DEPTH],
         };
         f.take(first, c);
         f
@@ -142,13 +139,10 @@ impl Frontier {
         match block.term {
             Terminator::Jump(t) => match block.return_address(self.link) {
                 Some(ret) if c.depth < MAX_CALL_DEPTH => {
-                    let mut calls = c.calls;
-                    calls[c.depth] = (ret, c.anchor);
                     self.push(Candidate {
                         pc: t,
                         anchor: t,
                         depth: c.depth + 1,
-                        calls,
                     });
                     let after = Candidate { pc: ret, ..c };
                     if self.returning.contains(&t) {
