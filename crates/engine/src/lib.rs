@@ -2041,7 +2041,8 @@ impl Engine {
     /// already (with a hot threshold of 0: lifted now) and that the
     /// optimizing tier lowers natively if they are a callee's, within the
     /// bounds of [`tier::MAX_REGION_BLOCKS`] and
-    /// [`tier::MAX_REGION_INSNS`].
+    /// [`tier::MAX_REGION_INSNS`] ([`tier::MAX_LIFTED_REGION_BLOCKS`] and
+    /// [`tier::MAX_LIFTED_REGION_INSNS`] when lifting ahead).
     fn form_region(&mut self, pc: u64) -> Vec<(Arc<Block>, u64)> {
         let Some(entry) = self.cache.get(&pc) else {
             return Vec::new();
@@ -2050,12 +2051,19 @@ impl Engine {
             return Vec::new();
         };
         let lift = self.hot_threshold == Some(0);
+        let (max_blocks, max_insns) = match lift {
+            true => (
+                tier::MAX_LIFTED_REGION_BLOCKS,
+                tier::MAX_LIFTED_REGION_INSNS,
+            ),
+            false => (tier::MAX_REGION_BLOCKS, tier::MAX_REGION_INSNS),
+        };
         let resets = self.resets;
         let mut insns = first.guest_insns;
         let mut frontier = tier::Frontier::new(&first, xarch_a64::state::x_offset(30));
         let mut blocks = vec![(first, entry.serial)];
         while let Some(c) = frontier.next() {
-            if blocks.len() >= tier::MAX_REGION_BLOCKS {
+            if blocks.len() >= max_blocks {
                 break;
             }
             let t = c.pc;
@@ -2068,7 +2076,7 @@ impl Engine {
             let Some(e) = self.cache.get(&t) else {
                 continue;
             };
-            if insns + e.guest_insns() > tier::MAX_REGION_INSNS {
+            if insns + e.guest_insns() > max_insns {
                 continue;
             }
             let Some(block) = self.full_ir(e, t) else {
