@@ -2060,7 +2060,7 @@ impl Engine {
         };
         let resets = self.resets;
         let mut insns = first.guest_insns;
-        let mut frontier = tier::Frontier::new(&first, xarch_a64::state::x_offset(30));
+        let mut frontier = tier::Frontier::new(&first, chain_config().link);
         let mut blocks = vec![(first, entry.serial)];
         while let Some(c) = frontier.next() {
             if blocks.len() >= max_blocks {
@@ -2082,7 +2082,10 @@ impl Engine {
             let Some(block) = self.full_ir(e, t) else {
                 continue;
             };
-            if c.depth > 0 && !tier::lowers_natively(&block) {
+            // A callee's block with ops the optimizing tier would run
+            // through the interpreter's definitions is slower there than
+            // its baseline code (see `xarch_jit::opt::lowers_natively`).
+            if c.depth > 0 && !xarch_jit::opt::lowers_natively(&block) {
                 continue;
             }
             insns += block.guest_insns;

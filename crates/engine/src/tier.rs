@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
-use xarch_ir::{Block, BranchHint, Op, Terminator, Type};
+use xarch_ir::{Block, BranchHint, Terminator};
 use xarch_jit::baseline::HotCounter;
 use xarch_jit::opt::CompiledRegion;
 
@@ -101,8 +101,9 @@ pub struct Candidate {
 pub struct Frontier {
     queues: [VecDeque<Candidate>; MAX_CALL_DEPTH + 1],
     seen: HashSet<u64>,
-    /// The link register's offset in the guest state.
-    link: u32,
+    /// The link register's offset in the guest state (calls are known
+    /// by it: `ChainConfig::link`).
+    link: Option<u32>,
     /// Callees (by entry) with a return in the region.
     returning: HashSet<u64>,
     /// The return addresses of calls whose callee has no return in the
@@ -112,8 +113,9 @@ pub struct Frontier {
 
 impl Frontier {
     /// The frontier of a region whose first block, `first`, is already
-    /// taken in; `link` is the link register's offset in the guest state.
-    pub fn new(first: &Block, link: u32) -> Frontier {
+    /// taken in; `link` is the link register's offset in the guest state
+    /// (none: calls are not followed).
+    pub fn new(first: &Block, link: Option<u32>) -> Frontier {
         let mut f = Frontier {
             queues: Default::default(),
             seen: HashSet::from([first.start]),
@@ -148,7 +150,7 @@ impl Frontier {
     /// become candidates.
     pub fn take(&mut self, block: &Block, c: Candidate) {
         match block.term {
-            Terminator::Jump(t) => match block.return_address(self.link) {
+            Terminator::Jump(t) => match self.link.and_then(|l| block.return_address(l)) {
                 Some(ret) if c.depth < MAX_CALL_DEPTH => {
                     self.push(Candidate {
                         pc: t,
@@ -184,30 +186,6 @@ impl Frontier {
             Terminator::JumpDyn(..) | Terminator::Exit { .. } => {}
         }
     }
-}
-
-/// Whether the optimizing tier lowers every op of `block` to native code
-/// (integer ops, loads and stores): the blocks a region takes in from
-/// callees must be (see `Engine::form_region`). Floating-point, vector,
-/// atomic and helper ops run the interpreter's definitions there, slower
-/// than the baseline tier's templates for them: taking in callees such as
-/// libc's vector `memcpy` made SQLite's 300k inserts 7% slower.
-pub fn lowers_natively(block: &Block) -> bool {
-    block.insts.iter().all(|inst| {
-        inst.ty != Type::I128
-            && !matches!(
-                inst.op,
-                Op::CmpXchg(..)
-                    | Op::AtomicRmw(..)
-                    | Op::Call(..)
-                    | Op::Vector(..)
-                    | Op::ExtractLane(..)
-                    | Op::InsertLane(..)
-                    | Op::Dup(..)
-                    | Op::Float(..)
-                    | Op::FloatFlags(..)
-            )
-    })
 }
 
 /// Sets a counter (for example so that a block that failed to tier up

@@ -145,6 +145,26 @@ fn threshold_zero_lifts_successors_ahead() {
     assert_eq!(e.regions_compiled(), 3);
 }
 
+/// With a hot threshold of 0 a region, whose successors are lifted ahead
+/// of time, stops at `MAX_LIFTED_REGION_BLOCKS` blocks (not the
+/// `MAX_REGION_BLOCKS` of a hot region): a chain of 80 one-jump blocks.
+#[test]
+fn regions_lifted_ahead_keep_the_smaller_bounds() {
+    // `add x0, x0, #1; b .+4` 80 times, then `brk #0`.
+    let mut code: Vec<u32> = (0..80).flat_map(|_| [0x9100_0400, 0x1400_0001]).collect();
+    code.push(0xd420_0000);
+    let mut e = engine(Backend::Opt, None, entry_only);
+    seen();
+    assert_eq!(run(&mut e, &code), 80);
+    let regions = seen();
+    assert_eq!(
+        regions[0].len(),
+        tier::MAX_LIFTED_REGION_BLOCKS,
+        "{regions:x?}"
+    );
+    const { assert!(tier::MAX_LIFTED_REGION_BLOCKS < tier::MAX_REGION_BLOCKS) };
+}
+
 #[test]
 fn rewritten_code_drops_its_region() {
     for (backend, threshold) in [(Backend::Tiered, Some(10)), (Backend::Opt, Some(0))] {
@@ -466,7 +486,7 @@ fn frontier_order(code: &[u32], entry: usize, accept: impl Fn(usize) -> bool) ->
     };
     let word = |pc: u64| ((pc - base) / 4) as usize;
     let first = lift(base + 4 * entry as u64).expect("lifts");
-    let mut f = tier::Frontier::new(&first, xarch_a64::state::x_offset(30));
+    let mut f = tier::Frontier::new(&first, Some(xarch_a64::state::x_offset(30)));
     let mut order = vec![entry];
     while let Some(c) = f.next() {
         if c.pc < base || c.pc >= end || !accept(word(c.pc)) {

@@ -715,6 +715,26 @@ fn returns_to_the_regions_calls_stay_in_the_region() {
     assert_eq!(a.x[1], 98, "the fault is in the third iteration");
 }
 
+/// Blocks of integer ops, loads and stores are lowered natively; one
+/// with a floating-point or vector op is not (region formation leaves
+/// such callees out).
+#[test]
+fn lowers_natively_only_integer_and_memory_blocks() {
+    const RET: u32 = 0xd65f_03c0;
+    let block = |insn: u32| {
+        let code = [insn, RET];
+        lift_seq(&code).swap_remove(0)
+    };
+    // add x0, x0, #3; ldr x4, [x2], #8
+    for insn in [0x9100_0c00, 0xf840_8444] {
+        assert!(xarch_jit::opt::lowers_natively(&block(insn)), "{insn:#x}");
+    }
+    // fadd d0, d0, d1; add v0.4s, v0.4s, v1.4s
+    for insn in [0x1e61_2800, 0x4ea1_8400] {
+        assert!(!xarch_jit::opt::lowers_natively(&block(insn)), "{insn:#x}");
+    }
+}
+
 /// Flags set in one block and still unpacked when the next block leaves
 /// the region on both sides of a branch: each exit packs them on its own
 /// path (a value packed on one exit path does not dominate the other; the
