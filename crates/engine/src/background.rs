@@ -144,8 +144,10 @@ pub struct ForkGuard {
 }
 
 /// Takes the compiler queue's lock for a fork; dropping the guard in
-/// the child forgets the parent's compiler thread.
+/// the child forgets the parent's compiler thread. (Also makes the page
+/// the child reports the blocks it installs in: see `fork_hints`.)
 pub fn fork_lock() -> ForkGuard {
+    crate::fork_hints::before_fork();
     ForkGuard {
         shared: shared(),
         pid: std::process::id(),

@@ -4,6 +4,7 @@
 
 mod background;
 pub mod diag;
+mod fork_hints;
 mod host_fault;
 pub mod host_threads;
 mod ibtc;
@@ -275,6 +276,12 @@ pub struct Engine {
     /// save, and a child that executes after lifting nothing (the parent
     /// shell's commands) need not search every translation it inherited.
     lifted_to_save: (u64, usize),
+    /// [`forks`] when the engine was made: an engine used in a fork's
+    /// child reports the blocks it installs to the parent.
+    forks_at_start: u64,
+    /// PCs this process's children installed (see `fork_hints`), a
+    /// vector kept between uses.
+    reported: Vec<u64>,
     /// How the stored blocks that end in an exit to the runtime (a
     /// system call, a breakpoint, an undefined instruction) exit, by
     /// block address: their entries keep no terminator.
@@ -366,9 +373,11 @@ fn forks() -> u64 {
 }
 
 /// In the child of a guest fork: the engine it inherited counts the
-/// blocks it lifts from zero.
+/// blocks it lifts from zero, and tells the parent which blocks it
+/// installs (see `fork_hints`).
 pub fn note_fork() {
     FORKS.with(|f| f.set(f.get() + 1));
+    fork_hints::in_child();
 }
 /// See [`MIN_BLOCKS_TO_SAVE`].
 const SAVE_GROWTH: usize = 64;
@@ -745,6 +754,8 @@ impl Engine {
             links,
             import_exits: Vec::new(),
             lifted_to_save: (forks(), 0),
+            forks_at_start: forks(),
+            reported: Vec::new(),
             stored_exits: Default::default(),
             insns: 0,
             next_serial: 0,
@@ -1043,6 +1054,11 @@ impl Engine {
         // `guest_code_is`).
         let mut known = 0..0;
         let installed = self.install_from(&store, pc, &mut queue, &mut known);
+        if self.forks_at_start != forks() && matches!(installed, Some((Some(_), _))) {
+            // A fork's child: its parent installs this block too, so that
+            // its next children need not (see `fork_hints`).
+            fork_hints::report(pc);
+        }
         // The block's successors in the store are installed now too, so
         // that its exits chain at once instead of each returning to the
         // dispatcher first: python3 -c pass 38k -> 24k dispatcher entries,
@@ -1071,6 +1087,23 @@ impl Engine {
             return None;
         }
         installed
+    }
+
+    /// Installs the stored blocks this process's forked children
+    /// installed for themselves (see `fork_hints`), so that the next ones
+    /// inherit them.
+    fn install_reported(&mut self) {
+        let mut pcs = std::mem::take(&mut self.reported);
+        fork_hints::take(&mut pcs);
+        if self.store.is_some() {
+            for &pc in &pcs {
+                if !self.cache.contains_key(&pc) {
+                    self.install_stored(pc);
+                }
+            }
+        }
+        pcs.clear();
+        self.reported = pcs;
     }
 
     /// [`Engine::install_stored`] with the store at hand.
@@ -1409,6 +1442,9 @@ impl Engine {
     pub fn run(&mut self, state: &mut A64State) -> Exit {
         let running = Running::enter(state);
         self.running = running.0;
+        if fork_hints::pending() {
+            self.install_reported();
+        }
         if self.outstanding > 0 {
             self.watch(true);
             if self.mailbox.ready() {
