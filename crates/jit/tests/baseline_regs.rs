@@ -233,3 +233,66 @@ fn division_matches_interpreter() {
         }
     }
 }
+
+/// With every pool register holding a value used only at the end, a
+/// chain of values each used by the next instruction takes registers
+/// from them (they go home and are read from their slots later) instead
+/// of a store to its slot and a load back per link; the long-lived
+/// values, some changed after they were loaded, still reach their uses.
+#[test]
+fn a_full_pool_gives_way_to_values_used_next() {
+    let mut b = Builder::new();
+    b.guest_insn(0x1000);
+    let x = b.get_state(0, Type::I64);
+    // Eight long-lived values, computed (dirty in their registers).
+    let long: Vec<Value> = (0..8u64)
+        .map(|k| {
+            let c = b.iconst(Type::I64, 0x0101_0101 * (k + 1));
+            b.push(Op::Xor(x, c), Type::I64)
+        })
+        .collect();
+    // The chain, from a value loaded with the pool full: each value used
+    // once, by the next link.
+    let y = b.get_state(8, Type::I64);
+    let mut chain = Vec::new();
+    let mut link = y;
+    for k in 0..6u64 {
+        let c = b.iconst(Type::I64, 3 + k);
+        let t = b.push(
+            if k % 2 == 0 {
+                Op::Add(link, c)
+            } else {
+                Op::Mul(link, c)
+            },
+            Type::I64,
+        );
+        chain.push(t);
+        link = t;
+    }
+    b.set_state(16, link);
+    let mut acc = link;
+    for (k, &v) in long.iter().enumerate() {
+        acc = b.push(Op::Add(acc, v), Type::I64);
+        b.set_state(64 + 8 * k as u32, v);
+    }
+    b.set_state(24, acc);
+    let zero = b.iconst(Type::I64, 0);
+    let c = b.icmp(IntCC::Ne, acc, zero);
+    let block = branch_on(b, c);
+    check(&block);
+    // No link but the last is written to its slot from rax
+    // (`mov [r12 + disp32], rax`: 49 89 84 24 disp32).
+    let mut cache = CodeCache::new(1 << 20).unwrap();
+    let code = compile(&block, &mut cache, CHAIN).expect("compiles");
+    // SAFETY: the block's code, just installed in `cache`.
+    let bytes = unsafe { core::slice::from_raw_parts(code.body as *const u8, code.len as usize) };
+    for &v in [y].iter().chain(&chain[..chain.len() - 1]) {
+        let mut store = vec![0x49, 0x89, 0x84, 0x24];
+        store.extend_from_slice(&(16 * v.0 as i32).to_le_bytes());
+        assert!(
+            !bytes.windows(store.len()).any(|w| w == store),
+            "value {} went through its slot\n{block}",
+            v.0
+        );
+    }
+}

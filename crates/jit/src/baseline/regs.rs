@@ -5,7 +5,10 @@
 //! constant is folded into the instructions that use it (no code at its
 //! definition), and a computed value goes to one of [`POOL`]'s registers
 //! until its last use, reaching its slot only when something must read it
-//! there. The templates that read operands from slots (vector ops, the
+//! there. With all six taken, the value whose next use is furthest away
+//! goes home to make room (in one hot block of CPython's interpreter
+//! loop, a run of values each read once by the next instruction went
+//! through their slots: 510 -> 351 bytes of code). The templates that read operands from slots (vector ops, the
 //! interpreter shim, helper calls) run after [`Emitter::prepare_slot_op`],
 //! which writes their operands home and, as such an op may call out,
 //! spills the caller-saved part of the pool.
@@ -91,6 +94,11 @@ pub(super) struct Regs {
     /// compare and conditional move (their operands live until then),
     /// not as a boolean the select then tests.
     select_fused: Vec<u32>,
+    /// Every instruction's operands in order, and where each
+    /// instruction's start in it (one more for the end): the next use of
+    /// a value, for choosing which register to give up.
+    operands: Vec<u32>,
+    operands_at: Vec<u32>,
 }
 
 /// A deferred flags value: its kind (`crate::flags`), width and operands.
@@ -113,13 +121,18 @@ impl Regs {
             addr: None,
         };
         let mut vals = vec![unset; n];
+        let mut operands = Vec::with_capacity(2 * n);
+        let mut operands_at = Vec::with_capacity(n + 1);
         for (i, inst) in block.insts.iter().enumerate() {
+            operands_at.push(operands.len() as u32);
             inst.op.for_each_operand(|v| {
                 let info = &mut vals[v.0 as usize];
                 info.last_use = i as u32;
                 info.uses += 1;
+                operands.push(v.0);
             });
         }
+        operands_at.push(operands.len() as u32);
         // Addresses `base + constant` that only one scalar access uses.
         for (i, inst) in block.insts.iter().enumerate() {
             let a = match inst.op {
@@ -208,6 +221,26 @@ impl Regs {
             deferred,
             folded,
             select_fused,
+            operands,
+            operands_at,
+        }
+    }
+
+    /// The next instruction after `i` that uses value `v` (as an operand:
+    /// a use folded into another instruction counts where that
+    /// instruction is, which is no later), else its last use.
+    fn next_use(&self, v: u32, i: usize) -> usize {
+        let from = self
+            .operands_at
+            .get(i + 1)
+            .map_or(self.operands.len(), |&o| o as usize);
+        match self.operands[from..].iter().position(|&x| x == v) {
+            Some(p) => {
+                let at = from + p;
+                // The instruction whose operands hold position `at`.
+                self.operands_at.partition_point(|&o| o as usize <= at) - 1
+            }
+            None => self.last_use(v),
         }
     }
 
@@ -428,15 +461,17 @@ impl Emitter {
     }
 
     /// Value `i`, just computed into scratch register `from` (canonical),
-    /// is defined: kept in a free pool register if it is used later
-    /// (else in its slot). Registers of operands whose last use was
-    /// instruction `i` are free again first.
+    /// is defined: kept in a pool register if it is used later (a free
+    /// one, else one given up by a value used after it: see
+    /// [`Self::evict_for`]), else in its slot. Registers of operands
+    /// whose last use was instruction `i` are free again first.
     pub(super) fn def(&mut self, i: usize, from: Rq) {
         self.release_dead(i);
         if !self.regs.used(i) {
             return;
         }
-        if let Some(k) = self.regs.held.iter().position(Option::is_none) {
+        let free = self.regs.held.iter().position(Option::is_none);
+        if let Some(k) = free.or_else(|| self.evict_for(i)) {
             let r = POOL[k];
             dynasm!(self.ops ; .arch x64 ; mov Rq(r), Rq(from));
             self.regs.held[k] = Some(i as u32);
@@ -447,6 +482,29 @@ impl Emitter {
             dynasm!(self.ops ; .arch x64 ; mov QWORD [r12 + o], Rq(from));
             self.regs.vals[i].loc = Loc::Slot;
         }
+    }
+
+    /// With the pool full, the register of the value whose next use
+    /// comes last, if that is after value `i`'s: that value goes home
+    /// (written to its slot if the register copy is newer) and is read
+    /// from there from now on. A value an instruction or two further on
+    /// reads then stays in a register rather than making a round trip
+    /// through its slot (a store and a load the next instruction waits
+    /// for), and the value given up is one used later, if at all.
+    fn evict_for(&mut self, i: usize) -> Option<usize> {
+        let (k, v, next) = (0..POOL.len())
+            .filter_map(|k| {
+                let v = self.regs.held[k]?;
+                Some((k, v, self.regs.next_use(v, i)))
+            })
+            .max_by_key(|&(_, _, next)| next)?;
+        if next <= self.regs.next_use(i as u32, i) {
+            return None;
+        }
+        self.write_home(Value(v));
+        self.regs.held[k] = None;
+        self.regs.vals[v as usize].loc = Loc::Slot;
+        Some(k)
     }
 
     /// Where to compute value `i`: the register of `reuse` when that
