@@ -335,6 +335,9 @@ pub struct Engine {
 struct StoreStats {
     /// Blocks installed.
     hits: u64,
+    /// Lookups of PCs the store has no block for (misses and successors
+    /// not stored).
+    missing: u64,
     /// Records of other guest code than is now at their address.
     stale: u64,
     /// Records refused: damaged, tables out of bounds, a counter where
@@ -436,11 +439,12 @@ impl Drop for Engine {
                 Saved::Failed(e) => format!("none saved: {e}"),
             };
             diag!(
-                "xarch: code store {}: {} blocks installed, {} stale, {} unusable, {saved}",
+                "xarch: code store {}: {} blocks installed, {} stale, {} unusable, {} not stored, {saved}",
                 store.path().display(),
                 self.store_stats.hits,
                 self.store_stats.stale,
                 self.store_stats.unusable,
+                self.store_stats.missing,
             );
         }
         if self.options.stats && self.tier_stats.any() {
@@ -1115,7 +1119,10 @@ impl Engine {
         known: &mut core::ops::Range<u64>,
     ) -> Option<(Option<EntryFn>, *const Block)> {
         let rec = match store.get(pc) {
-            persist::Lookup::Missing => return None,
+            persist::Lookup::Missing => {
+                self.store_stats.missing += 1;
+                return None;
+            }
             persist::Lookup::Damaged => {
                 self.store_stats.unusable += 1;
                 return None;
