@@ -84,6 +84,20 @@ pub const CALLING_LOOP: [u32; 13] = [
     0xd65f_03c0,
 ];
 
+/// `brk #0`.
+pub const BRK0: u32 = 0xd420_0000;
+
+/// `n` blocks in a row, each `add x0, x0, #1; b next`, then `brk #0`:
+/// code whose every block is reached once per run, and which leaves `n`
+/// in x0 (for tests of installing and chaining many blocks).
+pub fn chain(n: usize) -> Vec<u32> {
+    const ADD_X0_1: u32 = 0x9100_0400; // add x0, x0, #1
+    const B_NEXT: u32 = 0x1400_0001; // b .+4
+    let mut code: Vec<u32> = (0..n).flat_map(|_| [ADD_X0_1, B_NEXT]).collect();
+    code.push(BRK0);
+    code
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,19 +6,9 @@
 
 use std::sync::Arc;
 use xarch_a64::state::A64State;
+use xarch_a64::testing::{BRK0, chain};
 use xarch_engine::persist::CodeStore;
 use xarch_engine::{Backend, Engine, EngineOptions, Exit};
-
-const BRK0: u32 = 0xd420_0000;
-const ADD_X0_1: u32 = 0x9100_0400; // add x0, x0, #1
-const B_NEXT: u32 = 0x1400_0001; // b .+4
-
-/// `n` blocks in a row, each `add x0, x0, #1; b next`, then `brk #0`.
-fn chain(n: usize) -> Vec<u32> {
-    let mut code: Vec<u32> = (0..n).flat_map(|_| [ADD_X0_1, B_NEXT]).collect();
-    code.push(BRK0);
-    code
-}
 
 /// A code store directory of this test's own, removed when it ends.
 struct Scratch {
