@@ -8,10 +8,11 @@
 //! there. With all six taken, the value whose next use is furthest away
 //! goes home to make room (in one hot block of CPython's interpreter
 //! loop, a run of values each read once by the next instruction went
-//! through their slots: 510 -> 351 bytes of code). The templates that read operands from slots (vector ops, the
-//! interpreter shim, helper calls) run after [`Emitter::prepare_slot_op`],
-//! which writes their operands home and, as such an op may call out,
-//! spills the caller-saved part of the pool.
+//! through their slots: 510 -> 351 bytes of code). The templates that
+//! read operands from slots (vector ops, the interpreter shim, helper
+//! calls) run after [`Emitter::prepare_slot_op`], which writes their
+//! operands home and, as such an op may call out, spills the
+//! caller-saved part of the pool.
 //!
 //! Nothing is kept in a register across blocks: each block's code starts
 //! with every value unset and ends with a jump, so chained blocks need no
