@@ -144,10 +144,8 @@ pub struct ForkGuard {
 }
 
 /// Takes the compiler queue's lock for a fork; dropping the guard in
-/// the child forgets the parent's compiler thread. (Also makes the page
-/// the child reports the blocks it installs in: see `fork_hints`.)
-pub fn fork_lock() -> ForkGuard {
-    crate::fork_hints::before_fork();
+/// the child forgets the parent's compiler thread.
+pub(crate) fn fork_lock() -> ForkGuard {
     ForkGuard {
         shared: shared(),
         pid: std::process::id(),

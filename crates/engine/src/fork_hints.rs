@@ -22,7 +22,7 @@ const CAPACITY: usize = 511;
 
 /// One page shared by a process and its children.
 #[repr(C)]
-pub(crate) struct Page {
+struct Page {
     /// PCs taken so far (may pass [`CAPACITY`]: those are dropped).
     taken: AtomicU32,
     pcs: [AtomicU64; CAPACITY],
@@ -104,12 +104,17 @@ pub(crate) fn in_child() {
     );
 }
 
+/// The page `which` points at, if any.
+fn page(which: &AtomicPtr<Page>) -> Option<&'static Page> {
+    // SAFETY: [`OWN`] and [`PARENT`] hold null or a page from `Page::map`,
+    // mapped for the process's life.
+    unsafe { which.load(Ordering::Relaxed).as_ref() }
+}
+
 /// Tells the parent (if this is a fork's child) that a block was
 /// installed at `pc`.
 pub(crate) fn report(pc: u64) {
-    // SAFETY: a non-null pointer is a page mapped for the process's life
-    // (see `Page::map`).
-    if let Some(page) = unsafe { PARENT.load(Ordering::Relaxed).as_ref() } {
+    if let Some(page) = page(&PARENT) {
         page.report(pc);
     }
 }
@@ -117,16 +122,16 @@ pub(crate) fn report(pc: u64) {
 /// Whether this process's children reported blocks since the last
 /// [`take`] (one load when it never forked).
 pub(crate) fn pending() -> bool {
-    // SAFETY: as in `report`.
-    unsafe { OWN.load(Ordering::Relaxed).as_ref() }.is_some_and(Page::pending)
+    page(&OWN).is_some_and(Page::pending)
 }
 
 /// The PCs this process's children reported since the last call.
-pub(crate) fn take(out: &mut Vec<u64>) {
-    // SAFETY: as in `report`.
-    if let Some(page) = unsafe { OWN.load(Ordering::Relaxed).as_ref() } {
-        page.take(out);
+pub(crate) fn take() -> Vec<u64> {
+    let mut pcs = Vec::new();
+    if let Some(page) = page(&OWN) {
+        page.take(&mut pcs);
     }
+    pcs
 }
 
 #[cfg(test)]

@@ -19,7 +19,15 @@ mod zeroed;
 pub use host_fault::{SigHandler, set_sent_signal_handler};
 pub use tier::DEFAULT_HOT_THRESHOLD;
 
-pub use background::{EXIT_INFO_REGION_READY, ForkGuard, fork_lock};
+pub use background::{EXIT_INFO_REGION_READY, ForkGuard};
+
+/// Before a guest fork, held across it: the compiler queue's lock (see
+/// `background`), and the page the child will report the blocks it
+/// installs in (see `fork_hints`).
+pub fn fork_lock() -> ForkGuard {
+    fork_hints::before_fork();
+    background::fork_lock()
+}
 use std::collections::VecDeque;
 use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -279,9 +287,6 @@ pub struct Engine {
     /// [`forks`] when the engine was made: an engine used in a fork's
     /// child reports the blocks it installs to the parent.
     forks_at_start: u64,
-    /// PCs this process's children installed (see `fork_hints`), a
-    /// vector kept between uses.
-    reported: Vec<u64>,
     /// How the stored blocks that end in an exit to the runtime (a
     /// system call, a breakpoint, an undefined instruction) exit, by
     /// block address: their entries keep no terminator.
@@ -759,7 +764,6 @@ impl Engine {
             import_exits: Vec::new(),
             lifted_to_save: (forks(), 0),
             forks_at_start: forks(),
-            reported: Vec::new(),
             stored_exits: Default::default(),
             insns: 0,
             next_serial: 0,
@@ -1097,17 +1101,14 @@ impl Engine {
     /// installed for themselves (see `fork_hints`), so that the next ones
     /// inherit them.
     fn install_reported(&mut self) {
-        let mut pcs = std::mem::take(&mut self.reported);
-        fork_hints::take(&mut pcs);
+        let pcs = fork_hints::take();
         if self.store.is_some() {
-            for &pc in &pcs {
+            for pc in pcs {
                 if !self.cache.contains_key(&pc) {
                     self.install_stored(pc);
                 }
             }
         }
-        pcs.clear();
-        self.reported = pcs;
     }
 
     /// [`Engine::install_stored`] with the store at hand.

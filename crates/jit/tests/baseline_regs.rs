@@ -281,12 +281,14 @@ fn a_full_pool_gives_way_to_values_used_next() {
     let block = branch_on(b, c);
     check(&block);
     // No link but the last is written to its slot from rax
-    // (`mov [r12 + disp32], rax`: 49 89 84 24 disp32).
+    // (`mov [r12 + disp32], rax`: 49 89 84 24 disp32; the values come
+    // after 17 others, so their slots are past a disp8's reach).
     let mut cache = CodeCache::new(1 << 20).unwrap();
     let code = compile(&block, &mut cache, CHAIN).expect("compiles");
     // SAFETY: the block's code, just installed in `cache`.
     let bytes = unsafe { core::slice::from_raw_parts(code.body as *const u8, code.len as usize) };
     for &v in [y].iter().chain(&chain[..chain.len() - 1]) {
+        assert!(16 * v.0 >= 128, "value {} has a disp8 slot", v.0);
         let mut store = vec![0x49, 0x89, 0x84, 0x24];
         store.extend_from_slice(&(16 * v.0 as i32).to_le_bytes());
         assert!(
