@@ -677,13 +677,23 @@ impl<'a> CodeFetch<'a> {
 }
 
 /// How compiled code chains: the flags that stop it, the indirect-branch
-/// table, the deferred guest flags, the return stack.
+/// table, the deferred guest flags, the return stack, and the stack
+/// pointer kept in a host register.
 fn chain_config() -> ChainConfig {
     ChainConfig {
         exit_info: xarch_a64::state::EXIT_INFO as i32,
         ibtc: true,
         flags: Some(xarch_a64::state::NZCV),
         link: Some(xarch_a64::state::x_offset(30)),
+        pinned: Some(xarch_a64::state::SP),
+    }
+}
+
+/// The context for code compiled with [`chain_config`].
+fn jit_ctx() -> JitCtx {
+    JitCtx {
+        pinned: chain_config().pinned.map_or(-1, i64::from),
+        ..JitCtx::default()
     }
 }
 
@@ -758,7 +768,7 @@ impl Engine {
             validator: None,
             code,
             slots: zeroed::ZeroedSlice::new(MAX_SLOTS),
-            jit_ctx: JitCtx::default(),
+            jit_ctx: jit_ctx(),
             seen_gen: INVAL_GEN.load(Ordering::Acquire),
             links,
             import_exits: Vec::new(),

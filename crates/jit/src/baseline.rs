@@ -87,6 +87,11 @@ pub struct JitCtx {
     /// index of the direct exit's link cell plus one, or 0 for an
     /// indirect exit (see `crate::opt`'s stub).
     pub region_exit: u64,
+    /// Offset in the state block of the 64-bit field compiled code keeps
+    /// in rbp ([`ChainConfig::pinned`]), or -1: the shared routines load
+    /// it at entry and store it back on every way out to the engine. It
+    /// must match the configuration the code was compiled with.
+    pub pinned: i64,
 }
 
 impl Default for JitCtx {
@@ -111,6 +116,7 @@ impl Default for JitCtx {
             stack_floor: 0,
             complete_routine: SharedRoutines::get().complete,
             region_exit: 0,
+            pinned: -1,
         }
     }
 }
@@ -135,6 +141,7 @@ const CTX_ENTRY_SP: i32 = 104;
 const CTX_STACK_FLOOR: i32 = 112;
 pub(crate) const CTX_COMPLETE_ROUTINE: i32 = 120;
 pub(crate) const CTX_REGION_EXIT: i32 = 128;
+const CTX_PINNED: i32 = 136;
 
 /// What compiled code keeps in rbx is the state block's address plus
 /// this: the 32 general registers of an A64 state (its first 256 bytes)
@@ -166,11 +173,12 @@ const _: () = {
     assert!(offset_of!(JitCtx, stack_floor) == CTX_STACK_FLOOR as usize);
     assert!(offset_of!(JitCtx, complete_routine) == CTX_COMPLETE_ROUTINE as usize);
     assert!(offset_of!(JitCtx, region_exit) == CTX_REGION_EXIT as usize);
+    assert!(offset_of!(JitCtx, pinned) == CTX_PINNED as usize);
     // Baseline code reaches every field up to here with an 8-bit
     // displacement (`[BYTE r13 + CTX_...]`); only region code and stubs
-    // use `region_exit`, the last.
+    // use `region_exit`, and only the entry and exit routines `pinned`.
     assert!(CTX_COMPLETE_ROUTINE < 128);
-    assert!(core::mem::size_of::<JitCtx>() == CTX_REGION_EXIT as usize + 8);
+    assert!(core::mem::size_of::<JitCtx>() == CTX_PINNED as usize + 8);
 };
 
 /// The way into baseline blocks and back to the engine, shared by every
@@ -563,10 +571,49 @@ impl Emitter {
     }
 
     /// Calls a function of xarch's own (at a process-specific address).
+    /// It may read or write any of the guest state: the pinned field is
+    /// in the state block across the call.
     fn call_abs(&mut self, addr: usize) {
+        self.pinned_to_state();
         dynasm!(self.ops ; .arch x64 ; mov rax, QWORD addr as i64);
         self.reloc_here(RelocKind::Helper);
         dynasm!(self.ops ; .arch x64 ; call rax);
+        self.pinned_from_state();
+    }
+
+    /// Whether a state access of `bytes` at `off` touches the field kept
+    /// in rbp ([`ChainConfig::pinned`]).
+    fn touches_pinned(&self, off: i32, bytes: u32) -> bool {
+        self.chain
+            .pinned
+            .is_some_and(|p| off < p as i32 + 8 && (p as i32) < off + bytes.max(1) as i32)
+    }
+
+    /// Whether nothing writes the pinned field between its read `i` and
+    /// the value's last use, so the value can stay in rbp: no write of
+    /// state over it, and no helper call (it may write any state).
+    fn pinned_unchanged(&self, block: &Block, i: usize) -> bool {
+        let last = self.regs.last_use(i as u32).min(block.insts.len() - 1);
+        last <= i
+            || block.insts[i + 1..=last].iter().all(|x| match x.op {
+                Op::SetState(o, v) => !self.touches_pinned(o as i32, block.ty(v).bytes()),
+                Op::Call(..) => false,
+                _ => true,
+            })
+    }
+
+    /// Stores the pinned field from rbp to the state block.
+    fn pinned_to_state(&mut self) {
+        if let Some(p) = self.chain.pinned {
+            enc::store(&mut self.ops, 8, Rq::RBP, Rq::RBX, p as i32 - STATE_BIAS);
+        }
+    }
+
+    /// Loads the pinned field from the state block into rbp.
+    fn pinned_from_state(&mut self) {
+        if let Some(p) = self.chain.pinned {
+            enc::load(&mut self.ops, 8, Rq::RBP, Rq::RBX, p as i32 - STATE_BIAS);
+        }
     }
 
     /// Records that the 8 bytes just emitted (the immediate of a `mov r64,
@@ -853,6 +900,7 @@ impl Emitter {
                             let r = POOL[k];
                             dynasm!(self.ops ; .arch x64 ; bt Rd(r), bit);
                         }
+                        Loc::Pinned => dynasm!(self.ops ; .arch x64 ; bt ebp, bit),
                         _ => {
                             let o = slot(nzcv);
                             dynasm!(self.ops ; .arch x64 ; bt DWORD [r12 + o], bit);
@@ -895,7 +943,9 @@ impl Emitter {
                 let o = slot(v);
                 dynasm!(self.ops ; .arch x64 ; test BYTE [r12 + o], 1);
             }
-            Loc::Imm(_) => unreachable!("constant conditions are decided at compile time"),
+            Loc::Imm(_) | Loc::Pinned => {
+                unreachable!("conditions are neither constants nor state reads")
+            }
         }
     }
 
@@ -921,6 +971,19 @@ impl Emitter {
                 if ty == Type::Void {
                     return false;
                 }
+                if self.touches_pinned(off, ty.bytes()) {
+                    if Some(off as u32) == self.chain.pinned && ty == Type::I64 {
+                        if self.pinned_unchanged(block, i) {
+                            self.def_pinned(i);
+                            return true;
+                        }
+                        let d = self.dest(i, None);
+                        dynasm!(self.ops ; .arch x64 ; mov Rq(d), rbp);
+                        self.finish(i, d);
+                        return true;
+                    }
+                    self.pinned_to_state();
+                }
                 let d = self.dest(i, None);
                 enc::load(
                     &mut self.ops,
@@ -936,6 +999,25 @@ impl Emitter {
                 let xt = block.ty(*x);
                 if xt == Type::I128 {
                     return false;
+                }
+                if self.touches_pinned(off, xt.bytes()) {
+                    if Some(off as u32) == self.chain.pinned && xt == Type::I64 {
+                        self.get(*x, Rq::RBP);
+                    } else {
+                        // Part of the field: through the state block.
+                        self.pinned_to_state();
+                        self.get(*x, RAX);
+                        enc::store(
+                            &mut self.ops,
+                            xt.bytes().max(1),
+                            RAX,
+                            Rq::RBX,
+                            off - STATE_BIAS,
+                        );
+                        self.pinned_from_state();
+                    }
+                    self.release_dead(i);
+                    return true;
                 }
                 let r = match self.regs.loc(*x) {
                     Loc::Reg(k) => POOL[k],
@@ -1328,6 +1410,9 @@ impl Emitter {
             }
             Op::GetState(off) if ty == Type::I128 => {
                 let off = *off as i32;
+                if self.touches_pinned(off, 16) {
+                    self.pinned_to_state();
+                }
                 dynasm!(self.ops
                     ; .arch x64
                     ; movdqu xmm0, [rbx + off - STATE_BIAS]
@@ -1337,11 +1422,18 @@ impl Emitter {
             Op::SetState(off, x) if block.ty(*x) == Type::I128 => {
                 let off = *off as i32;
                 let ox = slot(*x);
+                let pinned = self.touches_pinned(off, 16);
+                if pinned {
+                    self.pinned_to_state();
+                }
                 dynasm!(self.ops
                     ; .arch x64
                     ; movdqu xmm0, [r12 + ox]
                     ; movdqu [rbx + off - STATE_BIAS], xmm0
                 );
+                if pinned {
+                    self.pinned_from_state();
+                }
             }
             Op::ZExt(a) if ty == Type::I128 => {
                 self.load_rax(*a);
@@ -1605,12 +1697,12 @@ impl Emitter {
 }
 
 /// The entry sequence shared by baseline blocks and region stubs: saves
-/// the callee-saved registers compiled code uses (five pushes: the stack
-/// stays 16-byte aligned for calls) and loads state (rbx, plus
-/// [`STATE_BIAS`]), slots (r12) and the context (r13) from the call's
-/// arguments; `body` marks where
-/// chained code jumps in (with that frame already in place).
-/// [`emit_epilogue`] undoes it.
+/// the callee-saved registers compiled code uses (six pushes and 8 bytes
+/// more: the stack stays 16-byte aligned for calls), loads state (rbx,
+/// plus [`STATE_BIAS`]), slots (r12) and the context (r13) from the
+/// call's arguments, and the pinned field ([`JitCtx::pinned`]) into rbp;
+/// `body` marks where chained code jumps in (with that frame already in
+/// place). [`emit_epilogue`] undoes it.
 pub(crate) fn emit_prologue(ops: &mut VecAssembler<X64Relocation>, body: DynamicLabel) {
     dynasm!(ops
         ; .arch x64
@@ -1619,12 +1711,19 @@ pub(crate) fn emit_prologue(ops: &mut VecAssembler<X64Relocation>, body: Dynamic
         ; push r13
         ; push r14
         ; push r15
+        ; push rbp
+        ; sub rsp, 8
         ; lea rbx, [rdi + STATE_BIAS]
         ; mov r12, rsi
         ; mov r13, rdx
         ; mov QWORD [BYTE r13 + CTX_ENTRY_SP as i8], rsp
         ; lea rax, [rsp - RETURN_STACK_BYTES]
         ; mov QWORD [BYTE r13 + CTX_STACK_FLOOR as i8], rax
+        ; mov rax, QWORD [r13 + CTX_PINNED]
+        ; test rax, rax
+        ; js >unpinned
+        ; mov rbp, QWORD [rbx + rax - STATE_BIAS]
+        ; unpinned:
         ; =>body
     );
 }
@@ -1636,11 +1735,19 @@ pub(crate) fn emit_drop_return_stack(ops: &mut VecAssembler<X64Relocation>) {
 }
 
 /// Returns from compiled code to the engine (rax: the next guest PC),
-/// matching [`emit_prologue`].
+/// matching [`emit_prologue`]: the pinned field goes back to the state
+/// block first. Clobbers rcx.
 pub(crate) fn emit_epilogue(ops: &mut VecAssembler<X64Relocation>) {
     emit_drop_return_stack(ops);
     dynasm!(ops
         ; .arch x64
+        ; mov rcx, QWORD [r13 + CTX_PINNED]
+        ; test rcx, rcx
+        ; js >unpinned
+        ; mov QWORD [rbx + rcx - STATE_BIAS], rbp
+        ; unpinned:
+        ; add rsp, 8
+        ; pop rbp
         ; pop r15
         ; pop r14
         ; pop r13
@@ -1749,6 +1856,16 @@ pub struct ChainConfig {
     /// `JitCtx::entry_sp` and are dropped at every return to the engine.
     /// `None`: no return stack.
     pub link: Option<u32>,
+    /// Offset of a 64-bit state field (the guest stack pointer) that
+    /// compiled code keeps in rbp rather than in the state block: a
+    /// read is a register move, a write one too, where each was a memory
+    /// access, and most blocks address the stack. The field is exact in
+    /// the state block whenever anything else can see it: the shared
+    /// routines load it on the way in and store it on every way out
+    /// (faults too; [`JitCtx::pinned`] names it to them), calls into
+    /// xarch store it before and load it after, and region stubs store
+    /// it before their code and load it after. `None`: not kept.
+    pub pinned: Option<u32>,
 }
 
 /// The indirect-branch table entry for `pc` in a table of `entries` (a

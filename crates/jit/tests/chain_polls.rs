@@ -17,6 +17,7 @@ const CHAIN: ChainConfig = ChainConfig {
     ibtc: false,
     flags: None,
     link: None,
+    pinned: None,
 };
 
 /// The chained-to block: marks word 5 so the test sees whether it ran.

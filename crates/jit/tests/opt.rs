@@ -50,6 +50,7 @@ fn chain(exit_info: i32) -> ChainConfig {
         ibtc: false,
         flags: None,
         link: None,
+        pinned: None,
     }
 }
 
@@ -1574,6 +1575,7 @@ fn indirect_exit_uses_the_branch_table() {
         ibtc: true,
         flags: None,
         link: None,
+        pinned: None,
     };
     let mut jit = Jit::new();
     let region = jit.compile(&blocks, cfg);
@@ -1689,6 +1691,74 @@ fn deferred_flags_enter_and_leave_regions() {
                     assert!(bytes(&part) == bytes(&got), "{what} {x1:x} {x2:x} unlinked");
                 }
             }
+        }
+    }
+}
+
+/// The stack pointer, which baseline code keeps in rbp
+/// (`ChainConfig::pinned`), changed by baseline code before a region,
+/// by the region, and read after it by baseline code and the engine: the
+/// region's stub puts it in the state block for the region and takes it
+/// back after, linked or returning to the dispatcher.
+#[test]
+fn the_pinned_stack_pointer_crosses_regions() {
+    const SUB_SP_16: u32 = 0xd100_43ff; // sub sp, sp, #16
+    const SUB_SP_32: u32 = 0xd100_83ff; // sub sp, sp, #32
+    const MOV_X3_SP: u32 = 0x9100_03e3; // mov x3, sp
+    const MOV_X4_SP: u32 = 0x9100_03e4; // mov x4, sp
+    const B_NEXT: u32 = 0x1400_0001;
+    let code = [
+        SUB_SP_16, B_NEXT, MOV_X3_SP, SUB_SP_32, B_NEXT, MOV_X4_SP, SVC0,
+    ];
+    let blocks = lift_seq(&code);
+    assert_eq!(blocks.len(), 3);
+    let cfg = ChainConfig {
+        pinned: Some(xarch_a64::state::SP),
+        ..chain(A64_EXIT_INFO)
+    };
+    let s = A64State {
+        sp: 0x7fff_ffff_f000,
+        ..A64State::default()
+    };
+    let mut want = s.clone();
+    let r = interp_region(&blocks, &mut want as *mut A64State as *mut u8);
+    for linked in [true, false] {
+        let mut jit = Jit::new();
+        let region = jit.compile(&blocks[1..2], cfg);
+        let c0 = xarch_jit::compile(&blocks[0], &mut jit.cache, cfg).unwrap();
+        let c2 = xarch_jit::compile(&blocks[2], &mut jit.cache, cfg).unwrap();
+        // SAFETY: all code lives in the same cache.
+        unsafe {
+            for e in &c0.exits {
+                e.link(region.body);
+            }
+            if linked {
+                region.exits[0].link(c2.body);
+            }
+        }
+        let mut got = s.clone();
+        let mut ctx = JitCtx {
+            pinned: xarch_a64::state::SP.into(),
+            ..JitCtx::default()
+        };
+        // SAFETY: compiled for A64State, slots has MAX_SLOTS entries, the
+        // context names the pinned field the code was compiled with.
+        let next = unsafe {
+            c0.call(
+                &mut got as *mut A64State as *mut u8,
+                jit.slots.as_mut_ptr(),
+                &mut ctx,
+            )
+        };
+        if linked {
+            assert_eq!(r, BlockResult::Exit(xarch_ir::ExitReason::Syscall, next));
+            assert!(bytes(&want) == bytes(&got), "{want:x?}\n{got:x?}");
+            assert_eq!(got.x[4], 0x7fff_ffff_f000 - 48);
+        } else {
+            assert_eq!(next, blocks[2].start);
+            let mut part = s.clone();
+            let _ = interp_region(&blocks[..2], &mut part as *mut A64State as *mut u8);
+            assert!(bytes(&part) == bytes(&got), "unlinked");
         }
     }
 }

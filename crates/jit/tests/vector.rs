@@ -21,6 +21,7 @@ const CHAIN: ChainConfig = ChainConfig {
     ibtc: false,
     flags: None,
     link: None,
+    pinned: None,
 };
 
 struct Rng(u64);

@@ -47,6 +47,10 @@ pub(super) enum Loc {
     Reg(usize),
     /// A constant not materialised anywhere (canonical: zero-extended).
     Imm(u64),
+    /// A read of the pinned state field (`ChainConfig::pinned`) that
+    /// stays in rbp: nothing writes the field before the value's last
+    /// use. Also in its slot unless dirty.
+    Pinned,
 }
 
 /// A second operand as an x86 instruction can take it.
@@ -279,7 +283,7 @@ impl Regs {
         self.vals[i].last_use as usize > i
     }
 
-    fn last_use(&self, v: u32) -> usize {
+    pub(super) fn last_use(&self, v: u32) -> usize {
         self.vals[v as usize].last_use as usize
     }
 }
@@ -396,6 +400,11 @@ impl Emitter {
                 dynasm!(self.ops ; .arch x64 ; mov Rq(dst), QWORD [r12 + o]);
             }
             Loc::Imm(x) => self.mov_imm(dst, x),
+            Loc::Pinned => {
+                if dst != Rq::RBP {
+                    dynasm!(self.ops ; .arch x64 ; mov Rq(dst), rbp);
+                }
+            }
         }
     }
 
@@ -406,6 +415,7 @@ impl Emitter {
         let (val, disp) = self.regs.addr(v.0 as usize).unwrap_or((v, 0));
         match self.regs.loc(val) {
             Loc::Reg(k) => (POOL[k], disp),
+            Loc::Pinned => (Rq::RBP, disp),
             Loc::Slot => {
                 let o = slot(val);
                 dynasm!(self.ops ; .arch x64 ; mov rdi, QWORD [r12 + o]);
@@ -423,6 +433,7 @@ impl Emitter {
     pub(super) fn store_src(&mut self, v: Value, bytes: u32) -> Src {
         match self.regs.loc(v) {
             Loc::Reg(k) => Src::Reg(POOL[k]),
+            Loc::Pinned => Src::Reg(Rq::RBP),
             Loc::Imm(x) if bytes < 8 || imm32(x).is_some() => Src::Imm(x as i32),
             _ => {
                 self.get(v, RSI);
@@ -449,6 +460,7 @@ impl Emitter {
     pub(super) fn src(&mut self, v: Value, scratch: Rq, low32: bool) -> Src {
         match self.regs.loc(v) {
             Loc::Reg(k) => Src::Reg(POOL[k]),
+            Loc::Pinned => Src::Reg(Rq::RBP),
             Loc::Slot => Src::Mem(slot(v)),
             Loc::Imm(x) => match imm32(x) {
                 Some(s) => Src::Imm(s),
@@ -547,6 +559,12 @@ impl Emitter {
         self.release_dead(i);
     }
 
+    /// Value `i` is the pinned field as rbp holds it: no code.
+    pub(super) fn def_pinned(&mut self, i: usize) {
+        self.regs.vals[i].loc = Loc::Pinned;
+        self.regs.vals[i].dirty = true;
+    }
+
     /// Value `i` is the constant `x` (of type `ty`): no code.
     pub(super) fn def_const(&mut self, i: usize, x: u64, ty: Type) {
         self.regs.vals[i].loc = Loc::Imm((x as u128 & ty.mask()) as u64);
@@ -573,6 +591,12 @@ impl Emitter {
                 if self.regs.vals[v.0 as usize].dirty {
                     let r = POOL[k];
                     dynasm!(self.ops ; .arch x64 ; mov QWORD [r12 + o], Rq(r));
+                    self.regs.vals[v.0 as usize].dirty = false;
+                }
+            }
+            Loc::Pinned => {
+                if self.regs.vals[v.0 as usize].dirty {
+                    dynasm!(self.ops ; .arch x64 ; mov QWORD [r12 + o], rbp);
                     self.regs.vals[v.0 as usize].dirty = false;
                 }
             }
