@@ -28,7 +28,7 @@ pub mod vfork;
 
 pub use error::LoadError;
 pub use process::{GuestConfig, GuestExit, Program, run_guest};
-pub use signal::die_with_signal;
+pub use signal::{die_with_signal, exit_now};
 
 /// Whether `XARCH_LOG` (comma-separated words) names `word`: `unimpl`
 /// (instructions xarch does not implement), `exec` (which path each

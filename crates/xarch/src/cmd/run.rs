@@ -207,7 +207,7 @@ pub fn run_guest(
         backend: opts.backend,
     };
     match xarch_linux::run_guest(cfg) {
-        Ok(GuestExit::Exited(code)) => ExitCode::from(code as u8),
+        Ok(GuestExit::Exited(code)) => xarch_linux::exit_now(code),
         Ok(GuestExit::Signaled(sig)) => xarch_linux::die_with_signal(sig),
         // run_guest loads the next program itself.
         Ok(GuestExit::Exec) => ExitCode::from(127),
