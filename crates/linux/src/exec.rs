@@ -226,6 +226,13 @@ fn leave(mut p: Process, engine: Engine) -> Inherited {
         forked: p.forked,
     };
     drop(p);
+    // What the old program and its engine freed on the heap, and what the
+    // parent had freed before the fork, the new engine would allocate
+    // again: pages still shared with the parent, each copied at its first
+    // write. Given back, they come back as fresh pages (cleared, not
+    // copied).
+    // SAFETY: malloc_trim only releases free heap memory.
+    unsafe { libc::malloc_trim(0) };
     crate::selfexe::exec_job_fd();
     close_on_exec_descriptors();
     inherited
