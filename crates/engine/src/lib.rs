@@ -1872,6 +1872,13 @@ impl Engine {
         if self.code.is_none() {
             return;
         }
+        if self.hot_threshold != Some(0) {
+            let ir: Vec<&Block> = blocks.iter().map(|(b, _)| &**b).collect();
+            if !tier::closes_loop(&ir, chain_config().link) {
+                self.decline(pc, "no loop through its entry".into());
+                return;
+            }
+        }
         let blocks = match self.queue_region(pc, blocks) {
             None => return,
             Some(blocks) => blocks,

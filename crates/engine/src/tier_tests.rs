@@ -555,3 +555,72 @@ fn regions_follow_calls_two_deep_and_far() {
         [1, 0, far, far + 10, far + 1]
     );
 }
+
+/// The lifted blocks of a region formed at word `entry` (all reachable
+/// code taken in), entry first.
+fn region_blocks(code: &[u32], entry: usize) -> Vec<Block> {
+    let base = code.as_ptr() as u64;
+    let end = base + 4 * code.len() as u64;
+    frontier_order(code, entry, |_| true)
+        .into_iter()
+        .map(|w| {
+            xarch_a64::lift_block(base + 4 * w as u64, |a| {
+                (a >= base && a < end).then(|| code[((a - base) / 4) as usize])
+            })
+            .expect("lifts")
+        })
+        .collect()
+}
+
+/// A region is compiled only where a loop runs inside it: from the
+/// entry back to the entry along direct branches, calls and returns to
+/// the return addresses of its calls. A branch backwards that is a tail
+/// call, or a jump to code after a call, forms no loop.
+#[test]
+fn only_regions_with_a_loop_through_their_entry_compile() {
+    let link = Some(xarch_a64::state::x_offset(30));
+    let closes = |code: &[u32], entry: usize| {
+        let blocks = region_blocks(code, entry);
+        tier::closes_loop(&blocks.iter().collect::<Vec<_>>(), link)
+    };
+    // The latch of a counted loop.
+    assert!(closes(&sum_loop(10, ADD_X0_X0_X1), 2));
+    // A loop calling a function from two sites, entered at its latch: the
+    // path back goes through the callee's return.
+    assert!(closes(&xarch_a64::testing::CALLING_LOOP, 3));
+    // A tail call backwards: f (word 0) returns; the caller at word 2
+    // jumps to it (`b f`) and is never reached again.
+    const RET: u32 = 0xd65f_03c0;
+    const NOP: u32 = 0xd503_201f;
+    let tail = [NOP, RET, NOP, 0x17ff_fffd]; // f: nop; ret. g: nop; b f
+    assert!(!closes(&tail, 2));
+    // A jump backwards to shared code that returns (a function's common
+    // exit path).
+    let shared = [RET, NOP, 0x17ff_fffe]; // 0: ret. 1: nop; b 0
+    assert!(!closes(&shared, 1));
+
+    // The engine declines such a region and runs the code in baseline.
+    let code = [
+        0xd280_0c81u32, // 0: movz x1, #100
+        0xd280_0000,    // 1: movz x0, #0
+        0x9400_0006,    // 2: bl g
+        0xf100_0421,    // 3: subs x1, x1, #1
+        0x54ff_ffc1,    // 4: b.ne 2 (the loop: its region compiles)
+        0xd420_0000,    // 5: brk #0
+        0x9100_0400,    // 6: f: add x0, x0, #1
+        RET,            // 7: ret
+        NOP,            // 8: g: nop
+        0x17ff_fffd,    // 9: b f (counts, forms no loop)
+    ];
+    let mut e = engine(Backend::Tiered, Some(10), entry_only);
+    seen();
+    assert_eq!(run(&mut e, &code), 100);
+    let g = code.as_ptr() as u64 + 32;
+    assert_eq!(e.regions_compiled(), 1);
+    assert!(
+        seen().iter().all(|r| r[0] != g),
+        "g's region is not compiled"
+    );
+    assert_eq!(e.cache.get(&g).unwrap().tier, Tier::Failed);
+    assert_eq!(e.region_failures(), 1);
+}
