@@ -1000,6 +1000,8 @@ impl Emitter {
                 if xt == Type::I128 {
                     return false;
                 }
+                // (Whole: an extension's operand is zero-extended already.)
+                let x = &self.regs.stored(*x);
                 if self.touches_pinned(off, xt.bytes()) {
                     if Some(off as u32) == self.chain.pinned && xt == Type::I64 {
                         self.get(*x, Rq::RBP);

@@ -299,3 +299,29 @@ fn a_full_pool_gives_way_to_values_used_next() {
         );
     }
 }
+
+/// A narrow result written to a 64-bit state field (`add w0, w1, w2`: an
+/// op, its zero extension, the write) is stored whole from the op's own
+/// register, also when later instructions use the narrow value: the
+/// extension has no code, and the field's upper bits are cleared.
+#[test]
+fn narrow_results_written_whole_match_interpreter() {
+    for ty in [Type::I8, Type::I16, Type::I32] {
+        let mut b = Builder::new();
+        b.guest_insn(0x1000);
+        let x = b.get_state(0, ty);
+        let y = b.get_state(8, ty);
+        let sum = b.add(x, y);
+        let wide = b.zext(sum, Type::I64);
+        b.set_state(16, wide);
+        // The narrow value again, after its write.
+        let again = b.or(sum, x);
+        let wide = b.zext(again, Type::I64);
+        b.set_state(24, wide);
+        let k = b.iconst(ty, 0x7f);
+        let diff = b.sub(sum, k);
+        let wide = b.zext(diff, Type::I64);
+        b.set_state(0, wide);
+        check(&b.finish(0x1000, 0x1004, 1, Terminator::Jump(TAKEN)));
+    }
+}

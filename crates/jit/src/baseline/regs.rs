@@ -78,6 +78,10 @@ struct ValueInfo {
     /// For an address `base + disp` used only by one scalar load or store:
     /// `(base, disp)`, computed by the access itself (`lea`).
     addr: Option<(u32, i32)>,
+    /// For a zero extension to 64 bits that only one write of guest
+    /// state uses: its operand, which the write stores whole (a value is
+    /// zero-extended wherever it is kept), so the extension has no code.
+    stored_from: Option<u32>,
 }
 
 /// The value-location state of the block being compiled.
@@ -124,6 +128,7 @@ impl Regs {
             last_use: 0,
             uses: 0,
             addr: None,
+            stored_from: None,
         };
         let mut vals = vec![unset; n];
         let mut operands = Vec::with_capacity(2 * n);
@@ -164,6 +169,29 @@ impl Regs {
             vals[ai].addr = Some((base.0, disp));
             let b = &mut vals[base.0 as usize];
             b.last_use = b.last_use.max(i as u32);
+        }
+        // A 32-bit result written to a 64-bit register (`add w0, w1, w2`:
+        // an I32 op, its ZExt, the write): when the I32 value is also used
+        // later, the extension was a copy into a register of its own.
+        for (j, inst) in block.insts.iter().enumerate() {
+            let Op::SetState(_, z) = inst.op else {
+                continue;
+            };
+            let zi = z.0 as usize;
+            let Op::ZExt(a) = block.insts[zi].op else {
+                continue;
+            };
+            let in_term = matches!(block.term, Terminator::JumpDyn(v, _) | Terminator::Branch { cond: v, .. } if v == z);
+            if vals[zi].uses != 1
+                || in_term
+                || block.ty(z) != Type::I64
+                || !matches!(block.ty(a), Type::I8 | Type::I16 | Type::I32)
+            {
+                continue;
+            }
+            vals[zi].stored_from = Some(a.0);
+            let info = &mut vals[a.0 as usize];
+            info.last_use = info.last_use.max(j as u32);
         }
         // Comparisons only one select uses (`csel`, `cset`, `csetm`
         // after a compare: the comparison, a `setcc`, a `movzx`, a `test`
@@ -264,9 +292,17 @@ impl Regs {
     }
 
     /// Whether value `v` has no code of its own (a deferred flags value or
-    /// an operand folded into one).
+    /// an operand folded into one, or an extension its write stores).
     pub(super) fn elided(&self, v: usize) -> bool {
-        self.deferred(v).is_some() || self.folded.contains(&(v as u32))
+        self.vals[v].stored_from.is_some()
+            || self.deferred(v).is_some()
+            || self.folded.contains(&(v as u32))
+    }
+
+    /// What a write of value `v` to guest state stores: `v`, or the
+    /// operand of the extension `v` is (see `ValueInfo::stored_from`).
+    pub(super) fn stored(&self, v: Value) -> Value {
+        self.vals[v.0 as usize].stored_from.map_or(v, Value)
     }
 
     pub(super) fn loc(&self, v: Value) -> Loc {
