@@ -1617,6 +1617,46 @@ fn indirect_exit_uses_the_branch_table() {
     assert_eq!(r, BlockResult::Next(base + 8));
 }
 
+/// Runs three blocks from `init` as baseline code, a region and baseline
+/// code, the first linked to the region and, when `linked`, the region
+/// to the last (else the region returns to the dispatcher): the next PC,
+/// the state and the context after.
+fn run_through_a_region(
+    blocks: &[Block],
+    cfg: ChainConfig,
+    init: &A64State,
+    linked: bool,
+) -> (u64, A64State, JitCtx) {
+    let mut jit = Jit::new();
+    let region = jit.compile(&blocks[1..2], cfg);
+    let c0 = xarch_jit::compile(&blocks[0], &mut jit.cache, cfg).unwrap();
+    let c2 = xarch_jit::compile(&blocks[2], &mut jit.cache, cfg).unwrap();
+    // SAFETY: all code lives in the same cache.
+    unsafe {
+        for e in &c0.exits {
+            e.link(region.body);
+        }
+        if linked {
+            region.exits[0].link(c2.body);
+        }
+    }
+    let mut got = init.clone();
+    let mut ctx = JitCtx {
+        pinned: cfg.pinned.map_or(-1, i64::from),
+        ..JitCtx::default()
+    };
+    // SAFETY: compiled for A64State, slots has MAX_SLOTS entries, the
+    // context names the pinned field (if any) the code was compiled with.
+    let next = unsafe {
+        c0.call(
+            &mut got as *mut A64State as *mut u8,
+            jit.slots.as_mut_ptr(),
+            &mut ctx,
+        )
+    };
+    (next, got, ctx)
+}
+
 /// Flags a baseline block defers (`ChainConfig::flags`) reaching a region
 /// through its body and leaving it through a link cell or to the
 /// dispatcher: a region that only reads them has its stub complete them
@@ -1655,29 +1695,7 @@ fn deferred_flags_enter_and_leave_regions() {
             let mut want = s.clone();
             let r = interp_region(&blocks, &mut want as *mut A64State as *mut u8);
             for linked in [true, false] {
-                let mut jit = Jit::new();
-                let region = jit.compile(&blocks[1..2], cfg);
-                let c0 = xarch_jit::compile(&blocks[0], &mut jit.cache, cfg).unwrap();
-                let c2 = xarch_jit::compile(&blocks[2], &mut jit.cache, cfg).unwrap();
-                // SAFETY: all code lives in the same cache.
-                unsafe {
-                    for e in &c0.exits {
-                        e.link(region.body);
-                    }
-                    if linked {
-                        region.exits[0].link(c2.body);
-                    }
-                }
-                let mut got = s.clone();
-                let mut ctx = JitCtx::default();
-                // SAFETY: compiled for A64State, slots has MAX_SLOTS entries.
-                let next = unsafe {
-                    c0.call(
-                        &mut got as *mut A64State as *mut u8,
-                        jit.slots.as_mut_ptr(),
-                        &mut ctx,
-                    )
-                };
+                let (next, got, ctx) = run_through_a_region(&blocks, cfg, &s, linked);
                 assert_eq!(ctx.lazy_info, 0, "{what}: flags left pending");
                 if linked {
                     assert_eq!(r, BlockResult::Exit(xarch_ir::ExitReason::Syscall, next));
@@ -1723,33 +1741,7 @@ fn the_pinned_stack_pointer_crosses_regions() {
     let mut want = s.clone();
     let r = interp_region(&blocks, &mut want as *mut A64State as *mut u8);
     for linked in [true, false] {
-        let mut jit = Jit::new();
-        let region = jit.compile(&blocks[1..2], cfg);
-        let c0 = xarch_jit::compile(&blocks[0], &mut jit.cache, cfg).unwrap();
-        let c2 = xarch_jit::compile(&blocks[2], &mut jit.cache, cfg).unwrap();
-        // SAFETY: all code lives in the same cache.
-        unsafe {
-            for e in &c0.exits {
-                e.link(region.body);
-            }
-            if linked {
-                region.exits[0].link(c2.body);
-            }
-        }
-        let mut got = s.clone();
-        let mut ctx = JitCtx {
-            pinned: xarch_a64::state::SP.into(),
-            ..JitCtx::default()
-        };
-        // SAFETY: compiled for A64State, slots has MAX_SLOTS entries, the
-        // context names the pinned field the code was compiled with.
-        let next = unsafe {
-            c0.call(
-                &mut got as *mut A64State as *mut u8,
-                jit.slots.as_mut_ptr(),
-                &mut ctx,
-            )
-        };
+        let (next, got, _) = run_through_a_region(&blocks, cfg, &s, linked);
         if linked {
             assert_eq!(r, BlockResult::Exit(xarch_ir::ExitReason::Syscall, next));
             assert!(bytes(&want) == bytes(&got), "{want:x?}\n{got:x?}");
