@@ -224,10 +224,7 @@ fn worker() {
         let region: Vec<RegionBlock<'_>> = job
             .blocks
             .iter()
-            .map(|(b, _)| RegionBlock {
-                pc: b.start,
-                block: b,
-            })
+            .map(|(b, _)| RegionBlock::from(&**b))
             .collect();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             xarch_jit::opt::compile_region_code(&region, job.chain)

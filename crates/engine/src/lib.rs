@@ -689,14 +689,6 @@ fn chain_config() -> ChainConfig {
     }
 }
 
-/// The context for code compiled with [`chain_config`].
-fn jit_ctx() -> JitCtx {
-    JitCtx {
-        pinned: chain_config().pinned.map_or(-1, i64::from),
-        ..JitCtx::default()
-    }
-}
-
 /// Size of each thread's code cache (address space reserved without
 /// backing; pages are used as code is written); when full, all
 /// translations are dropped and rebuilt on demand. 64 MiB made gcc -O3
@@ -768,7 +760,7 @@ impl Engine {
             validator: None,
             code,
             slots: zeroed::ZeroedSlice::new(MAX_SLOTS),
-            jit_ctx: jit_ctx(),
+            jit_ctx: JitCtx::for_chain(chain_config()),
             seen_gen: INVAL_GEN.load(Ordering::Acquire),
             links,
             import_exits: Vec::new(),
@@ -1872,9 +1864,19 @@ impl Engine {
         if self.code.is_none() {
             return;
         }
+        // A region without a loop runs its blocks once per entry (a block
+        // counts at any branch backwards: also a tail call, or a jump to
+        // code shared after a call), and its stub costs more than it
+        // gains: SQLite's hottest regions were glibc's malloc, free and
+        // mutex functions, entered and left at every call (its inserts
+        // 25% faster without them). At threshold 0 every region compiles
+        // (for testing the optimizing tier).
         if self.hot_threshold != Some(0) {
-            let ir: Vec<&Block> = blocks.iter().map(|(b, _)| &**b).collect();
-            if !tier::closes_loop(&ir, chain_config().link) {
+            let region: Vec<RegionBlock<'_>> = blocks
+                .iter()
+                .map(|(b, _)| RegionBlock::from(&**b))
+                .collect();
+            if !xarch_jit::opt::loops_through_entry(&region, chain_config()) {
                 self.decline(pc, "no loop through its entry".into());
                 return;
             }
@@ -1888,10 +1890,7 @@ impl Engine {
         };
         let region_blocks: Vec<RegionBlock<'_>> = blocks
             .iter()
-            .map(|(b, _)| RegionBlock {
-                pc: b.start,
-                block: b,
-            })
+            .map(|(b, _)| RegionBlock::from(&**b))
             .collect();
         let t0 = std::time::Instant::now();
         let chain = chain_config();

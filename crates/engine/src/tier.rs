@@ -188,50 +188,6 @@ impl Frontier {
     }
 }
 
-/// Whether the region's blocks (entry first) lead from the entry back to
-/// it: a loop runs inside the region. A block that counts ends in a
-/// branch backwards, but that is also a tail call or a jump to shared
-/// code after a call (glibc's `pthread_mutex_unlock`); the region formed
-/// there runs its blocks once per entry, and the stub around it costs
-/// more than the region gains (SQLite's hottest regions were `malloc`,
-/// `free` and the mutex functions, entered and left at every call).
-/// Edges: direct branches, calls into their callees and returns to the
-/// return addresses of the region's calls, as the region runs them.
-pub fn closes_loop(blocks: &[&Block], link: Option<u32>) -> bool {
-    let Some(entry) = blocks.first().map(|b| b.start) else {
-        return false;
-    };
-    let at: HashMap<u64, &Block> = blocks.iter().map(|b| (b.start, *b)).collect();
-    let returns: Vec<u64> = blocks
-        .iter()
-        .filter_map(|b| link.and_then(|l| b.return_address(l)))
-        .collect();
-    let mut seen = HashSet::new();
-    let mut todo = vec![entry];
-    while let Some(pc) = todo.pop() {
-        let Some(b) = at.get(&pc) else {
-            continue;
-        };
-        let next: Vec<u64> = match b.term {
-            Terminator::Jump(t) => vec![t],
-            Terminator::Branch {
-                taken, not_taken, ..
-            } => vec![taken, not_taken],
-            Terminator::JumpDyn(_, BranchHint::Return) => returns.clone(),
-            Terminator::JumpDyn(..) | Terminator::Exit { .. } => Vec::new(),
-        };
-        for t in next {
-            if t == entry {
-                return true;
-            }
-            if seen.insert(t) {
-                todo.push(t);
-            }
-        }
-    }
-    false
-}
-
 /// Sets a counter (for example so that a block that failed to tier up
 /// stays cheap: it will not come back for 2^32 runs).
 pub fn set_counter(c: HotCounter, value: u32) {

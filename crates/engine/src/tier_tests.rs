@@ -578,10 +578,10 @@ fn region_blocks(code: &[u32], entry: usize) -> Vec<Block> {
 /// call, or a jump to code after a call, forms no loop.
 #[test]
 fn only_regions_with_a_loop_through_their_entry_compile() {
-    let link = Some(xarch_a64::state::x_offset(30));
     let closes = |code: &[u32], entry: usize| {
         let blocks = region_blocks(code, entry);
-        tier::closes_loop(&blocks.iter().collect::<Vec<_>>(), link)
+        let region: Vec<RegionBlock<'_>> = blocks.iter().map(RegionBlock::from).collect();
+        xarch_jit::opt::loops_through_entry(&region, chain_config())
     };
     // The latch of a counted loop.
     assert!(closes(&sum_loop(10, ADD_X0_X0_X1), 2));

@@ -121,6 +121,17 @@ impl Default for JitCtx {
     }
 }
 
+impl JitCtx {
+    /// A context for code compiled with `chain`: the shared routines
+    /// then keep the field it pins ([`ChainConfig::pinned`]).
+    pub fn for_chain(chain: ChainConfig) -> Self {
+        JitCtx {
+            pinned: chain.pinned.map_or(-1, i64::from),
+            ..JitCtx::default()
+        }
+    }
+}
+
 /// Offsets of [`JitCtx`]'s fields, for the code that reads and writes
 /// them (both tiers, the shared routines, the region stubs); checked
 /// against the struct at compile time.
@@ -604,16 +615,12 @@ impl Emitter {
 
     /// Stores the pinned field from rbp to the state block.
     fn pinned_to_state(&mut self) {
-        if let Some(p) = self.chain.pinned {
-            enc::store(&mut self.ops, 8, Rq::RBP, Rq::RBX, p as i32 - STATE_BIAS);
-        }
+        emit_pinned_store(&mut self.ops, self.chain.pinned);
     }
 
     /// Loads the pinned field from the state block into rbp.
     fn pinned_from_state(&mut self) {
-        if let Some(p) = self.chain.pinned {
-            enc::load(&mut self.ops, 8, Rq::RBP, Rq::RBX, p as i32 - STATE_BIAS);
-        }
+        emit_pinned_load(&mut self.ops, self.chain.pinned);
     }
 
     /// Records that the 8 bytes just emitted (the immediate of a `mov r64,
@@ -1728,6 +1735,22 @@ pub(crate) fn emit_prologue(ops: &mut VecAssembler<X64Relocation>, body: Dynamic
         ; unpinned:
         ; =>body
     );
+}
+
+/// Stores the field `pinned` names ([`ChainConfig::pinned`]) from rbp to
+/// the state block (nothing if none).
+pub(crate) fn emit_pinned_store(ops: &mut VecAssembler<X64Relocation>, pinned: Option<u32>) {
+    if let Some(p) = pinned {
+        enc::store(ops, 8, Rq::RBP, Rq::RBX, p as i32 - STATE_BIAS);
+    }
+}
+
+/// Loads the field `pinned` names from the state block into rbp (nothing
+/// if none).
+pub(crate) fn emit_pinned_load(ops: &mut VecAssembler<X64Relocation>, pinned: Option<u32>) {
+    if let Some(p) = pinned {
+        enc::load(ops, 8, Rq::RBP, Rq::RBX, p as i32 - STATE_BIAS);
+    }
 }
 
 /// Drops the host return stack's entries: the stack pointer goes back to

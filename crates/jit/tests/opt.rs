@@ -1641,10 +1641,7 @@ fn run_through_a_region(
         }
     }
     let mut got = init.clone();
-    let mut ctx = JitCtx {
-        pinned: cfg.pinned.map_or(-1, i64::from),
-        ..JitCtx::default()
-    };
+    let mut ctx = JitCtx::for_chain(cfg);
     // SAFETY: compiled for A64State, slots has MAX_SLOTS entries, the
     // context names the pinned field (if any) the code was compiled with.
     let next = unsafe {

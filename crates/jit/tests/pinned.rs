@@ -31,10 +31,7 @@ fn check(block: &Block, init: &[u64]) -> Vec<u64> {
     // SAFETY: the block only accesses the state and `BUF`, both valid.
     let want = unsafe { interp.run(block, a.as_mut_ptr() as *mut u8) };
     let mut slots = vec![0u128; MAX_SLOTS];
-    let mut ctx = JitCtx {
-        pinned: P.into(),
-        ..JitCtx::default()
-    };
+    let mut ctx = JitCtx::for_chain(CHAIN);
     // SAFETY: compiled from `block` for this state layout, with the
     // context's pinned field matching the configuration.
     let got = unsafe { code.call(b.as_mut_ptr() as *mut u8, slots.as_mut_ptr(), &mut ctx) };
@@ -53,6 +50,19 @@ fn init() -> Vec<u64> {
         .collect();
     s[P as usize / 8] = 0x7fff_1234_5678_9ab0;
     s
+}
+
+/// Starts a block at 0x1000 that lowers the pinned field by `k` (the
+/// new value then lives in rbp only); returns the builder and the value
+/// the field had.
+fn lowered(k: u64) -> (Builder, xarch_ir::Value) {
+    let mut b = Builder::new();
+    b.guest_insn(0x1000);
+    let sp = b.get_state(P, Type::I64);
+    let k = b.iconst(Type::I64, k);
+    let down = b.sub(sp, k);
+    b.set_state(P, down);
+    (b, sp)
 }
 
 #[test]
@@ -139,12 +149,7 @@ fn partial_and_overlapping_accesses_go_through_the_state_block() {
         (P + 7, Type::I8),
         (P, Type::I16),
     ] {
-        let mut b = Builder::new();
-        b.guest_insn(0x1000);
-        let sp = b.get_state(P, Type::I64);
-        let k = b.iconst(Type::I64, 0x3_0000_0020);
-        let down = b.sub(sp, k);
-        b.set_state(P, down);
+        let (mut b, _) = lowered(0x3_0000_0020);
         let x = b.iconst(ty, (0xa5c3_5a3c & ty.mask()) as u64);
         b.set_state(off, x);
         let whole = b.get_state(P, Type::I64);
@@ -160,12 +165,7 @@ fn partial_and_overlapping_accesses_go_through_the_state_block() {
     }
     // Narrow reads after a write of the whole field.
     for (off, ty) in [(P + 4, Type::I32), (P + 1, Type::I8), (P, Type::I64)] {
-        let mut b = Builder::new();
-        b.guest_insn(0x1000);
-        let sp = b.get_state(P, Type::I64);
-        let k = b.iconst(Type::I64, 0x5_0000_0c40);
-        let down = b.sub(sp, k);
-        b.set_state(P, down);
+        let (mut b, _) = lowered(0x5_0000_0c40);
         let part = b.get_state(off, ty);
         let part = b.zext(part, Type::I64);
         b.set_state(7 * 8, part);
@@ -175,12 +175,7 @@ fn partial_and_overlapping_accesses_go_through_the_state_block() {
         );
     }
     for off in [P - 8, P] {
-        let mut b = Builder::new();
-        b.guest_insn(0x1000);
-        let sp = b.get_state(P, Type::I64);
-        let k = b.iconst(Type::I64, 8);
-        let down = b.sub(sp, k);
-        b.set_state(P, down);
+        let (mut b, _) = lowered(8);
         let pair = b.get_state(off, Type::I128);
         b.set_state(10 * 8, pair);
         let swapped = b.get_state(12 * 8, Type::I128);

@@ -27,8 +27,8 @@ pub mod vdso;
 pub mod vfork;
 
 pub use error::LoadError;
-pub use process::{GuestConfig, GuestExit, Program, run_guest};
-pub use signal::{die_with_signal, exit_now};
+pub use process::{GuestConfig, GuestExit, Program, exit_now, run_guest};
+pub use signal::die_with_signal;
 
 /// Whether `XARCH_LOG` (comma-separated words) names `word`: `unimpl`
 /// (instructions xarch does not implement), `exec` (which path each

@@ -849,19 +849,6 @@ pub fn readable(mm: &GuestMemory, start: u64, end: u64) -> bool {
     range_has(mm, start, end, libc::PROT_READ)
 }
 
-/// Ends xarch with the guest's exit status, now: the guest is gone and
-/// its code saved, and Rust's and libc's exit handlers (destructors,
-/// unregistering unwind tables, stdio cleanup) only cost time at every
-/// process end, with page faults on code run nowhere else (a shell's
-/// children end thousands of times in a build).
-pub fn exit_now(code: i32) -> ! {
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
-    // SAFETY: ends the process; nothing of it runs after.
-    unsafe { libc::_exit(code) }
-}
-
 /// Kills xarch with `sig` the way the guest would have died: default
 /// disposition, unblocked, raised. Falls back to exit status 128+sig.
 pub fn die_with_signal(sig: i32) -> ! {

@@ -14,10 +14,12 @@
 //! operands home and, as such an op may call out, spills the
 //! caller-saved part of the pool.
 //!
-//! Nothing is kept in a register across blocks: each block's code starts
+//! No value is kept in a register across blocks: each block's code starts
 //! with every value unset and ends with a jump, so chained blocks need no
-//! agreement. A faulting access abandons the block, whose values are then
-//! dead (guest state is written by `SetState` as the IR says).
+//! agreement but one, the state field kept in rbp (`ChainConfig::pinned`,
+//! the guest stack pointer), whose reads can stay there ([`Loc::Pinned`]).
+//! A faulting access abandons the block, whose values are then dead (guest
+//! state is written by `SetState` as the IR says).
 
 use super::{Emitter, slot};
 use dynasmrt::x64::Rq;

@@ -398,6 +398,58 @@ fn successors(t: &Terminator, returns: &[u64]) -> Vec<u64> {
     }
 }
 
+/// Where the region's direct calls return to, when that is one of its
+/// blocks (`index_of`): a return compares its target with these and
+/// continues in the region on a match (at most [`MAX_RETURN_TARGETS`]).
+fn return_targets(
+    blocks: &[RegionBlock<'_>],
+    index_of: &HashMap<u64, usize>,
+    link: Option<u32>,
+) -> Vec<u64> {
+    let mut returns = Vec::new();
+    if let Some(link) = link {
+        for rb in blocks {
+            if let Terminator::Jump(_) = rb.block.term
+                && let Some(ret) = rb.block.return_address(link)
+                && index_of.contains_key(&ret)
+                && !returns.contains(&ret)
+                && returns.len() < MAX_RETURN_TARGETS
+            {
+                returns.push(ret);
+            }
+        }
+    }
+    returns
+}
+
+/// Whether control can come back to the region's entry (`blocks[0]`)
+/// inside the region, along the edges its code has ([`successors`]).
+pub(crate) fn loops_through_entry(blocks: &[RegionBlock<'_>], link: Option<u32>) -> bool {
+    let Some(entry) = blocks.first().map(|rb| rb.pc) else {
+        return false;
+    };
+    let mut index_of = HashMap::new();
+    for (k, rb) in blocks.iter().enumerate() {
+        index_of.entry(rb.pc).or_insert(k);
+    }
+    let returns = return_targets(blocks, &index_of, link);
+    let mut seen = vec![false; blocks.len()];
+    let mut todo = vec![0];
+    while let Some(k) = todo.pop() {
+        for t in successors(&blocks[k].block.term, &returns) {
+            if t == entry {
+                return true;
+            }
+            if let Some(&s) = index_of.get(&t)
+                && !std::mem::replace(&mut seen[s], true)
+            {
+                todo.push(s);
+            }
+        }
+    }
+    false
+}
+
 /// Lowers `blocks` into `func` (which must be empty).
 pub(crate) fn lower(
     func: &mut ir::Function,
@@ -571,25 +623,11 @@ pub(crate) fn lower(
     for (k, rb) in blocks.iter().enumerate() {
         index_of.entry(rb.pc).or_insert(k);
     }
-    // Where the region's direct calls return to, when that is one of its
-    // blocks: a return compares its target with these and continues in
-    // the region on a match, so a loop calling a function (its blocks
-    // taken in by region formation) stays in compiled code across the
-    // call instead of leaving through the stub and coming back (gzip's
-    // symbol loop calls `send_bits` for every symbol).
-    let mut returns = Vec::new();
-    if let Some(link) = chain.link {
-        for rb in blocks {
-            if let Terminator::Jump(_) = rb.block.term
-                && let Some(ret) = rb.block.return_address(link)
-                && index_of.contains_key(&ret)
-                && !returns.contains(&ret)
-                && returns.len() < MAX_RETURN_TARGETS
-            {
-                returns.push(ret);
-            }
-        }
-    }
+    // A loop calling a function (its blocks taken in by region
+    // formation) stays in compiled code across the call instead of
+    // leaving through the stub and coming back (gzip's symbol loop calls
+    // `send_bits` for every symbol).
+    let returns = return_targets(blocks, &index_of, chain.link);
     let clif_blocks: Vec<ir::Block> = blocks.iter().map(|_| b.create_block()).collect();
     b.ins().jump(clif_blocks[0], &[]);
 

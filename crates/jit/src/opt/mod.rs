@@ -92,6 +92,16 @@ pub fn lowers_natively(block: &Block) -> bool {
     })
 }
 
+/// Whether a loop runs inside the region: control comes back to its
+/// entry (`blocks[0]`) along the edges its code has (direct branches,
+/// calls into callees it took in, returns to the return addresses of its
+/// calls). A region without one runs its blocks once per entry, and the
+/// stub around it can cost more than the region gains (the engine's
+/// tiering compiles only regions with one).
+pub fn loops_through_entry(blocks: &[RegionBlock<'_>], chain: ChainConfig) -> bool {
+    lower::loops_through_entry(blocks, chain.link)
+}
+
 /// One block of a region: its guest start address and IR.
 #[derive(Clone, Copy)]
 pub struct RegionBlock<'a> {
@@ -99,6 +109,16 @@ pub struct RegionBlock<'a> {
     pub pc: u64,
     /// The block's IR.
     pub block: &'a Block,
+}
+
+impl<'a> From<&'a Block> for RegionBlock<'a> {
+    /// A block of a region entered at its own start address.
+    fn from(block: &'a Block) -> Self {
+        RegionBlock {
+            pc: block.start,
+            block,
+        }
+    }
 }
 
 /// A compiled region in the code cache.

@@ -36,7 +36,8 @@ use crate::JitCtx;
 use crate::baseline::{
     BlockFn, CTX_FAULT_PC, CTX_HOST_SP, CTX_KIND, CTX_OPT_SCRATCH, CTX_REGION_EXIT, ChainConfig,
     EntryFn, Exit, KIND_FAULT, STATE_BIAS, emit_complete_if_pending, emit_drop_return_stack,
-    emit_epilogue, emit_ibtc_jump, emit_poll, emit_prologue, emit_return_through_stack,
+    emit_epilogue, emit_ibtc_jump, emit_pinned_load, emit_pinned_store, emit_poll, emit_prologue,
+    emit_return_through_stack,
 };
 use crate::cache::CodeCache;
 use dynasmrt::x64::X64Relocation;
@@ -80,10 +81,7 @@ pub(crate) fn install(
     }
     // The region reads and writes the pinned field (the guest stack
     // pointer) in the state block: chained baseline code kept it in rbp.
-    if let Some(p) = chain.pinned {
-        let at = p as i32 - STATE_BIAS;
-        dynasm!(ops ; .arch x64 ; mov QWORD [rbx + at], rbp);
-    }
+    emit_pinned_store(&mut ops, chain.pinned);
     dynasm!(ops
         ; .arch x64
         // (An even number of pushes: the call keeps the stack aligned.)
@@ -104,10 +102,7 @@ pub(crate) fn install(
     // What the region left there (at a fault: as of the state it reports)
     // is the field's value from here on, in baseline code and on the way
     // out.
-    if let Some(p) = chain.pinned {
-        let at = p as i32 - STATE_BIAS;
-        dynasm!(ops ; .arch x64 ; mov rbp, QWORD [rbx + at]);
-    }
+    emit_pinned_load(&mut ops, chain.pinned);
     dynasm!(ops
         ; .arch x64
         ; mov rcx, QWORD [r13 + CTX_KIND]

@@ -28,10 +28,7 @@ pub enum Engine {
 pub fn run(engine: &Engine, block: &Block, s: &mut A64State) -> u64 {
     let mut cache = CodeCache::new(1 << 20).unwrap();
     let mut slots = vec![0u128; MAX_SLOTS];
-    let mut ctx = JitCtx {
-        pinned: xarch_a64::state::SP.into(),
-        ..JitCtx::default()
-    };
+    let mut ctx = JitCtx::for_chain(CHAIN);
     let st = s as *mut A64State as *mut u8;
     // SAFETY: the block was lifted for A64State; the cache, slots and
     // block outlive the call.
