@@ -4,17 +4,19 @@
 //! (a large program has hundreds of thousands of exits; a vector per
 //! target cost an allocation each).
 
-use xarch_jit::baseline::Exit;
+use xarch_jit::baseline::{Exit, MAX_JUMPS_PER_EXIT};
 
-/// An exit as kept: its link cell and unlinked value as offsets in the
-/// code cache, and the next exit to the same target (12 bytes, not the
-/// 32 of an `Exit` and a link: a cc1 start keeps 140k of them, and they
-/// were an eighth of the pages it touched).
+/// An exit as kept: its link cell, unlinked value and the ends of the
+/// jumps through the cell (0: none) as offsets in the code cache, and
+/// the next exit to the same target (20 bytes, not the 40 of an `Exit`
+/// and a link: a cc1 start keeps 140k of them, and they were an eighth
+/// of the pages it touched).
 #[derive(Clone, Copy)]
 struct Node {
     cell: u32,
     unlinked: u32,
     next: u32,
+    jumps: [u32; MAX_JUMPS_PER_EXIT],
 }
 
 /// The lists' nodes. Each list's first node is kept by the translation
@@ -47,11 +49,15 @@ impl Links {
     }
 
     fn exit(&self, target: u64, n: &Node) -> Exit {
-        Exit {
+        let mut exit = Exit::new(
             target,
-            cell: (self.base + u64::from(n.cell)) as *mut u64,
-            unlinked: self.base + u64::from(n.unlinked),
+            (self.base + u64::from(n.cell)) as *mut u64,
+            self.base + u64::from(n.unlinked),
+        );
+        for &end in n.jumps.iter().filter(|&&e| e != 0) {
+            exit.add_jump((self.base + u64::from(end)) as usize);
         }
+        exit
     }
 
     /// The index the next node pushed gets.
@@ -62,10 +68,15 @@ impl Links {
     /// Adds `exit` as a node before `next` (the previous first node of
     /// its target's list).
     pub fn push(&mut self, exit: Exit, next: u32) {
+        let mut jumps = [0; MAX_JUMPS_PER_EXIT];
+        for (slot, end) in jumps.iter_mut().zip(exit.jump_ends()) {
+            *slot = self.offset(end as u64);
+        }
         let node = Node {
             cell: self.offset(exit.cell as u64),
             unlinked: self.offset(exit.unlinked),
             next,
+            jumps,
         };
         self.nodes.push(node);
     }
@@ -99,12 +110,21 @@ mod tests {
 
     const BASE: u64 = 0x7f00_0000_0000;
 
+    /// An exit through cell `cell` with `cell` jumps through it.
     fn exit(target: u64, cell: usize) -> Exit {
-        Exit {
+        let mut e = Exit::new(
             target,
-            cell: (BASE + cell as u64) as *mut u64,
-            unlinked: BASE + 0x100 * cell as u64,
+            (BASE + cell as u64) as *mut u64,
+            BASE + 0x100 * cell as u64,
+        );
+        for j in 0..cell.min(2) {
+            e.add_jump(jump_end(cell, j));
         }
+        e
+    }
+
+    fn jump_end(cell: usize, j: usize) -> usize {
+        (BASE + 0x1_0000 + 0x40 * cell as u64 + 8 * j as u64) as usize
     }
 
     fn add(l: &mut Links, t: &mut Translations, e: Exit) {
@@ -121,11 +141,12 @@ mod tests {
         let cells = |l: &Links, t: &Translations, pc| {
             l.list(t.links_head(pc), pc)
                 .map(|e| {
-                    assert_eq!(
-                        (e.target, e.unlinked),
-                        (pc, BASE + 0x100 * (e.cell as u64 - BASE))
-                    );
-                    (e.cell as u64 - BASE) as usize
+                    let cell = (e.cell as u64 - BASE) as usize;
+                    assert_eq!((e.target, e.unlinked), (pc, BASE + 0x100 * cell as u64));
+                    // The jumps through the cell, kept as offsets.
+                    let want: Vec<usize> = (0..cell.min(2)).map(|j| jump_end(cell, j)).collect();
+                    assert_eq!(e.jump_ends().collect::<Vec<_>>(), want);
+                    cell
                 })
                 .collect::<Vec<_>>()
         };

@@ -141,21 +141,34 @@ pub fn export(cache: &CodeCache, pc: u64, block: &CompiledBlock) -> Option<Porta
             RelocKind::Cell | RelocKind::Counter => 4,
             RelocKind::Helper => 8,
         };
-        let field = &mut code[at..at + width];
         let addend = match r.kind {
             RelocKind::Helper => {
-                let value = u64::from_le_bytes((&*field).try_into().expect("8 bytes"));
+                let field = &code[at..at + width];
+                let value = u64::from_le_bytes(field.try_into().expect("8 bytes"));
                 value.wrapping_sub(helper_base()) as i64
             }
             RelocKind::Counter => 0,
             RelocKind::Cell => {
-                // The exit whose cell the displacement reaches.
-                let disp = i32::from_le_bytes((&*field).try_into().expect("4 bytes"));
-                let cell = (start + at + 4).wrapping_add_signed(disp as isize);
-                block.exits.iter().position(|e| e.cell as usize == cell)? as i64
+                // The exit whose cell the displacement reaches; or, where
+                // linking made it a direct jump, whose jump it is (stored
+                // through the cell again).
+                let end = start + at + 4;
+                let pair = [code[at.checked_sub(2)?], code[at - 1]];
+                if let Some(canonical) = crate::baseline::indirect_opcode(pair) {
+                    code[at - 2..at].copy_from_slice(&canonical);
+                    block
+                        .exits
+                        .iter()
+                        .position(|e| e.jump_ends().any(|j| j == end))? as i64
+                } else {
+                    let field = &code[at..at + 4];
+                    let disp = i32::from_le_bytes(field.try_into().expect("4 bytes"));
+                    let cell = end.wrapping_add_signed(disp as isize);
+                    block.exits.iter().position(|e| e.cell as usize == cell)? as i64
+                }
             }
         };
-        field.fill(0);
+        code[at..at + width].fill(0);
         relocs.push(StoredReloc {
             at: r.at,
             kind: r.kind,
@@ -260,11 +273,7 @@ pub fn import_into(
     exits.clear();
     for e in p.exits() {
         let cell = cache.alloc_cell().ok_or(ImportError::CacheFull)?;
-        exits.push(Exit {
-            target: e.target,
-            cell,
-            unlinked: 0,
-        });
+        exits.push(Exit::new(e.target, cell, 0));
     }
     let start = cache.install(p.code).ok_or(ImportError::CacheFull)?;
     let base = start as usize;
@@ -282,14 +291,11 @@ pub fn import_into(
                 continue;
             }
             RelocKind::Cell => {
+                let exit = &mut exits[r.addend as usize];
                 // SAFETY: `at + 4` is inside the code just installed
                 // (checked above), which nothing runs yet.
-                unsafe {
-                    crate::cache::point_at_cell(
-                        (at + 4) as *const u8,
-                        exits[r.addend as usize].cell,
-                    )
-                };
+                unsafe { crate::cache::point_at_cell((at + 4) as *const u8, exit.cell) };
+                exit.add_jump(at + 4);
                 continue;
             }
         };

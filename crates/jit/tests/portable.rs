@@ -103,6 +103,61 @@ fn stored_blocks_get_their_cells_and_cold_paths_at_installation() {
     assert_eq!(run(&block, 1), (FORWARD, 0));
 }
 
+/// The 6 bytes of the jump or call through a cell ending at `end`.
+fn jump_at(end: usize) -> [u8; 6] {
+    // SAFETY: `end` is the end of a jump in a live cache's code.
+    unsafe { *((end - 6) as *const [u8; 6]) }
+}
+
+/// A direct `nop; jmp rel32` ending at `end` to `target`.
+fn direct_jump(end: usize, target: u64) -> [u8; 6] {
+    let rel = (target as i64 - end as i64) as i32;
+    let mut b = [0x90, 0xe9, 0, 0, 0, 0];
+    b[2..].copy_from_slice(&rel.to_le_bytes());
+    b
+}
+
+/// Linking rewrites an exit's jump through its cell into a direct jump
+/// to the target (unlinking, to its return path), compiled or
+/// installed from the store; the block's stored form is the same before
+/// and after, jumps through cells.
+#[test]
+fn linking_makes_jumps_direct_and_stores_them_through_cells() {
+    let mut cache = CodeCache::new(1 << 20).unwrap();
+    let compiled = compile(&branch_block(|_| {}), &mut cache, CHAIN).expect("compiles");
+    let marked = compile(&marked_block(), &mut cache, CHAIN).expect("compiles");
+    let before = export(&cache, START, &compiled).expect("exportable");
+    let forward = *compiled.exits.iter().find(|e| e.target == FORWARD).unwrap();
+    let ends: Vec<usize> = forward.jump_ends().collect();
+    assert_eq!(ends.len(), 1);
+    let through_cell = jump_at(ends[0]);
+    assert_eq!(through_cell[..2], [0xff, 0x25]);
+    // SAFETY: both blocks live in this cache; nothing runs them now.
+    unsafe { forward.link(marked.body) };
+    assert_eq!(jump_at(ends[0]), direct_jump(ends[0], marked.body));
+    assert_eq!(run(&compiled, 1), (AFTER, 42));
+    // Stored as compiled.
+    let after = export(&cache, START, &compiled).expect("exportable");
+    assert_eq!(after.code, before.code);
+    assert_eq!(after.relocs, before.relocs);
+    // SAFETY: as above.
+    unsafe { forward.unlink() };
+    assert_eq!(jump_at(ends[0]), direct_jump(ends[0], forward.unlinked));
+    assert_eq!(run(&compiled, 1), (FORWARD, 0));
+
+    // Installed from the store: the same.
+    let t = tables(&before);
+    let block = import(&mut cache, START, &portable_ref(&before, &t), None).expect("imports");
+    let forward = *block.exits.iter().find(|e| e.target == FORWARD).unwrap();
+    let end = forward.jump_ends().next().expect("a jump through the cell");
+    assert_eq!(jump_at(end)[..2], [0xff, 0x25]);
+    // SAFETY: as above.
+    unsafe { forward.link(marked.body) };
+    assert_eq!(jump_at(end), direct_jump(end, marked.body));
+    assert_eq!(run(&block, 1), (AFTER, 42));
+    assert_eq!(run(&block, 0), (BACKWARD, 0));
+}
+
 #[test]
 fn a_stored_jump_through_a_cell_of_no_exit_is_refused() {
     let mut first = CodeCache::new(1 << 20).unwrap();

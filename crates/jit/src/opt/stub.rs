@@ -200,11 +200,7 @@ pub(crate) fn install(
             // SAFETY: the cell is an aligned word of the code just
             // installed, which nothing runs yet.
             unsafe { cell.write(unlinked) };
-            Exit {
-                target,
-                cell,
-                unlinked,
-            }
+            Exit::new(target, cell, unlinked)
         })
         .collect();
     // SAFETY: `start` is the stub just installed, which follows the
