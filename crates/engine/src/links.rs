@@ -8,7 +8,7 @@ use xarch_jit::baseline::{Exit, MAX_JUMPS_PER_EXIT};
 
 /// An exit as kept: its link cell, unlinked value and the ends of the
 /// jumps through the cell (0: none) as offsets in the code cache, and
-/// the next exit to the same target (20 bytes, not the 40 of an `Exit`
+/// the next exit to the same target (16 bytes, not the 36 of an `Exit`
 /// and a link: a cc1 start keeps 140k of them, and they were an eighth
 /// of the pages it touched).
 #[derive(Clone, Copy)]
@@ -117,7 +117,7 @@ mod tests {
             (BASE + cell as u64) as *mut u64,
             BASE + 0x100 * cell as u64,
         );
-        for j in 0..cell.min(2) {
+        for j in 0..cell.min(MAX_JUMPS_PER_EXIT) {
             e.add_jump(jump_end(cell, j));
         }
         e
@@ -144,7 +144,9 @@ mod tests {
                     let cell = (e.cell as u64 - BASE) as usize;
                     assert_eq!((e.target, e.unlinked), (pc, BASE + 0x100 * cell as u64));
                     // The jumps through the cell, kept as offsets.
-                    let want: Vec<usize> = (0..cell.min(2)).map(|j| jump_end(cell, j)).collect();
+                    let want: Vec<usize> = (0..cell.min(MAX_JUMPS_PER_EXIT))
+                        .map(|j| jump_end(cell, j))
+                        .collect();
                     assert_eq!(e.jump_ends().collect::<Vec<_>>(), want);
                     cell
                 })

@@ -2325,10 +2325,12 @@ pub struct Exit {
     pub jumps: [i32; MAX_JUMPS_PER_EXIT],
 }
 
-/// At most this many instructions of a block go through one exit's cell
-/// (a call's exit: its call and the jump taken when the return stack is
-/// full); more would stay indirect.
-pub const MAX_JUMPS_PER_EXIT: usize = 2;
+/// At most this many instructions through one exit's cell are made
+/// direct: the first a block has (a call's exit: its call; the jump
+/// taken when the return stack is full stays through the cell, which is
+/// as correct). One more made the engine's link lists 4 bytes a node
+/// larger, page faults a /bin/true process paid for.
+pub const MAX_JUMPS_PER_EXIT: usize = 1;
 
 impl Exit {
     /// An exit through `cell` reached by no instruction yet (see
