@@ -4,10 +4,10 @@
 //! (a large program has hundreds of thousands of exits; a vector per
 //! target cost an allocation each).
 
-use xarch_jit::baseline::{Exit, MAX_JUMPS_PER_EXIT};
+use xarch_jit::baseline::Exit;
 
-/// An exit as kept: its link cell, unlinked value and the ends of the
-/// jumps through the cell (0: none) as offsets in the code cache, and
+/// An exit as kept: its link cell, unlinked value and the end of the
+/// jump made direct at linking (0: none) as offsets in the code cache, and
 /// the next exit to the same target (16 bytes, not the 36 of an `Exit`
 /// and a link: a cc1 start keeps 140k of them, and they were an eighth
 /// of the pages it touched).
@@ -16,7 +16,7 @@ struct Node {
     cell: u32,
     unlinked: u32,
     next: u32,
-    jumps: [u32; MAX_JUMPS_PER_EXIT],
+    jump: u32,
 }
 
 /// The lists' nodes. Each list's first node is kept by the translation
@@ -54,8 +54,8 @@ impl Links {
             (self.base + u64::from(n.cell)) as *mut u64,
             self.base + u64::from(n.unlinked),
         );
-        for &end in n.jumps.iter().filter(|&&e| e != 0) {
-            exit.add_jump((self.base + u64::from(end)) as usize);
+        if n.jump != 0 {
+            exit.add_jump((self.base + u64::from(n.jump)) as usize);
         }
         exit
     }
@@ -68,15 +68,12 @@ impl Links {
     /// Adds `exit` as a node before `next` (the previous first node of
     /// its target's list).
     pub fn push(&mut self, exit: Exit, next: u32) {
-        let mut jumps = [0; MAX_JUMPS_PER_EXIT];
-        for (slot, end) in jumps.iter_mut().zip(exit.jump_ends()) {
-            *slot = self.offset(end as u64);
-        }
+        let jump = exit.jump_end().map_or(0, |end| self.offset(end as u64));
         let node = Node {
             cell: self.offset(exit.cell as u64),
             unlinked: self.offset(exit.unlinked),
             next,
-            jumps,
+            jump,
         };
         self.nodes.push(node);
     }
@@ -110,21 +107,22 @@ mod tests {
 
     const BASE: u64 = 0x7f00_0000_0000;
 
-    /// An exit through cell `cell` with `cell` jumps through it.
+    /// An exit through cell `cell`, with a jump to make direct for odd
+    /// cells.
     fn exit(target: u64, cell: usize) -> Exit {
         let mut e = Exit::new(
             target,
             (BASE + cell as u64) as *mut u64,
             BASE + 0x100 * cell as u64,
         );
-        for j in 0..cell.min(MAX_JUMPS_PER_EXIT) {
-            e.add_jump(jump_end(cell, j));
+        if cell % 2 == 1 {
+            e.add_jump(jump_end(cell));
         }
         e
     }
 
-    fn jump_end(cell: usize, j: usize) -> usize {
-        (BASE + 0x1_0000 + 0x40 * cell as u64 + 8 * j as u64) as usize
+    fn jump_end(cell: usize) -> usize {
+        (BASE + 0x1_0000 + 0x40 * cell as u64) as usize
     }
 
     fn add(l: &mut Links, t: &mut Translations, e: Exit) {
@@ -143,11 +141,9 @@ mod tests {
                 .map(|e| {
                     let cell = (e.cell as u64 - BASE) as usize;
                     assert_eq!((e.target, e.unlinked), (pc, BASE + 0x100 * cell as u64));
-                    // The jumps through the cell, kept as offsets.
-                    let want: Vec<usize> = (0..cell.min(MAX_JUMPS_PER_EXIT))
-                        .map(|j| jump_end(cell, j))
-                        .collect();
-                    assert_eq!(e.jump_ends().collect::<Vec<_>>(), want);
+                    // The jump to make direct, kept as an offset.
+                    let want = (cell % 2 == 1).then(|| jump_end(cell));
+                    assert_eq!(e.jump_end(), want);
                     cell
                 })
                 .collect::<Vec<_>>()

@@ -2303,8 +2303,8 @@ fn emit_pc_to_rax(ops: &mut VecAssembler<X64Relocation>, pc: u64) {
 /// The block's code reaches the exit through its link cell (`jmp [rip +
 /// cell]`, or a `call` for a call's exit) as compiled, stored and
 /// installed; linking also rewrites the first of those instructions
-/// ([`MAX_JUMPS_PER_EXIT`]) into a direct one to the same place (`nop;
-/// jmp rel32`, `nop; call rel32`, ending where it did). An indirect jump the branch predictor has not kept costs a
+/// ([`Exit::add_jump`]) into a direct one to the same place (`nop; jmp
+/// rel32`, `nop; call rel32`, ending where it did). An indirect jump the branch predictor has not kept costs a
 /// full misprediction, a direct one is redirected when decoded: a chain
 /// of 8000 small blocks ran at 25 ns per block through cells and 14 ns
 /// with direct jumps on this project's 2-core AMD EPYC, and large
@@ -2319,18 +2319,11 @@ pub struct Exit {
     pub cell: *mut u64,
     /// The cell's value when unlinked (the block's own return path).
     pub unlinked: u64,
-    /// The instructions that go through the cell, each by the
-    /// displacement it has as an indirect one (the cell's address minus
-    /// the instruction's end; 0: none).
-    pub jumps: [i32; MAX_JUMPS_PER_EXIT],
+    /// The instruction made direct when the exit is linked (the first
+    /// through the cell), by the displacement it has as an indirect one:
+    /// the cell's address minus the instruction's end; 0: none.
+    pub jump: i32,
 }
-
-/// At most this many instructions through one exit's cell are made
-/// direct: the first a block has (a call's exit: its call; the jump
-/// taken when the return stack is full stays through the cell, which is
-/// as correct). One more made the engine's link lists 4 bytes a node
-/// larger, page faults a /bin/true process paid for.
-pub const MAX_JUMPS_PER_EXIT: usize = 1;
 
 impl Exit {
     /// An exit through `cell` reached by no instruction yet (see
@@ -2340,33 +2333,29 @@ impl Exit {
             target,
             cell,
             unlinked,
-            jumps: [0; MAX_JUMPS_PER_EXIT],
+            jump: 0,
         }
     }
 
     /// Records the instruction through the cell that ends at `end` (a
     /// `jmp` or `call` with a RIP-relative 32-bit displacement, the last
-    /// 4 bytes before `end`), to be rewritten when the exit is linked.
-    /// Beyond [`MAX_JUMPS_PER_EXIT`] (or an instruction too far from the
-    /// cell) it stays indirect, which is as correct.
+    /// 4 bytes before `end`), to be made direct when the exit is linked.
+    /// Only the first is (a call's exit: its call; the jump taken when
+    /// the return stack is full stays through the cell, which is as
+    /// correct: a second one made the engine's link-list nodes 4 bytes
+    /// larger, page faults a /bin/true process paid for), and one too
+    /// far from its cell stays indirect too.
     pub fn add_jump(&mut self, end: usize) {
-        let Ok(d) = i32::try_from((self.cell as usize as i64).wrapping_sub(end as i64)) else {
-            return;
-        };
-        if d == 0 {
-            return;
-        }
-        if let Some(free) = self.jumps.iter_mut().find(|j| **j == 0) {
-            *free = d;
+        if self.jump == 0
+            && let Ok(d) = i32::try_from((self.cell as usize as i64).wrapping_sub(end as i64))
+        {
+            self.jump = d;
         }
     }
 
-    /// The end addresses of the instructions through the cell.
-    pub fn jump_ends(&self) -> impl Iterator<Item = usize> + '_ {
-        self.jumps
-            .iter()
-            .filter(|&&d| d != 0)
-            .map(|&d| (self.cell as usize).wrapping_add_signed(-(d as isize)))
+    /// The end address of the instruction made direct at linking.
+    pub fn jump_end(&self) -> Option<usize> {
+        (self.jump != 0).then(|| (self.cell as usize).wrapping_add_signed(-(self.jump as isize)))
     }
 
     /// Makes the exit continue directly in compiled code at `body` (a
@@ -2382,7 +2371,7 @@ impl Exit {
             (*(self.cell as *const core::sync::atomic::AtomicU64))
                 .store(body, core::sync::atomic::Ordering::Release)
         };
-        for end in self.jump_ends() {
+        if let Some(end) = self.jump_end() {
             // SAFETY: `end` is the end of a 6-byte jump or call through
             // the cell in this block's code, which is mapped writable and
             // which nothing runs now (the caller's contract); both forms

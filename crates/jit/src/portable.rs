@@ -156,10 +156,7 @@ pub fn export(cache: &CodeCache, pc: u64, block: &CompiledBlock) -> Option<Porta
                 let pair = [code[at.checked_sub(2)?], code[at - 1]];
                 if let Some(canonical) = crate::baseline::indirect_opcode(pair) {
                     code[at - 2..at].copy_from_slice(&canonical);
-                    block
-                        .exits
-                        .iter()
-                        .position(|e| e.jump_ends().any(|j| j == end))? as i64
+                    block.exits.iter().position(|e| e.jump_end() == Some(end))? as i64
                 } else {
                     let field = &code[at..at + 4];
                     let disp = i32::from_le_bytes(field.try_into().expect("4 bytes"));

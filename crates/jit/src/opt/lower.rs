@@ -398,6 +398,16 @@ fn successors(t: &Terminator, returns: &[u64]) -> Vec<u64> {
     }
 }
 
+/// Each block's position in the region by its guest PC (the first, if
+/// two start at one PC).
+fn block_index(blocks: &[RegionBlock<'_>]) -> HashMap<u64, usize> {
+    let mut index_of = HashMap::new();
+    for (k, rb) in blocks.iter().enumerate() {
+        index_of.entry(rb.pc).or_insert(k);
+    }
+    index_of
+}
+
 /// Where the region's direct calls return to, when that is one of its
 /// blocks (`index_of`): a return compares its target with these and
 /// continues in the region on a match (at most [`MAX_RETURN_TARGETS`]).
@@ -428,10 +438,7 @@ pub(crate) fn loops_through_entry(blocks: &[RegionBlock<'_>], link: Option<u32>)
     let Some(entry) = blocks.first().map(|rb| rb.pc) else {
         return false;
     };
-    let mut index_of = HashMap::new();
-    for (k, rb) in blocks.iter().enumerate() {
-        index_of.entry(rb.pc).or_insert(k);
-    }
+    let index_of = block_index(blocks);
     let returns = return_targets(blocks, &index_of, link);
     let mut seen = vec![false; blocks.len()];
     let mut todo = vec![0];
@@ -619,10 +626,7 @@ pub(crate) fn lower(
         }
     }
 
-    let mut index_of = HashMap::new();
-    for (k, rb) in blocks.iter().enumerate() {
-        index_of.entry(rb.pc).or_insert(k);
-    }
+    let index_of = block_index(blocks);
     // A loop calling a function (its blocks taken in by region
     // formation) stays in compiled code across the call instead of
     // leaving through the stub and coming back (gzip's symbol loop calls
