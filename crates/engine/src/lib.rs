@@ -685,7 +685,11 @@ fn chain_config() -> ChainConfig {
         ibtc: true,
         flags: Some(xarch_a64::state::NZCV),
         link: Some(xarch_a64::state::x_offset(30)),
-        pinned: Some(xarch_a64::state::SP),
+        pinned: [
+            Some(xarch_a64::state::SP),
+            Some(xarch_a64::state::x_offset(0)),
+            Some(xarch_a64::state::x_offset(2)),
+        ],
     }
 }
 

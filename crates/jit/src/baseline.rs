@@ -3,7 +3,9 @@
 //! Register use inside a compiled block: `rbx` = guest state block plus
 //! [`STATE_BIAS`],
 //! `r12` = value slots (16 bytes per IR value, index = value number),
-//! `r13` = the [`JitCtx`]; r8-r11, r14 and r15 hold IR values within the
+//! `r13` = the [`JitCtx`]; rbp, r15 and r14 keep the pinned state fields
+//! ([`ChainConfig::pinned`], unless not pinned); r8-r11 (and r14 and r15
+//! when they keep no field) hold IR values within the
 //! block (`regs.rs`: constants become immediates, computed values stay in
 //! registers until their last use). Scalar values are always
 //! zero-extended to 64 bits, in registers and in the low 8 bytes of their
@@ -87,11 +89,12 @@ pub struct JitCtx {
     /// index of the direct exit's link cell plus one, or 0 for an
     /// indirect exit (see `crate::opt`'s stub).
     pub region_exit: u64,
-    /// Offset in the state block of the 64-bit field compiled code keeps
-    /// in rbp ([`ChainConfig::pinned`]), or -1: the shared routines load
-    /// it at entry and store it back on every way out to the engine. It
-    /// must match the configuration the code was compiled with.
-    pub pinned: i64,
+    /// Offsets in the state block of the 64-bit fields compiled code
+    /// keeps in [`PIN_REGS`] ([`ChainConfig::pinned`]), or -1: the shared
+    /// routines load them at entry and store them back on every way out
+    /// to the engine. They must match the configuration the code was
+    /// compiled with.
+    pub pinned: [i64; PINS],
 }
 
 impl Default for JitCtx {
@@ -116,17 +119,17 @@ impl Default for JitCtx {
             stack_floor: 0,
             complete_routine: SharedRoutines::get().complete,
             region_exit: 0,
-            pinned: -1,
+            pinned: [-1; PINS],
         }
     }
 }
 
 impl JitCtx {
     /// A context for code compiled with `chain`: the shared routines
-    /// then keep the field it pins ([`ChainConfig::pinned`]).
+    /// then keep the fields it pins ([`ChainConfig::pinned`]).
     pub fn for_chain(chain: ChainConfig) -> Self {
         JitCtx {
-            pinned: chain.pinned.map_or(-1, i64::from),
+            pinned: chain.pinned.map(|p| p.map_or(-1, i64::from)),
             ..JitCtx::default()
         }
     }
@@ -189,7 +192,7 @@ const _: () = {
     // displacement (`[BYTE r13 + CTX_...]`); only region code and stubs
     // use `region_exit`, and only the entry and exit routines `pinned`.
     assert!(CTX_COMPLETE_ROUTINE < 128);
-    assert!(core::mem::size_of::<JitCtx>() == CTX_PINNED as usize + 8);
+    assert!(core::mem::size_of::<JitCtx>() == CTX_PINNED as usize + 8 * PINS);
 };
 
 /// The way into baseline blocks and back to the engine, shared by every
@@ -582,8 +585,8 @@ impl Emitter {
     }
 
     /// Calls a function of xarch's own (at a process-specific address).
-    /// It may read or write any of the guest state: the pinned field is
-    /// in the state block across the call.
+    /// It may read or write any of the guest state: the pinned fields
+    /// are in the state block across the call.
     fn call_abs(&mut self, addr: usize) {
         self.pinned_to_state();
         dynasm!(self.ops ; .arch x64 ; mov rax, QWORD addr as i64);
@@ -592,33 +595,43 @@ impl Emitter {
         self.pinned_from_state();
     }
 
-    /// Whether a state access of `bytes` at `off` touches the field kept
-    /// in rbp ([`ChainConfig::pinned`]).
+    /// Whether a state access of `bytes` at `off` touches a field kept
+    /// in a register ([`ChainConfig::pinned`]).
     fn touches_pinned(&self, off: i32, bytes: u32) -> bool {
-        self.chain
-            .pinned
-            .is_some_and(|p| off < p as i32 + 8 && (p as i32) < off + bytes.max(1) as i32)
+        (0..PINS).any(|p| self.touches_pin(p, off, bytes))
     }
 
-    /// Whether nothing writes the pinned field between its read `i` and
-    /// the value's last use, so the value can stay in rbp: no write of
-    /// state over it, and no helper call (it may write any state).
-    fn pinned_unchanged(&self, block: &Block, i: usize) -> bool {
+    /// Whether a state access of `bytes` at `off` touches pinned field `p`.
+    fn touches_pin(&self, p: usize, off: i32, bytes: u32) -> bool {
+        self.chain.pinned[p]
+            .is_some_and(|f| off < f as i32 + 8 && (f as i32) < off + bytes.max(1) as i32)
+    }
+
+    /// The pinned field that starts at `off`, if any.
+    fn pin_at(&self, off: i32) -> Option<usize> {
+        (0..PINS).find(|&p| self.chain.pinned[p] == Some(off as u32))
+    }
+
+    /// Whether nothing writes pinned field `p` between its read `i` and
+    /// the value's last use, so the value can stay in its register: no
+    /// write of state over it, and no helper call (it may write any
+    /// state).
+    fn pinned_unchanged(&self, block: &Block, i: usize, p: usize) -> bool {
         let last = self.regs.last_use(i as u32).min(block.insts.len() - 1);
         last <= i
             || block.insts[i + 1..=last].iter().all(|x| match x.op {
-                Op::SetState(o, v) => !self.touches_pinned(o as i32, block.ty(v).bytes()),
+                Op::SetState(o, v) => !self.touches_pin(p, o as i32, block.ty(v).bytes()),
                 Op::Call(..) => false,
                 _ => true,
             })
     }
 
-    /// Stores the pinned field from rbp to the state block.
+    /// Stores the pinned fields from their registers to the state block.
     fn pinned_to_state(&mut self) {
         emit_pinned_store(&mut self.ops, self.chain.pinned);
     }
 
-    /// Loads the pinned field from the state block into rbp.
+    /// Loads the pinned fields from the state block into their registers.
     fn pinned_from_state(&mut self) {
         emit_pinned_load(&mut self.ops, self.chain.pinned);
     }
@@ -825,6 +838,7 @@ impl Emitter {
         // `cmp x, 0`): most blocks end in such a compare-and-branch.
         let ra = match self.regs.loc(a) {
             Loc::Reg(k) => POOL[k],
+            Loc::Pinned(p) => PIN_REGS[p],
             _ => {
                 self.get(a, RAX);
                 RAX
@@ -907,7 +921,10 @@ impl Emitter {
                             let r = POOL[k];
                             dynasm!(self.ops ; .arch x64 ; bt Rd(r), bit);
                         }
-                        Loc::Pinned => dynasm!(self.ops ; .arch x64 ; bt ebp, bit),
+                        Loc::Pinned(p) => {
+                            let r = PIN_REGS[p];
+                            dynasm!(self.ops ; .arch x64 ; bt Rd(r), bit);
+                        }
                         _ => {
                             let o = slot(nzcv);
                             dynasm!(self.ops ; .arch x64 ; bt DWORD [r12 + o], bit);
@@ -950,7 +967,7 @@ impl Emitter {
                 let o = slot(v);
                 dynasm!(self.ops ; .arch x64 ; test BYTE [r12 + o], 1);
             }
-            Loc::Imm(_) | Loc::Pinned => {
+            Loc::Imm(_) | Loc::Pinned(_) => {
                 unreachable!("conditions are neither constants nor state reads")
             }
         }
@@ -979,13 +996,27 @@ impl Emitter {
                     return false;
                 }
                 if self.touches_pinned(off, ty.bytes()) {
-                    if Some(off as u32) == self.chain.pinned && ty == Type::I64 {
-                        if self.pinned_unchanged(block, i) {
-                            self.def_pinned(i);
+                    let pin = self.pin_at(off);
+                    if let Some(p) = pin
+                        && ty == Type::I64
+                    {
+                        if self.pinned_unchanged(block, i, p) {
+                            self.def_pinned(i, p);
                             return true;
                         }
                         let d = self.dest(i, None);
-                        dynasm!(self.ops ; .arch x64 ; mov Rq(d), rbp);
+                        let r = PIN_REGS[p];
+                        dynasm!(self.ops ; .arch x64 ; mov Rq(d), Rq(r));
+                        self.finish(i, d);
+                        return true;
+                    }
+                    if let Some(p) = pin
+                        && ty == Type::I32
+                    {
+                        // A W register: the low half, zero-extended.
+                        let d = self.dest(i, None);
+                        let r = PIN_REGS[p];
+                        dynasm!(self.ops ; .arch x64 ; mov Rd(d), Rd(r));
                         self.finish(i, d);
                         return true;
                     }
@@ -1010,8 +1041,10 @@ impl Emitter {
                 // (Whole: an extension's operand is zero-extended already.)
                 let x = &self.regs.stored(*x);
                 if self.touches_pinned(off, xt.bytes()) {
-                    if Some(off as u32) == self.chain.pinned && xt == Type::I64 {
-                        self.get(*x, Rq::RBP);
+                    if let Some(p) = self.pin_at(off)
+                        && xt == Type::I64
+                    {
+                        self.get(*x, PIN_REGS[p]);
                     } else {
                         // Part of the field: through the state block.
                         self.pinned_to_state();
@@ -1030,6 +1063,7 @@ impl Emitter {
                 }
                 let r = match self.regs.loc(*x) {
                     Loc::Reg(k) => POOL[k],
+                    Loc::Pinned(p) => PIN_REGS[p],
                     Loc::Imm(v) if xt != Type::I64 || imm32(v).is_some() => {
                         let at = off - STATE_BIAS;
                         enc::store_imm(&mut self.ops, xt.bytes().max(1), v as i32, Rq::RBX, at);
@@ -1262,7 +1296,7 @@ impl Emitter {
             // instruction's fault stub by the host signal handler.
             Op::Load(a) if ty.bytes() <= 8 => {
                 let (b, o) = self.addr_operand(*a);
-                let d = self.dest(i, None);
+                let d = self.dest_load(i);
                 self.mem_site(false);
                 enc::load(&mut self.ops, ty.bytes(), d, b, o);
                 self.finish(i, d);
@@ -1749,7 +1783,8 @@ pub(crate) fn indirect_opcode(pair: [u8; 2]) -> Option<[u8; 2]> {
 /// the callee-saved registers compiled code uses (six pushes and 8 bytes
 /// more: the stack stays 16-byte aligned for calls), loads state (rbx,
 /// plus [`STATE_BIAS`]), slots (r12) and the context (r13) from the
-/// call's arguments, and the pinned field ([`JitCtx::pinned`]) into rbp;
+/// call's arguments, and the pinned fields ([`JitCtx::pinned`]) into
+/// their registers;
 /// `body` marks where chained code jumps in (with that frame already in
 /// place). [`emit_epilogue`] undoes it.
 pub(crate) fn emit_prologue(ops: &mut VecAssembler<X64Relocation>, body: DynamicLabel) {
@@ -1768,28 +1803,49 @@ pub(crate) fn emit_prologue(ops: &mut VecAssembler<X64Relocation>, body: Dynamic
         ; mov QWORD [BYTE r13 + CTX_ENTRY_SP as i8], rsp
         ; lea rax, [rsp - RETURN_STACK_BYTES]
         ; mov QWORD [BYTE r13 + CTX_STACK_FLOOR as i8], rax
-        ; mov rax, QWORD [r13 + CTX_PINNED]
-        ; test rax, rax
-        ; js >unpinned
-        ; mov rbp, QWORD [rbx + rax - STATE_BIAS]
-        ; unpinned:
-        ; =>body
     );
+    for (at, r) in ctx_pins() {
+        dynasm!(ops
+            ; .arch x64
+            ; mov rax, QWORD [r13 + at]
+            ; test rax, rax
+            ; js >unpinned
+            ; mov Rq(r), QWORD [rbx + rax - STATE_BIAS]
+            ; unpinned:
+        );
+    }
+    dynasm!(ops ; .arch x64 ; =>body);
 }
 
-/// Stores the field `pinned` names ([`ChainConfig::pinned`]) from rbp to
-/// the state block (nothing if none).
-pub(crate) fn emit_pinned_store(ops: &mut VecAssembler<X64Relocation>, pinned: Option<u32>) {
-    if let Some(p) = pinned {
-        enc::store(ops, 8, Rq::RBP, Rq::RBX, p as i32 - STATE_BIAS);
+/// Each pinned field's entry in [`JitCtx::pinned`] (its offset in the
+/// context) and its register.
+fn ctx_pins() -> impl Iterator<Item = (i32, Rq)> {
+    PIN_REGS
+        .into_iter()
+        .enumerate()
+        .map(|(k, r)| (CTX_PINNED + 8 * k as i32, r))
+}
+
+/// Stores the fields `pinned` names ([`ChainConfig::pinned`]) from their
+/// registers to the state block (nothing for none).
+pub(crate) fn emit_pinned_store(
+    ops: &mut VecAssembler<X64Relocation>,
+    pinned: [Option<u32>; PINS],
+) {
+    for (p, r) in pinned.into_iter().zip(PIN_REGS) {
+        if let Some(p) = p {
+            enc::store(ops, 8, r, Rq::RBX, p as i32 - STATE_BIAS);
+        }
     }
 }
 
-/// Loads the field `pinned` names from the state block into rbp (nothing
-/// if none).
-pub(crate) fn emit_pinned_load(ops: &mut VecAssembler<X64Relocation>, pinned: Option<u32>) {
-    if let Some(p) = pinned {
-        enc::load(ops, 8, Rq::RBP, Rq::RBX, p as i32 - STATE_BIAS);
+/// Loads the fields `pinned` names from the state block into their
+/// registers (nothing for none).
+pub(crate) fn emit_pinned_load(ops: &mut VecAssembler<X64Relocation>, pinned: [Option<u32>; PINS]) {
+    for (p, r) in pinned.into_iter().zip(PIN_REGS) {
+        if let Some(p) = p {
+            enc::load(ops, 8, r, Rq::RBX, p as i32 - STATE_BIAS);
+        }
     }
 }
 
@@ -1800,17 +1856,22 @@ pub(crate) fn emit_drop_return_stack(ops: &mut VecAssembler<X64Relocation>) {
 }
 
 /// Returns from compiled code to the engine (rax: the next guest PC),
-/// matching [`emit_prologue`]: the pinned field goes back to the state
+/// matching [`emit_prologue`]: the pinned fields go back to the state
 /// block first. Clobbers rcx.
 pub(crate) fn emit_epilogue(ops: &mut VecAssembler<X64Relocation>) {
     emit_drop_return_stack(ops);
+    for (at, r) in ctx_pins() {
+        dynasm!(ops
+            ; .arch x64
+            ; mov rcx, QWORD [r13 + at]
+            ; test rcx, rcx
+            ; js >unpinned
+            ; mov QWORD [rbx + rcx - STATE_BIAS], Rq(r)
+            ; unpinned:
+        );
+    }
     dynasm!(ops
         ; .arch x64
-        ; mov rcx, QWORD [r13 + CTX_PINNED]
-        ; test rcx, rcx
-        ; js >unpinned
-        ; mov QWORD [rbx + rcx - STATE_BIAS], rbp
-        ; unpinned:
         ; add rsp, 8
         ; pop rbp
         ; pop r15
@@ -1921,17 +1982,27 @@ pub struct ChainConfig {
     /// `JitCtx::entry_sp` and are dropped at every return to the engine.
     /// `None`: no return stack.
     pub link: Option<u32>,
-    /// Offset of a 64-bit state field (the guest stack pointer) that
-    /// compiled code keeps in rbp rather than in the state block: a
-    /// read is a register move, a write one too, where each was a memory
-    /// access, and most blocks address the stack. The field is exact in
-    /// the state block whenever anything else can see it: the shared
-    /// routines load it on the way in and store it on every way out
-    /// (faults too; [`JitCtx::pinned`] names it to them), calls into
-    /// xarch store it before and load it after, and region stubs store
-    /// it before their code and load it after. `None`: not kept.
-    pub pinned: Option<u32>,
+    /// Offsets of 64-bit state fields that compiled code keeps in
+    /// registers ([`PIN_REGS`]: rbp, r15, r14) rather than in the state
+    /// block: a read is a register move, a write one too, where each was
+    /// a memory access. The engine pins the guest stack pointer, which
+    /// most blocks address, and X0 and X2, the registers compiled code
+    /// writes most. A field is exact in the state block whenever anything
+    /// else can see it: the shared routines load it on the way in and
+    /// store it on every way out (faults too; [`JitCtx::pinned`] names
+    /// the fields to them), calls into xarch store it before and load it
+    /// after, and region stubs store it before their code and load it
+    /// after. `None`: not kept (r15 and r14 then hold block values).
+    pub pinned: [Option<u32>; PINS],
 }
+
+/// How many state fields compiled code can keep in registers
+/// ([`ChainConfig::pinned`]).
+pub const PINS: usize = 3;
+
+/// The registers that keep the pinned fields, in [`ChainConfig::pinned`]'s
+/// order.
+pub(crate) const PIN_REGS: [Rq; PINS] = [Rq::RBP, Rq::R15, Rq::R14];
 
 /// The indirect-branch table entry for `pc` in a table of `entries` (a
 /// power of two, at least 2): its index and its content when it sends
@@ -2040,7 +2111,7 @@ pub fn compile_with(
             feat,
             relocs: Vec::new(),
             consts: Vec::new(),
-            regs: Regs::new(block, chain.flags),
+            regs: Regs::new(block, chain.flags, &chain.pinned),
             flag_stubs: Vec::new(),
             far: far.clone(),
         };

@@ -16,7 +16,7 @@ const CHAIN: ChainConfig = ChainConfig {
     ibtc: false,
     flags: None,
     link: None,
-    pinned: None,
+    pinned: [None; xarch_jit::baseline::PINS],
 };
 const TAKEN: u64 = 0x3000;
 const NOT_TAKEN: u64 = 0x4000;

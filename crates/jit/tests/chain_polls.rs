@@ -17,7 +17,7 @@ const CHAIN: ChainConfig = ChainConfig {
     ibtc: false,
     flags: None,
     link: None,
-    pinned: None,
+    pinned: [None; xarch_jit::baseline::PINS],
 };
 
 /// The chained-to block: marks word 5 so the test sees whether it ran.

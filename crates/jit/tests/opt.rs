@@ -2,7 +2,6 @@
 //! Cranelift must leave the same guest state and memory, and report the
 //! same next PC, exit or fault, as the reference interpreter.
 
-use std::sync::Once;
 use xarch_a64::state::A64State;
 use xarch_ir::guest_mem::Fault;
 use xarch_ir::{Block, BlockResult, Builder, IntCC, Interpreter, Terminator, Type};
@@ -12,32 +11,9 @@ use xarch_jit::{CodeCache, FAULT_REPLAY, JitCtx};
 
 // ---------------------------------------------------------------- harness
 
-extern "C" fn on_fault(_: libc::c_int, info: *mut libc::siginfo_t, uc: *mut libc::c_void) {
-    // SAFETY: the kernel passes valid siginfo and ucontext pointers.
-    unsafe {
-        let addr = (*info).si_addr() as u64;
-        let uc = uc as *mut libc::ucontext_t;
-        if xarch_ir::guest_mem::fixup(uc, addr) || xarch_jit::opt::redirect_fault(uc, addr) {
-            return;
-        }
-        libc::abort();
-    }
-}
-
-fn install_handler() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        for sig in [libc::SIGSEGV, libc::SIGBUS] {
-            // SAFETY: a handler that only redirects faults of guest accesses.
-            unsafe {
-                let mut sa: libc::sigaction = core::mem::zeroed();
-                sa.sa_sigaction = on_fault as *const () as usize;
-                sa.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER;
-                libc::sigaction(sig, &sa, core::ptr::null_mut());
-            }
-        }
-    });
-}
+#[path = "common/faults.rs"]
+mod faults;
+use faults::{guard_pages, install_handler};
 
 /// State block of the hand-built IR tests: 256 words, the last is the
 /// exit-info word.
@@ -50,7 +26,7 @@ fn chain(exit_info: i32) -> ChainConfig {
         ibtc: false,
         flags: None,
         link: None,
-        pinned: None,
+        pinned: [None; xarch_jit::baseline::PINS],
     }
 }
 
@@ -762,28 +738,6 @@ fn flags_packed_on_sibling_exits() {
         s.x[3] = x3;
         let (_, a) = check_a64(&blocks, &s, &mut []);
         assert_eq!(a.x[0], x1.wrapping_sub(x2));
-    }
-}
-
-/// Maps two pages, the second inaccessible; returns the base address.
-fn guard_pages() -> *mut u8 {
-    // SAFETY: a fresh anonymous mapping; the second page is protected.
-    unsafe {
-        let p = libc::mmap(
-            core::ptr::null_mut(),
-            8192,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        );
-        assert_ne!(p, libc::MAP_FAILED);
-        libc::mprotect(
-            (p as *mut u8).add(4096) as *mut libc::c_void,
-            4096,
-            libc::PROT_NONE,
-        );
-        p as *mut u8
     }
 }
 
@@ -1575,7 +1529,7 @@ fn indirect_exit_uses_the_branch_table() {
         ibtc: true,
         flags: None,
         link: None,
-        pinned: None,
+        pinned: [None; xarch_jit::baseline::PINS],
     };
     let mut jit = Jit::new();
     let region = jit.compile(&blocks, cfg);
@@ -1710,31 +1664,42 @@ fn deferred_flags_enter_and_leave_regions() {
     }
 }
 
-/// The stack pointer, which baseline code keeps in rbp
+/// The stack pointer, X0 and X2, which baseline code keeps in registers
 /// (`ChainConfig::pinned`), changed by baseline code before a region,
 /// by the region, and read after it by baseline code and the engine: the
-/// region's stub puts it in the state block for the region and takes it
-/// back after, linked or returning to the dispatcher.
+/// region's stub puts them in the state block for the region and takes
+/// them back after, linked or returning to the dispatcher.
 #[test]
-fn the_pinned_stack_pointer_crosses_regions() {
+fn the_pinned_fields_cross_regions() {
     const SUB_SP_16: u32 = 0xd100_43ff; // sub sp, sp, #16
     const SUB_SP_32: u32 = 0xd100_83ff; // sub sp, sp, #32
     const MOV_X3_SP: u32 = 0x9100_03e3; // mov x3, sp
     const MOV_X4_SP: u32 = 0x9100_03e4; // mov x4, sp
+    const ADD_X0_1: u32 = 0x9100_0400; // add x0, x0, #1
+    const ADD_X2_5: u32 = 0x9100_1442; // add x2, x2, #5
+    const MOV_X5_X0: u32 = 0xaa00_03e5; // mov x5, x0
+    const MOV_X6_X2: u32 = 0xaa02_03e6; // mov x6, x2
     const B_NEXT: u32 = 0x1400_0001;
     let code = [
-        SUB_SP_16, B_NEXT, MOV_X3_SP, SUB_SP_32, B_NEXT, MOV_X4_SP, SVC0,
+        SUB_SP_16, ADD_X0_1, B_NEXT, MOV_X3_SP, SUB_SP_32, ADD_X2_5, MOV_X5_X0, ADD_X0_1, B_NEXT,
+        MOV_X4_SP, MOV_X6_X2, SVC0,
     ];
     let blocks = lift_seq(&code);
     assert_eq!(blocks.len(), 3);
     let cfg = ChainConfig {
-        pinned: Some(xarch_a64::state::SP),
+        pinned: [
+            Some(xarch_a64::state::SP),
+            Some(xarch_a64::state::x_offset(0)),
+            Some(xarch_a64::state::x_offset(2)),
+        ],
         ..chain(A64_EXIT_INFO)
     };
-    let s = A64State {
+    let mut s = A64State {
         sp: 0x7fff_ffff_f000,
         ..A64State::default()
     };
+    s.x[0] = 0x1000;
+    s.x[2] = 0x2000;
     let mut want = s.clone();
     let r = interp_region(&blocks, &mut want as *mut A64State as *mut u8);
     for linked in [true, false] {
@@ -1743,6 +1708,7 @@ fn the_pinned_stack_pointer_crosses_regions() {
             assert_eq!(r, BlockResult::Exit(xarch_ir::ExitReason::Syscall, next));
             assert!(bytes(&want) == bytes(&got), "{want:x?}\n{got:x?}");
             assert_eq!(got.x[4], 0x7fff_ffff_f000 - 48);
+            assert_eq!((got.x[5], got.x[0], got.x[6]), (0x1001, 0x1002, 0x2005));
         } else {
             assert_eq!(next, blocks[2].start);
             let mut part = s.clone();

@@ -21,7 +21,7 @@ const CHAIN: ChainConfig = ChainConfig {
     ibtc: false,
     flags: None,
     link: None,
-    pinned: None,
+    pinned: [None; xarch_jit::baseline::PINS],
 };
 /// Where the marked block continues.
 const AFTER: u64 = 0x9000;

@@ -19,7 +19,7 @@ const CHAIN: ChainConfig = ChainConfig {
     ibtc: false,
     flags: None,
     link: Some(8 * LINK as u32),
-    pinned: None,
+    pinned: [None; xarch_jit::baseline::PINS],
 };
 
 const CALLER: u64 = 0x1000;

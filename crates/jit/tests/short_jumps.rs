@@ -19,7 +19,7 @@ const CHAIN: ChainConfig = ChainConfig {
     ibtc: false,
     flags: None,
     link: None,
-    pinned: None,
+    pinned: [None; xarch_jit::baseline::PINS],
 };
 
 /// `stores` stores of constants `base + i` to state words 1-10 (8 bytes

@@ -21,7 +21,7 @@ const CHAIN: ChainConfig = ChainConfig {
     ibtc: false,
     flags: None,
     link: None,
-    pinned: None,
+    pinned: [None; xarch_jit::baseline::PINS],
 };
 
 struct Rng(u64);

@@ -16,8 +16,10 @@
 //!
 //! No value is kept in a register across blocks: each block's code starts
 //! with every value unset and ends with a jump, so chained blocks need no
-//! agreement but one, the state field kept in rbp (`ChainConfig::pinned`,
-//! the guest stack pointer), whose reads can stay there ([`Loc::Pinned`]).
+//! agreement but one, the state fields kept in rbp, r15 and r14
+//! (`ChainConfig::pinned`: the guest stack pointer, X0 and X2), whose
+//! reads can stay there ([`Loc::Pinned`]). A register that keeps a field
+//! leaves the pool.
 //! A faulting access abandons the block, whose values are then dead (guest
 //! state is written by `SetState` as the IR says).
 
@@ -28,7 +30,24 @@ use xarch_ir::{Block, IntCC, Op, Terminator, Type, Value};
 
 /// Host registers that hold IR values: first those calls clobber, then
 /// callee-saved ones (saved by the block prologue) that survive calls.
+/// The last ones are taken from the end when they keep state fields
+/// (`super::PIN_REGS`: r15 for the second pinned field, r14 for the
+/// third; see [`pool_len`]).
 pub(super) const POOL: [Rq; 6] = [Rq::R8, Rq::R9, Rq::R10, Rq::R11, Rq::R14, Rq::R15];
+
+/// How much of [`POOL`] holds values when `pinned` names the state fields
+/// kept in `super::PIN_REGS` (the stack pointer's rbp is not in the pool).
+pub(super) fn pool_len(pinned: &[Option<u32>; super::PINS]) -> usize {
+    const _: () = assert!(matches!(super::PIN_REGS[1], Rq::R15));
+    const _: () = assert!(matches!(super::PIN_REGS[2], Rq::R14));
+    if pinned[2].is_some() {
+        POOL.len() - 2
+    } else if pinned[1].is_some() {
+        POOL.len() - 1
+    } else {
+        POOL.len()
+    }
+}
 
 /// Pool entries below this index are caller-saved.
 const CALLER_SAVED: usize = 4;
@@ -49,10 +68,10 @@ pub(super) enum Loc {
     Reg(usize),
     /// A constant not materialised anywhere (canonical: zero-extended).
     Imm(u64),
-    /// A read of the pinned state field (`ChainConfig::pinned`) that
-    /// stays in rbp: nothing writes the field before the value's last
-    /// use. Also in its slot unless dirty.
-    Pinned,
+    /// A read of pinned state field `k` (`ChainConfig::pinned`) that
+    /// stays in its register (`PIN_REGS[k]`): nothing writes the field
+    /// before the value's last use. Also in its slot unless dirty.
+    Pinned(usize),
 }
 
 /// A second operand as an x86 instruction can take it.
@@ -84,6 +103,12 @@ struct ValueInfo {
     /// state uses: its operand, which the write stores whole (a value is
     /// zero-extended wherever it is kept), so the extension has no code.
     stored_from: Option<u32>,
+    /// For a value whose only use is the write of pinned field `k`, with
+    /// nothing between its definition and the write that could see the
+    /// field (a fault, a call, a read or another write of it): `k`. The
+    /// value is computed in the field's register, which the write then
+    /// leaves as it is (see [`Emitter::pin_target`]).
+    to_pin: Option<u8>,
 }
 
 /// The value-location state of the block being compiled.
@@ -91,6 +116,8 @@ pub(super) struct Regs {
     vals: Vec<ValueInfo>,
     /// The value each pool register holds.
     held: [Option<u32>; POOL.len()],
+    /// Pool registers in use here (those after keep pinned fields).
+    pool_len: usize,
     /// A comparison or condition test used only by the block's branch:
     /// emitted with the branch as a host compare-and-jump (its operands
     /// live until then).
@@ -122,7 +149,11 @@ pub(super) struct Deferred {
 }
 
 impl Regs {
-    pub(super) fn new(block: &Block, flags: Option<u32>) -> Regs {
+    pub(super) fn new(
+        block: &Block,
+        flags: Option<u32>,
+        pinned: &[Option<u32>; super::PINS],
+    ) -> Regs {
         let n = block.insts.len();
         let unset = ValueInfo {
             loc: Loc::Slot,
@@ -131,6 +162,7 @@ impl Regs {
             uses: 0,
             addr: None,
             stored_from: None,
+            to_pin: None,
         };
         let mut vals = vec![unset; n];
         let mut operands = Vec::with_capacity(2 * n);
@@ -221,6 +253,7 @@ impl Regs {
                 select_fused.push(c.0);
             }
         }
+        find_pin_targets(block, pinned, &mut vals);
         let (deferred, folded) = match flags {
             Some(off) => find_deferred(block, off, &mut vals),
             None => (Vec::new(), Vec::new()),
@@ -252,6 +285,7 @@ impl Regs {
         Regs {
             vals,
             held: [None; POOL.len()],
+            pool_len: pool_len(pinned),
             fused,
             deferred,
             folded,
@@ -323,6 +357,47 @@ impl Regs {
 
     pub(super) fn last_use(&self, v: u32) -> usize {
         self.vals[v as usize].last_use as usize
+    }
+}
+
+/// Marks the values that can be computed in the register of the pinned
+/// field they are written to (`ValueInfo::to_pin`): a value whose only use
+/// is that write (or whose only use is a zero extension only that write
+/// uses, see `stored_from`), with no guest access, atomic, fence or call
+/// between them (a fault or a call there would see the field's new value
+/// early) and no other access to the field.
+fn find_pin_targets(block: &Block, pinned: &[Option<u32>; super::PINS], vals: &mut [ValueInfo]) {
+    let touches = |p: u32, o: u32, bytes: u32| o < p + 8 && p < o + bytes.max(1);
+    for (j, inst) in block.insts.iter().enumerate() {
+        let Op::SetState(off, x) = inst.op else {
+            continue;
+        };
+        let Some(k) = pinned.iter().position(|&f| f == Some(off)) else {
+            continue;
+        };
+        if block.ty(x) != Type::I64 {
+            continue;
+        }
+        let xi = x.0 as usize;
+        let v = vals[xi].stored_from.map_or(xi, |a| a as usize);
+        let single = |i: usize| vals[i].uses == 1 && vals[i].last_use as usize == j;
+        if !single(xi) || (v != xi && (vals[v].uses != 1 || vals[v].last_use as usize != j)) {
+            continue;
+        }
+        let quiet = block.insts[v + 1..j].iter().all(|b| match b.op {
+            Op::Load(_)
+            | Op::Store(..)
+            | Op::CmpXchg(..)
+            | Op::AtomicRmw(..)
+            | Op::Call(..)
+            | Op::Fence(_) => false,
+            Op::GetState(o) => !touches(off, o, b.ty.bytes()),
+            Op::SetState(o, y) => !touches(off, o, block.ty(y).bytes()),
+            _ => true,
+        });
+        if quiet {
+            vals[v].to_pin = Some(k as u8);
+        }
     }
 }
 
@@ -438,9 +513,10 @@ impl Emitter {
                 dynasm!(self.ops ; .arch x64 ; mov Rq(dst), QWORD [r12 + o]);
             }
             Loc::Imm(x) => self.mov_imm(dst, x),
-            Loc::Pinned => {
-                if dst != Rq::RBP {
-                    dynasm!(self.ops ; .arch x64 ; mov Rq(dst), rbp);
+            Loc::Pinned(p) => {
+                let r = super::PIN_REGS[p];
+                if dst != r {
+                    dynasm!(self.ops ; .arch x64 ; mov Rq(dst), Rq(r));
                 }
             }
         }
@@ -453,7 +529,7 @@ impl Emitter {
         let (val, disp) = self.regs.addr(v.0 as usize).unwrap_or((v, 0));
         match self.regs.loc(val) {
             Loc::Reg(k) => (POOL[k], disp),
-            Loc::Pinned => (Rq::RBP, disp),
+            Loc::Pinned(p) => (super::PIN_REGS[p], disp),
             Loc::Slot => {
                 let o = slot(val);
                 dynasm!(self.ops ; .arch x64 ; mov rdi, QWORD [r12 + o]);
@@ -471,7 +547,7 @@ impl Emitter {
     pub(super) fn store_src(&mut self, v: Value, bytes: u32) -> Src {
         match self.regs.loc(v) {
             Loc::Reg(k) => Src::Reg(POOL[k]),
-            Loc::Pinned => Src::Reg(Rq::RBP),
+            Loc::Pinned(p) => Src::Reg(super::PIN_REGS[p]),
             Loc::Imm(x) if bytes < 8 || imm32(x).is_some() => Src::Imm(x as i32),
             _ => {
                 self.get(v, RSI);
@@ -498,7 +574,7 @@ impl Emitter {
     pub(super) fn src(&mut self, v: Value, scratch: Rq, low32: bool) -> Src {
         match self.regs.loc(v) {
             Loc::Reg(k) => Src::Reg(POOL[k]),
-            Loc::Pinned => Src::Reg(Rq::RBP),
+            Loc::Pinned(p) => Src::Reg(super::PIN_REGS[p]),
             Loc::Slot => Src::Mem(slot(v)),
             Loc::Imm(x) => match imm32(x) {
                 Some(s) => Src::Imm(s),
@@ -521,7 +597,16 @@ impl Emitter {
         if !self.regs.used(i) {
             return;
         }
-        let free = self.regs.held.iter().position(Option::is_none);
+        // (The result is computed: its operands were read.)
+        if let Some(p) = self.pin_target(i, |_| true) {
+            let r = super::PIN_REGS[p];
+            dynasm!(self.ops ; .arch x64 ; mov Rq(r), Rq(from));
+            self.regs.vals[i].loc = Loc::Pinned(p);
+            self.regs.vals[i].dirty = true;
+            return;
+        }
+        let n = self.regs.pool_len;
+        let free = self.regs.held[..n].iter().position(Option::is_none);
         if let Some(k) = free.or_else(|| self.evict_for(i)) {
             let r = POOL[k];
             dynasm!(self.ops ; .arch x64 ; mov Rq(r), Rq(from));
@@ -543,7 +628,7 @@ impl Emitter {
     /// through its slot (a store and a load the next instruction waits
     /// for), and the value given up is one used later, if at all.
     fn evict_for(&mut self, i: usize) -> Option<usize> {
-        let (k, v, next) = (0..POOL.len())
+        let (k, v, next) = (0..self.regs.pool_len)
             .filter_map(|k| {
                 let v = self.regs.held[k]?;
                 Some((k, v, self.regs.next_use(v, i)))
@@ -567,6 +652,10 @@ impl Emitter {
         if !self.regs.used(i) {
             return RAX;
         }
+        if let Some(p) = self.pin_target(i, |v| reuse.is_some_and(|a| a.0 == v)) {
+            self.regs.vals[i].loc = Loc::Pinned(p);
+            return super::PIN_REGS[p];
+        }
         if let Some(a) = reuse
             && let Loc::Reg(k) = self.regs.loc(a)
             && self.regs.last_use(a.0) == i
@@ -577,7 +666,8 @@ impl Emitter {
             self.regs.vals[i].loc = Loc::Reg(k);
             return POOL[k];
         }
-        match self.regs.held.iter().position(Option::is_none) {
+        let n = self.regs.pool_len;
+        match self.regs.held[..n].iter().position(Option::is_none) {
             Some(k) => {
                 self.regs.held[k] = Some(i as u32);
                 self.regs.vals[i].loc = Loc::Reg(k);
@@ -585,6 +675,37 @@ impl Emitter {
             }
             None => RAX,
         }
+    }
+
+    /// The pinned field whose register value `i` is computed in (see
+    /// `ValueInfo::to_pin`), if that register holds no value still to be
+    /// read: none used after `i`, and no operand of `i` the template may
+    /// read after writing its destination (`read_first` tells those it
+    /// reads before).
+    fn pin_target(&self, i: usize, read_first: impl Fn(u32) -> bool) -> Option<usize> {
+        let p = self.regs.vals[i].to_pin? as usize;
+        let from = self.regs.operands_at[i] as usize;
+        let to = self.regs.operands_at[i + 1] as usize;
+        let operands = &self.regs.operands[from..to];
+        let busy = self.regs.vals[..i].iter().enumerate().any(|(v, x)| {
+            let v = v as u32;
+            x.loc == Loc::Pinned(p)
+                && (x.last_use as usize > i || (operands.contains(&v) && !read_first(v)))
+        });
+        (!busy).then_some(p)
+    }
+
+    /// [`Self::dest`] for a scalar load, whose one instruction reads its
+    /// address before it writes the destination (which may then be the
+    /// address's register).
+    pub(super) fn dest_load(&mut self, i: usize) -> Rq {
+        if self.regs.used(i)
+            && let Some(p) = self.pin_target(i, |_| true)
+        {
+            self.regs.vals[i].loc = Loc::Pinned(p);
+            return super::PIN_REGS[p];
+        }
+        self.dest(i, None)
     }
 
     /// Value `i` is complete in `r`, the register [`Self::dest`] gave.
@@ -597,9 +718,9 @@ impl Emitter {
         self.release_dead(i);
     }
 
-    /// Value `i` is the pinned field as rbp holds it: no code.
-    pub(super) fn def_pinned(&mut self, i: usize) {
-        self.regs.vals[i].loc = Loc::Pinned;
+    /// Value `i` is pinned field `p` as its register holds it: no code.
+    pub(super) fn def_pinned(&mut self, i: usize, p: usize) {
+        self.regs.vals[i].loc = Loc::Pinned(p);
         self.regs.vals[i].dirty = true;
     }
 
@@ -610,7 +731,7 @@ impl Emitter {
 
     /// Frees the registers of values last used by instruction `i`.
     pub(super) fn release_dead(&mut self, i: usize) {
-        for k in 0..POOL.len() {
+        for k in 0..self.regs.pool_len {
             if let Some(v) = self.regs.held[k]
                 && self.regs.last_use(v) <= i
             {
@@ -632,9 +753,10 @@ impl Emitter {
                     self.regs.vals[v.0 as usize].dirty = false;
                 }
             }
-            Loc::Pinned => {
+            Loc::Pinned(p) => {
                 if self.regs.vals[v.0 as usize].dirty {
-                    dynasm!(self.ops ; .arch x64 ; mov QWORD [r12 + o], rbp);
+                    let r = super::PIN_REGS[p];
+                    dynasm!(self.ops ; .arch x64 ; mov QWORD [r12 + o], Rq(r));
                     self.regs.vals[v.0 as usize].dirty = false;
                 }
             }

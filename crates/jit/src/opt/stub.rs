@@ -6,12 +6,12 @@
 //! entry:  push rbx, r12, r13, r14, r15        ; the baseline frame
 //!         mov rbx, rdi; mov r12, rsi; mov r13, rdx
 //! body:   (complete deferred baseline flags)   ; chained code jumps here
-//!         (store rbp to the pinned state field)
+//!         (store rbp, r15, r14 to the pinned state fields)
 //!         push rbx, r12, r13, rbp
 //!         mov [r13 + host_sp], rsp
 //!         call func(state, ctx, slots)         ; Winch convention
 //! after:  pop rbp, r13, r12, rbx
-//!         (load rbp from the pinned state field)
+//!         (load rbp, r15, r14 from the pinned state fields)
 //!         kind == NEXT: interrupt check; region_exit = cell + 1: jump
 //!           through the cell; 0: IBTC lookup
 //!         kind == OPT_FAULT: kind = FAULT, from the mark in opt_scratch:
@@ -21,9 +21,9 @@
 //!
 //! The function follows Winch's convention, which has no callee-saved
 //! registers: the stub keeps what the baseline frame needs across it
-//! (rbx, r12 and r13, and rbp, which baseline code keeps the pinned
-//! state field in: `ChainConfig::pinned`; r14 and r15 hold nothing
-//! between blocks). Under System V the
+//! (rbx, r12 and r13; rbp, r15 and r14, which baseline code keeps the
+//! pinned state fields in, `ChainConfig::pinned`, go through the state
+//! block around the call). Under System V the
 //! function saved and restored five registers of its own on every entry,
 //! on top of the stub's. A guest access in the Cranelift code that faults
 //! is redirected by [`redirect_fault`] to `after` with the stack pointer
@@ -79,8 +79,9 @@ pub(crate) fn install(
         // region reads the state's. The stack is aligned here.
         emit_complete_if_pending(&mut ops, false);
     }
-    // The region reads and writes the pinned field (the guest stack
-    // pointer) in the state block: chained baseline code kept it in rbp.
+    // The region reads and writes the pinned fields (the guest stack
+    // pointer, X0 and X2) in the state block: chained baseline code kept
+    // them in registers.
     emit_pinned_store(&mut ops, chain.pinned);
     dynasm!(ops
         ; .arch x64
@@ -100,7 +101,7 @@ pub(crate) fn install(
         ; pop rbx
     );
     // What the region left there (at a fault: as of the state it reports)
-    // is the field's value from here on, in baseline code and on the way
+    // is the fields' value from here on, in baseline code and on the way
     // out.
     emit_pinned_load(&mut ops, chain.pinned);
     dynasm!(ops

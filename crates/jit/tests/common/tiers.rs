@@ -12,8 +12,13 @@ const CHAIN: ChainConfig = ChainConfig {
     ibtc: false,
     flags: None,
     link: None,
-    // As the engine: instructions on SP run with it in rbp.
-    pinned: Some(xarch_a64::state::SP),
+    // As the engine: instructions on SP, X0 and X2 run with them in
+    // registers.
+    pinned: [
+        Some(xarch_a64::state::SP),
+        Some(xarch_a64::state::x_offset(0)),
+        Some(xarch_a64::state::x_offset(2)),
+    ],
 };
 
 /// A tier to run in.
