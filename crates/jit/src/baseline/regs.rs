@@ -381,7 +381,7 @@ fn find_pin_targets(block: &Block, pinned: &[Option<u32>; super::PINS], vals: &m
         let xi = x.0 as usize;
         let v = vals[xi].stored_from.map_or(xi, |a| a as usize);
         let single = |i: usize| vals[i].uses == 1 && vals[i].last_use as usize == j;
-        if !single(xi) || (v != xi && (vals[v].uses != 1 || vals[v].last_use as usize != j)) {
+        if !single(xi) || !single(v) {
             continue;
         }
         let quiet = block.insts[v + 1..j].iter().all(|b| match b.op {
