@@ -581,10 +581,13 @@ enum Step {
     /// A block at this PC became hot (nothing of it has run).
     Hot(u64),
     /// Region code faulted at the access at `access` with the state at
-    /// the earlier instruction `from` (see `xarch_jit::FAULT_REPLAY`).
+    /// the earlier instruction `from` (see `xarch_jit::FAULT_REPLAY`),
+    /// after going round a loop starting at `from` `passes` times (see
+    /// `xarch_jit::FAULT_REPLAY_PASSES`).
     Replay {
         from: u64,
         access: u64,
+        passes: u64,
     },
 }
 
@@ -593,6 +596,11 @@ enum Step {
 /// through its blocks; twice that leaves room for memory another thread
 /// changed meanwhile).
 const MAX_REPLAY_BLOCKS: usize = 2 * tier::MAX_REGION_BLOCKS;
+
+/// The most passes a region makes through a loop before it writes the
+/// state block back (its `MAX_REPLAY_PASSES`, with room to spare): a
+/// larger count in the ctx is not believed.
+const MAX_REPLAY_PASSES: u64 = 64;
 
 /// Hashing for guest addresses: a multiplicative hash is plenty (and much
 /// cheaper than SipHash on the dispatch path).
@@ -1590,7 +1598,11 @@ impl Engine {
                     self.tier_up(at);
                     continue;
                 }
-                Step::Replay { from, access } => self.replay(state, from, access),
+                Step::Replay {
+                    from,
+                    access,
+                    passes,
+                } => self.replay(state, from, access, passes),
             };
             match result {
                 BlockResult::Next(next) => state.pc = next,
@@ -1673,9 +1685,15 @@ impl Engine {
                 }
             }
             _ if self.jit_ctx.fault_status & xarch_jit::FAULT_REPLAY != 0 => {
+                let through_loop = self.jit_ctx.fault_status & xarch_jit::FAULT_REPLAY_PASSES != 0;
                 return Step::Replay {
                     from: self.jit_ctx.fault_pc,
                     access: self.jit_ctx.opt_scratch,
+                    passes: if through_loop {
+                        self.jit_ctx.replay_passes
+                    } else {
+                        0
+                    },
                 };
             }
             _ => BlockResult::Fault {
@@ -1689,15 +1707,21 @@ impl Engine {
     }
 
     /// After region code faulted at the access at `access` with the guest
-    /// state that of the earlier instruction `from`: interprets from
-    /// `from`, lifted afresh, until the block holding the access has run
-    /// (the access faults there exactly as the reference says, or, if
-    /// another thread changed memory meanwhile, the program goes on as it
-    /// would have), and returns how the last block ended.
-    fn replay(&mut self, state: &mut A64State, from: u64, access: u64) -> BlockResult {
+    /// state that of the earlier instruction `from`, having come back to
+    /// `from` `passes` times since (a loop's start): interprets from
+    /// `from`, lifted afresh, back to `from` that many times and then
+    /// until the block holding the access has run (the access faults
+    /// there exactly as the reference says, or, if another thread changed
+    /// memory meanwhile, the program goes on as it would have), and
+    /// returns how the last block ended. Nothing the region did since
+    /// `from` was visible, so stopping at any block boundary is exact;
+    /// the count only makes the replay end at the faulting pass.
+    fn replay(&mut self, state: &mut A64State, from: u64, access: u64, passes: u64) -> BlockResult {
         self.replays += 1;
         let mut pc = from;
-        for _ in 0..MAX_REPLAY_BLOCKS {
+        let mut back = 0;
+        let most = (passes.min(MAX_REPLAY_PASSES) as usize + 1) * MAX_REPLAY_BLOCKS;
+        for _ in 0..most {
             let Some(mut block) = self.lift(pc) else {
                 // Code no longer there: the dispatcher reports the fetch.
                 return BlockResult::Next(pc);
@@ -1707,7 +1731,21 @@ impl Engine {
             // SAFETY: the block was just lifted for A64State offsets and
             // `state` is a valid, exclusively borrowed A64State.
             match unsafe { self.interp.run(&block, state as *mut A64State as *mut u8) } {
-                BlockResult::Next(next) if !(block.start..block.end).contains(&access) => pc = next,
+                BlockResult::Next(next) => {
+                    let at_access = (block.start..block.end).contains(&access);
+                    if at_access && back >= passes {
+                        return BlockResult::Next(next);
+                    }
+                    if next == from {
+                        back += 1;
+                        // (More passes than the region made: memory
+                        // changed under it; this boundary is as good.)
+                        if back > passes {
+                            return BlockResult::Next(next);
+                        }
+                    }
+                    pc = next;
+                }
                 r => return r,
             }
         }

@@ -95,6 +95,10 @@ pub struct JitCtx {
     /// to the engine. They must match the configuration the code was
     /// compiled with.
     pub pinned: [i64; PINS],
+    /// Passes an optimizing-tier region made through a loop since the
+    /// state block last held the state at the loop's start (see
+    /// [`FAULT_REPLAY_PASSES`]).
+    pub replay_passes: u64,
 }
 
 impl Default for JitCtx {
@@ -120,6 +124,7 @@ impl Default for JitCtx {
             complete_routine: SharedRoutines::get().complete,
             region_exit: 0,
             pinned: [-1; PINS],
+            replay_passes: 0,
         }
     }
 }
@@ -156,6 +161,7 @@ const CTX_STACK_FLOOR: i32 = 112;
 pub(crate) const CTX_COMPLETE_ROUTINE: i32 = 120;
 pub(crate) const CTX_REGION_EXIT: i32 = 128;
 const CTX_PINNED: i32 = 136;
+pub(crate) const CTX_REPLAY_PASSES: i32 = CTX_PINNED + 8 * PINS as i32;
 
 /// What compiled code keeps in rbx is the state block's address plus
 /// this: the 32 general registers of an A64 state (its first 256 bytes)
@@ -192,7 +198,8 @@ const _: () = {
     // displacement (`[BYTE r13 + CTX_...]`); only region code and stubs
     // use `region_exit`, and only the entry and exit routines `pinned`.
     assert!(CTX_COMPLETE_ROUTINE < 128);
-    assert!(core::mem::size_of::<JitCtx>() == CTX_PINNED as usize + 8 * PINS);
+    assert!(offset_of!(JitCtx, replay_passes) == CTX_REPLAY_PASSES as usize);
+    assert!(core::mem::size_of::<JitCtx>() == CTX_REPLAY_PASSES as usize + 8);
 };
 
 /// The way into baseline blocks and back to the engine, shared by every
@@ -311,6 +318,12 @@ pub const KIND_FAULT: u64 = 2;
 /// the interpreter from `fault_pc` until past the access reproduces the
 /// fault exactly (or, if memory changed meanwhile, runs on correctly).
 pub const FAULT_REPLAY: u64 = 4;
+/// With [`FAULT_REPLAY`]: `fault_pc` is the start of a loop the region
+/// went round [`JitCtx::replay_passes`] times since the state block was
+/// written (nothing visible happened since): the interpreter runs from
+/// `fault_pc`, back to it that many times, and then until past the
+/// access.
+pub const FAULT_REPLAY_PASSES: u64 = 8;
 /// A block's execution counter reached the hot threshold: the engine
 /// should compile a region starting at the returned guest PC.
 pub const KIND_HOT: u64 = 3;

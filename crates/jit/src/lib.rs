@@ -18,5 +18,5 @@ pub mod portable;
 pub mod vector;
 mod x86_addr;
 
-pub use baseline::{CompiledBlock, FAULT_REPLAY, JitCtx, compile};
+pub use baseline::{CompiledBlock, FAULT_REPLAY, FAULT_REPLAY_PASSES, JitCtx, compile};
 pub use cache::CodeCache;

@@ -7,7 +7,7 @@ use xarch_ir::guest_mem::Fault;
 use xarch_ir::{Block, BlockResult, Builder, IntCC, Interpreter, Terminator, Type};
 use xarch_jit::baseline::{ChainConfig, KIND_EXIT, KIND_FAULT, KIND_NEXT, MAX_SLOTS};
 use xarch_jit::opt::{FaultMarks, RegionBlock, compile_region_with_marks};
-use xarch_jit::{CodeCache, FAULT_REPLAY, JitCtx};
+use xarch_jit::{CodeCache, FAULT_REPLAY, FAULT_REPLAY_PASSES, JitCtx};
 
 // ---------------------------------------------------------------- harness
 
@@ -56,6 +56,8 @@ struct Jit {
 thread_local! {
     /// Faults reported at a replay point on this test's thread.
     static REPLAYS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    /// The most passes a replayed fault reported (see [`replay`]).
+    static PASSES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 impl Jit {
@@ -112,7 +114,13 @@ impl Jit {
             }
             KIND_FAULT if ctx.fault_status & FAULT_REPLAY != 0 => {
                 REPLAYS.set(REPLAYS.get() + 1);
-                replay(ctx.fault_pc, ctx.opt_scratch, state)
+                let passes = if ctx.fault_status & FAULT_REPLAY_PASSES != 0 {
+                    PASSES.set(PASSES.get().max(ctx.replay_passes));
+                    ctx.replay_passes
+                } else {
+                    0
+                };
+                replay(ctx.fault_pc, ctx.opt_scratch, passes, state)
             }
             KIND_FAULT => BlockResult::Fault {
                 pc: ctx.fault_pc,
@@ -128,21 +136,38 @@ impl Jit {
 
 /// What the engine does with a fault reported at a replay point `from`
 /// (see `xarch_jit::FAULT_REPLAY`): interpret from there, lifting the
-/// guest code in this process's memory (A64 tests), until the block of
-/// the faulting access has run.
-fn replay(from: u64, access: u64, state: *mut u8) -> BlockResult {
-    assert!(from < access, "a replay point precedes its access");
+/// guest code in this process's memory (A64 tests), back to `from`
+/// `passes` times (`xarch_jit::FAULT_REPLAY_PASSES`), then until the
+/// block of the faulting access has run.
+fn replay(from: u64, access: u64, passes: u64, state: *mut u8) -> BlockResult {
+    assert!(
+        from < access || passes > 0 || from == access,
+        "a replay point precedes its access"
+    );
     let mut interp = Interpreter::new();
     let mut pc = from;
-    for _ in 0..64 {
+    let mut back = 0;
+    for _ in 0..64 * (passes + 1) {
         let b = xarch_a64::lift_block(pc, |a| {
             xarch_ir::guest_mem::load(a, 4).ok().map(|w| w as u32)
         })
         .expect("replay lifts guest code (hand-built IR cannot replay)");
         // SAFETY: tests build blocks for the state they pass.
         match unsafe { interp.run(&b, state) } {
-            BlockResult::Next(n) if !(b.start..b.end).contains(&access) => pc = n,
-            r => return r,
+            BlockResult::Next(n) => {
+                if (b.start..b.end).contains(&access) && back == passes {
+                    return BlockResult::Next(n);
+                }
+                if n == from {
+                    back += 1;
+                    assert!(back <= passes, "the replay passes the access's pass");
+                }
+                pc = n;
+            }
+            r => {
+                assert_eq!(back, passes, "the fault happens in the counted pass");
+                return r;
+            }
         }
     }
     panic!("replay does not reach the access at {access:#x}");
@@ -814,21 +839,25 @@ fn replay_loop_state(data: &[u64], page: *mut u8, before: u64) -> A64State {
     s
 }
 
+/// A loop of two loads and register work (x0 and x6 walk words, x1
+/// counts down).
+const TWO_LOADS_LOOP: [u32; 7] = [
+    0xf840_8402, // ldr x2, [x0], #8
+    0x8b02_0063, // add x3, x3, x2
+    0xf840_84c5, // ldr x5, [x6], #8
+    0xca05_0063, // eor x3, x3, x5
+    0xf100_0421, // subs x1, x1, #1
+    0x54ff_ff61, // b.ne 0
+    SVC0,
+];
+
 /// A load faulting after another instruction's load with only register
 /// work between: no write-back before it, the fault reported at the first
 /// load's instruction (the replay point) and run again from there by the
 /// interpreter: the state and result are the interpreter's.
 #[test]
 fn fault_after_a_load_replays_from_the_replay_point() {
-    let code = [
-        0xf840_8402, // ldr x2, [x0], #8
-        0x8b02_0063, // add x3, x3, x2
-        0xf840_84c5, // ldr x5, [x6], #8
-        0xca05_0063, // eor x3, x3, x5
-        0xf100_0421, // subs x1, x1, #1
-        0x54ff_ff61, // b.ne 0
-        SVC0,
-    ];
+    let code = TWO_LOADS_LOOP;
     let blocks = lift_seq(&code);
     let data: Vec<u64> = (0..64u64).map(|i| i * 0x0101_0101).collect();
     let page = guard_pages();
@@ -838,6 +867,80 @@ fn fault_after_a_load_replays_from_the_replay_point() {
     assert_eq!(r, load_fault_at_guard(code.as_ptr() as u64 + 8, page));
     assert_eq!(a.x[1], 95);
     assert_eq!(a.x[0], data.as_ptr() as u64 + 6 * 8);
+}
+
+/// A loop whose passes only load: the region counts its passes instead of
+/// writing the state back at each, and a load faulting in the sixth pass
+/// reports the loop's start and five passes; the interpreter runs from
+/// there, round the loop five times, to the fault: the state and result
+/// are the interpreter's.
+#[test]
+fn a_fault_in_a_loads_only_loop_reports_its_passes() {
+    let code = TWO_LOADS_LOOP;
+    let blocks = lift_seq(&code);
+    let data: Vec<u64> = (0..64u64).map(|i| i.wrapping_mul(0x9e37_79b9)).collect();
+    let page = guard_pages();
+    let mut s = replay_loop_state(&data, page, 5);
+    s.x[3] = 7;
+    PASSES.set(0);
+    let (r, a) = check_a64_replayed(&blocks, &s, &mut []);
+    assert_eq!(r, load_fault_at_guard(code.as_ptr() as u64 + 8, page));
+    assert_eq!(a.x[1], 95);
+    assert_eq!(PASSES.get(), 5, "the passes since the loop was entered");
+}
+
+/// Past a bound on the passes the region writes the state back anyway
+/// (so a replay stays short): a fault in the 41st pass reports fewer
+/// passes than that, and the state is still the interpreter's.
+#[test]
+fn a_long_loop_writes_back_every_few_passes() {
+    let code = TWO_LOADS_LOOP;
+    let blocks = lift_seq(&code);
+    let data: Vec<u64> = (0..64u64).map(|i| i ^ 0xa5a5).collect();
+    let page = guard_pages();
+    let s = replay_loop_state(&data, page, 40);
+    PASSES.set(0);
+    let (r, a) = check_a64_replayed(&blocks, &s, &mut []);
+    assert_eq!(r, load_fault_at_guard(code.as_ptr() as u64 + 8, page));
+    assert_eq!(a.x[1], 60);
+    let passes = PASSES.get();
+    assert!(passes > 0 && passes < 32, "{passes} passes replayed");
+}
+
+/// An outer loop whose pass runs an inner loop, both with loads only: the
+/// inner loop takes the outer loop's replay point, the outer loop counts
+/// its passes, and a load after the inner loop faulting in the fifth
+/// outer pass is replayed through four whole passes (inner iterations
+/// included): the state is the interpreter's.
+#[test]
+fn a_fault_after_an_inner_loop_replays_its_outer_passes() {
+    let code = [
+        0xf840_8402, // 0:  ldr x2, [x0], #8
+        0xd280_0067, // 4:  movz x7, #3
+        0xf940_0082, // 8:  ldr x2, [x4]
+        0x8b02_0063, // 12: add x3, x3, x2
+        0xf100_04e7, // 16: subs x7, x7, #1
+        0x54ff_ffa1, // 20: b.ne 8
+        0xf840_8502, // 24: ldr x2, [x8], #8
+        0xca02_0063, // 28: eor x3, x3, x2
+        0xf100_0421, // 32: subs x1, x1, #1
+        0x54ff_fee1, // 36: b.ne 0
+        SVC0,
+    ];
+    let blocks = lift_cfg(&code);
+    assert_eq!(blocks.len(), 4, "{blocks:?}");
+    let data: Vec<u64> = (0..64u64).map(|i| i * 0x0101).collect();
+    let word = 0x1234_5678u64;
+    let page = guard_pages();
+    let mut s = replay_loop_state(&data, page, 0);
+    s.x[3] = 7;
+    s.x[4] = &word as *const u64 as u64;
+    s.x[8] = page as u64 + 4096 - 4 * 8;
+    PASSES.set(0);
+    let (r, a) = check_a64_replayed(&blocks, &s, &mut []);
+    assert_eq!(r, load_fault_at_guard(code.as_ptr() as u64 + 24, page));
+    assert_eq!(a.x[1], 96);
+    assert_eq!(PASSES.get(), 4, "the outer loop's passes");
 }
 
 /// A store faulting after a load of another instruction: reported at the

@@ -18,7 +18,8 @@ mod vector;
 use super::{OptError, RegionBlock};
 use crate::baseline::{
     CTX_FAULT_ADDR, CTX_FAULT_PC, CTX_FAULT_STATUS, CTX_KIND, CTX_LAZY_A, CTX_LAZY_B,
-    CTX_LAZY_INFO, CTX_OPT_SCRATCH, CTX_REGION_EXIT, ChainConfig, KIND_EXIT, KIND_NEXT,
+    CTX_LAZY_INFO, CTX_OPT_SCRATCH, CTX_REGION_EXIT, CTX_REPLAY_PASSES, ChainConfig, KIND_EXIT,
+    KIND_NEXT,
 };
 use crate::flags::{LAZY_ADD, LAZY_LOGIC, LAZY_PACKED, LAZY_SUB, pack_flags, width_code};
 use cranelift_codegen::ir::condcodes::IntCC as CC;
@@ -90,16 +91,21 @@ enum Flush {
     Full,
 }
 
+/// A replay point: the guest PC whose state the state block holds, and
+/// whether it is the start of a loop the region may have gone round
+/// since (`ctx.replay_passes` times; see [`loop_replay_points`]).
+type Replay = Option<(u64, bool)>;
+
 /// Where a block writes back and which replay point each access reports
 /// (see [`plan_block`]).
 struct Plan {
     /// Per instruction of the block: the write-back before it.
     flush: Vec<Flush>,
-    /// Per access: the guest PC whose state the state block holds while
-    /// it runs, when earlier than the access's own instruction.
-    replay: Vec<Option<u64>>,
+    /// Per access: the replay point it reports, when earlier than the
+    /// access's own instruction or through a loop.
+    replay: Vec<Replay>,
     /// The replay point valid at the block's end, if any.
-    out: Option<u64>,
+    out: Replay,
 }
 
 /// Plans `block`'s write-backs, given the replay point valid on entry.
@@ -118,7 +124,7 @@ struct Plan {
 /// reports); an access after a visible write in its own instruction gets
 /// a light write-back of its own and its own PC, as before replay points.
 /// Write-backs before loads were 6-10% of gzip's and xz's time.
-fn plan_block(block: &Block, by_off: &HashMap<u32, usize>, replay_in: Option<u64>) -> Plan {
+fn plan_block(block: &Block, by_off: &HashMap<u32, usize>, replay_in: Replay) -> Plan {
     let n = block.insts.len();
     let mut flush = vec![Flush::None; n];
     let mut replay_at = vec![None; n];
@@ -141,12 +147,12 @@ fn plan_block(block: &Block, by_off: &HashMap<u32, usize>, replay_in: Option<u64
         }
         if starts_insn && replay.is_none() && has_access(i) {
             flush[i] = Flush::Light;
-            replay = Some(pc);
+            replay = Some((pc, false));
         }
         match op {
             Op::Load(_) | Op::Store(..) => {
                 match replay {
-                    Some(p) if p != pc => replay_at[i] = Some(p),
+                    Some((p, through_loop)) if p != pc || through_loop => replay_at[i] = replay,
                     Some(_) => {}
                     None => flush[i] = Flush::Light,
                 }
@@ -168,6 +174,113 @@ fn plan_block(block: &Block, by_off: &HashMap<u32, usize>, replay_in: Option<u64
         replay: replay_at,
         out: replay,
     }
+}
+
+/// Passes a region makes through a loop before it writes the state block
+/// back anyway: a fault replays at most this many passes in the
+/// interpreter.
+const MAX_REPLAY_PASSES: i64 = 32;
+
+/// Plans every block's write-backs (see [`plan_block`]), and chooses the
+/// loop starts that keep their replay point across passes.
+///
+/// A loop's replay point carries into a block when every predecessor ends
+/// with it (a data flow over the region, optimistic over back edges, to a
+/// fixed point); any other replay point only from a block's one earlier
+/// predecessor. Where they differ, a loop start (a block some later
+/// block branches back to) has its own start as its replay point: the
+/// edges that enter the loop write the dirty fields back and zero
+/// `ctx.replay_passes`; an edge back from a pass in which nothing became
+/// visible (it ends with the loop's replay point) writes nothing and
+/// counts the pass, and every [`MAX_REPLAY_PASSES`] passes it writes back
+/// too. A fault then reports the loop's start and the passes, and the
+/// interpreter runs from there, back to it that many times, to the access
+/// (see [`crate::FAULT_REPLAY_PASSES`]; inner loops inside the pass it
+/// runs as they ran). Writing back at every pass was 15% of gzip -9's
+/// time (its `longest_match` walks hash chains with loads only). A loop
+/// start none of whose back edges would carry its replay point is planned
+/// as any other block.
+fn loop_replay_points(
+    blocks: &[RegionBlock<'_>],
+    preds: &[Vec<usize>],
+    by_off: &HashMap<u32, usize>,
+) -> (Vec<Plan>, Vec<bool>) {
+    let n = blocks.len();
+    let own = |k: usize| Some((blocks[k].block.start, true));
+    let head: Vec<bool> = (0..n).map(|k| preds[k].iter().any(|&p| p >= k)).collect();
+    let mut demoted = vec![false; n];
+    // Each block's replay point at its end, from the last round (`None`:
+    // not known yet).
+    let mut outs: Vec<Option<Replay>> = vec![None; n];
+    for _ in 0..4 * n + 8 {
+        let mut plans: Vec<Plan> = Vec::with_capacity(n);
+        let mut ins: Vec<Replay> = Vec::with_capacity(n);
+        for (k, rb) in blocks.iter().enumerate() {
+            let is_head = head[k] && !demoted[k];
+            let replay_in = if k == 0 {
+                // Entered with the state block exact at its start.
+                if is_head { own(0) } else { None }
+            } else {
+                let mut meet = None;
+                let mut agree = true;
+                for &p in &preds[k] {
+                    let o = if p < k { Some(plans[p].out) } else { outs[p] };
+                    match (o, meet) {
+                        (Some(o), None) => meet = Some(o),
+                        (Some(o), Some(m)) if o != m => agree = false,
+                        _ => {}
+                    }
+                }
+                match (meet, &preds[k][..]) {
+                    // A loop's replay point crosses joins and inner loops
+                    // (a replay counts only the returns to the loop's
+                    // start, as the region does).
+                    (Some(Some(t)), _) if agree && t.1 => Some(t),
+                    _ if is_head => own(k),
+                    // Any other only from one earlier predecessor: a path
+                    // back to the instruction would be replayed short.
+                    (_, &[p]) if p < k => plans[p].out,
+                    _ => None,
+                }
+            };
+            ins.push(replay_in);
+            plans.push(plan_block(rb.block, by_off, replay_in));
+        }
+        let mut changed = false;
+        for k in 0..n {
+            if ins[k] == own(k) && !preds[k].iter().any(|&p| p >= k && plans[p].out == own(k)) {
+                demoted[k] = true;
+                changed = true;
+            }
+        }
+        let now: Vec<Option<Replay>> = plans.iter().map(|p| Some(p.out)).collect();
+        if !changed && now == outs {
+            // Every block that takes its predecessors' replay point has
+            // it from each of them.
+            let exact = (1..n).all(|k| match ins[k] {
+                None => true,
+                i if i == own(k) => true,
+                Some((_, true)) => preds[k].iter().all(|&p| plans[p].out == ins[k]),
+                Some((_, false)) => matches!(preds[k][..], [p] if p < k && plans[p].out == ins[k]),
+            });
+            if exact {
+                let heads = (0..n).map(|k| ins[k] == own(k)).collect();
+                return (plans, heads);
+            }
+            break;
+        }
+        outs = now;
+    }
+    // No fixed point: replay points from a single earlier predecessor.
+    let mut plans: Vec<Plan> = Vec::with_capacity(n);
+    for (k, rb) in blocks.iter().enumerate() {
+        let replay_in = match preds[k][..] {
+            [p] if p < k && k > 0 => plans[p].out,
+            _ => None,
+        };
+        plans.push(plan_block(rb.block, by_off, replay_in));
+    }
+    (plans, vec![false; n])
 }
 
 /// The (offset, type) pairs of the guest state that can live in variables:
@@ -317,6 +430,9 @@ struct Lower<'a, 'f> {
     exits: Vec<u64>,
     /// Each block's write-backs and replay points.
     plans: Vec<Plan>,
+    /// Per block: whether it is a loop start that keeps its replay point
+    /// across passes (see [`loop_replay_points`]).
+    loop_heads: Vec<bool>,
     /// Promoted fields whose value is only in the ctx's deferred flags.
     lazy: u128,
     /// The flags field (promoted index), its deferred second operand and
@@ -633,11 +749,7 @@ pub(crate) fn lower(
     // `send_bits` for every symbol).
     let returns = return_targets(blocks, &index_of, chain.link);
     let clif_blocks: Vec<ir::Block> = blocks.iter().map(|_| b.create_block()).collect();
-    b.ins().jump(clif_blocks[0], &[]);
 
-    // Replay points (see `plan_block`) carry into a block only from its
-    // one predecessor, earlier in the region (so no loop repeats what the
-    // interpreter would run again to reach a faulting access).
     let mut preds: Vec<Vec<usize>> = vec![Vec::new(); blocks.len()];
     for (k, rb) in blocks.iter().enumerate() {
         for t in successors(&rb.block.term, &returns) {
@@ -648,14 +760,14 @@ pub(crate) fn lower(
             }
         }
     }
-    let mut plans: Vec<Plan> = Vec::with_capacity(blocks.len());
-    for (k, rb) in blocks.iter().enumerate() {
-        let replay_in = match preds[k][..] {
-            [p] if p < k && k > 0 => plans[p].out,
-            _ => None,
-        };
-        plans.push(plan_block(rb.block, &by_off, replay_in));
+    let (plans, loop_heads) = loop_replay_points(blocks, &preds, &by_off);
+    if loop_heads.first() == Some(&true) {
+        // Entering the region starts the first loop's passes (the state
+        // block holds the state at its start).
+        let zero = b.ins().iconst(types::I64, 0);
+        b.ins().store(trusted(), zero, ctx, CTX_REPLAY_PASSES);
     }
+    b.ins().jump(clif_blocks[0], &[]);
 
     // Dirty and lazy fields on entry to each block (may-be, fixed point).
     let mut state_in = vec![(0u128, 0u128); blocks.len()];
@@ -708,6 +820,7 @@ pub(crate) fn lower(
         fault_block: None,
         exits: Vec::new(),
         plans,
+        loop_heads,
         lazy: 0,
         flags_k,
         fb_var,
@@ -951,13 +1064,14 @@ impl Lower<'_, '_> {
     /// Where Cranelift merged a load into an instruction of its own making
     /// (no source location), the region is lowered again with
     /// `stored_marks`: each mark is also stored in `ctx.opt_scratch`.
-    fn mark_pc(&mut self, write: bool, replay: Option<u64>) {
+    fn mark_pc(&mut self, write: bool, replay: Replay) {
         let access = self.pc_index(self.cur_pc);
-        let from = replay.map_or(access, |p| self.pc_index(p));
+        let from = replay.map_or(access, |(p, _)| self.pc_index(p));
         let mark = super::Mark {
             access,
             from,
             replay: replay.is_some(),
+            passes: replay.is_some_and(|(_, through_loop)| through_loop),
             write,
         }
         .encode();
@@ -1022,37 +1136,89 @@ impl Lower<'_, '_> {
     /// Control flow to guest `target` at the end of the current block.
     fn edge(&mut self, target: u64) {
         match self.index_of.get(&target).copied() {
+            Some(k) if self.loop_heads[k] => {
+                if k <= self.cur_idx {
+                    let on = self.b.create_block();
+                    self.back_edge_check(target, on);
+                    self.b.switch_to_block(on);
+                }
+                self.enter_loop(k);
+            }
             Some(k) if k > self.cur_idx => {
                 let blk = self.clif_blocks[k];
                 self.b.ins().jump(blk, &[]);
             }
             Some(k) => {
-                // A back-edge: leave the region when an interrupt or an
-                // invalidation is pending. Atomic loads (plain moves on
-                // x86-64), which other threads and signal handlers set;
-                // Cranelift's alias analysis also takes them as fences, so
-                // it never merges a guest load with one of an earlier
-                // iteration (a loop waiting for another thread's store
-                // would never see it: guest code spins with plain loads).
-                // (A pending signal sets a bit of `exit_info` too.)
-                let ea = self
-                    .b
-                    .ins()
-                    .iadd_imm_s(self.state, i64::from(self.chain.exit_info));
-                let any = self.b.ins().atomic_load(types::I64, trusted(), ea);
-                let out = self.b.create_block();
-                self.b.set_cold_block(out);
                 let blk = self.clif_blocks[k];
-                self.b.ins().brif(any, out, &[], blk, &[]);
-                self.b.switch_to_block(out);
-                let t = self.b.ins().iconst(types::I64, target as i64);
-                self.exit(t, KIND_NEXT, None);
+                self.back_edge_check(target, blk);
             }
             None => {
                 let t = self.b.ins().iconst(types::I64, target as i64);
                 self.exit(t, KIND_NEXT, Some(target));
             }
         }
+    }
+
+    /// A back-edge to `target`: leave the region when an interrupt or an
+    /// invalidation is pending, else go on at `on`. Atomic loads (plain
+    /// moves on x86-64), which other threads and signal handlers set;
+    /// Cranelift's alias analysis also takes them as fences, so it never
+    /// merges a guest load with one of an earlier iteration (a loop
+    /// waiting for another thread's store would never see it: guest code
+    /// spins with plain loads). (A pending signal sets a bit of
+    /// `exit_info` too.)
+    fn back_edge_check(&mut self, target: u64, on: ir::Block) {
+        let ea = self
+            .b
+            .ins()
+            .iadd_imm_s(self.state, i64::from(self.chain.exit_info));
+        let any = self.b.ins().atomic_load(types::I64, trusted(), ea);
+        let out = self.b.create_block();
+        self.b.set_cold_block(out);
+        self.b.ins().brif(any, out, &[], on, &[]);
+        self.b.switch_to_block(out);
+        let t = self.b.ins().iconst(types::I64, target as i64);
+        self.exit(t, KIND_NEXT, None);
+    }
+
+    /// Control flow into block `k`, a loop start that keeps its replay
+    /// point (see [`loop_replay_points`]): counts the pass when the
+    /// current block ends with the loop's replay point, else (entering
+    /// the loop, or something became visible in the pass) writes back
+    /// and starts counting.
+    fn enter_loop(&mut self, k: usize) {
+        let blk = self.clif_blocks[k];
+        let own = Some((self.blocks[k].block.start, true));
+        let (dirty, lazy) = (self.dirty, self.lazy);
+        let zero = |l: &mut Self| {
+            let z = l.b.ins().iconst(types::I64, 0);
+            l.b.ins().store(trusted(), z, l.ctx, CTX_REPLAY_PASSES);
+        };
+        if self.plans[self.cur_idx].out == own {
+            let n = self
+                .b
+                .ins()
+                .load(types::I64, trusted(), self.ctx, CTX_REPLAY_PASSES);
+            let n = self.b.ins().iadd_imm_s(n, 1);
+            let full = self
+                .b
+                .ins()
+                .icmp_imm_s(CC::SignedGreaterThanOrEqual, n, MAX_REPLAY_PASSES);
+            let (write_back, count) = (self.b.create_block(), self.b.create_block());
+            self.b.set_cold_block(write_back);
+            self.b.ins().brif(full, write_back, &[], count, &[]);
+            self.b.switch_to_block(count);
+            self.b
+                .ins()
+                .store(trusted(), n, self.ctx, CTX_REPLAY_PASSES);
+            self.b.ins().jump(blk, &[]);
+            self.b.switch_to_block(write_back);
+        }
+        self.flush_light();
+        zero(self);
+        self.b.ins().jump(blk, &[]);
+        // A sibling edge of this block starts from the same fields.
+        (self.dirty, self.lazy) = (dirty, lazy);
     }
 
     fn terminator(&mut self, block: &Block) -> Result<(), OptError> {

@@ -290,7 +290,8 @@ pub(crate) const STORED_MARK: u32 = u32::MAX;
 /// What a fault in a guest access of region code needs to know, as one
 /// `u32` (a Cranelift source location, or stored in `ctx.opt_scratch`):
 /// bit 0 write, bit 1 replay, bits 2..16 the index in the region's PC
-/// table of the PC the state block holds, bits 16.. that of the access.
+/// table of the PC the state block holds, bits 16..30 that of the
+/// access, bit 30 ([`Mark::PASSES`]) a replay through a loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Mark {
     /// The access's guest PC (index in the PC table).
@@ -300,16 +301,26 @@ pub(crate) struct Mark {
     /// interpreter from there, see [`crate::FAULT_REPLAY`]).
     pub from: u32,
     pub replay: bool,
+    /// With `replay`: `from` is the start of a loop the region may have
+    /// gone round since (`ctx.replay_passes` times, see
+    /// [`crate::FAULT_REPLAY_PASSES`]).
+    pub passes: bool,
     pub write: bool,
 }
 
 impl Mark {
     /// The largest PC table index a mark holds.
     pub const MAX_INDEX: u32 = 0x3fff;
+    /// The bit of an encoded mark that says [`Mark::passes`] (the fault
+    /// handler moves it to `ctx.fault_status` before the stub reads the
+    /// indexes).
+    pub const PASSES: u32 = 1 << 30;
 
     pub fn encode(self) -> u32 {
         debug_assert!(self.access <= Self::MAX_INDEX && self.from <= Self::MAX_INDEX);
+        debug_assert!(self.replay || !self.passes);
         self.access << 16
+            | if self.passes { Self::PASSES } else { 0 }
             | (self.from & Self::MAX_INDEX) << 2
             | u32::from(self.replay) << 1
             | u32::from(self.write)

@@ -261,8 +261,18 @@ pub unsafe fn redirect_fault(uc: *mut libc::ucontext_t, fault_addr: u64) -> bool
         if mark != super::STORED_MARK {
             (*ctx).opt_scratch = u64::from(mark);
         }
-        // Bit 0 of the mark: a write; bit 1: a replay (FAULT_REPLAY).
-        (*ctx).fault_status = 1 | (((*ctx).opt_scratch & 3) << 1);
+        // Bit 0 of the mark: a write; bit 1: a replay (FAULT_REPLAY);
+        // the passes bit goes to the status, out of the stub's way.
+        let passes = u64::from(super::Mark::PASSES);
+        let through_loop = (*ctx).opt_scratch & passes != 0;
+        (*ctx).opt_scratch &= !passes;
+        (*ctx).fault_status = 1
+            | (((*ctx).opt_scratch & 3) << 1)
+            | if through_loop {
+                crate::FAULT_REPLAY_PASSES
+            } else {
+                0
+            };
         // A non-canonical address raises #GP, for which the kernel
         // reports address 0: compute it from the faulting instruction.
         (*ctx).fault_addr = if fault_addr == 0 {
