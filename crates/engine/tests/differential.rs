@@ -467,6 +467,72 @@ fn compiled_tiers_match_interpreter_on_random_memory_code() {
     );
 }
 
+/// Loops whose passes only load, with an inner loop, walking towards
+/// unmapped memory: the optimizing tier counts a loop's passes instead of
+/// writing registers back at each, and a fault in a later pass is
+/// replayed from the loop's start through those passes; every engine
+/// leaves the interpreter's exit and state, for faults in the first pass,
+/// a later one and past the bound on counted passes.
+#[test]
+fn a_fault_in_a_later_pass_of_a_loop_matches_interpreter() {
+    const BASE: u64 = 0x3000_0000;
+    const LEN: usize = 64 << 10;
+    // SAFETY: maps a fresh region at a fixed address, refusing to replace
+    // anything already there; the result is checked.
+    let p = unsafe {
+        libc::mmap(
+            BASE as *mut libc::c_void,
+            LEN,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    assert_eq!(p as u64, BASE, "could not map the test region");
+    let code = [
+        0xf840_8402, // 0:  ldr x2, [x0], #8
+        0xd280_0067, // 4:  movz x7, #3
+        0xf940_0082, // 8:  ldr x2, [x4]
+        0x8b02_0063, // 12: add x3, x3, x2
+        0xf100_04e7, // 16: subs x7, x7, #1
+        0x54ff_ffa1, // 20: b.ne 8
+        0xf840_8502, // 24: ldr x2, [x8], #8
+        0xca02_0063, // 28: eor x3, x3, x2
+        0xf100_0421, // 32: subs x1, x1, #1
+        0x54ff_fee1, // 36: b.ne 0
+        0xd420_0000, // brk #0
+    ];
+    let mut replays = 0;
+    for before in [0u64, 1, 5, 40, 70] {
+        let mut init = A64State::default();
+        init.x[0] = BASE + 0x100;
+        init.x[1] = 1000;
+        init.x[3] = 7;
+        init.x[4] = BASE + 0x40;
+        init.x[8] = BASE + LEN as u64 - before * 8;
+        let mut results = Vec::new();
+        for engine in ENGINES.into_iter().chain([(Backend::Opt, false)]) {
+            let (exit, state, r) = run_counting_replays(engine, &code, init.clone());
+            // Replayed once, to the faulting pass (a replay ending at an
+            // earlier pass is exact too, but the region faults again).
+            assert!(r <= 1, "{r} replays for a fault after {before} passes");
+            replays += r;
+            results.push((exit, state));
+        }
+        let a = &results[0];
+        assert!(matches!(a.0, Exit::MemoryFault { .. }), "{:?}", a.0);
+        for b in &results[1..] {
+            assert_eq!(a.0, b.0, "exits differ after {before} passes");
+            assert_same(&a.1, &b.1, &code);
+        }
+    }
+    assert!(
+        replays > 0,
+        "no region fault was replayed: the test checks less"
+    );
+}
+
 /// Indirect branches to addresses no translation can have, 0 among them
 /// (the key of an empty branch-table entry, but entry 0's, which it
 /// indexes): every engine reports a fetch fault there; the baseline
