@@ -456,6 +456,9 @@ struct Lower<'a, 'f> {
     /// For an AESMC/AESIMC lowered with the AESE/AESD before it: that
     /// instruction.
     fuse_src: Vec<Option<Value>>,
+    /// A narrow guest load's value → the same load zero-extended to 64
+    /// bits, which it was loaded as (see `Op::Load`).
+    wide: HashMap<ir::Value, ir::Value>,
 }
 
 fn trusted() -> MemFlagsData {
@@ -833,6 +836,7 @@ pub(crate) fn lower(
         feat: crate::vector::HostFeatures::detect(),
         skip: Vec::new(),
         fuse_src: Vec::new(),
+        wide: HashMap::new(),
     };
     for (k, rb) in blocks.iter().enumerate() {
         l.b.switch_to_block(l.clif_blocks[k]);
@@ -1617,6 +1621,12 @@ impl Lower<'_, '_> {
                 let x = self.v(*a);
                 Some(if cty(block.ty(*a)) == ct {
                     x
+                } else if let Some(&w) = self.wide.get(&x) {
+                    match ct.bits() {
+                        64 => w,
+                        b if b < 64 => self.b.ins().ireduce(ct, w),
+                        _ => self.b.ins().uextend(ct, w),
+                    }
                 } else {
                     self.b.ins().uextend(ct, x)
                 })
@@ -1726,6 +1736,22 @@ impl Lower<'_, '_> {
             Op::Load(a) => {
                 self.mark_pc(false, self.plans[self.cur_idx].replay[i]);
                 let addr = self.v(*a);
+                // A narrow load is a zero-extending one to 64 bits (as
+                // x86-64 loads it anyway), so that its zero extension and
+                // narrow uses share it: loaded as i8 and extended for a
+                // register and for a W compare, each extension was an
+                // instruction of its own.
+                let wide = match ty {
+                    Type::I8 => Some(self.b.ins().uload8(types::I64, guest_flags(), addr, 0)),
+                    Type::I16 => Some(self.b.ins().uload16(types::I64, guest_flags(), addr, 0)),
+                    Type::I32 => Some(self.b.ins().uload32(guest_flags(), addr, 0)),
+                    _ => None,
+                };
+                if let Some(w) = wide {
+                    let x = self.b.ins().ireduce(ct, w);
+                    self.wide.insert(x, w);
+                    return Ok(Some(x));
+                }
                 let x = self.b.ins().load(ct, guest_flags(), addr, 0);
                 Some(self.mask1(ty, x))
             }
@@ -1790,6 +1816,8 @@ impl Lower<'_, '_> {
     fn ext64(&mut self, x: ir::Value) -> ir::Value {
         if self.b.func.dfg.value_type(x) == types::I64 {
             x
+        } else if let Some(&w) = self.wide.get(&x) {
+            w
         } else {
             self.b.ins().uextend(types::I64, x)
         }
