@@ -456,9 +456,10 @@ struct Lower<'a, 'f> {
     /// For an AESMC/AESIMC lowered with the AESE/AESD before it: that
     /// instruction.
     fuse_src: Vec<Option<Value>>,
-    /// A narrow guest load's value → the same load zero-extended to 64
-    /// bits, which it was loaded as (see `Op::Load`).
-    wide: HashMap<ir::Value, ir::Value>,
+    /// A narrow guest load's value → the same load extended to 64 bits,
+    /// which it was loaded as, and whether with its sign (see
+    /// `Op::Load`).
+    wide: HashMap<ir::Value, (ir::Value, bool)>,
 }
 
 fn trusted() -> MemFlagsData {
@@ -1621,12 +1622,8 @@ impl Lower<'_, '_> {
                 let x = self.v(*a);
                 Some(if cty(block.ty(*a)) == ct {
                     x
-                } else if let Some(&w) = self.wide.get(&x) {
-                    match ct.bits() {
-                        64 => w,
-                        b if b < 64 => self.b.ins().ireduce(ct, w),
-                        _ => self.b.ins().uextend(ct, w),
-                    }
+                } else if let Some(&(w, false)) = self.wide.get(&x) {
+                    self.narrow_load_as(w, ct, false)
                 } else {
                     self.b.ins().uextend(ct, x)
                 })
@@ -1638,6 +1635,8 @@ impl Lower<'_, '_> {
                 }
                 Some(if cty(block.ty(*a)) == ct {
                     x
+                } else if let Some(&(w, true)) = self.wide.get(&x) {
+                    self.narrow_load_as(w, ct, true)
                 } else {
                     self.b.ins().sextend(ct, x)
                 })
@@ -1736,20 +1735,28 @@ impl Lower<'_, '_> {
             Op::Load(a) => {
                 self.mark_pc(false, self.plans[self.cur_idx].replay[i]);
                 let addr = self.v(*a);
-                // A narrow load is a zero-extending one to 64 bits (as
-                // x86-64 loads it anyway), so that its zero extension and
+                // A narrow load is an extending one to 64 bits (x86-64
+                // loads it so anyway), so that its extension and its
                 // narrow uses share it: loaded as i8 and extended for a
                 // register and for a W compare, each extension was an
-                // instruction of its own.
-                let wide = match ty {
-                    Type::I8 => Some(self.b.ins().uload8(types::I64, guest_flags(), addr, 0)),
-                    Type::I16 => Some(self.b.ins().uload16(types::I64, guest_flags(), addr, 0)),
-                    Type::I32 => Some(self.b.ins().uload32(guest_flags(), addr, 0)),
+                // instruction of its own. With its sign when it is
+                // sign-extended (LDRSB, LDRSW), which the load then does.
+                let signed = block.insts[i + 1..]
+                    .iter()
+                    .any(|x| matches!(x.op, Op::SExt(v) if v.0 as usize == i));
+                let f = guest_flags();
+                let wide = match (ty, signed) {
+                    (Type::I8, false) => Some(self.b.ins().uload8(types::I64, f, addr, 0)),
+                    (Type::I16, false) => Some(self.b.ins().uload16(types::I64, f, addr, 0)),
+                    (Type::I32, false) => Some(self.b.ins().uload32(f, addr, 0)),
+                    (Type::I8, true) => Some(self.b.ins().sload8(types::I64, f, addr, 0)),
+                    (Type::I16, true) => Some(self.b.ins().sload16(types::I64, f, addr, 0)),
+                    (Type::I32, true) => Some(self.b.ins().sload32(f, addr, 0)),
                     _ => None,
                 };
                 if let Some(w) = wide {
                     let x = self.b.ins().ireduce(ct, w);
-                    self.wide.insert(x, w);
+                    self.wide.insert(x, (w, signed));
                     return Ok(Some(x));
                 }
                 let x = self.b.ins().load(ct, guest_flags(), addr, 0);
@@ -1813,10 +1820,21 @@ impl Lower<'_, '_> {
         Ok(r)
     }
 
+    /// A narrow load's value as type `ct`, from the load extended to 64
+    /// bits (`signed`: with its sign), for an extension of that kind.
+    fn narrow_load_as(&mut self, w: ir::Value, ct: ir::Type, signed: bool) -> ir::Value {
+        match ct.bits() {
+            64 => w,
+            b if b < 64 => self.b.ins().ireduce(ct, w),
+            _ if signed => self.b.ins().sextend(ct, w),
+            _ => self.b.ins().uextend(ct, w),
+        }
+    }
+
     fn ext64(&mut self, x: ir::Value) -> ir::Value {
         if self.b.func.dfg.value_type(x) == types::I64 {
             x
-        } else if let Some(&w) = self.wide.get(&x) {
+        } else if let Some(&(w, false)) = self.wide.get(&x) {
             w
         } else {
             self.b.ins().uextend(types::I64, x)
