@@ -355,21 +355,27 @@ const REGION: u64 = 0x1000_0000;
 const REGION_LEN: usize = 1 << 20;
 
 fn map_region() -> &'static mut [u8] {
+    map_at(REGION, REGION_LEN)
+}
+
+/// Maps `len` fresh bytes at `addr` for the rest of the process (each test
+/// its own address: tests run in parallel).
+fn map_at(addr: u64, len: usize) -> &'static mut [u8] {
     // SAFETY: maps a fresh region at a fixed address, refusing to replace
     // anything already there; the result is checked.
     let p = unsafe {
         libc::mmap(
-            REGION as *mut libc::c_void,
-            REGION_LEN,
+            addr as *mut libc::c_void,
+            len,
             libc::PROT_READ | libc::PROT_WRITE,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
             -1,
             0,
         )
     };
-    assert_eq!(p as u64, REGION, "could not map the test region");
-    // SAFETY: the mapping is REGION_LEN bytes, live for the process.
-    unsafe { core::slice::from_raw_parts_mut(p as *mut u8, REGION_LEN) }
+    assert_eq!(p as u64, addr, "could not map the test region");
+    // SAFETY: the mapping is `len` bytes, live for the process.
+    unsafe { core::slice::from_raw_parts_mut(p as *mut u8, len) }
 }
 
 /// Whether `insn` lifts to one straight-line instruction (memory allowed).
@@ -477,32 +483,8 @@ fn compiled_tiers_match_interpreter_on_random_memory_code() {
 fn a_fault_in_a_later_pass_of_a_loop_matches_interpreter() {
     const BASE: u64 = 0x3000_0000;
     const LEN: usize = 64 << 10;
-    // SAFETY: maps a fresh region at a fixed address, refusing to replace
-    // anything already there; the result is checked.
-    let p = unsafe {
-        libc::mmap(
-            BASE as *mut libc::c_void,
-            LEN,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
-            -1,
-            0,
-        )
-    };
-    assert_eq!(p as u64, BASE, "could not map the test region");
-    let code = [
-        0xf840_8402, // 0:  ldr x2, [x0], #8
-        0xd280_0067, // 4:  movz x7, #3
-        0xf940_0082, // 8:  ldr x2, [x4]
-        0x8b02_0063, // 12: add x3, x3, x2
-        0xf100_04e7, // 16: subs x7, x7, #1
-        0x54ff_ffa1, // 20: b.ne 8
-        0xf840_8502, // 24: ldr x2, [x8], #8
-        0xca02_0063, // 28: eor x3, x3, x2
-        0xf100_0421, // 32: subs x1, x1, #1
-        0x54ff_fee1, // 36: b.ne 0
-        0xd420_0000, // brk #0
-    ];
+    map_at(BASE, LEN);
+    let code = xarch_a64::testing::NESTED_LOADS_LOOP;
     let mut replays = 0;
     for before in [0u64, 1, 5, 40, 70] {
         let mut init = A64State::default();

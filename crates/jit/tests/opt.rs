@@ -914,19 +914,7 @@ fn a_long_loop_writes_back_every_few_passes() {
 /// included): the state is the interpreter's.
 #[test]
 fn a_fault_after_an_inner_loop_replays_its_outer_passes() {
-    let code = [
-        0xf840_8402, // 0:  ldr x2, [x0], #8
-        0xd280_0067, // 4:  movz x7, #3
-        0xf940_0082, // 8:  ldr x2, [x4]
-        0x8b02_0063, // 12: add x3, x3, x2
-        0xf100_04e7, // 16: subs x7, x7, #1
-        0x54ff_ffa1, // 20: b.ne 8
-        0xf840_8502, // 24: ldr x2, [x8], #8
-        0xca02_0063, // 28: eor x3, x3, x2
-        0xf100_0421, // 32: subs x1, x1, #1
-        0x54ff_fee1, // 36: b.ne 0
-        SVC0,
-    ];
+    let code = xarch_a64::testing::NESTED_LOADS_LOOP;
     let blocks = lift_cfg(&code);
     assert_eq!(blocks.len(), 4, "{blocks:?}");
     let data: Vec<u64> = (0..64u64).map(|i| i * 0x0101).collect();
