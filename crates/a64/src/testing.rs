@@ -98,6 +98,25 @@ pub fn chain(n: usize) -> Vec<u32> {
     code
 }
 
+/// A loop whose passes only load, with an inner loop of loads in each
+/// pass: x0 walks words, x4 points at one word, x8 walks words (towards
+/// unmapped memory in the fault tests), x1 counts the passes down, x7 the
+/// inner iterations (3), x3 accumulates; it ends in `brk #0`. The block
+/// after the inner loop starts at offset 24 (its load of x8's word).
+pub const NESTED_LOADS_LOOP: [u32; 11] = [
+    0xf840_8402, // 0:  ldr x2, [x0], #8
+    0xd280_0067, // 4:  movz x7, #3
+    0xf940_0082, // 8:  ldr x2, [x4]
+    0x8b02_0063, // 12: add x3, x3, x2
+    0xf100_04e7, // 16: subs x7, x7, #1
+    0x54ff_ffa1, // 20: b.ne 8
+    0xf840_8502, // 24: ldr x2, [x8], #8
+    0xca02_0063, // 28: eor x3, x3, x2
+    0xf100_0421, // 32: subs x1, x1, #1
+    0x54ff_fee1, // 36: b.ne 0
+    0xd420_0000, // 40: brk #0
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,22 +173,3 @@ mod tests {
         );
     }
 }
-
-/// A loop whose passes only load, with an inner loop of loads in each
-/// pass: x0 walks words, x4 points at one word, x8 walks words (towards
-/// unmapped memory in the fault tests), x1 counts the passes down, x7 the
-/// inner iterations (3), x3 accumulates; it ends in `brk #0`. The block
-/// after the inner loop starts at offset 24 (its load of x8's word).
-pub const NESTED_LOADS_LOOP: [u32; 11] = [
-    0xf840_8402, // 0:  ldr x2, [x0], #8
-    0xd280_0067, // 4:  movz x7, #3
-    0xf940_0082, // 8:  ldr x2, [x4]
-    0x8b02_0063, // 12: add x3, x3, x2
-    0xf100_04e7, // 16: subs x7, x7, #1
-    0x54ff_ffa1, // 20: b.ne 8
-    0xf840_8502, // 24: ldr x2, [x8], #8
-    0xca02_0063, // 28: eor x3, x3, x2
-    0xf100_0421, // 32: subs x1, x1, #1
-    0x54ff_fee1, // 36: b.ne 0
-    0xd420_0000, // 40: brk #0
-];
