@@ -597,11 +597,6 @@ enum Step {
 /// changed meanwhile).
 const MAX_REPLAY_BLOCKS: usize = 2 * tier::MAX_REGION_BLOCKS;
 
-/// The most passes a region makes through a loop before it writes the
-/// state block back (its `MAX_REPLAY_PASSES`, with room to spare): a
-/// larger count in the ctx is not believed.
-const MAX_REPLAY_PASSES: u64 = 64;
-
 /// Hashing for guest addresses: a multiplicative hash is plenty (and much
 /// cheaper than SipHash on the dispatch path).
 #[derive(Clone, Copy, Default)]
@@ -1719,9 +1714,8 @@ impl Engine {
     fn replay(&mut self, state: &mut A64State, from: u64, access: u64, passes: u64) -> BlockResult {
         self.replays += 1;
         let mut pc = from;
-        let mut back = 0;
-        let most = (passes.min(MAX_REPLAY_PASSES) as usize + 1) * MAX_REPLAY_BLOCKS;
-        for _ in 0..most {
+        let mut stop = xarch_jit::opt::ReplayStop::new(from, access, passes);
+        for _ in 0..stop.max_blocks(MAX_REPLAY_BLOCKS) {
             let Some(mut block) = self.lift(pc) else {
                 // Code no longer there: the dispatcher reports the fetch.
                 return BlockResult::Next(pc);
@@ -1731,21 +1725,10 @@ impl Engine {
             // SAFETY: the block was just lifted for A64State offsets and
             // `state` is a valid, exclusively borrowed A64State.
             match unsafe { self.interp.run(&block, state as *mut A64State as *mut u8) } {
-                BlockResult::Next(next) => {
-                    let at_access = (block.start..block.end).contains(&access);
-                    if at_access && back >= passes {
-                        return BlockResult::Next(next);
-                    }
-                    if next == from {
-                        back += 1;
-                        // (More passes than the region made: memory
-                        // changed under it; this boundary is as good.)
-                        if back > passes {
-                            return BlockResult::Next(next);
-                        }
-                    }
-                    pc = next;
+                BlockResult::Next(next) if stop.stops_after(block.start, block.end, next) => {
+                    return BlockResult::Next(next);
                 }
+                BlockResult::Next(next) => pc = next,
                 r => return r,
             }
         }

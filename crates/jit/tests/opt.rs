@@ -146,26 +146,28 @@ fn replay(from: u64, access: u64, passes: u64, state: *mut u8) -> BlockResult {
     );
     let mut interp = Interpreter::new();
     let mut pc = from;
-    let mut back = 0;
-    for _ in 0..64 * (passes + 1) {
+    let mut stop = xarch_jit::opt::ReplayStop::new(from, access, passes);
+    for _ in 0..stop.max_blocks(64) {
         let b = xarch_a64::lift_block(pc, |a| {
             xarch_ir::guest_mem::load(a, 4).ok().map(|w| w as u32)
         })
         .expect("replay lifts guest code (hand-built IR cannot replay)");
         // SAFETY: tests build blocks for the state they pass.
         match unsafe { interp.run(&b, state) } {
-            BlockResult::Next(n) => {
-                if (b.start..b.end).contains(&access) && back == passes {
-                    return BlockResult::Next(n);
-                }
-                if n == from {
-                    back += 1;
-                    assert!(back <= passes, "the replay passes the access's pass");
-                }
-                pc = n;
+            BlockResult::Next(n) if stop.stops_after(b.start, b.end, n) => {
+                assert!(
+                    stop.passes_run() <= passes,
+                    "the replay passes the access's pass"
+                );
+                return BlockResult::Next(n);
             }
+            BlockResult::Next(n) => pc = n,
             r => {
-                assert_eq!(back, passes, "the fault happens in the counted pass");
+                assert_eq!(
+                    stop.passes_run(),
+                    passes,
+                    "the fault happens in the counted pass"
+                );
                 return r;
             }
         }

@@ -15,7 +15,7 @@
 
 mod vector;
 
-use super::{OptError, RegionBlock};
+use super::{MAX_REPLAY_PASSES, OptError, RegionBlock};
 use crate::baseline::{
     CTX_FAULT_ADDR, CTX_FAULT_PC, CTX_FAULT_STATUS, CTX_KIND, CTX_LAZY_A, CTX_LAZY_B,
     CTX_LAZY_INFO, CTX_OPT_SCRATCH, CTX_REGION_EXIT, CTX_REPLAY_PASSES, ChainConfig, KIND_EXIT,
@@ -175,11 +175,6 @@ fn plan_block(block: &Block, by_off: &HashMap<u32, usize>, replay_in: Replay) ->
         out: replay,
     }
 }
-
-/// Passes a region makes through a loop before it writes the state block
-/// back anyway: a fault replays at most this many passes in the
-/// interpreter.
-const MAX_REPLAY_PASSES: i64 = 32;
 
 /// Plans every block's write-backs (see [`plan_block`]), and chooses the
 /// loop starts that keep their replay point across passes.
@@ -1195,20 +1190,16 @@ impl Lower<'_, '_> {
         let blk = self.clif_blocks[k];
         let own = Some((self.blocks[k].block.start, true));
         let (dirty, lazy) = (self.dirty, self.lazy);
-        let zero = |l: &mut Self| {
-            let z = l.b.ins().iconst(types::I64, 0);
-            l.b.ins().store(trusted(), z, l.ctx, CTX_REPLAY_PASSES);
-        };
         if self.plans[self.cur_idx].out == own {
             let n = self
                 .b
                 .ins()
                 .load(types::I64, trusted(), self.ctx, CTX_REPLAY_PASSES);
             let n = self.b.ins().iadd_imm_s(n, 1);
-            let full = self
-                .b
-                .ins()
-                .icmp_imm_s(CC::SignedGreaterThanOrEqual, n, MAX_REPLAY_PASSES);
+            let full =
+                self.b
+                    .ins()
+                    .icmp_imm_s(CC::SignedGreaterThanOrEqual, n, MAX_REPLAY_PASSES as i64);
             let (write_back, count) = (self.b.create_block(), self.b.create_block());
             self.b.set_cold_block(write_back);
             self.b.ins().brif(full, write_back, &[], count, &[]);
@@ -1220,7 +1211,10 @@ impl Lower<'_, '_> {
             self.b.switch_to_block(write_back);
         }
         self.flush_light();
-        zero(self);
+        let zero = self.b.ins().iconst(types::I64, 0);
+        self.b
+            .ins()
+            .store(trusted(), zero, self.ctx, CTX_REPLAY_PASSES);
         self.b.ins().jump(blk, &[]);
         // A sibling edge of this block starts from the same fields.
         (self.dirty, self.lazy) = (dirty, lazy);

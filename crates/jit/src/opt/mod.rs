@@ -111,6 +111,60 @@ pub struct RegionBlock<'a> {
     pub block: &'a Block,
 }
 
+/// Passes a region makes through a loop before it writes the state block
+/// back anyway (see `lower::loop_replay_points`): a fault replays at most
+/// this many passes in the interpreter.
+pub const MAX_REPLAY_PASSES: u64 = 32;
+
+/// Where the interpreter's run of a replayed region fault stops
+/// ([`crate::FAULT_REPLAY`], [`crate::FAULT_REPLAY_PASSES`]): it starts
+/// at `from`, comes back to it `passes` times, and stops once the block
+/// holding the access has run in that pass. Nothing the region did since
+/// `from` was visible, so any block boundary is an exact place to stop:
+/// if memory changed meanwhile and the run comes back to `from` more
+/// often than the region did, it stops there.
+#[derive(Clone, Copy, Debug)]
+pub struct ReplayStop {
+    from: u64,
+    access: u64,
+    passes: u64,
+    back: u64,
+}
+
+impl ReplayStop {
+    pub fn new(from: u64, access: u64, passes: u64) -> ReplayStop {
+        ReplayStop {
+            from,
+            access,
+            passes,
+            back: 0,
+        }
+    }
+
+    /// The most blocks to interpret, given the most a pass takes (a
+    /// count larger than a region makes is not believed).
+    pub fn max_blocks(&self, per_pass: usize) -> usize {
+        (self.passes.min(2 * MAX_REPLAY_PASSES) as usize + 1) * per_pass
+    }
+
+    /// After the block `[start, end)` ran and control goes on at `next`:
+    /// whether the replay stops there.
+    pub fn stops_after(&mut self, start: u64, end: u64, next: u64) -> bool {
+        if (start..end).contains(&self.access) && self.back >= self.passes {
+            return true;
+        }
+        if next == self.from {
+            self.back += 1;
+        }
+        self.back > self.passes
+    }
+
+    /// The returns to `from` so far.
+    pub fn passes_run(&self) -> u64 {
+        self.back
+    }
+}
+
 impl<'a> From<&'a Block> for RegionBlock<'a> {
     /// A block of a region entered at its own start address.
     fn from(block: &'a Block) -> Self {
